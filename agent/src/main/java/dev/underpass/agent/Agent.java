@@ -1,0 +1,417 @@
+package dev.underpass.agent;
+
+import dev.underpass.protocol.ControlCodec;
+import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.LinkSettings;
+import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.Tls;
+import dev.underpass.protocol.Transport;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
+import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.proxy.HttpProxyHandler;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
+import io.netty.resolver.NoopAddressResolverGroup;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running agent: keeps one session to the gateway up (heartbeats, reconnect with backoff and
+ * jitter) and carries the gateway's requests to its allowed targets.
+ *
+ * <h2>Lifecycle</h2>
+ * {@link #start()} connects in the background and reconnects until {@link #close()}. Each link
+ * goes TCP (through the egress proxy if any), TLS 1.3 with the gateway verified, ALPN h2, then
+ * a session stream carrying the agent token and the advertised targets.
+ */
+public final class Agent implements AutoCloseable {
+    /** The version this agent reports to the gateway. */
+    public static final String VERSION = "0.1.0";
+    private static final Logger log = LoggerFactory.getLogger("underpass.agent");
+    private static final int MAX_PROBLEM_BYTES = 4096;
+
+    private final AgentConfig config;
+    private final HostAndPort gateway;
+    private final String token;
+    private final SslContext ssl;
+    private final AgentConfig.ProxySettings proxy;
+    private final TargetDialer dialer;
+    private final List<String> advertised;
+    private final EventLoopGroup group = Transport.group("underpass-agent", 0);
+    private final Backoff backoff = new Backoff(Backoff.DEFAULT_INITIAL, Backoff.DEFAULT_MAX);
+    private final AtomicReference<Channel> link = new AtomicReference<>();
+    private volatile CountDownLatch established = new CountDownLatch(1);
+    private volatile boolean closed;
+
+    /**
+     * Validates {@code config} and prepares TLS; connects only on {@link #start()}.
+     *
+     * @throws IllegalArgumentException listing every configuration problem
+     */
+    public Agent(AgentConfig config) throws IOException {
+        this.config = Objects.requireNonNull(config, "config");
+        List<String> errors = config.validate();
+        if (!errors.isEmpty()) {
+            group.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            throw new IllegalArgumentException("invalid agent configuration:\n  " + String.join("\n  ", errors));
+        }
+        this.gateway = config.gatewayAddress();
+        this.token = config.resolveToken();
+        this.ssl = Tls.client(GatewayTrust.of(config), GatewayTrust.verifiesHostname(config));
+        this.proxy = config.proxy() == null ? null : AgentConfig.ProxySettings.parse(config.proxy());
+        var targets = new LinkedHashSet<>(config.targetAddresses());
+        this.dialer = new TargetDialer(targets, config.dialTimeout());
+        this.advertised = targets.stream().map(HostAndPort::toString).toList();
+    }
+
+    public void start() {
+        log.info("agent {} starting: gateway {}{}, {} target(s) allowed: {}", name(), gateway,
+                proxy == null ? "" : " via proxy " + proxy, advertised.size(), advertised);
+        group.execute(this::connect);
+    }
+
+    /** Waits until a session is established (for tests, the demo and readiness). */
+    public boolean awaitSession(Duration timeout) throws InterruptedException {
+        return established.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private String name() {
+        if (config.name() != null) {
+            return config.name();
+        }
+        String host = System.getenv("HOSTNAME");
+        return host != null ? host : "agent";
+    }
+
+    private void connect() {
+        if (closed) {
+            return;
+        }
+        Bootstrap b = new Bootstrap()
+                .group(group)
+                .channel(Transport.socketChannel())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.dialTimeout().toMillis())
+                .handler(new LinkInitializer());
+        if (proxy != null) {
+            b.resolver(NoopAddressResolverGroup.INSTANCE); // the proxy resolves the gateway's name
+        }
+        b.connect(InetSocketAddress.createUnresolved(gateway.host(), gateway.port()))
+                .addListener((ChannelFutureListener) f -> {
+                    if (!f.isSuccess()) {
+                        retry("cannot connect: " + rootMessage(f.cause()));
+                        return;
+                    }
+                    Channel ch = f.channel();
+                    link.set(ch);
+                    ch.closeFuture().addListener(c -> {
+                        link.compareAndSet(ch, null);
+                        LinkState s = ch.attr(LinkState.KEY).get();
+                        retry(s == null ? "link closed" : s.reason());
+                    });
+                });
+    }
+
+    private void retry(String reason) {
+        if (closed) {
+            return;
+        }
+        if (established.getCount() == 0) {
+            established = new CountDownLatch(1);
+        }
+        Duration delay = backoff.next();
+        log.warn("gateway {}: {}; reconnecting in {} ms", gateway, reason, delay.toMillis());
+        group.schedule(this::connect, delay.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** Per-link state: why it ended, and its heartbeat task. */
+    private static final class LinkState {
+        static final io.netty.util.AttributeKey<LinkState> KEY = io.netty.util.AttributeKey.valueOf("underpass.link");
+        private volatile String reason;
+        private ScheduledFuture<?> heartbeat;
+
+        String reason() {
+            return reason == null ? "the gateway closed the link" : reason;
+        }
+
+        void fail(String why) {
+            if (reason == null) {
+                reason = why;
+            }
+        }
+    }
+
+    private final class LinkInitializer extends ChannelInitializer<SocketChannel> {
+        @Override
+        protected void initChannel(SocketChannel ch) {
+            ch.attr(LinkState.KEY).set(new LinkState());
+            if (proxy != null) {
+                InetSocketAddress proxyAddress = new InetSocketAddress(proxy.address().host(), proxy.address().port());
+                ch.pipeline().addLast("proxy", proxy.username() == null
+                        ? new HttpProxyHandler(proxyAddress)
+                        : new HttpProxyHandler(proxyAddress, proxy.username(), proxy.password()));
+            }
+            ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc(), gateway.host(), gateway.port()));
+            ch.pipeline().addLast("heartbeat", new IdleStateHandler(
+                    config.heartbeatTimeout().toMillis(), 0, 0, TimeUnit.MILLISECONDS));
+            ch.pipeline().addLast("alpn", new Alpn());
+        }
+    }
+
+    private final class Alpn extends ApplicationProtocolNegotiationHandler {
+        Alpn() {
+            super("");
+        }
+
+        @Override
+        protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
+            Channel ch = ctx.channel();
+            if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+                state(ch).fail("the gateway did not agree to HTTP/2 (ALPN '" + protocol + "')");
+                ctx.close();
+                return;
+            }
+            ch.pipeline().addLast("h2", Http2FrameCodecBuilder.forClient()
+                    .initialSettings(LinkSettings.initial().pushEnabled(false))
+                    .autoAckPingFrame(true)
+                    .build());
+            ch.pipeline().addLast("streams", new Http2MultiplexHandler(new RefuseInbound()));
+            ch.pipeline().addLast("link", new LinkHandler());
+            ch.writeAndFlush(new DefaultHttp2WindowUpdateFrame(
+                    LinkSettings.CONNECTION_WINDOW_BYTES - LinkSettings.DEFAULT_WINDOW_BYTES));
+            openSession(ch);
+        }
+
+        @Override
+        protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+            state(ctx.channel()).fail("TLS handshake failed: " + rootMessage(cause));
+            ctx.close();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            state(ctx.channel()).fail(rootMessage(cause));
+            ctx.close();
+        }
+    }
+
+    private static LinkState state(Channel ch) {
+        return ch.attr(LinkState.KEY).get();
+    }
+
+    private void openSession(Channel ch) {
+        new Http2StreamChannelBootstrap(ch).handler(new SessionHandler()).open().addListener(f -> {
+            if (!f.isSuccess()) {
+                state(ch).fail("cannot open the session stream: " + rootMessage(f.cause()));
+                ch.close();
+                return;
+            }
+            Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+            Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
+                    .authority(gateway.toString());
+            h.set("authorization", "Bearer " + token);
+            h.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+            h.set(Protocol.HEADER_AGENT, name());
+            h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
+            s.write(new DefaultHttp2HeadersFrame(h));
+            s.writeAndFlush(ControlCodec.frame(s.alloc(), new ControlMessage.Advertise(VERSION, advertised)));
+        });
+    }
+
+    /**
+     * The session stream: the gateway's answer, then its control messages. A refusal is read
+     * in full (it is a short problem document) and logged with the gateway's reason.
+     */
+    private final class SessionHandler extends ChannelInboundHandlerAdapter {
+        private boolean accepted;
+        private int status;
+        private final StringBuilder problem = new StringBuilder();
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            Channel linkChannel = ((Http2StreamChannel) ctx.channel()).parent();
+            try {
+                if (msg instanceof Http2HeadersFrame h && status == 0) {
+                    status = h.headers().status() == null ? 0 : Integer.parseInt(h.headers().status().toString());
+                    if (status == 200) {
+                        accepted = true;
+                        ControlCodec.addLineDecoder(ctx.pipeline());
+                        ctx.pipeline().addLast("control", new ControlHandler());
+                        established(linkChannel, h.headers());
+                    }
+                    if (h.isEndStream()) {
+                        endSession(linkChannel);
+                    }
+                } else if (msg instanceof Http2DataFrame d) {
+                    if (accepted) {
+                        if (d.content().isReadable()) {
+                            ctx.fireChannelRead(d.content().retain());
+                        }
+                    } else if (problem.length() < MAX_PROBLEM_BYTES) {
+                        problem.append(d.content().toString(StandardCharsets.UTF_8));
+                    }
+                    if (d.isEndStream()) {
+                        endSession(linkChannel);
+                    }
+                }
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        private void endSession(Channel linkChannel) {
+            state(linkChannel).fail(accepted
+                    ? "the gateway ended the session"
+                    : "the gateway refused the session: " + status + " " + problemDetail(problem.toString()));
+            linkChannel.close();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof Http2ResetFrame reset) {
+                Channel linkChannel = ((Http2StreamChannel) ctx.channel()).parent();
+                state(linkChannel).fail("the gateway reset the session (" + reset.errorCode() + ")");
+                linkChannel.close();
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            ((Http2StreamChannel) ctx.channel()).parent().close();
+            ctx.fireChannelInactive();
+        }
+    }
+
+    private void established(Channel ch, Http2Headers h) {
+        backoff.reset();
+        established.countDown();
+        LinkState s = state(ch);
+        long interval = config.heartbeatInterval().toMillis();
+        s.heartbeat = ch.eventLoop().scheduleAtFixedRate(
+                () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())), interval, interval, TimeUnit.MILLISECONDS);
+        ch.closeFuture().addListener(f -> s.heartbeat.cancel(false));
+        log.info("session {} established with gateway {} as account {} ({} target(s) advertised)",
+                h.get(Protocol.HEADER_SESSION), gateway, h.get(Protocol.HEADER_ACCOUNT), advertised.size());
+    }
+
+    private static String problemDetail(String json) {
+        try {
+            var node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+            if (node != null && node.hasNonNull("detail")) {
+                return node.get("title").asText("") + ": " + node.get("detail").asText();
+            }
+        } catch (IOException notJson) {
+            // fall through: show what the gateway sent
+        }
+        return json.length() > 200 ? json.substring(0, 200) : json;
+    }
+
+    private final class ControlHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ControlMessage m;
+            try {
+                m = ControlCodec.decode((ByteBuf) msg);
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+            if (m instanceof ControlMessage.Open open) {
+                dialer.open((Http2StreamChannel) ctx.channel(), open);
+            } else {
+                throw new IllegalArgumentException("control message: " + m.getClass().getSimpleName()
+                        + " (expected: open from the gateway)");
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            Channel linkChannel = ((Http2StreamChannel) ctx.channel()).parent();
+            state(linkChannel).fail("bad control message from the gateway: " + rootMessage(cause));
+            linkChannel.close();
+        }
+    }
+
+    /** The gateway cannot open streams (server push is off); refuse any that appear. */
+    private static final class RefuseInbound extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ctx.close();
+        }
+    }
+
+    private final class LinkHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                state(ctx.channel()).fail("no frame from the gateway within the heartbeat timeout ("
+                        + config.heartbeatTimeout().toSeconds() + "s)");
+                ctx.close();
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            state(ctx.channel()).fail(rootMessage(cause));
+            ctx.close();
+        }
+    }
+
+    static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c.getMessage() == null ? c.getClass().getSimpleName() : c.getMessage();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        Channel ch = link.get();
+        if (ch != null) {
+            ch.close().syncUninterruptibly();
+        }
+        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        log.info("agent stopped");
+    }
+}

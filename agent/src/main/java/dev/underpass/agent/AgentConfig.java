@@ -1,0 +1,190 @@
+package dev.underpass.agent;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.underpass.protocol.HostAndPort;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+
+/**
+ * The agent's configuration: where the gateway is, how to trust it, the agent token, an
+ * optional egress proxy and, above all, the targets this agent may dial. That target list is
+ * the source of truth: the gateway can only ask for what is in it.
+ */
+public record AgentConfig(
+        @JsonProperty("gateway") String gateway,
+        @JsonProperty("name") String name,
+        @JsonProperty("token") String token,
+        @JsonProperty("tokenFile") String tokenFile,
+        @JsonProperty("caFile") String caFile,
+        @JsonProperty("pin") String pin,
+        @JsonProperty("proxy") String proxy,
+        @JsonProperty("heartbeatIntervalSeconds") Integer heartbeatIntervalSeconds,
+        @JsonProperty("heartbeatTimeoutSeconds") Integer heartbeatTimeoutSeconds,
+        @JsonProperty("dialTimeoutSeconds") Integer dialTimeoutSeconds,
+        @JsonProperty("targets") List<String> targets) {
+
+    public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(2);
+    public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
+    public static final Duration DEFAULT_DIAL_TIMEOUT = Duration.ofSeconds(10);
+    /** Environment variable an agent token may come from, so it stays out of files and argv. */
+    public static final String TOKEN_ENV = "UNDERPASS_AGENT_TOKEN";
+
+    private static final Pattern PIN = Pattern.compile("sha256:[0-9a-fA-F:]{64,95}");
+
+    public AgentConfig {
+        targets = targets == null ? List.of() : List.copyOf(targets);
+    }
+
+    public static AgentConfig load(Path file) throws IOException {
+        ObjectMapper yaml = new ObjectMapper(new YAMLFactory())
+                .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+        try {
+            AgentConfig c = yaml.readValue(Files.readAllBytes(file), AgentConfig.class);
+            return c == null ? empty() : c;
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new IOException(file + ": " + e.getOriginalMessage()
+                    + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")"), e);
+        }
+    }
+
+    public static AgentConfig empty() {
+        return new AgentConfig(null, null, null, null, null, null, null, null, null, null, null);
+    }
+
+    /** This configuration with every non-null field of {@code o} taking precedence (flags over file). */
+    public AgentConfig overriddenBy(AgentConfig o) {
+        List<String> t = new ArrayList<>(targets);
+        o.targets().stream().filter(x -> !t.contains(x)).forEach(t::add);
+        return new AgentConfig(or(o.gateway, gateway), or(o.name, name), or(o.token, token), or(o.tokenFile, tokenFile),
+                or(o.caFile, caFile), or(o.pin, pin), or(o.proxy, proxy),
+                or(o.heartbeatIntervalSeconds, heartbeatIntervalSeconds),
+                or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds), or(o.dialTimeoutSeconds, dialTimeoutSeconds), t);
+    }
+
+    private static <T> T or(T a, T b) {
+        return a != null ? a : b;
+    }
+
+    public Duration heartbeatInterval() {
+        return heartbeatIntervalSeconds == null ? DEFAULT_HEARTBEAT_INTERVAL : Duration.ofSeconds(heartbeatIntervalSeconds);
+    }
+
+    public Duration heartbeatTimeout() {
+        return heartbeatTimeoutSeconds == null ? DEFAULT_HEARTBEAT_TIMEOUT : Duration.ofSeconds(heartbeatTimeoutSeconds);
+    }
+
+    public Duration dialTimeout() {
+        return dialTimeoutSeconds == null ? DEFAULT_DIAL_TIMEOUT : Duration.ofSeconds(dialTimeoutSeconds);
+    }
+
+    public HostAndPort gatewayAddress() {
+        return HostAndPort.parse(gateway);
+    }
+
+    public List<HostAndPort> targetAddresses() {
+        return targets.stream().map(HostAndPort::parse).distinct().toList();
+    }
+
+    /** Every problem, each as {@code field: value (expected: ...)}; never echoes the token. */
+    public List<String> validate() {
+        List<String> errors = new ArrayList<>();
+        if (gateway == null) {
+            errors.add("gateway: missing (expected: host:port of the gateway's agent port)");
+        } else {
+            try {
+                HostAndPort.parseDialable(gateway);
+            } catch (IllegalArgumentException e) {
+                errors.add("gateway: " + gateway + " (expected: host:port)");
+            }
+        }
+        if (token == null && tokenFile == null) {
+            errors.add("token: missing (expected: --token-file FILE or the " + TOKEN_ENV + " environment variable)");
+        }
+        if (token != null && token.isBlank()) {
+            errors.add("token: empty (expected: the agent token, upa_...)");
+        }
+        if (tokenFile != null && !Files.isReadable(Path.of(tokenFile))) {
+            errors.add("tokenFile: " + tokenFile + " (expected: a readable file)");
+        }
+        if (caFile != null && !Files.isReadable(Path.of(caFile))) {
+            errors.add("caFile: " + caFile + " (expected: a readable PEM file)");
+        }
+        if (pin != null && !PIN.matcher(pin).matches()) {
+            errors.add("pin: " + pin + " (expected: sha256:<64 hex digits>, as the gateway logs at start)");
+        }
+        if (proxy != null) {
+            try {
+                ProxySettings.parse(proxy);
+            } catch (IllegalArgumentException e) {
+                errors.add("proxy: " + ProxySettings.redact(proxy) + " (expected: http://[user:password@]host:port)");
+            }
+        }
+        checkPositive(errors, "heartbeatIntervalSeconds", heartbeatIntervalSeconds);
+        checkPositive(errors, "heartbeatTimeoutSeconds", heartbeatTimeoutSeconds);
+        checkPositive(errors, "dialTimeoutSeconds", dialTimeoutSeconds);
+        if (heartbeatInterval().compareTo(heartbeatTimeout()) >= 0) {
+            errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeout().toSeconds()
+                    + " (expected: more than heartbeatIntervalSeconds " + heartbeatInterval().toSeconds() + ")");
+        }
+        if (targets.isEmpty()) {
+            errors.add("targets: [] (expected: at least one host:port this agent may reach)");
+        }
+        for (int i = 0; i < targets.size(); i++) {
+            try {
+                HostAndPort.parseDialable(targets.get(i));
+            } catch (IllegalArgumentException e) {
+                errors.add("targets[" + i + "]: " + targets.get(i) + " (expected: host:port)");
+            }
+        }
+        return errors;
+    }
+
+    private static void checkPositive(List<String> errors, String field, Integer value) {
+        if (value != null && value < 1) {
+            errors.add(field + ": " + value + " (expected: >= 1)");
+        }
+    }
+
+    /** The token, from the configuration or its file; trailing white space removed. */
+    public String resolveToken() throws IOException {
+        return token != null ? token.trim() : Files.readString(Path.of(tokenFile)).trim();
+    }
+
+    /** An HTTP CONNECT proxy for the gateway link: scheme http, optional credentials. */
+    public record ProxySettings(HostAndPort address, String username, String password) {
+        public static ProxySettings parse(String url) {
+            URI uri = URI.create(url.contains("://") ? url : "http://" + url);
+            if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
+                throw new IllegalArgumentException("proxy");
+            }
+            int port = uri.getPort() == -1 ? 80 : uri.getPort();
+            String user = null;
+            String pass = null;
+            if (uri.getUserInfo() != null) {
+                String[] up = uri.getUserInfo().split(":", 2);
+                user = up[0];
+                pass = up.length == 2 ? up[1] : "";
+            }
+            return new ProxySettings(new HostAndPort(uri.getHost(), port), user, pass);
+        }
+
+        /** The URL without its password, for logs and errors. */
+        public static String redact(String url) {
+            return url.replaceAll("//([^:/@]*):[^@/]*@", "//$1:****@");
+        }
+
+        @Override
+        public String toString() {
+            return "http://" + (username == null ? "" : username + ":****@") + address;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package dev.underpass.agent;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.MessageDigest;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.util.HexFormat;
+import java.util.Locale;
+import javax.net.ssl.ManagerFactoryParameters;
+import javax.net.ssl.TrustManager;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+
+/**
+ * How the agent verifies the gateway: the system trust store (default), a CA file, or a pinned
+ * SHA-256 fingerprint of one certificate in the gateway's chain.
+ */
+final class GatewayTrust {
+    private GatewayTrust() {
+    }
+
+    /** True when the name in the certificate must match the gateway's host name. */
+    static boolean verifiesHostname(AgentConfig config) {
+        return config.pin() == null; // a pin names the exact certificate; the host name adds nothing
+    }
+
+    static TrustManagerFactory of(AgentConfig config) throws IOException {
+        try {
+            if (config.pin() != null) {
+                return new PinnedTrust(normalizePin(config.pin()));
+            }
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            if (config.caFile() == null) {
+                tmf.init((KeyStore) null);
+                return tmf;
+            }
+            KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+            ks.load(null, null);
+            try (InputStream in = Files.newInputStream(Path.of(config.caFile()))) {
+                int i = 0;
+                for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                    ks.setCertificateEntry("ca-" + i++, c);
+                }
+                if (i == 0) {
+                    throw new IOException("caFile: " + config.caFile() + " (expected: at least one PEM certificate)");
+                }
+            }
+            tmf.init(ks);
+            return tmf;
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot set up gateway trust: " + e.getMessage(), e);
+        }
+    }
+
+    static String normalizePin(String pin) {
+        return pin.substring("sha256:".length()).replace(":", "").toLowerCase(Locale.ROOT);
+    }
+
+    static String fingerprint(X509Certificate c) throws GeneralSecurityException {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
+    }
+
+    /** Trusts a chain only if one of its certificates has the pinned fingerprint. */
+    private static final class PinnedTrust extends io.netty.handler.ssl.util.SimpleTrustManagerFactory {
+        private final TrustManager[] managers;
+
+        PinnedTrust(String pinHex) {
+            managers = new TrustManager[] {new PinnedTrustManager(pinHex)};
+        }
+
+        @Override
+        protected void engineInit(KeyStore keyStore) {
+        }
+
+        @Override
+        protected void engineInit(ManagerFactoryParameters params) {
+        }
+
+        @Override
+        protected TrustManager[] engineGetTrustManagers() {
+            return managers.clone();
+        }
+    }
+
+    private record PinnedTrustManager(String pinHex) implements X509TrustManager {
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            throw new CertificateException("the agent does not accept client connections");
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            try {
+                for (X509Certificate c : chain) {
+                    if (fingerprint(c).equals(pinHex)) {
+                        return;
+                    }
+                }
+                throw new CertificateException("gateway certificate fingerprint sha256:" + fingerprint(chain[0])
+                        + " matches no certificate of the chain against the pinned sha256:" + pinHex);
+            } catch (GeneralSecurityException e) {
+                throw new CertificateException("cannot fingerprint the gateway certificate: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return new X509Certificate[0];
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package dev.underpass.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code underpass} command. */
+@Command(name = "underpass", mixinStandardHelpOptions = true, version = "underpass 0.1.0",
+        description = "Self-hosted private connectivity: a gateway on the platform, agents in private networks.",
+        subcommands = {GatewayCommand.class, AgentCommand.class, TokenCommand.class, DemoCommand.class})
+public final class Main {
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            // Configuration and startup errors are for a person: the message, not a stack trace.
+            cmd.getErr().println("underpass: " + e.getMessage());
+            return 2;
+        });
+        return cl.execute(args);
+    }
+}

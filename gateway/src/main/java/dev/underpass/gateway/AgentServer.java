@@ -1,0 +1,110 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.LinkSettings;
+import dev.underpass.protocol.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.timeout.IdleStateHandler;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The gateway's agent port: TLS 1.3, ALPN h2, then one HTTP/2 connection per agent link. Each
+ * link's first stream is its session; later streams carry tunnelled connections.
+ */
+final class AgentServer {
+    private final SslContext ssl;
+    private final AgentStreams streams;
+    private final long heartbeatTimeoutMillis;
+    private Channel server;
+
+    AgentServer(SslContext ssl, AgentStreams streams, long heartbeatTimeoutMillis) {
+        this.ssl = ssl;
+        this.streams = streams;
+        this.heartbeatTimeoutMillis = heartbeatTimeoutMillis;
+    }
+
+    InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
+        server = new ServerBootstrap()
+                .group(group)
+                .channel(Transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
+                        ch.pipeline().addLast("heartbeat", new IdleStateHandler(
+                                heartbeatTimeoutMillis, 0, 0, TimeUnit.MILLISECONDS));
+                        ch.pipeline().addLast("alpn", new Alpn());
+                    }
+                })
+                .bind(address).sync().channel();
+        return (InetSocketAddress) server.localAddress();
+    }
+
+    void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+    }
+
+    /** Installs HTTP/2 once TLS agreed on h2; anything else is refused with one log line. */
+    private final class Alpn extends ApplicationProtocolNegotiationHandler {
+        Alpn() {
+            super("");
+        }
+
+        @Override
+        protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
+            if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: TLS ALPN protocol '{}' (expected: h2)",
+                        ctx.channel().remoteAddress(), protocol);
+                ctx.close();
+                return;
+            }
+            ctx.pipeline().addLast("h2", Http2FrameCodecBuilder.forServer()
+                    .initialSettings(LinkSettings.initial())
+                    .autoAckPingFrame(true)
+                    .build());
+            ctx.pipeline().addLast("streams", new Http2MultiplexHandler(streams.dispatcher()));
+            ctx.pipeline().addLast("link", streams.linkHandler());
+            ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(
+                    LinkSettings.CONNECTION_WINDOW_BYTES - LinkSettings.DEFAULT_WINDOW_BYTES));
+        }
+
+        @Override
+        protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: TLS handshake failed: {}",
+                    ctx.channel().remoteAddress(), rootMessage(cause));
+            ctx.close();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // Before ALPN completes, errors are TLS errors (garbage bytes, wrong version):
+            // the handshake failure event reports them once, so only close here.
+            ctx.close();
+        }
+    }
+
+    static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c.getClass().getSimpleName() + ": " + c.getMessage();
+    }
+}

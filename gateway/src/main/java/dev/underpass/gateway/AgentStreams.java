@@ -1,0 +1,292 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.ControlCodec;
+import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.StreamRelay;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.AttributeKey;
+import io.netty.util.ReferenceCountUtil;
+import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The gateway's handling of agent links: the session stream (authentication, control messages)
+ * and the data streams the agent opens for consumer connections.
+ */
+final class AgentStreams {
+    private static final AttributeKey<AgentSession> SESSION = AttributeKey.valueOf("underpass.session");
+
+    private final AgentCredentials credentials;
+    private final AgentRegistry registry;
+    private final AtomicLong sessionIds = new AtomicLong();
+
+    AgentStreams(AgentCredentials credentials, AgentRegistry registry) {
+        this.credentials = credentials;
+        this.registry = registry;
+    }
+
+    ChannelHandler dispatcher() {
+        return new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel ch) {
+                ch.pipeline().addLast("dispatch", new Dispatcher());
+            }
+        };
+    }
+
+    ChannelHandler linkHandler() {
+        return new LinkHandler();
+    }
+
+    /** Routes a new stream by its request path, once its HEADERS arrive. */
+    private final class Dispatcher extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof Http2HeadersFrame frame)) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
+            Http2Headers h = frame.headers();
+            String path = h.path() == null ? "" : h.path().toString();
+            String method = h.method() == null ? "" : h.method().toString();
+            if (!"POST".equals(method)) {
+                Problems.send(stream, 405, "Method not allowed", "method " + method + " (expected: POST)");
+            } else if (Protocol.SESSION_PATH.equals(path)) {
+                openSession(ctx, stream, h);
+            } else if (Protocol.STREAM_PATH.equals(path)) {
+                openDataStream(ctx, stream, h);
+            } else {
+                Problems.send(stream, 404, "Not found", "path " + path + " (expected: "
+                        + Protocol.SESSION_PATH + " or " + Protocol.STREAM_PATH + ")");
+            }
+        }
+    }
+
+    private void openSession(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h) {
+        Channel link = stream.parent();
+        Object from = link.remoteAddress();
+        if (link.attr(SESSION).get() != null) {
+            Problems.send(stream, 409, "Conflict", "this link already carries a session");
+            return;
+        }
+        CharSequence version = h.get(Protocol.HEADER_PROTOCOL);
+        if (version == null || !Integer.toString(Protocol.VERSION).contentEquals(version)) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: protocol version {} (gateway speaks {})",
+                    from, version, Protocol.VERSION);
+            refuse(stream, 426, "Protocol version mismatch", "agent speaks underpass-protocol " + version
+                    + ", gateway speaks " + Protocol.VERSION);
+            return;
+        }
+        CharSequence auth = h.get("authorization");
+        String token = auth != null && auth.toString().startsWith("Bearer ") ? auth.toString().substring(7).trim() : null;
+        var identity = token == null ? java.util.Optional.<AgentCredentials.Identity>empty() : credentials.verify(token);
+        if (identity.isEmpty()) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from,
+                    token == null ? "no agent token" : "agent token not recognised");
+            refuse(stream, 401, "Unauthorized", token == null
+                    ? "no agent token (expected: authorization: Bearer upa_...)"
+                    : "agent token not recognised: it is unknown, or was revoked");
+            return;
+        }
+        CharSequence agentName = h.get(Protocol.HEADER_AGENT);
+        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.get().account(),
+                identity.get().tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
+        link.attr(SESSION).set(session);
+        Http2Headers ok = new DefaultHttp2Headers().status("200");
+        ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
+        ok.set(Protocol.HEADER_SESSION, Long.toString(session.id()));
+        ok.set(Protocol.HEADER_ACCOUNT, session.account());
+        ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+        stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
+        ctx.pipeline().addLast("control-content", new DataFrameContent());
+        ControlCodec.addLineDecoder(ctx.pipeline());
+        ctx.pipeline().addLast("control", new ControlInbound(session));
+        ctx.pipeline().remove(ctx.handler());
+        GatewayLog.SESSIONS.info("{} established from {}", session, from);
+    }
+
+    /** Answers with a problem and then closes the link: it has no business staying open. */
+    private static void refuse(Http2StreamChannel stream, int status, String title, String detail) {
+        Problems.send(stream, status, title, detail).addListener(f -> stream.parent().close());
+    }
+
+    private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h) {
+        AgentSession session = stream.parent().attr(SESSION).get();
+        if (session == null) {
+            Problems.send(stream, 401, "Unauthorized", "open a session on " + Protocol.SESSION_PATH + " first");
+            return;
+        }
+        CharSequence idText = h.get(Protocol.HEADER_CONNECTION_ID);
+        long id;
+        try {
+            id = Long.parseLong(String.valueOf(idText));
+        } catch (NumberFormatException e) {
+            Problems.send(stream, 400, "Bad request", Protocol.HEADER_CONNECTION_ID + ": " + idText + " (expected: a number)");
+            return;
+        }
+        PendingConnection p = session.claim(id);
+        if (p == null) {
+            Problems.send(stream, 404, "Not found", "connection " + id + " is unknown, expired or already open");
+            return;
+        }
+        p.cancelTimeout();
+        ctx.pipeline().remove(ctx.handler());
+        stream.config().setAutoRead(false);
+        stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+        EndpointRoute r = p.route();
+        long setupMicros = (System.nanoTime() - p.acceptedNanos()) / 1000;
+        GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} open via session {} ({} us)",
+                id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(), p.target(), session.id(), setupMicros);
+        StreamRelay.start(p.socket(), stream, (relay, outcome, detail) ->
+                GatewayLog.CONNECTIONS.info("connection {} endpoint={} closed: {}{} sent={} received={} duration={}ms",
+                        id, r.endpoint(), outcome, detail == null ? "" : " (" + detail + ")",
+                        relay.bytesFromSocket(), relay.bytesFromStream(), relay.elapsed().toMillis()));
+    }
+
+    /** Unwraps the session stream's DATA frames; the end or reset of that stream ends the link. */
+    private static final class DataFrameContent extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Http2DataFrame data) {
+                boolean end = data.isEndStream();
+                ByteBuf content = data.content();
+                if (content.isReadable()) {
+                    ctx.fireChannelRead(content);
+                } else {
+                    content.release();
+                }
+                if (end) {
+                    closeLink(ctx, "agent ended its session stream");
+                }
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof Http2ResetFrame reset) {
+                closeLink(ctx, "agent reset its session stream (" + reset.errorCode() + ")");
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            closeLink(ctx, "session stream closed");
+            ctx.fireChannelInactive();
+        }
+    }
+
+    private static void closeLink(ChannelHandlerContext ctx, String reason) {
+        Channel link = ((Http2StreamChannel) ctx.channel()).parent();
+        if (link.isOpen()) {
+            AgentSession s = link.attr(SESSION).get();
+            GatewayLog.SESSIONS.info("{} closing: {}", s == null ? "agent link " + link.remoteAddress() : s, reason);
+            link.close();
+        }
+    }
+
+    /** Control messages from the agent. */
+    private final class ControlInbound extends ChannelInboundHandlerAdapter {
+        private final AgentSession session;
+        private boolean registered;
+
+        ControlInbound(AgentSession session) {
+            this.session = session;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ControlMessage m;
+            try {
+                m = ControlCodec.decode((ByteBuf) msg);
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+            switch (m) {
+                case ControlMessage.Advertise a -> advertise(ctx, a);
+                case ControlMessage.DialFailed f -> session.fail(f.connection(),
+                        "agent could not reach the target: " + f.error() + (f.detail() == null ? "" : " (" + f.detail() + ")"));
+                case ControlMessage.Open o -> throw new IllegalArgumentException(
+                        "control message: open (expected: advertise or dialFailed from an agent)");
+            }
+        }
+
+        private void advertise(ChannelHandlerContext ctx, ControlMessage.Advertise a) {
+            if (a.targets().size() > Protocol.MAX_ADVERTISED_TARGETS) {
+                throw new IllegalArgumentException("advertise.targets: " + a.targets().size()
+                        + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS + ")");
+            }
+            Set<HostAndPort> targets = new LinkedHashSet<>();
+            for (String t : a.targets()) {
+                targets.add(HostAndPort.parse(t));
+            }
+            session.advertised(targets);
+            if (!registered) {
+                registry.add(session);
+                registered = true;
+            }
+            GatewayLog.SESSIONS.info("{} advertised {} target(s): {} (agent version {})",
+                    session, targets.size(), targets, a.agentVersion());
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            closeLink(ctx, "bad control message: " + cause.getMessage());
+        }
+    }
+
+    /** The link itself: heartbeat timeouts, errors and the end of the session. */
+    private final class LinkHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                AgentSession s = ctx.channel().attr(SESSION).get();
+                GatewayLog.SESSIONS.warn("{}: no frame from the agent within the heartbeat timeout, closing the link",
+                        s == null ? "agent link " + ctx.channel().remoteAddress() : s);
+                ctx.close();
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            AgentSession s = ctx.channel().attr(SESSION).get();
+            GatewayLog.SESSIONS.warn("{}: link error, closing: {}",
+                    s == null ? "agent link " + ctx.channel().remoteAddress() : s, AgentServer.rootMessage(cause));
+            ctx.close();
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            AgentSession s = ctx.channel().attr(SESSION).get();
+            if (s != null) {
+                registry.remove(s);
+                s.failAll("agent session " + s.id() + " ended before the agent opened the stream");
+                GatewayLog.SESSIONS.info("{} closed after {}s", s,
+                        Duration.between(s.since(), java.time.Instant.now()).toSeconds());
+            }
+            ctx.fireChannelInactive();
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.StreamRelay;
+import dev.underpass.protocol.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The TCP listeners of endpoints: each accepted consumer connection is handed to an agent
+ * session that advertised one of the port's targets, as one stream.
+ */
+final class EndpointListeners {
+    private final AgentRegistry registry;
+    private final Duration dialTimeout;
+    private final AtomicLong connectionIds = new AtomicLong();
+    private final List<Channel> servers = new CopyOnWriteArrayList<>();
+
+    EndpointListeners(AgentRegistry registry, Duration dialTimeout) {
+        this.registry = registry;
+        this.dialTimeout = dialTimeout;
+    }
+
+    /** Binds one endpoint port; throws if the address is taken. */
+    InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+        Channel server = new ServerBootstrap()
+                .group(group)
+                .channel(Transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // Not childOption(AUTO_READ, false): with epoll that leaves the socket
+                        // unregistered for reads, and the first read() fails with ENOENT.
+                        ch.config().setAutoRead(false);
+                        ch.pipeline().addLast(new Accept(route));
+                    }
+                })
+                .bind(address).sync().channel();
+        servers.add(server);
+        return (InetSocketAddress) server.localAddress();
+    }
+
+    void close() {
+        for (Channel s : servers) {
+            s.close().syncUninterruptibly();
+        }
+        servers.clear();
+    }
+
+    private final class Accept extends ChannelInboundHandlerAdapter {
+        private final EndpointRoute route;
+
+        Accept(EndpointRoute route) {
+            this.route = route;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ctx.pipeline().remove(this);
+            connect(route, ctx.channel());
+            ctx.fireChannelActive();
+        }
+    }
+
+    private void connect(EndpointRoute route, Channel socket) {
+        long id = connectionIds.incrementAndGet();
+        AgentRegistry.Choice choice = registry.choose(route.providerAccount(), route.targets());
+        if (choice == null) {
+            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} refused: no agent of account {} "
+                    + "is connected and advertises {}", id, route.endpoint(), route.servicePort(),
+                    socket.remoteAddress(), route.providerAccount(), route.targets());
+            StreamRelay.resetSocket(socket);
+            return;
+        }
+        AgentSession session = choice.session();
+        PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
+        p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "the agent did not open the stream within "
+                + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
+        socket.closeFuture().addListener(f -> session.fail(id, "consumer closed before the stream opened"));
+        session.open(p);
+    }
+}

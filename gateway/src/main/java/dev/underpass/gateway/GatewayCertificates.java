@@ -1,0 +1,163 @@
+package dev.underpass.gateway;
+
+import java.io.IOException;
+import java.io.Writer;
+import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.GeneralSecurityException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.HexFormat;
+import java.util.List;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
+import org.bouncycastle.cert.X509CertificateHolder;
+import org.bouncycastle.cert.jcajce.JcaX509ExtensionUtils;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's own certificate authority and server certificate, generated under the data
+ * directory on first start when no certificate is configured. Agents trust the CA file or pin
+ * its SHA-256 fingerprint.
+ */
+public final class GatewayCertificates {
+    private static final Logger log = LoggerFactory.getLogger(GatewayCertificates.class);
+    static final Duration CA_VALIDITY = Duration.ofDays(3650);
+    static final Duration SERVER_VALIDITY = Duration.ofDays(825);
+
+    private final Path caFile;
+    private final Path certificateFile;
+    private final Path privateKeyFile;
+
+    private GatewayCertificates(Path caFile, Path certificateFile, Path privateKeyFile) {
+        this.caFile = caFile;
+        this.certificateFile = certificateFile;
+        this.privateKeyFile = privateKeyFile;
+    }
+
+    /** Loads, or creates on first start, the CA and server certificate in {@code dir}. */
+    public static GatewayCertificates ensure(Path dir, List<String> serverNames) throws IOException {
+        Path ca = dir.resolve("ca.pem");
+        Path cert = dir.resolve("gateway.pem");
+        Path key = dir.resolve("gateway-key.pem");
+        if (!(Files.exists(ca) && Files.exists(cert) && Files.exists(key))) {
+            Files.createDirectories(dir);
+            try {
+                generate(ca, cert, key, dir.resolve("ca-key.pem"), serverNames);
+            } catch (GeneralSecurityException | org.bouncycastle.operator.OperatorCreationException e) {
+                throw new IOException("cannot generate the gateway certificate: " + e.getMessage(), e);
+            }
+            log.info("generated gateway CA {} and certificate {} for {}", ca, cert, serverNames);
+        }
+        return new GatewayCertificates(ca, cert, key);
+    }
+
+    public Path caFile() {
+        return caFile;
+    }
+
+    public Path certificateFile() {
+        return certificateFile;
+    }
+
+    public Path privateKeyFile() {
+        return privateKeyFile;
+    }
+
+    /** {@code sha256:<hex>} of the first certificate in a PEM file, the form agents pin. */
+    public static String fingerprint(Path pem) throws IOException {
+        try (var in = Files.newInputStream(pem)) {
+            X509Certificate c = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
+        } catch (GeneralSecurityException e) {
+            throw new IOException(pem + ": not a PEM certificate (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static void generate(Path caOut, Path certOut, Path keyOut, Path caKeyOut, List<String> names)
+            throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
+        KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+        gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
+        KeyPair caKeys = gen.generateKeyPair();
+        KeyPair serverKeys = gen.generateKeyPair();
+        Instant now = Instant.now();
+        JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
+
+        X500Name caName = new X500Name("CN=Underpass gateway CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
+        var caBuilder = new JcaX509v3CertificateBuilder(caName, serial(), Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(CA_VALIDITY)), caName, caKeys.getPublic());
+        caBuilder.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
+        caBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+        caBuilder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(caKeys.getPublic()));
+        X509CertificateHolder caCert = caBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
+
+        List<GeneralName> sans = new ArrayList<>();
+        for (String n : names) {
+            sans.add(isAddress(n) ? new GeneralName(GeneralName.iPAddress, n) : new GeneralName(GeneralName.dNSName, n));
+        }
+        X500Name serverName = new X500Name("CN=" + (names.isEmpty() ? "underpass-gateway" : names.get(0)));
+        var serverBuilder = new JcaX509v3CertificateBuilder(caName, serial(), Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(SERVER_VALIDITY)), serverName, serverKeys.getPublic());
+        serverBuilder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+        serverBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
+        serverBuilder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
+        serverBuilder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
+        serverBuilder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(caKeys.getPublic()));
+        X509CertificateHolder serverCert = serverBuilder.build(
+                new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
+
+        writePrivate(caKeyOut, caKeys.getPrivate());
+        writePrivate(keyOut, serverKeys.getPrivate());
+        writePem(caOut, caCert);
+        writePem(certOut, serverCert, caCert);
+    }
+
+    private static boolean isAddress(String name) {
+        return isLiteral(name);
+    }
+
+    private static BigInteger serial() {
+        return new BigInteger(128, new SecureRandom());
+    }
+
+    private static void writePem(Path file, Object... objects) throws IOException {
+        try (Writer w = Files.newBufferedWriter(file); JcaPEMWriter pem = new JcaPEMWriter(w)) {
+            for (Object o : objects) {
+                pem.writeObject(o);
+            }
+        }
+    }
+
+    private static void writePrivate(Path file, java.security.PrivateKey key) throws IOException {
+        Files.deleteIfExists(file);
+        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        try (Writer w = Files.newBufferedWriter(file); JcaPEMWriter pem = new JcaPEMWriter(w)) {
+            pem.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(key, null));
+        }
+    }
+
+    static boolean isLiteral(String host) {
+        return io.netty.util.NetUtil.isValidIpV4Address(host) || io.netty.util.NetUtil.isValidIpV6Address(host);
+    }
+}

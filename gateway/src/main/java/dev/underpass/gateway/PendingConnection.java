@@ -1,0 +1,65 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.StreamRelay;
+import io.netty.channel.Channel;
+import io.netty.util.concurrent.ScheduledFuture;
+
+/**
+ * A consumer connection accepted on an endpoint listener, waiting for its agent to dial the
+ * target and open the data stream. Its socket is not read until then.
+ */
+final class PendingConnection {
+    private final long id;
+    private final EndpointRoute route;
+    private final HostAndPort target;
+    private final Channel socket;
+    private final long acceptedNanos = System.nanoTime();
+    private volatile ScheduledFuture<?> timeout;
+
+    PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket) {
+        this.id = id;
+        this.route = route;
+        this.target = target;
+        this.socket = socket;
+    }
+
+    long id() {
+        return id;
+    }
+
+    EndpointRoute route() {
+        return route;
+    }
+
+    HostAndPort target() {
+        return target;
+    }
+
+    Channel socket() {
+        return socket;
+    }
+
+    long acceptedNanos() {
+        return acceptedNanos;
+    }
+
+    void timeout(ScheduledFuture<?> timeout) {
+        this.timeout = timeout;
+    }
+
+    void cancelTimeout() {
+        ScheduledFuture<?> t = timeout;
+        if (t != null) {
+            t.cancel(false);
+        }
+    }
+
+    /** Closes the consumer's socket with a reset, so the failure is prompt and visible. */
+    void fail(String reason) {
+        cancelTimeout();
+        GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
+                id, route.endpoint(), route.servicePort(), socket.remoteAddress(), target, reason);
+        StreamRelay.resetSocket(socket);
+    }
+}

@@ -1,0 +1,39 @@
+package dev.underpass.gateway;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.underpass.protocol.Protocol;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Error answers to the agent as RFC 9457 problem details, ending the stream. */
+final class Problems {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private Problems() {
+    }
+
+    static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("type", "about:blank");
+        body.put("title", title);
+        body.put("status", status);
+        body.put("detail", detail);
+        byte[] bytes;
+        try {
+            bytes = JSON.writeValueAsBytes(body);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        DefaultHttp2Headers headers = new DefaultHttp2Headers();
+        headers.status(Integer.toString(status));
+        headers.set("content-type", Protocol.CONTENT_TYPE_PROBLEM);
+        stream.write(new DefaultHttp2HeadersFrame(headers));
+        return stream.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(bytes), true));
+    }
+}

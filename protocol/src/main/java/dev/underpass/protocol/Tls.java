@@ -1,0 +1,61 @@
+package dev.underpass.protocol;
+
+import io.netty.handler.codec.http2.Http2SecurityUtil;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
+import java.io.File;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.TrustManagerFactory;
+
+/**
+ * TLS settings of the agent link: TLS 1.3 only, ALPN {@code h2}, BoringSSL where it loads (it
+ * is several times faster than the JDK's engine for bulk data) and the JDK's engine elsewhere.
+ */
+public final class Tls {
+    public static final String TLS_1_3 = "TLSv1.3";
+
+    private Tls() {
+    }
+
+    public static SslProvider provider() {
+        return OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+    }
+
+    private static ApplicationProtocolConfig alpnH2() {
+        return new ApplicationProtocolConfig(
+                ApplicationProtocolConfig.Protocol.ALPN,
+                ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+                ApplicationProtocolNames.HTTP_2);
+    }
+
+    /** The gateway's side: its certificate chain and key, PEM files. */
+    public static SslContext server(File certChain, File key) throws SSLException {
+        return SslContextBuilder.forServer(certChain, key)
+                .sslProvider(provider())
+                .protocols(TLS_1_3)
+                .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                .applicationProtocolConfig(alpnH2())
+                .build();
+    }
+
+    /**
+     * The agent's side, trusting what {@code trust} trusts; {@code verifyHostname} checks the
+     * gateway's name against its certificate (off only where a pinned fingerprint decides).
+     */
+    public static SslContext client(TrustManagerFactory trust, boolean verifyHostname) throws SSLException {
+        return SslContextBuilder.forClient()
+                .sslProvider(provider())
+                .protocols(TLS_1_3)
+                .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                .trustManager(trust)
+                .endpointIdentificationAlgorithm(verifyHostname ? "HTTPS" : null)
+                .applicationProtocolConfig(alpnH2())
+                .build();
+    }
+}
