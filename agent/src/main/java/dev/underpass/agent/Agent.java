@@ -33,6 +33,7 @@ import io.netty.handler.proxy.HttpProxyHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.resolver.NoopAddressResolverGroup;
@@ -220,9 +221,14 @@ public final class Agent implements AutoCloseable {
         }
 
         @Override
-        protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
-            state(ctx.channel()).fail("TLS handshake failed: " + rootMessage(cause));
-            ctx.close();
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            // Recorded from the event, which comes before the close; the exception comes after it.
+            if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
+                state(ctx.channel()).fail("TLS handshake failed: " + rootMessage(done.cause()));
+                ctx.close();
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
         }
 
         @Override

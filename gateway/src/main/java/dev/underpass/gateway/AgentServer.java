@@ -15,6 +15,7 @@ import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -86,16 +87,21 @@ final class AgentServer {
         }
 
         @Override
-        protected void handshakeFailure(ChannelHandlerContext ctx, Throwable cause) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: TLS handshake failed: {}",
-                    ctx.channel().remoteAddress(), rootMessage(cause));
-            ctx.close();
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            // The failure event comes first; the base class would only see the exception later.
+            if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: TLS handshake failed: {}",
+                        ctx.channel().remoteAddress(), rootMessage(done.cause()));
+                ctx.close();
+                return;
+            }
+            super.userEventTriggered(ctx, evt);
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            // Before ALPN completes, errors are TLS errors (garbage bytes, wrong version):
-            // the handshake failure event reports them once, so only close here.
+            // Before ALPN completes, errors are TLS errors (garbage bytes, wrong version), already
+            // reported once by the handshake failure event: only close here.
             ctx.close();
         }
     }

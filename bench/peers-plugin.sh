@@ -1,0 +1,121 @@
+# Underpass topology for the shared peer benchmark (../shared/bench/peers.sh).
+#
+#   PEERBENCH_PLUGINS=bench/peers-plugin.sh ../shared/bench/peers.sh direct haproxy ssh_r_aesgcm_nd underpass
+#
+# topo_underpass runs the real product as users run it: one gateway process and one agent process
+# (two JVMs), default log level. Path of a connection:
+#   client -> 127.0.0.1:$E_IPERF / $E_ECHO (gateway endpoint listeners)
+#          =HTTP/2 over TLS 1.3 on 127.0.0.1:$M_AUX=> agent -> 127.0.0.1:$T_IPERF / $T_ECHO
+#
+# Environment:
+#   UNDERPASS_JAR                 the CLI jar (default: <repo>/cli/target/underpass.jar; when that
+#                                 default is missing it is built once with "<repo>/underpass --help").
+#   UNDERPASS_BENCH_JAVA_OPTS     extra JVM options for the gateway and the agent (default: none).
+#   UNDERPASS_BENCH_START_SECS    bound on each start-up wait: gateway agent port, agent session
+#                                 (default: 30).
+#
+# Files: config, token and the gateway's data dir (generated CA) under $RUN/cfg/underpass-<port>/;
+# process output, as for every topology, in $RUN/logs/<topology>.{token,build,gateway,agent}.log.
+# Sourced by peers.sh: only functions and underpass_* globals are defined here.
+
+UNDERPASS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# underpass_wait_port <port> <secs>: like wait_listen, with a longer bound (JVM start-up).
+underpass_wait_port() {
+    local port=$1 deadline=$((SECONDS + $2)) q
+    until listening "$port"; do
+        (( SECONDS >= deadline )) && { log "[underpass] port $port not listening after $2 s"; return 1; }
+        for q in "${TOPO_PIDS[@]}"; do
+            is_alive "$q" || { log "[underpass] PID $q exited during start-up (see logs)"; return 1; }
+        done
+        sleep 0.1
+    done
+}
+
+topo_underpass() {
+    local repo=$UNDERPASS_REPO
+    local jar=${UNDERPASS_JAR:-$repo/cli/target/underpass.jar}
+    local secs=${UNDERPASS_BENCH_START_SECS:-30}
+    local dir=$RUN/cfg/underpass-$M_AUX
+    local glog=$LOGDIR/$CUR_TOPO.gateway.log
+    local java_home sha deadline q skip jopts=()
+    read -r -a jopts <<<"${UNDERPASS_BENCH_JAVA_OPTS:-}"
+
+    # JDK 21+ (in a subshell: java-home.sh exports MAVEN_OPTS and may 'exit 1').
+    java_home=$(. "$repo/scripts/java-home.sh" >/dev/null && printf '%s' "$JAVA_HOME") ||
+        { log "[underpass] no JDK 21+ found (scripts/java-home.sh)"; return 1; }
+    local java=("$java_home/bin/java" --enable-native-access=ALL-UNNAMED)
+
+    if [[ ! -f $jar && -z ${UNDERPASS_JAR:-} ]]; then
+        log "[underpass] $jar missing: building it (\"$repo/underpass\" --help)"
+        "$repo/underpass" --help >>"$LOGDIR/$CUR_TOPO.build.log" 2>&1 ||
+            { log "[underpass] build failed (see $LOGDIR/$CUR_TOPO.build.log)"; return 1; }
+    fi
+    [[ -f $jar ]] || { log "[underpass] jar not found: $jar"; return 1; }
+
+    mkdir -p "$dir" || return 1
+    rm -f "$dir/agent.token"     # token generate refuses an existing file
+    "${java[@]}" -jar "$jar" token generate --out "$dir/agent.token" --name bench \
+        >>"$LOGDIR/$CUR_TOPO.token.log" 2>&1 ||
+        { log "[underpass] token generate failed (see $LOGDIR/$CUR_TOPO.token.log)"; return 1; }
+    sha=$(sed -n 's/^ *sha256: *\([0-9a-f]\{64\}\) *$/\1/p' "$LOGDIR/$CUR_TOPO.token.log" | tail -n 1)
+    [[ -n $sha ]] || { log "[underpass] no sha256 in $LOGDIR/$CUR_TOPO.token.log"; return 1; }
+
+    cat >"$dir/gateway.yaml" <<EOF
+agentListen: $HOST:$M_AUX
+endpointBind: $HOST
+accounts:
+  - name: bench
+    agentTokens:
+      - name: bench
+        sha256: $sha
+services:
+  - name: iperf
+    account: bench
+    listeners:
+      - port: 5201
+        targets: ["$HOST:$T_IPERF"]
+  - name: echo
+    account: bench
+    listeners:
+      - port: 7
+        targets: ["$HOST:$T_ECHO"]
+endpoints:
+  - name: iperf
+    account: bench
+    service: iperf
+    ports: {5201: $E_IPERF}
+  - name: echo
+    account: bench
+    service: echo
+    ports: {7: $E_ECHO}
+EOF
+
+    # lines already in the gateway log (a topology run twice in one run appends to it)
+    skip=$(( $(cat "$glog" 2>/dev/null | wc -l) + 1 ))
+    start_bg gateway "${java[@]}" "${jopts[@]}" -jar "$jar" gateway \
+        --config "$dir/gateway.yaml" --data-dir "$dir/data"
+    RELAY_PIDS+=("$LAST_PID")
+    underpass_wait_port "$M_AUX" "$secs" || return 1
+    # the CA is written before the agent port is bound; check anyway
+    [[ -f $dir/data/tls/ca.pem ]] || { log "[underpass] no CA at $dir/data/tls/ca.pem"; return 1; }
+
+    start_bg agent "${java[@]}" "${jopts[@]}" -jar "$jar" agent \
+        --gateway "localhost:$M_AUX" --token-file "$dir/agent.token" --ca-file "$dir/data/tls/ca.pem" \
+        --name bench --target "$HOST:$T_IPERF" --target "$HOST:$T_ECHO"
+    RELAY_PIDS+=("$LAST_PID")
+
+    # endpoint ports only carry traffic once the agent's session has advertised its targets
+    deadline=$((SECONDS + secs))
+    until [[ $(tail -n "+$skip" "$glog" 2>/dev/null) == *advertised* ]]; do
+        (( SECONDS >= deadline )) && { log "[underpass] agent session not up after $secs s (see $glog)"; return 1; }
+        for q in "${TOPO_PIDS[@]}"; do
+            is_alive "$q" || { log "[underpass] PID $q exited during start-up (see logs)"; return 1; }
+        done
+        sleep 0.1
+    done
+
+    wait_listen "$E_IPERF" "$E_ECHO"
+}
+
+EXTRA_TOPOLOGIES+=(underpass)

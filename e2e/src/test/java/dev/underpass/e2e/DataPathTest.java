@@ -1,0 +1,139 @@
+package dev.underpass.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.underpass.testkit.DataStream;
+import dev.underpass.testkit.EchoServer;
+import dev.underpass.testkit.HashServer;
+import dev.underpass.testkit.SourceServer;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bytes arrive exactly through a real gateway and agent: large transfers both ways with
+ * matching SHA-256, half-close, many concurrent streams, and a stalled reader that stops its
+ * own writer without slowing the others.
+ */
+@Timeout(value = 10, unit = TimeUnit.MINUTES)
+class DataPathTest {
+    static final long GIB = 1L << 30;
+
+    @TempDir
+    static Path dir;
+    static EchoServer echo;
+    static HashServer hash;
+    static SourceServer source;
+    static Tunnel tunnel;
+
+    @BeforeAll
+    static void start() throws Exception {
+        echo = new EchoServer();
+        hash = new HashServer();
+        source = new SourceServer();
+        tunnel = Tunnel.start(dir, Map.of("echo", echo.address(), "hash", hash.address(), "source", source.address()));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        tunnel.close();
+        echo.close();
+        hash.close();
+        source.close();
+        assertThat(echo.failures()).isEmpty();
+        assertThat(hash.failures()).isEmpty();
+    }
+
+    @Test
+    void oneGibibyteUploadArrivesWithTheSameSha256() throws Exception {
+        String answer = Clients.upload(tunnel.endpointPort("hash"), GIB, 7);
+        assertThat(answer).isEqualTo(DataStream.sha256(7, GIB, Clients.CHUNK) + " " + GIB);
+    }
+
+    @Test
+    void oneGibibyteDownloadArrivesWithTheSameSha256() throws Exception {
+        Clients.Download d = Clients.download(tunnel.endpointPort("source"), GIB, 11);
+        assertThat(d.bytes()).isEqualTo(GIB);
+        assertThat(d.sha256()).isEqualTo(DataStream.sha256(11, GIB, Clients.CHUNK));
+    }
+
+    @Test
+    void halfCloseLetsTheClientReadTheWholeReplyAfterItsFin() throws Exception {
+        byte[] payload = new byte[3 * 1024 * 1024 + 17];
+        new Random(3).nextBytes(payload);
+        byte[] back = Clients.echo(tunnel.endpointPort("echo"), payload);
+        assertThat(back).hasSize(payload.length);
+        assertThat(Arrays.equals(back, payload)).isTrue();
+    }
+
+    @Test
+    void serverFinReachesTheClientWhileTheClientCanStillWrite() throws Exception {
+        // The source answers and sends its FIN; the client then still writes, and reads EOF cleanly.
+        try (Socket s = Clients.connect(tunnel.endpointPort("source"))) {
+            Clients.request(s, 1000, 5);
+            Clients.Download d = Clients.drain(s.getInputStream());
+            assertThat(d.bytes()).isEqualTo(1000);
+            s.getOutputStream().write("still open\n".getBytes(StandardCharsets.US_ASCII));
+        }
+    }
+
+    @Test
+    void twoHundredConcurrentStreamsEachGetTheirOwnBytes() throws Exception {
+        int streams = 200;
+        int size = 256 * 1024;
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (int i = 0; i < streams; i++) {
+                int seed = i;
+                results.add(pool.submit(() -> {
+                    byte[] payload = new byte[size];
+                    new Random(seed).nextBytes(payload);
+                    return Arrays.equals(Clients.echo(tunnel.endpointPort("echo"), payload), payload);
+                }));
+            }
+            int ok = 0;
+            for (Future<Boolean> f : results) {
+                if (f.get(5, TimeUnit.MINUTES)) {
+                    ok++;
+                }
+            }
+            assertThat(ok).isEqualTo(streams);
+        }
+    }
+
+    @Test
+    void aStalledReaderStopsItsWriterAndDoesNotSlowOtherStreams() throws Exception {
+        try (Socket stalled = Clients.connect(tunnel.endpointPort("source"))) {
+            long before = source.written();
+            Clients.request(stalled, 4 * GIB, 1); // never read
+            // Other streams keep their speed: 64 MiB round trips complete while the reader is stalled.
+            for (int i = 0; i < 4; i++) {
+                Clients.Download d = Clients.download(tunnel.endpointPort("source"), 64L << 20, 100 + i);
+                assertThat(d.sha256()).isEqualTo(DataStream.sha256(100 + i, 64L << 20, Clients.CHUNK));
+            }
+            // The stalled stream's writer is held back by flow control: it wrote at most the windows
+            // and socket buffers along the path (a few MiB), not the gigabytes it was asked for.
+            long stalledBytes = source.written() - before - 4 * (64L << 20);
+            assertThat(stalledBytes).isLessThan(48L << 20);
+            Thread.sleep(1000);
+            long later = source.written() - before - 4 * (64L << 20);
+            assertThat(later).isLessThan(48L << 20);
+            assertThat(tunnel.gateway().isAlive()).isTrue();
+            assertThat(tunnel.agent().isAlive()).isTrue();
+        }
+    }
+}

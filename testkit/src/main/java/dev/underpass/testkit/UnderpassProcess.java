@@ -1,0 +1,124 @@
+package dev.underpass.testkit;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A real {@code underpass} process (gateway or agent) started from the test's class path, as a
+ * separate JVM like users run it. Its output goes to a log file the test can wait on; the test
+ * stops it by its own handle ({@link #close()}, {@link #kill()}).
+ */
+public final class UnderpassProcess implements AutoCloseable {
+    public static final Duration DEFAULT_WAIT = Duration.ofSeconds(60);
+    private static final String MAIN = "dev.underpass.cli.Main";
+
+    private final Process process;
+    private final Path log;
+    private final String name;
+
+    private UnderpassProcess(String name, Process process, Path log) {
+        this.name = name;
+        this.process = process;
+        this.log = log;
+    }
+
+    /** Starts {@code underpass args...}; {@code env} adds environment variables. */
+    public static UnderpassProcess start(String name, Path logDir, Map<String, String> env, String... args) throws IOException {
+        Files.createDirectories(logDir);
+        Path log = logDir.resolve(name + ".log");
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("--enable-native-access=ALL-UNNAMED");
+        cmd.add("-Xmx256m");
+        cmd.add("-XX:+UseSerialGC");
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(MAIN);
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        pb.environment().remove("HTTPS_PROXY");
+        pb.environment().remove("https_proxy");
+        pb.environment().putAll(env);
+        return new UnderpassProcess(name, pb.start(), log);
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    public Path logFile() {
+        return log;
+    }
+
+    public String output() {
+        try {
+            return Files.readString(log, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            return "(cannot read " + log + ": " + e.getMessage() + ")";
+        }
+    }
+
+    /** Waits until the log has a line matching {@code regex}; returns the match. */
+    public Matcher awaitLog(String regex, Duration timeout) throws InterruptedException {
+        return awaitLog(regex, 1, timeout);
+    }
+
+    /** Waits until the log has at least {@code count} lines matching {@code regex}; returns the last. */
+    public Matcher awaitLog(String regex, int count, Duration timeout) throws InterruptedException {
+        Pattern p = Pattern.compile(regex);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            Matcher last = null;
+            int seen = 0;
+            for (String line : output().split("\n")) {
+                Matcher m = p.matcher(line);
+                if (m.find()) {
+                    seen++;
+                    last = m;
+                }
+            }
+            if (seen >= count) {
+                return last;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError(name + ": no " + (count > 1 ? count + " lines" : "line") + " matching /" + regex
+                        + "/ within " + timeout.toSeconds() + "s; log:\n" + output());
+            }
+            if (!process.isAlive()) {
+                throw new AssertionError(name + " exited with " + process.exitValue() + " before logging /" + regex + "/; log:\n" + output());
+            }
+            Thread.sleep(50);
+        }
+    }
+
+    /** kill -9: no shutdown hook, no goodbye to the peer. */
+    public void kill() throws InterruptedException {
+        process.destroyForcibly();
+        process.waitFor(30, TimeUnit.SECONDS);
+    }
+
+    /** SIGTERM, then waits for the process to exit (SIGKILL after 30 s). */
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            process.destroy();
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(30, TimeUnit.SECONDS);
+            }
+        }
+    }
+}
