@@ -8,9 +8,8 @@
 #          =HTTP/2 over TLS 1.3 on 127.0.0.1:$M_AUX=> agent -> 127.0.0.1:$T_IPERF / $T_ECHO
 #
 # Environment:
-#   UNDERPASS_JAR                 the CLI jar (default: <repo>/cli/target/underpass.jar; when that
-#                                 default is missing it is built once with "<repo>/underpass --help").
-#   UNDERPASS_BENCH_JAVA_OPTS     extra JVM options for the gateway and the agent (default: none).
+#   UNDERPASS_BENCH_JAVA_OPTS     extra JVM options for the gateway and the agent (default: none;
+#                                 the launcher's own defaults apply, as for users).
 #   UNDERPASS_BENCH_START_SECS    bound on each start-up wait: gateway agent port, agent session
 #                                 (default: 30).
 #
@@ -34,28 +33,19 @@ underpass_wait_port() {
 
 topo_underpass() {
     local repo=$UNDERPASS_REPO
-    local jar=${UNDERPASS_JAR:-$repo/cli/target/underpass.jar}
+    local launcher=$repo/underpass
     local secs=${UNDERPASS_BENCH_START_SECS:-30}
     local dir=$RUN/cfg/underpass-$M_AUX
     local glog=$LOGDIR/$CUR_TOPO.gateway.log
-    local java_home sha deadline q skip jopts=()
-    read -r -a jopts <<<"${UNDERPASS_BENCH_JAVA_OPTS:-}"
-
-    # JDK 21+ (in a subshell: java-home.sh exports MAVEN_OPTS and may 'exit 1').
-    java_home=$(. "$repo/scripts/java-home.sh" >/dev/null && printf '%s' "$JAVA_HOME") ||
-        { log "[underpass] no JDK 21+ found (scripts/java-home.sh)"; return 1; }
-    local java=("$java_home/bin/java" --enable-native-access=ALL-UNNAMED)
-
-    if [[ ! -f $jar && -z ${UNDERPASS_JAR:-} ]]; then
-        log "[underpass] $jar missing: building it (\"$repo/underpass\" --help)"
-        "$repo/underpass" --help >>"$LOGDIR/$CUR_TOPO.build.log" 2>&1 ||
-            { log "[underpass] build failed (see $LOGDIR/$CUR_TOPO.build.log)"; return 1; }
-    fi
-    [[ -f $jar ]] || { log "[underpass] jar not found: $jar"; return 1; }
+    local sha deadline q skip
+    # The launcher builds the jar if it is missing or stale; do that before anything is timed.
+    UNDERPASS_JAVA_OPTS= "$launcher" --version >>"$LOGDIR/$CUR_TOPO.build.log" 2>&1 ||
+        { log "[underpass] build failed (see $LOGDIR/$CUR_TOPO.build.log)"; return 1; }
+    export UNDERPASS_JAVA_OPTS=${UNDERPASS_BENCH_JAVA_OPTS:-}
 
     mkdir -p "$dir" || return 1
     rm -f "$dir/agent.token"     # token generate refuses an existing file
-    "${java[@]}" -jar "$jar" token generate --out "$dir/agent.token" --name bench \
+    "$launcher" token generate --out "$dir/agent.token" --name bench \
         >>"$LOGDIR/$CUR_TOPO.token.log" 2>&1 ||
         { log "[underpass] token generate failed (see $LOGDIR/$CUR_TOPO.token.log)"; return 1; }
     sha=$(sed -n 's/^ *sha256: *\([0-9a-f]\{64\}\) *$/\1/p' "$LOGDIR/$CUR_TOPO.token.log" | tail -n 1)
@@ -93,14 +83,14 @@ EOF
 
     # lines already in the gateway log (a topology run twice in one run appends to it)
     skip=$(( $(cat "$glog" 2>/dev/null | wc -l) + 1 ))
-    start_bg gateway "${java[@]}" "${jopts[@]}" -jar "$jar" gateway \
+    start_bg gateway "$launcher" gateway \
         --config "$dir/gateway.yaml" --data-dir "$dir/data"
     RELAY_PIDS+=("$LAST_PID")
     underpass_wait_port "$M_AUX" "$secs" || return 1
     # the CA is written before the agent port is bound; check anyway
     [[ -f $dir/data/tls/ca.pem ]] || { log "[underpass] no CA at $dir/data/tls/ca.pem"; return 1; }
 
-    start_bg agent "${java[@]}" "${jopts[@]}" -jar "$jar" agent \
+    start_bg agent "$launcher" agent \
         --gateway "localhost:$M_AUX" --token-file "$dir/agent.token" --ca-file "$dir/data/tls/ca.pem" \
         --name bench --target "$HOST:$T_IPERF" --target "$HOST:$T_ECHO"
     RELAY_PIDS+=("$LAST_PID")

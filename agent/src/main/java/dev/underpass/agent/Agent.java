@@ -74,7 +74,7 @@ public final class Agent implements AutoCloseable {
     private final AgentConfig.ProxySettings proxy;
     private final TargetDialer dialer;
     private final List<String> advertised;
-    private final EventLoopGroup group = Transport.group("underpass-agent", 0);
+    private final EventLoopGroup group = Transport.group("underpass-agent");
     private final Backoff backoff = new Backoff(Backoff.DEFAULT_INITIAL, Backoff.DEFAULT_MAX);
     private final AtomicReference<Channel> link = new AtomicReference<>();
     private volatile CountDownLatch established = new CountDownLatch(1);

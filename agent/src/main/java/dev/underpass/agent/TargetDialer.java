@@ -91,11 +91,11 @@ final class TargetDialer {
                     Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https");
                     h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(id));
                     stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
-                    log.info("connection {} target={} dialled in {} us", id, target, dialMicros);
+                    log.debug("connection {} target={} dialled in {} us", id, target, dialMicros);
                     StreamRelay.start(socket, stream, (relay, outcome, detail) ->
                             log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms", id, target,
-                                    outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromSocket(),
-                                    relay.bytesFromStream(), relay.elapsed().toMillis()));
+                                    outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
+                                    relay.bytesFromSocket(), relay.elapsed().toMillis()));
                 });
     }
 

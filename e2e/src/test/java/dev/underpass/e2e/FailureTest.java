@@ -50,7 +50,7 @@ class FailureTest {
                     }
                 }).isInstanceOf(IOException.class).hasMessageContaining("reset");
             }
-            t.gateway().awaitLog("connection \\d+ endpoint=source closed: STREAM_RESET", Tunnel.WAIT);
+            t.gateway().awaitLog("connection \\d+ endpoint=source .* closed: STREAM_RESET", Tunnel.WAIT);
             t.startAgent();
             Clients.Download d = Clients.download(port, 1 << 20, 2);
             assertThat(d.sha256()).isEqualTo(DataStream.sha256(2, 1 << 20, Clients.CHUNK));

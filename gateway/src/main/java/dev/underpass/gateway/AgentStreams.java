@@ -153,12 +153,13 @@ final class AgentStreams {
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
         EndpointRoute r = p.route();
         long setupMicros = (System.nanoTime() - p.acceptedNanos()) / 1000;
-        GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} open via session {} ({} us)",
+        GatewayLog.CONNECTIONS.debug("connection {} endpoint={} port={} from={} target={} open via session {} ({} us)",
                 id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(), p.target(), session.id(), setupMicros);
         StreamRelay.start(p.socket(), stream, (relay, outcome, detail) ->
-                GatewayLog.CONNECTIONS.info("connection {} endpoint={} closed: {}{} sent={} received={} duration={}ms",
-                        id, r.endpoint(), outcome, detail == null ? "" : " (" + detail + ")",
-                        relay.bytesFromSocket(), relay.bytesFromStream(), relay.elapsed().toMillis()));
+                GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
+                        + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(),
+                        p.target(), session.id(), outcome, detail == null ? "" : " (" + detail + ")",
+                        relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis()));
     }
 
     /** Unwraps the session stream's DATA frames; the end or reset of that stream ends the link. */

@@ -8,6 +8,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -85,6 +86,26 @@ final class EndpointListeners {
             StreamRelay.resetSocket(socket);
             return;
         }
+        AgentSession session = choice.session();
+        EventLoop linkLoop = session.link().eventLoop();
+        if (socket.eventLoop() == linkLoop) {
+            open(id, route, choice, socket);
+            return;
+        }
+        // Move the socket to its agent link's event loop: the relay then runs on one thread, with
+        // no hand-over between threads for each chunk (measured: lower latency, more conn/s).
+        socket.deregister().addListener(d -> linkLoop.register(socket).addListener(r -> {
+            if (r.isSuccess()) {
+                open(id, route, choice, socket);
+            } else {
+                GatewayLog.CONNECTIONS.warn("connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
+                        id, route.endpoint(), r.cause().toString());
+                socket.close();
+            }
+        }));
+    }
+
+    private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket) {
         AgentSession session = choice.session();
         PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
         p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "the agent did not open the stream within "

@@ -76,7 +76,7 @@ public final class Gateway implements AutoCloseable {
             throw new IOException("tls: cannot load certificate " + cert + " and key " + key + ": " + e.getMessage(), e);
         }
         AgentRegistry registry = new AgentRegistry();
-        EventLoopGroup group = Transport.group("underpass-gateway", 0);
+        EventLoopGroup group = Transport.group("underpass-gateway");
         AgentServer agentServer = new AgentServer(ssl,
                 new AgentStreams(AgentCredentials.of(config), registry), config.heartbeatTimeout().toMillis());
         EndpointListeners endpoints = new EndpointListeners(registry, config.dialTimeout());

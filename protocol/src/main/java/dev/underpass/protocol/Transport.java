@@ -24,9 +24,31 @@ public final class Transport {
         return "nio";
     }
 
-    /** An event loop group with {@code threads} threads (0: Netty's default, twice the cores). */
-    public static EventLoopGroup group(String name, int threads) {
-        return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), NioIoHandler.newFactory());
+    /** Environment variable that sets the number of event loop threads (default: one per core). */
+    public static final String THREADS_ENV = "UNDERPASS_THREADS";
+
+    /**
+     * An event loop group with one thread per core, or {@value #THREADS_ENV}: more threads than
+     * cores only adds context switches to a relay that never blocks.
+     */
+    public static EventLoopGroup group(String name) {
+        return new MultiThreadIoEventLoopGroup(threads(System.getenv(THREADS_ENV)),
+                new DefaultThreadFactory(name, true), NioIoHandler.newFactory());
+    }
+
+    static int threads(String configured) {
+        if (configured == null || configured.isBlank()) {
+            return Runtime.getRuntime().availableProcessors();
+        }
+        try {
+            int n = Integer.parseInt(configured.trim());
+            if (n >= 1 && n <= 1024) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(THREADS_ENV + ": " + configured + " (expected: 1-1024)");
     }
 
     public static Class<? extends ServerSocketChannel> serverChannel() {
