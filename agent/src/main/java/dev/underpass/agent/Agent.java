@@ -22,7 +22,6 @@ import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -66,6 +65,8 @@ public final class Agent implements AutoCloseable {
     public static final String VERSION = "0.1.0";
     private static final Logger log = LoggerFactory.getLogger("underpass.agent");
     private static final int MAX_PROBLEM_BYTES = 4096;
+    /** A session that lasted this long resets the reconnect backoff. */
+    static final Duration STABLE_SESSION = Duration.ofSeconds(10);
 
     private final AgentConfig config;
     private final HostAndPort gateway;
@@ -97,7 +98,7 @@ public final class Agent implements AutoCloseable {
         this.ssl = Tls.client(GatewayTrust.of(config), GatewayTrust.verifiesHostname(config));
         this.proxy = config.proxy() == null ? null : AgentConfig.ProxySettings.parse(config.proxy());
         var targets = new LinkedHashSet<>(config.targetAddresses());
-        this.dialer = new TargetDialer(targets, config.dialTimeout());
+        this.dialer = new TargetDialer(targets, config.dialTimeout(), gateway.toString());
         this.advertised = targets.stream().map(HostAndPort::toString).toList();
     }
 
@@ -209,10 +210,7 @@ public final class Agent implements AutoCloseable {
                 ctx.close();
                 return;
             }
-            ch.pipeline().addLast("h2", Http2FrameCodecBuilder.forClient()
-                    .initialSettings(LinkSettings.initial().pushEnabled(false))
-                    .autoAckPingFrame(true)
-                    .build());
+            ch.pipeline().addLast("h2", LinkSettings.clientCodec());
             ch.pipeline().addLast("streams", new Http2MultiplexHandler(new RefuseInbound()));
             ch.pipeline().addLast("link", new LinkHandler());
             ch.writeAndFlush(new DefaultHttp2WindowUpdateFrame(
@@ -327,7 +325,13 @@ public final class Agent implements AutoCloseable {
     }
 
     private void established(Channel ch, Http2Headers h) {
-        backoff.reset();
+        // Reset the backoff only once the session has stayed up: a gateway that accepts and then
+        // drops the session at once must not be hammered with reconnects.
+        ch.eventLoop().schedule(() -> {
+            if (ch.isActive()) {
+                backoff.reset();
+            }
+        }, STABLE_SESSION.toMillis(), TimeUnit.MILLISECONDS);
         established.countDown();
         LinkState s = state(ch);
         long interval = config.heartbeatInterval().toMillis();

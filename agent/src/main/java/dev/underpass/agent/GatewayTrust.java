@@ -88,6 +88,12 @@ final class GatewayTrust {
         }
     }
 
+    /**
+     * Trusts a chain only if one of its certificates has the pinned fingerprint AND the chain
+     * validates (signatures, validity, CA constraints) up to that certificate as the only trust
+     * anchor. Matching the fingerprint alone is not enough: anyone can present the real, public CA
+     * certificate next to a leaf of their own.
+     */
     private record PinnedTrustManager(String pinHex) implements X509TrustManager {
         @Override
         public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
@@ -96,16 +102,38 @@ final class GatewayTrust {
 
         @Override
         public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            if (chain == null || chain.length == 0) {
+                throw new CertificateException("the gateway sent no certificate");
+            }
             try {
+                X509Certificate pinned = null;
                 for (X509Certificate c : chain) {
                     if (fingerprint(c).equals(pinHex)) {
+                        pinned = c;
+                        break;
+                    }
+                }
+                if (pinned == null) {
+                    throw new CertificateException("gateway certificate fingerprint sha256:" + fingerprint(chain[0])
+                            + " matches no certificate of the chain against the pinned sha256:" + pinHex);
+                }
+                KeyStore anchor = KeyStore.getInstance(KeyStore.getDefaultType());
+                anchor.load(null, null);
+                anchor.setCertificateEntry("pinned", pinned);
+                TrustManagerFactory pkix = TrustManagerFactory.getInstance("PKIX");
+                pkix.init(anchor);
+                for (TrustManager tm : pkix.getTrustManagers()) {
+                    if (tm instanceof X509TrustManager x509) {
+                        x509.checkServerTrusted(chain, authType);
                         return;
                     }
                 }
-                throw new CertificateException("gateway certificate fingerprint sha256:" + fingerprint(chain[0])
-                        + " matches no certificate of the chain against the pinned sha256:" + pinHex);
-            } catch (GeneralSecurityException e) {
-                throw new CertificateException("cannot fingerprint the gateway certificate: " + e.getMessage(), e);
+                throw new CertificateException("no PKIX trust manager available");
+            } catch (GeneralSecurityException | IOException e) {
+                if (e instanceof CertificateException ce) {
+                    throw ce;
+                }
+                throw new CertificateException("cannot verify the gateway certificate: " + e.getMessage(), e);
             }
         }
 

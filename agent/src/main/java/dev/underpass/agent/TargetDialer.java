@@ -36,10 +36,12 @@ final class TargetDialer {
 
     private final Set<HostAndPort> allowed;
     private final Duration dialTimeout;
+    private final String authority;
 
-    TargetDialer(Set<HostAndPort> allowed, Duration dialTimeout) {
+    TargetDialer(Set<HostAndPort> allowed, Duration dialTimeout, String authority) {
         this.allowed = Set.copyOf(allowed);
         this.dialTimeout = dialTimeout;
+        this.authority = authority;
     }
 
     /** Handles one open message arriving on {@code session} (the agent's session stream). */
@@ -88,9 +90,15 @@ final class TargetDialer {
                         return;
                     }
                     Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
-                    Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https");
+                    Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https")
+                            .authority(authority);
                     h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(id));
-                    stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
+                    stream.writeAndFlush(new DefaultHttp2HeadersFrame(h)).addListener(w -> {
+                        if (!w.isSuccess()) { // e.g. the stream limit or a GOAWAY: tell the gateway now
+                            StreamRelay.resetSocket(socket);
+                            refuse(session, id, DialError.UNAVAILABLE, "cannot open the stream: " + w.cause());
+                        }
+                    });
                     log.debug("connection {} target={} dialled in {} us", id, target, dialMicros);
                     StreamRelay.start(socket, stream, (relay, outcome, detail) ->
                             log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms", id, target,

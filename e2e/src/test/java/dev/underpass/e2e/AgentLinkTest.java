@@ -85,6 +85,23 @@ class AgentLinkTest {
     }
 
     @Test
+    void aPinOfTheRealCaDoesNotAcceptAnImpostorLeafPresentedWithThatCa() throws Exception {
+        // The man in the middle has the public CA certificate, but not the CA's key: it signs its
+        // own leaf with its own CA and appends the real CA certificate to the chain it presents.
+        Path impostorDir = dir.resolve("impostor");
+        var impostorCerts = GatewayCertificates.ensure(impostorDir, List.of("localhost", "127.0.0.1"));
+        String pin = GatewayCertificates.fingerprint(tunnel.caFile());
+        try (ImpostorGateway impostor = new ImpostorGateway(impostorCerts.privateKeyFile(),
+                List.of(impostorCerts.certificateFile(), tunnel.caFile()));
+             UnderpassProcess agent = tunnel.startAgentProcess(List.of("agent", "--gateway", "localhost:" + impostor.port(),
+                     "--token-file", tunnel.tokenFile().toString(), "--target", echo.address(), "--pin", pin))) {
+            agent.awaitLog("TLS handshake failed", Tunnel.WAIT);
+            assertThat(impostor.completedHandshakes()).isZero();
+            assertThat(agent.output()).doesNotContain("established");
+        }
+    }
+
+    @Test
     void thePinnedFingerprintOfTheGatewayCaIsAccepted() throws Exception {
         String pin = GatewayCertificates.fingerprint(tunnel.caFile());
         try (UnderpassProcess agent = tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--pin", pin, "--name", "pinned"))) {

@@ -10,7 +10,6 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
@@ -76,10 +75,7 @@ final class AgentServer {
                 ctx.close();
                 return;
             }
-            ctx.pipeline().addLast("h2", Http2FrameCodecBuilder.forServer()
-                    .initialSettings(LinkSettings.initial())
-                    .autoAckPingFrame(true)
-                    .build());
+            ctx.pipeline().addLast("h2", LinkSettings.serverCodec());
             ctx.pipeline().addLast("streams", new Http2MultiplexHandler(streams.dispatcher()));
             ctx.pipeline().addLast("link", streams.linkHandler());
             ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(

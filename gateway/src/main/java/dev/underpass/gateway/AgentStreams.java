@@ -96,7 +96,8 @@ final class AgentStreams {
             return;
         }
         CharSequence auth = h.get("authorization");
-        String token = auth != null && auth.toString().startsWith("Bearer ") ? auth.toString().substring(7).trim() : null;
+        String token = auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
+                ? auth.toString().substring(7).trim() : null;
         var identity = token == null ? java.util.Optional.<AgentCredentials.Identity>empty() : credentials.verify(token);
         if (identity.isEmpty()) {
             GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from,

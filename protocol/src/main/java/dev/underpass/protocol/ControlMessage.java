@@ -1,5 +1,6 @@
 package dev.underpass.protocol;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.annotation.JsonTypeInfo;
 import java.util.List;
@@ -31,7 +32,7 @@ public sealed interface ControlMessage {
      * Gateway to agent, once per consumer connection: dial {@code target} and open a data
      * stream carrying {@code connection} in its headers.
      */
-    record Open(long connection, String target) implements ControlMessage {
+    record Open(@JsonProperty(required = true) long connection, String target) implements ControlMessage {
         public Open {
             Objects.requireNonNull(target, "target");
         }
@@ -41,7 +42,8 @@ public sealed interface ControlMessage {
      * Agent to gateway, instead of a data stream, when {@code connection} cannot be
      * completed: the consumer connection is closed and the reason logged.
      */
-    record DialFailed(long connection, DialError error, String detail) implements ControlMessage {
+    record DialFailed(@JsonProperty(required = true) long connection, DialError error, String detail)
+            implements ControlMessage {
         public DialFailed {
             Objects.requireNonNull(error, "error");
         }

@@ -33,11 +33,17 @@ public record HostAndPort(String host, int port) {
         } else if (host.indexOf(':') >= 0) {
             throw new IllegalArgumentException("address: '" + text + "' (expected: [ipv6]:port for IPv6)");
         }
+        if (host.isBlank()) {
+            throw new IllegalArgumentException("address: '" + text + "' (expected: a host name or address before the port)");
+        }
         int port;
         try {
             port = Integer.parseInt(s.substring(colon + 1));
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("address: '" + text + "' (expected: a numeric port)");
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("address: '" + text + "' (expected: a port 0-65535)");
         }
         return new HostAndPort(host, port);
     }
