@@ -39,6 +39,7 @@ public record AgentConfig(
     public static final String TOKEN_ENV = "UNDERPASS_AGENT_TOKEN";
 
     private static final Pattern PIN = Pattern.compile("sha256:[0-9a-fA-F:]{64,95}");
+    private static final Pattern AGENT_TOKEN = Pattern.compile("upa_[A-Za-z0-9_-]+");
 
     public AgentConfig {
         targets = targets == null ? List.of() : List.copyOf(targets);
@@ -47,8 +48,11 @@ public record AgentConfig(
     public static AgentConfig load(Path file) throws IOException {
         ObjectMapper yaml = new ObjectMapper(new YAMLFactory())
                 .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
-        try {
-            AgentConfig c = yaml.readValue(Files.readAllBytes(file), AgentConfig.class);
+        try (com.fasterxml.jackson.core.JsonParser parser = yaml.createParser(Files.readAllBytes(file))) {
+            if (parser.nextToken() == null) {
+                return empty(); // an empty file, or only comments
+            }
+            AgentConfig c = yaml.readValue(parser, AgentConfig.class);
             return c == null ? empty() : c;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + ": " + e.getOriginalMessage()
@@ -103,7 +107,7 @@ public record AgentConfig(
             try {
                 HostAndPort.parseDialable(gateway);
             } catch (IllegalArgumentException e) {
-                errors.add("gateway: " + gateway + " (expected: host:port)");
+                errors.add("gateway: " + shown(gateway) + " (expected: host:port)");
             }
         }
         if (token == null && tokenFile == null) {
@@ -113,19 +117,19 @@ public record AgentConfig(
             errors.add("token: empty (expected: the agent token, upa_...)");
         }
         if (tokenFile != null && !Files.isReadable(Path.of(tokenFile))) {
-            errors.add("tokenFile: " + tokenFile + " (expected: a readable file)");
+            errors.add("tokenFile: " + shown(tokenFile) + " (expected: a readable file)");
         }
         if (caFile != null && !Files.isReadable(Path.of(caFile))) {
-            errors.add("caFile: " + caFile + " (expected: a readable PEM file)");
+            errors.add("caFile: " + shown(caFile) + " (expected: a readable PEM file)");
         }
-        if (pin != null && !PIN.matcher(pin).matches()) {
-            errors.add("pin: " + pin + " (expected: sha256:<64 hex digits>, as the gateway logs at start)");
+        if (pin != null && !(PIN.matcher(pin).matches() && GatewayTrust.normalizePin(pin).length() == 64)) {
+            errors.add("pin: " + shown(pin) + " (expected: sha256:<64 hex digits>, as the gateway logs at start)");
         }
         if (proxy != null) {
             try {
                 ProxySettings.parse(proxy);
             } catch (IllegalArgumentException e) {
-                errors.add("proxy: " + ProxySettings.redact(proxy) + " (expected: http://[user:password@]host:port)");
+                errors.add("proxy: " + shown(ProxySettings.redact(proxy)) + " (expected: http://[user:password@]host:port)");
             }
         }
         checkPositive(errors, "heartbeatIntervalSeconds", heartbeatIntervalSeconds);
@@ -142,10 +146,18 @@ public record AgentConfig(
             try {
                 HostAndPort.parseDialable(targets.get(i));
             } catch (IllegalArgumentException e) {
-                errors.add("targets[" + i + "]: " + targets.get(i) + " (expected: host:port)");
+                errors.add("targets[" + i + "]: " + shown(targets.get(i)) + " (expected: host:port)");
             }
         }
         return errors;
+    }
+
+    /**
+     * A value as shown in an error, with anything that looks like an agent token masked: the
+     * common mistake {@code --token-file upa_...} must not print the token.
+     */
+    private static String shown(String value) {
+        return AGENT_TOKEN.matcher(value).replaceAll("upa_****");
     }
 
     private static void checkPositive(List<String> errors, String field, Integer value) {
@@ -179,7 +191,8 @@ public record AgentConfig(
 
         /** The URL without its password, for logs and errors. */
         public static String redact(String url) {
-            return url.replaceAll("//([^:/@]*):[^@/]*@", "//$1:****@");
+            // Up to the last '@': a password may hold '/' or '@', and over-masking leaks nothing.
+            return url.replaceAll("//([^:/@]*):.*@", "//$1:****@");
         }
 
         @Override

@@ -106,8 +106,11 @@ public record GatewayConfig(
     public static GatewayConfig load(Path file) throws IOException {
         ObjectMapper yaml = new ObjectMapper(new YAMLFactory())
                 .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
-        try {
-            GatewayConfig config = yaml.readValue(Files.readAllBytes(file), GatewayConfig.class);
+        try (com.fasterxml.jackson.core.JsonParser parser = yaml.createParser(Files.readAllBytes(file))) {
+            if (parser.nextToken() == null) {
+                return defaults(); // an empty file, or only comments
+            }
+            GatewayConfig config = yaml.readValue(parser, GatewayConfig.class);
             return config == null ? defaults() : config;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + ": " + e.getOriginalMessage()

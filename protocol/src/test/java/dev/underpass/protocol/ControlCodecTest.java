@@ -122,7 +122,7 @@ class ControlCodecTest {
         channel.writeInbound(Unpooled.copiedBuffer(":2}\n", StandardCharsets.UTF_8));
         assertThat(readLine()).isEqualTo("{\"a\":1}");
         assertThat(readLine()).isEqualTo("{\"b\":2}");
-        assertThat((Object) channel.readInbound()).isNull();
+        assertThat(channel.<Object>readInbound()).isNull();
     }
 
     @Test
@@ -140,7 +140,7 @@ class ControlCodecTest {
         assertThatThrownBy(() -> channel.writeInbound(tooLong))
                 .isInstanceOf(TooLongFrameException.class)
                 .isInstanceOf(DecoderException.class);
-        assertThat((Object) channel.readInbound()).isNull();
+        assertThat(channel.<Object>readInbound()).isNull();
     }
 
     @Test
@@ -148,7 +148,7 @@ class ControlCodecTest {
         channel = lineChannel();
         ByteBuf tooLong = Unpooled.buffer().writeBytes(new byte[Protocol.MAX_CONTROL_MESSAGE_BYTES + 1]).writeByte('\n');
         assertThatThrownBy(() -> channel.writeInbound(tooLong)).isInstanceOf(TooLongFrameException.class);
-        assertThat((Object) channel.readInbound()).isNull();
+        assertThat(channel.<Object>readInbound()).isNull();
     }
 
     private EmbeddedChannel lineChannel() {

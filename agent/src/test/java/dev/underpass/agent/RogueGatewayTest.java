@@ -1,0 +1,306 @@
+package dev.underpass.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.underpass.protocol.ControlCodec;
+import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.DialError;
+import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.Tls;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.util.SelfSignedCertificate;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The agent's local allowlist is authoritative, even against a gateway that is compromised or
+ * wrong: a fake gateway (real TLS 1.3, real HTTP/2) asks the real agent to open connections to a
+ * real, listening loopback server that is not in the allowlist. The agent must refuse with
+ * {@code NOT_ALLOWED} and never touch that server, while still serving its allowed target.
+ */
+@Timeout(60)
+@SuppressWarnings("deprecation") // SelfSignedCertificate: its successor (netty-pkitesting) does not resolve here
+class RogueGatewayTest {
+    private static final Duration WAIT = Duration.ofSeconds(20);
+    private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+    private static final String TOKEN = "upa_rogue-gateway-test-token";
+
+    private final List<AutoCloseable> cleanup = new ArrayList<>();
+    private final BlockingQueue<ControlMessage> fromAgent = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Http2Headers> dataStreams = new LinkedBlockingQueue<>();
+    private final CompletableFuture<Http2StreamChannel> session = new CompletableFuture<>();
+    private final List<Throwable> gatewayErrors = new CopyOnWriteArrayList<>();
+    private final BlockingQueue<Future<Channel>> handshakes = new LinkedBlockingQueue<>();
+    private EventLoopGroup group;
+    private SelfSignedCertificate cert;
+    private Channel gateway;
+    private CountingServer forbidden;
+    private CountingServer allowed;
+    private Agent agent;
+
+    /** A plain TCP server on loopback port 0 that counts and keeps the connections it accepts. */
+    private static final class CountingServer implements AutoCloseable {
+        final ServerSocket server = new ServerSocket(0, 50, LOOPBACK);
+        final AtomicInteger accepts = new AtomicInteger();
+        final BlockingQueue<Socket> accepted = new LinkedBlockingQueue<>();
+        private final Thread thread = new Thread(this::run, "counting-server");
+
+        CountingServer() throws IOException {
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        private void run() {
+            try {
+                while (true) {
+                    Socket s = server.accept();
+                    accepts.incrementAndGet();
+                    accepted.add(s);
+                }
+            } catch (IOException closed) {
+                // the test is over
+            }
+        }
+
+        String address() {
+            return "127.0.0.1:" + server.getLocalPort();
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+            for (Socket s : accepted) {
+                s.close();
+            }
+        }
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        forbidden = new CountingServer();
+        cleanup.add(forbidden);
+        allowed = new CountingServer();
+        cleanup.add(allowed);
+        cert = new SelfSignedCertificate("localhost");
+        cleanup.add(cert::delete);
+        SslContext ssl = Tls.server(cert.certificate(), cert.privateKey());
+        group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        cleanup.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly());
+        gateway = new ServerBootstrap()
+                .group(group)
+                .channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        SslHandler tls = ssl.newHandler(ch.alloc());
+                        handshakes.add(tls.handshakeFuture());
+                        ch.pipeline().addLast(tls);
+                        ch.pipeline().addLast(Http2FrameCodecBuilder.forServer().build());
+                        ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                            @Override
+                            protected void initChannel(Http2StreamChannel stream) {
+                                stream.pipeline().addLast(new FakeGatewayStream());
+                            }
+                        }));
+                    }
+                })
+                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+        cleanup.add(() -> gateway.close().syncUninterruptibly());
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (agent != null) {
+            agent.close();
+        }
+        for (int i = cleanup.size() - 1; i >= 0; i--) {
+            cleanup.get(i).close();
+        }
+    }
+
+    /** Dispatches the agent's streams: the session (control messages) and data streams. */
+    private final class FakeGatewayStream extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof Http2HeadersFrame frame)) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
+            Http2Headers h = frame.headers();
+            String path = String.valueOf(h.path());
+            if (Protocol.SESSION_PATH.equals(path)) {
+                Http2Headers ok = new DefaultHttp2Headers().status("200");
+                ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
+                ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+                stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
+                ctx.pipeline().addLast(new DataContent());
+                ControlCodec.addLineDecoder(ctx.pipeline());
+                ctx.pipeline().addLast(new CollectControl());
+                ctx.pipeline().remove(this);
+                session.complete(stream);
+            } else if (Protocol.STREAM_PATH.equals(path)) {
+                dataStreams.add(h);
+                ctx.pipeline().remove(this);
+                stream.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
+                stream.writeAndFlush(new DefaultHttp2DataFrame(
+                        Unpooled.copiedBuffer("hello from the gateway", StandardCharsets.US_ASCII)));
+            } else {
+                gatewayErrors.add(new AssertionError("unexpected stream path " + path));
+                stream.close();
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            gatewayErrors.add(cause);
+        }
+    }
+
+    private static final class DataContent extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Http2DataFrame d) {
+                ctx.fireChannelRead(d.content());
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+    }
+
+    private final class CollectControl extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            try {
+                fromAgent.add(ControlCodec.decode((ByteBuf) msg));
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            gatewayErrors.add(cause);
+        }
+    }
+
+    private static String pin(SelfSignedCertificate cert) throws Exception {
+        return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(cert.cert().getEncoded()));
+    }
+
+    private ControlMessage nextFromAgent() throws InterruptedException {
+        ControlMessage m = fromAgent.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(m).as("control message from the agent within %s", WAIT).isNotNull();
+        return m;
+    }
+
+    private void sendOpen(Http2StreamChannel s, long id, String target) {
+        s.writeAndFlush(ControlCodec.frame(s.alloc(), new ControlMessage.Open(id, target)));
+    }
+
+    @Test
+    void agentRefusesTargetsOutsideItsAllowlistAndServesTheAllowedOne() throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
+                null, null, 5, List.of(allowed.address())));
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).as("agent session established with the fake gateway").isTrue();
+        Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+
+        // The agent advertises exactly its allowlist.
+        assertThat(nextFromAgent()).isEqualTo(new ControlMessage.Advertise(Agent.VERSION, List.of(allowed.address())));
+
+        // The rogue gateway asks for a real, listening server the agent was never allowed to reach,
+        // by address and by name, and for something that is not an address at all.
+        int forbiddenPort = forbidden.server.getLocalPort();
+        sendOpen(s, 101, "127.0.0.1:" + forbiddenPort);
+        sendOpen(s, 102, "localhost:" + forbiddenPort);
+        sendOpen(s, 103, "127.0.0.1:" + forbiddenPort + "; " + allowed.address());
+        List<ControlMessage.DialFailed> refusals = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            ControlMessage m = nextFromAgent();
+            assertThat(m).isInstanceOf(ControlMessage.DialFailed.class);
+            refusals.add((ControlMessage.DialFailed) m);
+        }
+        assertThat(refusals).extracting(ControlMessage.DialFailed::connection).containsExactly(101L, 102L, 103L);
+        assertThat(refusals).extracting(ControlMessage.DialFailed::error).containsOnly(DialError.NOT_ALLOWED);
+        assertThat(refusals).allSatisfy(f -> assertThat(f.detail()).isNotBlank());
+        assertThat(dataStreams).as("no data stream for a refused target").isEmpty();
+
+        // The allowed target still works over the same session.
+        sendOpen(s, 104, allowed.address());
+        Http2Headers stream = dataStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(stream).as("data stream for the allowed target").isNotNull();
+        assertThat(String.valueOf(stream.path())).isEqualTo(Protocol.STREAM_PATH);
+        assertThat(String.valueOf(stream.method())).isEqualTo("POST");
+        assertThat(String.valueOf(stream.get(Protocol.HEADER_CONNECTION_ID))).isEqualTo("104");
+        Socket atTarget = allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(atTarget).as("the agent dialled the allowed target").isNotNull();
+        atTarget.setSoTimeout((int) WAIT.toMillis());
+        byte[] hello = "hello from the gateway".getBytes(StandardCharsets.US_ASCII);
+        assertThat(atTarget.getInputStream().readNBytes(hello.length)).isEqualTo(hello);
+
+        assertThat(allowed.accepts).hasValue(1);
+        assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
+        assertThat(fromAgent).as("no further control messages").isEmpty();
+        assertThat(gatewayErrors).isEmpty();
+    }
+
+    @Test
+    void agentDoesNotTalkToAGatewayWhoseCertificateDoesNotMatchThePin() throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null,
+                "sha256:" + "00".repeat(32), null, null, null, 5, List.of(allowed.address())));
+        agent.start();
+
+        Future<Channel> handshake = handshakes.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(handshake).as("the agent tried to connect").isNotNull();
+        assertThat(handshake.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
+        assertThat(handshake.isSuccess()).as("TLS handshake with an unpinned certificate").isFalse();
+        assertThat(session).as("no session stream, so the token never left the agent").isNotDone();
+        assertThat(fromAgent).isEmpty();
+    }
+}

@@ -1,0 +1,136 @@
+package dev.underpass.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.underpass.protocol.Tls;
+import io.netty.handler.ssl.SslContext;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.cert.CertPathValidator;
+import java.security.cert.CertificateFactory;
+import java.security.cert.PKIXParameters;
+import java.security.cert.TrustAnchor;
+import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class GatewayCertificatesTest {
+    private static final int SAN_DNS = 2;
+    private static final int SAN_IP = 7;
+
+    @TempDir
+    Path dir;
+
+    private static List<X509Certificate> read(Path pem) throws Exception {
+        try (InputStream in = Files.newInputStream(pem)) {
+            List<X509Certificate> certs = new ArrayList<>();
+            for (var c : CertificateFactory.getInstance("X.509").generateCertificates(in)) {
+                certs.add((X509Certificate) c);
+            }
+            return certs;
+        }
+    }
+
+    @Test
+    void createsCaCertificateAndPrivateKeyReadableOnlyByTheOwner() throws Exception {
+        Path tls = dir.resolve("tls");
+        GatewayCertificates g = GatewayCertificates.ensure(tls, List.of("gateway.example.com", "127.0.0.1"));
+
+        assertThat(g.caFile()).isEqualTo(tls.resolve("ca.pem")).isRegularFile();
+        assertThat(g.certificateFile()).isEqualTo(tls.resolve("gateway.pem")).isRegularFile();
+        assertThat(g.privateKeyFile()).isEqualTo(tls.resolve("gateway-key.pem")).isRegularFile();
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(g.privateKeyFile())))
+                .isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(tls.resolve("ca-key.pem"))))
+                .isEqualTo("rw-------");
+        assertThat(Files.readString(g.privateKeyFile())).contains("-----BEGIN PRIVATE KEY-----");
+    }
+
+    @Test
+    void secondEnsureReusesTheFiles() throws Exception {
+        Path tls = dir.resolve("tls");
+        GatewayCertificates first = GatewayCertificates.ensure(tls, List.of("localhost"));
+        String caPrint = GatewayCertificates.fingerprint(first.caFile());
+        String certPrint = GatewayCertificates.fingerprint(first.certificateFile());
+        String key = Files.readString(first.privateKeyFile());
+
+        GatewayCertificates second = GatewayCertificates.ensure(tls, List.of("localhost"));
+
+        assertThat(GatewayCertificates.fingerprint(second.caFile())).isEqualTo(caPrint);
+        assertThat(GatewayCertificates.fingerprint(second.certificateFile())).isEqualTo(certPrint);
+        assertThat(Files.readString(second.privateKeyFile())).isEqualTo(key);
+    }
+
+    @Test
+    void serverCertificateChainsToTheCaAndCarriesTheNames() throws Exception {
+        GatewayCertificates g = GatewayCertificates.ensure(dir, List.of("gateway.example.com", "10.1.2.3", "::1"));
+        X509Certificate ca = read(g.caFile()).get(0);
+        List<X509Certificate> chain = read(g.certificateFile());
+        X509Certificate server = chain.get(0);
+
+        assertThat(chain).hasSize(2);
+        assertThat(chain.get(1)).isEqualTo(ca);
+        assertThat(ca.getBasicConstraints()).isGreaterThanOrEqualTo(0);
+        assertThat(server.getBasicConstraints()).isEqualTo(-1);
+        server.verify(ca.getPublicKey());
+        assertThat(server.getIssuerX500Principal()).isEqualTo(ca.getSubjectX500Principal());
+        assertThat(server.getExtendedKeyUsage()).contains("1.3.6.1.5.5.7.3.1"); // serverAuth
+
+        // The chain validates the way a TLS client validates it, with the CA as the only anchor.
+        PKIXParameters params = new PKIXParameters(Set.of(new TrustAnchor(ca, null)));
+        params.setRevocationEnabled(false);
+        CertPathValidator.getInstance("PKIX").validate(
+                CertificateFactory.getInstance("X.509").generateCertPath(List.of(server)), params);
+
+        List<String> dns = new ArrayList<>();
+        List<InetAddress> ips = new ArrayList<>();
+        for (List<?> san : server.getSubjectAlternativeNames()) {
+            if ((Integer) san.get(0) == SAN_DNS) {
+                dns.add((String) san.get(1));
+            } else if ((Integer) san.get(0) == SAN_IP) {
+                ips.add(InetAddress.getByName((String) san.get(1)));
+            }
+        }
+        assertThat(dns).containsExactly("gateway.example.com");
+        assertThat(ips).containsExactlyInAnyOrder(InetAddress.getByName("10.1.2.3"), InetAddress.getByName("::1"));
+    }
+
+    @Test
+    void generatedFilesLoadAsTheGatewaysTlsServerContext() throws Exception {
+        GatewayCertificates g = GatewayCertificates.ensure(dir, List.of("localhost", "127.0.0.1"));
+        SslContext ssl = Tls.server(g.certificateFile().toFile(), g.privateKeyFile().toFile());
+        assertThat(ssl.isServer()).isTrue();
+        assertThat(ssl.applicationProtocolNegotiator().protocols()).containsExactly("h2");
+    }
+
+    @Test
+    void fingerprintIsSha256OfTheFirstCertificateInLowercaseHex() throws Exception {
+        GatewayCertificates g = GatewayCertificates.ensure(dir, List.of("localhost"));
+        String print = GatewayCertificates.fingerprint(g.caFile());
+
+        assertThat(print).matches("sha256:[0-9a-f]{64}");
+        byte[] der = read(g.caFile()).get(0).getEncoded();
+        assertThat(print).isEqualTo("sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(der)));
+        // The server PEM starts with the server certificate, not the CA.
+        assertThat(GatewayCertificates.fingerprint(g.certificateFile())).isNotEqualTo(print);
+    }
+
+    @Test
+    void fingerprintOfSomethingElseFailsNamingTheFile() throws Exception {
+        Path notPem = dir.resolve("not.pem");
+        Files.writeString(notPem, "hello\n");
+        assertThatThrownBy(() -> GatewayCertificates.fingerprint(notPem))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining(notPem.toString());
+    }
+}

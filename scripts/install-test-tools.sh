@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl.
+# (The JDK and Maven come with the machine; scripts/java-home.sh finds a JDK 21+.)
+set -euo pipefail
+need=()
+for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl; do
+    cmd=${tool%%:*} pkg=${tool#*:}
+    if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+        need+=("$pkg")
+    fi
+done
+if [ ${#need[@]} -eq 0 ]; then
+    echo "test tools: all present"
+    exit 0
+fi
+echo "test tools: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
