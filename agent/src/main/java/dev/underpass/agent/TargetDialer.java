@@ -85,8 +85,8 @@ final class TargetDialer {
                 .open()
                 .addListener(f -> {
                     if (!f.isSuccess()) {
-                        socket.close();
-                        refuse(session, id, DialError.ERROR, "cannot open a stream: " + f.cause());
+                        StreamRelay.resetSocket(socket);
+                        refuse(session, id, DialError.UNAVAILABLE, "cannot open a stream: " + f.cause());
                         return;
                     }
                     Http2StreamChannel stream = (Http2StreamChannel) f.getNow();

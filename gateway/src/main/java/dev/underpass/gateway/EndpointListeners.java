@@ -100,7 +100,7 @@ final class EndpointListeners {
             } else {
                 GatewayLog.CONNECTIONS.warn("connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
                         id, route.endpoint(), r.cause().toString());
-                socket.close();
+                StreamRelay.resetSocket(socket);
             }
         }));
     }

@@ -207,8 +207,9 @@ public final class StreamRelay {
     }
 
     /**
-     * Asks the socket for its next chunk, on the socket's own loop and only while its input is
-     * open: Netty's epoll transport fails a read requested after the input was shut down.
+     * Asks the socket for its next chunk, on the socket's own loop (which owns socketInputDone)
+     * and only while its input is open: after the FIN there is nothing left to read, and Netty's
+     * epoll transport even fails such a read (docs/adr/0003-nio-transport.md).
      */
     private void readSocket() {
         if (socket.eventLoop().inEventLoop()) {
