@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.Protocol;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
@@ -138,6 +139,10 @@ public record AgentConfig(
         if (heartbeatInterval().compareTo(heartbeatTimeout()) >= 0) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeout().toSeconds()
                     + " (expected: more than heartbeatIntervalSeconds " + heartbeatInterval().toSeconds() + ")");
+        }
+        if (targets.size() > Protocol.MAX_ADVERTISED_TARGETS) {
+            errors.add("targets: " + targets.size() + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS
+                    + ", what a gateway accepts in one advertise)");
         }
         if (targets.isEmpty()) {
             errors.add("targets: [] (expected: at least one host:port this agent may reach)");

@@ -67,12 +67,19 @@ final class AgentStreams {
             Http2Headers h = frame.headers();
             String path = h.path() == null ? "" : h.path().toString();
             String method = h.method() == null ? "" : h.method().toString();
-            if (!"POST".equals(method)) {
+            boolean authenticated = stream.parent().attr(SESSION).get() != null;
+            if (!authenticated && !(Protocol.SESSION_PATH.equals(path) && "POST".equals(method))) {
+                // Before a session, a link may only open one; anything else ends it, so that an
+                // anonymous client cannot keep a link busy with requests.
+                GatewayLog.SESSIONS.warn("agent link from {} refused: {} {} before a session",
+                        stream.parent().remoteAddress(), method, path);
+                refuse(stream, 401, "Unauthorized", "open a session on " + Protocol.SESSION_PATH + " first");
+            } else if (!"POST".equals(method)) {
                 Problems.send(stream, 405, "Method not allowed", "method " + method + " (expected: POST)");
             } else if (Protocol.SESSION_PATH.equals(path)) {
                 openSession(ctx, stream, h);
             } else if (Protocol.STREAM_PATH.equals(path)) {
-                openDataStream(ctx, stream, h);
+                openDataStream(ctx, stream, frame);
             } else {
                 Problems.send(stream, 404, "Not found", "path " + path + " (expected: "
                         + Protocol.SESSION_PATH + " or " + Protocol.STREAM_PATH + ")");
@@ -129,12 +136,9 @@ final class AgentStreams {
         Problems.send(stream, status, title, detail).addListener(f -> stream.parent().close());
     }
 
-    private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h) {
+    private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
         AgentSession session = stream.parent().attr(SESSION).get();
-        if (session == null) {
-            Problems.send(stream, 401, "Unauthorized", "open a session on " + Protocol.SESSION_PATH + " first");
-            return;
-        }
+        Http2Headers h = frame.headers();
         CharSequence idText = h.get(Protocol.HEADER_CONNECTION_ID);
         long id;
         try {
@@ -161,6 +165,10 @@ final class AgentStreams {
                         + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(),
                         p.target(), session.id(), outcome, detail == null ? "" : " (" + detail + ")",
                         relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis()));
+        if (frame.isEndStream()) {
+            // The agent's target sent its FIN before any byte: pass that half-close on.
+            stream.pipeline().fireChannelRead(frame);
+        }
     }
 
     /** Unwraps the session stream's DATA frames; the end or reset of that stream ends the link. */

@@ -2,10 +2,15 @@ package dev.underpass.protocol;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.LineBasedFrameDecoder;
@@ -19,8 +24,17 @@ import java.nio.charset.StandardCharsets;
  * not a known message fails with a {@link DecoderException}, which ends the session.
  */
 public final class ControlCodec {
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    // Unknown fields are ignored (newer peers may add them); wrong types are errors, not coerced:
+    // "connection": null or "7" must not become connection 0 or 7.
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+            .build();
+
+    /** Drops empty lines, so that a blank line between messages is not an error. */
+    private static final ChannelInboundHandlerAdapter SKIP_BLANK_LINES = new SkipBlankLines();
 
     private ControlCodec() {
     }
@@ -56,5 +70,18 @@ public final class ControlCodec {
      */
     public static void addLineDecoder(ChannelPipeline pipeline) {
         pipeline.addLast("control-lines", new LineBasedFrameDecoder(Protocol.MAX_CONTROL_MESSAGE_BYTES, true, true));
+        pipeline.addLast("control-skip-blank", SKIP_BLANK_LINES);
+    }
+
+    @ChannelHandler.Sharable
+    private static final class SkipBlankLines extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf line && !line.isReadable()) {
+                line.release();
+                return;
+            }
+            ctx.fireChannelRead(msg);
+        }
     }
 }

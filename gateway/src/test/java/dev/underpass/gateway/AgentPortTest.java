@@ -1,0 +1,265 @@
+package dev.underpass.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.underpass.protocol.ControlCodec;
+import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.LinkSettings;
+import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.Tls;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.util.ReferenceCountUtil;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.TrustManagerFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The gateway's agent port spoken to directly, as a second implementation of the agent would
+ * (docs/protocol.md): what it accepts, what it refuses, and how it carries a connection.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class AgentPortTest {
+    static final Duration WAIT = Duration.ofSeconds(20);
+
+    @TempDir
+    Path dir;
+    Gateway gateway;
+    ServerSocket target;
+    String token;
+    EventLoopGroup group;
+
+    @BeforeEach
+    void start() throws Exception {
+        target = new ServerSocket(0); // only its address matters: the test plays the agent
+        token = AgentTokens.generate();
+        String targetAddress = "127.0.0.1:" + target.getLocalPort();
+        GatewayConfig config = new GatewayConfig("127.0.0.1:0", "127.0.0.1", "21000-21999", null, null, null, 5,
+                List.of(new GatewayConfig.Account("acme", List.of(new GatewayConfig.AgentToken("t", AgentTokens.sha256Hex(token)))),
+                        new GatewayConfig.Account("platform", List.of())),
+                List.of(new GatewayConfig.Service("svc", "acme", List.of(new GatewayConfig.Listener(7, List.of(targetAddress))))),
+                List.of(new GatewayConfig.Endpoint("svc", "platform", "svc", Map.of())));
+        gateway = Gateway.start(config, dir);
+        group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        gateway.close();
+        target.close();
+    }
+
+    /** One HTTP/2 stream of the test's link, with the frames it received. */
+    record Stream(Http2StreamChannel channel, BlockingQueue<Object> frames) {
+        Http2HeadersFrame headers() throws InterruptedException {
+            Object f = frames.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertThat(f).as("response headers").isInstanceOf(Http2HeadersFrame.class);
+            return (Http2HeadersFrame) f;
+        }
+
+        /** The next control message line within {@code wait}, skipping frames without one. */
+        ControlMessage nextMessage(Duration wait) throws InterruptedException {
+            StringBuilder line = new StringBuilder();
+            long deadline = System.nanoTime() + wait.toNanos();
+            while (System.nanoTime() < deadline) {
+                Object f = frames.poll(100, TimeUnit.MILLISECONDS);
+                if (f instanceof String s) {
+                    line.append(s);
+                    int nl = line.indexOf("\n");
+                    if (nl >= 0) {
+                        return ControlCodec.decode(Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8));
+                    }
+                }
+            }
+            throw new AssertionError("no control message within " + wait);
+        }
+    }
+
+    private Channel connect() throws Exception {
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+        ks.load(null, null);
+        try (InputStream in = Files.newInputStream(gateway.caFile())) {
+            ks.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        tmf.init(ks);
+        var ssl = Tls.client(tmf, true);
+        int port = gateway.agentAddress().getPort();
+        Channel link = new Bootstrap().group(group).channel(NioSocketChannel.class)
+                .handler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(ssl.newHandler(ch.alloc(), "localhost", port));
+                        ch.pipeline().addLast(LinkSettings.clientCodec());
+                        ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                    }
+                })
+                .connect(new InetSocketAddress("127.0.0.1", port)).sync().channel();
+        return link;
+    }
+
+    private static Stream open(Channel link, Http2Headers headers, boolean endStream) throws Exception {
+        BlockingQueue<Object> frames = new LinkedBlockingQueue<>();
+        Http2StreamChannel ch = new Http2StreamChannelBootstrap(link).handler(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                try {
+                    if (msg instanceof Http2DataFrame d) {
+                        frames.add(d.content().toString(StandardCharsets.UTF_8));
+                    } else {
+                        frames.add(msg);
+                    }
+                } finally {
+                    ReferenceCountUtil.release(msg);
+                }
+            }
+        }).open().sync().getNow();
+        ch.writeAndFlush(new DefaultHttp2HeadersFrame(headers, endStream)).sync();
+        return new Stream(ch, frames);
+    }
+
+    private Http2Headers sessionHeaders(String version) {
+        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
+                .authority("localhost");
+        h.set("authorization", "bearer " + token); // the scheme is case-insensitive
+        h.set(Protocol.HEADER_PROTOCOL, version);
+        return h;
+    }
+
+    private static void send(Stream s, ControlMessage m) throws InterruptedException {
+        s.channel().writeAndFlush(ControlCodec.frame(s.channel().alloc(), m)).sync();
+    }
+
+    @Test
+    void aDataStreamBeforeASessionIsRefusedAndTheLinkClosed() throws Exception {
+        Channel link = connect();
+        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https");
+        h.set(Protocol.HEADER_CONNECTION_ID, "1");
+        Stream s = open(link, h, false);
+        assertThat(s.headers().headers().status().toString()).isEqualTo("401");
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void anotherProtocolVersionIsRefusedNamingBothVersions() throws Exception {
+        Channel link = connect();
+        Stream s = open(link, sessionHeaders("99"), false);
+        assertThat(s.headers().headers().status().toString()).isEqualTo("426");
+        Object body = s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS);
+        assertThat((String) body).contains("agent speaks underpass-protocol 99, gateway speaks 1");
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void aConsumerConnectionBecomesAnOpenAndTheDataStreamCarriesItsHalfClose() throws Exception {
+        Channel link = connect();
+        Stream session = open(link, sessionHeaders("1"), false);
+        Http2HeadersFrame ok = session.headers();
+        assertThat(ok.headers().status().toString()).isEqualTo("200");
+        assertThat(ok.headers().get(Protocol.HEADER_ACCOUNT).toString()).isEqualTo("acme");
+        // Blank lines are ignored; then the targets this "agent" serves.
+        session.channel().writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("\n\n", StandardCharsets.UTF_8))).sync();
+        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+
+        int endpointPort = gateway.endpointAddresses().get("svc").get(7).getPort();
+        ControlMessage.Open open = null;
+        Socket consumer = null;
+        for (int attempt = 0; attempt < 40 && open == null; attempt++) {
+            // Until the advertise is processed the gateway refuses consumers: retry, bounded, and
+            // keep the link alive with a PING as an agent's heartbeat would.
+            link.writeAndFlush(new DefaultHttp2PingFrame(attempt)).sync();
+            consumer = new Socket("127.0.0.1", endpointPort);
+            consumer.setSoTimeout((int) WAIT.toMillis());
+            try {
+                ControlMessage m = session.nextMessage(Duration.ofMillis(250));
+                open = (ControlMessage.Open) m;
+            } catch (AssertionError notYet) {
+                consumer.close();
+            }
+        }
+        assertThat(open).as("open message").isNotNull();
+        assertThat(open.target()).isEqualTo("127.0.0.1:" + target.getLocalPort());
+
+        // The target "closed at once": request headers with END_STREAM. The consumer sees a FIN.
+        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https")
+                .authority("localhost");
+        h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(open.connection()));
+        Stream data = open(link, h, true);
+        assertThat(data.headers().headers().status().toString()).isEqualTo("200");
+        try (Socket c = consumer) {
+            assertThat(c.getInputStream().read()).as("clean end of stream").isEqualTo(-1);
+            c.getOutputStream().write("still writable".getBytes(StandardCharsets.US_ASCII));
+            c.getOutputStream().flush();
+            c.shutdownOutput();
+            // The consumer's bytes and FIN arrive on the data stream.
+            StringBuilder got = new StringBuilder();
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (!got.toString().contains("still writable") && System.nanoTime() < deadline) {
+                Object f = data.frames().poll(100, TimeUnit.MILLISECONDS);
+                if (f instanceof String s) {
+                    got.append(s);
+                }
+            }
+            assertThat(got.toString()).isEqualTo("still writable");
+        }
+    }
+
+    @Test
+    void aMalformedControlMessageEndsTheLink() throws Exception {
+        Channel link = connect();
+        Stream session = open(link, sessionHeaders("1"), false);
+        assertThat(session.headers().headers().status().toString()).isEqualTo("200");
+        ByteBuf junk = Unpooled.copiedBuffer("{\"type\":\"open\",\"connection\":\"7\",\"target\":\"x:1\"}\n", StandardCharsets.UTF_8);
+        session.channel().writeAndFlush(new DefaultHttp2DataFrame(junk)).sync();
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void aWrongTokenIsRefusedWith401AndTheLinkClosed() throws Exception {
+        Channel link = connect();
+        Http2Headers h = sessionHeaders("1");
+        h.set("authorization", "Bearer upa_wrong");
+        Stream s = open(link, h, false);
+        assertThat(s.headers().headers().status().toString()).isEqualTo("401");
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+}
