@@ -19,8 +19,8 @@ import java.util.Objects;
 public sealed interface ControlMessage {
 
     /**
-     * Agent to gateway, first on the session and again whenever its configuration changes: the
-     * targets this agent may reach. The gateway asks only for these.
+     * Agent to gateway, first on the session: the targets this agent may reach. The gateway asks
+     * only for these; a later advertise replaces the list.
      */
     record Advertise(String agentVersion, List<String> targets) implements ControlMessage {
         public Advertise {
