@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.underpass.testkit.DataStream;
 import dev.underpass.testkit.EchoServer;
 import dev.underpass.testkit.HashServer;
+import dev.underpass.testkit.HoldServer;
 import dev.underpass.testkit.SourceServer;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +39,7 @@ class DataPathTest {
     static EchoServer echo;
     static HashServer hash;
     static SourceServer source;
+    static HoldServer hold;
     static Tunnel tunnel;
 
     @BeforeAll
@@ -45,7 +47,9 @@ class DataPathTest {
         echo = new EchoServer();
         hash = new HashServer();
         source = new SourceServer();
-        tunnel = Tunnel.start(dir, Map.of("echo", echo.address(), "hash", hash.address(), "source", source.address()));
+        hold = new HoldServer();
+        tunnel = Tunnel.start(dir, Map.of("echo", echo.address(), "hash", hash.address(), "source", source.address(),
+                "hold", hold.address()));
     }
 
     @AfterAll
@@ -54,6 +58,7 @@ class DataPathTest {
         echo.close();
         hash.close();
         source.close();
+        hold.close();
         assertThat(echo.failures()).isEmpty();
         assertThat(hash.failures()).isEmpty();
     }
@@ -144,6 +149,46 @@ class DataPathTest {
         } finally {
             for (Socket s : stalled) {
                 s.close();
+            }
+        }
+    }
+
+    @Test
+    void manyTargetsThatStopReadingHoldOnlyTheirOwnStreams() throws Exception {
+        // 100 uploads into targets that never read: each fills its own window and socket buffers
+        // in the agent (as run by the launcher, with its memory limits); the link stays usable.
+        int count = 100;
+        int acceptedBefore = hold.accepted();
+        List<Socket> uploads = new ArrayList<>();
+        try (ExecutorService writers = Executors.newVirtualThreadPerTaskExecutor()) {
+            try {
+                for (int i = 0; i < count; i++) {
+                    Socket s = Clients.connect(tunnel.endpointPort("hold"));
+                    uploads.add(s);
+                    writers.submit(() -> {
+                        byte[] chunk = new byte[64 * 1024];
+                        for (int k = 0; k < 64; k++) { // 4 MiB each, more than the path can buffer
+                            s.getOutputStream().write(chunk);
+                        }
+                        return null;
+                    });
+                }
+                long deadline = System.nanoTime() + Tunnel.WAIT.toNanos();
+                while (hold.accepted() - acceptedBefore < count && System.nanoTime() < deadline) {
+                    Thread.sleep(20); // waiting for a condition, bounded by the deadline
+                }
+                assertThat(hold.accepted() - acceptedBefore).isEqualTo(count);
+                byte[] payload = new byte[1 << 20];
+                new Random(5).nextBytes(payload);
+                assertThat(Clients.echo(tunnel.endpointPort("echo"), payload)).isEqualTo(payload);
+                Clients.Download d = Clients.download(tunnel.endpointPort("source"), 64L << 20, 77);
+                assertThat(d.sha256()).isEqualTo(DataStream.sha256(77, 64L << 20, Clients.CHUNK));
+                assertThat(tunnel.agent().isAlive()).isTrue();
+                assertThat(tunnel.agent().output()).doesNotContain("OutOfDirectMemoryError").doesNotContain("link error");
+            } finally {
+                for (Socket s : uploads) {
+                    s.close(); // unblocks the writers
+                }
             }
         }
     }

@@ -13,13 +13,16 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A real {@code underpass} process (gateway or agent) started from the test's class path, as a
- * separate JVM like users run it. Its output goes to a log file the test can wait on; the test
- * stops it by its own handle ({@link #close()}, {@link #kill()}).
+ * A real {@code underpass} process (gateway or agent), started with the repository's
+ * {@code ./underpass} launcher exactly as users run it: its JVM defaults, the packaged jar. The
+ * build that runs the tests has just made the jar, so the launcher is told not to build.
+ * Output goes to a log file the test can wait on; the test stops the process by its own handle
+ * ({@link #close()}, {@link #kill()}).
  */
 public final class UnderpassProcess implements AutoCloseable {
     public static final Duration DEFAULT_WAIT = Duration.ofSeconds(60);
-    private static final String MAIN = "dev.underpass.cli.Main";
+    /** System property naming the repository root (set by the e2e module's Surefire configuration). */
+    public static final String ROOT_PROPERTY = "underpass.root";
 
     private final Process process;
     private final Path log;
@@ -35,18 +38,17 @@ public final class UnderpassProcess implements AutoCloseable {
     public static UnderpassProcess start(String name, Path logDir, Map<String, String> env, String... args) throws IOException {
         Files.createDirectories(logDir);
         Path log = logDir.resolve(name + ".log");
+        String root = System.getProperty(ROOT_PROPERTY);
+        if (root == null) {
+            throw new IllegalStateException(ROOT_PROPERTY + " is not set (expected: the repository root, where ./underpass is)");
+        }
         List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("--enable-native-access=ALL-UNNAMED");
-        cmd.add("-Xmx256m");
-        cmd.add("-XX:+UseSerialGC");
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add(MAIN);
+        cmd.add(Path.of(root, "underpass").toString());
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         pb.environment().remove("HTTPS_PROXY");
         pb.environment().remove("https_proxy");
+        pb.environment().put("UNDERPASS_SKIP_BUILD", "1");
         pb.environment().putAll(env);
         return new UnderpassProcess(name, pb.start(), log);
     }
