@@ -1,5 +1,6 @@
 package dev.underpass.agent;
 
+import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
@@ -8,7 +9,6 @@ import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.Bootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -138,7 +138,7 @@ public final class Agent implements AutoCloseable {
         b.connect(InetSocketAddress.createUnresolved(gateway.host(), gateway.port()))
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
-                        retry("cannot connect: " + rootMessage(f.cause()));
+                        retry("cannot connect: " + Causes.root(f.cause()));
                         return;
                     }
                     Channel ch = f.channel();
@@ -222,7 +222,7 @@ public final class Agent implements AutoCloseable {
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
             // Recorded from the event, which comes before the close; the exception comes after it.
             if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-                state(ctx.channel()).fail("TLS handshake failed: " + rootMessage(done.cause()));
+                state(ctx.channel()).fail("TLS handshake failed: " + Causes.root(done.cause()));
                 ctx.close();
                 return;
             }
@@ -231,7 +231,7 @@ public final class Agent implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            state(ctx.channel()).fail(rootMessage(cause));
+            state(ctx.channel()).fail(Causes.root(cause));
             ctx.close();
         }
     }
@@ -243,7 +243,7 @@ public final class Agent implements AutoCloseable {
     private void openSession(Channel ch) {
         new Http2StreamChannelBootstrap(ch).handler(new SessionHandler()).open().addListener(f -> {
             if (!f.isSuccess()) {
-                state(ch).fail("cannot open the session stream: " + rootMessage(f.cause()));
+                state(ch).fail("cannot open the session stream: " + Causes.root(f.cause()));
                 ch.close();
                 return;
             }
@@ -276,7 +276,7 @@ public final class Agent implements AutoCloseable {
                     status = h.headers().status() == null ? 0 : Integer.parseInt(h.headers().status().toString());
                     if (status == 200) {
                         accepted = true;
-                        ControlCodec.addLineDecoder(ctx.pipeline());
+                        ControlCodec.addDecoder(ctx.pipeline());
                         ctx.pipeline().addLast("control", new ControlHandler());
                         established(linkChannel, h.headers());
                     }
@@ -357,12 +357,7 @@ public final class Agent implements AutoCloseable {
     private final class ControlHandler extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ControlMessage m;
-            try {
-                m = ControlCodec.decode((ByteBuf) msg);
-            } finally {
-                ReferenceCountUtil.release(msg);
-            }
+            ControlMessage m = (ControlMessage) msg;
             if (m instanceof ControlMessage.Open open) {
                 dialer.open((Http2StreamChannel) ctx.channel(), open);
             } else {
@@ -374,7 +369,7 @@ public final class Agent implements AutoCloseable {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             Channel linkChannel = ((Http2StreamChannel) ctx.channel()).parent();
-            state(linkChannel).fail("bad control message from the gateway: " + rootMessage(cause));
+            state(linkChannel).fail("bad control message from the gateway: " + Causes.root(cause));
             linkChannel.close();
         }
     }
@@ -401,18 +396,11 @@ public final class Agent implements AutoCloseable {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            state(ctx.channel()).fail(rootMessage(cause));
+            state(ctx.channel()).fail(Causes.root(cause));
             ctx.close();
         }
     }
 
-    static String rootMessage(Throwable t) {
-        Throwable c = t;
-        while (c.getCause() != null && c.getCause() != c) {
-            c = c.getCause();
-        }
-        return c.getMessage() == null ? c.getClass().getSimpleName() : c.getMessage();
-    }
 
     @Override
     public void close() {

@@ -8,7 +8,6 @@ import dev.underpass.protocol.DialError;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.Tls;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -178,7 +177,7 @@ class RogueGatewayTest {
                 ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
                 stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
                 ctx.pipeline().addLast(new DataContent());
-                ControlCodec.addLineDecoder(ctx.pipeline());
+                ControlCodec.addDecoder(ctx.pipeline());
                 ctx.pipeline().addLast(new CollectControl());
                 ctx.pipeline().remove(this);
                 session.complete(stream);
@@ -214,11 +213,7 @@ class RogueGatewayTest {
     private final class CollectControl extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            try {
-                fromAgent.add(ControlCodec.decode((ByteBuf) msg));
-            } finally {
-                ReferenceCountUtil.release(msg);
-            }
+            fromAgent.add((ControlMessage) msg);
         }
 
         @Override

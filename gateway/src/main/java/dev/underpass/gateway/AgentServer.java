@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.LinkSettings;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.ServerBootstrap;
@@ -87,7 +88,7 @@ final class AgentServer {
             // The failure event comes first; the base class would only see the exception later.
             if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
                 GatewayLog.SESSIONS.warn("agent link from {} refused: TLS handshake failed: {}",
-                        ctx.channel().remoteAddress(), rootMessage(done.cause()));
+                        ctx.channel().remoteAddress(), Causes.root(done.cause()));
                 ctx.close();
                 return;
             }
@@ -100,13 +101,5 @@ final class AgentServer {
             // reported once by the handshake failure event: only close here.
             ctx.close();
         }
-    }
-
-    static String rootMessage(Throwable t) {
-        Throwable c = t;
-        while (c.getCause() != null && c.getCause() != c) {
-            c = c.getCause();
-        }
-        return c.getClass().getSimpleName() + ": " + c.getMessage();
     }
 }

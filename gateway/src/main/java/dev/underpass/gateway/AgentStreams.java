@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
@@ -125,7 +126,7 @@ final class AgentStreams {
         ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
         ctx.pipeline().addLast("control-content", new DataFrameContent());
-        ControlCodec.addLineDecoder(ctx.pipeline());
+        ControlCodec.addDecoder(ctx.pipeline());
         ctx.pipeline().addLast("control", new ControlInbound(session));
         ctx.pipeline().remove(ctx.handler());
         GatewayLog.SESSIONS.info("{} established from {}", session, from);
@@ -226,13 +227,7 @@ final class AgentStreams {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ControlMessage m;
-            try {
-                m = ControlCodec.decode((ByteBuf) msg);
-            } finally {
-                ReferenceCountUtil.release(msg);
-            }
-            switch (m) {
+            switch ((ControlMessage) msg) {
                 case ControlMessage.Advertise a -> advertise(ctx, a);
                 case ControlMessage.DialFailed f -> session.fail(f.connection(),
                         "agent could not reach the target: " + f.error() + (f.detail() == null ? "" : " (" + f.detail() + ")"));
@@ -283,7 +278,7 @@ final class AgentStreams {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             AgentSession s = ctx.channel().attr(SESSION).get();
             GatewayLog.SESSIONS.warn("{}: link error, closing: {}",
-                    s == null ? "agent link " + ctx.channel().remoteAddress() : s, AgentServer.rootMessage(cause));
+                    s == null ? "agent link " + ctx.channel().remoteAddress() : s, Causes.root(cause));
             ctx.close();
         }
 

@@ -10,13 +10,14 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.LineBasedFrameDecoder;
+import io.netty.handler.codec.MessageToMessageDecoder;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * Encodes and decodes {@link ControlMessage}s as newline-delimited JSON in the DATA frames of
@@ -33,8 +34,7 @@ public final class ControlCodec {
             .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
             .build();
 
-    /** Drops empty lines, so that a blank line between messages is not an error. */
-    private static final ChannelInboundHandlerAdapter SKIP_BLANK_LINES = new SkipBlankLines();
+    private static final Messages MESSAGES = new Messages();
 
     private ControlCodec() {
     }
@@ -65,23 +65,23 @@ public final class ControlCodec {
     }
 
     /**
-     * Adds, after any handler that turns DATA frames into their content, a line splitter
-     * bounded by {@link Protocol#MAX_CONTROL_MESSAGE_BYTES}.
+     * Adds, after any handler that turns DATA frames into their content, the decoding of control
+     * messages: lines bounded by {@link Protocol#MAX_CONTROL_MESSAGE_BYTES}, blank lines skipped,
+     * each line decoded into a {@link ControlMessage} for the next handler.
      */
-    public static void addLineDecoder(ChannelPipeline pipeline) {
+    public static void addDecoder(ChannelPipeline pipeline) {
         pipeline.addLast("control-lines", new LineBasedFrameDecoder(Protocol.MAX_CONTROL_MESSAGE_BYTES, true, true));
-        pipeline.addLast("control-skip-blank", SKIP_BLANK_LINES);
+        pipeline.addLast("control-messages", MESSAGES);
     }
 
+    /** Lines to messages; an empty line (a keep-alive) is skipped, anything invalid fails. */
     @ChannelHandler.Sharable
-    private static final class SkipBlankLines extends ChannelInboundHandlerAdapter {
+    private static final class Messages extends MessageToMessageDecoder<ByteBuf> {
         @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof ByteBuf line && !line.isReadable()) {
-                line.release();
-                return;
+        protected void decode(ChannelHandlerContext ctx, ByteBuf line, List<Object> out) {
+            if (line.isReadable()) {
+                out.add(ControlCodec.decode(line));
             }
-            ctx.fireChannelRead(msg);
         }
     }
 }

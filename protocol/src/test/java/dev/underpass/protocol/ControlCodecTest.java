@@ -116,26 +116,39 @@ class ControlCodecTest {
     }
 
     @Test
-    void lineDecoderSplitsLinesAndStripsTheNewline() {
-        channel = lineChannel();
-        channel.writeInbound(Unpooled.copiedBuffer("{\"a\":1}\n{\"b\"", StandardCharsets.UTF_8));
-        channel.writeInbound(Unpooled.copiedBuffer(":2}\n", StandardCharsets.UTF_8));
-        assertThat(readLine()).isEqualTo("{\"a\":1}");
-        assertThat(readLine()).isEqualTo("{\"b\":2}");
+    void decoderSplitsMessagesIndependentlyOfFrameBoundaries() {
+        channel = decoderChannel();
+        channel.writeInbound(Unpooled.copiedBuffer("{\"type\":\"open\",\"connection\":1,\"target\":\"a:1\"}\n{\"type\":\"op",
+                StandardCharsets.UTF_8));
+        channel.writeInbound(Unpooled.copiedBuffer("en\",\"connection\":2,\"target\":\"b:2\"}\r\n", StandardCharsets.UTF_8));
+        assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(1, "a:1"));
+        assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(2, "b:2"));
         assertThat(channel.<Object>readInbound()).isNull();
     }
 
     @Test
-    void lineDecoderAcceptsALineOfExactlyTheLimit() {
-        channel = lineChannel();
-        String line = "a".repeat(Protocol.MAX_CONTROL_MESSAGE_BYTES);
-        channel.writeInbound(Unpooled.copiedBuffer(line + "\n", StandardCharsets.US_ASCII));
-        assertThat(readLine()).hasSize(Protocol.MAX_CONTROL_MESSAGE_BYTES);
+    void decoderSkipsBlankLines() {
+        channel = decoderChannel();
+        channel.writeInbound(Unpooled.copiedBuffer("\n\r\n{\"type\":\"open\",\"connection\":3,\"target\":\"c:3\"}\n\n",
+                StandardCharsets.UTF_8));
+        assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(3, "c:3"));
+        assertThat(channel.<Object>readInbound()).isNull();
     }
 
     @Test
-    void lineDecoderFailsFastOnAnUnterminatedLineLongerThanTheLimit() {
-        channel = lineChannel();
+    void decoderAcceptsAMessageOfExactlyTheLimit() {
+        channel = decoderChannel();
+        String head = "{\"type\":\"advertise\",\"targets\":[],\"agentVersion\":\"";
+        String tail = "\"}";
+        String version = "v".repeat(Protocol.MAX_CONTROL_MESSAGE_BYTES - head.length() - tail.length());
+        channel.writeInbound(Unpooled.copiedBuffer(head + version + tail + "\n", StandardCharsets.US_ASCII));
+        ControlMessage.Advertise a = channel.readInbound();
+        assertThat(a.agentVersion()).hasSize(version.length());
+    }
+
+    @Test
+    void decoderFailsFastOnAnUnterminatedLineLongerThanTheLimit() {
+        channel = decoderChannel();
         ByteBuf tooLong = Unpooled.wrappedBuffer(new byte[Protocol.MAX_CONTROL_MESSAGE_BYTES + 1]);
         assertThatThrownBy(() -> channel.writeInbound(tooLong))
                 .isInstanceOf(TooLongFrameException.class)
@@ -144,27 +157,17 @@ class ControlCodecTest {
     }
 
     @Test
-    void lineDecoderRejectsATerminatedLineLongerThanTheLimit() {
-        channel = lineChannel();
+    void decoderRejectsATerminatedLineLongerThanTheLimit() {
+        channel = decoderChannel();
         ByteBuf tooLong = Unpooled.buffer().writeBytes(new byte[Protocol.MAX_CONTROL_MESSAGE_BYTES + 1]).writeByte('\n');
         assertThatThrownBy(() -> channel.writeInbound(tooLong)).isInstanceOf(TooLongFrameException.class);
         assertThat(channel.<Object>readInbound()).isNull();
     }
 
-    private EmbeddedChannel lineChannel() {
+    private EmbeddedChannel decoderChannel() {
         EmbeddedChannel ch = new EmbeddedChannel();
-        ControlCodec.addLineDecoder(ch.pipeline());
+        ControlCodec.addDecoder(ch.pipeline());
         return ch;
-    }
-
-    private String readLine() {
-        ByteBuf b = channel.readInbound();
-        assertThat(b).isNotNull();
-        try {
-            return b.toString(StandardCharsets.UTF_8);
-        } finally {
-            b.release();
-        }
     }
 
     private static ControlMessage decode(String line) {
