@@ -279,6 +279,7 @@ public final class Agent implements AutoCloseable {
                         ControlCodec.addDecoder(ctx.pipeline());
                         ctx.pipeline().addLast("control", new ControlHandler());
                         established(linkChannel, h.headers());
+                        dialer.openStandby((Http2StreamChannel) ctx.channel(), Protocol.STANDBY_STREAMS);
                     }
                     if (h.isEndStream()) {
                         endSession(linkChannel);

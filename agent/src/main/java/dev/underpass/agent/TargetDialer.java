@@ -9,6 +9,7 @@ import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -22,6 +23,7 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
 import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,35 +49,166 @@ final class TargetDialer {
     /** Handles one open message arriving on {@code session} (the agent's session stream). */
     void open(Http2StreamChannel session, ControlMessage.Open open) {
         long id = open.connection();
-        HostAndPort target;
-        try {
-            target = HostAndPort.parse(open.target());
-        } catch (IllegalArgumentException e) {
-            refuse(session, id, DialError.NOT_ALLOWED, "target " + open.target() + " is not host:port");
-            return;
-        }
-        if (!allowed.contains(target)) {
-            refuse(session, id, DialError.NOT_ALLOWED, "target " + target + " is not in this agent's allowlist");
+        HostAndPort target = allowedTarget(session, id, open.target());
+        if (target == null) {
             return;
         }
         long start = System.nanoTime();
-        Channel link = session.parent();
-        new Bootstrap()
-                .group(link.eventLoop()) // same loop as the stream: no hand-over between threads
+        dial(session.parent(), target).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
+                return;
+            }
+            openStream(session, id, target, f.channel(), (System.nanoTime() - start) / 1000);
+        });
+    }
+
+    /** The target if it is in the allowlist; otherwise refuses the connection and returns null. */
+    private HostAndPort allowedTarget(Http2StreamChannel session, long id, String text) {
+        HostAndPort target;
+        try {
+            target = HostAndPort.parse(text);
+        } catch (IllegalArgumentException e) {
+            refuse(session, id, DialError.NOT_ALLOWED, "target " + text + " is not host:port");
+            return null;
+        }
+        if (!allowed.contains(target)) {
+            refuse(session, id, DialError.NOT_ALLOWED, "target " + target + " is not in this agent's allowlist");
+            return null;
+        }
+        return target;
+    }
+
+    private ChannelFuture dial(Channel link, HostAndPort target) {
+        return new Bootstrap()
+                .group(link.eventLoop()) // same loop as the streams: no hand-over between threads
                 .channel(Transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) dialTimeout.toMillis())
                 .handler(NoOp.INSTANCE)
-                .connect(target.host(), target.port())
-                .addListener((ChannelFutureListener) f -> {
-                    if (!f.isSuccess()) {
-                        refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
-                        return;
-                    }
-                    openStream(session, id, target, f.channel(), (System.nanoTime() - start) / 1000);
-                });
+                .connect(target.host(), target.port());
+    }
+
+    private static StreamRelay.Listener closedLog(long id, HostAndPort target) {
+        return (relay, outcome, detail) -> log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms",
+                id, target, outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
+                relay.bytesFromSocket(), relay.elapsed().toMillis());
+    }
+
+    /**
+     * Opens {@code count} standby streams: data streams without a connection, which the gateway
+     * answers when a consumer arrives, naming the connection and its target. The consumer's first
+     * bytes come right behind that answer, one round trip sooner than after an {@code open}.
+     */
+    void openStandby(Http2StreamChannel session, int count) {
+        for (int i = 0; i < count; i++) {
+            new Http2StreamChannelBootstrap(session.parent())
+                    .option(ChannelOption.AUTO_READ, false)
+                    .handler(new Standby(session))
+                    .open()
+                    .addListener(f -> {
+                        if (f.isSuccess()) {
+                            Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
+                            Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH)
+                                    .scheme("https").authority(authority);
+                            h.set(Protocol.HEADER_STANDBY, "1");
+                            stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
+                            stream.read(); // for the gateway's answer, whenever it comes
+                        }
+                    });
+        }
+    }
+
+    /**
+     * A standby stream: waits for the gateway's answer, dials the target it names (if allowed),
+     * and meanwhile holds the frames that arrive behind the answer, bounded by the stream window.
+     * Once the relay runs, it passes the held frames on first, then everything else, in order.
+     */
+    private final class Standby extends ChannelInboundHandlerAdapter {
+        private final Http2StreamChannel session;
+        private final ArrayDeque<Object> held = new ArrayDeque<>();
+        private boolean answered;
+        private boolean relaying;
+
+        Standby(Http2StreamChannel session) {
+            this.session = session;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (relaying) {
+                release(ctx);
+                ctx.fireChannelRead(msg);
+            } else if (answered) {
+                held.add(msg);
+            } else {
+                answered = true;
+                answer(ctx, msg);
+            }
+        }
+
+        private void answer(ChannelHandlerContext ctx, Object msg) {
+            Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
+            ReferenceCountUtil.release(msg);
+            Http2Headers h = msg instanceof Http2HeadersFrame f ? f.headers() : null;
+            CharSequence idText = h == null ? null : h.get(Protocol.HEADER_CONNECTION_ID);
+            if (h == null || h.status() == null || !"200".contentEquals(h.status()) || idText == null) {
+                log.warn("standby stream refused by the gateway: {}", h == null ? "no headers" : "status " + h.status());
+                stream.close();
+                return;
+            }
+            long id;
+            try {
+                id = Long.parseLong(idText.toString());
+            } catch (NumberFormatException e) {
+                log.warn("standby stream answered with {}: {} (expected: a number)", Protocol.HEADER_CONNECTION_ID, idText);
+                stream.close();
+                return;
+            }
+            HostAndPort target = allowedTarget(session, id, String.valueOf(h.get(Protocol.HEADER_TARGET)));
+            // Replace this standby stream after the dial has started: off the connection's critical path.
+            ctx.channel().eventLoop().execute(() -> openStandby(session, 1));
+            if (target == null) {
+                stream.close();
+                return;
+            }
+            long start = System.nanoTime();
+            dial(stream.parent(), target).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    // dialFailed first, so the gateway logs the reason before it sees the reset.
+                    refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
+                    stream.close();
+                    return;
+                }
+                if (!stream.isActive()) {
+                    StreamRelay.resetSocket(f.channel()); // the consumer or the link went away meanwhile
+                    return;
+                }
+                log.debug("connection {} target={} dialled in {} us", id, target, (System.nanoTime() - start) / 1000);
+                relaying = true;
+                StreamRelay.start(f.channel(), stream, closedLog(id, target));
+                release(ctx);
+            });
+        }
+
+        /** Passes the held frames on to the relay, oldest first. */
+        private void release(ChannelHandlerContext ctx) {
+            Object m;
+            while ((m = held.poll()) != null) {
+                ctx.fireChannelRead(m);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!relaying) {
+                held.forEach(ReferenceCountUtil::release);
+                held.clear();
+            }
+            ctx.fireChannelInactive();
+        }
     }
 
     private void openStream(Http2StreamChannel session, long id, HostAndPort target, Channel socket, long dialMicros) {
@@ -100,10 +233,7 @@ final class TargetDialer {
                         }
                     });
                     log.debug("connection {} target={} dialled in {} us", id, target, dialMicros);
-                    StreamRelay.start(socket, stream, (relay, outcome, detail) ->
-                            log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms", id, target,
-                                    outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
-                                    relay.bytesFromSocket(), relay.elapsed().toMillis()));
+                    StreamRelay.start(socket, stream, closedLog(id, target));
                 });
     }
 

@@ -70,6 +70,7 @@ class RogueGatewayTest {
     private final List<AutoCloseable> cleanup = new ArrayList<>();
     private final BlockingQueue<ControlMessage> fromAgent = new LinkedBlockingQueue<>();
     private final BlockingQueue<Http2Headers> dataStreams = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Http2StreamChannel> standbyStreams = new LinkedBlockingQueue<>();
     private final CompletableFuture<Http2StreamChannel> session = new CompletableFuture<>();
     private final List<Throwable> gatewayErrors = new CopyOnWriteArrayList<>();
     private final BlockingQueue<Future<Channel>> handshakes = new LinkedBlockingQueue<>();
@@ -181,6 +182,9 @@ class RogueGatewayTest {
                 ctx.pipeline().addLast(new CollectControl());
                 ctx.pipeline().remove(this);
                 session.complete(stream);
+            } else if (Protocol.STREAM_PATH.equals(path) && h.contains(Protocol.HEADER_STANDBY)) {
+                ctx.pipeline().remove(this); // held for the test to answer, or never
+                standbyStreams.add(stream);
             } else if (Protocol.STREAM_PATH.equals(path)) {
                 dataStreams.add(h);
                 ctx.pipeline().remove(this);
@@ -282,6 +286,46 @@ class RogueGatewayTest {
         assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
         assertThat(fromAgent).as("no further control messages").isEmpty();
         assertThat(gatewayErrors).isEmpty();
+    }
+
+    @Test
+    void aStandbyStreamAnsweredWithATargetOutsideTheAllowlistIsRefusedAndTheAllowedOneCarriesBytes() throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
+                null, null, 5, List.of(allowed.address())));
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).isTrue();
+        assertThat(nextFromAgent()).isInstanceOf(ControlMessage.Advertise.class);
+
+        // The agent keeps standby streams; the rogue gateway answers one with a forbidden target.
+        Http2StreamChannel first = standbyStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(first).as("a standby stream from the agent").isNotNull();
+        answer(first, 201, "127.0.0.1:" + forbidden.server.getLocalPort(), "must never arrive");
+        ControlMessage m = nextFromAgent();
+        assertThat(m).isEqualTo(new ControlMessage.DialFailed(201, DialError.NOT_ALLOWED,
+                ((ControlMessage.DialFailed) m).detail()));
+
+        // Another answered with the allowed target: the bytes sent right behind the answer, before
+        // the agent has even dialled, arrive at the target in order.
+        Http2StreamChannel second = standbyStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(second).isNotNull();
+        answer(second, 202, allowed.address(), "first bytes, sent with the answer");
+        Socket atTarget = allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(atTarget).as("the agent dialled the allowed target").isNotNull();
+        atTarget.setSoTimeout((int) WAIT.toMillis());
+        byte[] expected = "first bytes, sent with the answer".getBytes(StandardCharsets.US_ASCII);
+        assertThat(atTarget.getInputStream().readNBytes(expected.length)).isEqualTo(expected);
+        assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
+        assertThat(gatewayErrors).isEmpty();
+    }
+
+    /** Answers a standby stream as a gateway assigning a connection does, with data right behind. */
+    private static void answer(Http2StreamChannel stream, long id, String target, String data) {
+        Http2Headers h = new DefaultHttp2Headers().status("200");
+        h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(id));
+        h.set(Protocol.HEADER_TARGET, target);
+        stream.write(new DefaultHttp2HeadersFrame(h));
+        stream.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer(data, StandardCharsets.US_ASCII)));
     }
 
     @Test

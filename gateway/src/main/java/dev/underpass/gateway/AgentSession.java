@@ -3,17 +3,21 @@ package dev.underpass.gateway;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.StreamRelay;
 import io.netty.channel.Channel;
+import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import java.net.SocketAddress;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One authenticated agent connection: who it is, the targets it advertised, its control stream,
- * and the consumer connections waiting for it to open their data streams.
+ * the consumer connections waiting for it to open their data streams, and its standby streams.
  */
 final class AgentSession {
     private final long id;
@@ -24,6 +28,10 @@ final class AgentSession {
     private final Http2StreamChannel control;
     private final Instant since = Instant.now();
     private final Map<Long, PendingConnection> pending = new ConcurrentHashMap<>();
+    // Connections given to standby streams, until they end: a dialFailed may still come for them.
+    private final Map<Long, Assigned> assigned = new ConcurrentHashMap<>();
+    // The link's event loop only (the dispatcher and the endpoint listeners run there).
+    private final ArrayDeque<Http2StreamChannel> standby = new ArrayDeque<>();
     private volatile Set<HostAndPort> targets = Set.of();
 
     AgentSession(long id, String account, String tokenName, String agentName, Channel link, Http2StreamChannel control) {
@@ -91,7 +99,58 @@ final class AgentSession {
         PendingConnection p = pending.remove(connectionId);
         if (p != null) {
             p.fail(reason);
+            return;
         }
+        Assigned a = assigned.remove(connectionId);
+        if (a != null) {
+            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
+                    connectionId, a.route().endpoint(), a.route().servicePort(), a.from(), a.target(), reason);
+            a.relay().abort(reason);
+        }
+    }
+
+    /** A connection carried on a standby stream, for as long as a dialFailed may name it. */
+    private record Assigned(StreamRelay relay, EndpointRoute route, HostAndPort target, SocketAddress from) {
+    }
+
+    /** Keeps a standby stream for a future connection; false when the session has enough. */
+    boolean addStandby(Http2StreamChannel stream) {
+        assert link.eventLoop().inEventLoop();
+        if (standby.size() >= Protocol.MAX_STANDBY_STREAMS) {
+            return false;
+        }
+        standby.add(stream);
+        stream.closeFuture().addListener(f -> standby.remove(stream));
+        return true;
+    }
+
+    /**
+     * Carries a new consumer connection on a standby stream: the answer names the connection and
+     * its target, and the consumer's bytes follow at once. False when no standby stream is left.
+     */
+    boolean assignStandby(long id, EndpointRoute route, HostAndPort target, Channel socket, long acceptedNanos) {
+        assert link.eventLoop().inEventLoop();
+        Http2StreamChannel stream;
+        while ((stream = standby.poll()) != null && !stream.isActive()) {
+            // closed meanwhile: try the next
+        }
+        if (stream == null) {
+            return false;
+        }
+        Http2Headers answer = ConnectionStart.ok();
+        answer.set(Protocol.HEADER_CONNECTION_ID, Long.toString(id));
+        answer.set(Protocol.HEADER_TARGET, target.toString());
+        StreamRelay relay = ConnectionStart.relay(this, stream, answer, id, route, target, socket, acceptedNanos);
+        assigned.put(id, new Assigned(relay, route, target, socket.remoteAddress()));
+        if (!socket.isActive()) {
+            assigned.remove(id); // the consumer was already gone: the relay ended inside start()
+        }
+        return true;
+    }
+
+    /** A connection of this session ended. */
+    void finished(long connectionId) {
+        assigned.remove(connectionId);
     }
 
     /** Fails every waiting consumer connection; called when the session ends. */

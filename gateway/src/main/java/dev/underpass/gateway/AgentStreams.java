@@ -5,7 +5,6 @@ import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
-import dev.underpass.protocol.StreamRelay;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -140,6 +139,15 @@ final class AgentStreams {
     private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
         AgentSession session = stream.parent().attr(SESSION).get();
         Http2Headers h = frame.headers();
+        if (h.contains(Protocol.HEADER_STANDBY)) {
+            ctx.pipeline().remove(ctx.handler());
+            stream.config().setAutoRead(false); // nothing comes from the agent before the answer
+            if (!session.addStandby(stream)) {
+                Problems.send(stream, 503, "Service unavailable", "this session already has "
+                        + Protocol.MAX_STANDBY_STREAMS + " standby streams");
+            }
+            return;
+        }
         CharSequence idText = h.get(Protocol.HEADER_CONNECTION_ID);
         long id;
         try {
@@ -155,17 +163,7 @@ final class AgentStreams {
         }
         p.cancelTimeout();
         ctx.pipeline().remove(ctx.handler());
-        stream.config().setAutoRead(false);
-        stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
-        EndpointRoute r = p.route();
-        long setupMicros = (System.nanoTime() - p.acceptedNanos()) / 1000;
-        GatewayLog.CONNECTIONS.debug("connection {} endpoint={} port={} from={} target={} open via session {} ({} us)",
-                id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(), p.target(), session.id(), setupMicros);
-        StreamRelay.start(p.socket(), stream, (relay, outcome, detail) ->
-                GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
-                        + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), p.socket().remoteAddress(),
-                        p.target(), session.id(), outcome, detail == null ? "" : " (" + detail + ")",
-                        relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis()));
+        ConnectionStart.relay(session, stream, ConnectionStart.ok(), id, p.route(), p.target(), p.socket(), p.acceptedNanos());
         if (frame.isEndStream()) {
             // The agent's target sent its FIN before any byte: pass that half-close on.
             stream.pipeline().fireChannelRead(frame);

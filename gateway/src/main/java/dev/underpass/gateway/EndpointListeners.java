@@ -34,8 +34,11 @@ final class EndpointListeners {
 
     /** Binds one endpoint port; throws if the address is taken. */
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+        // Accepted sockets start on the listener's own loop (no hand-over after accept); connect()
+        // then moves them to their agent link's loop only when that is another one.
+        EventLoop loop = group.next();
         Channel server = new ServerBootstrap()
-                .group(group)
+                .group(loop, loop)
                 .channel(Transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
@@ -107,6 +110,9 @@ final class EndpointListeners {
 
     private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket) {
         AgentSession session = choice.session();
+        if (session.assignStandby(id, route, choice.target(), socket, System.nanoTime())) {
+            return; // the fast way: a stream is already open, the consumer's bytes go with the answer
+        }
         PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
         p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "the agent did not open the stream within "
                 + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));

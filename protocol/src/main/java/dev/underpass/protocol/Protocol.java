@@ -17,6 +17,10 @@ public final class Protocol {
     public static final AsciiString HEADER_PROTOCOL = AsciiString.cached("underpass-protocol");
     public static final AsciiString HEADER_AGENT = AsciiString.cached("underpass-agent");
     public static final AsciiString HEADER_CONNECTION_ID = AsciiString.cached("underpass-connection");
+    /** On a data stream request: a standby stream, opened ahead of any connection. */
+    public static final AsciiString HEADER_STANDBY = AsciiString.cached("underpass-standby");
+    /** On the gateway's answer to a standby stream: the target the agent dials for it. */
+    public static final AsciiString HEADER_TARGET = AsciiString.cached("underpass-target");
     public static final AsciiString HEADER_ACCOUNT = AsciiString.cached("underpass-account");
     public static final AsciiString HEADER_SESSION = AsciiString.cached("underpass-session");
     public static final AsciiString CONTENT_TYPE_NDJSON = AsciiString.cached("application/x-ndjson");
@@ -24,6 +28,13 @@ public final class Protocol {
 
     /** Longest control message line, in bytes; longer lines end the session. */
     public static final int MAX_CONTROL_MESSAGE_BYTES = 64 * 1024;
+    /**
+     * Standby streams the agent keeps open per session, so that a new connection needs no
+     * round trip before its first bytes travel.
+     */
+    public static final int STANDBY_STREAMS = 8;
+    /** Most standby streams the gateway holds for one session; more are refused. */
+    public static final int MAX_STANDBY_STREAMS = 64;
     /** Most targets one agent may advertise. */
     public static final int MAX_ADVERTISED_TARGETS = 1024;
 
