@@ -19,16 +19,23 @@
 
 UNDERPASS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# underpass_wait_port <port> <secs>: like wait_listen, with a longer bound (JVM start-up).
-underpass_wait_port() {
-    local port=$1 deadline=$((SECONDS + $2)) q
-    until listening "$port"; do
-        (( SECONDS >= deadline )) && { log "[underpass] port $port not listening after $2 s"; return 1; }
+# underpass_wait <secs> <what> <command...>: runs the command until it succeeds, like wait_listen
+# but with a longer bound (JVM start-up), failing fast when a process of the topology exits.
+underpass_wait() {
+    local deadline=$((SECONDS + $1)) what=$2 q
+    shift 2
+    until "$@"; do
+        (( SECONDS >= deadline )) && { log "[underpass] $what not ready in time (see logs)"; return 1; }
         for q in "${TOPO_PIDS[@]}"; do
             is_alive "$q" || { log "[underpass] PID $q exited during start-up (see logs)"; return 1; }
         done
         sleep 0.1
     done
+}
+
+# underpass_advertised <log> <first line>: the gateway logged an agent's advertised targets.
+underpass_advertised() {
+    [[ $(tail -n "+$2" "$1" 2>/dev/null) == *advertised* ]]
 }
 
 topo_underpass() {
@@ -37,7 +44,7 @@ topo_underpass() {
     local secs=${UNDERPASS_BENCH_START_SECS:-30}
     local dir=$RUN/cfg/underpass-$M_AUX
     local glog=$LOGDIR/$CUR_TOPO.gateway.log
-    local sha deadline q skip
+    local sha skip
     # The launcher builds the jar if it is missing or stale; do that before anything is timed.
     UNDERPASS_JAVA_OPTS= "$launcher" --version >>"$LOGDIR/$CUR_TOPO.build.log" 2>&1 ||
         { log "[underpass] build failed (see $LOGDIR/$CUR_TOPO.build.log)"; return 1; }
@@ -86,7 +93,7 @@ EOF
     start_bg gateway "$launcher" gateway \
         --config "$dir/gateway.yaml" --data-dir "$dir/data"
     RELAY_PIDS+=("$LAST_PID")
-    underpass_wait_port "$M_AUX" "$secs" || return 1
+    underpass_wait "$secs" "agent port $M_AUX" listening "$M_AUX" || return 1
     # the CA is written before the agent port is bound; check anyway
     [[ -f $dir/data/tls/ca.pem ]] || { log "[underpass] no CA at $dir/data/tls/ca.pem"; return 1; }
 
@@ -96,14 +103,7 @@ EOF
     RELAY_PIDS+=("$LAST_PID")
 
     # endpoint ports only carry traffic once the agent's session has advertised its targets
-    deadline=$((SECONDS + secs))
-    until [[ $(tail -n "+$skip" "$glog" 2>/dev/null) == *advertised* ]]; do
-        (( SECONDS >= deadline )) && { log "[underpass] agent session not up after $secs s (see $glog)"; return 1; }
-        for q in "${TOPO_PIDS[@]}"; do
-            is_alive "$q" || { log "[underpass] PID $q exited during start-up (see logs)"; return 1; }
-        done
-        sleep 0.1
-    done
+    underpass_wait "$secs" "agent session" underpass_advertised "$glog" "$skip" || return 1
 
     wait_listen "$E_IPERF" "$E_ECHO"
 }

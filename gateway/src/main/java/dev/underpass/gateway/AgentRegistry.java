@@ -47,14 +47,6 @@ final class AgentRegistry {
         return null;
     }
 
-    List<AgentSession> sessions(String account) {
-        return List.copyOf(byAccount.getOrDefault(account, List.of()));
-    }
-
-    int size() {
-        return byAccount.values().stream().mapToInt(List::size).sum();
-    }
-
     record Choice(AgentSession session, HostAndPort target) {
     }
 }

@@ -63,20 +63,12 @@ final class AgentSession {
         return link.remoteAddress();
     }
 
-    Set<HostAndPort> targets() {
-        return targets;
-    }
-
     void advertised(Set<HostAndPort> targets) {
         this.targets = Set.copyOf(targets);
     }
 
     boolean serves(HostAndPort target) {
         return targets.contains(target);
-    }
-
-    int pendingCount() {
-        return pending.size();
     }
 
     /** Asks the agent to dial {@code p}'s target; the agent answers with a stream or dialFailed. */
