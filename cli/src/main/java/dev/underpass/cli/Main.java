@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code underpass} command. */
 @Command(name = "underpass", mixinStandardHelpOptions = true, version = "underpass 0.1.0",
         description = "Self-hosted private connectivity: a gateway on the platform, agents in private networks.",
-        subcommands = {GatewayCommand.class, AgentCommand.class, TokenCommand.class, DemoCommand.class})
+        subcommands = {GatewayCommand.class, AgentCommand.class, DemoCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

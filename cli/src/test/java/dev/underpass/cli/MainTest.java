@@ -4,13 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.underpass.agent.AgentConfig;
-import dev.underpass.gateway.AgentTokens;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.function.IntSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -75,26 +73,5 @@ class MainTest {
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("heartbeatTimeoutSeconds: 1");
         assertThat(data).as("no state or certificates created").doesNotExist();
-    }
-
-    @Test
-    void tokenGenerateWritesAPrivateFileAndRefusesToOverwriteIt() throws Exception {
-        Path out = dir.resolve("agent-token");
-
-        Run first = run(() -> Main.run("token", "generate", "--out", out.toString(), "--name", "ci-agent"));
-
-        assertThat(first.code()).isEqualTo(0);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(out))).isEqualTo("rw-------");
-        String written = Files.readString(out);
-        assertThat(written).matches("upa_[A-Za-z0-9_-]{43}\n");
-        String token = written.trim();
-        assertThat(first.out()).contains("name: ci-agent").contains("sha256: " + AgentTokens.sha256Hex(token));
-        assertThat(first.out() + first.err()).as("the token itself is never printed").doesNotContain(token);
-
-        Run second = run(() -> Main.run("token", "generate", "--out", out.toString()));
-
-        assertThat(second.code()).isEqualTo(2);
-        assertThat(second.err()).contains("--out").contains(out.toString());
-        assertThat(Files.readString(out)).as("the existing token is kept").isEqualTo(written);
     }
 }

@@ -44,6 +44,19 @@ public final class Tls {
                 .build();
     }
 
+    /** The gateway's HTTPS API: TLS 1.3, ALPN {@code http/1.1}. */
+    public static SslContext httpsServer(File certChain, File key) throws SSLException {
+        return SslContextBuilder.forServer(certChain, key)
+                .sslProvider(provider())
+                .protocols(TLS_1_3)
+                .applicationProtocolConfig(new ApplicationProtocolConfig(
+                        ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT,
+                        ApplicationProtocolNames.HTTP_1_1))
+                .build();
+    }
+
     /**
      * The agent's side, trusting what {@code trust} trusts; {@code verifyHostname} checks the
      * gateway's name against its certificate (off only where a pinned fingerprint decides).

@@ -1,0 +1,85 @@
+package dev.underpass.controlplane;
+
+import dev.underpass.controlplane.store.Store;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The control plane: every operation on accounts, credentials, endpoint services and endpoints,
+ * each checked against the calling principal. The REST API and the gateway's data plane both
+ * work through it; listeners added with {@link #onEndpointChange} hear of every change that
+ * may open or close an endpoint's listeners.
+ */
+public final class ControlPlane {
+    /** How endpoints are named and reached, and how long a connection request waits. */
+    public record Settings(String endpointDomain, String endpointHost, Duration requestTtl, String dnsServer) {
+        public static final String DEFAULT_DOMAIN = "endpoints.underpass.internal";
+        public static final Duration DEFAULT_REQUEST_TTL = Duration.ofDays(7);
+    }
+
+    private final List<Runnable> endpointListeners = new CopyOnWriteArrayList<>();
+    private final Accounts accounts;
+    private final Users users;
+    private final ApiKeys apiKeys;
+    private final AgentTokens agentTokens;
+    private final Services services;
+    private final Endpoints endpoints;
+    private final PrivateDns privateDns;
+    private final Settings settings;
+
+    public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
+        var jdbi = store.jdbi();
+        Runnable changed = () -> endpointListeners.forEach(Runnable::run);
+        this.settings = settings;
+        this.apiKeys = new ApiKeys(jdbi, clock);
+        this.accounts = new Accounts(jdbi, clock, apiKeys);
+        this.users = new Users(jdbi, clock);
+        this.agentTokens = new AgentTokens(jdbi, clock);
+        this.services = new Services(jdbi, clock, changed);
+        this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost());
+        this.privateDns = new PrivateDns(services, txt);
+    }
+
+    public ControlPlane(Store store, Settings settings) {
+        this(store, settings, Clock.systemUTC(), PrivateDns.jndi(settings.dnsServer()));
+    }
+
+    /** Runs {@code r} after every change that may open or close endpoint listeners. */
+    public void onEndpointChange(Runnable r) {
+        endpointListeners.add(r);
+    }
+
+    public Accounts accounts() {
+        return accounts;
+    }
+
+    public Users users() {
+        return users;
+    }
+
+    public ApiKeys apiKeys() {
+        return apiKeys;
+    }
+
+    public AgentTokens agentTokens() {
+        return agentTokens;
+    }
+
+    public Services services() {
+        return services;
+    }
+
+    public Endpoints endpoints() {
+        return endpoints;
+    }
+
+    public PrivateDns privateDns() {
+        return privateDns;
+    }
+
+    public Settings settings() {
+        return settings;
+    }
+}

@@ -1,0 +1,420 @@
+package dev.underpass.controlplane;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.underpass.controlplane.EndpointState.Transition;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+
+/**
+ * Endpoints: a consumer account's attachment to one endpoint service, moved through
+ * {@link EndpointState} by the consumer, the provider and the gateway. Every move is a
+ * compare-and-set on the current state, so two concurrent decisions resolve to one outcome,
+ * and every move is recorded with its time, actor and reason.
+ */
+public final class Endpoints {
+    /** The actor name of moves made by the gateway itself. */
+    public static final String GATEWAY = "gateway";
+
+    public record Event(Instant at, EndpointState from, EndpointState to, String actor, String reason) {
+    }
+
+    /** Where a consumer connects for one port of the service. */
+    public record Port(int servicePort, int gatewayPort, String address) {
+    }
+
+    /**
+     * An endpoint as the API shows it. The provider sees the request (who, which service, state,
+     * history) but not the consumer's addresses.
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record View(String id, String account, String service, EndpointState state, String stateReason,
+                       List<String> dnsNames, List<Port> ports, Instant createdAt, Instant updatedAt, List<Event> events) {
+    }
+
+    public record CreateRequest(String service) {
+    }
+
+    public record DecisionRequest(String reason) {
+    }
+
+    /** Which endpoints a list shows: the caller's own ({@code consumer}) or those of its services ({@code provider}). */
+    public record Filter(String side, EndpointState state, String service) {
+        public boolean provider() {
+            return "provider".equals(side);
+        }
+    }
+
+    /** An endpoint whose listeners the gateway keeps or opens, with what they need. */
+    public record Listening(String id, EndpointState state, String consumerAccount, String service, String providerAccount,
+                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts) {
+    }
+
+    private final Jdbi jdbi;
+    private final Clock clock;
+    private final Runnable changed;
+    private final String domain;
+    private final String host;
+
+    Endpoints(Jdbi jdbi, Clock clock, Runnable changed, String domain, String host) {
+        this.jdbi = jdbi;
+        this.clock = clock;
+        this.changed = changed;
+        this.domain = domain;
+        this.host = host;
+    }
+
+    public View create(Principal p, CreateRequest r) {
+        p.require(Scope.ENDPOINTS_WRITE);
+        String ref = r == null ? null : r.service();
+        int slash = ref == null ? -1 : ref.indexOf('/');
+        if (slash < 1 || !Names.valid(ref.substring(0, slash)) || !Names.valid(ref.substring(slash + 1))) {
+            throw ApiException.invalid(List.of("service: " + (ref == null ? "missing" : "'" + ref + "'")
+                    + " (expected: provider-account/service-name, as 'underpass service list --available' shows it)"));
+        }
+        String provider = ref.substring(0, slash);
+        String name = ref.substring(slash + 1);
+        Instant now = clock.instant();
+        View v = jdbi.inTransaction(h -> {
+            Long serviceSeq = h.createQuery("select s.seq from services s join accounts a on a.seq = s.account_seq "
+                            + "where a.name = :a and s.name = :n")
+                    .bind("a", provider).bind("n", name).mapTo(Long.class).findOne().orElse(null);
+            if (serviceSeq == null || !allowed(h, serviceSeq, provider, p.account())) {
+                // One answer for both, so that a consumer cannot probe which services exist.
+                throw new ApiException(403, "endpoint service '" + ref + "' does not exist or does not allow account "
+                        + p.account() + " (expected: a service listed by 'underpass service list --available')");
+            }
+            String existing = h.createQuery("select id from endpoints where account_seq = :a and service_seq = :s "
+                            + "and state <> 'deleted'")
+                    .bind("a", p.accountSeq()).bind("s", serviceSeq).mapTo(String.class).findFirst().orElse(null);
+            if (existing != null) {
+                throw new ApiException(409, "account " + p.account() + " already has endpoint " + existing + " for " + ref
+                        + " (expected: one endpoint per service; delete " + existing + " first)");
+            }
+            boolean acceptance = h.createQuery("select acceptance_required from services where seq = :s")
+                    .bind("s", serviceSeq).mapTo(Boolean.class).one();
+            EndpointState first = acceptance ? EndpointState.PENDING_ACCEPTANCE : EndpointState.PENDING;
+            String id = Secrets.id("ep-", 16);
+            String reason = acceptance ? "waiting for " + provider + " to accept"
+                    : "the service accepts connection requests automatically";
+            long seq = h.createUpdate("insert into endpoints (id, account_seq, service_seq, service_ref, state, state_reason, "
+                            + "version, created_at, updated_at) values (:id, :a, :s, :ref, :st, :r, 0, :t, :t)")
+                    .bind("id", id).bind("a", p.accountSeq()).bind("s", serviceSeq).bind("ref", ref)
+                    .bind("st", first.text()).bind("r", reason).bind("t", Sql.at(now))
+                    .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
+            event(h, seq, null, first, p.actor(), reason, now);
+            return load(h, seq, true, true);
+        });
+        changed.run();
+        return v;
+    }
+
+    private static boolean allowed(Handle h, long serviceSeq, String provider, String consumer) {
+        if (provider.equals(consumer)) {
+            return true;
+        }
+        return h.createQuery("select count(*) from service_principals where service_seq = :s "
+                        + "and (principal = :c or principal = '*')")
+                .bind("s", serviceSeq).bind("c", consumer).mapTo(Long.class).one() > 0;
+    }
+
+    public Page<View> list(Principal p, Filter f, Page.Request page) {
+        p.require(Scope.ENDPOINTS_READ);
+        if (f.side() != null && !f.provider() && !"consumer".equals(f.side())) {
+            throw ApiException.invalid(List.of("side: '" + f.side() + "' (expected: consumer or provider)"));
+        }
+        StringBuilder sql = new StringBuilder("select e.seq from endpoints e ");
+        if (f.provider()) {
+            sql.append("join services s on s.seq = e.service_seq where s.account_seq = :a");
+        } else {
+            sql.append("where e.account_seq = :a");
+        }
+        sql.append(f.state() == null ? " and e.state <> 'deleted'" : " and e.state = :st");
+        if (f.service() != null) {
+            sql.append(" and e.service_ref = :ref");
+        }
+        sql.append(" and e.seq > :after order by e.seq limit :n");
+        String ref = f.service() == null ? null : f.service().contains("/") || !f.provider() ? f.service()
+                : p.account() + "/" + f.service();
+        return jdbi.withHandle(h -> {
+            List<Long> seqs = h.createQuery(sql.toString()).bind("a", p.accountSeq())
+                    .bind("st", f.state() == null ? null : f.state().text()).bind("ref", ref)
+                    .bind("after", page.after()).bind("n", page.limit() + 1).mapTo(Long.class).list();
+            return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, !f.provider(), false));
+        });
+    }
+
+    /** An endpoint of the caller's account, or a request to one of its services. */
+    public View get(Principal p, String id) {
+        p.require(Scope.ENDPOINTS_READ);
+        return jdbi.withHandle(h -> {
+            Access a = access(h, p, id);
+            return load(h, a.seq(), a.consumer(), true);
+        });
+    }
+
+    public View accept(Principal p, String id, DecisionRequest r) {
+        return decide(p, id, Transition.ACCEPT, r, "accepted by the provider");
+    }
+
+    /** Rejects a request, or an endpoint already accepted: its listeners close and its connections end. */
+    public View reject(Principal p, String id, DecisionRequest r) {
+        return decide(p, id, Transition.REJECT, r, "rejected by the provider");
+    }
+
+    private View decide(Principal p, String id, Transition t, DecisionRequest r, String defaultReason) {
+        p.require(Scope.CONNECTIONS_DECIDE);
+        String reason = reason(r, defaultReason);
+        View v = jdbi.inTransaction(h -> {
+            Access a = access(h, p, id);
+            if (!a.provider()) {
+                throw new ApiException(403, "only the provider of " + a.service() + " can " + t.name().toLowerCase()
+                        + " endpoint " + id + " (expected: 'underpass endpoint delete' for your own endpoint)");
+            }
+            move(h, a.seq(), id, t, p.actor(), reason);
+            return load(h, a.seq(), a.consumer(), true);
+        });
+        changed.run();
+        return v;
+    }
+
+    /** The consumer deletes its endpoint; the gateway then closes its listeners and connections. */
+    public View delete(Principal p, String id) {
+        p.require(Scope.ENDPOINTS_WRITE);
+        View v = jdbi.inTransaction(h -> {
+            Access a = access(h, p, id);
+            if (!a.consumer()) {
+                throw new ApiException(403, "only account " + a.consumerAccount() + " can delete endpoint " + id
+                        + " (expected: 'underpass endpoint reject' for a request to your service)");
+            }
+            move(h, a.seq(), id, Transition.DELETE, p.actor(), "deleted by the consumer");
+            return load(h, a.seq(), true, true);
+        });
+        changed.run();
+        return v;
+    }
+
+    private static String reason(DecisionRequest r, String otherwise) {
+        if (r == null || r.reason() == null || r.reason().isBlank()) {
+            return otherwise;
+        }
+        if (r.reason().length() > 500) {
+            throw ApiException.invalid(List.of("reason: " + r.reason().length() + " characters (expected: at most 500)"));
+        }
+        return r.reason();
+    }
+
+    private record Access(long seq, String consumerAccount, String service, boolean consumer, boolean provider) {
+    }
+
+    private static Access access(Handle h, Principal p, String id) {
+        Access a = h.createQuery("select e.seq, e.account_seq, ca.name as consumer, e.service_ref, s.account_seq as provider_seq "
+                        + "from endpoints e join accounts ca on ca.seq = e.account_seq "
+                        + "left join services s on s.seq = e.service_seq where e.id = :id")
+                .bind("id", id)
+                .map((rs, ctx) -> {
+                    long providerSeq = rs.getLong("provider_seq");
+                    boolean hasProvider = !rs.wasNull();
+                    return new Access(rs.getLong("seq"), rs.getString("consumer"), rs.getString("service_ref"),
+                            rs.getLong("account_seq") == p.accountSeq(), hasProvider && providerSeq == p.accountSeq());
+                })
+                .findOne().orElse(null);
+        if (a == null || !(a.consumer() || a.provider())) {
+            throw ApiException.notFound("endpoint " + id);
+        }
+        return a;
+    }
+
+    /**
+     * Moves endpoint {@code seq} by {@code t} if its current state allows it, else refuses with
+     * 409 naming the state; the update only succeeds on the state just read.
+     */
+    private EndpointState move(Handle h, long seq, String id, Transition t, String actor, String reason) {
+        Instant now = clock.instant();
+        EndpointState from = EndpointState.parse(h.createQuery("select state from endpoints where seq = :s")
+                .bind("s", seq).mapTo(String.class).one());
+        EndpointState to = from.after(t);
+        if (to == null) {
+            throw new ApiException(409, "endpoint " + id + " is " + from + ": it cannot be "
+                    + verb(t) + " (allowed from " + from + ": "
+                    + (from.allowed().isEmpty() ? "nothing" : from.allowed().stream().map(Endpoints::verb).sorted().toList()) + ")");
+        }
+        int n = h.createUpdate("update endpoints set state = :to, state_reason = :r, version = version + 1, updated_at = :t "
+                        + "where seq = :s and state = :from")
+                .bind("to", to.text()).bind("r", reason).bind("t", Sql.at(now)).bind("s", seq).bind("from", from.text())
+                .execute();
+        if (n == 0) {
+            String now2 = h.createQuery("select state from endpoints where seq = :s").bind("s", seq).mapTo(String.class).one();
+            throw new ApiException(409, "endpoint " + id + " changed meanwhile: it is now " + now2 + " (expected: "
+                    + from + "); look at it again and retry if still wanted");
+        }
+        event(h, seq, from, to, actor, reason, now);
+        if (!EndpointState.LISTENING.contains(to)) {
+            h.createUpdate("delete from endpoint_ports where endpoint_seq = :s").bind("s", seq).execute();
+        }
+        return to;
+    }
+
+    private static String verb(Transition t) {
+        return switch (t) {
+            case ACCEPT -> "accepted";
+            case REJECT -> "rejected";
+            case PROVISIONED -> "made available";
+            case PROVISIONING_FAILED -> "marked failed";
+            case EXPIRE -> "expired";
+            case DELETE -> "deleted";
+            case RELEASED -> "released";
+        };
+    }
+
+    private static void event(Handle h, long seq, EndpointState from, EndpointState to, String actor, String reason,
+                              Instant at) {
+        h.createUpdate("insert into endpoint_events (endpoint_seq, at, from_state, to_state, actor, reason) "
+                        + "values (:e, :at, :f, :to, :actor, :r)")
+                .bind("e", seq).bind("at", Sql.at(at)).bind("f", from == null ? null : from.text()).bind("to", to.text())
+                .bind("actor", actor).bind("r", reason).execute();
+    }
+
+    private View load(Handle h, long seq, boolean consumerView, boolean withEvents) {
+        record Base(String id, String account, String ref, EndpointState state, String reason, Instant created,
+                    Instant updated, String dns, String dnsState) {
+        }
+        Base b = h.createQuery("select e.id, a.name as account, e.service_ref, e.state, e.state_reason, e.created_at, "
+                        + "e.updated_at, s.private_dns_name, s.private_dns_state from endpoints e "
+                        + "join accounts a on a.seq = e.account_seq left join services s on s.seq = e.service_seq "
+                        + "where e.seq = :s")
+                .bind("s", seq)
+                .map((rs, ctx) -> new Base(rs.getString("id"), rs.getString("account"), rs.getString("service_ref"),
+                        EndpointState.parse(rs.getString("state")), rs.getString("state_reason"),
+                        Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at"), rs.getString("private_dns_name"),
+                        rs.getString("private_dns_state")))
+                .one();
+        List<String> dnsNames = null;
+        List<Port> ports = null;
+        if (consumerView) {
+            dnsNames = new ArrayList<>();
+            dnsNames.add(dnsName(b.id(), b.ref()));
+            if (b.dns() != null && "verified".equals(b.dnsState())) {
+                dnsNames.add(b.dns());
+            }
+            ports = h.createQuery("select service_port, gateway_port from endpoint_ports where endpoint_seq = :s "
+                            + "order by service_port")
+                    .bind("s", seq)
+                    .map((rs, ctx) -> new Port(rs.getInt(1), rs.getInt(2), host + ":" + rs.getInt(2))).list();
+            if (b.state() != EndpointState.AVAILABLE) {
+                ports = List.of(); // allocated ports mean nothing until the endpoint is available
+            }
+        }
+        List<Event> events = withEvents ? h.createQuery("select at, from_state, to_state, actor, reason from endpoint_events "
+                        + "where endpoint_seq = :s order by seq")
+                .bind("s", seq)
+                .map((rs, ctx) -> new Event(Sql.instant(rs, "at"),
+                        rs.getString("from_state") == null ? null : EndpointState.parse(rs.getString("from_state")),
+                        EndpointState.parse(rs.getString("to_state")), rs.getString("actor"), rs.getString("reason")))
+                .list() : null;
+        return new View(b.id(), b.account(), b.ref(), b.state(), b.reason(), dnsNames, ports, b.created(), b.updated(), events);
+    }
+
+    /** The generated DNS name of an endpoint: {@code id.service.provider.domain}. */
+    String dnsName(String id, String serviceRef) {
+        String[] parts = serviceRef.split("/", 2);
+        return id + "." + parts[1] + "." + parts[0] + "." + domain;
+    }
+
+    // ---- The data plane's side: what to listen on, and the gateway's own moves. ----
+
+    /** Every endpoint whose listeners should be up (available) or opened (pending). */
+    public List<Listening> listening() {
+        return jdbi.withHandle(h -> {
+            record Row(long seq, String id, EndpointState state, String consumer, String ref, String provider, long serviceSeq) {
+            }
+            List<Row> rows = h.createQuery("select e.seq, e.id, e.state, ca.name as consumer, e.service_ref, pa.name as provider, "
+                            + "e.service_seq from endpoints e join accounts ca on ca.seq = e.account_seq "
+                            + "join services s on s.seq = e.service_seq join accounts pa on pa.seq = s.account_seq "
+                            + "where e.state in ('pending', 'available') order by e.seq")
+                    .map((rs, ctx) -> new Row(rs.getLong("seq"), rs.getString("id"), EndpointState.parse(rs.getString("state")),
+                            rs.getString("consumer"), rs.getString("service_ref"), rs.getString("provider"),
+                            rs.getLong("service_seq")))
+                    .list();
+            List<Listening> result = new ArrayList<>();
+            for (Row r : rows) {
+                Map<Integer, Integer> ports = new LinkedHashMap<>();
+                h.createQuery("select service_port, gateway_port from endpoint_ports where endpoint_seq = :s")
+                        .bind("s", r.seq()).map((rs, ctx) -> Map.entry(rs.getInt(1), rs.getInt(2)))
+                        .forEach(e -> ports.put(e.getKey(), e.getValue()));
+                result.add(new Listening(r.id(), r.state(), r.consumer(), r.ref(), r.provider(),
+                        Services.targets(h, r.serviceSeq()), ports));
+            }
+            return result;
+        });
+    }
+
+    /** Every gateway port held by an endpoint, so that allocation skips them. */
+    public List<Integer> allocatedPorts() {
+        return jdbi.withHandle(h -> h.createQuery("select gateway_port from endpoint_ports").mapTo(Integer.class).list());
+    }
+
+    /**
+     * Records the gateway ports of an endpoint's listeners and, when it was pending, makes it
+     * available. False when the endpoint left pending/available meanwhile (its listeners must close).
+     */
+    public boolean provisioned(String id, Map<Integer, Integer> ports) {
+        return jdbi.inTransaction(h -> {
+            Long seq = h.createQuery("select seq from endpoints where id = :id and state in ('pending', 'available')")
+                    .bind("id", id).mapTo(Long.class).findOne().orElse(null);
+            if (seq == null) {
+                return false;
+            }
+            h.createUpdate("delete from endpoint_ports where endpoint_seq = :s").bind("s", seq).execute();
+            for (Map.Entry<Integer, Integer> e : ports.entrySet()) {
+                h.createUpdate("insert into endpoint_ports (endpoint_seq, service_port, gateway_port) values (:s, :sp, :gp)")
+                        .bind("s", seq).bind("sp", e.getKey()).bind("gp", e.getValue()).execute();
+            }
+            String state = h.createQuery("select state from endpoints where seq = :s").bind("s", seq).mapTo(String.class).one();
+            if (EndpointState.PENDING.text().equals(state)) {
+                move(h, seq, id, Transition.PROVISIONED, GATEWAY, "listening on " + ports.size() + " port(s)");
+            }
+            return true;
+        });
+    }
+
+    /** The gateway could not open the listeners of a pending endpoint. */
+    public void provisioningFailed(String id, String reason) {
+        jdbi.useTransaction(h -> h.createQuery("select seq from endpoints where id = :id and state = 'pending'").bind("id", id)
+                .mapTo(Long.class).findOne()
+                .ifPresent(seq -> move(h, seq, id, Transition.PROVISIONING_FAILED, GATEWAY, reason)));
+    }
+
+    /** Ids of endpoints being deleted, whose listeners the gateway must close. */
+    public List<String> deleting() {
+        return jdbi.withHandle(h -> h.createQuery("select id from endpoints where state = 'deleting' order by seq")
+                .mapTo(String.class).list());
+    }
+
+    /** The gateway has closed a deleting endpoint's listeners: it is deleted, its ports are free. */
+    public void released(String id) {
+        jdbi.useTransaction(h -> h.createQuery("select seq from endpoints where id = :id and state = 'deleting'").bind("id", id)
+                .mapTo(Long.class).findOne().ifPresent(seq -> move(h, seq, id, Transition.RELEASED, GATEWAY, "listeners closed")));
+    }
+
+    /** Expires connection requests older than {@code ttl}; returns how many. */
+    public int expireRequests(Duration ttl) {
+        Instant cutoff = clock.instant().minus(ttl);
+        return jdbi.inTransaction(h -> {
+            List<Map.Entry<Long, String>> old = h.createQuery("select seq, id from endpoints where state = 'pendingAcceptance' "
+                            + "and created_at < :c")
+                    .bind("c", Sql.at(cutoff)).map((rs, ctx) -> Map.entry(rs.getLong(1), rs.getString(2))).list();
+            for (Map.Entry<Long, String> e : old) {
+                move(h, e.getKey(), e.getValue(), Transition.EXPIRE, GATEWAY,
+                        "the provider did not decide within " + ttl.toHours() + "h");
+            }
+            return old.size();
+        });
+    }
+}

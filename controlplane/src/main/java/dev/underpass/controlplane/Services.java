@@ -1,0 +1,345 @@
+package dev.underpass.controlplane;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.underpass.protocol.HostAndPort;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+
+/**
+ * Endpoint services: what a provider account publishes. Consumers name a service as
+ * {@code provider/name}; who may connect is decided by the allowed principals when an endpoint
+ * is created, so removing a principal affects new endpoints only.
+ */
+public final class Services {
+    public static final String ANY_ACCOUNT = "*";
+    static final int MAX_LISTENERS = 16;
+    static final int MAX_TARGETS = 16;
+    static final int MAX_PRINCIPALS = 256;
+
+    /** A port of the service and the targets (host:port as the provider's agents reach them) behind it. */
+    public record Listener(String protocol, Integer port, List<String> targets) {
+    }
+
+    /** The private DNS name and its verification: a TXT record proves the provider owns the name. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record PrivateDns(String name, String state, String verificationRecord, String verificationValue) {
+    }
+
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record View(String name, String reference, String description, List<Listener> listeners,
+                       List<String> allowedPrincipals, boolean acceptanceRequired, PrivateDns privateDns,
+                       Instant createdAt, Instant updatedAt) {
+    }
+
+    /** A service as consumers who may connect to it see it: no targets, no principals. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Offer(String reference, String description, List<Integer> ports, boolean acceptanceRequired,
+                        String privateDnsName) {
+    }
+
+    public record CreateRequest(String name, String description, List<Listener> listeners, List<String> allowedPrincipals,
+                                Boolean acceptanceRequired, String privateDnsName) {
+    }
+
+    /** Changes to a service; absent fields stay as they are, an empty privateDnsName removes it. */
+    public record UpdateRequest(String description, List<Listener> listeners, List<String> allowedPrincipals,
+                                Boolean acceptanceRequired, String privateDnsName) {
+    }
+
+    private final Jdbi jdbi;
+    private final Clock clock;
+    private final Runnable changed;
+
+    Services(Jdbi jdbi, Clock clock, Runnable changed) {
+        this.jdbi = jdbi;
+        this.clock = clock;
+        this.changed = changed;
+    }
+
+    public Page<View> list(Principal p, Page.Request page) {
+        p.require(Scope.SERVICES_READ);
+        return jdbi.withHandle(h -> {
+            List<Long> seqs = h.createQuery("select seq from services where account_seq = :a and seq > :after "
+                            + "order by seq limit :n")
+                    .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
+                    .mapTo(Long.class).list();
+            Page<Long> keys = Page.of(seqs, page, s -> s);
+            return keys.map(seq -> load(h, seq, p.account()));
+        });
+    }
+
+    /** Services of other accounts that the caller's account may connect to. */
+    public Page<Offer> offers(Principal p, Page.Request page) {
+        p.require(Scope.SERVICES_READ);
+        return jdbi.withHandle(h -> {
+            List<long[]> rows = h.createQuery("select distinct s.seq from services s join service_principals sp "
+                            + "on sp.service_seq = s.seq where s.account_seq <> :a and (sp.principal = :name or sp.principal = '*') "
+                            + "and s.seq > :after order by s.seq limit :n")
+                    .bind("a", p.accountSeq()).bind("name", p.account()).bind("after", page.after())
+                    .bind("n", page.limit() + 1)
+                    .map((rs, ctx) -> new long[] {rs.getLong(1)}).list();
+            return Page.of(rows, page, r -> r[0]).map(r -> {
+                View v = load(h, r[0], null);
+                PrivateDns dns = v.privateDns();
+                return new Offer(v.reference(), v.description(), v.listeners().stream().map(Listener::port).toList(),
+                        v.acceptanceRequired(), dns != null && "verified".equals(dns.state()) ? dns.name() : null);
+            });
+        });
+    }
+
+    public View get(Principal p, String name) {
+        p.require(Scope.SERVICES_READ);
+        return jdbi.withHandle(h -> load(h, requireSeq(h, p, name), p.account()));
+    }
+
+    public View create(Principal p, CreateRequest r) {
+        p.require(Scope.SERVICES_WRITE);
+        if (r == null) {
+            throw ApiException.invalid(List.of("body: missing (expected: a JSON object with name and listeners)"));
+        }
+        List<String> errors = new ArrayList<>();
+        Names.check(errors, "name", r.name());
+        checkDescription(errors, r.description());
+        List<Listener> listeners = checkListeners(errors, r.listeners());
+        List<String> principals = checkPrincipals(errors, r.allowedPrincipals() == null ? List.of() : r.allowedPrincipals());
+        String dns = checkDnsName(errors, r.privateDnsName());
+        Names.reject(errors);
+        Instant now = clock.instant();
+        View v = jdbi.inTransaction(h -> {
+            if (findSeq(h, p.accountSeq(), r.name()) != null) {
+                throw new ApiException(409, "service '" + r.name() + "' already exists in account " + p.account()
+                        + " (expected: a new name, or 'underpass service update')");
+            }
+            long seq = h.createUpdate("insert into services (account_seq, name, description, acceptance_required, "
+                            + "created_at, updated_at) values (:a, :n, :d, :acc, :t, :t)")
+                    .bind("a", p.accountSeq()).bind("n", r.name()).bind("d", r.description() == null ? "" : r.description())
+                    .bind("acc", r.acceptanceRequired() == null || r.acceptanceRequired()).bind("t", Sql.at(now))
+                    .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
+            writeListeners(h, seq, listeners);
+            writePrincipals(h, seq, principals);
+            writeDns(h, seq, dns);
+            return load(h, seq, p.account());
+        });
+        changed.run();
+        return v;
+    }
+
+    public View update(Principal p, String name, UpdateRequest r) {
+        p.require(Scope.SERVICES_WRITE);
+        if (r == null) {
+            throw ApiException.invalid(List.of("body: missing (expected: a JSON object with the fields to change)"));
+        }
+        List<String> errors = new ArrayList<>();
+        checkDescription(errors, r.description());
+        List<Listener> listeners = r.listeners() == null ? null : checkListeners(errors, r.listeners());
+        List<String> principals = r.allowedPrincipals() == null ? null : checkPrincipals(errors, r.allowedPrincipals());
+        String dns = r.privateDnsName() == null || r.privateDnsName().isEmpty() ? null : checkDnsName(errors, r.privateDnsName());
+        Names.reject(errors);
+        View v = jdbi.inTransaction(h -> {
+            long seq = requireSeq(h, p, name);
+            View before = load(h, seq, p.account());
+            h.createUpdate("update services set description = :d, acceptance_required = :acc, updated_at = :t where seq = :s")
+                    .bind("d", r.description() != null ? r.description() : before.description())
+                    .bind("acc", r.acceptanceRequired() != null ? r.acceptanceRequired() : before.acceptanceRequired())
+                    .bind("t", Sql.at(clock.instant())).bind("s", seq).execute();
+            if (listeners != null) {
+                h.createUpdate("delete from service_listeners where service_seq = :s").bind("s", seq).execute();
+                writeListeners(h, seq, listeners);
+            }
+            if (principals != null) {
+                h.createUpdate("delete from service_principals where service_seq = :s").bind("s", seq).execute();
+                writePrincipals(h, seq, principals);
+            }
+            String oldDns = before.privateDns() == null ? null : before.privateDns().name();
+            if (r.privateDnsName() != null && !java.util.Objects.equals(dns, oldDns)) {
+                writeDns(h, seq, dns);
+            }
+            return load(h, seq, p.account());
+        });
+        changed.run();
+        return v;
+    }
+
+    /** Deletes a service that no endpoint uses any more (requests, pending or available ones). */
+    public void delete(Principal p, String name) {
+        p.require(Scope.SERVICES_WRITE);
+        jdbi.useTransaction(h -> {
+            long seq = requireSeq(h, p, name);
+            long live = h.createQuery("select count(*) from endpoints where service_seq = :s and state in "
+                            + "('pendingAcceptance', 'pending', 'available')")
+                    .bind("s", seq).mapTo(Long.class).one();
+            if (live > 0) {
+                throw new ApiException(409, "service '" + name + "' still has " + live + " endpoint(s) requested, pending "
+                        + "or available (expected: reject them first with 'underpass endpoint reject')");
+            }
+            h.createUpdate("delete from services where seq = :s").bind("s", seq).execute();
+        });
+        changed.run();
+    }
+
+    /** Records the outcome of a private DNS verification. */
+    void setDnsState(Principal p, String name, String state) {
+        jdbi.useTransaction(h -> h.createUpdate("update services set private_dns_state = :st, updated_at = :t where seq = :s")
+                .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).execute());
+        changed.run();
+    }
+
+    private static void checkDescription(List<String> errors, String description) {
+        if (description != null && description.length() > 256) {
+            errors.add("description: " + description.length() + " characters (expected: at most 256)");
+        }
+    }
+
+    private static List<Listener> checkListeners(List<String> errors, List<Listener> listeners) {
+        if (listeners == null || listeners.isEmpty()) {
+            errors.add("listeners: missing (expected: at least one, e.g. {\"port\": 443, \"targets\": [\"git.internal:443\"]})");
+            return List.of();
+        }
+        if (listeners.size() > MAX_LISTENERS) {
+            errors.add("listeners: " + listeners.size() + " (expected: at most " + MAX_LISTENERS + ")");
+        }
+        List<Listener> clean = new ArrayList<>();
+        Set<Integer> ports = new HashSet<>();
+        for (int i = 0; i < listeners.size(); i++) {
+            Listener l = listeners.get(i);
+            String at = "listeners[" + i + "]";
+            if (l == null) {
+                errors.add(at + ": null (expected: an object with port and targets)");
+                continue;
+            }
+            String protocol = l.protocol() == null ? "tcp" : l.protocol().toLowerCase(Locale.ROOT);
+            if (!"tcp".equals(protocol)) {
+                errors.add(at + ".protocol: '" + l.protocol() + "' (expected: tcp)");
+            }
+            if (l.port() == null || l.port() < 1 || l.port() > 65535) {
+                errors.add(at + ".port: " + l.port() + " (expected: 1-65535)");
+            } else if (!ports.add(l.port())) {
+                errors.add(at + ".port: " + l.port() + " (expected: each port once per service)");
+            }
+            List<String> targets = l.targets() == null ? List.of() : l.targets();
+            if (targets.isEmpty() || targets.size() > MAX_TARGETS) {
+                errors.add(at + ".targets: " + targets.size() + " given (expected: 1-" + MAX_TARGETS + " host:port entries)");
+            }
+            for (int k = 0; k < targets.size(); k++) {
+                String t = targets.get(k);
+                try {
+                    HostAndPort.parseDialable(t);
+                } catch (RuntimeException e) {
+                    errors.add(at + ".targets[" + k + "]: '" + t + "' (expected: host:port as the agent reaches it)");
+                }
+            }
+            clean.add(new Listener(protocol, l.port(), List.copyOf(targets)));
+        }
+        return clean;
+    }
+
+    private static List<String> checkPrincipals(List<String> errors, List<String> principals) {
+        if (principals.size() > MAX_PRINCIPALS) {
+            errors.add("allowedPrincipals: " + principals.size() + " (expected: at most " + MAX_PRINCIPALS + ")");
+        }
+        for (int i = 0; i < principals.size(); i++) {
+            String a = principals.get(i);
+            if (!ANY_ACCOUNT.equals(a) && !Names.valid(a)) {
+                errors.add("allowedPrincipals[" + i + "]: '" + a + "' (expected: an account name, or * for every account)");
+            }
+        }
+        return List.copyOf(new java.util.LinkedHashSet<>(principals));
+    }
+
+    private static String checkDnsName(List<String> errors, String name) {
+        if (name == null) {
+            return null;
+        }
+        String lower = name.toLowerCase(Locale.ROOT);
+        if (!Names.validDnsName(lower)) {
+            errors.add("privateDnsName: '" + name + "' (expected: a DNS name such as git.internal.example.com)");
+        }
+        return lower;
+    }
+
+    private static void writeListeners(Handle h, long seq, List<Listener> listeners) {
+        for (Listener l : listeners) {
+            h.createUpdate("insert into service_listeners (service_seq, protocol, port, targets) values (:s, :pr, :p, :t)")
+                    .bind("s", seq).bind("pr", l.protocol()).bind("p", l.port()).bind("t", String.join("\n", l.targets()))
+                    .execute();
+        }
+    }
+
+    private static void writePrincipals(Handle h, long seq, List<String> principals) {
+        for (String a : principals) {
+            h.createUpdate("insert into service_principals (service_seq, principal) values (:s, :p)")
+                    .bind("s", seq).bind("p", a).execute();
+        }
+    }
+
+    private static void writeDns(Handle h, long seq, String dns) {
+        h.createUpdate("update services set private_dns_name = :n, private_dns_state = :st, private_dns_token = :tok "
+                        + "where seq = :s")
+                .bind("n", dns).bind("st", dns == null ? null : "pendingVerification")
+                .bind("tok", dns == null ? null : Secrets.id("", 32)).bind("s", seq).execute();
+    }
+
+    static Long findSeq(Handle h, long accountSeq, String name) {
+        return h.createQuery("select seq from services where account_seq = :a and name = :n")
+                .bind("a", accountSeq).bind("n", name).mapTo(Long.class).findOne().orElse(null);
+    }
+
+    private static long requireSeq(Handle h, Principal p, String name) {
+        Long seq = findSeq(h, p.accountSeq(), name);
+        if (seq == null) {
+            throw ApiException.notFound("service '" + name + "'");
+        }
+        return seq;
+    }
+
+    /** The TXT record a provider publishes to prove it owns {@code name}. */
+    static String verificationRecord(String name) {
+        return "_underpass-verification." + name;
+    }
+
+    static View load(Handle h, long seq, String accountName) {
+        record Base(String name, String account, String description, boolean acceptance, String dns, String dnsState,
+                    String token, Instant created, Instant updated) {
+        }
+        Base b = h.createQuery("select s.name, a.name as account, s.description, s.acceptance_required, s.private_dns_name, "
+                        + "s.private_dns_state, s.private_dns_token, s.created_at, s.updated_at from services s "
+                        + "join accounts a on a.seq = s.account_seq where s.seq = :s")
+                .bind("s", seq)
+                .map((rs, ctx) -> new Base(rs.getString("name"), rs.getString("account"), rs.getString("description"),
+                        rs.getBoolean("acceptance_required"), rs.getString("private_dns_name"),
+                        rs.getString("private_dns_state"), rs.getString("private_dns_token"),
+                        Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at")))
+                .one();
+        List<Listener> listeners = h.createQuery("select protocol, port, targets from service_listeners where service_seq = :s "
+                        + "order by port")
+                .bind("s", seq)
+                .map((rs, ctx) -> new Listener(rs.getString("protocol"), rs.getInt("port"),
+                        List.of(rs.getString("targets").split("\n"))))
+                .list();
+        List<String> principals = h.createQuery("select principal from service_principals where service_seq = :s "
+                        + "order by principal")
+                .bind("s", seq).mapTo(String.class).list();
+        PrivateDns dns = b.dns() == null ? null : new PrivateDns(b.dns(), b.dnsState(), verificationRecord(b.dns()),
+                accountName != null ? "underpass-verification=" + b.token() : null);
+        return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(), dns,
+                b.created(), b.updated());
+    }
+
+    /** The targets of each listener port of service {@code seq}, for the data plane. */
+    static Map<Integer, List<String>> targets(Handle h, long seq) {
+        Map<Integer, List<String>> m = new LinkedHashMap<>();
+        h.createQuery("select port, targets from service_listeners where service_seq = :s order by port").bind("s", seq)
+                .map((rs, ctx) -> Map.entry(rs.getInt("port"), List.of(rs.getString("targets").split("\n"))))
+                .forEach(e -> m.put(e.getKey(), e.getValue()));
+        return m;
+    }
+}

@@ -1,0 +1,197 @@
+package dev.underpass.controlplane.api;
+
+import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Secrets;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.timeout.ReadTimeoutException;
+import java.sql.SQLException;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs each request of one connection, in order: authenticate, route, call the operation, answer
+ * with JSON or an RFC 9457 problem, and log one line (never a header, so never a key).
+ */
+final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+    static final Logger log = LoggerFactory.getLogger("underpass.api");
+    static final String PROBLEM_JSON = "application/problem+json";
+
+    private final Router router;
+    private final ApiKeys keys;
+    private final ExecutorService operations;
+    /** Responses leave in request order even when a client pipelines. */
+    private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+
+    ApiHandler(Router router, ApiKeys keys, ExecutorService operations) {
+        this.router = router;
+        this.keys = keys;
+        this.operations = operations;
+    }
+
+    @Override
+    protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+        long start = System.nanoTime();
+        String method = request.method().name();
+        String uri = request.uri();
+        boolean keepAlive = HttpUtil.isKeepAlive(request);
+        if (request.decoderResult().isFailure()) {
+            Throwable cause = request.decoderResult().cause();
+            int status = cause instanceof TooLongFrameException ? 431 : 400;
+            respond(ctx, problem(status, "malformed HTTP request: " + cause.getMessage(), uri, List.of()), false,
+                    method, uri, null, start);
+            return;
+        }
+        QueryStringDecoder decoded = new QueryStringDecoder(uri);
+        String path = decoded.path();
+        String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
+        byte[] body = ByteBufUtil.getBytes(request.content());
+        previous = previous.thenRunAsync(() -> {
+            Principal[] who = new Principal[1];
+            FullHttpResponse response;
+            try {
+                response = handle(method, path, decoded.parameters(), authorization, body, who);
+            } catch (ApiException e) {
+                response = problem(e.status(), e.getMessage(), path, e.errors());
+            } catch (Exception e) {
+                response = failure(e, path);
+            }
+            respond(ctx, response, keepAlive, method, path, who[0], start);
+        }, operations);
+    }
+
+    private FullHttpResponse handle(String method, String path, Map<String, List<String>> query, String authorization,
+                                    byte[] body, Principal[] who) throws Exception {
+        Router.Match match = router.match(method, path);
+        if (match == null) {
+            List<String> allowed = router.allowed(path);
+            if (allowed.isEmpty()) {
+                throw new ApiException(404, "no API resource at " + path + " (the API is described at /v1/openapi.yaml)");
+            }
+            throw new ApiException(405, "method " + method + " is not allowed on " + path + " (expected: "
+                    + String.join(", ", allowed) + ")");
+        }
+        Principal principal = null;
+        if (match.route().authenticated()) {
+            principal = keys.authenticate(bearer(authorization));
+            who[0] = principal;
+        }
+        Object result = match.route().handler().handle(new Call(principal, match.parameters(), query, body));
+        HttpResponseStatus status = HttpResponseStatus.valueOf(match.route().status());
+        if (result == null) {
+            return new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.NO_CONTENT);
+        }
+        if (result instanceof Routes.Raw raw) {
+            return response(status, raw.contentType(), raw.bytes());
+        }
+        return response(status, "application/json", Json.write(result));
+    }
+
+    private static String bearer(String authorization) {
+        if (authorization == null) {
+            return null;
+        }
+        if (!authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            throw new ApiException(401, "authorization header is not 'Bearer <API key>' (expected: authorization: Bearer "
+                    + Secrets.API_KEY_PREFIX + "...)");
+        }
+        return authorization.substring(7).trim();
+    }
+
+    private static FullHttpResponse failure(Exception e, String path) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        if (root instanceof SQLException sql && "23505".equals(sql.getSQLState())) {
+            // A unique constraint caught what a concurrent request created first.
+            return problem(409, "a concurrent request changed the same object first; look at it again and retry if still wanted",
+                    path, List.of());
+        }
+        String reference = Secrets.id("err-", 12);
+        log.error("api {} failed, reference {}", path, reference, e);
+        return problem(500, "the gateway failed to complete the request; its log has the cause under reference " + reference,
+                path, List.of());
+    }
+
+    static FullHttpResponse problem(int status, String detail, String instance, List<String> errors) {
+        HttpResponseStatus s = HttpResponseStatus.valueOf(status);
+        Map<String, Object> p = new LinkedHashMap<>();
+        p.put("type", "about:blank");
+        p.put("title", s.reasonPhrase());
+        p.put("status", status);
+        p.put("detail", detail);
+        p.put("instance", instance);
+        if (!errors.isEmpty()) {
+            p.put("errors", errors);
+        }
+        FullHttpResponse r = response(s, PROBLEM_JSON, Json.write(p));
+        if (status == 401) {
+            r.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer realm=\"underpass\"");
+        }
+        return r;
+    }
+
+    private static FullHttpResponse response(HttpResponseStatus status, String contentType, byte[] body) {
+        FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, status, Unpooled.wrappedBuffer(body));
+        r.headers().set(HttpHeaderNames.CONTENT_TYPE, contentType);
+        r.headers().set(HttpHeaderNames.CACHE_CONTROL, "no-store");
+        return r;
+    }
+
+    private static void respond(ChannelHandlerContext ctx, FullHttpResponse response, boolean keepAlive, String method,
+                                String path, Principal who, long start) {
+        HttpUtil.setContentLength(response, response.content().readableBytes());
+        if (keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        } else {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        }
+        int status = response.status().code();
+        var f = ctx.writeAndFlush(response);
+        if (!keepAlive) {
+            f.addListener(ChannelFutureListener.CLOSE);
+        }
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        String caller = who == null ? "-" : who.user() + "@" + who.account() + " key=" + who.keyId();
+        if (status >= 500) {
+            log.warn("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
+        } else {
+            log.info("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof ReadTimeoutException) {
+            log.debug("connection from {} idle for {}s: closed", ctx.channel().remoteAddress(), ApiServer.IDLE_SECONDS);
+        } else if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
+            log.info("TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
+        } else {
+            log.info("connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        }
+        ctx.close();
+    }
+}

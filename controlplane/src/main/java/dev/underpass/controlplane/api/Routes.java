@@ -1,0 +1,104 @@
+package dev.underpass.controlplane.api;
+
+import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.EndpointState;
+import dev.underpass.controlplane.Endpoints;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Role;
+import dev.underpass.controlplane.Scope;
+import dev.underpass.controlplane.Services;
+import dev.underpass.controlplane.Users;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.List;
+
+/** The REST API: each route and the control-plane operation behind it. Documented in {@code openapi.yaml}. */
+final class Routes {
+    /** The OpenAPI document, served as it is. */
+    static final String OPENAPI_RESOURCE = "/dev/underpass/controlplane/api/openapi.yaml";
+
+    /** Who the caller is, as {@code GET /v1/whoami} shows it. */
+    record Whoami(String account, boolean operator, String user, Role role, List<Scope> scopes, String apiKey) {
+        static Whoami of(Principal p) {
+            return new Whoami(p.account(), p.operator(), p.user(), p.role(), p.scopes().stream().sorted().toList(), p.keyId());
+        }
+    }
+
+    /** A body that is not JSON. */
+    record Raw(String contentType, byte[] bytes) {
+    }
+
+    private Routes() {
+    }
+
+    static Router of(ControlPlane cp) {
+        Router r = new Router();
+        byte[] openapi = load(OPENAPI_RESOURCE);
+        r.addPublic("GET", "/v1/openapi.yaml", c -> new Raw("application/yaml", openapi));
+        r.add("GET", "/v1/whoami", 200, c -> Whoami.of(c.principal()));
+
+        r.add("GET", "/v1/accounts", 200, c -> cp.accounts().list(c.principal(), c.page()));
+        r.add("POST", "/v1/accounts", 201, c -> cp.accounts().create(c.principal(), c.body(Accounts.CreateRequest.class)));
+
+        r.add("GET", "/v1/users", 200, c -> cp.users().list(c.principal(), c.page()));
+        r.add("POST", "/v1/users", 201, c -> cp.users().create(c.principal(), c.body(Users.CreateRequest.class)));
+        r.add("PATCH", "/v1/users/{name}", 200,
+                c -> cp.users().update(c.principal(), c.path("name"), c.body(Users.UpdateRequest.class)));
+        r.add("DELETE", "/v1/users/{name}", 204, c -> {
+            cp.users().delete(c.principal(), c.path("name"));
+            return null;
+        });
+
+        r.add("GET", "/v1/api-keys", 200, c -> cp.apiKeys().list(c.principal(), c.page()));
+        r.add("POST", "/v1/api-keys", 201, c -> cp.apiKeys().create(c.principal(), c.body(ApiKeys.CreateRequest.class)));
+        r.add("POST", "/v1/api-keys/{id}/rotate", 201,
+                c -> cp.apiKeys().rotate(c.principal(), c.path("id"), c.body(ApiKeys.RotateRequest.class)));
+        r.add("DELETE", "/v1/api-keys/{id}", 200, c -> cp.apiKeys().revoke(c.principal(), c.path("id")));
+
+        r.add("GET", "/v1/agent-tokens", 200, c -> cp.agentTokens().list(c.principal(), c.page()));
+        r.add("POST", "/v1/agent-tokens", 201,
+                c -> cp.agentTokens().create(c.principal(), c.body(AgentTokens.CreateRequest.class)));
+        r.add("POST", "/v1/agent-tokens/{id}/rotate", 201,
+                c -> cp.agentTokens().rotate(c.principal(), c.path("id"), c.body(ApiKeys.RotateRequest.class)));
+        r.add("DELETE", "/v1/agent-tokens/{id}", 200, c -> cp.agentTokens().revoke(c.principal(), c.path("id")));
+
+        r.add("GET", "/v1/services", 200, c -> cp.services().list(c.principal(), c.page()));
+        r.add("POST", "/v1/services", 201, c -> cp.services().create(c.principal(), c.body(Services.CreateRequest.class)));
+        r.add("GET", "/v1/services/{name}", 200, c -> cp.services().get(c.principal(), c.path("name")));
+        r.add("PATCH", "/v1/services/{name}", 200,
+                c -> cp.services().update(c.principal(), c.path("name"), c.body(Services.UpdateRequest.class)));
+        r.add("DELETE", "/v1/services/{name}", 204, c -> {
+            cp.services().delete(c.principal(), c.path("name"));
+            return null;
+        });
+        r.add("POST", "/v1/services/{name}/verify-private-dns", 200,
+                c -> cp.privateDns().verify(c.principal(), c.path("name")));
+        r.add("GET", "/v1/service-offers", 200, c -> cp.services().offers(c.principal(), c.page()));
+
+        r.add("GET", "/v1/endpoints", 200, c -> cp.endpoints().list(c.principal(), new Endpoints.Filter(c.query("side"),
+                c.query("state") == null ? null : EndpointState.parse(c.query("state")), c.query("service")), c.page()));
+        r.add("POST", "/v1/endpoints", 201, c -> cp.endpoints().create(c.principal(), c.body(Endpoints.CreateRequest.class)));
+        r.add("GET", "/v1/endpoints/{id}", 200, c -> cp.endpoints().get(c.principal(), c.path("id")));
+        r.add("POST", "/v1/endpoints/{id}/accept", 200,
+                c -> cp.endpoints().accept(c.principal(), c.path("id"), c.body(Endpoints.DecisionRequest.class)));
+        r.add("POST", "/v1/endpoints/{id}/reject", 200,
+                c -> cp.endpoints().reject(c.principal(), c.path("id"), c.body(Endpoints.DecisionRequest.class)));
+        r.add("DELETE", "/v1/endpoints/{id}", 200, c -> cp.endpoints().delete(c.principal(), c.path("id")));
+        return r;
+    }
+
+    private static byte[] load(String resource) {
+        try (InputStream in = Routes.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("missing resource " + resource);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/** The control plane's database: connection, schema migrations, query access. */
+package dev.underpass.controlplane.store;
