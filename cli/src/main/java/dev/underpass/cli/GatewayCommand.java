@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "gateway", mixinStandardHelpOptions = true,
-        description = "Run the gateway: the agent port (TLS 1.3) and the endpoint listeners.")
+        description = "Run the gateway: the HTTPS API and its store, the agent port (TLS 1.3) and the endpoint listeners.")
 final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE",
             description = "Gateway configuration (YAML). Default: DATA_DIR/gateway.yaml if it exists, else the embedded defaults.")
@@ -23,6 +23,10 @@ final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--agent-listen", paramLabel = "HOST:PORT",
             description = "Address of the agent port, overriding the configuration (default " + GatewayConfig.DEFAULT_AGENT_LISTEN + ").")
     String agentListen;
+
+    @Option(names = "--api-listen", paramLabel = "HOST:PORT",
+            description = "Address of the HTTPS API, overriding the configuration (default " + GatewayConfig.DEFAULT_API_LISTEN + ").")
+    String apiListen;
 
     @Override
     public Integer call() throws Exception {
@@ -37,10 +41,7 @@ final class GatewayCommand implements Callable<Integer> {
             c = GatewayConfig.defaults();
             LoggerFactory.getLogger(Gateway.class).info("no {}: running with the embedded defaults", file);
         }
-        if (agentListen != null) {
-            c = new GatewayConfig(agentListen, c.endpointBind(), c.endpointPorts(), c.serverNames(), c.tls(),
-                    c.heartbeatTimeoutSeconds(), c.dialTimeoutSeconds(), c.accounts(), c.services(), c.endpoints());
-        }
+        c = c.withListen(agentListen, apiListen);
         Gateway gateway = Gateway.start(c, dataDir);
         Shutdown.awaitSignal(gateway);
         return 0;

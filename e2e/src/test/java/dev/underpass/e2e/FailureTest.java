@@ -50,7 +50,7 @@ class FailureTest {
                     }
                 }).isInstanceOf(IOException.class).hasMessageContaining("reset");
             }
-            t.gateway().awaitLog("connection \\d+ endpoint=source .* closed: STREAM_RESET", Tunnel.WAIT);
+            t.gateway().awaitLog("connection \\d+ endpoint=" + t.endpointId("source") + " .* closed: STREAM_RESET", Tunnel.WAIT);
             t.startAgent();
             Clients.Download d = Clients.download(port, 1 << 20, 2);
             assertThat(d.sha256()).isEqualTo(DataStream.sha256(2, 1 << 20, Clients.CHUNK));
@@ -82,7 +82,7 @@ class FailureTest {
                 assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(IOException.class);
             }
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
-            t.gateway().awaitLog("endpoint=down .* failed: agent could not reach the target: REFUSED", Tunnel.WAIT);
+            t.gateway().awaitLog("endpoint=" + t.endpointId("down") + " .* failed: agent could not reach the target: REFUSED", Tunnel.WAIT);
             t.agent().awaitLog("connection \\d+ refused: REFUSED", Tunnel.WAIT);
         }
     }
@@ -94,7 +94,7 @@ class FailureTest {
             try (Socket s = Clients.connect(t.endpointPort("other"))) {
                 assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(IOException.class);
             }
-            t.gateway().awaitLog("endpoint=other .* refused: no agent of account acme is connected and advertises", Tunnel.WAIT);
+            t.gateway().awaitLog("endpoint=" + t.endpointId("other") + " .* refused: no agent of account acme is connected and advertises", Tunnel.WAIT);
             assertThat(other.accepted()).isZero();
             assertThat(Clients.echo(t.endpointPort("echo"), "ok".getBytes())).isEqualTo("ok".getBytes());
         }

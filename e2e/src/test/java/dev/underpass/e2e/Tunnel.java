@@ -1,6 +1,6 @@
 package dev.underpass.e2e;
 
-import dev.underpass.gateway.AgentTokens;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.testkit.UnderpassProcess;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,13 +11,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.regex.Matcher;
 
 /**
- * The end-to-end harness: a real gateway process and a real agent process on loopback, with
- * one endpoint service per named target. Account {@code acme} publishes (its agent reaches the
- * targets); account {@code platform} holds the endpoints. {@link #close()} stops every process
- * it started.
+ * The end-to-end harness: a real gateway process and a real agent process on loopback, set up
+ * through the gateway's REST API as an operator would: account {@code acme} publishes one
+ * endpoint service per named target (its agent reaches the targets), account {@code platform}
+ * creates an endpoint for each, and acme accepts them. {@link #close()} stops every process it
+ * started.
  */
 final class Tunnel implements AutoCloseable {
     static final Duration WAIT = UnderpassProcess.DEFAULT_WAIT;
@@ -26,23 +26,24 @@ final class Tunnel implements AutoCloseable {
     private final Map<String, String> services;
     private final List<String> agentTargets;
     private final Path tokenFile;
-    private final String tokenSha256;
     private final List<UnderpassProcess> processes = new ArrayList<>();
+    private final Map<String, String> endpointIds = new LinkedHashMap<>();
     private final Map<String, Integer> endpointPorts = new LinkedHashMap<>();
     private UnderpassProcess gateway;
     private UnderpassProcess agent;
+    private Api api;
+    private String acmeKey;
+    private String platformKey;
     private int agentPort;
+    private int apiPort;
     private int gatewayStarts;
     private int agentStarts;
 
-    private Tunnel(Path dir, Map<String, String> services, List<String> agentTargets) throws IOException {
+    private Tunnel(Path dir, Map<String, String> services, List<String> agentTargets) {
         this.dir = dir;
         this.services = services;
         this.agentTargets = agentTargets;
-        String token = AgentTokens.generate();
         this.tokenFile = dir.resolve("agent-token");
-        Files.writeString(tokenFile, token + "\n");
-        this.tokenSha256 = AgentTokens.sha256Hex(token);
     }
 
     /** A gateway and an agent serving {@code services} (name to target host:port). */
@@ -55,6 +56,7 @@ final class Tunnel implements AutoCloseable {
         Tunnel t = new Tunnel(dir, services, agentTargets);
         try {
             t.startGateway();
+            t.setUp();
             t.startAgent();
         } catch (Exception | AssertionError e) {
             t.close();
@@ -63,37 +65,56 @@ final class Tunnel implements AutoCloseable {
         return t;
     }
 
+    /** Starts the gateway process, on the same agent and API ports when it ran before. */
     void startGateway() throws Exception {
-        StringBuilder y = new StringBuilder();
-        y.append("agentListen: 127.0.0.1:").append(agentPort).append('\n');
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
-        y.append("endpointPorts: ").append(base).append('-').append(base + 999).append('\n');
-        y.append("heartbeatTimeoutSeconds: 6\n");
-        y.append("dialTimeoutSeconds: 5\n");
-        y.append("accounts:\n  - name: acme\n    agentTokens:\n      - name: acme-agent\n        sha256: ")
-                .append(tokenSha256).append("\n  - name: platform\n");
-        y.append("services:\n");
-        services.forEach((name, target) -> y.append("  - name: ").append(name).append("\n    account: acme\n")
-                .append("    listeners:\n      - port: 1\n        targets: [\"").append(target).append("\"]\n"));
-        y.append("endpoints:\n");
-        services.keySet().forEach(name -> {
-            y.append("  - name: ").append(name).append("\n    account: platform\n    service: ").append(name).append('\n');
-            Integer pinned = endpointPorts.get(name);
-            if (pinned != null) {
-                y.append("    ports: {1: ").append(pinned).append("}\n");
-            }
-        });
+        String y = "agentListen: 127.0.0.1:" + agentPort + "\n"
+                + "apiListen: 127.0.0.1:" + apiPort + "\n"
+                + "endpointPorts: " + base + "-" + (base + 999) + "\n"
+                + "heartbeatTimeoutSeconds: 6\n"
+                + "dialTimeoutSeconds: 5\n";
         Path config = dir.resolve("gateway.yaml");
         Files.writeString(config, y);
         gateway = track(UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(),
-                "gateway", "--config", config.toString(), "--data-dir", dir.resolve("gateway-data").toString()));
-        Matcher m = gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT);
-        agentPort = Integer.parseInt(m.group(1));
-        for (String name : services.keySet()) {
-            Matcher e = gateway.awaitLog("endpoint " + name + " .* listening on .*:(\\d+) ->", WAIT);
-            endpointPorts.put(name, Integer.parseInt(e.group(1)));
-        }
+                "gateway", "--config", config.toString(), "--data-dir", dataDir().toString()));
+        apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
+        api = new Api(apiPort, caFile());
+        for (Map.Entry<String, String> e : endpointIds.entrySet()) {
+            endpointPorts.put(e.getKey(), awaitAvailable(e.getValue()));
+        }
+    }
+
+    /** The accounts, the agent token, a service and an accepted endpoint per target, through the API. */
+    private void setUp() throws Exception {
+        String operatorKey = Files.readString(dataDir().resolve("admin-key")).trim();
+        acmeKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "acme")).at("/ownerKey/key").asText();
+        platformKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "platform")).at("/ownerKey/key").asText();
+        String token = api.post(acmeKey, "/v1/agent-tokens", Map.of("name", "acme-agent")).get("token").asText();
+        Files.writeString(tokenFile, token + "\n");
+        for (Map.Entry<String, String> s : services.entrySet()) {
+            api.post(acmeKey, "/v1/services", Map.of("name", s.getKey(), "allowedPrincipals", List.of("platform"),
+                    "listeners", List.of(Map.of("port", 1, "targets", List.of(s.getValue())))));
+            String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + s.getKey())).get("id").asText();
+            api.post(acmeKey, "/v1/endpoints/" + id + "/accept", Map.of());
+            endpointIds.put(s.getKey(), id);
+            endpointPorts.put(s.getKey(), awaitAvailable(id));
+        }
+    }
+
+    /** Waits until endpoint {@code id} is available and returns its gateway port. */
+    private int awaitAvailable(String id) throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        JsonNode e = null;
+        while (System.nanoTime() < deadline) {
+            e = api.get(platformKey, "/v1/endpoints/" + id);
+            if ("available".equals(e.get("state").asText())) {
+                return e.at("/ports/0/gatewayPort").asInt();
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("endpoint " + id + " not available within " + WAIT.toSeconds() + "s: " + e);
     }
 
     /** Starts the agent with the harness's token, trusting the generated CA, and waits for its session. */
@@ -134,12 +155,21 @@ final class Tunnel implements AutoCloseable {
         return endpointPorts.get(service);
     }
 
+    /** The id of the endpoint for {@code service}, as connection log lines name it. */
+    String endpointId(String service) {
+        return endpointIds.get(service);
+    }
+
+    Path dataDir() {
+        return dir.resolve("gateway-data");
+    }
+
     int agentPort() {
         return agentPort;
     }
 
     Path caFile() {
-        return dir.resolve("gateway-data").resolve("tls").resolve("ca.pem");
+        return dataDir().resolve("tls").resolve("ca.pem");
     }
 
     Path tokenFile() {

@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.AgentTokens;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
@@ -24,6 +25,8 @@ import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -32,13 +35,16 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class AgentStreams {
     private static final AttributeKey<AgentSession> SESSION = AttributeKey.valueOf("underpass.session");
+    private static final AttributeKey<Boolean> VERIFYING = AttributeKey.valueOf("underpass.verifying");
 
     private final AgentCredentials credentials;
+    private final Executor verifier;
     private final AgentRegistry registry;
     private final AtomicLong sessionIds = new AtomicLong();
 
-    AgentStreams(AgentCredentials credentials, AgentRegistry registry) {
+    AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry) {
         this.credentials = credentials;
+        this.verifier = verifier;
         this.registry = registry;
     }
 
@@ -105,18 +111,36 @@ final class AgentStreams {
         CharSequence auth = h.get("authorization");
         String token = auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
                 ? auth.toString().substring(7).trim() : null;
-        var identity = token == null ? java.util.Optional.<AgentCredentials.Identity>empty() : credentials.verify(token);
-        if (identity.isEmpty()) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from,
-                    token == null ? "no agent token" : "agent token not recognised");
-            refuse(stream, 401, "Unauthorized", token == null
-                    ? "no agent token (expected: authorization: Bearer upa_...)"
-                    : "agent token not recognised: it is unknown, or was revoked");
+        if (token == null) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: no agent token", from);
+            refuse(stream, 401, "Unauthorized", "no agent token (expected: authorization: Bearer upa_...)");
             return;
         }
+        if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
+            Problems.send(stream, 409, "Conflict", "this link is already opening a session");
+            return;
+        }
+        // The store answers from another thread; the session is set up back on the link's loop.
+        // Meanwhile the stream reads nothing, so the agent's first control message waits for it.
+        stream.config().setAutoRead(false);
+        CompletableFuture.supplyAsync(() -> credentials.verify(token), verifier).whenCompleteAsync((identity, failure) -> {
+            if (failure != null) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its token: {}", from, failure.toString());
+                refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
+            } else if (identity.isEmpty()) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: agent token not recognised", from);
+                refuse(stream, 401, "Unauthorized", "agent token not recognised: it is unknown, expired or was revoked");
+            } else if (stream.isActive()) {
+                establish(ctx, stream, h, identity.get());
+            }
+        }, stream.eventLoop());
+    }
+
+    private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity) {
+        Channel link = stream.parent();
         CharSequence agentName = h.get(Protocol.HEADER_AGENT);
-        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.get().account(),
-                identity.get().tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
+        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(),
+                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
         link.attr(SESSION).set(session);
         Http2Headers ok = new DefaultHttp2Headers().status("200");
         ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
@@ -128,7 +152,8 @@ final class AgentStreams {
         ControlCodec.addDecoder(ctx.pipeline());
         ctx.pipeline().addLast("control", new ControlInbound(session));
         ctx.pipeline().remove(ctx.handler());
-        GatewayLog.SESSIONS.info("{} established from {}", session, from);
+        stream.config().setAutoRead(true);
+        GatewayLog.SESSIONS.info("{} established from {}", session, link.remoteAddress());
     }
 
     /** Answers with a problem and then closes the link: it has no business staying open. */

@@ -10,10 +10,13 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -25,7 +28,45 @@ final class EndpointListeners {
     private final AgentRegistry registry;
     private final Duration dialTimeout;
     private final AtomicLong connectionIds = new AtomicLong();
-    private final List<Channel> servers = new CopyOnWriteArrayList<>();
+    private final Set<Listener> open = ConcurrentHashMap.newKeySet();
+
+    /** One bound endpoint port and its live consumer connections. */
+    final class Listener {
+        private final ChannelGroup connections;
+        private volatile EndpointRoute route;
+        private Channel server;
+
+        private Listener(ChannelGroup connections, EndpointRoute route) {
+            this.connections = connections;
+            this.route = route;
+        }
+
+        InetSocketAddress address() {
+            return (InetSocketAddress) server.localAddress();
+        }
+
+        EndpointRoute route() {
+            return route;
+        }
+
+        /** New connections follow {@code next} (a service's targets changed); live ones keep theirs. */
+        void route(EndpointRoute next) {
+            route = next;
+        }
+
+        int connections() {
+            return connections.size();
+        }
+
+        /** Stops listening and resets every live connection, so consumers see the end at once. */
+        void close() {
+            open.remove(this);
+            server.close().syncUninterruptibly();
+            for (Channel c : connections) {
+                StreamRelay.resetSocket(c);
+            }
+        }
+    }
 
     EndpointListeners(AgentRegistry registry, Duration dialTimeout) {
         this.registry = registry;
@@ -33,11 +74,12 @@ final class EndpointListeners {
     }
 
     /** Binds one endpoint port; throws if the address is taken. */
-    InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+    Listener bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
         // Accepted sockets start on the listener's own loop (no hand-over after accept); connect()
         // then moves them to their agent link's loop only when that is another one.
         EventLoop loop = group.next();
-        Channel server = new ServerBootstrap()
+        Listener listener = new Listener(new DefaultChannelGroup(loop), route);
+        listener.server = new ServerBootstrap()
                 .group(loop, loop)
                 .channel(Transport.serverChannel())
                 .option(ChannelOption.SO_BACKLOG, 4096)
@@ -49,19 +91,20 @@ final class EndpointListeners {
                         // Not childOption(AUTO_READ, false): with epoll that leaves the socket
                         // unregistered for reads, and the first read() fails with ENOENT.
                         ch.config().setAutoRead(false);
-                        ch.pipeline().addLast(new Accept(route));
+                        listener.connections.add(ch);
+                        ch.pipeline().addLast(new Accept(listener.route()));
                     }
                 })
                 .bind(address).sync().channel();
-        servers.add(server);
-        return (InetSocketAddress) server.localAddress();
+        open.add(listener);
+        return listener;
     }
 
+    /** Closes every listener and its connections (the gateway is stopping). */
     void close() {
-        for (Channel s : servers) {
-            s.close().syncUninterruptibly();
+        for (Listener l : List.copyOf(open)) {
+            l.close();
         }
-        servers.clear();
     }
 
     private final class Accept extends ChannelInboundHandlerAdapter {

@@ -1,5 +1,9 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
@@ -8,49 +12,50 @@ import io.netty.handler.ssl.SslContext;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running gateway: the agent port and one listener per endpoint port, from a validated
- * configuration. {@link #close()} stops listening, ends agent sessions and frees the threads.
+ * A running gateway: the store and its control plane, the HTTPS API, the agent port, and the
+ * endpoint listeners that follow the store. {@link #close()} stops all of it.
  */
 public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
+    /** Where the first start writes the operator's first API key. */
+    public static final String ADMIN_KEY_FILE = "admin-key";
 
-    private final EventLoopGroup group;
-    private final AgentServer agentServer;
-    private final EndpointListeners endpoints;
+    private final List<AutoCloseable> parts;
     private final InetSocketAddress agentAddress;
-    private final Map<String, Map<Integer, InetSocketAddress>> endpointAddresses;
+    private final InetSocketAddress apiAddress;
     private final Path caFile;
+    private final ControlPlane controlPlane;
 
-    private Gateway(EventLoopGroup group, AgentServer agentServer, EndpointListeners endpoints,
-                    InetSocketAddress agentAddress, Map<String, Map<Integer, InetSocketAddress>> endpointAddresses,
-                    Path caFile) {
-        this.group = group;
-        this.agentServer = agentServer;
-        this.endpoints = endpoints;
+    private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress, Path caFile,
+                    ControlPlane controlPlane) {
+        this.parts = parts;
         this.agentAddress = agentAddress;
-        this.endpointAddresses = endpointAddresses;
+        this.apiAddress = apiAddress;
         this.caFile = caFile;
+        this.controlPlane = controlPlane;
     }
 
     /**
-     * Starts a gateway. Certificates are generated under {@code dataDir} unless configured.
+     * Starts a gateway. Certificates and the embedded store live under {@code dataDir} unless
+     * configured otherwise.
      *
      * @throws IllegalArgumentException listing every configuration problem
      */
-    public static Gateway start(GatewayConfig config, Path dataDir) throws IOException, InterruptedException {
+    public static Gateway start(GatewayConfig config, Path dataDir) throws Exception {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(dataDir, "dataDir");
         List<String> errors = config.validate();
@@ -69,98 +74,84 @@ public final class Gateway implements AutoCloseable {
             key = generated.privateKeyFile().toFile();
             ca = generated.caFile();
         }
-        SslContext ssl;
+        SslContext agentTls;
+        SslContext apiTls;
         try {
-            ssl = Tls.server(cert, key);
+            agentTls = Tls.server(cert, key);
+            apiTls = Tls.httpsServer(cert, key);
         } catch (IOException | IllegalArgumentException e) {
             throw new IOException("tls: cannot load certificate " + cert + " and key " + key + ": " + e.getMessage(), e);
         }
-        AgentRegistry registry = new AgentRegistry();
-        EventLoopGroup group = Transport.group("underpass-gateway");
-        AgentServer agentServer = new AgentServer(ssl,
-                new AgentStreams(AgentCredentials.of(config), registry), config.heartbeatTimeout().toMillis());
-        EndpointListeners endpoints = new EndpointListeners(registry, config.dialTimeout());
+        // Everything started is closed in reverse order, also when a later step fails.
+        List<AutoCloseable> parts = new ArrayList<>();
         try {
+            Store store = Store.open(config.storeConfig(dataDir));
+            parts.add(store);
+            ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
+                    config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()));
+            writeFirstKey(cp, dataDir);
+
+            EventLoopGroup group = Transport.group("underpass-gateway");
+            parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
+            ExecutorService verifier = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("underpass-auth-", 0).factory());
+            parts.add(verifier::shutdownNow);
+
+            AgentRegistry registry = new AgentRegistry();
+            AgentServer agentServer = new AgentServer(agentTls,
+                    new AgentStreams(token -> cp.agentTokens().verify(token), verifier, registry),
+                    config.heartbeatTimeout().toMillis());
+            parts.add(agentServer::close);
+            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout());
+            parts.add(listeners::close);
+            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, group,
+                    config.endpointBind(), config.endpointPortRange(), config.connectionRequestTtl());
+            parts.add(provisioner);
+            ApiServer api = new ApiServer(cp, apiTls);
+            parts.add(api);
+
+            provisioner.start();
+            cp.onEndpointChange(provisioner::changed);
+            HostAndPort apiListen = config.apiListenAddress();
+            InetSocketAddress apiAddress = api.bind(group, new InetSocketAddress(apiListen.host(), apiListen.port()));
+            log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
             log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
             if (ca != null) {
-                log.info("agents trust the gateway with --ca-file {} or --pin {}", ca, GatewayCertificates.fingerprint(ca));
+                log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", ca,
+                        GatewayCertificates.fingerprint(ca));
             }
-            Map<String, Map<Integer, InetSocketAddress>> bound = bindEndpoints(config, group, endpoints);
-            log.info("gateway ready: {} account(s), {} service(s), {} endpoint(s)",
-                    config.accounts().size(), config.services().size(), config.endpoints().size());
-            return new Gateway(group, agentServer, endpoints, agentAddress, bound, ca);
-        } catch (IOException | RuntimeException | InterruptedException e) {
-            endpoints.close();
-            agentServer.close();
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            log.info("gateway ready");
+            return new Gateway(parts, agentAddress, apiAddress, ca, cp);
+        } catch (Exception | Error e) {
+            closeAll(parts);
             throw e;
         }
     }
 
-    private static Map<String, Map<Integer, InetSocketAddress>> bindEndpoints(
-            GatewayConfig config, EventLoopGroup group, EndpointListeners endpoints)
-            throws IOException, InterruptedException {
-        Map<String, GatewayConfig.Service> services = new LinkedHashMap<>();
-        config.services().forEach(s -> services.put(s.name(), s));
-        Set<Integer> reserved = new HashSet<>();
-        config.endpoints().forEach(e -> reserved.addAll(e.ports().values()));
-        int[] range = config.endpointPortRange();
-        int nextPort = range[0];
-        Map<String, Map<Integer, InetSocketAddress>> result = new LinkedHashMap<>();
-        for (GatewayConfig.Endpoint e : config.endpoints()) {
-            GatewayConfig.Service s = services.get(e.service());
-            Map<Integer, InetSocketAddress> ports = new LinkedHashMap<>();
-            for (GatewayConfig.Listener l : s.listeners()) {
-                List<HostAndPort> targets = new ArrayList<>();
-                l.targets().forEach(t -> targets.add(HostAndPort.parse(t)));
-                EndpointRoute route = new EndpointRoute(e.name(), e.account(), s.name(), s.account(), l.port(), targets);
-                InetSocketAddress bound;
-                Integer pinned = e.ports().get(l.port());
-                if (pinned != null) {
-                    bound = bindOrExplain(endpoints, group, config.endpointBind(), pinned, route);
-                } else {
-                    bound = null;
-                    while (bound == null) {
-                        if (nextPort > range[1]) {
-                            throw new IOException("endpointPorts: " + config.endpointPorts()
-                                    + " (expected: a range with a free port for every endpoint port)");
-                        }
-                        int port = nextPort++;
-                        if (!reserved.contains(port)) {
-                            bound = tryBind(endpoints, group, config.endpointBind(), port, route);
-                        }
-                    }
-                }
-                ports.put(l.port(), bound);
-                log.info("endpoint {} (account {}) service {} port {} listening on {} -> targets {}",
-                        e.name(), e.account(), s.name(), l.port(), bound, targets);
-            }
-            result.put(e.name(), Map.copyOf(ports));
+    /** On a fresh store: creates the operator account and writes its first key to a file only the owner can read. */
+    private static void writeFirstKey(ControlPlane cp, Path dataDir) throws IOException {
+        var created = cp.accounts().bootstrap();
+        if (created.isEmpty()) {
+            return;
         }
-        return Map.copyOf(result);
+        Path file = dataDir.resolve(ADMIN_KEY_FILE);
+        Files.createDirectories(dataDir);
+        Files.deleteIfExists(file);
+        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        Files.writeString(file, created.get().ownerKey().key() + "\n", StandardOpenOption.TRUNCATE_EXISTING);
+        log.info("first start: created account '{}' with owner '{}'; its API key ({}) is in {} (readable only by you; "
+                        + "use it with 'underpass login --key-file {}', then keep it safe or delete the file)",
+                Accounts.OPERATOR_ACCOUNT, Accounts.OPERATOR_USER, created.get().ownerKey().apiKey().id(), file, file);
     }
 
-    private static InetSocketAddress bindOrExplain(EndpointListeners endpoints, EventLoopGroup group, String host,
-                                                   int port, EndpointRoute route) throws IOException, InterruptedException {
-        InetSocketAddress bound = tryBind(endpoints, group, host, port, route);
-        if (bound == null) {
-            throw new IOException("endpoint " + route.endpoint() + " port " + route.servicePort() + ": cannot listen on "
-                    + host + ":" + port + " (expected: a free port)");
-        }
-        return bound;
-    }
-
-    private static InetSocketAddress tryBind(EndpointListeners endpoints, EventLoopGroup group, String host, int port,
-                                             EndpointRoute route) throws InterruptedException {
-        try {
-            return endpoints.bind(group, new InetSocketAddress(host, port), route);
-        } catch (Exception e) { // sync() rethrows the bind failure undeclared
-            if (e instanceof java.net.BindException || String.valueOf(e.getMessage()).contains("Address already in use")) {
-                return null;
+    private static void closeAll(List<AutoCloseable> parts) {
+        for (AutoCloseable part : parts.reversed()) {
+            try {
+                part.close();
+            } catch (Exception e) {
+                log.warn("while stopping: {}", e.toString());
             }
-            throw e;
         }
     }
 
@@ -168,9 +159,8 @@ public final class Gateway implements AutoCloseable {
         return agentAddress;
     }
 
-    /** Endpoint name to (service port to the gateway address consumers connect to). */
-    public Map<String, Map<Integer, InetSocketAddress>> endpointAddresses() {
-        return endpointAddresses;
+    public InetSocketAddress apiAddress() {
+        return apiAddress;
     }
 
     /** The generated CA certificate, or null when the operator configured the certificate. */
@@ -178,12 +168,14 @@ public final class Gateway implements AutoCloseable {
         return caFile;
     }
 
+    public ControlPlane controlPlane() {
+        return controlPlane;
+    }
+
     @Override
     public void close() {
         log.info("gateway stopping");
-        endpoints.close();
-        agentServer.close();
-        group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        closeAll(parts);
         log.info("gateway stopped");
     }
 }

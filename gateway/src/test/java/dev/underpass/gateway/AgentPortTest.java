@@ -2,6 +2,13 @@ package dev.underpass.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.EndpointState;
+import dev.underpass.controlplane.Endpoints;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Services;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.LinkSettings;
@@ -41,7 +48,6 @@ import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -65,19 +71,36 @@ class AgentPortTest {
     Gateway gateway;
     ServerSocket target;
     String token;
+    int endpointPort;
     EventLoopGroup group;
 
     @BeforeEach
     void start() throws Exception {
         target = new ServerSocket(0); // only its address matters: the test plays the agent
-        token = AgentTokens.generate();
         String targetAddress = "127.0.0.1:" + target.getLocalPort();
-        GatewayConfig config = new GatewayConfig("127.0.0.1:0", "127.0.0.1", "21000-21999", null, null, null, 5,
-                List.of(new GatewayConfig.Account("acme", List.of(new GatewayConfig.AgentToken("t", AgentTokens.sha256Hex(token)))),
-                        new GatewayConfig.Account("platform", List.of())),
-                List.of(new GatewayConfig.Service("svc", "acme", List.of(new GatewayConfig.Listener(7, List.of(targetAddress))))),
-                List.of(new GatewayConfig.Endpoint("svc", "platform", "svc", Map.of())));
-        gateway = Gateway.start(config, dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0"), dir);
+        // Through the control plane, as the API would: acme publishes, platform connects.
+        ControlPlane cp = gateway.controlPlane();
+        Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
+        Principal acme = cp.apiKeys().authenticate(
+                cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
+        Principal platform = cp.apiKeys().authenticate(
+                cp.accounts().create(operator, new Accounts.CreateRequest("platform", null)).ownerKey().key());
+        token = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("t", null)).token();
+        cp.services().create(acme, new Services.CreateRequest("svc", null,
+                List.of(new Services.Listener("tcp", 7, List.of(targetAddress))), List.of("platform"), false, null));
+        String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/svc")).id();
+        Endpoints.View available = null;
+        for (int i = 0; i < 200 && available == null; i++) { // the provisioner opens the listener soon
+            Endpoints.View v = cp.endpoints().get(platform, id);
+            if (v.state() == EndpointState.AVAILABLE) {
+                available = v;
+            } else {
+                Thread.sleep(50);
+            }
+        }
+        assertThat(available).as("endpoint available").isNotNull();
+        endpointPort = available.ports().getFirst().gatewayPort();
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     }
 
@@ -200,7 +223,6 @@ class AgentPortTest {
         session.channel().writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("\n\n", StandardCharsets.UTF_8))).sync();
         send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
 
-        int endpointPort = gateway.endpointAddresses().get("svc").get(7).getPort();
         ControlMessage.Open open = null;
         Socket consumer = null;
         for (int attempt = 0; attempt < 40 && open == null; attempt++) {

@@ -8,13 +8,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class GatewayConfigTest {
-    private static final String HASH = AgentTokens.sha256Hex("upa_test-token");
-
     @TempDir
     Path dir;
 
@@ -33,58 +30,47 @@ class GatewayConfigTest {
     void validFileLoadsAndValidates() throws IOException {
         GatewayConfig c = GatewayConfig.load(write("""
                 agentListen: 127.0.0.1:8443
-                endpointBind: 127.0.0.1
+                apiListen: 0.0.0.0:9443
+                endpointBind: 0.0.0.0
                 endpointPorts: 21000-21010
+                endpointDomain: endpoints.example.com
                 serverNames: [gateway.example.com, 127.0.0.1]
+                store:
+                  url: jdbc:postgresql://db.example.com:5432/underpass
+                  user: gw
                 heartbeatTimeoutSeconds: 10
                 dialTimeoutSeconds: 5
-                accounts:
-                  - name: acme
-                    agentTokens:
-                      - name: acme-agent
-                        sha256: %s
-                  - name: platform
-                services:
-                  - name: git
-                    account: acme
-                    listeners:
-                      - port: 22
-                        targets: [git.internal:22]
-                      - port: 443
-                        targets: ["git.internal:443", "[fd00::1]:443"]
-                endpoints:
-                  - name: platform-git
-                    account: platform
-                    service: git
-                    ports:
-                      22: 2222
-                """.formatted(HASH)));
+                connectionRequestTtlHours: 48
+                dnsServer: 127.0.0.53:53
+                """));
 
         assertThat(c.validate()).isEmpty();
         assertThat(c.agentListenAddress().port()).isEqualTo(8443);
+        assertThat(c.apiListenAddress().port()).isEqualTo(9443);
         assertThat(c.endpointPortRange()).containsExactly(21000, 21010);
         assertThat(c.serverNames()).containsExactly("gateway.example.com", "127.0.0.1");
+        assertThat(c.consumerHost()).as("a wildcard bind is reached by the gateway's name").isEqualTo("gateway.example.com");
         assertThat(c.heartbeatTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThat(c.dialTimeout()).isEqualTo(Duration.ofSeconds(5));
-        assertThat(c.accounts()).extracting(GatewayConfig.Account::name).containsExactly("acme", "platform");
-        assertThat(c.accounts().get(0).agentTokens()).containsExactly(new GatewayConfig.AgentToken("acme-agent", HASH));
-        assertThat(c.services().get(0).listeners()).hasSize(2);
-        assertThat(c.services().get(0).listeners().get(1).targets()).containsExactly("git.internal:443", "[fd00::1]:443");
-        assertThat(c.endpoints().get(0).ports()).isEqualTo(Map.of(22, 2222));
+        assertThat(c.connectionRequestTtl()).isEqualTo(Duration.ofHours(48));
+        assertThat(c.storeConfig(dir).url()).isEqualTo("jdbc:postgresql://db.example.com:5432/underpass");
+        assertThat(c.storeConfig(dir).user()).isEqualTo("gw");
     }
 
     @Test
     void omittedSettingsTakeTheDocumentedDefaults() throws IOException {
-        GatewayConfig c = GatewayConfig.load(write("accounts: [{name: acme}]\n"));
+        GatewayConfig c = GatewayConfig.load(write("dialTimeoutSeconds: 3\n"));
         assertThat(c.validate()).isEmpty();
         assertThat(c.agentListen()).isEqualTo(GatewayConfig.DEFAULT_AGENT_LISTEN);
+        assertThat(c.apiListen()).isEqualTo(GatewayConfig.DEFAULT_API_LISTEN).startsWith("127.0.0.1:");
         assertThat(c.endpointBind()).isEqualTo(GatewayConfig.DEFAULT_ENDPOINT_BIND);
+        assertThat(c.consumerHost()).isEqualTo(GatewayConfig.DEFAULT_ENDPOINT_BIND);
         assertThat(c.endpointPorts()).isEqualTo(GatewayConfig.DEFAULT_ENDPOINT_PORTS);
         assertThat(c.heartbeatTimeout()).isEqualTo(GatewayConfig.DEFAULT_HEARTBEAT_TIMEOUT);
-        assertThat(c.dialTimeout()).isEqualTo(GatewayConfig.DEFAULT_DIAL_TIMEOUT);
+        assertThat(c.connectionRequestTtl()).isEqualTo(Duration.ofDays(7));
         assertThat(c.tls()).isNull();
-        assertThat(c.services()).isEmpty();
-        assertThat(c.endpoints()).isEmpty();
+        assertThat(c.storeConfig(dir).isEmbedded()).as("the embedded store under the data directory").isTrue();
+        assertThat(c.storeConfig(dir).url()).contains(dir.toString());
     }
 
     @Test
@@ -99,90 +85,38 @@ class GatewayConfigTest {
     @Test
     void reportsEveryMistakeAtOnceWithItsFieldPath() throws IOException {
         GatewayConfig c = GatewayConfig.load(write("""
+                agentListen: nowhere
+                apiListen: 127.0.0.1:99999
+                endpointPorts: 30000-20000
+                endpointDomain: Not A Domain
                 heartbeatTimeoutSeconds: 1
+                dialTimeoutSeconds: 0
+                connectionRequestTtlHours: 0
+                dnsServer: resolver
                 tls:
                   certificate: /etc/underpass/gateway.pem
-                accounts:
-                  - name: Bad_Name
-                    agentTokens:
-                      - name: CI Token
-                        sha256: not-a-hash
-                  - name: acme
-                  - name: acme
-                services:
-                  - name: git
-                    account: nobody
-                    listeners:
-                      - port: 0
-                        targets: [git.internal]
-                      - port: 443
-                        targets: []
-                endpoints:
-                  - name: E1!
-                    account: acme
-                    service: missing
-                  - name: e2
-                    account: acme
-                    service: git
-                    ports:
-                      9999: 3000
-                      443: 2222
-                  - name: e3
-                    account: acme
-                    service: git
-                    ports:
-                      443: 2222
+                store:
+                  url: postgresql://db/underpass
                 """));
 
         List<String> errors = c.validate();
 
         assertThat(errors).extracting(GatewayConfigTest::field).containsExactlyInAnyOrder(
-                "heartbeatTimeoutSeconds",
-                "tls",
-                "accounts[0].name",
-                "accounts[0].agentTokens[0].name",
-                "accounts[0].agentTokens[0].sha256",
-                "accounts[2].name",
-                "services[0].account",
-                "services[0].listeners[0].port",
-                "services[0].listeners[0].targets[0]",
-                "services[0].listeners[1].targets",
-                "endpoints[0].name",
-                "endpoints[0].service",
-                "endpoints[1].ports.9999",
-                "endpoints[2].ports.443");
+                "agentListen", "apiListen", "endpointPorts", "endpointDomain", "heartbeatTimeoutSeconds",
+                "dialTimeoutSeconds", "connectionRequestTtlHours", "dnsServer", "tls", "store.url");
         assertThat(errors).allSatisfy(e -> assertThat(e).contains("(expected:"));
-        assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("accounts[2].name: acme").contains("unique"));
-        assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("services[0].listeners[0].targets[0]: git.internal"));
-        assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("endpoints[2].ports.443: 2222").contains("used once"));
+        assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("store.url: postgresql://db/underpass").contains("JDBC URL"));
     }
 
     @Test
-    void rejectsPortZeroTargetsInAServiceAndABadRange() throws IOException {
-        GatewayConfig c = GatewayConfig.load(write("""
-                agentListen: nowhere
-                endpointPorts: 30000-20000
-                dialTimeoutSeconds: 0
-                accounts: [{name: acme}]
-                services:
-                  - name: db
-                    account: acme
-                    listeners:
-                      - port: 5432
-                        targets: ["db.internal:0"]
-                      - port: 5432
-                        targets: ["db.internal:5432"]
-                  - name: db
-                    account: acme
-                """));
-        assertThat(c.validate()).extracting(GatewayConfigTest::field).containsExactlyInAnyOrder(
-                "agentListen",
-                "endpointPorts",
-                "dialTimeoutSeconds",
-                "services[0].listeners[0].targets[0]",
-                "services[0].listeners[1].port",
-                "services[1].name",
-                "services[1].listeners");
+    void theStorePasswordIsNeverPartOfTheFileOrItsDescription() throws IOException {
+        Path file = write("store:\n  url: jdbc:postgresql://db/underpass\n  password: secret\n");
+        assertThatThrownBy(() -> GatewayConfig.load(file))
+                .as("a password in the file is refused: it comes from " + GatewayConfig.STORE_PASSWORD_ENV)
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("password");
+        GatewayConfig c = GatewayConfig.load(write("store:\n  url: jdbc:postgresql://db/underpass?password=x\n"));
+        assertThat(c.storeConfig(dir).toString()).doesNotContain("password=x");
     }
 
     @Test
@@ -198,25 +132,18 @@ class GatewayConfigTest {
     }
 
     @Test
-    void unknownNestedKeyFailsTheLoadToo() throws IOException {
-        Path file = write("""
-                accounts: [{name: acme}]
-                services:
-                  - name: git
-                    account: acme
-                    listeners:
-                      - port: 22
-                        target: git.internal:22
-                """);
+    void theConfigurationOfTheTunnelCoreIsRefusedWithAClearMessage() throws IOException {
+        // Accounts, services and endpoints now live in the store, created through the API.
+        Path file = write("accounts: [{name: acme}]\n");
         assertThatThrownBy(() -> GatewayConfig.load(file))
                 .isInstanceOf(IOException.class)
                 .hasMessageContaining(file.toString())
-                .hasMessageContaining("target");
+                .hasMessageContaining("accounts");
     }
 
     @Test
     void malformedYamlFailsTheLoadNamingTheFileAndLine() throws IOException {
-        Path file = write("accounts:\n  - name: acme\n    agentTokens: [\n");
+        Path file = write("serverNames: [\n  a,\n");
         assertThatThrownBy(() -> GatewayConfig.load(file))
                 .isInstanceOf(IOException.class)
                 .hasMessageContaining(file.toString())

@@ -1,0 +1,216 @@
+package dev.underpass.gateway;
+
+import dev.underpass.controlplane.EndpointState;
+import dev.underpass.controlplane.Endpoints;
+import dev.underpass.protocol.HostAndPort;
+import io.netty.channel.EventLoopGroup;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Makes the endpoint listeners follow the store: opens the ports of pending and available
+ * endpoints (making pending ones available), closes those of endpoints that are rejected or
+ * deleted and resets their live connections, and expires stale connection requests. It runs on
+ * one thread, after every change and every few seconds (several gateways may share a store).
+ */
+final class EndpointProvisioner implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger("underpass.gateway.endpoints");
+    static final Duration POLL_INTERVAL = Duration.ofSeconds(5);
+
+    private final Endpoints endpoints;
+    private final EndpointListeners listeners;
+    private final EventLoopGroup group;
+    private final String bindHost;
+    private final int[] portRange;
+    private final Duration requestTtl;
+    private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "underpass-endpoints");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicBoolean queued = new AtomicBoolean();
+    /** Endpoint id to (service port to its listener); touched only on {@link #thread}. */
+    private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
+
+    EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, EventLoopGroup group, String bindHost,
+                        int[] portRange, Duration requestTtl) {
+        this.endpoints = endpoints;
+        this.listeners = listeners;
+        this.group = group;
+        this.bindHost = bindHost;
+        this.portRange = portRange;
+        this.requestTtl = requestTtl;
+    }
+
+    /** Opens what the store says is open, before returning; then follows changes. */
+    void start() throws Exception {
+        thread.submit(this::reconcile).get(60, TimeUnit.SECONDS);
+        thread.scheduleWithFixedDelay(this::reconcileSafely, POLL_INTERVAL.toMillis(), POLL_INTERVAL.toMillis(),
+                TimeUnit.MILLISECONDS);
+    }
+
+    /** Asks for a pass soon; requests made while one is waiting are folded into it. */
+    void changed() {
+        if (queued.compareAndSet(false, true)) {
+            thread.execute(() -> {
+                queued.set(false);
+                reconcileSafely();
+            });
+        }
+    }
+
+    private void reconcileSafely() {
+        try {
+            reconcile();
+        } catch (RuntimeException e) {
+            log.warn("endpoint pass failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
+        }
+    }
+
+    private void reconcile() {
+        int expired = endpoints.expireRequests(requestTtl);
+        if (expired > 0) {
+            log.info("{} connection request(s) expired after {}h without a decision", expired, requestTtl.toHours());
+        }
+        List<Endpoints.Listening> wanted = endpoints.listening();
+        Set<String> ids = new HashSet<>();
+        Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
+        for (Endpoints.Listening e : wanted) {
+            ids.add(e.id());
+            provision(e, taken);
+        }
+        for (String id : List.copyOf(bound.keySet())) {
+            if (!ids.contains(id)) {
+                closeAll(id, "it is no longer pending or available");
+            }
+        }
+        for (String id : endpoints.deleting()) {
+            closeAll(id, "it is being deleted");
+            endpoints.released(id);
+            log.info("endpoint {} deleted", id);
+        }
+    }
+
+    private void provision(Endpoints.Listening e, Set<Integer> taken) {
+        Map<Integer, EndpointListeners.Listener> mine = bound.computeIfAbsent(e.id(), k -> new LinkedHashMap<>());
+        Map<Integer, Integer> ports = new LinkedHashMap<>();
+        String failure = null;
+        for (Map.Entry<Integer, List<String>> l : e.targets().entrySet()) {
+            int servicePort = l.getKey();
+            EndpointRoute route = new EndpointRoute(e.id(), e.consumerAccount(), e.service(), e.providerAccount(),
+                    servicePort, l.getValue().stream().map(HostAndPort::parse).toList());
+            EndpointListeners.Listener listener = mine.get(servicePort);
+            if (listener != null) {
+                if (!listener.route().equals(route)) {
+                    listener.route(route);
+                    log.info("endpoint {} port {} now goes to targets {}", e.id(), servicePort, route.targets());
+                }
+            } else {
+                listener = bind(route, e.gatewayPorts().get(servicePort), taken);
+                if (listener == null) {
+                    failure = "no free gateway port in " + portRange[0] + "-" + portRange[1] + " for service port " + servicePort;
+                    break;
+                }
+                mine.put(servicePort, listener);
+                log.info("endpoint {} (account {}) service {} port {} listening on {} -> targets {}", e.id(),
+                        e.consumerAccount(), e.service(), servicePort, listener.address(), route.targets());
+            }
+            ports.put(servicePort, listener.address().getPort());
+        }
+        for (Integer gone : List.copyOf(mine.keySet())) {
+            if (!e.targets().containsKey(gone)) {
+                close(e.id(), gone, mine.remove(gone), "the service no longer has port " + gone);
+            }
+        }
+        if (failure != null) {
+            log.warn("endpoint {}: {}", e.id(), failure);
+            if (e.state() == EndpointState.PENDING) {
+                closeAll(e.id(), "it could not be provisioned");
+                endpoints.provisioningFailed(e.id(), failure);
+            }
+            return;
+        }
+        if (e.state() == EndpointState.PENDING || !ports.equals(e.gatewayPorts())) {
+            if (!endpoints.provisioned(e.id(), ports)) {
+                closeAll(e.id(), "it left pending meanwhile");
+            } else if (e.state() == EndpointState.PENDING) {
+                log.info("endpoint {} available on {} port(s)", e.id(), ports.size());
+            }
+        }
+    }
+
+    /** A listener on the endpoint's recorded port if it is free, else on the first free port of the range. */
+    private EndpointListeners.Listener bind(EndpointRoute route, Integer recorded, Set<Integer> taken) {
+        if (recorded != null) {
+            EndpointListeners.Listener l = tryBind(route, recorded);
+            if (l != null) {
+                return l;
+            }
+            log.warn("endpoint {} port {}: its recorded gateway port {} is taken; choosing another", route.endpoint(),
+                    route.servicePort(), recorded);
+        }
+        for (int port = portRange[0]; port <= portRange[1]; port++) {
+            if (taken.contains(port)) {
+                continue;
+            }
+            EndpointListeners.Listener l = tryBind(route, port);
+            if (l != null) {
+                taken.add(port);
+                return l;
+            }
+        }
+        return null;
+    }
+
+    private EndpointListeners.Listener tryBind(EndpointRoute route, int port) {
+        try {
+            return listeners.bind(group, new InetSocketAddress(bindHost, port), route);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return null;
+        } catch (Exception e) { // sync() rethrows the bind failure undeclared
+            if (e instanceof BindException || String.valueOf(e.getMessage()).contains("Address already in use")) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    private void closeAll(String id, String why) {
+        Map<Integer, EndpointListeners.Listener> mine = bound.remove(id);
+        if (mine != null) {
+            new ArrayList<>(mine.keySet()).forEach(port -> close(id, port, mine.get(port), why));
+        }
+    }
+
+    private static void close(String id, int servicePort, EndpointListeners.Listener l, String why) {
+        int live = l.connections();
+        InetSocketAddress address = l.address();
+        l.close();
+        log.info("endpoint {} port {} closed on {}: {}; {} live connection(s) reset", id, servicePort, address, why, live);
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+        try {
+            thread.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
