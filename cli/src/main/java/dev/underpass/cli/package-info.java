@@ -1,2 +1,2 @@
-/** The {@code underpass} command line: gateway, agent, token and demo subcommands. */
+/** The {@code underpass} command line: gateway, agent and demo, and the control-plane commands, clients of the REST API. */
 package dev.underpass.cli;

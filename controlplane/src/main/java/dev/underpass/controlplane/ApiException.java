@@ -1,6 +1,7 @@
 package dev.underpass.controlplane;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * A refused control-plane operation, carried to the caller as an RFC 9457 problem: the HTTP
@@ -9,6 +10,7 @@ import java.util.List;
 public final class ApiException extends RuntimeException {
     private final int status;
     private final List<String> errors;
+    private final Map<String, String> headers;
 
     public ApiException(int status, String detail) {
         this(status, detail, List.of());
@@ -16,9 +18,15 @@ public final class ApiException extends RuntimeException {
 
     /** With {@code errors}: every problem of an input, each as {@code field: value (expected: ...)}. */
     public ApiException(int status, String detail, List<String> errors) {
+        this(status, detail, errors, Map.of());
+    }
+
+    /** With {@code headers} for the HTTP answer, such as {@code allow} for a 405. */
+    public ApiException(int status, String detail, List<String> errors, Map<String, String> headers) {
         super(detail, null, false, false);
         this.status = status;
         this.errors = List.copyOf(errors);
+        this.headers = Map.copyOf(headers);
     }
 
     public static ApiException notFound(String what) {
@@ -36,5 +44,9 @@ public final class ApiException extends RuntimeException {
 
     public List<String> errors() {
         return errors;
+    }
+
+    public Map<String, String> headers() {
+        return headers;
     }
 }

@@ -171,6 +171,15 @@ public final class ApiKeys {
                         + " (expected: an active key; create a new one instead)");
             }
             Set<Scope> scopes = old.view().scopes() == null ? null : EnumSet.copyOf(old.view().scopes());
+            Set<Scope> effective = old.role().scopes(p.operator());
+            if (scopes != null) {
+                effective.retainAll(scopes);
+            }
+            if (!p.scopes().containsAll(effective)) {
+                // Rotation hands out a key as broad as the old one: only a caller at least as broad may.
+                throw new ApiException(403, "API key " + id + " has scopes your key does not have; rotate it with a key "
+                        + "that has all of them, or create a narrower key instead");
+            }
             Created fresh = insert(h, p.accountSeq(), old.userSeq(), old.view().user(), old.view().name(), scopes,
                     old.view().expiresAt(), p.actor());
             h.createUpdate("update api_keys set expires_at = :e where seq = :s")
@@ -192,24 +201,31 @@ public final class ApiKeys {
         });
     }
 
-    /** Key {@code id} if the caller may manage it: its own, or any of the account's for an admin. */
+    /**
+     * Key {@code id} if the caller may manage it: its own, or for an admin any key of a user whose
+     * role is not above the caller's.
+     */
     private Row require(Handle h, Principal p, String id, Instant now) {
         Row row = h.createQuery(SELECT + " where k.id = :id and k.account_seq = :a").bind("id", id)
                 .bind("a", p.accountSeq()).map((rs, ctx) -> row(rs, now)).findOne().orElse(null);
         if (row == null || (row.userSeq() != p.userSeq() && !p.can(Scope.USERS_WRITE))) {
             throw ApiException.notFound("API key " + id);
         }
+        if (row.role().compareTo(p.role()) > 0) {
+            throw new ApiException(403, "API key " + id + " belongs to user '" + row.view().user() + "' with role "
+                    + row.role() + ", above your own (" + p.role() + ")");
+        }
         return row;
     }
 
-    private static final String SELECT = "select k.seq, k.id, k.name, k.user_seq, u.name as user_name, k.prefix, "
+    private static final String SELECT = "select k.seq, k.id, k.name, k.user_seq, u.name as user_name, u.role, k.prefix, "
             + "k.scopes, k.expires_at, k.last_used_at, k.created_at, k.revoked_at from api_keys k "
             + "join users u on u.seq = k.user_seq";
 
     private static Row row(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant expires = Sql.instant(rs, "expires_at");
         Instant revoked = Sql.instant(rs, "revoked_at");
-        return new Row(rs.getLong("seq"), rs.getLong("user_seq"), new View(rs.getString("id"), rs.getString("name"),
+        return new Row(rs.getLong("seq"), rs.getLong("user_seq"), Role.parse(rs.getString("role")), new View(rs.getString("id"), rs.getString("name"),
                 rs.getString("user_name"), rs.getString("prefix"), shownScopes(rs.getString("scopes")), expires,
                 Sql.instant(rs, "last_used_at"), Sql.instant(rs, "created_at"), revoked,
                 Credentials.status(revoked, expires, now)));
@@ -225,6 +241,6 @@ public final class ApiKeys {
         return s;
     }
 
-    private record Row(long seq, long userSeq, View view) {
+    private record Row(long seq, long userSeq, Role role, View view) {
     }
 }

@@ -140,11 +140,18 @@ public final class Endpoints {
             sql.append(" and e.service_ref = :ref");
         }
         sql.append(" and e.seq > :after order by e.seq limit :n");
-        String ref = f.service() == null ? null : f.service().contains("/") || !f.provider() ? f.service()
-                : p.account() + "/" + f.service();
+        String ref = f.service();
+        if (ref != null && !ref.contains("/")) {
+            if (!f.provider()) {
+                throw ApiException.invalid(List.of("service: '" + ref + "' (expected: provider-account/service-name; "
+                        + "a bare name is one of your own services, with side=provider)"));
+            }
+            ref = p.account() + "/" + ref;
+        }
+        String serviceRef = ref;
         return jdbi.withHandle(h -> {
             List<Long> seqs = h.createQuery(sql.toString()).bind("a", p.accountSeq())
-                    .bind("st", f.state() == null ? null : f.state().text()).bind("ref", ref)
+                    .bind("st", f.state() == null ? null : f.state().text()).bind("ref", serviceRef)
                     .bind("after", page.after()).bind("n", page.limit() + 1).mapTo(Long.class).list();
             return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, !f.provider(), false));
         });

@@ -10,7 +10,6 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.DecoderException;
-import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -20,6 +19,8 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.timeout.ReadTimeoutException;
 import java.sql.SQLException;
 import java.util.LinkedHashMap;
@@ -57,15 +58,15 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String method = request.method().name();
         String uri = request.uri();
         boolean keepAlive = HttpUtil.isKeepAlive(request);
-        if (request.decoderResult().isFailure()) {
-            Throwable cause = request.decoderResult().cause();
-            int status = cause instanceof TooLongFrameException ? 431 : 400;
-            respond(ctx, problem(status, "malformed HTTP request: " + cause.getMessage(), uri, List.of()), false,
-                    method, uri, null, start);
-            return;
-        }
         QueryStringDecoder decoded = new QueryStringDecoder(uri);
         String path = decoded.path();
+        if (request.decoderResult().isFailure()) {
+            Throwable cause = request.decoderResult().cause();
+            int status = cause instanceof TooLongHttpLineException ? 414 : cause instanceof TooLongHttpHeaderException ? 431 : 400;
+            respond(ctx, problem(status, "malformed HTTP request: " + cause.getMessage(), path, List.of()), false,
+                    method, path, null, start);
+            return;
+        }
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
         byte[] body = ByteBufUtil.getBytes(request.content());
         previous = previous.thenRunAsync(() -> {
@@ -75,6 +76,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 response = handle(method, path, decoded.parameters(), authorization, body, who);
             } catch (ApiException e) {
                 response = problem(e.status(), e.getMessage(), path, e.errors());
+                e.headers().forEach(response.headers()::set);
             } catch (Exception e) {
                 response = failure(e, path);
             }
@@ -91,7 +93,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 throw new ApiException(404, "no API resource at " + path + " (the API is described at /v1/openapi.yaml)");
             }
             throw new ApiException(405, "method " + method + " is not allowed on " + path + " (expected: "
-                    + String.join(", ", allowed) + ")");
+                    + String.join(", ", allowed) + ")", List.of(), Map.of("allow", String.join(", ", allowed)));
         }
         Principal principal = null;
         if (match.route().authenticated()) {

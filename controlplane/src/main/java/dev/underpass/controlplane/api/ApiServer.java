@@ -7,7 +7,17 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http.FullHttpMessage;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.timeout.ReadTimeoutHandler;
@@ -51,7 +61,7 @@ public final class ApiServer implements AutoCloseable {
                         ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
                         ch.pipeline().addLast("idle", new ReadTimeoutHandler(IDLE_SECONDS, TimeUnit.SECONDS));
                         ch.pipeline().addLast("http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
-                        ch.pipeline().addLast("body", new HttpObjectAggregator(MAX_BODY_BYTES));
+                        ch.pipeline().addLast("body", new BodyAggregator());
                         ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), operations));
                     }
                 })
@@ -59,9 +69,30 @@ public final class ApiServer implements AutoCloseable {
         return (InetSocketAddress) server.localAddress();
     }
 
-    /** Every route as {@code METHOD /template}, for the check against the OpenAPI document. */
-    List<String> routes() {
-        return router.routes().stream().map(r -> r.method() + " " + r.template()).toList();
+    /** Collects a request's body; one too large is answered with a problem, and its remaining bytes are dropped. */
+    private static final class BodyAggregator extends HttpObjectAggregator {
+        BodyAggregator() {
+            super(MAX_BODY_BYTES);
+        }
+
+        @Override
+        protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) {
+            String uri = oversized instanceof HttpRequest r ? new QueryStringDecoder(r.uri()).path() : "";
+            ApiHandler.log.info("request to {} from {} refused: body over {} bytes", uri, ctx.channel().remoteAddress(),
+                    MAX_BODY_BYTES);
+            FullHttpResponse problem = ApiHandler.problem(413, "the request body is larger than " + MAX_BODY_BYTES
+                    + " bytes (expected: a JSON document of at most 1 MiB)", uri, List.of());
+            HttpUtil.setContentLength(problem, problem.content().readableBytes());
+            if (!(oversized instanceof FullHttpMessage) && HttpUtil.isKeepAlive(oversized)) {
+                // The client is still sending the body: closing now would reset the connection and lose this
+                // answer, so (as HttpObjectAggregator does) the rest of the body is read and dropped instead.
+                problem.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+                ctx.writeAndFlush(problem).addListener(ChannelFutureListener.CLOSE_ON_FAILURE);
+                return;
+            }
+            problem.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+            ctx.writeAndFlush(problem).addListener(ChannelFutureListener.CLOSE);
+        }
     }
 
     @Override

@@ -2,12 +2,19 @@ package dev.underpass.controlplane.api;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.io.JsonEOFException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.cfg.CoercionAction;
+import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import dev.underpass.controlplane.ApiException;
 import java.io.IOException;
@@ -16,13 +23,19 @@ import java.util.stream.Collectors;
 
 /** The API's JSON: strict on input (unknown fields are errors), ISO-8601 times, no nulls on output. */
 public final class Json {
-    public static final ObjectMapper MAPPER = new ObjectMapper()
-            .registerModule(new JavaTimeModule())
+    public static final ObjectMapper MAPPER = JsonMapper.builder()
+            .addModule(new JavaTimeModule())
             .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .setSerializationInclusion(JsonInclude.Include.NON_NULL);
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS) // "443" is not a port, 1 is not true
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT) // nor is 443.5
+            .withCoercionConfig(LogicalType.Textual, c -> c.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+                    .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
+                    .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail)) // nor is 42 a name
+            .serializationInclusion(JsonInclude.Include.NON_NULL)
+            .build();
 
     private Json() {
     }
@@ -57,13 +70,35 @@ public final class Json {
         if (e instanceof UnrecognizedPropertyException u) {
             what = "unknown field (expected one of: " + u.getKnownPropertyIds() + ")";
         } else if (e instanceof InvalidFormatException f) {
-            what = "'" + f.getValue() + "' is not a valid " + f.getTargetType().getSimpleName();
+            what = "'" + f.getValue() + "' (expected: " + jsonType(f.getTargetType()) + ")";
+        } else if (e instanceof JsonEOFException || e.getCause() instanceof JsonEOFException) {
+            what = "the JSON ends early (expected: a complete JSON document)";
+        } else if (e instanceof MismatchedInputException m && m.getOriginalMessage().startsWith("Trailing token")) {
+            what = "more JSON after the end of the document (expected: a single JSON object)";
+        } else if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
+            // Jackson's own text names Java classes; say it in JSON's terms.
+            what = "wrong type (expected: " + jsonType(m.getTargetType()) + ")";
         } else {
             what = e.getOriginalMessage();
         }
         String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ", column "
                 + e.getLocation().getColumnNr() + ")";
         return ApiException.invalid(List.of((field.isEmpty() ? "body" : field) + ": " + what + where));
+    }
+
+    private static String jsonType(Class<?> type) {
+        if (java.util.Collection.class.isAssignableFrom(type) || type.isArray()) {
+            return "an array";
+        } else if (type == Boolean.class || type == boolean.class) {
+            return "true or false";
+        } else if (Number.class.isAssignableFrom(type) || type.isPrimitive()) {
+            return "a number";
+        } else if (type == String.class || type.isEnum()) {
+            return "a string";
+        } else if (java.time.temporal.Temporal.class.isAssignableFrom(type)) {
+            return "a time such as 2030-01-31T12:00:00Z";
+        }
+        return "a JSON object";
     }
 
     public static byte[] write(Object value) {

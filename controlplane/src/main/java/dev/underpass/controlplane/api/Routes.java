@@ -22,7 +22,7 @@ final class Routes {
     static final String OPENAPI_RESOURCE = "/dev/underpass/controlplane/api/openapi.yaml";
 
     /** Who the caller is, as {@code GET /v1/whoami} shows it. */
-    record Whoami(String account, boolean operator, String user, Role role, List<Scope> scopes, String apiKey) {
+    record Whoami(String account, boolean operator, String user, Role role, List<Scope> scopes, String apiKeyId) {
         static Whoami of(Principal p) {
             return new Whoami(p.account(), p.operator(), p.user(), p.role(), p.scopes().stream().sorted().toList(), p.keyId());
         }

@@ -1,0 +1,114 @@
+package dev.underpass.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.Console;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Checks an API key against the gateway and stores it for the other commands. The key is read
+ * from a file, stdin or a prompt, never from an argument, which every user of the host could
+ * see in {@code ps}.
+ */
+@Command(name = "login", mixinStandardHelpOptions = true,
+        description = {"Log in to a gateway with an API key and store it (config.json, mode 0600) for the other commands.",
+            "The key comes from --key-file, from stdin with --with-key, or from a prompt; never from an argument.",
+            "UNDERPASS_GATEWAY, UNDERPASS_API_KEY and UNDERPASS_CA_FILE override the stored values in every command."})
+final class LoginCommand implements Callable<Integer> {
+    static final String KEY_PREFIX = "upk_";
+
+    @Option(names = "--gateway", required = true, paramLabel = "https://HOST:PORT", description = "The gateway's API address.")
+    String gateway;
+
+    @Option(names = "--ca-file", paramLabel = "FILE",
+            description = "Trust the gateway's certificate through this CA (PEM) instead of the system trust store.")
+    Path caFile;
+
+    @ArgGroup(exclusive = true)
+    KeySource source;
+
+    static final class KeySource {
+        @Option(names = "--key-file", paramLabel = "FILE", description = "Read the API key from FILE.")
+        Path keyFile;
+
+        @Option(names = "--with-key", description = "Read the API key from stdin.")
+        boolean stdin;
+    }
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        String base = CliConfig.gatewayUri(gateway).toString();
+        String ca = caFile == null ? null : CliConfig.absolute(caFile.toString());
+        if (ca != null && !Files.isReadable(Path.of(ca))) {
+            throw new IllegalArgumentException("--ca-file: " + caFile + " (expected: a readable PEM file)");
+        }
+        CliConfig config = new CliConfig(base, ca, readKey(base));
+        JsonNode me;
+        try (ApiClient api = ApiClient.connect(config)) {
+            me = api.get("/v1/whoami");
+        }
+        Path dir = CliConfig.dir(System.getenv());
+        Path file = config.save(dir);
+        var out = spec.commandLine().getOut();
+        out.println("logged in to " + base + " as " + Text.of(me.path("user")) + "@" + Text.of(me.path("account"))
+                + " (role " + Text.of(me.path("role")) + ")");
+        out.println("credentials stored in " + file);
+        out.flush();
+        return 0;
+    }
+
+    private String readKey(String base) throws IOException {
+        String key;
+        if (source != null && source.keyFile != null) {
+            try {
+                key = Files.readString(source.keyFile);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--key-file: cannot read " + source.keyFile + ": "
+                        + e.getClass().getSimpleName() + " (expected: a readable file holding the API key)", e);
+            }
+        } else if (source != null && source.stdin) {
+            key = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
+        } else {
+            Console console = System.console();
+            if (console == null || !isTerminal(console)) {
+                throw new IllegalArgumentException("no terminal to prompt for the API key"
+                        + " (expected: --key-file FILE, or --with-key with the key on stdin)");
+            }
+            char[] typed = console.readPassword("API key for %s: ", base);
+            key = typed == null ? "" : new String(typed);
+        }
+        key = key.strip();
+        if (key.isEmpty()) {
+            throw new IllegalArgumentException("API key: empty (expected: " + KEY_PREFIX + "..., as 'underpass key create' prints it)");
+        }
+        if (!key.startsWith(KEY_PREFIX) || key.chars().anyMatch(Character::isWhitespace)) {
+            // Says what is wrong without echoing what was given: it may be another secret.
+            throw new IllegalArgumentException("API key: not of the form " + KEY_PREFIX
+                    + "... (expected: one API key, as 'underpass key create' prints it; agent tokens do not log in)");
+        }
+        return key;
+    }
+
+    /**
+     * From JDK 22 to 24, {@code System.console()} is not null even when stdin is a pipe, and
+     * {@code Console.isTerminal()} (JDK 22+) tells; this code is built for JDK 21, which lacks it.
+     */
+    private static boolean isTerminal(Console console) {
+        try {
+            return (Boolean) Console.class.getMethod("isTerminal").invoke(console);
+        } catch (ReflectiveOperationException e) {
+            return true; // JDK 21: a console exists only on a terminal
+        }
+    }
+}

@@ -1,0 +1,65 @@
+package dev.underpass.cli;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.store.Store;
+import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.gateway.GatewayCertificates;
+import dev.underpass.protocol.Tls;
+import dev.underpass.protocol.Transport;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The gateway's real control plane and HTTPS API on 127.0.0.1 port 0, over an in-memory store,
+ * with a certificate from its own CA and the operator's first key.
+ */
+final class ApiFixture implements AutoCloseable {
+    final ControlPlane controlPlane;
+    final String gateway;
+    final Path caFile;
+    final String operatorKey;
+    private final Store store;
+    private final EventLoopGroup group;
+    private final ApiServer server;
+
+    private ApiFixture(Path dir) throws Exception {
+        GatewayCertificates certs = GatewayCertificates.ensure(dir.resolve("tls"), List.of("localhost", "127.0.0.1"));
+        caFile = certs.caFile();
+        store = Store.open(StoreConfig.inMemory("cli-" + UUID.randomUUID()));
+        controlPlane = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "127.0.0.1",
+                ControlPlane.Settings.DEFAULT_REQUEST_TTL, null));
+        operatorKey = controlPlane.accounts().bootstrap().orElseThrow().ownerKey().key();
+        group = Transport.group("cli-test");
+        server = new ApiServer(controlPlane, Tls.httpsServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile()));
+        InetSocketAddress bound = server.bind(group, new InetSocketAddress("127.0.0.1", 0));
+        gateway = "https://127.0.0.1:" + bound.getPort();
+    }
+
+    /** Starts the API; skips the test where the environment would override the CLI's stored login. */
+    static ApiFixture start(Path dir) throws Exception {
+        for (String env : List.of(CliConfig.GATEWAY_ENV, CliConfig.KEY_ENV, CliConfig.CA_FILE_ENV)) {
+            assumeTrue(System.getenv(env) == null, env + " is set in this environment");
+        }
+        return new ApiFixture(dir);
+    }
+
+    /** The operator's principal, for setting up many objects without a request each. */
+    Principal operator() {
+        return controlPlane.apiKeys().authenticate(operatorKey);
+    }
+
+    @Override
+    public void close() {
+        server.close();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        store.close();
+    }
+}

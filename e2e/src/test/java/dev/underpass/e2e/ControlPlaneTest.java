@@ -1,0 +1,199 @@
+package dev.underpass.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.underpass.testkit.EchoServer;
+import dev.underpass.testkit.UnderpassProcess;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.ConnectException;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The PrivateLink flow from the command line, with real gateway, agent and CLI processes: a
+ * provider publishes a service, a consumer requests an endpoint, the provider accepts it and the
+ * private target is reached; rejecting it closes the live connection and the listener; after a
+ * gateway restart everything is as it was.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class ControlPlaneTest {
+    static final Duration WAIT = UnderpassProcess.DEFAULT_WAIT;
+
+    @TempDir
+    Path dir;
+    final List<AutoCloseable> running = new ArrayList<>();
+    UnderpassProcess gateway;
+    int agentPort;
+    int apiPort;
+    int gatewayStarts;
+
+    @AfterEach
+    void stop() throws Exception {
+        for (AutoCloseable c : running.reversed()) {
+            c.close();
+        }
+    }
+
+    private void startGateway() throws Exception {
+        int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
+        Path config = dir.resolve("gateway.yaml");
+        Files.writeString(config, "agentListen: 127.0.0.1:" + agentPort + "\napiListen: 127.0.0.1:" + apiPort
+                + "\nendpointPorts: " + base + "-" + (base + 999) + "\n");
+        gateway = UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(), "gateway", "--config", config.toString(),
+                "--data-dir", dir.resolve("data").toString());
+        running.add(gateway);
+        apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
+        gateway.awaitLog("gateway ready", WAIT);
+    }
+
+    private Cli login(String principal, Path keyFile) throws Exception {
+        Cli cli = new Cli(dir, principal);
+        cli.run("login", "--gateway", "https://localhost:" + apiPort, "--ca-file", dir.resolve("data/tls/ca.pem").toString(),
+                "--key-file", keyFile.toString()).ok("login as " + principal);
+        return cli;
+    }
+
+    /** A new account, and the CLI logged in as its owner. */
+    private Cli account(Cli operator, String name) throws Exception {
+        String key = operator.json("account", "create", name).at("/ownerKey/key").asText();
+        assertThat(key).startsWith("upk_");
+        Path file = dir.resolve(name + "-key");
+        Files.writeString(file, key + "\n");
+        return login(name, file);
+    }
+
+    private static JsonNode awaitState(Cli cli, String id, String state) throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        JsonNode e = null;
+        while (System.nanoTime() < deadline) {
+            e = cli.json("endpoint", "show", id);
+            if (state.equals(e.get("state").asText())) {
+                return e;
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("endpoint " + id + " not " + state + " within " + WAIT.toSeconds() + "s: " + e);
+    }
+
+    @Test
+    void providerAcceptsThenRejectsAndTheGatewayRestartKeepsEverything() throws Exception {
+        EchoServer echo = new EchoServer();
+        running.add(echo);
+        startGateway();
+        Cli operator = login("operator", dir.resolve("data/admin-key"));
+        Cli acme = account(operator, "acme");
+        Cli platform = account(operator, "platform");
+
+        // The provider: an agent token, the agent, a service.
+        Path token = dir.resolve("acme-agent-token");
+        acme.run("agent-token", "create", "acme-agent", "--out", token.toString()).ok("agent-token create");
+        UnderpassProcess agent = UnderpassProcess.start("agent", dir, Map.of(), "agent", "--gateway", "localhost:" + agentPort,
+                "--token-file", token.toString(), "--ca-file", dir.resolve("data/tls/ca.pem").toString(),
+                "--target", echo.address());
+        running.add(agent);
+        agent.awaitLog("session \\d+ established", WAIT);
+        acme.run("service", "create", "echo", "--listener", "7=" + echo.address(), "--allow", "platform",
+                "--description", "echo behind the agent").ok("service create");
+
+        // The consumer asks; the provider sees the request pending and accepts it.
+        JsonNode created = platform.json("endpoint", "create", "acme/echo");
+        String id = created.get("id").asText();
+        assertThat(created.get("state").asText()).isEqualTo("pendingAcceptance");
+        JsonNode pending = acme.json("endpoint", "list", "--side", "provider", "--state", "pendingAcceptance");
+        assertThat(pending.toString()).contains(id);
+        acme.run("endpoint", "accept", id, "--reason", "approved in the e2e test").ok("endpoint accept");
+        JsonNode available = awaitState(platform, id, "available");
+        int port = available.at("/ports/0/gatewayPort").asInt();
+        assertThat(Clients.echo(port, "through the endpoint".getBytes(StandardCharsets.UTF_8)))
+                .isEqualTo("through the endpoint".getBytes(StandardCharsets.UTF_8));
+
+        // A live connection, then the provider rejects: the connection ends, the listener goes.
+        try (Socket live = Clients.connect(port)) {
+            live.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+            assertThat(live.getInputStream().readNBytes(4)).isEqualTo("ping".getBytes(StandardCharsets.UTF_8));
+            acme.run("endpoint", "reject", id, "--reason", "no longer needed").ok("endpoint reject");
+            assertThat(endOf(live)).as("the live connection ends").isTrue();
+        }
+        gateway.awaitLog("endpoint " + id + " port 7 closed .* 1 live connection\\(s\\) reset", WAIT);
+        assertThat(refused(port)).as("nobody listens on the endpoint's port any more").isTrue();
+        JsonNode rejected = platform.json("endpoint", "show", id);
+        assertThat(rejected.get("state").asText()).isEqualTo("rejected");
+        assertThat(rejected.get("events")).extracting(e -> e.get("to").asText())
+                .containsExactly("pendingAcceptance", "pending", "available", "rejected");
+        assertThat(rejected.get("events").get(3).get("actor").asText()).startsWith("owner@acme");
+        assertThat(rejected.get("events").get(3).get("reason").asText()).isEqualTo("no longer needed");
+
+        // A second service without acceptance: available at once.
+        acme.run("service", "create", "echo2", "--listener", "7=" + echo.address(), "--allow", "platform",
+                "--acceptance-required=false").ok("service create echo2");
+        String id2 = platform.json("endpoint", "create", "acme/echo2").get("id").asText();
+        int port2 = awaitState(platform, id2, "available").at("/ports/0/gatewayPort").asInt();
+
+        JsonNode servicesBefore = acme.json("service", "list");
+        JsonNode endpointBefore = platform.json("endpoint", "show", id);
+        JsonNode tokensBefore = acme.json("agent-token", "list");
+
+        gateway.close();
+        startGateway();
+
+        assertThat(acme.json("service", "list")).isEqualTo(servicesBefore);
+        assertThat(platform.json("endpoint", "show", id)).isEqualTo(endpointBefore);
+        assertThat(acme.json("agent-token", "list").findValuesAsText("id")).isEqualTo(tokensBefore.findValuesAsText("id"));
+        JsonNode after = awaitState(platform, id2, "available");
+        assertThat(after.at("/ports/0/gatewayPort").asInt()).as("the same gateway port after restart").isEqualTo(port2);
+        agent.awaitLog("session \\d+ established", 2, WAIT);
+        byte[] payload = "after restart".getBytes(StandardCharsets.UTF_8);
+        assertThat(echoWhenReady(port2, payload)).isEqualTo(payload);
+    }
+
+    /** True when the peer ends the connection (EOF or reset) within {@link #WAIT}. */
+    private static boolean endOf(Socket s) throws IOException {
+        s.setSoTimeout((int) WAIT.toMillis());
+        InputStream in = s.getInputStream();
+        try {
+            return in.read() == -1;
+        } catch (SocketException reset) {
+            return true;
+        }
+    }
+
+    private static boolean refused(int port) {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            return false;
+        } catch (ConnectException expected) {
+            return true;
+        } catch (IOException other) {
+            return false;
+        }
+    }
+
+    /** Echo through the endpoint, retrying (bounded) while the agent's new session settles in. */
+    private static byte[] echoWhenReady(int port, byte[] payload) throws Exception {
+        AssertionError last = null;
+        for (int attempt = 0; attempt < 50; attempt++) {
+            try {
+                return Clients.echo(port, payload);
+            } catch (IOException | AssertionError e) {
+                last = new AssertionError("echo attempt " + attempt, e);
+                Thread.sleep(200);
+            }
+        }
+        throw last;
+    }
+}
