@@ -38,54 +38,31 @@ underpass_advertised() {
     [[ $(tail -n "+$2" "$1" 2>/dev/null) == *advertised* ]]
 }
 
+# underpass_cli ARGS...: one control-plane command, logged to the topology's CLI log.
+underpass_cli() {
+    UNDERPASS_JAVA_OPTS= "$UNDERPASS_REPO/underpass" "$@" >>"$LOGDIR/$CUR_TOPO.cli.log" 2>&1
+}
+
 topo_underpass() {
     local repo=$UNDERPASS_REPO
     local launcher=$repo/underpass
     local secs=${UNDERPASS_BENCH_START_SECS:-30}
     local dir=$RUN/cfg/underpass-$M_AUX
     local glog=$LOGDIR/$CUR_TOPO.gateway.log
-    local sha skip
+    local api skip
     # The launcher builds the jar if it is missing or stale; do that before anything is timed.
     UNDERPASS_JAVA_OPTS= "$launcher" --version >>"$LOGDIR/$CUR_TOPO.build.log" 2>&1 ||
         { log "[underpass] build failed (see $LOGDIR/$CUR_TOPO.build.log)"; return 1; }
     export UNDERPASS_JAVA_OPTS=${UNDERPASS_BENCH_JAVA_OPTS:-}
 
-    mkdir -p "$dir" || return 1
-    rm -f "$dir/agent.token"     # token generate refuses an existing file
-    "$launcher" token generate --out "$dir/agent.token" --name bench \
-        >>"$LOGDIR/$CUR_TOPO.token.log" 2>&1 ||
-        { log "[underpass] token generate failed (see $LOGDIR/$CUR_TOPO.token.log)"; return 1; }
-    sha=$(sed -n 's/^ *sha256: *\([0-9a-f]\{64\}\) *$/\1/p' "$LOGDIR/$CUR_TOPO.token.log" | tail -n 1)
-    [[ -n $sha ]] || { log "[underpass] no sha256 in $LOGDIR/$CUR_TOPO.token.log"; return 1; }
-
+    # A fresh store each time: the operator's first key is only written by a first start.
+    rm -rf "$dir" && mkdir -p "$dir" || return 1
+    # Endpoints take gateway ports from the range in the order they are created.
     cat >"$dir/gateway.yaml" <<EOF
 agentListen: $HOST:$M_AUX
+apiListen: 127.0.0.1:0
 endpointBind: $HOST
-accounts:
-  - name: bench
-    agentTokens:
-      - name: bench
-        sha256: $sha
-services:
-  - name: iperf
-    account: bench
-    listeners:
-      - port: 5201
-        targets: ["$HOST:$T_IPERF"]
-  - name: echo
-    account: bench
-    listeners:
-      - port: 7
-        targets: ["$HOST:$T_ECHO"]
-endpoints:
-  - name: iperf
-    account: bench
-    service: iperf
-    ports: {5201: $E_IPERF}
-  - name: echo
-    account: bench
-    service: echo
-    ports: {7: $E_ECHO}
+endpointPorts: $E_IPERF-$E_ECHO
 EOF
 
     # lines already in the gateway log (a topology run twice in one run appends to it)
@@ -94,8 +71,25 @@ EOF
         --config "$dir/gateway.yaml" --data-dir "$dir/data"
     RELAY_PIDS+=("$LAST_PID")
     underpass_wait "$secs" "agent port $M_AUX" listening "$M_AUX" || return 1
-    # the CA is written before the agent port is bound; check anyway
-    [[ -f $dir/data/tls/ca.pem ]] || { log "[underpass] no CA at $dir/data/tls/ca.pem"; return 1; }
+    api=$(tail -n "+$skip" "$glog" | sed -n 's/.*api listening on .*:\([0-9]*\) .*/\1/p' | tail -n 1)
+    [[ -n $api ]] || { log "[underpass] no API port in $glog"; return 1; }
+
+    # The control plane, as an operator sets it up: one account publishes both services
+    # (without acceptance) and holds their endpoints. Not timed.
+    local cli=$LOGDIR/$CUR_TOPO.cli.log
+    export UNDERPASS_CONFIG_DIR=$dir/cli
+    UNDERPASS_JAVA_OPTS= "$launcher" login --gateway "https://localhost:$api" --ca-file "$dir/data/tls/ca.pem" \
+        --key-file "$dir/data/admin-key" >>"$cli" 2>&1 &&
+        underpass_cli account create bench --out "$dir/bench.key" &&
+        export UNDERPASS_API_KEY=$(cat "$dir/bench.key") &&
+        underpass_cli agent-token create bench --out "$dir/agent.token" &&
+        underpass_cli service create iperf --listener "5201=$HOST:$T_IPERF" --acceptance-required=false &&
+        underpass_cli service create echo --listener "7=$HOST:$T_ECHO" --acceptance-required=false &&
+        underpass_cli endpoint create bench/iperf &&
+        wait_listen "$E_IPERF" &&
+        underpass_cli endpoint create bench/echo ||
+        { log "[underpass] control-plane set-up failed (see $cli)"; return 1; }
+    unset UNDERPASS_API_KEY UNDERPASS_CONFIG_DIR
 
     start_bg agent "$launcher" agent \
         --gateway "localhost:$M_AUX" --token-file "$dir/agent.token" --ca-file "$dir/data/tls/ca.pem" \

@@ -142,17 +142,19 @@ final class AgentStreams {
         AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(),
                 identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
         link.attr(SESSION).set(session);
+        ctx.pipeline().addLast("control-content", new DataFrameContent());
+        ControlCodec.addDecoder(ctx.pipeline());
+        ctx.pipeline().addLast("control", new ControlInbound(session));
+        ctx.pipeline().remove(ctx.handler());
+        // Read what waited (the agent's advertise, sent with its request) before answering, so
+        // that the session serves its targets by the time the agent sees it established.
+        stream.config().setAutoRead(true);
         Http2Headers ok = new DefaultHttp2Headers().status("200");
         ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
         ok.set(Protocol.HEADER_SESSION, Long.toString(session.id()));
         ok.set(Protocol.HEADER_ACCOUNT, session.account());
         ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
-        ctx.pipeline().addLast("control-content", new DataFrameContent());
-        ControlCodec.addDecoder(ctx.pipeline());
-        ctx.pipeline().addLast("control", new ControlInbound(session));
-        ctx.pipeline().remove(ctx.handler());
-        stream.config().setAutoRead(true);
         GatewayLog.SESSIONS.info("{} established from {}", session, link.remoteAddress());
     }
 
