@@ -5,6 +5,7 @@ import dev.underpass.controlplane.store.StoreConfig;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A control plane on a real store, with its operator and short ways to make accounts, users and
@@ -22,6 +23,8 @@ public final class ControlPlaneFixture implements AutoCloseable {
     /** The operator owner's first key, as bootstrap showed it. */
     public final String operatorKey;
     public final Principal operator;
+    /** How often the control plane told its listeners that endpoints changed. */
+    public final AtomicInteger endpointChanges = new AtomicInteger();
 
     private ControlPlaneFixture(StoreConfig config, TestClock clock, Map<String, List<String>> txt, String operatorKey) {
         this.config = config;
@@ -30,6 +33,7 @@ public final class ControlPlaneFixture implements AutoCloseable {
         this.store = Store.open(config);
         try {
             this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()));
+            cp.onEndpointChange(endpointChanges::incrementAndGet);
             this.operatorKey = operatorKey != null ? operatorKey
                     : cp.accounts().bootstrap().orElseThrow().ownerKey().key();
             this.operator = cp.apiKeys().authenticate(this.operatorKey);
