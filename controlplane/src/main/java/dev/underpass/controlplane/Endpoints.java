@@ -90,6 +90,8 @@ public final class Endpoints {
                 throw new ApiException(403, "endpoint service '" + ref + "' does not exist or does not allow account "
                         + p.account() + " (expected: a service listed by 'underpass service list --available')");
             }
+            // Locks the service row, so that of two requests at once the second sees the first's endpoint below.
+            h.createQuery("select seq from services where seq = :s for update").bind("s", serviceSeq).mapTo(Long.class).one();
             String existing = h.createQuery("select id from endpoints where account_seq = :a and service_seq = :s "
                             + "and state <> 'deleted'")
                     .bind("a", p.accountSeq()).bind("s", serviceSeq).mapTo(String.class).findFirst().orElse(null);
@@ -109,7 +111,7 @@ public final class Endpoints {
                     .bind("st", first.text()).bind("r", reason).bind("t", Sql.at(now))
                     .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
             event(h, seq, null, first, p.actor(), reason, now);
-            return load(h, seq, true, true);
+            return load(h, seq, true, true, p.account());
         });
         changed.run();
         return v;
@@ -153,7 +155,7 @@ public final class Endpoints {
             List<Long> seqs = h.createQuery(sql.toString()).bind("a", p.accountSeq())
                     .bind("st", f.state() == null ? null : f.state().text()).bind("ref", serviceRef)
                     .bind("after", page.after()).bind("n", page.limit() + 1).mapTo(Long.class).list();
-            return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, !f.provider(), false));
+            return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, !f.provider(), false, p.account()));
         });
     }
 
@@ -162,7 +164,7 @@ public final class Endpoints {
         p.require(Scope.ENDPOINTS_READ);
         return jdbi.withHandle(h -> {
             Access a = access(h, p, id);
-            return load(h, a.seq(), a.consumer(), true);
+            return load(h, a.seq(), a.consumer(), true, p.account());
         });
     }
 
@@ -185,7 +187,7 @@ public final class Endpoints {
                         + " endpoint " + id + " (expected: 'underpass endpoint delete' for your own endpoint)");
             }
             move(h, a.seq(), id, t, p.actor(), reason);
-            return load(h, a.seq(), a.consumer(), true);
+            return load(h, a.seq(), a.consumer(), true, p.account());
         });
         changed.run();
         return v;
@@ -201,7 +203,7 @@ public final class Endpoints {
                         + " (expected: 'underpass endpoint reject' for a request to your service)");
             }
             move(h, a.seq(), id, Transition.DELETE, p.actor(), "deleted by the consumer");
-            return load(h, a.seq(), true, true);
+            return load(h, a.seq(), true, true, p.account());
         });
         changed.run();
         return v;
@@ -288,7 +290,11 @@ public final class Endpoints {
                 .bind("actor", actor).bind("r", reason).execute();
     }
 
-    private View load(Handle h, long seq, boolean consumerView, boolean withEvents) {
+    /**
+     * An endpoint as {@code viewer} (an account name) sees it. Events made by the other party's
+     * principals name only their account: user names and key ids stay inside each tenant.
+     */
+    private View load(Handle h, long seq, boolean consumerView, boolean withEvents, String viewer) {
         record Base(String id, String account, String ref, EndpointState state, String reason, Instant created,
                     Instant updated, String dns, String dnsState) {
         }
@@ -323,9 +329,21 @@ public final class Endpoints {
                 .bind("s", seq)
                 .map((rs, ctx) -> new Event(Sql.instant(rs, "at"),
                         rs.getString("from_state") == null ? null : EndpointState.parse(rs.getString("from_state")),
-                        EndpointState.parse(rs.getString("to_state")), rs.getString("actor"), rs.getString("reason")))
+                        EndpointState.parse(rs.getString("to_state")), actorFor(rs.getString("actor"), viewer),
+                        rs.getString("reason")))
                 .list() : null;
         return new View(b.id(), b.account(), b.ref(), b.state(), b.reason(), dnsNames, ports, b.created(), b.updated(), events);
+    }
+
+    /** {@code user@account (key id)} for the actor's own account, {@code account ACCOUNT} for the other one. */
+    static String actorFor(String actor, String viewer) {
+        int at = actor.indexOf('@');
+        if (at < 0) {
+            return actor; // the gateway
+        }
+        int end = actor.indexOf(' ', at);
+        String account = actor.substring(at + 1, end < 0 ? actor.length() : end);
+        return account.equals(viewer) ? actor : "account " + account;
     }
 
     /** The generated DNS name of an endpoint: {@code id.service.provider.domain}. */
@@ -419,7 +437,7 @@ public final class Endpoints {
                     .bind("c", Sql.at(cutoff)).map((rs, ctx) -> Map.entry(rs.getLong(1), rs.getString(2))).list();
             for (Map.Entry<Long, String> e : old) {
                 move(h, e.getKey(), e.getValue(), Transition.EXPIRE, GATEWAY,
-                        "the provider did not decide within " + ttl.toHours() + "h");
+                        "the provider did not decide within " + ttl.toString().substring(2).toLowerCase());
             }
             return old.size();
         });

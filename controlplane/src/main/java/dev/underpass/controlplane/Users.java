@@ -100,6 +100,8 @@ public final class Users {
     }
 
     private static void requireAnotherOwner(Handle h, Principal p, String name) {
+        // Locks the account row, so that two owners demoting or removing each other at once cannot both pass.
+        h.createQuery("select seq from accounts where seq = :a for update").bind("a", p.accountSeq()).mapTo(Long.class).one();
         long owners = h.createQuery("select count(*) from users where account_seq = :a and role = 'owner' and name <> :n")
                 .bind("a", p.accountSeq()).bind("n", name).mapTo(Long.class).one();
         if (owners == 0) {

@@ -153,10 +153,11 @@ class StorePersistenceTest {
             assertThat(events(ep)).containsExactly(
                     "null>pendingAcceptance at " + requested + " by owner@globex (key " + f.as(globexKey).keyId()
                             + "): waiting for acme to accept",
-                    "pendingAcceptance>pending at " + requested.plusSeconds(5) + " by owner@acme (key "
-                            + f.as(acmeKey).keyId() + "): welcome",
+                    "pendingAcceptance>pending at " + requested.plusSeconds(5) + " by account acme: welcome",
                     "pending>available at " + requested.plusSeconds(10) + " by gateway: listening on 2 port(s)");
             assertThat(after.at("/acme/endpoints/" + available + "/ports").isMissingNode()).as("provider sees no addresses").isTrue();
+            assertThat(after.at("/acme/endpoints/" + available + "/events/1/actor").asText())
+                    .as("the provider sees its own principal").isEqualTo("owner@acme (key " + f.as(acmeKey).keyId() + ")");
             assertThat(after.at("/acme/endpoints/" + expired + "/state").asText()).isEqualTo("expired");
             assertThat(after.at("/acme/endpoints/" + failed + "/stateReason").asText()).isEqualTo("no free port");
             assertThat(after.at("/acme/endpoints/" + deleted + "/state").asText()).isEqualTo("deleted");

@@ -136,7 +136,9 @@ class ControlPlaneTest {
         assertThat(rejected.get("state").asText()).isEqualTo("rejected");
         assertThat(rejected.get("events")).extracting(e -> e.get("to").asText())
                 .containsExactly("pendingAcceptance", "pending", "available", "rejected");
-        assertThat(rejected.get("events").get(3).get("actor").asText()).startsWith("owner@acme");
+        assertThat(rejected.get("events").get(3).get("actor").asText())
+                .as("the consumer sees which account decided, not its users or keys").isEqualTo("account acme");
+        assertThat(acme.json("endpoint", "show", id).get("events").get(3).get("actor").asText()).startsWith("owner@acme (key key-");
         assertThat(rejected.get("events").get(3).get("reason").asText()).isEqualTo("no longer needed");
 
         // A second service without acceptance: available at once.

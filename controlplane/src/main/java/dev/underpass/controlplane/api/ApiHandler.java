@@ -77,7 +77,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             } catch (ApiException e) {
                 response = problem(e.status(), e.getMessage(), path, e.errors());
                 e.headers().forEach(response.headers()::set);
-            } catch (Exception e) {
+            } catch (Exception | Error e) { // whatever happens, this request is answered and the next one runs
                 response = failure(e, path);
             }
             respond(ctx, response, keepAlive, method, path, who[0], start);
@@ -122,7 +122,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         return authorization.substring(7).trim();
     }
 
-    private static FullHttpResponse failure(Exception e, String path) {
+    private static FullHttpResponse failure(Throwable e, String path) {
         Throwable root = e;
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
