@@ -72,7 +72,7 @@ class ProviderConsumerFlowTest {
                 "reason: approved in ticket 42", "DNS names: " + id + ".git.acme.", "events:");
         assertThat(show.out()).containsPattern("TIME +CHANGE +ACTOR +REASON")
                 .containsPattern("new . pendingAcceptance +owner@globex \\(key key-[0-9a-f]+\\) +waiting for acme to accept")
-                .containsPattern("pendingAcceptance . pending +owner@acme \\(key key-[0-9a-f]+\\) +approved in ticket 42");
+                .containsPattern("pendingAcceptance . pending +account acme +approved in ticket 42");
 
         JsonNode mine = ApiClient.JSON.readTree(consumer.run("endpoint", "list", "-o", "json").out());
         assertThat(mine.path("items")).hasSize(1);
