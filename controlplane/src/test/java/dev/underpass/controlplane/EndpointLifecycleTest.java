@@ -280,4 +280,22 @@ class EndpointLifecycleTest {
     static void assertStatus(int status, Runnable r) {
         assertThatThrownBy(r::run).isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(status));
     }
+
+    @ParameterizedTest
+    @EnumSource(Db.class)
+    void removingAnAllowedPrincipalAffectsNewEndpointsOnly(Db db) {
+        open(db);
+        String id = request(true); // service svc-1, allowing globex
+        apply(id, ACCEPT);
+        f.cp.services().update(provider, "svc-1", new Services.UpdateRequest(null, null, List.of(), null, null));
+
+        apply(id, PROVISIONED);
+        assertThat(view(id).state()).as("the existing endpoint goes on").isEqualTo(EndpointState.AVAILABLE);
+        apply(id, DELETE);
+        apply(id, RELEASED);
+        assertThatThrownBy(() -> f.cp.endpoints().create(consumer, new Endpoints.CreateRequest("acme/svc-1")))
+                .as("a new endpoint of the no longer allowed account is refused")
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(403))
+                .hasMessageContaining("does not exist or does not allow account globex");
+    }
 }
