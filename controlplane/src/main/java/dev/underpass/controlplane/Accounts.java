@@ -1,5 +1,7 @@
 package dev.underpass.controlplane;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -36,17 +38,36 @@ public final class Accounts {
         this.keys = keys;
     }
 
+    /** Keeps the operator's first key somewhere only the operator can read. */
+    public interface FirstKeyWriter {
+        void write(String key) throws IOException;
+    }
+
     /**
      * On a fresh store, creates the operator account with its owner and returns that owner's
      * first key; on a store that has accounts, returns empty.
      */
     public Optional<Created> bootstrap() {
+        return bootstrap(key -> { });
+    }
+
+    /**
+     * As {@link #bootstrap()}, handing the key to {@code writer} inside the same transaction: if
+     * it cannot be kept, nothing is created, and the next start tries again.
+     */
+    public Optional<Created> bootstrap(FirstKeyWriter writer) {
         return jdbi.inTransaction(h -> {
             long count = h.createQuery("select count(*) from accounts").mapTo(Long.class).one();
             if (count > 0) {
                 return Optional.<Created>empty();
             }
-            return Optional.of(insert(h, OPERATOR_ACCOUNT, true, OPERATOR_USER, "gateway (first start)"));
+            Created created = insert(h, OPERATOR_ACCOUNT, true, OPERATOR_USER, "gateway (first start)");
+            try {
+                writer.write(created.ownerKey().key());
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot keep the operator's first key: " + e.getMessage(), e);
+            }
+            return Optional.of(created);
         });
     }
 

@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
 
@@ -30,10 +31,12 @@ public final class AgentTokens {
 
     private final Jdbi jdbi;
     private final Clock clock;
+    private final Consumer<String> revoked;
 
-    AgentTokens(Jdbi jdbi, Clock clock) {
+    AgentTokens(Jdbi jdbi, Clock clock, Consumer<String> revoked) {
         this.jdbi = jdbi;
         this.clock = clock;
+        this.revoked = revoked;
     }
 
     /** Who a presented token belongs to; empty when it is unknown, revoked or expired. */
@@ -112,11 +115,11 @@ public final class AgentTokens {
         });
     }
 
-    /** Revokes a token: new sessions with it are refused (live ones end when they reconnect). */
+    /** Revokes a token: its live sessions end, and new ones are refused. */
     public View revoke(Principal p, String id) {
         p.require(Scope.AGENT_TOKENS_WRITE);
         Instant now = clock.instant();
-        return jdbi.inTransaction(h -> {
+        View v = jdbi.inTransaction(h -> {
             Row row = require(h, p, id, now);
             if (row.view().revokedAt() == null) {
                 h.createUpdate("update agent_tokens set revoked_at = :t where seq = :s").bind("t", Sql.at(now))
@@ -124,6 +127,8 @@ public final class AgentTokens {
             }
             return require(h, p, id, now).view();
         });
+        revoked.accept(id);
+        return v;
     }
 
     private Row require(Handle h, Principal p, String id, Instant now) {

@@ -110,6 +110,9 @@ public final class ApiKeys {
             if (request.scopes() != null && request.scopes().isEmpty()) {
                 errors.add("scopes: [] (expected: at least one scope, or none given for all of the user's role)");
             }
+            if (request.scopes() != null && request.scopes().contains(null)) {
+                errors.add("scopes: null entry (expected: scope names such as services:read)");
+            }
         }
         Names.reject(errors);
         String userName = request.user() == null ? p.user() : request.user();

@@ -5,6 +5,7 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 
 /**
  * The control plane: every operation on accounts, credentials, endpoint services and endpoints,
@@ -20,6 +21,7 @@ public final class ControlPlane {
     }
 
     private final List<Runnable> endpointListeners = new CopyOnWriteArrayList<>();
+    private final List<Consumer<String>> revokedTokenListeners = new CopyOnWriteArrayList<>();
     private final Accounts accounts;
     private final Users users;
     private final ApiKeys apiKeys;
@@ -36,7 +38,7 @@ public final class ControlPlane {
         this.apiKeys = new ApiKeys(jdbi, clock);
         this.accounts = new Accounts(jdbi, clock, apiKeys);
         this.users = new Users(jdbi, clock);
-        this.agentTokens = new AgentTokens(jdbi, clock);
+        this.agentTokens = new AgentTokens(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)));
         this.services = new Services(jdbi, clock, changed);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost());
         this.privateDns = new PrivateDns(services, txt);
@@ -49,6 +51,11 @@ public final class ControlPlane {
     /** Runs {@code r} after every change that may open or close endpoint listeners. */
     public void onEndpointChange(Runnable r) {
         endpointListeners.add(r);
+    }
+
+    /** Runs {@code l} with the id of every agent token revoked, so that its live sessions end. */
+    public void onAgentTokenRevoked(Consumer<String> l) {
+        revokedTokenListeners.add(l);
     }
 
     public Accounts accounts() {

@@ -23,9 +23,14 @@ final class Credentials {
         return "active";
     }
 
+    /** The furthest expiry a secret may have. */
+    static final Duration MAX_LIFETIME = Duration.ofDays(3660);
+
     static void checkExpiry(List<String> errors, Instant expiresAt, Instant now) {
         if (expiresAt != null && !expiresAt.isAfter(now)) {
             errors.add("expiresAt: " + expiresAt + " (expected: a time in the future, or none)");
+        } else if (expiresAt != null && expiresAt.isAfter(now.plus(MAX_LIFETIME))) {
+            errors.add("expiresAt: " + expiresAt + " (expected: within " + MAX_LIFETIME.toDays() + " days, or none)");
         }
     }
 

@@ -216,6 +216,10 @@ public final class Endpoints {
         if (r.reason().length() > 500) {
             throw ApiException.invalid(List.of("reason: " + r.reason().length() + " characters (expected: at most 500)"));
         }
+        if (Names.hasControlCharacters(r.reason())) {
+            throw ApiException.invalid(List.of("reason: contains control characters (expected: printable text; "
+                    + "the other account sees it)"));
+        }
         return r.reason();
     }
 
@@ -422,7 +426,7 @@ public final class Endpoints {
                 .mapTo(String.class).list());
     }
 
-    /** The gateway has closed a deleting endpoint's listeners: it is deleted, its ports are free. */
+    /** The gateway has closed a deleting endpoint's listeners: it is deleted. */
     public void released(String id) {
         jdbi.useTransaction(h -> h.createQuery("select seq from endpoints where id = :id and state = 'deleting'").bind("id", id)
                 .mapTo(Long.class).findOne().ifPresent(seq -> move(h, seq, id, Transition.RELEASED, GATEWAY, "listeners closed")));

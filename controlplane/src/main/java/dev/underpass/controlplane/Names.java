@@ -36,6 +36,11 @@ public final class Names {
         return true;
     }
 
+    /** True when {@code text} has characters a terminal would interpret (escape sequences, line breaks). */
+    public static boolean hasControlCharacters(String text) {
+        return text.chars().anyMatch(Character::isISOControl);
+    }
+
     /** Throws 400 listing every error, if there are any. */
     public static void reject(List<String> errors) {
         if (!errors.isEmpty()) {

@@ -21,6 +21,8 @@ import org.jdbi.v3.core.Jdbi;
  */
 public final class Services {
     public static final String ANY_ACCOUNT = "*";
+    /** The TXT value that proves ownership of a private DNS name is this followed by the service's token. */
+    static final String VERIFICATION_PREFIX = "underpass-verification=";
     static final int MAX_LISTENERS = 16;
     static final int MAX_TARGETS = 16;
     static final int MAX_PRINCIPALS = 256;
@@ -174,6 +176,8 @@ public final class Services {
         p.require(Scope.SERVICES_WRITE);
         jdbi.useTransaction(h -> {
             long seq = requireSeq(h, p, name);
+            // Locked like endpoint creation locks it, so that no endpoint appears between the count and the delete.
+            h.createQuery("select seq from services where seq = :s for update").bind("s", seq).mapTo(Long.class).one();
             long live = h.createQuery("select count(*) from endpoints where service_seq = :s and state in "
                             + "('pendingAcceptance', 'pending', 'available')")
                     .bind("s", seq).mapTo(Long.class).one();
@@ -186,16 +190,28 @@ public final class Services {
         changed.run();
     }
 
-    /** Records the outcome of a private DNS verification. */
-    void setDnsState(Principal p, String name, String state) {
-        jdbi.useTransaction(h -> h.createUpdate("update services set private_dns_state = :st, updated_at = :t where seq = :s")
-                .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).execute());
+    /**
+     * Records the outcome of a private DNS verification, if the service still has the name and
+     * verification value that were checked (the provider may have changed them meanwhile).
+     */
+    void setDnsState(Principal p, String name, String dnsName, String verificationValue, String state) {
+        int n = jdbi.inTransaction(h -> h.createUpdate("update services set private_dns_state = :st, updated_at = :t "
+                        + "where seq = :s and private_dns_name = :n and private_dns_token = :tok")
+                .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).bind("n", dnsName)
+                .bind("tok", verificationValue.substring(VERIFICATION_PREFIX.length())).execute());
+        if (n == 0) {
+            throw new ApiException(409, "the private DNS name of service '" + name + "' changed during its verification "
+                    + "(expected: verify again)");
+        }
         changed.run();
     }
 
     private static void checkDescription(List<String> errors, String description) {
         if (description != null && description.length() > 256) {
             errors.add("description: " + description.length() + " characters (expected: at most 256)");
+        }
+        if (description != null && Names.hasControlCharacters(description)) {
+            errors.add("description: contains control characters (expected: printable text; it is shown to other accounts)");
         }
     }
 
@@ -329,7 +345,7 @@ public final class Services {
                         + "order by principal")
                 .bind("s", seq).mapTo(String.class).list();
         PrivateDns dns = b.dns() == null ? null : new PrivateDns(b.dns(), b.dnsState(), verificationRecord(b.dns()),
-                accountName != null ? "underpass-verification=" + b.token() : null);
+                accountName != null ? VERIFICATION_PREFIX + b.token() : null);
         return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(), dns,
                 b.created(), b.updated());
     }

@@ -92,10 +92,15 @@ public final class Users {
         });
     }
 
+    /** A role may be granted, or a user with it changed, only by a key that holds all of the role's scopes. */
     private static void requireGrantable(Principal p, Role role) {
         if (role.compareTo(p.role()) > 0) {
             throw new ApiException(403, "role " + role + " is above your own (" + p.role()
                     + "): only a user with that role or higher can grant it or change such a user");
+        }
+        if (!p.scopes().containsAll(role.scopes(p.operator()))) {
+            throw new ApiException(403, "role " + role + " has scopes your key " + p.keyId() + " does not have: "
+                    + "only a key with all of them can grant it or change such a user");
         }
     }
 

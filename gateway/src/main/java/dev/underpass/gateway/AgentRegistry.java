@@ -47,6 +47,18 @@ final class AgentRegistry {
         return null;
     }
 
+    /** Ends every session that authenticated with agent token {@code tokenId} (it was revoked). */
+    void closeSessionsOf(String tokenId) {
+        for (List<AgentSession> sessions : byAccount.values()) {
+            for (AgentSession s : sessions) {
+                if (s.tokenId().equals(tokenId)) {
+                    GatewayLog.SESSIONS.info("{} ended: its agent token was revoked", s);
+                    s.link().close();
+                }
+            }
+        }
+    }
+
     record Choice(AgentSession session, HostAndPort target) {
     }
 }

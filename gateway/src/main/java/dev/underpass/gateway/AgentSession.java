@@ -22,6 +22,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class AgentSession {
     private final long id;
     private final String account;
+    private final String tokenId;
     private final String tokenName;
     private final String agentName;
     private final Channel link;
@@ -34,9 +35,11 @@ final class AgentSession {
     private final ArrayDeque<Http2StreamChannel> standby = new ArrayDeque<>();
     private volatile Set<HostAndPort> targets = Set.of();
 
-    AgentSession(long id, String account, String tokenName, String agentName, Channel link, Http2StreamChannel control) {
+    AgentSession(long id, String account, String tokenId, String tokenName, String agentName, Channel link,
+                 Http2StreamChannel control) {
         this.id = id;
         this.account = account;
+        this.tokenId = tokenId;
         this.tokenName = tokenName;
         this.agentName = agentName;
         this.link = link;
@@ -150,6 +153,11 @@ final class AgentSession {
         for (Long id : pending.keySet()) {
             fail(id, reason);
         }
+    }
+
+    /** The id of the agent token this session authenticated with. */
+    String tokenId() {
+        return tokenId;
     }
 
     @Override

@@ -27,6 +27,7 @@ import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -123,7 +124,15 @@ final class AgentStreams {
         // The store answers from another thread; the session is set up back on the link's loop.
         // Meanwhile the stream reads nothing, so the agent's first control message waits for it.
         stream.config().setAutoRead(false);
-        CompletableFuture.supplyAsync(() -> credentials.verify(token), verifier).whenCompleteAsync((identity, failure) -> {
+        CompletableFuture<java.util.Optional<AgentTokens.Identity>> check;
+        try {
+            check = CompletableFuture.supplyAsync(() -> credentials.verify(token), verifier);
+        } catch (RejectedExecutionException busy) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their token check", from);
+            refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent tokens; retry");
+            return;
+        }
+        check.whenCompleteAsync((identity, failure) -> {
             if (failure != null) {
                 GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its token: {}", from, failure.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
@@ -139,7 +148,7 @@ final class AgentStreams {
     private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity) {
         Channel link = stream.parent();
         CharSequence agentName = h.get(Protocol.HEADER_AGENT);
-        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(),
+        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(), identity.tokenId(),
                 identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
         link.attr(SESSION).set(session);
         ctx.pipeline().addLast("control-content", new DataFrameContent());

@@ -4,7 +4,6 @@ import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.channel.EventLoopGroup;
-import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,6 +44,8 @@ final class EndpointProvisioner implements AutoCloseable {
     private final AtomicBoolean queued = new AtomicBoolean();
     /** Endpoint id to (service port to its listener); touched only on {@link #thread}. */
     private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
+    /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
+    private String lastBindError;
 
     EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, EventLoopGroup group, String bindHost,
                         int[] portRange, Duration requestTtl) {
@@ -82,17 +83,18 @@ final class EndpointProvisioner implements AutoCloseable {
     }
 
     private void reconcile() {
-        int expired = endpoints.expireRequests(requestTtl);
-        if (expired > 0) {
-            log.info("{} connection request(s) expired after {}h without a decision", expired, requestTtl.toHours());
+        try {
+            int expired = endpoints.expireRequests(requestTtl);
+            if (expired > 0) {
+                log.info("{} connection request(s) expired after {} without a decision", expired, requestTtl);
+            }
+        } catch (RuntimeException e) {
+            log.warn("expiring connection requests failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
         }
         List<Endpoints.Listening> wanted = endpoints.listening();
         Set<String> ids = new HashSet<>();
-        Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
-        for (Endpoints.Listening e : wanted) {
-            ids.add(e.id());
-            provision(e, taken);
-        }
+        wanted.forEach(e -> ids.add(e.id()));
+        // Closing comes first, so that a failure while opening never keeps a rejected endpoint open.
         for (String id : List.copyOf(bound.keySet())) {
             if (!ids.contains(id)) {
                 closeAll(id, "it is no longer pending or available");
@@ -102,6 +104,15 @@ final class EndpointProvisioner implements AutoCloseable {
             closeAll(id, "it is being deleted");
             endpoints.released(id);
             log.info("endpoint {} deleted", id);
+        }
+        Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
+        for (Endpoints.Listening e : wanted) {
+            try {
+                provision(e, taken);
+            } catch (RuntimeException failure) {
+                log.warn("endpoint {}: provisioning failed, retried in {}s: {}", e.id(), POLL_INTERVAL.toSeconds(),
+                        failure.toString());
+            }
         }
     }
 
@@ -122,7 +133,8 @@ final class EndpointProvisioner implements AutoCloseable {
             } else {
                 listener = bind(route, e.gatewayPorts().get(servicePort), taken);
                 if (listener == null) {
-                    failure = "no free gateway port in " + portRange[0] + "-" + portRange[1] + " for service port " + servicePort;
+                    failure = "no usable gateway port in " + portRange[0] + "-" + portRange[1] + " for service port "
+                            + servicePort + (lastBindError == null ? "" : " (last error: " + lastBindError + ")");
                     break;
                 }
                 mine.put(servicePort, listener);
@@ -176,6 +188,7 @@ final class EndpointProvisioner implements AutoCloseable {
         return null;
     }
 
+    /** A listener on {@code port}, or null when the port cannot be used (taken, not permitted, ...). */
     private EndpointListeners.Listener tryBind(EndpointRoute route, int port) {
         try {
             return listeners.bind(group, new InetSocketAddress(bindHost, port), route);
@@ -183,10 +196,8 @@ final class EndpointProvisioner implements AutoCloseable {
             Thread.currentThread().interrupt();
             return null;
         } catch (Exception e) { // sync() rethrows the bind failure undeclared
-            if (e instanceof BindException || String.valueOf(e.getMessage()).contains("Address already in use")) {
-                return null;
-            }
-            throw e;
+            lastBindError = bindHost + ":" + port + ": " + e.getMessage();
+            return null;
         }
     }
 

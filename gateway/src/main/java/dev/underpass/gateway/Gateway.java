@@ -19,8 +19,8 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -93,7 +93,10 @@ public final class Gateway implements AutoCloseable {
 
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
-            ExecutorService verifier = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("underpass-auth-", 0).factory());
+            // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
+            // agent links is refused with 503 instead of starving the API of store connections.
+            ThreadPoolExecutor verifier = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
+                    Thread.ofPlatform().name("underpass-auth-", 0).daemon().factory());
             parts.add(verifier::shutdownNow);
 
             AgentRegistry registry = new AgentRegistry();
@@ -111,6 +114,7 @@ public final class Gateway implements AutoCloseable {
 
             provisioner.start();
             cp.onEndpointChange(provisioner::changed);
+            cp.onAgentTokenRevoked(registry::closeSessionsOf);
             HostAndPort apiListen = config.apiListenAddress();
             InetSocketAddress apiAddress = api.bind(group, new InetSocketAddress(apiListen.host(), apiListen.port()));
             log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
@@ -129,20 +133,27 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    /** On a fresh store: creates the operator account and writes its first key to a file only the owner can read. */
+    /**
+     * On a fresh store: creates the operator account and writes its first key to a file only the
+     * owner can read, in one transaction (if the file cannot be written, nothing is created).
+     */
     private static void writeFirstKey(ControlPlane cp, Path dataDir) throws IOException {
-        var created = cp.accounts().bootstrap();
-        if (created.isEmpty()) {
-            return;
-        }
         Path file = dataDir.resolve(ADMIN_KEY_FILE);
-        Files.createDirectories(dataDir);
-        Files.deleteIfExists(file);
-        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        Files.writeString(file, created.get().ownerKey().key() + "\n", StandardOpenOption.TRUNCATE_EXISTING);
-        log.info("first start: created account '{}' with owner '{}'; its API key ({}) is in {} (readable only by you; "
-                        + "use it with 'underpass login --key-file {}', then keep it safe or delete the file)",
-                Accounts.OPERATOR_ACCOUNT, Accounts.OPERATOR_USER, created.get().ownerKey().apiKey().id(), file, file);
+        var created = cp.accounts().bootstrap(key -> {
+            Files.createDirectories(dataDir);
+            Files.deleteIfExists(file);
+            try {
+                Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            } catch (UnsupportedOperationException notPosix) {
+                Files.createFile(file);
+                log.warn("{}: this file system has no POSIX permissions; restrict access to the file yourself", file);
+            }
+            Files.writeString(file, key + "\n", StandardOpenOption.TRUNCATE_EXISTING);
+        });
+        created.ifPresent(c -> log.info("first start: created account '{}' with owner '{}'; its API key ({}) is in {} "
+                        + "(readable only by you; use it with 'underpass login --key-file {}', then keep it safe or delete "
+                        + "the file)", Accounts.OPERATOR_ACCOUNT, Accounts.OPERATOR_USER, c.ownerKey().apiKey().id(), file,
+                file));
     }
 
     private static void closeAll(List<AutoCloseable> parts) {

@@ -42,6 +42,8 @@ public record GatewayConfig(
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
     /** How long the gateway waits for an agent to dial a target and open the stream. */
     public static final Duration DEFAULT_DIAL_TIMEOUT = Duration.ofSeconds(15);
+    /** Endpoint names are id (19) + service (63) + account (63) + the domain, with dots: 253 at most. */
+    static final int MAX_ENDPOINT_DOMAIN = 105;
     /** The environment variable holding the store's password (never the configuration file). */
     public static final String STORE_PASSWORD_ENV = "UNDERPASS_STORE_PASSWORD";
 
@@ -173,9 +175,16 @@ public record GatewayConfig(
         if (connectionRequestTtlHours != null && connectionRequestTtlHours < 1) {
             errors.add("connectionRequestTtlHours: " + connectionRequestTtlHours + " (expected: >= 1)");
         }
-        if (!Names.validDnsName(endpointDomain)) {
-            errors.add("endpointDomain: " + endpointDomain + " (expected: a lowercase DNS name such as endpoints.example.com)");
+        if (!Names.validDnsName(endpointDomain) || endpointDomain.length() > MAX_ENDPOINT_DOMAIN) {
+            errors.add("endpointDomain: " + endpointDomain + " (expected: a lowercase DNS name such as endpoints.example.com, "
+                    + "at most " + MAX_ENDPOINT_DOMAIN + " characters so that endpoint names fit in 253)");
         }
+        if (serverNames.isEmpty()) {
+            errors.add("serverNames: [] (expected: at least one name or address of the gateway)");
+        }
+        check(errors, "endpointBind", endpointBind, () -> HostAndPort.parse(
+                (endpointBind.contains(":") && !endpointBind.startsWith("[") ? "[" + endpointBind + "]" : endpointBind) + ":1"),
+                "an IP address or host name");
         if (store != null && (store.url() == null || !store.url().startsWith("jdbc:"))) {
             errors.add("store.url: " + store.url() + " (expected: a JDBC URL such as jdbc:postgresql://db:5432/underpass)");
         }

@@ -71,6 +71,8 @@ class AgentPortTest {
     Gateway gateway;
     ServerSocket target;
     String token;
+    String tokenId;
+    Principal provider;
     int endpointPort;
     EventLoopGroup group;
 
@@ -86,7 +88,10 @@ class AgentPortTest {
                 cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
         Principal platform = cp.apiKeys().authenticate(
                 cp.accounts().create(operator, new Accounts.CreateRequest("platform", null)).ownerKey().key());
-        token = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("t", null)).token();
+        AgentTokens.Created created = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("t", null));
+        token = created.token();
+        tokenId = created.agentToken().id();
+        provider = acme;
         cp.services().create(acme, new Services.CreateRequest("svc", null,
                 List.of(new Services.Listener("tcp", 7, List.of(targetAddress))), List.of("platform"), false, null));
         String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/svc")).id();
@@ -283,5 +288,30 @@ class AgentPortTest {
         Stream s = open(link, h, false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("401");
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void revokingTheAgentTokenEndsItsLiveSessionAndRefusesTheNextOne() throws Exception {
+        Channel link = connect();
+        Stream session = open(link, sessionHeaders("1"), false);
+        assertThat(session.headers().headers().status().toString()).isEqualTo("200");
+        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+        // Wait until the session is registered: an endpoint connection then becomes an open.
+        boolean registered = false;
+        for (int attempt = 0; attempt < 40 && !registered; attempt++) {
+            try (Socket consumer = new Socket("127.0.0.1", endpointPort)) {
+                registered = session.nextMessage(Duration.ofMillis(250)) instanceof ControlMessage.Open;
+            } catch (AssertionError notYet) {
+                // refused before the advertise was read; try again
+            }
+        }
+        assertThat(registered).as("session registered").isTrue();
+
+        gateway.controlPlane().agentTokens().revoke(provider, tokenId);
+
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("the live link closed").isTrue();
+        Channel again = connect();
+        Stream refused = open(again, sessionHeaders("1"), false);
+        assertThat(refused.headers().headers().status().toString()).isEqualTo("401");
     }
 }

@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,6 +46,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final ExecutorService operations;
     /** Responses leave in request order even when a client pipelines. */
     private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+    /** Requests read but not yet answered; while there are any, the connection reads no more. */
+    private final AtomicInteger inFlight = new AtomicInteger();
 
     ApiHandler(Router router, ApiKeys keys, ExecutorService operations) {
         this.router = router;
@@ -69,6 +72,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
         byte[] body = ByteBufUtil.getBytes(request.content());
+        inFlight.incrementAndGet();
+        ctx.channel().config().setAutoRead(false);
         previous = previous.thenRunAsync(() -> {
             Principal[] who = new Principal[1];
             FullHttpResponse response;
@@ -81,6 +86,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 response = failure(e, path);
             }
             respond(ctx, response, keepAlive, method, path, who[0], start);
+            if (inFlight.decrementAndGet() == 0 && keepAlive) {
+                ctx.channel().config().setAutoRead(true);
+            }
         }, operations);
     }
 

@@ -1,0 +1,76 @@
+package dev.underpass.controlplane;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.underpass.controlplane.store.StoreConfig;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.UUID;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A key narrowed by scopes stays narrow: it cannot widen itself through users, roles or a
+ * private DNS verification raced against a name change.
+ */
+class GrantsTest {
+    ControlPlaneFixture f;
+    Principal owner;
+
+    @BeforeEach
+    void open() {
+        f = ControlPlaneFixture.open(StoreConfig.inMemory("grants-" + UUID.randomUUID()));
+        owner = f.as(f.account("acme"));
+    }
+
+    @AfterEach
+    void close() {
+        f.close();
+    }
+
+    @Test
+    void aNarrowedAdminKeyCannotGrantARoleWithScopesItLacks() {
+        f.cp.users().create(owner, new Users.CreateRequest("ann", Role.ADMIN));
+        List<Scope> narrow = new ArrayList<>(Role.VIEWER.scopes(false));
+        narrow.addAll(List.of(Scope.USERS_WRITE, Scope.KEYS_WRITE));
+        Principal ann = f.as(f.cp.apiKeys().create(owner, new ApiKeys.CreateRequest("narrow", "ann", narrow, null)).key());
+
+        f.cp.users().create(ann, new Users.CreateRequest("vic", Role.VIEWER)); // within the key's scopes
+        String vicKey = f.cp.apiKeys().create(ann, new ApiKeys.CreateRequest("vic-key", "vic", null, null)).key();
+
+        assertThatThrownBy(() -> f.cp.users().update(ann, "vic", new Users.UpdateRequest(Role.ADMIN)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(403))
+                .hasMessageContaining("does not have");
+        assertThatThrownBy(() -> f.cp.users().create(ann, new Users.CreateRequest("max", Role.MEMBER)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(403));
+        Principal vic = f.as(vicKey);
+        assertThat(vic.role()).as("vic is still a viewer").isEqualTo(Role.VIEWER);
+        assertThat(vic.scopes()).isEqualTo(EnumSet.copyOf(Role.VIEWER.scopes(false)));
+        assertThatThrownBy(() -> f.cp.services().create(vic, new Services.CreateRequest("x", null,
+                List.of(new Services.Listener("tcp", 1, List.of("x.internal:1"))), List.of(), true, null)))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(403));
+    }
+
+    @Test
+    void aVerificationRacedByANameChangeVerifiesNothing() {
+        f.service(owner, "git", false);
+        f.cp.services().update(owner, "git", new Services.UpdateRequest(null, null, null, null, "git.acme.example"));
+        String value = f.cp.services().get(owner, "git").privateDns().verificationValue();
+        f.txt.put("_underpass-verification.git.acme.example", List.of(value));
+        // The provider swaps the name while the gateway is looking the old one up.
+        ControlPlane racing = new ControlPlane(f.store, ControlPlaneFixture.SETTINGS, f.clock, name -> {
+            f.cp.services().update(owner, "git", new Services.UpdateRequest(null, null, null, null, "git.victim.example"));
+            return List.of(value);
+        });
+
+        assertThatThrownBy(() -> racing.privateDns().verify(owner, "git"))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(409))
+                .hasMessageContaining("changed during its verification");
+        Services.View after = f.cp.services().get(owner, "git");
+        assertThat(after.privateDns().name()).isEqualTo("git.victim.example");
+        assertThat(after.privateDns().state()).isEqualTo("pendingVerification");
+    }
+}
