@@ -110,7 +110,7 @@ public final class ApiKeys {
             if (request.scopes() != null && request.scopes().isEmpty()) {
                 errors.add("scopes: [] (expected: at least one scope, or none given for all of the user's role)");
             }
-            if (request.scopes() != null && request.scopes().contains(null)) {
+            if (request.scopes() != null && request.scopes().stream().anyMatch(java.util.Objects::isNull)) {
                 errors.add("scopes: null entry (expected: scope names such as services:read)");
             }
         }
