@@ -1,15 +1,9 @@
 package dev.underpass.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import dev.underpass.agent.Agent;
 import dev.underpass.agent.AgentConfig;
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Services;
 import dev.underpass.gateway.Gateway;
 import dev.underpass.gateway.GatewayConfig;
 import java.io.IOException;
@@ -22,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,7 +24,7 @@ import picocli.CommandLine.Option;
 /**
  * One command that shows the product working: a gateway with its embedded defaults, a private
  * HTTP service that only the agent can see, an agent that dials out, and the PrivateLink flow
- * on the gateway's control plane: account {@code acme} publishes the service, account
+ * through the gateway's REST API: account {@code acme} publishes the service, account
  * {@code platform} requests an endpoint, acme accepts it, and the endpoint reaches the service.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -66,21 +61,27 @@ final class DemoCommand implements Callable<Integer> {
                 c.close();
             }
         };
-        Endpoints.View endpoint;
+        JsonNode endpoint;
         try {
-            ControlPlane cp = gateway.controlPlane();
-            Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
-            Principal acme = owner(cp, operator, "acme");
-            Principal platform = owner(cp, operator, "platform");
-            String token = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("demo-agent", null)).token();
-            cp.services().create(acme, new Services.CreateRequest("hello", "a private HTTP service",
-                    List.of(new Services.Listener("tcp", 80, List.of(target))), List.of("platform"), true, null));
-            String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/hello")).id();
-            cp.endpoints().accept(acme, id, new Endpoints.DecisionRequest("demo"));
-            endpoint = awaitAvailable(cp, platform, id);
+            // Everything below goes through the gateway's REST API, as the CLI would do it.
+            String operatorKey = Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim();
+            String api = "https://127.0.0.1:" + gateway.apiAddress().getPort();
+            String ca = gateway.caFile().toString();
+            ApiClient operator = ApiClient.connect(new CliConfig(api, ca, operatorKey));
+            running.add(operator);
+            ApiClient acme = ApiClient.connect(new CliConfig(api, ca, ownerKey(operator, "acme")));
+            running.add(acme);
+            ApiClient platform = ApiClient.connect(new CliConfig(api, ca, ownerKey(operator, "platform")));
+            running.add(platform);
+            String token = acme.post("/v1/agent-tokens", json(Map.of("name", "demo-agent"))).get("token").asText();
+            acme.post("/v1/services", json(Map.of("name", "hello", "description", "a private HTTP service",
+                    "listeners", List.of(Map.of("port", 80, "targets", List.of(target))), "allowedPrincipals", List.of("platform"))));
+            String id = platform.post("/v1/endpoints", json(Map.of("service", "acme/hello"))).get("id").asText();
+            acme.post("/v1/endpoints/" + id + "/accept", json(Map.of("reason", "demo")));
+            endpoint = awaitAvailable(platform, id);
 
             Agent agent = new Agent(new AgentConfig("localhost:" + gateway.agentAddress().getPort(), "demo-agent", token, null,
-                    gateway.caFile().toString(), null, null, null, null, null, List.of(target)));
+                    ca, null, null, null, null, null, List.of(target)));
             running.add(agent);
             agent.start();
             if (!agent.awaitSession(WAIT)) {
@@ -90,18 +91,20 @@ final class DemoCommand implements Callable<Integer> {
             all.close();
             throw e;
         }
-        String url = "http://" + endpoint.ports().getFirst().address() + "/";
+        JsonNode port = endpoint.at("/ports/0");
+        String url = "http://" + port.get("address").asText() + "/";
         System.out.println();
         System.out.println("Underpass demo");
         System.out.println("  private service (reachable only by the agent): http://" + target + "/");
         System.out.println("  agent session:  agent of account acme -> gateway " + gateway.agentAddress() + " (TLS 1.3, HTTP/2)");
         System.out.println("  service:        acme/hello, published by acme for account platform");
-        System.out.println("  endpoint:       " + endpoint.id() + " of platform, " + endpoint.state() + " (accepted by acme), " + url);
+        System.out.println("  endpoint:       " + endpoint.get("id").asText() + " of platform, " + endpoint.get("state").asText()
+                + " (accepted by acme), " + url);
         System.out.println("  API:            https://127.0.0.1:" + gateway.apiAddress().getPort()
                 + "  (operator key in " + dir.resolve(Gateway.ADMIN_KEY_FILE) + ", CA " + gateway.caFile() + ")");
         System.out.println();
         if (check) {
-            String response = get(endpoint.ports().getFirst().gatewayPort());
+            String response = get(port.get("gatewayPort").asInt());
             System.out.println(response);
             all.close();
             return response.startsWith("HTTP/1.1 200") ? 0 : 1;
@@ -111,16 +114,20 @@ final class DemoCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** A new account, and its owner acting with the account's first key. */
-    private static Principal owner(ControlPlane cp, Principal operator, String account) {
-        return cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest(account, null)).ownerKey().key());
+    /** A new account; the key of its owner. */
+    private static String ownerKey(ApiClient operator, String account) {
+        return operator.post("/v1/accounts", json(Map.of("name", account))).at("/ownerKey/key").asText();
     }
 
-    private static Endpoints.View awaitAvailable(ControlPlane cp, Principal consumer, String id) throws InterruptedException {
+    private static JsonNode json(Map<String, Object> body) {
+        return ApiClient.JSON.valueToTree(body);
+    }
+
+    private static JsonNode awaitAvailable(ApiClient consumer, String id) throws InterruptedException {
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (System.nanoTime() < deadline) {
-            Endpoints.View v = cp.endpoints().get(consumer, id);
-            if (v.state() == EndpointState.AVAILABLE) {
+            JsonNode v = consumer.get("/v1/endpoints/" + id);
+            if ("available".equals(v.get("state").asText())) {
                 return v;
             }
             Thread.sleep(50);
