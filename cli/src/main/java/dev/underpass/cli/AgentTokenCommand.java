@@ -61,20 +61,12 @@ final class AgentTokenCommand {
                        description = "How long the old token keeps working: 1h, 30m, 0s (default: the gateway's).")
                Duration grace,
                @Mixin SecretOutput secret, @Mixin Output output) throws IOException {
-        secret.checkFile();
-        JsonNode created;
-        try (ApiClient api = ApiClient.current()) {
-            created = api.post("/v1/agent-tokens/" + ApiClient.segment(id) + "/rotate", Rotation.body(grace));
-        }
-        secret.emit(output, created, created, "token", LABEL, out -> {
-            print(out, created.path("agentToken"));
-            Text.field(out, "replaces", id + Rotation.describe(grace));
-        });
+        Rotation.run("/v1/agent-tokens", id, grace, secret, output, "token", "agentToken", LABEL, AgentTokenCommand::print);
         return 0;
     }
 
     @Command(name = "revoke", mixinStandardHelpOptions = true,
-            description = "Revoke token ID: new agent sessions with it are refused.")
+            description = "Revoke token ID: its live agent sessions end, and new ones are refused.")
     int revoke(@Parameters(paramLabel = "ID") String id, @Mixin Output output) {
         JsonNode token;
         try (ApiClient api = ApiClient.current()) {

@@ -73,15 +73,7 @@ final class KeyCommand {
                        description = "How long the old key keeps working: 1h, 30m, 0s (default: the gateway's).")
                Duration grace,
                @Mixin SecretOutput secret, @Mixin Output output) throws IOException {
-        secret.checkFile();
-        JsonNode created;
-        try (ApiClient api = ApiClient.current()) {
-            created = api.post("/v1/api-keys/" + ApiClient.segment(id) + "/rotate", Rotation.body(grace));
-        }
-        secret.emit(output, created, created, "key", LABEL, out -> {
-            print(out, created.path("apiKey"));
-            Text.field(out, "replaces", id + Rotation.describe(grace));
-        });
+        Rotation.run("/v1/api-keys", id, grace, secret, output, "key", "apiKey", LABEL, KeyCommand::print);
         return 0;
     }
 
