@@ -3,8 +3,11 @@ package dev.underpass.controlplane;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
@@ -62,6 +65,21 @@ public final class AgentTokens {
     }
 
     private record Found(long seq, Identity identity, String status, Instant lastUsed) {
+    }
+
+    /** Which of {@code ids} can no longer open a session: revoked, expired or gone. */
+    public Set<String> inactive(Collection<String> ids) {
+        if (ids.isEmpty()) {
+            return Set.of();
+        }
+        Instant now = clock.instant();
+        Set<String> active = new HashSet<>(jdbi.withHandle(h -> h.createQuery(
+                        "select id from agent_tokens where id in (<ids>) and revoked_at is null "
+                                + "and (expires_at is null or expires_at > :now)")
+                .bindList("ids", List.copyOf(ids)).bind("now", Sql.at(now)).mapTo(String.class).list()));
+        Set<String> result = new HashSet<>(ids);
+        result.removeAll(active);
+        return result;
     }
 
     public Page<View> list(Principal p, Page.Request page) {

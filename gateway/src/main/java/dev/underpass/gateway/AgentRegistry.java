@@ -1,7 +1,9 @@
 package dev.underpass.gateway;
 
 import dev.underpass.protocol.HostAndPort;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -47,16 +49,23 @@ final class AgentRegistry {
         return null;
     }
 
-    /** Ends every session that authenticated with agent token {@code tokenId} (it was revoked). */
-    void closeSessionsOf(String tokenId) {
+    /** Ends every session that authenticated with agent token {@code tokenId}, saying {@code why}. */
+    void closeSessionsOf(String tokenId, String why) {
         for (List<AgentSession> sessions : byAccount.values()) {
             for (AgentSession s : sessions) {
                 if (s.tokenId().equals(tokenId)) {
-                    GatewayLog.SESSIONS.info("{} ended: its agent token was revoked", s);
+                    GatewayLog.SESSIONS.info("{} ended: {}", s, why);
                     s.link().close();
                 }
             }
         }
+    }
+
+    /** The agent tokens of the live sessions. */
+    Set<String> tokenIds() {
+        Set<String> ids = new HashSet<>();
+        byAccount.values().forEach(sessions -> sessions.forEach(s -> ids.add(s.tokenId())));
+        return ids;
     }
 
     record Choice(AgentSession session, HostAndPort target) {

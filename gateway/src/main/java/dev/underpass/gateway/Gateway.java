@@ -20,6 +20,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -33,6 +35,8 @@ public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
     /** Where the first start writes the operator's first API key. */
     public static final String ADMIN_KEY_FILE = "admin-key";
+    /** How often live sessions are checked against their agent token's expiry. */
+    static final long TOKEN_CHECK_SECONDS = 10;
 
     private final List<AutoCloseable> parts;
     private final InetSocketAddress agentAddress;
@@ -114,7 +118,13 @@ public final class Gateway implements AutoCloseable {
 
             provisioner.start();
             cp.onEndpointChange(provisioner::changed);
-            cp.onAgentTokenRevoked(registry::closeSessionsOf);
+            cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, "its agent token was revoked"));
+            // Tokens also stop working when they expire (the end of a rotation's grace period).
+            ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
+                    Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
+            parts.add(expiry::shutdownNow);
+            expiry.scheduleWithFixedDelay(() -> endExpiredSessions(cp, registry), TOKEN_CHECK_SECONDS, TOKEN_CHECK_SECONDS,
+                    TimeUnit.SECONDS);
             HostAndPort apiListen = config.apiListenAddress();
             InetSocketAddress apiAddress = api.bind(group, new InetSocketAddress(apiListen.host(), apiListen.port()));
             log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
@@ -154,6 +164,16 @@ public final class Gateway implements AutoCloseable {
                         + "(readable only by you; use it with 'underpass login --key-file {}', then keep it safe or delete "
                         + "the file)", Accounts.OPERATOR_ACCOUNT, Accounts.OPERATOR_USER, c.ownerKey().apiKey().id(), file,
                 file));
+    }
+
+    private static void endExpiredSessions(ControlPlane cp, AgentRegistry registry) {
+        try {
+            for (String id : cp.agentTokens().inactive(registry.tokenIds())) {
+                registry.closeSessionsOf(id, "its agent token expired");
+            }
+        } catch (RuntimeException e) {
+            log.warn("checking the agent tokens of live sessions failed, retried in {}s: {}", TOKEN_CHECK_SECONDS, e.toString());
+        }
     }
 
     private static void closeAll(List<AutoCloseable> parts) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
@@ -292,6 +293,28 @@ class AgentPortTest {
 
     @Test
     void revokingTheAgentTokenEndsItsLiveSessionAndRefusesTheNextOne() throws Exception {
+        Channel link = registeredSession();
+
+        gateway.controlPlane().agentTokens().revoke(provider, tokenId);
+
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("the live link closed").isTrue();
+        Channel again = connect();
+        Stream refused = open(again, sessionHeaders("1"), false);
+        assertThat(refused.headers().headers().status().toString()).isEqualTo("401");
+    }
+
+    @Test
+    void aSessionEndsWhenItsRotatedTokenStopsWorking() throws Exception {
+        Channel link = registeredSession();
+
+        gateway.controlPlane().agentTokens().rotate(provider, tokenId, new ApiKeys.RotateRequest(0L));
+
+        assertThat(link.closeFuture().await(Gateway.TOKEN_CHECK_SECONDS * 3, TimeUnit.SECONDS))
+                .as("the link closed within a few token checks").isTrue();
+    }
+
+    /** A link whose session has advertised the target and is registered for consumer connections. */
+    private Channel registeredSession() throws Exception {
         Channel link = connect();
         Stream session = open(link, sessionHeaders("1"), false);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
@@ -306,12 +329,6 @@ class AgentPortTest {
             }
         }
         assertThat(registered).as("session registered").isTrue();
-
-        gateway.controlPlane().agentTokens().revoke(provider, tokenId);
-
-        assertThat(link.closeFuture().await(WAIT.toMillis())).as("the live link closed").isTrue();
-        Channel again = connect();
-        Stream refused = open(again, sessionHeaders("1"), false);
-        assertThat(refused.headers().headers().status().toString()).isEqualTo("401");
+        return link;
     }
 }
