@@ -33,12 +33,12 @@ public final class Services {
 
     /** The private DNS name and its verification: a TXT record proves the provider owns the name. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record PrivateDns(String name, String state, String verificationRecord, String verificationValue) {
+    public record PrivateDnsName(String name, String state, String verificationRecord, String verificationValue) {
     }
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record View(String name, String reference, String description, List<Listener> listeners,
-                       List<String> allowedPrincipals, boolean acceptanceRequired, PrivateDns privateDns,
+                       List<String> allowedPrincipals, boolean acceptanceRequired, PrivateDnsName privateDns,
                        Instant createdAt, Instant updatedAt) {
     }
 
@@ -83,15 +83,15 @@ public final class Services {
     public Page<Offer> offers(Principal p, Page.Request page) {
         p.require(Scope.SERVICES_READ);
         return jdbi.withHandle(h -> {
-            List<long[]> rows = h.createQuery("select distinct s.seq from services s join service_principals sp "
+            List<Long> seqs = h.createQuery("select distinct s.seq from services s join service_principals sp "
                             + "on sp.service_seq = s.seq where s.account_seq <> :a and (sp.principal = :name or sp.principal = '*') "
                             + "and s.seq > :after order by s.seq limit :n")
                     .bind("a", p.accountSeq()).bind("name", p.account()).bind("after", page.after())
                     .bind("n", page.limit() + 1)
-                    .map((rs, ctx) -> new long[] {rs.getLong(1)}).list();
-            return Page.of(rows, page, r -> r[0]).map(r -> {
-                View v = load(h, r[0], null);
-                PrivateDns dns = v.privateDns();
+                    .mapTo(Long.class).list();
+            return Page.of(seqs, page, seq -> seq).map(seq -> {
+                View v = load(h, seq, null);
+                PrivateDnsName dns = v.privateDns();
                 return new Offer(v.reference(), v.description(), v.listeners().stream().map(Listener::port).toList(),
                         v.acceptanceRequired(), dns != null && "verified".equals(dns.state()) ? dns.name() : null);
             });
@@ -344,7 +344,7 @@ public final class Services {
         List<String> principals = h.createQuery("select principal from service_principals where service_seq = :s "
                         + "order by principal")
                 .bind("s", seq).mapTo(String.class).list();
-        PrivateDns dns = b.dns() == null ? null : new PrivateDns(b.dns(), b.dnsState(), verificationRecord(b.dns()),
+        PrivateDnsName dns = b.dns() == null ? null : new PrivateDnsName(b.dns(), b.dnsState(), verificationRecord(b.dns()),
                 accountName != null ? VERIFICATION_PREFIX + b.token() : null);
         return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(), dns,
                 b.created(), b.updated());
