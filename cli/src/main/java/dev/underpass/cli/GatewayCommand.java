@@ -28,6 +28,11 @@ final class GatewayCommand implements Callable<Integer> {
             description = "Address of the HTTPS API, overriding the configuration (default " + GatewayConfig.DEFAULT_API_LISTEN + ").")
     String apiListen;
 
+    @Option(names = "--proxy-listen", paramLabel = "HOST:PORT",
+            description = "Address of the forward proxy for consumers, overriding the configuration (default "
+                    + GatewayConfig.DEFAULT_PROXY_LISTEN + ").")
+    String proxyListen;
+
     @Override
     public Integer call() throws Exception {
         Path file = config != null ? config : dataDir.resolve("gateway.yaml");
@@ -41,7 +46,7 @@ final class GatewayCommand implements Callable<Integer> {
             c = GatewayConfig.defaults();
             LoggerFactory.getLogger(Gateway.class).info("no {}: running with the embedded defaults", file);
         }
-        c = c.withListen(agentListen, apiListen);
+        c = c.withListen(agentListen, apiListen, proxyListen);
         Gateway gateway = Gateway.start(c, dataDir);
         Shutdown.awaitSignal(gateway);
         return 0;

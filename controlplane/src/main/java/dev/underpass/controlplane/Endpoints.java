@@ -51,9 +51,12 @@ public final class Endpoints {
         }
     }
 
-    /** An endpoint whose listeners the gateway keeps or opens, with what they need. */
+    /**
+     * An endpoint whose listeners the gateway keeps or opens, with what they need, and the DNS
+     * names consumers reach it by (the generated one, and the service's private name once verified).
+     */
     public record Listening(String id, EndpointState state, String consumerAccount, String service, String providerAccount,
-                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts) {
+                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts, List<String> dnsNames) {
     }
 
     private final Jdbi jdbi;
@@ -361,15 +364,17 @@ public final class Endpoints {
     /** Every endpoint whose listeners should be up (available) or opened (pending). */
     public List<Listening> listening() {
         return jdbi.withHandle(h -> {
-            record Row(long seq, String id, EndpointState state, String consumer, String ref, String provider, long serviceSeq) {
+            record Row(long seq, String id, EndpointState state, String consumer, String ref, String provider, long serviceSeq,
+                       String privateDns) {
             }
             List<Row> rows = h.createQuery("select e.seq, e.id, e.state, ca.name as consumer, e.service_ref, pa.name as provider, "
-                            + "e.service_seq from endpoints e join accounts ca on ca.seq = e.account_seq "
+                            + "e.service_seq, case when s.private_dns_state = 'verified' then s.private_dns_name end as private_dns "
+                            + "from endpoints e join accounts ca on ca.seq = e.account_seq "
                             + "join services s on s.seq = e.service_seq join accounts pa on pa.seq = s.account_seq "
                             + "where e.state in ('pending', 'available') order by e.seq")
                     .map((rs, ctx) -> new Row(rs.getLong("seq"), rs.getString("id"), EndpointState.parse(rs.getString("state")),
                             rs.getString("consumer"), rs.getString("service_ref"), rs.getString("provider"),
-                            rs.getLong("service_seq")))
+                            rs.getLong("service_seq"), rs.getString("private_dns")))
                     .list();
             List<Listening> result = new ArrayList<>();
             for (Row r : rows) {
@@ -377,8 +382,10 @@ public final class Endpoints {
                 h.createQuery("select service_port, gateway_port from endpoint_ports where endpoint_seq = :s")
                         .bind("s", r.seq()).map((rs, ctx) -> Map.entry(rs.getInt(1), rs.getInt(2)))
                         .forEach(e -> ports.put(e.getKey(), e.getValue()));
+                List<String> names = r.privateDns() == null ? List.of(dnsName(r.id(), r.ref()))
+                        : List.of(dnsName(r.id(), r.ref()), r.privateDns());
                 result.add(new Listening(r.id(), r.state(), r.consumer(), r.ref(), r.provider(),
-                        Services.targets(h, r.serviceSeq()), ports));
+                        Services.targets(h, r.serviceSeq()), ports, names));
             }
             return result;
         });

@@ -102,6 +102,58 @@ class InteropTest {
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
     }
 
+    // --- the forward proxy: CONNECT and SOCKS5 with an API key, by endpoint DNS name ---------
+
+    @Test
+    void curlReachesTheEndpointByNameThroughTheProxyWithConnect() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-p",
+                "-x", "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+                "http://" + tunnel.endpointDnsName("http") + ":1/hello");
+        ok(r, "curl -p -x (CONNECT)");
+        assertThat(r.output()).as(logs()).isEqualTo(HELLO);
+        assertThat(tunnel.gateway().output()).containsPattern("CONNECT " + tunnel.endpointDnsName("http")
+                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1");
+    }
+
+    @Test
+    void curlReachesTheEndpointByNameThroughTheProxyWithSocks5() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",
+                "-x", "socks5h://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+                "http://" + tunnel.endpointDnsName("http") + ":1/hello");
+        ok(r, "curl -x socks5h://");
+        assertThat(r.output()).as(logs()).isEqualTo(HELLO);
+        assertThat(tunnel.gateway().output()).containsPattern("SOCKS5 CONNECT " + tunnel.endpointDnsName("http")
+                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1");
+    }
+
+    @Test
+    void theProxyRefusesWithoutAKeyAnotherAccountsEndpointAndPublicNames() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        String name = tunnel.endpointDnsName("http");
+        String proxy = "127.0.0.1:" + tunnel.proxyPort();
+        Run noKey = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p", "-x", "http://" + proxy,
+                "http://" + name + ":1/hello");
+        assertThat(noKey.exitCode()).as(noKey.output()).isNotZero();
+        assertThat(noKey.output()).contains("407");
+        Run badKey = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
+                "-x", "http://runner:upk_not-a-key@" + proxy, "http://" + name + ":1/hello");
+        assertThat(badKey.output()).contains("407");
+        Run otherAccount = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
+                "-x", "http://runner:" + tunnel.acmeKey() + "@" + proxy, "http://" + name + ":1/hello");
+        assertThat(otherAccount.output()).as("acme has no endpoint by that name").contains("403");
+        Run publicName = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
+                "-x", "http://runner:" + tunnel.platformKey() + "@" + proxy, "http://example.com:80/");
+        assertThat(publicName.output()).as("no public egress").contains("403");
+        Run socksOther = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS",
+                "-x", "socks5h://runner:" + tunnel.acmeKey() + "@" + proxy, "http://" + name + ":1/hello");
+        assertThat(socksOther.exitCode()).as(socksOther.output()).isNotZero();
+        assertThat(tunnel.gateway().output()).contains("refused: 407").contains("refused: 403")
+                .contains("is not an available endpoint of account acme")
+                .doesNotContain(tunnel.platformKey()).doesNotContain(tunnel.acmeKey());
+    }
+
     @Test
     void curlDownloadsEightMebibytesWithTheSameSha256() throws Exception {
         String curl = Tools.require("curl", "curl");

@@ -36,6 +36,7 @@ final class Tunnel implements AutoCloseable {
     private String platformKey;
     private int agentPort;
     private int apiPort;
+    private int proxyPort;
     private int gatewayStarts;
     private int agentStarts;
 
@@ -70,6 +71,7 @@ final class Tunnel implements AutoCloseable {
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
         String y = "agentListen: 127.0.0.1:" + agentPort + "\n"
                 + "apiListen: 127.0.0.1:" + apiPort + "\n"
+                + "proxyListen: 127.0.0.1:" + proxyPort + "\n"
                 + "endpointPorts: " + base + "-" + (base + 999) + "\n"
                 + "heartbeatTimeoutSeconds: 6\n"
                 + "dialTimeoutSeconds: 5\n";
@@ -78,6 +80,7 @@ final class Tunnel implements AutoCloseable {
         gateway = track(UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(),
                 "gateway", "--config", config.toString(), "--data-dir", dataDir().toString()));
         apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
         agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
         api = new Api(apiPort, caFile());
@@ -153,6 +156,25 @@ final class Tunnel implements AutoCloseable {
 
     int endpointPort(String service) {
         return endpointPorts.get(service);
+    }
+
+    /** The generated DNS name of the endpoint for {@code service}, as consumers give it to the forward proxy. */
+    String endpointDnsName(String service) throws Exception {
+        return api.get(platformKey, "/v1/endpoints/" + endpointIds.get(service)).at("/dnsNames/0").asText();
+    }
+
+    int proxyPort() {
+        return proxyPort;
+    }
+
+    /** An API key of the consumer account, {@code platform}. */
+    String platformKey() {
+        return platformKey;
+    }
+
+    /** An API key of the provider account, {@code acme}, which has no endpoints of its own. */
+    String acmeKey() {
+        return acmeKey;
     }
 
     /** The id of the endpoint for {@code service}, as connection log lines name it. */

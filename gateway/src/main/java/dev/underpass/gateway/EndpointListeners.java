@@ -58,6 +58,16 @@ final class EndpointListeners {
             return connections.size();
         }
 
+        /**
+         * Carries a consumer connection that reached this endpoint another way (the forward proxy)
+         * as if it had connected here: it ends when the endpoint's listeners close. The socket
+         * must not be reading.
+         */
+        void adopt(Channel socket) {
+            connections.add(socket);
+            connect(route, socket);
+        }
+
         /** Stops listening and resets every live connection, so consumers see the end at once. */
         void close() {
             open.remove(this);

@@ -42,14 +42,16 @@ final class EndpointProvisioner implements AutoCloseable {
         return t;
     });
     private final AtomicBoolean queued = new AtomicBoolean();
+    private final ConsumerRoutes consumerRoutes;
     /** Endpoint id to (service port to its listener); touched only on {@link #thread}. */
     private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
     /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
     private String lastBindError;
 
-    EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, EventLoopGroup group, String bindHost,
-                        int[] portRange, Duration requestTtl) {
+    EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, ConsumerRoutes consumerRoutes, EventLoopGroup group,
+                        String bindHost, int[] portRange, Duration requestTtl) {
         this.endpoints = endpoints;
+        this.consumerRoutes = consumerRoutes;
         this.listeners = listeners;
         this.group = group;
         this.bindHost = bindHost;
@@ -94,7 +96,9 @@ final class EndpointProvisioner implements AutoCloseable {
         List<Endpoints.Listening> wanted = endpoints.listening();
         Set<String> ids = new HashSet<>();
         wanted.forEach(e -> ids.add(e.id()));
-        // Closing comes first, so that a failure while opening never keeps a rejected endpoint open.
+        // Closing comes first, so that a failure while opening never keeps a rejected endpoint open;
+        // its names go before its listeners.
+        consumerRoutes.retain(ids);
         for (String id : List.copyOf(bound.keySet())) {
             if (!ids.contains(id)) {
                 closeAll(id, "it is no longer pending or available");
@@ -106,6 +110,7 @@ final class EndpointProvisioner implements AutoCloseable {
             log.info("endpoint {} deleted", id);
         }
         Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
+        Map<ConsumerRoutes.Key, EndpointListeners.Listener> names = new HashMap<>();
         for (Endpoints.Listening e : wanted) {
             try {
                 provision(e, taken);
@@ -113,7 +118,14 @@ final class EndpointProvisioner implements AutoCloseable {
                 log.warn("endpoint {}: provisioning failed, retried in {}s: {}", e.id(), POLL_INTERVAL.toSeconds(),
                         failure.toString());
             }
+            Map<Integer, EndpointListeners.Listener> mine = bound.get(e.id());
+            if (mine != null) {
+                // The names lead where the endpoint's own ports lead, and only while those are open.
+                mine.forEach((port, listener) -> e.dnsNames().forEach(name ->
+                        names.put(new ConsumerRoutes.Key(e.consumerAccount(), name, port), listener)));
+            }
         }
+        consumerRoutes.publish(names);
     }
 
     private void provision(Endpoints.Listening e, Set<Integer> taken) {

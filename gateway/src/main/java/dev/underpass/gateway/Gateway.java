@@ -41,14 +41,16 @@ public final class Gateway implements AutoCloseable {
     private final List<AutoCloseable> parts;
     private final InetSocketAddress agentAddress;
     private final InetSocketAddress apiAddress;
+    private final InetSocketAddress proxyAddress;
     private final Path caFile;
     private final ControlPlane controlPlane;
 
-    private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress, Path caFile,
-                    ControlPlane controlPlane) {
+    private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
+                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane) {
         this.parts = parts;
         this.agentAddress = agentAddress;
         this.apiAddress = apiAddress;
+        this.proxyAddress = proxyAddress;
         this.caFile = caFile;
         this.controlPlane = controlPlane;
     }
@@ -110,11 +112,14 @@ public final class Gateway implements AutoCloseable {
             parts.add(agentServer::close);
             EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout());
             parts.add(listeners::close);
-            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, group,
+            ConsumerRoutes consumerRoutes = new ConsumerRoutes();
+            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes, group,
                     config.endpointBind(), config.endpointPortRange(), config.connectionRequestTtl());
             parts.add(provisioner);
             ApiServer api = new ApiServer(cp, apiTls);
             parts.add(api);
+            ForwardProxy proxy = new ForwardProxy(new ProxyAuth(cp.apiKeys(), verifier), consumerRoutes);
+            parts.add(proxy);
 
             provisioner.start();
             cp.onEndpointChange(provisioner::changed);
@@ -128,6 +133,9 @@ public final class Gateway implements AutoCloseable {
             HostAndPort apiListen = config.apiListenAddress();
             InetSocketAddress apiAddress = api.bind(group, new InetSocketAddress(apiListen.host(), apiListen.port()));
             log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
+            HostAndPort proxyListen = config.proxyListenAddress();
+            InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
+            log.info("forward proxy listening on {} (HTTP CONNECT and SOCKS5, an API key as the password)", proxyAddress);
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
             log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
@@ -136,7 +144,7 @@ public final class Gateway implements AutoCloseable {
                         GatewayCertificates.fingerprint(ca));
             }
             log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, ca, cp);
+            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -192,6 +200,10 @@ public final class Gateway implements AutoCloseable {
 
     public InetSocketAddress apiAddress() {
         return apiAddress;
+    }
+
+    public InetSocketAddress proxyAddress() {
+        return proxyAddress;
     }
 
     /** The generated CA certificate, or null when the operator configured the certificate. */

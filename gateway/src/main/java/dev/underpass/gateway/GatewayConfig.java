@@ -22,6 +22,7 @@ import java.util.List;
 public record GatewayConfig(
         @JsonProperty("agentListen") String agentListen,
         @JsonProperty("apiListen") String apiListen,
+        @JsonProperty("proxyListen") String proxyListen,
         @JsonProperty("endpointBind") String endpointBind,
         @JsonProperty("endpointHost") String endpointHost,
         @JsonProperty("endpointPorts") String endpointPorts,
@@ -37,6 +38,8 @@ public record GatewayConfig(
     public static final String DEFAULT_AGENT_LISTEN = "0.0.0.0:8443";
     /** The API listens on loopback until the operator decides who may reach it. */
     public static final String DEFAULT_API_LISTEN = "127.0.0.1:9443";
+    /** The forward proxy for consumers, on loopback until the operator opens it. */
+    public static final String DEFAULT_PROXY_LISTEN = "127.0.0.1:3128";
     public static final String DEFAULT_ENDPOINT_BIND = "127.0.0.1";
     public static final String DEFAULT_ENDPOINT_PORTS = "20000-20999";
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -50,6 +53,7 @@ public record GatewayConfig(
     public GatewayConfig {
         agentListen = agentListen == null ? DEFAULT_AGENT_LISTEN : agentListen;
         apiListen = apiListen == null ? DEFAULT_API_LISTEN : apiListen;
+        proxyListen = proxyListen == null ? DEFAULT_PROXY_LISTEN : proxyListen;
         endpointBind = endpointBind == null ? DEFAULT_ENDPOINT_BIND : endpointBind;
         endpointPorts = endpointPorts == null ? DEFAULT_ENDPOINT_PORTS : endpointPorts;
         endpointDomain = endpointDomain == null ? ControlPlane.Settings.DEFAULT_DOMAIN : endpointDomain;
@@ -58,14 +62,14 @@ public record GatewayConfig(
 
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
-        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
-    /** This configuration with the agent and API ports given on the command line, where they are. */
-    public GatewayConfig withListen(String agent, String api) {
-        return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen, endpointBind,
-                endpointHost, endpointPorts, endpointDomain, serverNames, tls, store, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
+    /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
+    public GatewayConfig withListen(String agent, String api, String proxy) {
+        return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
+                proxy != null ? proxy : proxyListen, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
+                tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
     }
 
     /** PEM files of the gateway's certificate chain and private key. */
@@ -133,6 +137,10 @@ public record GatewayConfig(
         return new StoreConfig(store.url(), store.user() == null ? "underpass" : store.user(), password == null ? "" : password);
     }
 
+    public HostAndPort proxyListenAddress() {
+        return HostAndPort.parse(proxyListen);
+    }
+
     public HostAndPort apiListenAddress() {
         return HostAndPort.parse(apiListen);
     }
@@ -169,6 +177,7 @@ public record GatewayConfig(
             errors.add("tls: both certificate and privateKey (expected: two PEM file paths, or no tls section to generate them)");
         }
         check(errors, "apiListen", apiListen, () -> HostAndPort.parse(apiListen));
+        check(errors, "proxyListen", proxyListen, () -> HostAndPort.parse(proxyListen));
         if (dnsServer != null) {
             check(errors, "dnsServer", dnsServer, () -> HostAndPort.parse(dnsServer));
         }

@@ -1,0 +1,43 @@
+package dev.underpass.gateway;
+
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Where a consumer's hostname and port lead, per account: the names of the account's available
+ * endpoints (generated, and verified private ones) and their service ports, to the endpoint's
+ * listener for that port (so that a connection that came by name ends with the endpoint too). The provisioner
+ * publishes a new table after every pass; readers never lock.
+ */
+final class ConsumerRoutes {
+    /** One account's name and port. */
+    record Key(String account, String host, int port) {
+        Key {
+            host = normalise(host);
+        }
+    }
+
+    private volatile Map<Key, EndpointListeners.Listener> table = Map.of();
+
+    /** The endpoint listener for {@code host:port} among {@code account}'s available endpoints, or null. */
+    EndpointListeners.Listener find(String account, String host, int port) {
+        return table.get(new Key(account, host, port));
+    }
+
+    void publish(Map<Key, EndpointListeners.Listener> next) {
+        table = Map.copyOf(next);
+    }
+
+    /** Drops every name of an endpoint not in {@code endpointIds}, before their listeners close. */
+    void retain(java.util.Set<String> endpointIds) {
+        Map<Key, EndpointListeners.Listener> next = new java.util.HashMap<>(table);
+        next.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
+        table = Map.copyOf(next);
+    }
+
+    /** Lower case, without a trailing dot: DNS names compare that way. */
+    static String normalise(String host) {
+        String h = host.toLowerCase(Locale.ROOT);
+        return h.endsWith(".") ? h.substring(0, h.length() - 1) : h;
+    }
+}

@@ -1,0 +1,98 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
+import io.netty.handler.timeout.ReadTimeoutHandler;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's forward proxy for consumers such as CI runners: HTTP CONNECT and SOCKS5 on one
+ * port, told apart by the first byte. A consumer authenticates with an API key of its account
+ * and names an available endpoint of that account by DNS name and service port; the connection
+ * is then carried like one to the endpoint's own listener. Anything else is refused: there is
+ * no egress to the public internet.
+ */
+final class ForwardProxy implements AutoCloseable {
+    static final Logger log = LoggerFactory.getLogger("underpass.gateway.proxy");
+    /** How long a client may take to authenticate and name its destination. */
+    static final int HANDSHAKE_SECONDS = 30;
+    static final int MAX_HEADER_BYTES = 8192;
+    private static final byte SOCKS5 = 0x05;
+
+    private final ProxyAuth auth;
+    private final ConsumerRoutes routes;
+    private Channel server;
+
+    ForwardProxy(ProxyAuth auth, ConsumerRoutes routes) {
+        this.auth = auth;
+        this.routes = routes;
+    }
+
+    InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
+        server = new ServerBootstrap()
+                .group(group)
+                .channel(Transport.serverChannel())
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast("handshake-timeout", new ReadTimeoutHandler(HANDSHAKE_SECONDS, TimeUnit.SECONDS));
+                        ch.pipeline().addLast("detect", new Detect());
+                    }
+                })
+                .bind(address).sync().channel();
+        return (InetSocketAddress) server.localAddress();
+    }
+
+    /** SOCKS5 starts with its version byte; anything else is taken for HTTP. */
+    private final class Detect extends ByteToMessageDecoder {
+        @Override
+        protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+            if (!in.isReadable()) {
+                return;
+            }
+            if (in.getByte(in.readerIndex()) == SOCKS5) {
+                ctx.pipeline().addAfter(ctx.name(), "socks-encoder", Socks5ServerEncoder.DEFAULT);
+                ctx.pipeline().addAfter("socks-encoder", "socks-decoder", new Socks5InitialRequestDecoder());
+                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(auth, routes));
+            } else {
+                ctx.pipeline().addAfter(ctx.name(), "http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
+                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(auth, routes));
+            }
+            ctx.pipeline().remove(this); // hands what it holds to the handlers just added
+        }
+    }
+
+    /** Ends the handshake: the proxy's handlers leave and the socket is carried as an endpoint connection. */
+    static void tunnel(Channel socket, EndpointListeners.Listener listener, String... handlers) {
+        for (String h : handlers) {
+            if (socket.pipeline().get(h) != null) {
+                socket.pipeline().remove(h);
+            }
+        }
+        socket.pipeline().remove("handshake-timeout");
+        listener.adopt(socket);
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package dev.underpass.gateway;
+
+import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Secrets;
+import io.netty.channel.Channel;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.BiConsumer;
+
+/**
+ * Consumers of the forward proxy authenticate with an API key of their account, sent the way
+ * git, curl, Maven, npm and docker already send proxy credentials: as the password (or, with
+ * no password, the user name) of HTTP Basic or SOCKS5 user/password authentication.
+ */
+final class ProxyAuth {
+    private final ApiKeys keys;
+    private final Executor store;
+
+    ProxyAuth(ApiKeys keys, Executor store) {
+        this.keys = keys;
+        this.store = store;
+    }
+
+    /** The API key in {@code user}/{@code password}, or null when neither holds one. */
+    static String key(String user, String password) {
+        if (password != null && !password.isEmpty()) {
+            return password;
+        }
+        return user != null && user.startsWith(Secrets.API_KEY_PREFIX) ? user : null;
+    }
+
+    /** The API key of a {@code Proxy-Authorization: Basic ...} header, or null. */
+    static String basicKey(String header) {
+        if (header == null || !header.regionMatches(true, 0, "Basic ", 0, 6)) {
+            return null;
+        }
+        try {
+            String text = new String(Base64.getDecoder().decode(header.substring(6).trim()), StandardCharsets.UTF_8);
+            int colon = text.indexOf(':');
+            return colon < 0 ? key(text, null) : key(text.substring(0, colon), text.substring(colon + 1));
+        } catch (IllegalArgumentException notBase64) {
+            return null;
+        }
+    }
+
+    /**
+     * Checks {@code key} against the store off the event loop, then calls {@code then} on
+     * {@code channel}'s loop with the principal, or with null and the reason it was refused.
+     */
+    void check(Channel channel, String key, BiConsumer<Principal, String> then) {
+        CompletableFuture<Principal> lookup;
+        try {
+            lookup = CompletableFuture.supplyAsync(() -> keys.authenticate(key), store);
+        } catch (RejectedExecutionException busy) {
+            then.accept(null, "the gateway is checking too many credentials; retry");
+            return;
+        }
+        lookup.whenCompleteAsync((principal, failure) -> {
+            if (failure == null) {
+                then.accept(principal, null);
+            } else if (failure.getCause() instanceof ApiException e) {
+                then.accept(null, e.getMessage());
+            } else {
+                then.accept(null, "the gateway cannot check credentials right now; retry");
+            }
+        }, channel.eventLoop());
+    }
+}

@@ -1,0 +1,119 @@
+package dev.underpass.gateway;
+
+import dev.underpass.controlplane.Principal;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
+import io.netty.handler.codec.socksx.v5.DefaultSocks5InitialResponse;
+import io.netty.handler.codec.socksx.v5.DefaultSocks5PasswordAuthResponse;
+import io.netty.handler.codec.socksx.v5.Socks5AddressType;
+import io.netty.handler.codec.socksx.v5.Socks5AuthMethod;
+import io.netty.handler.codec.socksx.v5.Socks5CommandRequest;
+import io.netty.handler.codec.socksx.v5.Socks5CommandRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5CommandStatus;
+import io.netty.handler.codec.socksx.v5.Socks5CommandType;
+import io.netty.handler.codec.socksx.v5.Socks5InitialRequest;
+import io.netty.handler.codec.socksx.v5.Socks5Message;
+import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthRequest;
+import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthStatus;
+import io.netty.handler.timeout.ReadTimeoutException;
+
+/**
+ * The SOCKS5 side of the forward proxy (RFC 1928, with RFC 1929 user/password authentication,
+ * the key as the password): only CONNECT, to a host name resolved by the gateway, so
+ * {@code socks5h://} or {@code --socks5-hostname}.
+ */
+final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
+    private final ProxyAuth auth;
+    private final ConsumerRoutes routes;
+    private Principal principal;
+
+    Socks5Proxy(ProxyAuth auth, ConsumerRoutes routes) {
+        this.auth = auth;
+        this.routes = routes;
+    }
+
+    @Override
+    protected void channelRead0(ChannelHandlerContext ctx, Socks5Message msg) {
+        Object from = ctx.channel().remoteAddress();
+        if (msg.decoderResult().isFailure()) {
+            refuse(ctx, null, "malformed SOCKS5 message: " + msg.decoderResult().cause().getMessage(), from);
+        } else if (msg instanceof Socks5InitialRequest initial) {
+            if (!initial.authMethods().contains(Socks5AuthMethod.PASSWORD)) {
+                refuse(ctx, new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED),
+                        "no user/password authentication offered (expected: the API key as the password)", from);
+                return;
+            }
+            ctx.pipeline().replace("socks-decoder", "socks-decoder", new Socks5PasswordAuthRequestDecoder());
+            ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.PASSWORD));
+        } else if (msg instanceof Socks5PasswordAuthRequest password) {
+            String key = ProxyAuth.key(password.username(), password.password());
+            if (key == null) {
+                refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE),
+                        "no API key (expected: an API key of your account as the password)", from);
+                return;
+            }
+            ctx.channel().config().setAutoRead(false);
+            auth.check(ctx.channel(), key, (p, refusal) -> {
+                if (p == null) {
+                    refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE), refusal, from);
+                    return;
+                }
+                principal = p;
+                ctx.pipeline().replace("socks-decoder", "socks-decoder", new Socks5CommandRequestDecoder());
+                ctx.writeAndFlush(new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.SUCCESS));
+                ctx.channel().config().setAutoRead(true);
+            });
+        } else if (msg instanceof Socks5CommandRequest command && principal != null) {
+            command(ctx, command, from);
+        } else {
+            refuse(ctx, null, "unexpected SOCKS5 message " + msg.getClass().getSimpleName(), from);
+        }
+    }
+
+    private void command(ChannelHandlerContext ctx, Socks5CommandRequest command, Object from) {
+        String destination = command.dstAddr() + ":" + command.dstPort();
+        if (command.type() != Socks5CommandType.CONNECT) {
+            refuse(ctx, reply(Socks5CommandStatus.COMMAND_UNSUPPORTED), "command " + command.type() + " (expected: CONNECT)", from);
+            return;
+        }
+        EndpointListeners.Listener listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
+        if (listener == null) {
+            refuse(ctx, reply(Socks5CommandStatus.FORBIDDEN), destination + " is not an available endpoint of account "
+                    + principal.account(), from);
+            return;
+        }
+        ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> endpoint {} port {}", destination, from,
+                principal.account(), principal.keyId(), listener.route().endpoint(), listener.route().servicePort());
+        ctx.channel().config().setAutoRead(false);
+        ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
+            if (f.isSuccess()) {
+                ForwardProxy.tunnel(ctx.channel(), listener, "socks-decoder", "socks-encoder", "socks");
+            } else {
+                ctx.close();
+            }
+        });
+    }
+
+    private static DefaultSocks5CommandResponse reply(Socks5CommandStatus status) {
+        return new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0);
+    }
+
+    private static void refuse(ChannelHandlerContext ctx, Socks5Message answer, String reason, Object from) {
+        ForwardProxy.log.info("SOCKS5 request from {} refused: {}", from, reason);
+        if (answer == null) {
+            ctx.close();
+        } else {
+            ctx.writeAndFlush(answer).addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ForwardProxy.log.info("SOCKS5 connection from {} closed: {}", ctx.channel().remoteAddress(),
+                cause instanceof ReadTimeoutException ? "no request within " + ForwardProxy.HANDSHAKE_SECONDS + "s" : cause.toString());
+        ctx.close();
+    }
+}
