@@ -117,6 +117,26 @@ class InteropTest {
     }
 
     @Test
+    void curlUsesTheProxyAsHttpProxyForAbsoluteFormRequestsWithABody() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        String proxy = "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort();
+        Run get = Run.of(dir, Map.of("http_proxy", proxy), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",
+                "http://" + tunnel.endpointDnsName("http") + ":1/hello");
+        ok(get, "curl with http_proxy (absolute-form GET)");
+        assertThat(get.output()).as(logs()).isEqualTo(HELLO);
+
+        Path in = dir.resolve("proxy-upload.bin");
+        byte[] payload = random(BIG_HTTP, 29);
+        Files.write(in, payload);
+        Run post = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-x", proxy, "-H", "Expect:",
+                "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + in,
+                "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
+        ok(post, "curl -x POST (absolute-form with an 8 MiB body)");
+        assertThat(post.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
+        assertThat(tunnel.gateway().output()).containsPattern("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint");
+    }
+
+    @Test
     void curlReachesTheEndpointByNameThroughTheProxyWithSocks5() throws Exception {
         String curl = Tools.require("curl", "curl");
         Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",

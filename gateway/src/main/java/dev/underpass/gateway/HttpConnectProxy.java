@@ -2,37 +2,51 @@ package dev.underpass.gateway;
 
 import dev.underpass.controlplane.Principal;
 import dev.underpass.protocol.HostAndPort;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpRequestEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.timeout.ReadTimeoutException;
+import io.netty.util.ReferenceCountUtil;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The HTTP side of the forward proxy: {@code CONNECT host:port} with the key in
- * {@code Proxy-Authorization}. Refusals are plain-text HTTP answers with the reason (407 without
+ * The HTTP side of the forward proxy, with the key in {@code Proxy-Authorization}:
+ * {@code CONNECT host:port} (https URLs, or any TCP with {@code curl -p}), and absolute-form
+ * requests ({@code GET http://host/path}), which go to the endpoint rewritten to origin form,
+ * one request per connection. Refusals are plain-text HTTP answers with the reason (407 without
  * or with a bad key, 403 for a name that is not an available endpoint of the caller's account),
  * after which the connection closes.
  */
-final class HttpConnectProxy extends SimpleChannelInboundHandler<HttpObject> {
+final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final ProxyAuth auth;
     private final ConsumerRoutes routes;
     private boolean handled;
+    /** Of an absolute-form request: its head in origin form, then what followed it, to replay to the endpoint. */
+    private final List<Object> forward = new ArrayList<>();
 
     HttpConnectProxy(ProxyAuth auth, ConsumerRoutes routes) {
         this.auth = auth;
@@ -40,9 +54,18 @@ final class HttpConnectProxy extends SimpleChannelInboundHandler<HttpObject> {
     }
 
     @Override
-    protected void channelRead0(ChannelHandlerContext ctx, HttpObject msg) {
-        if (handled || !(msg instanceof HttpRequest request)) {
-            return; // one request per connection; a body or anything after it is dropped
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (handled) {
+            if (!forward.isEmpty() && (msg instanceof HttpContent || msg instanceof ByteBuf)) {
+                forward.add(msg); // the body of an absolute-form request, kept for the endpoint
+            } else {
+                ReferenceCountUtil.release(msg); // one request per connection
+            }
+            return;
+        }
+        if (!(msg instanceof HttpRequest request)) {
+            ReferenceCountUtil.release(msg);
+            return;
         }
         handled = true;
         ctx.channel().config().setAutoRead(false);
@@ -53,53 +76,115 @@ final class HttpConnectProxy extends SimpleChannelInboundHandler<HttpObject> {
             refuse(ctx, status, "malformed proxy request: " + cause.getMessage(), from, "-");
             return;
         }
-        if (!HttpMethod.CONNECT.equals(request.method())) {
-            refuse(ctx, 501, "this proxy carries CONNECT requests (use an https:// URL, or curl -p); "
-                    + request.method() + " is not supported", from, "-");
-            return;
-        }
         HostAndPort destination;
-        try {
-            destination = HostAndPort.parseDialable(request.uri());
-        } catch (RuntimeException e) {
-            refuse(ctx, 400, "CONNECT " + request.uri() + " (expected: host:port)", from, "-");
-            return;
+        if (HttpMethod.CONNECT.equals(request.method())) {
+            try {
+                destination = HostAndPort.parseDialable(request.uri());
+            } catch (RuntimeException e) {
+                refuse(ctx, 400, "CONNECT " + request.uri() + " (expected: host:port)", from, "-");
+                return;
+            }
+        } else {
+            destination = absoluteForm(request);
+            if (destination == null) {
+                refuse(ctx, 400, request.method() + " " + request.uri() + " (expected: CONNECT host:port, or an "
+                        + "absolute http:// URL as proxies receive them)", from, "-");
+                return;
+            }
         }
         String key = ProxyAuth.basicKey(request.headers().get(HttpHeaderNames.PROXY_AUTHORIZATION));
         if (key == null) {
             refuse(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
-                    + "password, e.g. https_proxy=https://user:KEY@gateway:port)", from, destination.toString());
+                    + "password, e.g. http_proxy=http://user:KEY@gateway:port)", from, destination.toString());
             return;
         }
         auth.check(ctx.channel(), key, (principal, refusal) -> {
             if (principal == null) {
                 refuse(ctx, 407, refusal, from, destination.toString());
             } else {
-                connect(ctx, principal, destination, from);
+                connect(ctx, principal, destination, request.method(), from);
             }
         });
     }
 
-    private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, Object from) {
+    /** Where an absolute-form request goes; its head is kept in origin form to send there. Null if it is not one. */
+    private HostAndPort absoluteForm(HttpRequest request) {
+        URI uri;
+        try {
+            uri = new URI(request.uri());
+        } catch (URISyntaxException e) {
+            return null;
+        }
+        if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
+            return null;
+        }
+        String path = (uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath())
+                + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery());
+        HttpRequest origin = new DefaultHttpRequest(request.protocolVersion(), request.method(), path);
+        origin.headers().set(request.headers());
+        origin.headers().remove(HttpHeaderNames.PROXY_AUTHORIZATION);
+        origin.headers().remove("proxy-connection");
+        origin.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        if (!origin.headers().contains(HttpHeaderNames.HOST)) {
+            origin.headers().set(HttpHeaderNames.HOST, uri.getRawAuthority());
+        }
+        forward.add(origin);
+        return new HostAndPort(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
+    }
+
+    private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
         EndpointListeners.Listener listener = routes.find(p.account(), destination.host(), destination.port());
         if (listener == null) {
             refuse(ctx, 403, destination + " is not an available endpoint of account " + p.account()
                     + " (expected: a DNS name and port from 'underpass endpoint show')", from, destination + " account=" + p.account());
             return;
         }
-        ForwardProxy.log.info("CONNECT {} from {} account={} key={} -> endpoint {} port {}", destination, from, p.account(),
+        ForwardProxy.log.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),
                 p.keyId(), listener.route().endpoint(), listener.route().servicePort());
-        ctx.pipeline().remove("http");
-        ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
-            if (f.isSuccess()) {
-                ForwardProxy.tunnel(ctx.channel(), listener, "connect");
-            } else {
-                ctx.close();
-            }
-        });
+        if (forward.isEmpty()) {
+            ctx.pipeline().remove("http");
+            ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
+                if (f.isSuccess()) {
+                    ForwardProxy.tunnel(ctx.channel(), listener, "connect");
+                } else {
+                    ctx.close();
+                }
+            });
+            return;
+        }
+        ctx.pipeline().remove("http"); // what it had not decoded yet arrives here as bytes, for the replay
+        ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
+        ForwardProxy.tunnel(ctx.channel(), listener, "connect");
     }
 
-    private static void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
+    /** The kept request as bytes: its head and decoded body encoded again, then the raw rest. */
+    private ByteBuf encodeForward(ChannelHandlerContext ctx) {
+        EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+        CompositeByteBuf bytes = ctx.alloc().compositeBuffer();
+        for (Object part : forward) {
+            if (part instanceof ByteBuf raw) {
+                encoder.flushOutbound();
+                drain(encoder, bytes);
+                bytes.addComponent(true, raw);
+            } else {
+                encoder.writeOutbound(part);
+                drain(encoder, bytes);
+            }
+        }
+        forward.clear();
+        encoder.finishAndReleaseAll();
+        return bytes;
+    }
+
+    private static void drain(EmbeddedChannel encoder, CompositeByteBuf into) {
+        for (ByteBuf b; (b = encoder.readOutbound()) != null; ) {
+            into.addComponent(true, b);
+        }
+    }
+
+    private void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
+        forward.forEach(ReferenceCountUtil::release);
+        forward.clear();
         ForwardProxy.log.info("proxy request from {} for {} refused: {} {}", from, destination, status, reason);
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
@@ -113,13 +198,15 @@ final class HttpConnectProxy extends SimpleChannelInboundHandler<HttpObject> {
     }
 
     @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        forward.forEach(ReferenceCountUtil::release);
+        forward.clear();
+    }
+
+    @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (!(cause instanceof ReadTimeoutException)) {
-            ForwardProxy.log.info("proxy connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
-        } else {
-            ForwardProxy.log.info("proxy connection from {} closed: no request within {}s", ctx.channel().remoteAddress(),
-                    ForwardProxy.HANDSHAKE_SECONDS);
-        }
+        ForwardProxy.log.info("proxy connection from {} closed: {}", ctx.channel().remoteAddress(),
+                cause instanceof ReadTimeoutException ? "no request within " + ForwardProxy.HANDSHAKE_SECONDS + "s" : cause.toString());
         ctx.close();
     }
 }
