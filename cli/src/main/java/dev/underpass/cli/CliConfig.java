@@ -102,6 +102,11 @@ record CliConfig(String gateway, String caFile, String key) {
         return new CliConfig(gateway, caFile, null);
     }
 
+    /** This configuration acting with {@code key} instead of the stored or overriding one. */
+    CliConfig withKey(String key) {
+        return new CliConfig(gateway, caFile, key);
+    }
+
     /** This configuration if it names a gateway and a key; otherwise says how to log in. */
     CliConfig requireLogin() {
         if (gateway == null || key == null) {

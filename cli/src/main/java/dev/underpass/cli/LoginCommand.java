@@ -88,12 +88,16 @@ final class LoginCommand implements Callable<Integer> {
             char[] typed = console.readPassword("API key for %s: ", base);
             key = typed == null ? "" : new String(typed);
         }
-        key = key.strip();
+        return checkKey(key);
+    }
+
+    /** {@code text} stripped, if it looks like one API key; the refusal never echoes it (it may be another secret). */
+    static String checkKey(String text) {
+        String key = text.strip();
         if (key.isEmpty()) {
             throw new IllegalArgumentException("API key: empty (expected: " + KEY_PREFIX + "..., as 'underpass key create' prints it)");
         }
         if (!key.startsWith(KEY_PREFIX) || key.chars().anyMatch(Character::isWhitespace)) {
-            // Says what is wrong without echoing what was given: it may be another secret.
             throw new IllegalArgumentException("API key: not of the form " + KEY_PREFIX
                     + "... (expected: one API key, as 'underpass key create' prints it; agent tokens do not log in)");
         }

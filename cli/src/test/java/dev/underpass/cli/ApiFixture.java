@@ -3,11 +3,13 @@ package dev.underpass.cli;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.gateway.GatewayCertificates;
+import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
 import io.netty.channel.EventLoopGroup;
@@ -49,6 +51,11 @@ final class ApiFixture implements AutoCloseable {
             assumeTrue(System.getenv(env) == null, env + " is set in this environment");
         }
         return new ApiFixture(dir);
+    }
+
+    /** Publishes a forward proxy at {@code proxy}, as a gateway does once it bound it ({@code GET /v1/gateway}). */
+    void publishGateway(HostAndPort proxy) {
+        controlPlane.gatewayInfo(GatewayInfo.of(proxy, controlPlane.settings().endpointDomain()));
     }
 
     /** The operator's principal, for setting up many objects without a request each. */

@@ -4,6 +4,8 @@ import dev.underpass.controlplane.store.Store;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -30,6 +32,8 @@ public final class ControlPlane {
     private final Endpoints endpoints;
     private final PrivateDns privateDns;
     private final Settings settings;
+    /** Published by the gateway once its proxy is bound; read by API threads. */
+    private volatile GatewayInfo gatewayInfo;
 
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
         var jdbi = store.jdbi();
@@ -88,5 +92,15 @@ public final class ControlPlane {
 
     public Settings settings() {
         return settings;
+    }
+
+    /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */
+    public void gatewayInfo(GatewayInfo info) {
+        this.gatewayInfo = Objects.requireNonNull(info, "info");
+    }
+
+    /** What the gateway published, or empty while it is still starting (or when no gateway runs this control plane). */
+    public Optional<GatewayInfo> gatewayInfo() {
+        return Optional.ofNullable(gatewayInfo);
     }
 }

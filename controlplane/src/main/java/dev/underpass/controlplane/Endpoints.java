@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
 
@@ -388,6 +389,44 @@ public final class Endpoints {
                         Services.targets(h, r.serviceSeq()), ports, names));
             }
             return result;
+        });
+    }
+
+    /**
+     * Why {@code host:port} does not lead anywhere for {@code account}, when the host names one of
+     * the account's own endpoints (by generated or verified private name): its state, or the
+     * ports it has. Empty when it names none, so that nothing is said about other accounts.
+     */
+    public Optional<String> whyNotAvailable(String account, String host, int port) {
+        String name = host.toLowerCase(java.util.Locale.ROOT);
+        return jdbi.withHandle(h -> {
+            record Found(String id, EndpointState state, String ref, Long serviceSeq) {
+            }
+            String sql = "select e.id, e.state, e.service_ref, e.service_seq from endpoints e join accounts a on a.seq = e.account_seq ";
+            Found f;
+            if (name.endsWith("." + domain) && name.startsWith("ep-")) {
+                String id = name.substring(0, name.indexOf('.'));
+                f = h.createQuery(sql + "where a.name = :a and e.id = :id and e.state <> 'deleted'")
+                        .bind("a", account).bind("id", id)
+                        .map((rs, ctx) -> new Found(rs.getString(1), EndpointState.parse(rs.getString(2)), rs.getString(3),
+                                (Long) rs.getObject(4, Long.class)))
+                        .findOne().filter(x -> dnsName(x.id(), x.ref()).equals(name)).orElse(null);
+            } else {
+                f = h.createQuery(sql + "join services s on s.seq = e.service_seq where a.name = :a and s.private_dns_name = :n "
+                                + "and s.private_dns_state = 'verified' and e.state <> 'deleted'")
+                        .bind("a", account).bind("n", name)
+                        .map((rs, ctx) -> new Found(rs.getString(1), EndpointState.parse(rs.getString(2)), rs.getString(3),
+                                (Long) rs.getObject(4, Long.class)))
+                        .findFirst().orElse(null);
+            }
+            if (f == null) {
+                return Optional.<String>empty();
+            }
+            if (f.state() != EndpointState.AVAILABLE) {
+                return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") is " + f.state() + ", not available");
+            }
+            List<Integer> ports = f.serviceSeq() == null ? List.of() : List.copyOf(Services.targets(h, f.serviceSeq()).keySet());
+            return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") has no port " + port + " (its ports: " + ports + ")");
         });
     }
 

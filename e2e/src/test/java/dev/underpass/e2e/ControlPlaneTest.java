@@ -40,6 +40,7 @@ class ControlPlaneTest {
     UnderpassProcess gateway;
     int agentPort;
     int apiPort;
+    int proxyPort;
     int gatewayStarts;
 
     @AfterEach
@@ -53,11 +54,12 @@ class ControlPlaneTest {
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
         Path config = dir.resolve("gateway.yaml");
         Files.writeString(config, "agentListen: 127.0.0.1:" + agentPort + "\napiListen: 127.0.0.1:" + apiPort
-                + "\nendpointPorts: " + base + "-" + (base + 999) + "\n");
+                + "\nproxyListen: 127.0.0.1:" + proxyPort + "\nendpointPorts: " + base + "-" + (base + 999) + "\n");
         gateway = UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(), "gateway", "--config", config.toString(),
                 "--data-dir", dir.resolve("data").toString());
         running.add(gateway);
         apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
         agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
     }
@@ -123,14 +125,19 @@ class ControlPlaneTest {
         assertThat(Clients.echo(port, "through the endpoint".getBytes(StandardCharsets.UTF_8)))
                 .isEqualTo("through the endpoint".getBytes(StandardCharsets.UTF_8));
 
-        // A live connection, then the provider rejects: the connection ends, the listener goes.
-        try (Socket live = Clients.connect(port)) {
-            live.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
-            assertThat(live.getInputStream().readNBytes(4)).isEqualTo("ping".getBytes(StandardCharsets.UTF_8));
+        // Live connections, one on the endpoint's port and one through the forward proxy by the
+        // endpoint's name; then the provider rejects: both end, the listener goes.
+        String name = available.at("/dnsNames/0").asText();
+        try (Socket live = Clients.connect(port); Socket proxied = proxied(name + ":7")) {
+            for (Socket s : List.of(live, proxied)) {
+                s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+                assertThat(s.getInputStream().readNBytes(4)).isEqualTo("ping".getBytes(StandardCharsets.UTF_8));
+            }
             acme.run("endpoint", "reject", id, "--reason", "no longer needed").ok("endpoint reject");
             assertThat(endOf(live)).as("the live connection ends").isTrue();
+            assertThat(endOf(proxied)).as("the proxied connection ends").isTrue();
         }
-        gateway.awaitLog("endpoint " + id + " port 7 closed .* 1 live connection\\(s\\) reset", WAIT);
+        gateway.awaitLog("endpoint " + id + " port 7 closed .* 2 live connection\\(s\\) reset", WAIT);
         assertThat(refused(port)).as("nobody listens on the endpoint's port any more").isTrue();
         JsonNode rejected = platform.json("endpoint", "show", id);
         assertThat(rejected.get("state").asText()).isEqualTo("rejected");
@@ -162,6 +169,19 @@ class ControlPlaneTest {
         agent.awaitLog("session \\d+ established", 2, WAIT);
         byte[] payload = "after restart".getBytes(StandardCharsets.UTF_8);
         assertThat(echoWhenReady(port2, payload)).isEqualTo(payload);
+    }
+
+    /** A tunnel through the gateway's forward proxy (CONNECT with platform's key), past its answer. */
+    private Socket proxied(String destination) throws IOException {
+        String key = Files.readString(dir.resolve("platform-key")).trim();
+        Socket s = new Socket("127.0.0.1", proxyPort);
+        s.setSoTimeout((int) WAIT.toMillis());
+        String auth = java.util.Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
+        s.getOutputStream().write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
+        byte[] answer = s.getInputStream().readNBytes("HTTP/1.1 200 Connection established\r\n\r\n".length());
+        assertThat(new String(answer, StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200");
+        return s;
     }
 
     /** True when the peer ends the connection (EOF or reset) within {@link #WAIT}. */

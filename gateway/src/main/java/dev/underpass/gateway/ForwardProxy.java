@@ -33,12 +33,12 @@ final class ForwardProxy implements AutoCloseable {
     static final int MAX_HEADER_BYTES = 8192;
     private static final byte SOCKS5 = 0x05;
 
-    private final ProxyAuth auth;
+    private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private Channel server;
 
-    ForwardProxy(ProxyAuth auth, ConsumerRoutes routes) {
-        this.auth = auth;
+    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes) {
+        this.checks = checks;
         this.routes = routes;
     }
 
@@ -69,10 +69,10 @@ final class ForwardProxy implements AutoCloseable {
             if (in.getByte(in.readerIndex()) == SOCKS5) {
                 ctx.pipeline().addAfter(ctx.name(), "socks-encoder", Socks5ServerEncoder.DEFAULT);
                 ctx.pipeline().addAfter("socks-encoder", "socks-decoder", new Socks5InitialRequestDecoder());
-                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(auth, routes));
+                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes));
             } else {
                 ctx.pipeline().addAfter(ctx.name(), "http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
-                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(auth, routes));
+                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes));
             }
             ctx.pipeline().remove(this); // hands what it holds to the handlers just added
         }

@@ -2,6 +2,7 @@ package dev.underpass.gateway;
 
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.HostAndPort;
@@ -118,7 +119,7 @@ public final class Gateway implements AutoCloseable {
             parts.add(provisioner);
             ApiServer api = new ApiServer(cp, apiTls);
             parts.add(api);
-            ForwardProxy proxy = new ForwardProxy(new ProxyAuth(cp.apiKeys(), verifier), consumerRoutes);
+            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), verifier), consumerRoutes);
             parts.add(proxy);
 
             provisioner.start();
@@ -136,6 +137,7 @@ public final class Gateway implements AutoCloseable {
             HostAndPort proxyListen = config.proxyListenAddress();
             InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
             log.info("forward proxy listening on {} (HTTP CONNECT and SOCKS5, an API key as the password)", proxyAddress);
+            cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
             log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());

@@ -125,8 +125,20 @@ public record GatewayConfig(
         if (endpointHost != null) {
             return endpointHost;
         }
-        boolean wildcard = endpointBind.equals("0.0.0.0") || endpointBind.equals("::") || endpointBind.equals("[::]");
-        return wildcard ? serverNames.getFirst() : endpointBind;
+        return wildcard(endpointBind) ? serverNames.getFirst() : endpointBind;
+    }
+
+    /**
+     * Where consumers reach the forward proxy bound at {@code boundPort}: the host of
+     * {@code proxyListen}, else, when that is a wildcard address, the first server name.
+     */
+    public HostAndPort proxyConsumerAddress(int boundPort) {
+        String host = proxyListenAddress().host();
+        return new HostAndPort(wildcard(host) ? serverNames.getFirst() : host, boundPort);
+    }
+
+    private static boolean wildcard(String host) {
+        return host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]");
     }
 
     public StoreConfig storeConfig(Path dataDir) {

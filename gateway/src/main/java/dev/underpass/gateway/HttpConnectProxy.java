@@ -42,14 +42,14 @@ import java.util.List;
 final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
-    private final ProxyAuth auth;
+    private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private boolean handled;
     /** Of an absolute-form request: its head in origin form, then what followed it, to replay to the endpoint. */
     private final List<Object> forward = new ArrayList<>();
 
-    HttpConnectProxy(ProxyAuth auth, ConsumerRoutes routes) {
-        this.auth = auth;
+    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes) {
+        this.checks = checks;
         this.routes = routes;
     }
 
@@ -73,7 +73,9 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         if (request.decoderResult().isFailure()) {
             Throwable cause = request.decoderResult().cause();
             int status = cause instanceof TooLongHttpLineException ? 414 : cause instanceof TooLongHttpHeaderException ? 431 : 400;
-            refuse(ctx, status, "malformed proxy request: " + cause.getMessage(), from, "-");
+            refuse(ctx, status, "malformed proxy request: " + cause.getMessage() + " (expected: CONNECT host:port HTTP/1.1, "
+                    + "or a request for an absolute http:// URL, with headers under " + ForwardProxy.MAX_HEADER_BYTES + " bytes)",
+                    from, "-");
             return;
         }
         HostAndPort destination;
@@ -92,13 +94,13 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        String key = ProxyAuth.basicKey(request.headers().get(HttpHeaderNames.PROXY_AUTHORIZATION));
+        String key = ProxyChecks.basicKey(request.headers().get(HttpHeaderNames.PROXY_AUTHORIZATION));
         if (key == null) {
             refuse(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
                     + "password, e.g. http_proxy=http://user:KEY@gateway:port)", from, destination.toString());
             return;
         }
-        auth.check(ctx.channel(), key, (principal, refusal) -> {
+        checks.check(ctx.channel(), key, (principal, refusal) -> {
             if (principal == null) {
                 refuse(ctx, 407, refusal, from, destination.toString());
             } else {
@@ -135,8 +137,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
         EndpointListeners.Listener listener = routes.find(p.account(), destination.host(), destination.port());
         if (listener == null) {
-            refuse(ctx, 403, destination + " is not an available endpoint of account " + p.account()
-                    + " (expected: a DNS name and port from 'underpass endpoint show')", from, destination + " account=" + p.account());
+            checks.whyNot(ctx.channel(), p.account(), destination.host(), destination.port(),
+                    reason -> refuse(ctx, 403, reason, from, destination + " account=" + p.account()));
             return;
         }
         ForwardProxy.log.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),

@@ -26,12 +26,12 @@ import io.netty.handler.timeout.ReadTimeoutException;
  * {@code socks5h://} or {@code --socks5-hostname}.
  */
 final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
-    private final ProxyAuth auth;
+    private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private Principal principal;
 
-    Socks5Proxy(ProxyAuth auth, ConsumerRoutes routes) {
-        this.auth = auth;
+    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes) {
+        this.checks = checks;
         this.routes = routes;
     }
 
@@ -49,14 +49,14 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
             ctx.pipeline().replace("socks-decoder", "socks-decoder", new Socks5PasswordAuthRequestDecoder());
             ctx.writeAndFlush(new DefaultSocks5InitialResponse(Socks5AuthMethod.PASSWORD));
         } else if (msg instanceof Socks5PasswordAuthRequest password) {
-            String key = ProxyAuth.key(password.username(), password.password());
+            String key = ProxyChecks.key(password.username(), password.password());
             if (key == null) {
                 refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE),
                         "no API key (expected: an API key of your account as the password)", from);
                 return;
             }
             ctx.channel().config().setAutoRead(false);
-            auth.check(ctx.channel(), key, (p, refusal) -> {
+            checks.check(ctx.channel(), key, (p, refusal) -> {
                 if (p == null) {
                     refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE), refusal, from);
                     return;
@@ -81,8 +81,8 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
         }
         EndpointListeners.Listener listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
         if (listener == null) {
-            refuse(ctx, reply(Socks5CommandStatus.FORBIDDEN), destination + " is not an available endpoint of account "
-                    + principal.account(), from);
+            checks.whyNot(ctx.channel(), principal.account(), command.dstAddr(), command.dstPort(),
+                    reason -> refuse(ctx, reply(Socks5CommandStatus.FORBIDDEN), reason, from));
             return;
         }
         ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> endpoint {} port {}", destination, from,

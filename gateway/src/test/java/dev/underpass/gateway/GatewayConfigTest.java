@@ -74,6 +74,18 @@ class GatewayConfigTest {
     }
 
     @Test
+    void consumersReachTheProxyAtItsBindHostOrTheFirstServerNameForAWildcard() throws IOException {
+        assertThat(GatewayConfig.defaults().proxyConsumerAddress(3128)).hasToString("127.0.0.1:3128");
+        for (String wildcard : List.of("0.0.0.0:0", "[::]:0")) {
+            GatewayConfig c = GatewayConfig.load(write("proxyListen: \"" + wildcard + "\"\n"
+                    + "endpointHost: endpoints-only.example.com\nserverNames: [gw.example.com, 10.0.0.1]\n"));
+            assertThat(c.proxyConsumerAddress(41000)).as(wildcard).hasToString("gw.example.com:41000");
+        }
+        GatewayConfig v6 = GatewayConfig.defaults().withListen(null, null, "[::1]:3128");
+        assertThat(v6.proxyConsumerAddress(3128)).hasToString("[::1]:3128");
+    }
+
+    @Test
     void emptyFileIsTheEmbeddedDefaults() throws IOException {
         GatewayConfig c = GatewayConfig.load(write(""));
         assertThat(c).isEqualTo(GatewayConfig.defaults());

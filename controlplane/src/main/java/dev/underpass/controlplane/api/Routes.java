@@ -2,6 +2,7 @@ package dev.underpass.controlplane.api;
 
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
@@ -15,6 +16,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.util.List;
+import java.util.Map;
 
 /** The REST API: each route and the control-plane operation behind it. Documented in {@code openapi.yaml}. */
 final class Routes {
@@ -28,6 +30,12 @@ final class Routes {
         }
     }
 
+    /**
+     * Seconds a client waits before asking again for what the gateway has not published yet: it
+     * publishes right after binding its proxy, a moment after the API starts answering.
+     */
+    static final int GATEWAY_INFO_RETRY_SECONDS = 1;
+
     /** A body that is not JSON. */
     record Raw(String contentType, byte[] bytes) {
     }
@@ -40,6 +48,10 @@ final class Routes {
         byte[] openapi = load(OPENAPI_RESOURCE);
         r.addPublic("GET", "/v1/openapi.yaml", c -> new Raw("application/yaml", openapi));
         r.add("GET", "/v1/whoami", 200, c -> Whoami.of(c.principal()));
+        r.add("GET", "/v1/gateway", 200, c -> cp.gatewayInfo().orElseThrow(() -> new ApiException(503,
+                "the gateway has not published its proxy address yet (it is still starting, or no forward proxy runs with "
+                        + "this API); retry in a moment", List.of(),
+                Map.of("retry-after", String.valueOf(GATEWAY_INFO_RETRY_SECONDS)))));
 
         r.add("GET", "/v1/accounts", 200, c -> cp.accounts().list(c.principal(), c.page()));
         r.add("POST", "/v1/accounts", 201, c -> cp.accounts().create(c.principal(), c.body(Accounts.CreateRequest.class)));

@@ -17,9 +17,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.JsonDiff;
 import dev.underpass.controlplane.Role;
 import dev.underpass.controlplane.Scope;
+import dev.underpass.protocol.HostAndPort;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -65,6 +68,7 @@ class TenantIsolationApiTest {
     @BeforeAll
     static void setUp() throws Exception {
         api = ApiFixture.start(dir);
+        api.cp.cp.gatewayInfo(GatewayInfo.of(new HostAndPort("gw.test", 3128), ControlPlane.Settings.DEFAULT_DOMAIN));
         operator = api.cp.operatorKey;
         JsonNode acme = api.ok(operator, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201);
         owner = acme.at("/ownerKey/key").asText();
@@ -136,6 +140,7 @@ class TenantIsolationApiTest {
         return List.of(
                 c("GET /v1/openapi.yaml", null, 200),
                 c("GET /v1/whoami", null, 200),
+                c("GET /v1/gateway", null, 200),
                 c("GET /v1/accounts", ACCOUNTS_READ, 403),
                 c("POST /v1/accounts", ACCOUNTS_WRITE, 403, null, "{\"name\":\"evil\"}"),
                 c("GET /v1/users", USERS_READ, 200),

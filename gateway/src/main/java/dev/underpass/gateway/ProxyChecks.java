@@ -2,6 +2,7 @@ package dev.underpass.gateway;
 
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Secrets;
 import io.netty.channel.Channel;
@@ -11,18 +12,22 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
- * Consumers of the forward proxy authenticate with an API key of their account, sent the way
- * git, curl, Maven, npm and docker already send proxy credentials: as the password (or, with
- * no password, the user name) of HTTP Basic or SOCKS5 user/password authentication.
+ * What the forward proxy asks the store, off the event loop. Consumers authenticate with an API
+ * key of their account, sent the way git, curl, Maven, npm and docker already send proxy
+ * credentials: as the password (or, with no password, the user name) of HTTP Basic or SOCKS5
+ * user/password authentication.
  */
-final class ProxyAuth {
+final class ProxyChecks {
     private final ApiKeys keys;
+    private final Endpoints endpoints;
     private final Executor store;
 
-    ProxyAuth(ApiKeys keys, Executor store) {
+    ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store) {
         this.keys = keys;
+        this.endpoints = endpoints;
         this.store = store;
     }
 
@@ -69,5 +74,23 @@ final class ProxyAuth {
                 then.accept(null, "the gateway cannot check credentials right now; retry");
             }
         }, channel.eventLoop());
+    }
+
+    /**
+     * Why {@code host:port} is refused to {@code account}, on {@code channel}'s loop: the state of
+     * the account's own endpoint by that name, or that no available endpoint of the account has it
+     * (never anything about another account's names).
+     */
+    void whyNot(Channel channel, String account, String host, int port, Consumer<String> then) {
+        String otherwise = host + ":" + port + " is not an available endpoint of account " + account
+                + " (expected: a DNS name and port from 'underpass endpoint show')";
+        CompletableFuture<String> lookup;
+        try {
+            lookup = CompletableFuture.supplyAsync(() -> endpoints.whyNotAvailable(account, host, port).orElse(otherwise), store);
+        } catch (RejectedExecutionException busy) {
+            then.accept(otherwise);
+            return;
+        }
+        lookup.whenCompleteAsync((reason, failure) -> then.accept(failure == null ? reason : otherwise), channel.eventLoop());
     }
 }

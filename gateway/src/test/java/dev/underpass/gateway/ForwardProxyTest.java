@@ -1,0 +1,129 @@
+package dev.underpass.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.EndpointState;
+import dev.underpass.controlplane.Endpoints;
+import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Services;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The forward proxy's refusals, spoken to with raw sockets: each says why in a way the consumer
+ * can act on, only about the consumer's own endpoints, and the gateway carries on.
+ */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class ForwardProxyTest {
+    static final Duration WAIT = Duration.ofSeconds(30);
+
+    @TempDir
+    Path dir;
+    Gateway gateway;
+    ControlPlane cp;
+    Principal acme;
+    Principal platform;
+    String platformKey;
+    String otherKey;
+
+    @BeforeEach
+    void start() throws Exception {
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        cp = gateway.controlPlane();
+        Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
+        acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
+        platformKey = cp.accounts().create(operator, new Accounts.CreateRequest("platform", null)).ownerKey().key();
+        platform = cp.apiKeys().authenticate(platformKey);
+        otherKey = cp.accounts().create(operator, new Accounts.CreateRequest("globex", null)).ownerKey().key();
+        cp.services().create(acme, new Services.CreateRequest("git", null,
+                List.of(new Services.Listener("tcp", 443, List.of("git.internal:443"))), List.of("*"), true, null));
+    }
+
+    @AfterEach
+    void stop() {
+        gateway.close();
+    }
+
+    @Test
+    void anEndpointThatIsNotAvailableIsRefusedWithItsStateToItsOwnAccountOnly() throws Exception {
+        Endpoints.View requested = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/git"));
+        String name = requested.dnsNames().getFirst();
+
+        assertThat(connect(platformKey, name + ":443")).startsWith("HTTP/1.1 403")
+                .contains("endpoint " + requested.id() + " (acme/git) is pendingAcceptance, not available");
+        assertThat(connect(otherKey, name + ":443")).as("another account learns nothing about it").startsWith("HTTP/1.1 403")
+                .contains("is not an available endpoint of account globex").doesNotContain("pendingAcceptance")
+                .doesNotContain("acme/git");
+
+        cp.endpoints().accept(acme, requested.id(), null);
+        await(requested.id(), EndpointState.AVAILABLE);
+        assertThat(connect(platformKey, name + ":22")).startsWith("HTTP/1.1 403")
+                .contains("has no port 22 (its ports: [443])");
+
+        cp.endpoints().reject(acme, requested.id(), null);
+        await(requested.id(), EndpointState.REJECTED);
+        assertThat(connect(platformKey, name + ":443")).startsWith("HTTP/1.1 403").contains("is rejected, not available");
+    }
+
+    @Test
+    void malformedAndOversizedRequestsAndMissingCredentialsGetClearAnswers() throws Exception {
+        assertThat(raw("NONSENSE\r\n\r\n")).startsWith("HTTP/1.1 400").contains("expected: CONNECT host:port");
+        assertThat(raw("CONNECT nowhere HTTP/1.1\r\n\r\n")).startsWith("HTTP/1.1 400").contains("expected: host:port");
+        assertThat(raw("CONNECT a.example:443 HTTP/1.1\r\nX-Big: " + "x".repeat(10_000) + "\r\n\r\n")).startsWith("HTTP/1.1 431");
+        assertThat(raw("CONNECT a.example:443 HTTP/1.1\r\n\r\n")).startsWith("HTTP/1.1 407")
+                .containsIgnoringCase("Proxy-Authenticate: Basic realm=\"underpass\"").contains("no API key");
+        assertThat(raw("CONNECT a.example:443 HTTP/1.1\r\nProxy-Authorization: Basic !!!\r\n\r\n")).startsWith("HTTP/1.1 407");
+        assertThat(raw("GET https://a.example/ HTTP/1.1\r\n\r\n")).startsWith("HTTP/1.1 400").contains("absolute http:// URL");
+        // SOCKS5 without user/password authentication: "no acceptable method", then the end.
+        try (Socket s = socket()) {
+            s.getOutputStream().write(new byte[] {5, 1, 0});
+            assertThat(s.getInputStream().readAllBytes()).containsExactly(5, 0xFF);
+        }
+        // And the proxy still works for a proper request.
+        assertThat(connect(platformKey, "example.com:443")).startsWith("HTTP/1.1 403").contains("account platform");
+    }
+
+    private String connect(String key, String destination) throws IOException {
+        String auth = Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
+        return raw("CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\nProxy-Authorization: Basic " + auth
+                + "\r\n\r\n");
+    }
+
+    /** Sends {@code request} and reads the answer to the end (the proxy closes after a refusal). */
+    private String raw(String request) throws IOException {
+        try (Socket s = socket()) {
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            InputStream in = s.getInputStream();
+            return new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+        }
+    }
+
+    private Socket socket() throws IOException {
+        Socket s = new Socket("127.0.0.1", gateway.proxyAddress().getPort());
+        s.setSoTimeout((int) WAIT.toMillis());
+        return s;
+    }
+
+    private void await(String id, EndpointState state) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (cp.endpoints().get(platform, id).state() != state && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(cp.endpoints().get(platform, id).state()).isEqualTo(state);
+    }
+}
