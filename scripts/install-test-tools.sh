@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl.
+# Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl,
+# socat (a proxy client for ssh's ProxyCommand).
 # (The JDK and Maven come with the machine; scripts/java-home.sh finds a JDK 21+.)
 set -euo pipefail
 need=()
-for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl; do
+for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat; do
     cmd=${tool%%:*} pkg=${tool#*:}
     if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
         need+=("$pkg")

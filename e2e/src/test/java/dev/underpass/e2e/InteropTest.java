@@ -200,6 +200,25 @@ class InteropTest {
     // --- ssh and scp against OpenSSH -----------------------------------------------------------
 
     @Test
+    void sshReachesTheEndpointByNameWithAProxyCommandThroughConnect() throws Exception {
+        String ssh = Tools.require("ssh", "openssh-client");
+        String socat = Tools.require("socat", "socat");
+        Tools.require("sshd", "openssh-server");
+        // socat speaks CONNECT to the gateway's proxy, with the consumer's key as the password.
+        String proxyCommand = socat + " - PROXY:127.0.0.1:%h:%p,proxyport=" + tunnel.proxyPort()
+                + ",proxyauth=runner:" + tunnel.platformKey();
+        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, ssh, "-F", "/dev/null", "-p", "1",
+                "-o", "ProxyCommand=" + proxyCommand, "-o", "HostKeyAlias=[127.0.0.1]:" + tunnel.endpointPort("ssh"),
+                "-i", clientKey.toString(), "-o", "IdentitiesOnly=yes",
+                "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "BatchMode=yes",
+                "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", user() + "@" + tunnel.endpointDnsName("ssh"),
+                "echo hello-through-the-proxy");
+        ok(r, "ssh with a ProxyCommand");
+        assertThat(r.output().lines().toList()).as(logs()).contains("hello-through-the-proxy");
+        assertThat(tunnel.gateway().output()).contains("CONNECT " + tunnel.endpointDnsName("ssh") + ":1 from");
+    }
+
+    @Test
     void sshRunsACommandOnTheRealSshdBehindTheAgent() throws Exception {
         String ssh = Tools.require("ssh", "openssh-client");
         Tools.require("sshd", "openssh-server");
