@@ -33,6 +33,11 @@ final class GatewayCommand implements Callable<Integer> {
                     + GatewayConfig.DEFAULT_PROXY_LISTEN + ").")
     String proxyListen;
 
+    @Option(names = "--sni-listen", paramLabel = "HOST:PORT",
+            description = "Address of the TLS port that routes by server name, overriding the configuration (default "
+                    + GatewayConfig.DEFAULT_SNI_LISTEN + ").")
+    String sniListen;
+
     @Override
     public Integer call() throws Exception {
         Path file = config != null ? config : dataDir.resolve("gateway.yaml");
@@ -46,7 +51,7 @@ final class GatewayCommand implements Callable<Integer> {
             c = GatewayConfig.defaults();
             LoggerFactory.getLogger(Gateway.class).info("no {}: running with the embedded defaults", file);
         }
-        c = c.withListen(agentListen, apiListen, proxyListen);
+        c = c.withListen(agentListen, apiListen, proxyListen, sniListen);
         Gateway gateway = Gateway.start(c, dataDir);
         Shutdown.awaitSignal(gateway);
         return 0;

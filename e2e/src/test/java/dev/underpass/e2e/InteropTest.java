@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsServer;
 import dev.underpass.testkit.Sha256;
 import java.io.IOException;
 import java.io.InputStream;
@@ -15,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
@@ -45,6 +47,7 @@ class InteropTest {
     static Path dir;
     static byte[] httpBig;
     static HttpServer http;
+    static HttpsServer https;
     static ExecutorService httpPool;
     static ServerProcess sshd;
     static Path clientKey;
@@ -59,6 +62,8 @@ class InteropTest {
         Map<String, String> services = new LinkedHashMap<>();
         startHttp();
         services.put("http", "127.0.0.1:" + http.getAddress().getPort());
+        startHttps();
+        services.put("tls-web", "127.0.0.1:" + https.getAddress().getPort());
         if (have("sshd", "openssh-server") && have("ssh-keygen", "openssh-client")) {
             startSshd();
             services.put("ssh", sshd.address());
@@ -68,6 +73,7 @@ class InteropTest {
             services.put("git", gitDaemon.address());
         }
         tunnel = Tunnel.start(dir, services);
+        serveHttpsAs(tunnel.endpointDnsName("tls-web"));
         if (sshd != null) {
             pinHostKey();
         }
@@ -83,6 +89,9 @@ class InteropTest {
         }
         if (sshd != null) {
             sshd.close();
+        }
+        if (https != null) {
+            https.stop(0);
         }
         if (http != null) {
             http.stop(0);
@@ -134,6 +143,24 @@ class InteropTest {
         ok(post, "curl -x POST (absolute-form with an 8 MiB body)");
         assertThat(post.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
         assertThat(tunnel.gateway().output()).containsPattern("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint");
+    }
+
+    @Test
+    void curlReachesATlsServiceThroughTheTlsListenerByServerNameWithTlsEndToEnd() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        String name = tunnel.endpointDnsName("tls-web");
+        // curl checks the private server's own certificate: TLS runs end to end, the gateway only routes.
+        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*",
+                "--cacert", httpsCa.toString(), "--resolve", name + ":" + tunnel.sniPort() + ":127.0.0.1",
+                "https://" + name + ":" + tunnel.sniPort() + "/hello");
+        ok(r, "curl https:// through the TLS listener");
+        assertThat(r.output()).as(logs()).isEqualTo("hello over TLS\n");
+        assertThat(tunnel.gateway().output()).contains("TLS connection from").contains("for " + name + " -> endpoint "
+                + tunnel.endpointId("tls-web"));
+        Run unknown = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-k", "--resolve",
+                "nobody.example:" + tunnel.sniPort() + ":127.0.0.1", "https://nobody.example:" + tunnel.sniPort() + "/");
+        assertThat(unknown.exitCode()).as(unknown.output()).isNotZero();
+        assertThat(tunnel.gateway().output()).contains("server name nobody.example is no available endpoint");
     }
 
     @Test
@@ -270,6 +297,30 @@ class InteropTest {
     }
 
     // --- servers behind the agent --------------------------------------------------------------
+
+    static Path httpsCa;
+
+    /** An HTTPS server, bound now and started once its certificate names the endpoint it is reached by. */
+    private static void startHttps() throws IOException {
+        https = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        https.createContext("/hello", exchange -> {
+            byte[] body = "hello over TLS\n".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+    }
+
+    /** The private service's own certificate, from its own CA, for the endpoint's name. */
+    private static void serveHttpsAs(String name) throws Exception {
+        var certs = dev.underpass.gateway.GatewayCertificates.ensure(dir.resolve("https-tls"), List.of(name));
+        httpsCa = certs.caFile();
+        io.netty.handler.ssl.SslContext netty = io.netty.handler.ssl.SslContextBuilder
+                .forServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile())
+                .sslProvider(io.netty.handler.ssl.SslProvider.JDK).build();
+        https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(((io.netty.handler.ssl.JdkSslContext) netty).context()));
+        https.start();
+    }
 
     private static void startHttp() throws IOException {
         httpBig = random(BIG_HTTP, 17);

@@ -37,6 +37,7 @@ final class Tunnel implements AutoCloseable {
     private int agentPort;
     private int apiPort;
     private int proxyPort;
+    private int sniPort;
     private int gatewayStarts;
     private int agentStarts;
 
@@ -72,6 +73,7 @@ final class Tunnel implements AutoCloseable {
         String y = "agentListen: 127.0.0.1:" + agentPort + "\n"
                 + "apiListen: 127.0.0.1:" + apiPort + "\n"
                 + "proxyListen: 127.0.0.1:" + proxyPort + "\n"
+                + "sniListen: 127.0.0.1:" + sniPort + "\n"
                 + "endpointPorts: " + base + "-" + (base + 999) + "\n"
                 + "heartbeatTimeoutSeconds: 6\n"
                 + "dialTimeoutSeconds: 5\n";
@@ -81,6 +83,7 @@ final class Tunnel implements AutoCloseable {
                 "gateway", "--config", config.toString(), "--data-dir", dataDir().toString()));
         apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
         proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
+        sniPort = Integer.parseInt(gateway.awaitLog("TLS listener routing by server name on .*:(\\d+) ", WAIT).group(1));
         agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
         api = new Api(apiPort, caFile());
@@ -98,12 +101,17 @@ final class Tunnel implements AutoCloseable {
         Files.writeString(tokenFile, token + "\n");
         for (Map.Entry<String, String> s : services.entrySet()) {
             api.post(acmeKey, "/v1/services", Map.of("name", s.getKey(), "allowedPrincipals", List.of("platform"),
-                    "listeners", List.of(Map.of("port", 1, "targets", List.of(s.getValue())))));
+                    "listeners", List.of(Map.of("port", servicePort(s.getKey()), "targets", List.of(s.getValue())))));
             String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + s.getKey())).get("id").asText();
             api.post(acmeKey, "/v1/endpoints/" + id + "/accept", Map.of());
             endpointIds.put(s.getKey(), id);
             endpointPorts.put(s.getKey(), awaitAvailable(id));
         }
+    }
+
+    /** Each service listens on port 1, except those named {@code tls-...}: port 443, for the TLS listener. */
+    static int servicePort(String service) {
+        return service.startsWith("tls-") ? 443 : 1;
     }
 
     /** Waits until endpoint {@code id} is available and returns its gateway port. */
@@ -165,6 +173,10 @@ final class Tunnel implements AutoCloseable {
 
     int proxyPort() {
         return proxyPort;
+    }
+
+    int sniPort() {
+        return sniPort;
     }
 
     /** An API key of the consumer account, {@code platform}. */

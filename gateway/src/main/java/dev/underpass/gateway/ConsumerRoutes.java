@@ -18,14 +18,22 @@ final class ConsumerRoutes {
     }
 
     private volatile Map<Key, EndpointListeners.Listener> table = Map.of();
+    /** Server name to the listener of the TLS service port, for names that lead to one endpoint only. */
+    private volatile Map<String, EndpointListeners.Listener> serverNames = Map.of();
 
     /** The endpoint listener for {@code host:port} among {@code account}'s available endpoints, or null. */
     EndpointListeners.Listener find(String account, String host, int port) {
         return table.get(new Key(account, host, port));
     }
 
-    void publish(Map<Key, EndpointListeners.Listener> next) {
+    /** The endpoint listener a TLS server name leads to, across accounts, or null. */
+    EndpointListeners.Listener findByServerName(String host) {
+        return serverNames.get(normalise(host));
+    }
+
+    void publish(Map<Key, EndpointListeners.Listener> next, Map<String, EndpointListeners.Listener> nextServerNames) {
         table = Map.copyOf(next);
+        serverNames = Map.copyOf(nextServerNames);
     }
 
     /** Drops every name of an endpoint not in {@code endpointIds}, before their listeners close. */
@@ -33,6 +41,9 @@ final class ConsumerRoutes {
         Map<Key, EndpointListeners.Listener> next = new java.util.HashMap<>(table);
         next.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
         table = Map.copyOf(next);
+        Map<String, EndpointListeners.Listener> names = new java.util.HashMap<>(serverNames);
+        names.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
+        serverNames = Map.copyOf(names);
     }
 
     /** Lower case, without a trailing dot: DNS names compare that way. */

@@ -43,13 +43,16 @@ final class EndpointProvisioner implements AutoCloseable {
     });
     private final AtomicBoolean queued = new AtomicBoolean();
     private final ConsumerRoutes consumerRoutes;
+    /** The service port that the TLS listener routing by server name stands for. */
+    private final int sniServicePort;
     /** Endpoint id to (service port to its listener); touched only on {@link #thread}. */
     private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
     /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
     private String lastBindError;
 
-    EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, ConsumerRoutes consumerRoutes, EventLoopGroup group,
-                        String bindHost, int[] portRange, Duration requestTtl) {
+    EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, ConsumerRoutes consumerRoutes, int sniServicePort,
+                        EventLoopGroup group, String bindHost, int[] portRange, Duration requestTtl) {
+        this.sniServicePort = sniServicePort;
         this.endpoints = endpoints;
         this.consumerRoutes = consumerRoutes;
         this.listeners = listeners;
@@ -111,6 +114,8 @@ final class EndpointProvisioner implements AutoCloseable {
         }
         Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
         Map<ConsumerRoutes.Key, EndpointListeners.Listener> names = new HashMap<>();
+        Map<String, EndpointListeners.Listener> serverNames = new HashMap<>();
+        Set<String> ambiguous = new HashSet<>();
         for (Endpoints.Listening e : wanted) {
             try {
                 provision(e, taken);
@@ -123,9 +128,19 @@ final class EndpointProvisioner implements AutoCloseable {
                 // The names lead where the endpoint's own ports lead, and only while those are open.
                 mine.forEach((port, listener) -> e.dnsNames().forEach(name ->
                         names.put(new ConsumerRoutes.Key(e.consumerAccount(), name, port), listener)));
+                EndpointListeners.Listener tls = mine.get(sniServicePort);
+                if (tls != null) {
+                    for (String name : e.dnsNames()) {
+                        // Without credentials, a private name two consumers share leads nowhere.
+                        if (serverNames.putIfAbsent(ConsumerRoutes.normalise(name), tls) != null) {
+                            ambiguous.add(ConsumerRoutes.normalise(name));
+                        }
+                    }
+                }
             }
         }
-        consumerRoutes.publish(names);
+        ambiguous.forEach(serverNames::remove);
+        consumerRoutes.publish(names, serverNames);
     }
 
     private void provision(Endpoints.Listening e, Set<Integer> taken) {

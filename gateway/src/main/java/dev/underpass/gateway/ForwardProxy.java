@@ -85,7 +85,9 @@ final class ForwardProxy implements AutoCloseable {
                 socket.pipeline().remove(h);
             }
         }
-        socket.pipeline().remove("handshake-timeout");
+        if (socket.pipeline().get("handshake-timeout") != null) {
+            socket.pipeline().remove("handshake-timeout");
+        }
         listener.adopt(socket);
     }
 

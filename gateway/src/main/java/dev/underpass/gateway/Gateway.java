@@ -43,15 +43,17 @@ public final class Gateway implements AutoCloseable {
     private final InetSocketAddress agentAddress;
     private final InetSocketAddress apiAddress;
     private final InetSocketAddress proxyAddress;
+    private final InetSocketAddress sniAddress;
     private final Path caFile;
     private final ControlPlane controlPlane;
 
     private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
-                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane) {
+                    InetSocketAddress proxyAddress, InetSocketAddress sniAddress, Path caFile, ControlPlane controlPlane) {
         this.parts = parts;
         this.agentAddress = agentAddress;
         this.apiAddress = apiAddress;
         this.proxyAddress = proxyAddress;
+        this.sniAddress = sniAddress;
         this.caFile = caFile;
         this.controlPlane = controlPlane;
     }
@@ -114,7 +116,8 @@ public final class Gateway implements AutoCloseable {
             EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout());
             parts.add(listeners::close);
             ConsumerRoutes consumerRoutes = new ConsumerRoutes();
-            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes, group,
+            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes,
+                    config.sniServicePort(), group,
                     config.endpointBind(), config.endpointPortRange(), config.connectionRequestTtl());
             parts.add(provisioner);
             ApiServer api = new ApiServer(cp, apiTls);
@@ -138,6 +141,12 @@ public final class Gateway implements AutoCloseable {
             InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
             log.info("forward proxy listening on {} (HTTP CONNECT and SOCKS5, an API key as the password)", proxyAddress);
             cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
+            SniListener sni = new SniListener(consumerRoutes);
+            parts.add(sni);
+            HostAndPort sniListen = config.sniListenAddress();
+            InetSocketAddress sniAddress = sni.bind(group, new InetSocketAddress(sniListen.host(), sniListen.port()));
+            log.info("TLS listener routing by server name on {} (to each endpoint's port {})", sniAddress,
+                    config.sniServicePort());
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
             log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
@@ -146,7 +155,7 @@ public final class Gateway implements AutoCloseable {
                         GatewayCertificates.fingerprint(ca));
             }
             log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp);
+            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, sniAddress, ca, cp);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -206,6 +215,10 @@ public final class Gateway implements AutoCloseable {
 
     public InetSocketAddress proxyAddress() {
         return proxyAddress;
+    }
+
+    public InetSocketAddress sniAddress() {
+        return sniAddress;
     }
 
     /** The generated CA certificate, or null when the operator configured the certificate. */

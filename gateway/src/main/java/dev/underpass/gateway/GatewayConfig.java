@@ -23,6 +23,8 @@ public record GatewayConfig(
         @JsonProperty("agentListen") String agentListen,
         @JsonProperty("apiListen") String apiListen,
         @JsonProperty("proxyListen") String proxyListen,
+        @JsonProperty("sniListen") String sniListen,
+        @JsonProperty("sniServicePort") Integer sniServicePort,
         @JsonProperty("endpointBind") String endpointBind,
         @JsonProperty("endpointHost") String endpointHost,
         @JsonProperty("endpointPorts") String endpointPorts,
@@ -40,6 +42,9 @@ public record GatewayConfig(
     public static final String DEFAULT_API_LISTEN = "127.0.0.1:9443";
     /** The forward proxy for consumers, on loopback until the operator opens it. */
     public static final String DEFAULT_PROXY_LISTEN = "127.0.0.1:3128";
+    /** The TLS port routing by server name, standing for the service port {@link #DEFAULT_SNI_SERVICE_PORT}. */
+    public static final String DEFAULT_SNI_LISTEN = "127.0.0.1:4443";
+    public static final int DEFAULT_SNI_SERVICE_PORT = 443;
     public static final String DEFAULT_ENDPOINT_BIND = "127.0.0.1";
     public static final String DEFAULT_ENDPOINT_PORTS = "20000-20999";
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -54,6 +59,8 @@ public record GatewayConfig(
         agentListen = agentListen == null ? DEFAULT_AGENT_LISTEN : agentListen;
         apiListen = apiListen == null ? DEFAULT_API_LISTEN : apiListen;
         proxyListen = proxyListen == null ? DEFAULT_PROXY_LISTEN : proxyListen;
+        sniListen = sniListen == null ? DEFAULT_SNI_LISTEN : sniListen;
+        sniServicePort = sniServicePort == null ? DEFAULT_SNI_SERVICE_PORT : sniServicePort;
         endpointBind = endpointBind == null ? DEFAULT_ENDPOINT_BIND : endpointBind;
         endpointPorts = endpointPorts == null ? DEFAULT_ENDPOINT_PORTS : endpointPorts;
         endpointDomain = endpointDomain == null ? ControlPlane.Settings.DEFAULT_DOMAIN : endpointDomain;
@@ -62,13 +69,18 @@ public record GatewayConfig(
 
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
-        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
     public GatewayConfig withListen(String agent, String api, String proxy) {
+        return withListen(agent, api, proxy, null);
+    }
+
+    /** As {@link #withListen(String, String, String)}, with the TLS port routing by server name. */
+    public GatewayConfig withListen(String agent, String api, String proxy, String sni) {
         return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
+                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
                 tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
     }
 
@@ -149,6 +161,10 @@ public record GatewayConfig(
         return new StoreConfig(store.url(), store.user() == null ? "underpass" : store.user(), password == null ? "" : password);
     }
 
+    public HostAndPort sniListenAddress() {
+        return HostAndPort.parse(sniListen);
+    }
+
     public HostAndPort proxyListenAddress() {
         return HostAndPort.parse(proxyListen);
     }
@@ -190,6 +206,10 @@ public record GatewayConfig(
         }
         check(errors, "apiListen", apiListen, () -> HostAndPort.parse(apiListen));
         check(errors, "proxyListen", proxyListen, () -> HostAndPort.parse(proxyListen));
+        check(errors, "sniListen", sniListen, () -> HostAndPort.parse(sniListen));
+        if (sniServicePort < 1 || sniServicePort > 65535) {
+            errors.add("sniServicePort: " + sniServicePort + " (expected: 1-65535, the service port TLS names are routed to)");
+        }
         if (dnsServer != null) {
             check(errors, "dnsServer", dnsServer, () -> HostAndPort.parse(dnsServer));
         }

@@ -81,7 +81,7 @@ class AgentPortTest {
     void start() throws Exception {
         target = new ServerSocket(0); // only its address matters: the test plays the agent
         String targetAddress = "127.0.0.1:" + target.getLocalPort();
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
         // Through the control plane, as the API would: acme publishes, platform connects.
         ControlPlane cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());

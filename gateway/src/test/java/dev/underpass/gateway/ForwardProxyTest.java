@@ -43,7 +43,7 @@ class ForwardProxyTest {
 
     @BeforeEach
     void start() throws Exception {
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
         cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
         acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());

@@ -1,0 +1,64 @@
+package dev.underpass.gateway;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.ssl.AbstractSniHandler;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+
+/**
+ * Routes a TLS connection by the server name of its ClientHello to the endpoint of that name,
+ * without terminating TLS: the consumer's TLS session is with the private service behind the
+ * agent. The ClientHello, read to find the name, is replayed as the tunnel's first bytes.
+ */
+final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
+    private final ConsumerRoutes routes;
+
+    SniRouter(ConsumerRoutes routes) {
+        super(16 * 1024, 10_000);
+        this.routes = routes;
+    }
+
+    @Override
+    protected Future<EndpointListeners.Listener> lookup(ChannelHandlerContext ctx, String hostname) {
+        return ctx.executor().newSucceededFuture(hostname == null ? null : routes.findByServerName(hostname));
+    }
+
+    @Override
+    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<EndpointListeners.Listener> future) {
+        EndpointListeners.Listener listener = future.getNow();
+        if (listener == null) {
+            ForwardProxy.log.info("TLS connection from {} refused: {}", ctx.channel().remoteAddress(), hostname == null
+                    ? "no server name in its ClientHello" : "server name " + hostname + " is no available endpoint");
+            ctx.close();
+            return;
+        }
+        ForwardProxy.log.info("TLS connection from {} for {} -> endpoint {} port {}", ctx.channel().remoteAddress(), hostname,
+                listener.route().endpoint(), listener.route().servicePort());
+        ctx.channel().config().setAutoRead(false);
+        // Leaving the pipeline hands the bytes read so far (the ClientHello) to the next handler.
+        ctx.pipeline().addAfter(ctx.name(), "sni-replay", new HandOver(listener));
+        ctx.pipeline().remove(this);
+    }
+
+    /** Takes the bytes the router read and starts the tunnel with them first. */
+    private static final class HandOver extends ChannelInboundHandlerAdapter {
+        private final EndpointListeners.Listener listener;
+
+        HandOver(EndpointListeners.Listener listener) {
+            this.listener = listener;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof ByteBuf bytes)) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            ctx.pipeline().remove(this);
+            ctx.pipeline().addFirst("replay", new ReplayFirst(bytes));
+            ForwardProxy.tunnel(ctx.channel(), listener);
+        }
+    }
+}
