@@ -164,6 +164,30 @@ class InteropTest {
     }
 
     @Test
+    void theGatewayAnswersDnsForEndpointNamesWithTheTlsListenerAndRefusesOthers() throws Exception {
+        java.util.Hashtable<String, String> env = new java.util.Hashtable<>();
+        env.put("java.naming.factory.initial", "com.sun.jndi.dns.DnsContextFactory");
+        env.put("java.naming.provider.url", "dns://127.0.0.1:" + tunnel.dnsPort());
+        javax.naming.directory.InitialDirContext dns = new javax.naming.directory.InitialDirContext(env);
+        try {
+            String name = tunnel.endpointDnsName("tls-web");
+            var a = dns.getAttributes(name, new String[] {"A"}).get("A");
+            assertThat(a.get()).as("the TLS listener's address").isEqualTo("127.0.0.1");
+            // Resolved there, the name reaches the private service through the TLS listener.
+            String curl = Tools.require("curl", "curl");
+            Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*",
+                    "--cacert", httpsCa.toString(), "--resolve", name + ":" + tunnel.sniPort() + ":" + a.get(),
+                    "https://" + name + ":" + tunnel.sniPort() + "/hello");
+            ok(r, "curl https:// to the address the gateway's DNS gave");
+            assertThat(r.output()).isEqualTo("hello over TLS\n");
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> dns.getAttributes("github.com", new String[] {"A"}))
+                    .as("not a recursive resolver").isInstanceOf(javax.naming.NamingException.class);
+        } finally {
+            dns.close();
+        }
+    }
+
+    @Test
     void curlReachesTheEndpointByNameThroughTheProxyWithSocks5() throws Exception {
         String curl = Tools.require("curl", "curl");
         Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",

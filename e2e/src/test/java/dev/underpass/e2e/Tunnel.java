@@ -38,6 +38,7 @@ final class Tunnel implements AutoCloseable {
     private int apiPort;
     private int proxyPort;
     private int sniPort;
+    private int dnsPort;
     private int gatewayStarts;
     private int agentStarts;
 
@@ -74,6 +75,7 @@ final class Tunnel implements AutoCloseable {
                 + "apiListen: 127.0.0.1:" + apiPort + "\n"
                 + "proxyListen: 127.0.0.1:" + proxyPort + "\n"
                 + "sniListen: 127.0.0.1:" + sniPort + "\n"
+                + "dnsListen: 127.0.0.1:" + dnsPort + "\n"
                 + "endpointPorts: " + base + "-" + (base + 999) + "\n"
                 + "heartbeatTimeoutSeconds: 6\n"
                 + "dialTimeoutSeconds: 5\n";
@@ -84,6 +86,7 @@ final class Tunnel implements AutoCloseable {
         apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
         proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
         sniPort = Integer.parseInt(gateway.awaitLog("TLS listener routing by server name on .*:(\\d+) ", WAIT).group(1));
+        dnsPort = Integer.parseInt(gateway.awaitLog("private DNS listening on .*:(\\d+) ", WAIT).group(1));
         agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
         api = new Api(apiPort, caFile());
@@ -177,6 +180,10 @@ final class Tunnel implements AutoCloseable {
 
     int sniPort() {
         return sniPort;
+    }
+
+    int dnsPort() {
+        return dnsPort;
     }
 
     /** An API key of the consumer account, {@code platform}. */

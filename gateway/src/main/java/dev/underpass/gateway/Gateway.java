@@ -12,6 +12,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import java.io.File;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -147,6 +148,16 @@ public final class Gateway implements AutoCloseable {
             InetSocketAddress sniAddress = sni.bind(group, new InetSocketAddress(sniListen.host(), sniListen.port()));
             log.info("TLS listener routing by server name on {} (to each endpoint's port {})", sniAddress,
                     config.sniServicePort());
+            if (config.dnsListenAddress() != null) {
+                // Endpoint names answer with the TLS listener's address: a consumer that resolves a
+                // name there and connects to the TLS port reaches the endpoint by its server name.
+                List<InetAddress> answer = List.of(InetAddress.getByName(config.dnsAnswerHost()));
+                PrivateDnsServer dns = new PrivateDnsServer(
+                        name -> consumerRoutes.findByServerName(name) == null ? List.of() : answer);
+                parts.add(dns);
+                HostAndPort dnsListen = config.dnsListenAddress();
+                dns.bind(group, new InetSocketAddress(dnsListen.host(), dnsListen.port()));
+            }
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
             log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());

@@ -25,6 +25,7 @@ public record GatewayConfig(
         @JsonProperty("proxyListen") String proxyListen,
         @JsonProperty("sniListen") String sniListen,
         @JsonProperty("sniServicePort") Integer sniServicePort,
+        @JsonProperty("dnsListen") String dnsListen,
         @JsonProperty("endpointBind") String endpointBind,
         @JsonProperty("endpointHost") String endpointHost,
         @JsonProperty("endpointPorts") String endpointPorts,
@@ -69,7 +70,8 @@ public record GatewayConfig(
 
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
-        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null);
+        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -80,7 +82,7 @@ public record GatewayConfig(
     /** As {@link #withListen(String, String, String)}, with the TLS port routing by server name. */
     public GatewayConfig withListen(String agent, String api, String proxy, String sni) {
         return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
+                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
                 tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
     }
 
@@ -161,6 +163,18 @@ public record GatewayConfig(
         return new StoreConfig(store.url(), store.user() == null ? "underpass" : store.user(), password == null ? "" : password);
     }
 
+    /** Where the private DNS server listens, or null when it is off (the default). */
+    public HostAndPort dnsListenAddress() {
+        return dnsListen == null ? null : HostAndPort.parse(dnsListen);
+    }
+
+    /** The address DNS answers give for endpoint names: the TLS listener's, as consumers reach it. */
+    public String dnsAnswerHost() {
+        String host = sniListenAddress().host();
+        boolean wildcard = host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]");
+        return wildcard ? consumerHost() : host;
+    }
+
     public HostAndPort sniListenAddress() {
         return HostAndPort.parse(sniListen);
     }
@@ -207,6 +221,9 @@ public record GatewayConfig(
         check(errors, "apiListen", apiListen, () -> HostAndPort.parse(apiListen));
         check(errors, "proxyListen", proxyListen, () -> HostAndPort.parse(proxyListen));
         check(errors, "sniListen", sniListen, () -> HostAndPort.parse(sniListen));
+        if (dnsListen != null) {
+            check(errors, "dnsListen", dnsListen, () -> HostAndPort.parse(dnsListen));
+        }
         if (sniServicePort < 1 || sniServicePort > 65535) {
             errors.add("sniServicePort: " + sniServicePort + " (expected: 1-65535, the service port TLS names are routed to)");
         }
