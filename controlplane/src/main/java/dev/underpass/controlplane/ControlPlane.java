@@ -34,6 +34,7 @@ public final class ControlPlane {
     private final Settings settings;
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
+    private volatile AgentPresence agentPresence;
 
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
         var jdbi = store.jdbi();
@@ -95,6 +96,15 @@ public final class ControlPlane {
     }
 
     /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */
+    /** The gateway tells the control plane how to count live agent sessions (for endpoint diagnosis). */
+    public void agentPresence(AgentPresence presence) {
+        this.agentPresence = Objects.requireNonNull(presence, "presence");
+    }
+
+    public Optional<AgentPresence> agentPresence() {
+        return Optional.ofNullable(agentPresence);
+    }
+
     public void gatewayInfo(GatewayInfo info) {
         this.gatewayInfo = Objects.requireNonNull(info, "info");
     }

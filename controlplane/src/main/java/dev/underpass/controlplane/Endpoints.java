@@ -354,6 +354,42 @@ public final class Endpoints {
         return account.equals(viewer) ? actor : "account " + account;
     }
 
+    /** One port of an endpoint as a diagnosis sees it: where consumers connect, and how many agents serve it. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record PortDiagnosis(int servicePort, String address, Integer agentSessions) {
+    }
+
+    /** What {@code underpass test} asks the gateway about an endpoint; no provider target is named. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Diagnosis(String id, String service, EndpointState state, String stateReason, List<String> dnsNames,
+                            List<PortDiagnosis> ports) {
+    }
+
+    /**
+     * The endpoint's state and, per service port, its consumer address and the number of live
+     * agent sessions of the provider that advertise one of the port's targets ({@code presence}
+     * absent: not known here).
+     */
+    public Diagnosis diagnose(Principal p, String id, java.util.Optional<AgentPresence> presence) {
+        View v = get(p, id);
+        return jdbi.withHandle(h -> {
+            record Service(long seq, String provider) {
+            }
+            Service svc = h.createQuery("select s.seq, a.name from endpoints e join services s on s.seq = e.service_seq "
+                            + "join accounts a on a.seq = s.account_seq where e.id = :id")
+                    .bind("id", id).map((rs, ctx) -> new Service(rs.getLong(1), rs.getString(2))).findOne().orElse(null);
+            Map<Integer, List<String>> targets = svc == null ? Map.of() : Services.targets(h, svc.seq());
+            Map<Integer, String> addresses = new LinkedHashMap<>();
+            if (v.ports() != null) {
+                v.ports().forEach(port -> addresses.put(port.servicePort(), port.address()));
+            }
+            List<PortDiagnosis> ports = new ArrayList<>();
+            targets.forEach((port, t) -> ports.add(new PortDiagnosis(port, addresses.get(port),
+                    presence.map(a -> a.sessionsServing(svc.provider(), t)).orElse(null))));
+            return new Diagnosis(v.id(), v.service(), v.state(), v.stateReason(), v.dnsNames(), ports);
+        });
+    }
+
     /** The generated DNS name of an endpoint: {@code id.service.provider.domain}. */
     String dnsName(String id, String serviceRef) {
         String[] parts = serviceRef.split("/", 2);

@@ -61,6 +61,17 @@ final class AgentRegistry {
         }
     }
 
+    /** How many live sessions of {@code account} advertise at least one of {@code targets}. */
+    int sessionsServing(String account, List<HostAndPort> targets) {
+        int n = 0;
+        for (AgentSession s : byAccount.getOrDefault(account, List.of())) {
+            if (s.link().isActive() && targets.stream().anyMatch(s::serves)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** The agent tokens of the live sessions. */
     Set<String> tokenIds() {
         Set<String> ids = new HashSet<>();

@@ -128,6 +128,8 @@ public final class Gateway implements AutoCloseable {
 
             provisioner.start();
             cp.onEndpointChange(provisioner::changed);
+            cp.agentPresence((account, targets) -> registry.sessionsServing(account,
+                    targets.stream().map(HostAndPort::parse).toList()));
             cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, "its agent token was revoked"));
             // Tokens also stop working when they expire (the end of a rotation's grace period).
             ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(

@@ -95,6 +95,8 @@ final class Routes {
                 c.query("state") == null ? null : EndpointState.parse(c.query("state")), c.query("service")), c.page()));
         r.add("POST", "/v1/endpoints", 201, c -> cp.endpoints().create(c.principal(), c.body(Endpoints.CreateRequest.class)));
         r.add("GET", "/v1/endpoints/{id}", 200, c -> cp.endpoints().get(c.principal(), c.path("id")));
+        r.add("GET", "/v1/endpoints/{id}/diagnosis", 200,
+                c -> cp.endpoints().diagnose(c.principal(), c.path("id"), cp.agentPresence()));
         r.add("POST", "/v1/endpoints/{id}/accept", 200,
                 c -> cp.endpoints().accept(c.principal(), c.path("id"), c.body(Endpoints.DecisionRequest.class)));
         r.add("POST", "/v1/endpoints/{id}/reject", 200,

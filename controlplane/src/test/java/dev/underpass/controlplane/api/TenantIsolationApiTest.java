@@ -167,6 +167,7 @@ class TenantIsolationApiTest {
                 c("GET /v1/endpoints", ENDPOINTS_READ, 200),
                 c("POST /v1/endpoints", ENDPOINTS_WRITE, 403, null, "{\"service\":\"acme/a-git\"}"),
                 c("GET /v1/endpoints/{id}", ENDPOINTS_READ, 404, endpoint, null),
+                c("GET /v1/endpoints/{id}/diagnosis", ENDPOINTS_READ, 404, endpoint + "/diagnosis", null),
                 c("POST /v1/endpoints/{id}/accept", CONNECTIONS_DECIDE, 404, endpoint + "/accept", "{\"reason\":\"mine now\"}"),
                 c("POST /v1/endpoints/{id}/reject", CONNECTIONS_DECIDE, 404, endpoint + "/reject", null),
                 c("DELETE /v1/endpoints/{id}", ENDPOINTS_WRITE, 404, endpoint, null));
