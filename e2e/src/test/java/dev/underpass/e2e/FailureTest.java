@@ -11,6 +11,7 @@ import java.io.InputStream;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Path;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -84,6 +85,16 @@ class FailureTest {
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
             t.gateway().awaitLog("endpoint=" + t.endpointId("down") + " .* failed: agent could not reach the target: REFUSED", Tunnel.WAIT);
             t.agent().awaitLog("connection \\d+ refused: REFUSED", Tunnel.WAIT);
+
+            // The connection test names the failing hop: the TCP connection through the endpoint.
+            Path key = dir.resolve("platform.key");
+            Files.writeString(key, t.platformKey() + "\n");
+            Cli cli = new Cli(dir, "platform");
+            cli.run("login", "--gateway", "https://localhost:" + t.apiPort(), "--ca-file", t.caFile().toString(),
+                    "--key-file", key.toString()).ok("login");
+            Cli.Result test = cli.run("test", t.endpointId("down"));
+            assertThat(test.exitCode()).as(test.out() + test.err()).isEqualTo(1);
+            assertThat(test.out()).containsPattern("agents +pass").containsPattern("tcp +FAIL");
         }
     }
 

@@ -3,6 +3,7 @@ package dev.underpass.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpExchange;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsServer;
 import dev.underpass.testkit.Sha256;
@@ -185,6 +186,38 @@ class InteropTest {
         } finally {
             dns.close();
         }
+    }
+
+    @Test
+    void underpassTestReportsEachHopForTcpSshAndTlsEndpoints() throws Exception {
+        Path key = dir.resolve("platform.key");
+        Files.writeString(key, tunnel.platformKey() + "\n");
+        Cli platform = new Cli(dir, "platform-test");
+        platform.run("login", "--gateway", "https://localhost:" + tunnel.apiPort(), "--ca-file", tunnel.caFile().toString(),
+                "--key-file", key.toString()).ok("login");
+
+        JsonNode http = platform.json("test", tunnel.endpointId("http"));
+        assertThat(verdicts(http)).containsExactly("gateway=pass", "endpoint=pass", "agents=pass", "target health=skip",
+                "tcp=pass", "tls=skip");
+        assertThat(http.get("ok").asBoolean()).isTrue();
+
+        JsonNode tls = platform.json("test", tunnel.endpointId("tls-web"), "--port", "443");
+        assertThat(verdicts(tls)).contains("tcp=pass", "tls=pass");
+        assertThat(tls.toString()).contains("TLSv1.3 handshake with the target").contains("CN=" + tunnel.endpointDnsName("tls-web"));
+
+        if (sshd != null) {
+            JsonNode ssh = platform.json("test", tunnel.endpointId("ssh"));
+            assertThat(ssh.toString()).as("sshd speaks first").contains("the target spoke first: \\\"SSH-2.0-");
+        }
+        Cli.Result unknown = platform.run("test", "ep-0000000000000000");
+        assertThat(unknown.exitCode()).isEqualTo(1);
+        assertThat(unknown.out()).contains("endpoint").contains("FAIL").contains("does not exist");
+    }
+
+    private static List<String> verdicts(JsonNode result) {
+        List<String> v = new java.util.ArrayList<>();
+        result.get("checks").forEach(c -> v.add(c.get("check").asText() + "=" + c.get("verdict").asText()));
+        return v;
     }
 
     @Test

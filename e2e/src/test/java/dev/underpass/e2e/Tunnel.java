@@ -178,6 +178,10 @@ final class Tunnel implements AutoCloseable {
         return proxyPort;
     }
 
+    int apiPort() {
+        return apiPort;
+    }
+
     int sniPort() {
         return sniPort;
     }
