@@ -353,13 +353,55 @@ class InteropTest {
         assertThat(Files.readString(clone.resolve("README"))).isEqualTo("second version\n");
     }
 
+    @Test
+    void gitClonesOverHttpsThroughTheForwardProxyByTheEndpointsName() throws Exception {
+        String git = Tools.require("git", "git");
+        Path clone = dir.resolve("clone-https");
+        String name = tunnel.endpointDnsName("tls-web");
+        Map<String, String> env = new java.util.HashMap<>(gitEnv());
+        env.put("GIT_SSL_CAINFO", httpsCa.toString());
+        ok(Run.of(dir, env, CLIENT_TIMEOUT_SECONDS, git,
+                "-c", "http.proxy=http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+                "clone", "-q", "https://" + name + "/git/repo.git", clone.toString()),
+                "git clone https:// through the proxy");
+        Run head = ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"), "rev-parse");
+        assertThat(head.output().trim()).as(logs()).isEqualTo(gitHead);
+        assertThat(sha256(clone.resolve("big.bin"))).as(logs()).isEqualTo(gitBigSha256);
+        assertThat(tunnel.gateway().output()).contains("CONNECT " + name + ":443 from");
+    }
+
+    @Test
+    void curlFetchesAnHttpsUrlThroughTheProxyWithTheServersOwnCertificate() throws Exception {
+        String curl = Tools.require("curl", "curl");
+        String name = tunnel.endpointDnsName("tls-web");
+        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--cacert", httpsCa.toString(),
+                "-x", "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+                "https://" + name + "/hello");
+        ok(r, "curl -x https://");
+        assertThat(r.output()).as(logs()).isEqualTo("hello over TLS\n");
+    }
+
     // --- servers behind the agent --------------------------------------------------------------
 
     static Path httpsCa;
+    /** The bare repositories, served read-only by the HTTPS server under /git/. */
+    static Path gitServed;
 
     /** An HTTPS server, bound now and started once its certificate names the endpoint it is reached by. */
     private static void startHttps() throws IOException {
         https = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        https.createContext("/git/", exchange -> {
+            Path file = gitServed == null ? null
+                    : gitServed.resolve(exchange.getRequestURI().getPath().substring("/git/".length())).normalize();
+            if (file == null || !file.startsWith(gitServed) || !Files.isRegularFile(file)) {
+                exchange.sendResponseHeaders(404, -1);
+            } else {
+                byte[] body = Files.readAllBytes(file);
+                exchange.sendResponseHeaders(200, body.length);
+                exchange.getResponseBody().write(body);
+            }
+            exchange.close();
+        });
         https.createContext("/hello", exchange -> {
             byte[] body = "hello over TLS\n".getBytes(StandardCharsets.UTF_8);
             exchange.sendResponseHeaders(200, body.length);
@@ -473,6 +515,9 @@ class InteropTest {
         ok(Run.of(gitDir, env, 60, concat(commit, "second")), "git commit 3");
         gitHead = ok(Run.of(gitDir, env, 60, git, "-C", work.toString(), "rev-parse", "HEAD"), "rev-parse").output().trim();
         ok(Run.of(gitDir, env, 60, git, "clone", "-q", "--bare", work.toString(), base.resolve("repo.git").toString()), "git clone --bare");
+        // The files git's "dumb" HTTP protocol reads, so that the HTTPS server can serve the repository too.
+        ok(Run.of(gitDir, env, 60, git, "--git-dir=" + base.resolve("repo.git"), "update-server-info"), "git update-server-info");
+        gitServed = base;
         // Run git-daemon itself, not the "git daemon" wrapper, so the handle we stop is the server.
         String execPath = ok(Run.of(gitDir, env, 60, git, "--exec-path"), "git --exec-path").output().trim();
         int port = ServerProcess.freePort();
