@@ -35,11 +35,17 @@ final class ForwardProxy implements AutoCloseable {
 
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
+    private final Egress egress;
     private Channel server;
 
-    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes) {
+    /** The operator's egress policy, and how long a direct dial may take. */
+    record Egress(EgressPolicy policy, java.time.Duration dialTimeout) {
+    }
+
+    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress) {
         this.checks = checks;
         this.routes = routes;
+        this.egress = egress;
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
@@ -69,10 +75,10 @@ final class ForwardProxy implements AutoCloseable {
             if (in.getByte(in.readerIndex()) == SOCKS5) {
                 ctx.pipeline().addAfter(ctx.name(), "socks-encoder", Socks5ServerEncoder.DEFAULT);
                 ctx.pipeline().addAfter("socks-encoder", "socks-decoder", new Socks5InitialRequestDecoder());
-                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes));
+                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes, egress));
             } else {
                 ctx.pipeline().addAfter(ctx.name(), "http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
-                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes));
+                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes, egress));
             }
             ctx.pipeline().remove(this); // hands what it holds to the handlers just added
         }
@@ -80,6 +86,12 @@ final class ForwardProxy implements AutoCloseable {
 
     /** Ends the handshake: the proxy's handlers leave and the socket is carried as an endpoint connection. */
     static void tunnel(Channel socket, EndpointListeners.Listener listener, String... handlers) {
+        endHandshake(socket, handlers);
+        listener.adopt(socket);
+    }
+
+    /** Removes the handshake's handlers (those of {@code handlers} still there) and its timeout. */
+    static void endHandshake(Channel socket, String... handlers) {
         for (String h : handlers) {
             if (socket.pipeline().get(h) != null) {
                 socket.pipeline().remove(h);
@@ -88,7 +100,6 @@ final class ForwardProxy implements AutoCloseable {
         if (socket.pipeline().get("handshake-timeout") != null) {
             socket.pipeline().remove("handshake-timeout");
         }
-        listener.adopt(socket);
     }
 
     @Override

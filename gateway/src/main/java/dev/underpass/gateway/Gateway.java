@@ -123,7 +123,8 @@ public final class Gateway implements AutoCloseable {
             parts.add(provisioner);
             ApiServer api = new ApiServer(cp, apiTls);
             parts.add(api);
-            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), verifier), consumerRoutes);
+            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), verifier), consumerRoutes,
+                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout()));
             parts.add(proxy);
 
             provisioner.start();

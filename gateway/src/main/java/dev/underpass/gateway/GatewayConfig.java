@@ -26,6 +26,7 @@ public record GatewayConfig(
         @JsonProperty("sniListen") String sniListen,
         @JsonProperty("sniServicePort") Integer sniServicePort,
         @JsonProperty("dnsListen") String dnsListen,
+        @JsonProperty("egressAllow") List<String> egressAllow,
         @JsonProperty("endpointBind") String endpointBind,
         @JsonProperty("endpointHost") String endpointHost,
         @JsonProperty("endpointPorts") String endpointPorts,
@@ -62,6 +63,7 @@ public record GatewayConfig(
         proxyListen = proxyListen == null ? DEFAULT_PROXY_LISTEN : proxyListen;
         sniListen = sniListen == null ? DEFAULT_SNI_LISTEN : sniListen;
         sniServicePort = sniServicePort == null ? DEFAULT_SNI_SERVICE_PORT : sniServicePort;
+        egressAllow = egressAllow == null ? List.of() : List.copyOf(egressAllow);
         endpointBind = endpointBind == null ? DEFAULT_ENDPOINT_BIND : endpointBind;
         endpointPorts = endpointPorts == null ? DEFAULT_ENDPOINT_PORTS : endpointPorts;
         endpointDomain = endpointDomain == null ? ControlPlane.Settings.DEFAULT_DOMAIN : endpointDomain;
@@ -71,7 +73,7 @@ public record GatewayConfig(
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
         return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null);
+                null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -82,7 +84,7 @@ public record GatewayConfig(
     /** As {@link #withListen(String, String, String)}, with the TLS port routing by server name. */
     public GatewayConfig withListen(String agent, String api, String proxy, String sni) {
         return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
+                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
                 tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
     }
 
@@ -224,6 +226,7 @@ public record GatewayConfig(
         if (dnsListen != null) {
             check(errors, "dnsListen", dnsListen, () -> HostAndPort.parse(dnsListen));
         }
+        errors.addAll(EgressPolicy.validate(egressAllow));
         if (sniServicePort < 1 || sniServicePort > 65535) {
             errors.add("sniServicePort: " + sniServicePort + " (expected: 1-65535, the service port TLS names are routed to)");
         }

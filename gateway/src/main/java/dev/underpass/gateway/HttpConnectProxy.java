@@ -44,13 +44,15 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
+    private final ForwardProxy.Egress egress;
     private boolean handled;
     /** Of an absolute-form request: its head in origin form, then what followed it, to replay to the endpoint. */
     private final List<Object> forward = new ArrayList<>();
 
-    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes) {
+    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress) {
         this.checks = checks;
         this.routes = routes;
+        this.egress = egress;
     }
 
     @Override
@@ -136,6 +138,10 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
         EndpointListeners.Listener listener = routes.find(p.account(), destination.host(), destination.port());
+        if (listener == null && egress.policy().allows(destination.host(), destination.port())) {
+            direct(ctx, p, destination, method, from);
+            return;
+        }
         if (listener == null) {
             checks.whyNot(ctx.channel(), p.account(), destination.host(), destination.port(),
                     reason -> refuse(ctx, 403, reason, from, destination + " account=" + p.account()));
@@ -157,6 +163,25 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         ctx.pipeline().remove("http"); // what it had not decoded yet arrives here as bytes, for the replay
         ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
         ForwardProxy.tunnel(ctx.channel(), listener, "connect");
+    }
+
+    /** Out to the public destination itself, as the operator's egress policy allows. */
+    private void direct(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
+        DirectEgress.dial(ctx.channel(), destination, egress.dialTimeout(), out -> {
+            ForwardProxy.log.info("{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)", method,
+                    destination, from, p.account(), p.keyId());
+            ctx.pipeline().remove("http");
+            if (forward.isEmpty()) {
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
+                    ForwardProxy.endHandshake(ctx.channel(), "connect");
+                    DirectEgress.relay(ctx.channel(), out, null);
+                });
+            } else {
+                ByteBuf first = encodeForward(ctx);
+                ForwardProxy.endHandshake(ctx.channel(), "connect");
+                DirectEgress.relay(ctx.channel(), out, first);
+            }
+        }, reason -> refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
     }
 
     /** The kept request as bytes: its head and decoded body encoded again, then the raw rest. */

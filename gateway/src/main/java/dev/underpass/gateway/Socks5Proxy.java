@@ -28,11 +28,13 @@ import io.netty.handler.timeout.ReadTimeoutException;
 final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
+    private final ForwardProxy.Egress egress;
     private Principal principal;
 
-    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes) {
+    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress) {
         this.checks = checks;
         this.routes = routes;
+        this.egress = egress;
     }
 
     @Override
@@ -80,6 +82,20 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
             return;
         }
         EndpointListeners.Listener listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
+        if (listener == null && egress.policy().allows(command.dstAddr(), command.dstPort())) {
+            ctx.channel().config().setAutoRead(false);
+            DirectEgress.dial(ctx.channel(), new dev.underpass.protocol.HostAndPort(command.dstAddr(), command.dstPort()),
+                    egress.dialTimeout(), out -> {
+                        ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> direct egress (allowed by "
+                                + "egressAllow)", destination, from, principal.account(), principal.keyId());
+                        ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
+                            ForwardProxy.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
+                            DirectEgress.relay(ctx.channel(), out, null);
+                        });
+                    }, reason -> refuse(ctx, reply(Socks5CommandStatus.HOST_UNREACHABLE), "cannot reach " + destination
+                            + ": " + reason, from));
+            return;
+        }
         if (listener == null) {
             checks.whyNot(ctx.channel(), principal.account(), command.dstAddr(), command.dstPort(),
                     reason -> refuse(ctx, reply(Socks5CommandStatus.FORBIDDEN), reason, from));

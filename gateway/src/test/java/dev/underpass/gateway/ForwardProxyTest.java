@@ -8,6 +8,7 @@ import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Services;
+import dev.underpass.testkit.EchoServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -96,6 +97,43 @@ class ForwardProxyTest {
         }
         // And the proxy still works for a proper request.
         assertThat(connect(platformKey, "example.com:443")).startsWith("HTTP/1.1 403").contains("account platform");
+    }
+
+    @Test
+    void theOperatorsEgressPolicyLetsNamedDestinationsOutDirectlyAndNothingElse() throws Exception {
+        try (EchoServer echo = new EchoServer()) {
+            int port = echo.port();
+            Path config = dir.resolve("egress.yaml");
+            Files.writeString(config, "agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\n"
+                    + "sniListen: 127.0.0.1:0\negressAllow: [\"127.0.0.1:" + port + "\"]\n");
+            try (Gateway egress = Gateway.start(GatewayConfig.load(config), dir.resolve("egress-data"))) {
+                ControlPlane ecp = egress.controlPlane();
+                Principal operator = ecp.apiKeys().authenticate(
+                        Files.readString(dir.resolve("egress-data").resolve(Gateway.ADMIN_KEY_FILE)).trim());
+                String key = ecp.accounts().create(operator, new Accounts.CreateRequest("runners", null)).ownerKey().key();
+                String auth = Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
+                try (Socket s = new Socket("127.0.0.1", egress.proxyAddress().getPort())) {
+                    s.setSoTimeout((int) WAIT.toMillis());
+                    s.getOutputStream().write(("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth
+                            + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    String established = "HTTP/1.1 200 Connection established\r\n\r\n";
+                    assertThat(new String(s.getInputStream().readNBytes(established.length()), StandardCharsets.US_ASCII))
+                            .isEqualTo(established);
+                    byte[] payload = new byte[256 * 1024];
+                    new java.util.Random(5).nextBytes(payload);
+                    s.getOutputStream().write(payload);
+                    s.shutdownOutput(); // the half-close reaches the destination, which then ends its side
+                    assertThat(s.getInputStream().readAllBytes()).as("echoed back in full").isEqualTo(payload);
+                }
+                try (Socket s = new Socket("127.0.0.1", egress.proxyAddress().getPort())) {
+                    s.setSoTimeout((int) WAIT.toMillis());
+                    s.getOutputStream().write(("CONNECT 127.0.0.1:" + (port == 65535 ? 1 : port + 1) + " HTTP/1.1\r\n"
+                            + "Proxy-Authorization: Basic " + auth + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1))
+                            .as("another port is not in the policy").startsWith("HTTP/1.1 403");
+                }
+            }
+        }
     }
 
     private String connect(String key, String destination) throws IOException {

@@ -109,13 +109,15 @@ class GatewayConfigTest {
                   certificate: /etc/underpass/gateway.pem
                 store:
                   url: postgresql://db/underpass
+                egressAllow: ["*:443", "github.com", "*.npmjs.org:*"]
                 """));
 
         List<String> errors = c.validate();
 
         assertThat(errors).extracting(GatewayConfigTest::field).containsExactlyInAnyOrder(
                 "agentListen", "apiListen", "endpointPorts", "endpointDomain", "heartbeatTimeoutSeconds",
-                "dialTimeoutSeconds", "connectionRequestTtlHours", "dnsServer", "tls", "store.url");
+                "dialTimeoutSeconds", "connectionRequestTtlHours", "dnsServer", "tls", "store.url", "egressAllow[0]",
+                "egressAllow[1]");
         assertThat(errors).allSatisfy(e -> assertThat(e).contains("(expected:"));
         assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("store.url: postgresql://db/underpass").contains("JDBC URL"));
     }
