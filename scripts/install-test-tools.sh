@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl,
-# socat (a proxy client for ssh's ProxyCommand).
+# socat (a proxy client for ssh's ProxyCommand), and Maven's dependency plugin.
 # (The JDK and Maven come with the machine; scripts/java-home.sh finds a JDK 21+.)
 set -euo pipefail
 need=()
@@ -12,9 +12,13 @@ for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git
 done
 if [ ${#need[@]} -eq 0 ]; then
     echo "test tools: all present"
-    exit 0
+else
+    echo "test tools: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
-echo "test tools: installing ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+# The Maven client test runs Maven's dependency plugin with every repository pointed at a private
+# one on loopback, so the plugin must already be in the local repository.
+echo "test tools: maven-dependency-plugin 3.8.1 in the local repository"
+mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:help >/dev/null
