@@ -36,6 +36,7 @@ final class ForwardProxy implements AutoCloseable {
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private final Egress egress;
+    private final int handshakeSeconds;
     private Channel server;
 
     /** The operator's egress policy, and how long a direct dial may take. */
@@ -43,9 +44,15 @@ final class ForwardProxy implements AutoCloseable {
     }
 
     ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress) {
+        this(checks, routes, egress, HANDSHAKE_SECONDS);
+    }
+
+    /** With another handshake timeout (tests of slow clients). */
+    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, int handshakeSeconds) {
         this.checks = checks;
         this.routes = routes;
         this.egress = egress;
+        this.handshakeSeconds = handshakeSeconds;
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
@@ -57,7 +64,7 @@ final class ForwardProxy implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("handshake-timeout", new ReadTimeoutHandler(HANDSHAKE_SECONDS, TimeUnit.SECONDS));
+                        ch.pipeline().addLast("handshake-timeout", new ReadTimeoutHandler(handshakeSeconds, TimeUnit.SECONDS));
                         ch.pipeline().addLast("detect", new Detect());
                     }
                 })

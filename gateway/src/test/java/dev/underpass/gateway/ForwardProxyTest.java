@@ -136,6 +136,30 @@ class ForwardProxyTest {
         }
     }
 
+    @Test
+    void aSlowClientIsCutOffAfterTheHandshakeTimeoutWhileOthersAreServed() throws Exception {
+        // A second proxy on the same gateway state, with a one-second handshake timeout.
+        ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run),
+                new ConsumerRoutes(), new ForwardProxy.Egress(EgressPolicy.none(), Duration.ofSeconds(5)), 1);
+        io.netty.channel.EventLoopGroup group = dev.underpass.protocol.Transport.group("test-proxy");
+        try {
+            int port = quick.bind(group, new java.net.InetSocketAddress("127.0.0.1", 0)).getPort();
+            try (Socket slow = new Socket("127.0.0.1", port); Socket silent = new Socket("127.0.0.1", port)) {
+                slow.setSoTimeout((int) WAIT.toMillis());
+                silent.setSoTimeout((int) WAIT.toMillis());
+                slow.getOutputStream().write("CONNECT a.exa".getBytes(StandardCharsets.US_ASCII)); // and then nothing
+                // Closed without an answer, long before the sockets' own 30 s read timeout would fire.
+                assertThat(slow.getInputStream().read()).as("the slow client").isEqualTo(-1);
+                assertThat(silent.getInputStream().read()).as("the silent client").isEqualTo(-1);
+            }
+            // Meanwhile and afterwards, the gateway's own proxy answers as ever.
+            assertThat(connect(platformKey, "example.com:443")).startsWith("HTTP/1.1 403");
+        } finally {
+            quick.close();
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
     private String connect(String key, String destination) throws IOException {
         String auth = Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
         return raw("CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\nProxy-Authorization: Basic " + auth
