@@ -51,8 +51,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import javax.naming.Context;
+import javax.naming.NameNotFoundException;
 import javax.naming.NamingEnumeration;
 import javax.naming.NamingException;
+import javax.naming.ServiceUnavailableException;
 import javax.naming.directory.Attribute;
 import javax.naming.directory.Attributes;
 import javax.naming.directory.InitialDirContext;
@@ -65,6 +67,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The private DNS server on real sockets: the JDK's own DNS client (JNDI) over UDP, and over TCP
  * after a truncated answer; a hand-written length-prefixed TCP client; and garbage on both.
+ * Forwarding (issue 4) goes to a second server of ours as the upstream, or to sockets that never
+ * answer.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class PrivateDnsServerTest {
@@ -241,7 +245,7 @@ class PrivateDnsServerTest {
         assertThat(logged.list).as("nothing at INFO or above but the bind line")
                 .filteredOn(e -> e.getLevel().isGreaterOrEqual(Level.INFO))
                 .extracting(ILoggingEvent::getFormattedMessage)
-                .containsExactly("private DNS listening on " + bound + " (UDP and TCP)");
+                .containsExactly("private DNS listening on " + bound + " (UDP and TCP): unknown names are refused");
     }
 
     @Test
@@ -305,7 +309,7 @@ class PrivateDnsServerTest {
 
     @Test
     void aTcpConnectionWithoutACompleteQueryIsClosedAtTheIdleTimeout() throws Exception {
-        try (PrivateDnsServer quick = new PrivateDnsServer(lookup, Duration.ofMillis(300))) {
+        try (PrivateDnsServer quick = new PrivateDnsServer(lookup, PrivateDnsServer.Options.REFUSE.withTcpIdleTimeout(Duration.ofMillis(300)))) {
             InetSocketAddress address = quick.bind(group, new InetSocketAddress("127.0.0.1", 0));
             try (Socket socket = new Socket(address.getAddress(), address.getPort())) {
                 socket.setSoTimeout(5000);
@@ -333,13 +337,280 @@ class PrivateDnsServerTest {
         }
     }
 
+    // --- forwarding (issue 4) ---
+
+    /** What the upstream's lookup was asked: the upstream is a second server of ours on port 0. */
+    final List<String> upstreamAsked = new CopyOnWriteArrayList<>();
+    final Function<String, List<InetAddress>> upstreamLookup = name -> {
+        upstreamAsked.add(name);
+        return switch (name) {
+            case "public.example" -> List.of(address("192.0.2.7"));
+            case "many.example" -> many();
+            default -> List.of();
+        };
+    };
+
+    @Test
+    void withAnUpstreamOtherNamesGetItsAnswersWhileEndpointNamesStayHere() throws Exception {
+        try (PrivateDnsServer upstream = new PrivateDnsServer(upstreamLookup)) {
+            InetSocketAddress upstreamAddress = upstream.bind(group, new InetSocketAddress("127.0.0.1", 0));
+            try (PrivateDnsServer forwarding = new PrivateDnsServer(lookup, "acme.internal.", upstreamAddress)) {
+                InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
+                InitialDirContext jndi = jndi(address, 2000);
+
+                assertThat(values(jndi.getAttributes("public.example", new String[] {"A"}), "A")).containsExactly("192.0.2.7");
+                assertThat(values(jndi.getAttributes("git.acme.internal", new String[] {"A"}), "A")).containsExactly("10.1.2.3");
+                assertThatThrownBy(() -> jndi.getAttributes("nope.acme.internal", new String[] {"A"}))
+                        .isInstanceOf(NameNotFoundException.class)
+                        .hasMessageStartingWith("DNS name not found [response code 3]");
+                // The upstream's own REFUSED comes back as it is.
+                assertThatThrownBy(() -> jndi.getAttributes("www.example.com", new String[] {"A"}))
+                        .isInstanceOf(javax.naming.OperationNotSupportedException.class);
+
+                assertThat(asked).containsExactly("public.example", "git.acme.internal", "nope.acme.internal", "www.example.com");
+                assertThat(upstreamAsked).as("only names outside acme.internal reach the upstream")
+                        .containsExactly("public.example", "www.example.com");
+
+                DatagramDnsQuery q = query(4242, "Public.EXAMPLE", DnsRecordType.A);
+                q.setRecursionDesired(true);
+                Answer raw = udp(q, address);
+                assertThat(raw.id()).as("the client's id, not the one we sent upstream").isEqualTo(4242);
+                assertThat(raw.code()).isEqualTo(DnsResponseCode.NOERROR);
+                assertThat(raw.authoritative()).as("the upstream's flags, as it sent them").isTrue();
+                assertThat(raw.recursionDesired()).isTrue();
+                assertThat(raw.questions()).containsExactly("Public.EXAMPLE.");
+                assertThat(raw.answers()).containsExactly("Public.EXAMPLE. 30 A 192.0.2.7");
+
+                assertThat(tcp(tcpQuery(7, "public.example", DnsRecordType.A), address).answers())
+                        .containsExactly("public.example. 30 A 192.0.2.7");
+
+                Answer under = tcp(tcpQuery(8, "ep-x.svc.acme.acme.internal", DnsRecordType.AAAA), address);
+                assertThat(under.code()).isEqualTo(DnsResponseCode.NXDOMAIN);
+                assertThat(under.authoritative()).isTrue();
+                Answer apex = udp(query(9, "ACME.internal", DnsRecordType.A), address);
+                assertThat(apex.code()).as("the domain itself exists: NODATA").isEqualTo(DnsResponseCode.NOERROR);
+                assertThat(apex.authoritative()).isTrue();
+                assertThat(apex.answers()).isEmpty();
+                Answer lookalike = udp(query(10, "notacme.internal", DnsRecordType.A), address);
+                assertThat(lookalike.code()).as("not under acme.internal: forwarded, and the upstream refuses it")
+                        .isEqualTo(DnsResponseCode.REFUSED);
+                assertThat(upstreamAsked).containsExactly("public.example", "www.example.com", "public.example", "public.example",
+                        "notacme.internal");
+
+                assertThat(logged.list).as("INFO: one line at each bind, nothing per query")
+                        .filteredOn(e -> e.getLevel().isGreaterOrEqual(Level.INFO))
+                        .extracting(ILoggingEvent::getFormattedMessage)
+                        .containsExactly(
+                                "private DNS listening on " + bound + " (UDP and TCP): unknown names are refused",
+                                "private DNS listening on " + upstreamAddress + " (UDP and TCP): unknown names are refused",
+                                "private DNS listening on " + address + " (UDP and TCP): unknown names under acme.internal are "
+                                        + "NXDOMAIN, other names are forwarded to " + upstreamAddress
+                                        + " (at most 256 at a time, SERVFAIL after 2000 ms)");
+            }
+        }
+    }
+
+    @Test
+    void aTruncatedUpstreamAnswerIsRelayedSoTheJdkResolverAsksAgainOverTcp() throws Exception {
+        try (PrivateDnsServer upstream = new PrivateDnsServer(upstreamLookup)) {
+            InetSocketAddress upstreamAddress = upstream.bind(group, new InetSocketAddress("127.0.0.1", 0));
+            try (PrivateDnsServer forwarding = new PrivateDnsServer(lookup, "acme.internal", upstreamAddress)) {
+                InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
+
+                // 40 addresses do not fit 512 bytes: the upstream truncates, TCP brings all of them,
+                // which do not fit either, so the client gets the truncated answer.
+                Answer plain = udp(query(1, "many.example", DnsRecordType.A), address);
+                assertThat(plain.truncated()).isTrue();
+                assertThat(plain.bytes()).isLessThanOrEqualTo(512);
+                assertThat(plain.answers()).hasSizeBetween(1, MANY - 1);
+
+                // With EDNS they fit; a client's 4096 reaches the upstream as 1232.
+                DatagramDnsQuery withEdns = query(2, "many.example", DnsRecordType.A);
+                withEdns.addRecord(DnsSection.ADDITIONAL, opt(4096, 0));
+                Answer edns = udp(withEdns, address);
+                assertThat(edns.truncated()).isFalse();
+                assertThat(edns.answers()).hasSize(MANY);
+                assertThat(edns.opt()).as("the upstream's OPT record").isEqualTo("OPT class=1232 ttl=0");
+
+                assertThat(values(jndi(address, 2000).getAttributes("many.example", new String[] {"A"}), "A")).hasSize(MANY);
+                assertThat(tcp(tcpQuery(3, "many.example", DnsRecordType.A), address).answers()).hasSize(MANY);
+            }
+        }
+    }
+
+    @Test
+    void anUpstreamThatDoesNotAnswerGivesServfailAfterTheTimeout() throws Exception {
+        try (Silent silent = Silent.start();
+                PrivateDnsServer forwarding = new PrivateDnsServer(lookup, "acme.internal", silent.address())) {
+            InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
+
+            long start = System.nanoTime();
+            Answer overUdp = udp(query(11, "public.example", DnsRecordType.A), address);
+            Duration udpTook = Duration.ofNanos(System.nanoTime() - start);
+            assertThat(overUdp.id()).isEqualTo(11);
+            assertThat(overUdp.code()).isEqualTo(DnsResponseCode.SERVFAIL);
+            assertThat(overUdp.questions()).containsExactly("public.example.");
+            assertThat(udpTook).isBetween(Duration.ofMillis(1900), Duration.ofSeconds(3));
+
+            start = System.nanoTime();
+            Answer overTcp = tcp(tcpQuery(12, "public.example", DnsRecordType.A), address);
+            assertThat(overTcp.code()).isEqualTo(DnsResponseCode.SERVFAIL);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isBetween(Duration.ofMillis(1900), Duration.ofSeconds(3));
+
+            assertThatThrownBy(() -> jndi(address, 5000).getAttributes("public.example", new String[] {"A"}))
+                    .isInstanceOf(ServiceUnavailableException.class)
+                    .hasMessageStartingWith("DNS server failure [response code 2]");
+            assertThat(values(jndi(address, 2000).getAttributes("git.acme.internal", new String[] {"A"}), "A"))
+                    .as("endpoint names do not wait for the upstream").containsExactly("10.1.2.3");
+            assertThat(silent.datagrams()).as("every query went out once over UDP").isEqualTo(2);
+            assertThat(logged.list).as("three failures, said at WARN once")
+                    .filteredOn(e -> e.getLevel() == Level.WARN)
+                    .extracting(ILoggingEvent::getFormattedMessage)
+                    .singleElement().asString()
+                    .startsWith("private DNS: A public.example from /127.0.0.1:")
+                    .contains("answered SERVFAIL: dns, gateway => upstream " + silent.address() + ", timeout after ");
+        }
+    }
+
+    @Test
+    void beyondTheForwardingLimitAQueryGetsServfailAtOnce() throws Exception {
+        try (Silent silent = Silent.start();
+                PrivateDnsServer forwarding = new PrivateDnsServer(lookup,
+                        PrivateDnsServer.Options.of("acme.internal", silent.address()).withMaxForwards(2))) {
+            InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
+            try (DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+                socket.setSoTimeout(5000);
+                long start = System.nanoTime();
+                for (int id = 1; id <= 3; id++) {
+                    byte[] out = bytes(query(id, "name" + id + ".example", DnsRecordType.A));
+                    socket.send(new java.net.DatagramPacket(out, out.length, address));
+                }
+                List<Integer> order = new ArrayList<>();
+                List<Duration> times = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    Answer a = receive(socket, address);
+                    times.add(Duration.ofNanos(System.nanoTime() - start));
+                    assertThat(a.code()).isEqualTo(DnsResponseCode.SERVFAIL);
+                    order.add(a.id());
+                }
+                assertThat(order).startsWith(3).containsExactlyInAnyOrder(1, 2, 3);
+                assertThat(times.get(0)).as("the third at once").isLessThan(Duration.ofMillis(1500));
+                assertThat(times.get(1)).as("the first two at their timeout").isGreaterThan(Duration.ofMillis(1900));
+
+                // The two slots are free again: the next query waits for the upstream.
+                start = System.nanoTime();
+                byte[] out = bytes(query(4, "name4.example", DnsRecordType.A));
+                socket.send(new java.net.DatagramPacket(out, out.length, address));
+                assertThat(receive(socket, address).id()).isEqualTo(4);
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThan(Duration.ofMillis(1900));
+            }
+            assertThat(silent.datagrams()).isEqualTo(3);
+        }
+    }
+
+    @Test
+    void withTheDomainButNoUpstreamOurUnknownNamesAreNxdomainAndOthersRefused() throws Exception {
+        try (PrivateDnsServer refusing = new PrivateDnsServer(lookup, "acme.internal", null)) {
+            InetSocketAddress address = refusing.bind(group, new InetSocketAddress("127.0.0.1", 0));
+
+            Answer ours = udp(query(1, "nope.acme.internal", DnsRecordType.A), address);
+            assertThat(ours.code()).isEqualTo(DnsResponseCode.NXDOMAIN);
+            assertThat(ours.authoritative()).isTrue();
+            assertThat(udp(query(2, "www.example.com", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.REFUSED);
+            assertThat(udp(query(3, "git.acme.internal", DnsRecordType.A), address).answers())
+                    .containsExactly("git.acme.internal. 30 A 10.1.2.3");
+            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.INFO)
+                    .extracting(ILoggingEvent::getFormattedMessage)
+                    .contains("private DNS listening on " + address + " (UDP and TCP): unknown names under acme.internal are "
+                            + "NXDOMAIN, other names are refused");
+        }
+    }
+
+    @Test
+    void optionsAreCheckedWhereTheyAreGiven() throws Exception {
+        InetSocketAddress upstream = new InetSocketAddress("127.0.0.1", 53);
+        assertThatThrownBy(() -> new PrivateDnsServer(lookup, PrivateDnsServer.Options.REFUSE.withMaxForwards(0)))
+                .hasMessage("maxForwards: 0 (expected: >= 1)");
+        assertThatThrownBy(() -> PrivateDnsServer.Options.of(null, upstream))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("endpointDomain: null (expected: the endpoint domain when forwarding to " + upstream + ")");
+        assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme..internal", null))
+                .hasMessageStartingWith("endpointDomain: 'acme..internal' (expected: ");
+        assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme.internal", InetSocketAddress.createUnresolved("dns", 53)))
+                .hasMessageStartingWith("upstream: dns");
+        assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme.internal", upstream).withForwardTimeout(Duration.ZERO))
+                .hasMessage("forwardTimeout: PT0S (expected: > 0)");
+
+        // Forwarding to itself would send every query round until the limit.
+        int port;
+        try (DatagramSocket probe = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
+            port = probe.getLocalPort();
+        }
+        InetSocketAddress self = new InetSocketAddress("127.0.0.1", port);
+        PrivateDnsServer loop = new PrivateDnsServer(lookup, "acme.internal", self);
+        assertThatThrownBy(() -> loop.bind(group, self)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("upstream: " + self + " (expected: another DNS server than this one");
+        try (DatagramSocket again = new DatagramSocket(self)) {
+            assertThat(again.getLocalPort()).as("nothing stayed bound").isEqualTo(port);
+        }
+    }
+
+    /** An upstream that takes UDP queries and TCP connections on one port and never answers. */
+    record Silent(DatagramSocket udp, ServerSocket tcp, java.util.concurrent.atomic.AtomicInteger received, Thread reader)
+            implements AutoCloseable {
+        static Silent start() throws IOException {
+            for (int attempt = 1; ; attempt++) {
+                DatagramSocket udp = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0));
+                try {
+                    ServerSocket tcp = new ServerSocket(udp.getLocalPort(), 50, InetAddress.getByName("127.0.0.1"));
+                    var received = new java.util.concurrent.atomic.AtomicInteger();
+                    Thread reader = Thread.ofPlatform().daemon().start(() -> {
+                        java.net.DatagramPacket p = new java.net.DatagramPacket(new byte[2048], 2048);
+                        try {
+                            while (true) {
+                                udp.receive(p);
+                                received.incrementAndGet();
+                            }
+                        } catch (IOException closed) {
+                            // the test is over
+                        }
+                    });
+                    return new Silent(udp, tcp, received, reader);
+                } catch (BindException taken) {
+                    udp.close();
+                    if (attempt == 5) {
+                        throw taken;
+                    }
+                }
+            }
+        }
+
+        InetSocketAddress address() {
+            return new InetSocketAddress("127.0.0.1", udp.getLocalPort());
+        }
+
+        int datagrams() {
+            return received.get();
+        }
+
+        @Override
+        public void close() throws IOException {
+            udp.close();
+            tcp.close();
+        }
+    }
+
     // --- clients ---
 
     InitialDirContext jndi() throws NamingException {
+        return jndi(bound, 2000);
+    }
+
+    static InitialDirContext jndi(InetSocketAddress server, int timeoutMillis) throws NamingException {
         Hashtable<String, Object> env = new Hashtable<>();
         env.put(Context.INITIAL_CONTEXT_FACTORY, "com.sun.jndi.dns.DnsContextFactory");
-        env.put(Context.PROVIDER_URL, "dns://127.0.0.1:" + bound.getPort());
-        env.put("com.sun.jndi.dns.timeout.initial", "2000");
+        env.put(Context.PROVIDER_URL, "dns://127.0.0.1:" + server.getPort());
+        env.put("com.sun.jndi.dns.timeout.initial", String.valueOf(timeoutMillis));
         env.put("com.sun.jndi.dns.timeout.retries", "1");
         return new InitialDirContext(env);
     }
@@ -396,22 +667,38 @@ class PrivateDnsServerTest {
     }
 
     Answer udp(DatagramDnsQuery query) throws IOException {
+        return udp(query, bound);
+    }
+
+    static Answer udp(DatagramDnsQuery query, InetSocketAddress server) throws IOException {
         byte[] out = bytes(query);
         try (DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
             socket.setSoTimeout(5000);
-            socket.send(new java.net.DatagramPacket(out, out.length, bound));
-            java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[65535], 65535);
-            socket.receive(in);
-            EmbeddedChannel decoder = new EmbeddedChannel(new DatagramDnsResponseDecoder());
-            decoder.writeInbound(new DatagramPacket(Unpooled.wrappedBuffer(in.getData(), 0, in.getLength()),
-                    (InetSocketAddress) socket.getLocalSocketAddress(), bound));
-            DnsResponse response = decoder.readInbound();
-            try {
-                return Answer.of(response, in.getLength());
-            } finally {
-                response.release();
-                decoder.finishAndReleaseAll();
-            }
+            socket.send(new java.net.DatagramPacket(out, out.length, server));
+            return receive(socket, server);
+        }
+    }
+
+    static Answer tcp(DnsQuery query, InetSocketAddress server) throws IOException {
+        try (Socket socket = new Socket(server.getAddress(), server.getPort())) {
+            socket.setSoTimeout(5000);
+            socket.getOutputStream().write(tcpFrame(query));
+            return readTcp(new DataInputStream(socket.getInputStream()));
+        }
+    }
+
+    static Answer receive(DatagramSocket socket, InetSocketAddress server) throws IOException {
+        java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[65535], 65535);
+        socket.receive(in);
+        EmbeddedChannel decoder = new EmbeddedChannel(new DatagramDnsResponseDecoder());
+        decoder.writeInbound(new DatagramPacket(Unpooled.wrappedBuffer(in.getData(), 0, in.getLength()),
+                (InetSocketAddress) socket.getLocalSocketAddress(), server));
+        DnsResponse response = decoder.readInbound();
+        try {
+            return Answer.of(response, in.getLength());
+        } finally {
+            response.release();
+            decoder.finishAndReleaseAll();
         }
     }
 
