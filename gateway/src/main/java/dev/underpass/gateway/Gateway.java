@@ -156,7 +156,8 @@ public final class Gateway implements AutoCloseable {
                 // name there and connects to the TLS port reaches the endpoint by its server name.
                 List<InetAddress> answer = List.of(InetAddress.getByName(config.dnsAnswerHost()));
                 PrivateDnsServer dns = new PrivateDnsServer(
-                        name -> consumerRoutes.findByServerName(name) == null ? List.of() : answer);
+                        name -> consumerRoutes.findByServerName(name) == null ? List.of() : answer,
+                        config.endpointDomain(), config.dnsForwardAddress());
                 parts.add(dns);
                 HostAndPort dnsListen = config.dnsListenAddress();
                 dns.bind(group, new InetSocketAddress(dnsListen.host(), dnsListen.port()));

@@ -9,6 +9,7 @@ import dev.underpass.controlplane.Names;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.HostAndPort;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,6 +27,7 @@ public record GatewayConfig(
         @JsonProperty("sniListen") String sniListen,
         @JsonProperty("sniServicePort") Integer sniServicePort,
         @JsonProperty("dnsListen") String dnsListen,
+        @JsonProperty("dnsForward") String dnsForward,
         @JsonProperty("egressAllow") List<String> egressAllow,
         @JsonProperty("endpointBind") String endpointBind,
         @JsonProperty("endpointHost") String endpointHost,
@@ -73,7 +75,7 @@ public record GatewayConfig(
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
         return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null);
+                null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -84,7 +86,7 @@ public record GatewayConfig(
     /** As {@link #withListen(String, String, String)}, with the TLS port routing by server name. */
     public GatewayConfig withListen(String agent, String api, String proxy, String sni) {
         return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
+                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, dnsForward, egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
                 tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
     }
 
@@ -170,6 +172,15 @@ public record GatewayConfig(
         return dnsListen == null ? null : HostAndPort.parse(dnsListen);
     }
 
+    /** The resolver other names are forwarded to, or null when they are refused. */
+    public InetSocketAddress dnsForwardAddress() {
+        if (dnsForward == null) {
+            return null;
+        }
+        HostAndPort h = HostAndPort.parse(dnsForward);
+        return new InetSocketAddress(h.host(), h.port());
+    }
+
     /** The address DNS answers give for endpoint names: the TLS listener's, as consumers reach it. */
     public String dnsAnswerHost() {
         String host = sniListenAddress().host();
@@ -225,6 +236,13 @@ public record GatewayConfig(
         check(errors, "sniListen", sniListen, () -> HostAndPort.parse(sniListen));
         if (dnsListen != null) {
             check(errors, "dnsListen", dnsListen, () -> HostAndPort.parse(dnsListen));
+        }
+        if (dnsForward != null) {
+            check(errors, "dnsForward", dnsForward, () -> {
+                if (dnsListen == null || !HostAndPort.parse(dnsForward).host().matches("[0-9.:a-fA-F\\[\\]]+")) {
+                    throw new IllegalArgumentException("needs dnsListen and an IP address");
+                }
+            }, "an upstream resolver's IP:port, and dnsListen set");
         }
         errors.addAll(EgressPolicy.validate(egressAllow));
         if (sniServicePort < 1 || sniServicePort > 65535) {

@@ -170,7 +170,7 @@ final class PrivateDnsServer implements AutoCloseable {
     private static final int FLAG_TC = 0x0200;
     /** Upstream UDP answers are read into buffers this large: more than any UDP size we let the upstream use. */
     private static final int UPSTREAM_UDP_BUFFER = 4096;
-    private static final SecureRandom ids = new SecureRandom();
+    private static final SecureRandom IDS = new SecureRandom();
 
     /**
      * How the server answers names its lookup does not know, and its time limits.
@@ -339,8 +339,9 @@ final class PrivateDnsServer implements AutoCloseable {
         if (options.upstream() == null) {
             return ours + "other names are refused";
         }
-        return ours + "other names are forwarded to " + options.upstream() + " (at most " + options.maxForwards()
-                + " at a time, SERVFAIL after " + options.forwardTimeout().toMillis() + " ms)";
+        // No space after the upstream's port: e2e's Tunnel reads ours with "listening on .*:(\\d+) ".
+        return ours + "other names are forwarded to " + options.upstream() + ", at most " + options.maxForwards()
+                + " at a time, SERVFAIL after " + options.forwardTimeout().toMillis() + " ms";
     }
 
     private static boolean isSelf(InetSocketAddress upstream, InetSocketAddress bound) {
@@ -579,7 +580,7 @@ final class PrivateDnsServer implements AutoCloseable {
             reply.accept(pending.setCode(DnsResponseCode.SERVFAIL));
             return;
         }
-        int id = ids.nextInt(0x10000);
+        int id = IDS.nextInt(0x10000);
         ByteBuf message = ByteBufAllocator.DEFAULT.buffer(128);
         int questionBytes;
         try {
@@ -618,10 +619,10 @@ final class PrivateDnsServer implements AutoCloseable {
                 DnsRecord r = query.recordAt(sections[s], i);
                 if (DnsRecordType.OPT.equals(r.type()) && r instanceof DnsRawRecord raw) {
                     // The upstream's UDP answer is relayed as it is, so it must fit what we let the client have.
-                    ByteBuf options = raw.content();
+                    ByteBuf ednsOptions = raw.content();
                     buf.writeByte(0).writeShort(DnsRecordType.OPT.intValue()).writeShort(udpLimit(r))
-                            .writeInt((int) r.timeToLive()).writeShort(options.readableBytes())
-                            .writeBytes(options, options.readerIndex(), options.readableBytes());
+                            .writeInt((int) r.timeToLive()).writeShort(ednsOptions.readableBytes())
+                            .writeBytes(ednsOptions, ednsOptions.readerIndex(), ednsOptions.readableBytes());
                 } else {
                     DnsRecordEncoder.DEFAULT.encodeRecord(r, buf);
                 }

@@ -110,6 +110,7 @@ class GatewayConfigTest {
                 store:
                   url: postgresql://db/underpass
                 egressAllow: ["*:443", "github.com", "*.npmjs.org:*"]
+                dnsForward: 10.0.0.2:53
                 """));
 
         List<String> errors = c.validate();
@@ -117,7 +118,7 @@ class GatewayConfigTest {
         assertThat(errors).extracting(GatewayConfigTest::field).containsExactlyInAnyOrder(
                 "agentListen", "apiListen", "endpointPorts", "endpointDomain", "heartbeatTimeoutSeconds",
                 "dialTimeoutSeconds", "connectionRequestTtlHours", "dnsServer", "tls", "store.url", "egressAllow[0]",
-                "egressAllow[1]");
+                "egressAllow[1]", "dnsForward");
         assertThat(errors).allSatisfy(e -> assertThat(e).contains("(expected:"));
         assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("store.url: postgresql://db/underpass").contains("JDBC URL"));
     }
