@@ -229,6 +229,10 @@ class ConsumerClientsTest {
             assertThat(repoLog).allMatch(l -> l.contains("host=" + name + ":1"));
 
             // Each request was one absolute-form proxy request, carried to the endpoint.
+            // The log is written asynchronously: wait for the last line before counting.
+            String carriedLine = "GET " + Pattern.quote(name) + ":1 from \\S+ account=platform key=key-[0-9a-f]+ -> endpoint "
+                    + Pattern.quote(tunnel.endpointId("repo")) + " port 1";
+            tunnel.gateway().awaitLog(carriedLine, repoLog.size(), Tunnel.WAIT);
             String gatewayLog = tunnel.gateway().output();
             long carried = gatewayLog.lines().filter(Pattern.compile("GET " + Pattern.quote(name) + ":1 from \\S+ account=platform "
                     + "key=key-[0-9a-f]+ -> endpoint " + Pattern.quote(tunnel.endpointId("repo")) + " port 1").asPredicate()).count();

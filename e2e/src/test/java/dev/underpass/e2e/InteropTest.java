@@ -122,8 +122,8 @@ class InteropTest {
                 "http://" + tunnel.endpointDnsName("http") + ":1/hello");
         ok(r, "curl -p -x (CONNECT)");
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
-        assertThat(tunnel.gateway().output()).containsPattern("CONNECT " + tunnel.endpointDnsName("http")
-                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1");
+        tunnel.gateway().awaitLog("CONNECT " + tunnel.endpointDnsName("http")
+                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1", Tunnel.WAIT);
     }
 
     @Test
@@ -143,7 +143,7 @@ class InteropTest {
                 "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
         ok(post, "curl -x POST (absolute-form with an 8 MiB body)");
         assertThat(post.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
-        assertThat(tunnel.gateway().output()).containsPattern("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint");
+        tunnel.gateway().awaitLog("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint", Tunnel.WAIT);
     }
 
     @Test
@@ -156,12 +156,12 @@ class InteropTest {
                 "https://" + name + ":" + tunnel.sniPort() + "/hello");
         ok(r, "curl https:// through the TLS listener");
         assertThat(r.output()).as(logs()).isEqualTo("hello over TLS\n");
-        assertThat(tunnel.gateway().output()).contains("TLS connection from").contains("for " + name + " -> endpoint "
-                + tunnel.endpointId("tls-web"));
+        tunnel.gateway().awaitLog("TLS connection from .* for " + java.util.regex.Pattern.quote(name) + " -> endpoint "
+                + tunnel.endpointId("tls-web"), Tunnel.WAIT);
         Run unknown = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-k", "--resolve",
                 "nobody.example:" + tunnel.sniPort() + ":127.0.0.1", "https://nobody.example:" + tunnel.sniPort() + "/");
         assertThat(unknown.exitCode()).as(unknown.output()).isNotZero();
-        assertThat(tunnel.gateway().output()).contains("server name nobody.example is no available endpoint");
+        tunnel.gateway().awaitLog("server name nobody.example is no available endpoint", Tunnel.WAIT);
     }
 
     @Test
@@ -228,8 +228,8 @@ class InteropTest {
                 "http://" + tunnel.endpointDnsName("http") + ":1/hello");
         ok(r, "curl -x socks5h://");
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
-        assertThat(tunnel.gateway().output()).containsPattern("SOCKS5 CONNECT " + tunnel.endpointDnsName("http")
-                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1");
+        tunnel.gateway().awaitLog("SOCKS5 CONNECT " + tunnel.endpointDnsName("http")
+                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1", Tunnel.WAIT);
     }
 
     @Test
@@ -253,8 +253,9 @@ class InteropTest {
         Run socksOther = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS",
                 "-x", "socks5h://runner:" + tunnel.acmeKey() + "@" + proxy, "http://" + name + ":1/hello");
         assertThat(socksOther.exitCode()).as(socksOther.output()).isNotZero();
-        assertThat(tunnel.gateway().output()).contains("refused: 407").contains("refused: 403")
-                .contains("is not an available endpoint of account acme")
+        tunnel.gateway().awaitLog("refused: 407", Tunnel.WAIT);
+        tunnel.gateway().awaitLog("SOCKS5 request from .* refused: .* is not an available endpoint of account acme", Tunnel.WAIT);
+        assertThat(tunnel.gateway().output()).contains("refused: 403")
                 .doesNotContain(tunnel.platformKey()).doesNotContain(tunnel.acmeKey());
     }
 
@@ -299,7 +300,7 @@ class InteropTest {
                 "echo hello-through-the-proxy");
         ok(r, "ssh with a ProxyCommand");
         assertThat(r.output().lines().toList()).as(logs()).contains("hello-through-the-proxy");
-        assertThat(tunnel.gateway().output()).contains("CONNECT " + tunnel.endpointDnsName("ssh") + ":1 from");
+        tunnel.gateway().awaitLog("CONNECT " + tunnel.endpointDnsName("ssh") + ":1 from", Tunnel.WAIT);
     }
 
     @Test
@@ -367,7 +368,7 @@ class InteropTest {
         Run head = ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"), "rev-parse");
         assertThat(head.output().trim()).as(logs()).isEqualTo(gitHead);
         assertThat(sha256(clone.resolve("big.bin"))).as(logs()).isEqualTo(gitBigSha256);
-        assertThat(tunnel.gateway().output()).contains("CONNECT " + name + ":443 from");
+        tunnel.gateway().awaitLog("CONNECT " + name + ":443 from", Tunnel.WAIT);
     }
 
     @Test
