@@ -143,6 +143,11 @@ class InteropTest {
                 "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
         ok(post, "curl -x POST (absolute-form with an 8 MiB body)");
         assertThat(post.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
+        Run chunked = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-x", proxy, "-H", "Expect:",
+                "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + in,
+                "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
+        ok(chunked, "curl -x POST with a chunked body");
+        assertThat(chunked.output()).as("the chunked framing arrives intact").isEqualTo(sha256(payload) + " " + payload.length + "\n");
         tunnel.gateway().awaitLog("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint", Tunnel.WAIT);
     }
 

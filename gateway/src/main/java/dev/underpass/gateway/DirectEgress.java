@@ -6,14 +6,19 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
-import java.time.Duration;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
 
 /**
@@ -26,31 +31,59 @@ final class DirectEgress {
     }
 
     /**
-     * Dials {@code destination} from {@code socket}'s event loop; on success calls {@code connected}
-     * with the new channel (not yet relaying), else {@code failed} with the reason.
+     * Resolves {@code destination} off the event loop, refuses names that lead into the gateway's
+     * own host or link (loopback, link-local, wildcard, multicast: only an egressAllow entry that
+     * names such an address literally allows it), then dials it from {@code socket}'s event loop;
+     * calls {@code connected} with the new channel (not yet relaying), else {@code failed} with why.
      */
-    static void dial(Channel socket, HostAndPort destination, Duration timeout, Consumer<Channel> connected,
+    static void dial(Channel socket, HostAndPort destination, ForwardProxy.Egress egress, Consumer<Channel> connected,
                      Consumer<String> failed) {
-        new Bootstrap()
-                .group(socket.eventLoop())
-                .channel(Transport.socketChannel())
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeout.toMillis())
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.AUTO_READ, false)
-                .handler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        // The relay handler is added once the proxy's answer has gone out.
-                    }
-                })
-                .connect(destination.host(), destination.port())
-                .addListener(f -> {
-                    if (f.isSuccess()) {
-                        connected.accept(((io.netty.channel.ChannelFuture) f).channel());
-                    } else {
-                        failed.accept(String.valueOf(f.cause().getMessage()));
-                    }
-                });
+        CompletableFuture<InetAddress> lookup;
+        try {
+            lookup = CompletableFuture.supplyAsync(() -> resolve(destination.host()), egress.resolver());
+        } catch (RejectedExecutionException busy) {
+            failed.accept("the gateway is resolving too many names; retry");
+            return;
+        }
+        lookup.whenCompleteAsync((address, error) -> {
+            if (error != null) {
+                Throwable cause = error.getCause() != null ? error.getCause() : error;
+                failed.accept(cause instanceof UnknownHostException ? "unknown host " + destination.host() : cause.getMessage());
+                return;
+            }
+            new Bootstrap()
+                    .group(socket.eventLoop())
+                    .channel(Transport.socketChannel())
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) egress.dialTimeout().toMillis())
+                    .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .option(ChannelOption.AUTO_READ, false)
+                    .handler(new ChannelInboundHandlerAdapter()) // the relay joins once the proxy has answered
+                    .connect(new InetSocketAddress(address, destination.port()))
+                    .addListener((ChannelFuture f) -> {
+                        if (f.isSuccess()) {
+                            connected.accept(f.channel());
+                        } else {
+                            failed.accept(String.valueOf(f.cause().getMessage()));
+                        }
+                    });
+        }, socket.eventLoop());
+    }
+
+    private static InetAddress resolve(String host) {
+        InetAddress[] all;
+        try {
+            all = InetAddress.getAllByName(host);
+        } catch (UnknownHostException e) {
+            throw new CompletionException(e);
+        }
+        boolean literal = all.length == 1 && (host.equals(all[0].getHostAddress()) || host.contains(":"));
+        for (InetAddress a : all) {
+            if (!literal && (a.isLoopbackAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress() || a.isMulticastAddress())) {
+                throw new IllegalStateException(host + " resolves to " + a.getHostAddress() + ", an address of the gateway's "
+                        + "own host or link (expected: an egressAllow entry naming that address itself)");
+            }
+        }
+        return all[0];
     }
 
     /** Relays {@code a} and {@code b} to each other, {@code first} (may be null) written to {@code b} before anything. */

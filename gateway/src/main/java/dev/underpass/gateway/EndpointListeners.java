@@ -34,6 +34,7 @@ final class EndpointListeners {
     final class Listener {
         private final ChannelGroup connections;
         private volatile EndpointRoute route;
+        private volatile boolean closed;
         private Channel server;
 
         private Listener(ChannelGroup connections, EndpointRoute route) {
@@ -65,11 +66,16 @@ final class EndpointListeners {
          */
         void adopt(Channel socket) {
             connections.add(socket);
+            if (closed) { // closed while the proxy was answering: this connection ends with the rest
+                StreamRelay.resetSocket(socket);
+                return;
+            }
             connect(route, socket);
         }
 
         /** Stops listening and resets every live connection, so consumers see the end at once. */
         void close() {
+            closed = true; // before the walk below: a connection adopted from now on sees it
             open.remove(this);
             server.close().syncUninterruptibly();
             for (Channel c : connections) {

@@ -12,10 +12,8 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
-import io.netty.handler.timeout.ReadTimeoutHandler;
 import java.net.InetSocketAddress;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,8 +37,8 @@ final class ForwardProxy implements AutoCloseable {
     private final int handshakeSeconds;
     private Channel server;
 
-    /** The operator's egress policy, and how long a direct dial may take. */
-    record Egress(EgressPolicy policy, java.time.Duration dialTimeout) {
+    /** The operator's egress policy, how long a direct dial may take, and where names are resolved. */
+    record Egress(EgressPolicy policy, java.time.Duration dialTimeout, java.util.concurrent.Executor resolver) {
     }
 
     ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress) {
@@ -64,7 +62,7 @@ final class ForwardProxy implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("handshake-timeout", new ReadTimeoutHandler(handshakeSeconds, TimeUnit.SECONDS));
+                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds));
                         ch.pipeline().addLast("detect", new Detect());
                     }
                 })
@@ -104,8 +102,8 @@ final class ForwardProxy implements AutoCloseable {
                 socket.pipeline().remove(h);
             }
         }
-        if (socket.pipeline().get("handshake-timeout") != null) {
-            socket.pipeline().remove("handshake-timeout");
+        if (socket.pipeline().get(HandshakeDeadline.NAME) != null) {
+            socket.pipeline().remove(HandshakeDeadline.NAME);
         }
     }
 

@@ -123,8 +123,13 @@ public final class Gateway implements AutoCloseable {
             parts.add(provisioner);
             ApiServer api = new ApiServer(cp, apiTls);
             parts.add(api);
-            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), verifier), consumerRoutes,
-                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout()));
+            // Consumers' keys and names are checked on their own bounded pool: a flood of bad proxy
+            // credentials must not hold up agents' token checks.
+            ThreadPoolExecutor proxyChecks = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
+                    Thread.ofPlatform().name("underpass-proxy-checks-", 0).daemon().factory());
+            parts.add(proxyChecks::shutdownNow);
+            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks), consumerRoutes,
+                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks));
             parts.add(proxy);
 
             provisioner.start();

@@ -12,18 +12,17 @@ import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpRequestEncoder;
+import io.netty.handler.codec.http.HttpResponseEncoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.netty.handler.timeout.ReadTimeoutException;
 import io.netty.util.ReferenceCountUtil;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -46,7 +45,11 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private final ConsumerRoutes routes;
     private final ForwardProxy.Egress egress;
     private boolean handled;
-    /** Of an absolute-form request: its head in origin form, then what followed it, to replay to the endpoint. */
+    private boolean absoluteForm;
+    /**
+     * What goes to the destination first: for an absolute-form request its head in origin form,
+     * then (for both kinds) the raw bytes the client sent after the head.
+     */
     private final List<Object> forward = new ArrayList<>();
 
     HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress) {
@@ -58,10 +61,10 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         if (handled) {
-            if (!forward.isEmpty() && (msg instanceof HttpContent || msg instanceof ByteBuf)) {
-                forward.add(msg); // the body of an absolute-form request, kept for the endpoint
+            if (msg instanceof ByteBuf) {
+                forward.add(msg); // a body, or bytes sent right after CONNECT: they go to the destination
             } else {
-                ReferenceCountUtil.release(msg); // one request per connection
+                ReferenceCountUtil.release(msg);
             }
             return;
         }
@@ -71,6 +74,9 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         }
         handled = true;
         ctx.channel().config().setAutoRead(false);
+        // From here on the bytes stay as the client sent them (a chunked body keeps its framing):
+        // the decoder leaves, handing what it had not decoded to this handler; answers still need encoding.
+        ctx.pipeline().replace("http", "http", new HttpResponseEncoder());
         Object from = ctx.channel().remoteAddress();
         if (request.decoderResult().isFailure()) {
             Throwable cause = request.decoderResult().cause();
@@ -130,10 +136,12 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         origin.headers().remove("proxy-connection");
         origin.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         if (!origin.headers().contains(HttpHeaderNames.HOST)) {
-            origin.headers().set(HttpHeaderNames.HOST, uri.getRawAuthority());
+            origin.headers().set(HttpHeaderNames.HOST, uri.getPort() < 0 ? uri.getHost() : uri.getHost() + ":" + uri.getPort());
         }
-        forward.add(origin);
-        return new HostAndPort(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
+        forward.add(0, origin);
+        absoluteForm = true;
+        String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
+        return new HostAndPort(host, uri.getPort() < 0 ? 80 : uri.getPort());
     }
 
     private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
@@ -149,10 +157,11 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         }
         ForwardProxy.log.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),
                 p.keyId(), listener.route().endpoint(), listener.route().servicePort());
-        if (forward.isEmpty()) {
-            ctx.pipeline().remove("http");
+        ctx.pipeline().remove("http");
+        if (!absoluteForm) {
             ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
                 if (f.isSuccess()) {
+                    ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
                     ForwardProxy.tunnel(ctx.channel(), listener, "connect");
                 } else {
                     ctx.close();
@@ -160,21 +169,30 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             });
             return;
         }
-        ctx.pipeline().remove("http"); // what it had not decoded yet arrives here as bytes, for the replay
         ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
         ForwardProxy.tunnel(ctx.channel(), listener, "connect");
     }
 
     /** Out to the public destination itself, as the operator's egress policy allows. */
     private void direct(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
-        DirectEgress.dial(ctx.channel(), destination, egress.dialTimeout(), out -> {
+        DirectEgress.dial(ctx.channel(), destination, egress, out -> {
+            if (!ctx.channel().isActive()) { // the client left while the gateway dialled
+                out.close();
+                return;
+            }
             ForwardProxy.log.info("{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)", method,
                     destination, from, p.account(), p.keyId());
             ctx.pipeline().remove("http");
-            if (forward.isEmpty()) {
+            if (!absoluteForm) {
                 ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
+                    if (!f.isSuccess()) {
+                        out.close();
+                        ctx.close();
+                        return;
+                    }
+                    ByteBuf first = encodeForward(ctx);
                     ForwardProxy.endHandshake(ctx.channel(), "connect");
-                    DirectEgress.relay(ctx.channel(), out, null);
+                    DirectEgress.relay(ctx.channel(), out, first);
                 });
             } else {
                 ByteBuf first = encodeForward(ctx);
@@ -232,8 +250,7 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        ForwardProxy.log.info("proxy connection from {} closed: {}", ctx.channel().remoteAddress(),
-                cause instanceof ReadTimeoutException ? "no request within " + ForwardProxy.HANDSHAKE_SECONDS + "s" : cause.toString());
+        ForwardProxy.log.info("proxy connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 }

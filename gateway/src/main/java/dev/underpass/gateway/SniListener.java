@@ -6,9 +6,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.handler.timeout.ReadTimeoutHandler;
 import java.net.InetSocketAddress;
-import java.util.concurrent.TimeUnit;
 
 /**
  * One TLS port for every endpoint's TLS service port: each connection goes to the endpoint its
@@ -31,8 +29,7 @@ final class SniListener implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("handshake-timeout",
-                                new ReadTimeoutHandler(ForwardProxy.HANDSHAKE_SECONDS, TimeUnit.SECONDS));
+                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS));
                         ch.pipeline().addLast("sni", new SniRouter(routes));
                     }
                 })

@@ -38,8 +38,14 @@ final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
                 listener.route().endpoint(), listener.route().servicePort());
         ctx.channel().config().setAutoRead(false);
         // Leaving the pipeline hands the bytes read so far (the ClientHello) to the next handler.
-        ctx.pipeline().addAfter(ctx.name(), "sni-replay", new HandOver(listener));
+        ctx.pipeline().addAfter(ctx.name(), "sni-hand-over", new HandOver(listener));
         ctx.pipeline().remove(this);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        ForwardProxy.log.info("TLS connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        ctx.close();
     }
 
     /** Takes the bytes the router read and starts the tunnel with them first. */

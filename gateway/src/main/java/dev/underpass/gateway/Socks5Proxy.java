@@ -18,7 +18,6 @@ import io.netty.handler.codec.socksx.v5.Socks5Message;
 import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthRequest;
 import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthRequestDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthStatus;
-import io.netty.handler.timeout.ReadTimeoutException;
 
 /**
  * The SOCKS5 side of the forward proxy (RFC 1928, with RFC 1929 user/password authentication,
@@ -35,6 +34,27 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
         this.checks = checks;
         this.routes = routes;
         this.egress = egress;
+    }
+
+    /** Bytes the client sent right behind its CONNECT (they belong to the destination). */
+    private final io.netty.buffer.CompositeByteBuf early = io.netty.buffer.Unpooled.compositeBuffer();
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+        if (msg instanceof io.netty.buffer.ByteBuf raw) { // past the decoder: not SOCKS any more
+            early.addComponent(true, raw);
+            return;
+        }
+        super.channelRead(ctx, msg);
+    }
+
+    private io.netty.buffer.ByteBuf pipelined() {
+        return early.retainedDuplicate();
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        early.release();
     }
 
     @Override
@@ -85,12 +105,21 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
         if (listener == null && egress.policy().allows(command.dstAddr(), command.dstPort())) {
             ctx.channel().config().setAutoRead(false);
             DirectEgress.dial(ctx.channel(), new dev.underpass.protocol.HostAndPort(command.dstAddr(), command.dstPort()),
-                    egress.dialTimeout(), out -> {
+                    egress, out -> {
+                        if (!ctx.channel().isActive()) { // the client left while the gateway dialled
+                            out.close();
+                            return;
+                        }
                         ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> direct egress (allowed by "
                                 + "egressAllow)", destination, from, principal.account(), principal.keyId());
                         ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
+                            if (!f.isSuccess()) {
+                                out.close();
+                                ctx.close();
+                                return;
+                            }
                             ForwardProxy.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
-                            DirectEgress.relay(ctx.channel(), out, null);
+                            DirectEgress.relay(ctx.channel(), out, pipelined());
                         });
                     }, reason -> refuse(ctx, reply(Socks5CommandStatus.HOST_UNREACHABLE), "cannot reach " + destination
                             + ": " + reason, from));
@@ -106,6 +135,7 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
         ctx.channel().config().setAutoRead(false);
         ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
             if (f.isSuccess()) {
+                ctx.pipeline().addFirst("replay", new ReplayFirst(pipelined()));
                 ForwardProxy.tunnel(ctx.channel(), listener, "socks-decoder", "socks-encoder", "socks");
             } else {
                 ctx.close();
@@ -128,8 +158,7 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        ForwardProxy.log.info("SOCKS5 connection from {} closed: {}", ctx.channel().remoteAddress(),
-                cause instanceof ReadTimeoutException ? "no request within " + ForwardProxy.HANDSHAKE_SECONDS + "s" : cause.toString());
+        ForwardProxy.log.info("SOCKS5 connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 }

@@ -114,14 +114,16 @@ class ForwardProxyTest {
                 String auth = Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
                 try (Socket s = new Socket("127.0.0.1", egress.proxyAddress().getPort())) {
                     s.setSoTimeout((int) WAIT.toMillis());
+                    byte[] payload = new byte[256 * 1024];
+                    new java.util.Random(5).nextBytes(payload);
+                    // The first bytes go right behind the request, before the answer (as optimistic clients do).
                     s.getOutputStream().write(("CONNECT 127.0.0.1:" + port + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth
                             + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    s.getOutputStream().write(payload, 0, 1000);
                     String established = "HTTP/1.1 200 Connection established\r\n\r\n";
                     assertThat(new String(s.getInputStream().readNBytes(established.length()), StandardCharsets.US_ASCII))
                             .isEqualTo(established);
-                    byte[] payload = new byte[256 * 1024];
-                    new java.util.Random(5).nextBytes(payload);
-                    s.getOutputStream().write(payload);
+                    s.getOutputStream().write(payload, 1000, payload.length - 1000);
                     s.shutdownOutput(); // the half-close reaches the destination, which then ends its side
                     assertThat(s.getInputStream().readAllBytes()).as("echoed back in full").isEqualTo(payload);
                 }
@@ -140,7 +142,7 @@ class ForwardProxyTest {
     void aSlowClientIsCutOffAfterTheHandshakeTimeoutWhileOthersAreServed() throws Exception {
         // A second proxy on the same gateway state, with a one-second handshake timeout.
         ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run),
-                new ConsumerRoutes(), new ForwardProxy.Egress(EgressPolicy.none(), Duration.ofSeconds(5)), 1);
+                new ConsumerRoutes(), new ForwardProxy.Egress(EgressPolicy.none(), Duration.ofSeconds(5), Runnable::run), 1);
         io.netty.channel.EventLoopGroup group = dev.underpass.protocol.Transport.group("test-proxy");
         try {
             int port = quick.bind(group, new java.net.InetSocketAddress("127.0.0.1", 0)).getPort();
