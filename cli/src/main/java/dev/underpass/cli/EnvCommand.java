@@ -94,10 +94,20 @@ final class EnvCommand implements Callable<Integer> {
             info = api.get("/v1/gateway"); // also proves that the key works before it goes into anyone's environment
         }
         HostAndPort proxy = proxyOf(info);
+        if (!isLoopback(proxy.host())) {
+            // The proxy speaks plain HTTP: its Basic credentials cross the network readable.
+            spec.commandLine().getErr().println("underpass: note: the proxy at " + proxy + " receives this key unencrypted; "
+                    + "give runners a key of their own narrowed to endpoints:read (--key-file), and keep the proxy on a "
+                    + "private network");
+        }
         PrintWriter out = spec.commandLine().getOut();
         out.print(render(shell, CliConfig.gatewayUri(config.gateway()).toString(), proxy, config.key()));
         out.flush();
         return 0;
+    }
+
+    private static boolean isLoopback(String host) {
+        return host.equals("localhost") || host.startsWith("127.") || host.equals("::1") || host.equals("[::1]");
     }
 
     /** The script for {@code shell}: a comment saying it holds a secret, then one line per variable. */

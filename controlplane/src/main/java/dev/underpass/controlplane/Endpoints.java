@@ -434,7 +434,8 @@ public final class Endpoints {
      * ports it has. Empty when it names none, so that nothing is said about other accounts.
      */
     public Optional<String> whyNotAvailable(String account, String host, int port) {
-        String name = host.toLowerCase(java.util.Locale.ROOT);
+        String lower = host.toLowerCase(java.util.Locale.ROOT);
+        String name = lower.endsWith(".") ? lower.substring(0, lower.length() - 1) : lower;
         return jdbi.withHandle(h -> {
             record Found(String id, EndpointState state, String ref, Long serviceSeq) {
             }
@@ -449,7 +450,8 @@ public final class Endpoints {
                         .findOne().filter(x -> dnsName(x.id(), x.ref()).equals(name)).orElse(null);
             } else {
                 f = h.createQuery(sql + "join services s on s.seq = e.service_seq where a.name = :a and s.private_dns_name = :n "
-                                + "and s.private_dns_state = 'verified' and e.state <> 'deleted'")
+                                + "and s.private_dns_state = 'verified' and e.state <> 'deleted' "
+                                + "order by case when e.state = 'available' then 0 else 1 end, e.seq")
                         .bind("a", account).bind("n", name)
                         .map((rs, ctx) -> new Found(rs.getString(1), EndpointState.parse(rs.getString(2)), rs.getString(3),
                                 (Long) rs.getObject(4, Long.class)))
@@ -462,6 +464,10 @@ public final class Endpoints {
                 return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") is " + f.state() + ", not available");
             }
             List<Integer> ports = f.serviceSeq() == null ? List.of() : List.copyOf(Services.targets(h, f.serviceSeq()).keySet());
+            if (ports.contains(port)) {
+                return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") port " + port + " is not open on the gateway yet; "
+                        + "retry in a few seconds");
+            }
             return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") has no port " + port + " (its ports: " + ports + ")");
         });
     }
