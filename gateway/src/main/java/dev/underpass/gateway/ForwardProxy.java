@@ -1,12 +1,8 @@
 package dev.underpass.gateway;
 
-import dev.underpass.protocol.Transport;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
@@ -54,19 +50,7 @@ final class ForwardProxy implements AutoCloseable {
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = new ServerBootstrap()
-                .group(group)
-                .channel(Transport.serverChannel())
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds));
-                        ch.pipeline().addLast("detect", new Detect());
-                    }
-                })
-                .bind(address).sync().channel();
+        server = ConsumerPort.bind(group, address, handshakeSeconds, "detect", Detect::new);
         return (InetSocketAddress) server.localAddress();
     }
 

@@ -1,10 +1,6 @@
 package dev.underpass.gateway;
 
-import dev.underpass.protocol.Transport;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
 
@@ -21,19 +17,7 @@ final class SniListener implements AutoCloseable {
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = new ServerBootstrap()
-                .group(group)
-                .channel(Transport.serverChannel())
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS));
-                        ch.pipeline().addLast("sni", new SniRouter(routes));
-                    }
-                })
-                .bind(address).sync().channel();
+        server = ConsumerPort.bind(group, address, ForwardProxy.HANDSHAKE_SECONDS, "sni", () -> new SniRouter(routes));
         return (InetSocketAddress) server.localAddress();
     }
 

@@ -1,0 +1,37 @@
+package dev.underpass.gateway;
+
+import dev.underpass.protocol.Transport;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.util.function.Supplier;
+
+/**
+ * A port where consumers open connections that become tunnels after a handshake (the forward
+ * proxy, the TLS listener): each connection gets a handshake deadline, then {@code handshake}.
+ */
+final class ConsumerPort {
+    private ConsumerPort() {
+    }
+
+    static Channel bind(EventLoopGroup group, InetSocketAddress address, int handshakeSeconds, String name,
+                        Supplier<ChannelHandler> handshake) throws InterruptedException {
+        return new ServerBootstrap()
+                .group(group)
+                .channel(Transport.serverChannel())
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds));
+                        ch.pipeline().addLast(name, handshake.get());
+                    }
+                })
+                .bind(address).sync().channel();
+    }
+}
