@@ -79,6 +79,11 @@ final class EnvCommand implements Callable<Integer> {
                     + "narrowed for the runner (underpass key create runner --scope endpoints:read --out runner.key).")
     Path keyFile;
 
+    @Option(names = "--account", paramLabel = "NAME",
+            description = "Refuse unless the key belongs to account NAME: a guard against handing a runner another "
+                    + "account's key (the key decides which account's endpoints the runner reaches).")
+    String account;
+
     @Spec
     CommandSpec spec;
 
@@ -92,6 +97,13 @@ final class EnvCommand implements Callable<Integer> {
         JsonNode info;
         try (ApiClient api = ApiClient.connect(config)) {
             info = api.get("/v1/gateway"); // also proves that the key works before it goes into anyone's environment
+            if (account != null) {
+                String actual = api.get("/v1/whoami").path("account").asText();
+                if (!account.equals(actual)) {
+                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--account: the key in use belongs to "
+                            + "account " + actual + ", not " + account + " (expected: --key-file with a key of " + account + ")");
+                }
+            }
         }
         HostAndPort proxy = proxyOf(info);
         if (!isLoopback(proxy.host())) {

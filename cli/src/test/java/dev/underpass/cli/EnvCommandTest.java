@@ -70,6 +70,17 @@ class EnvCommandTest {
     }
 
     @Test
+    void theAccountGuardRefusesAnotherAccountsKeyAndPrintsNothing() {
+        Cli.Run ok = operator.run("env", "--account", "operator");
+        assertThat(ok.code()).as(ok.err()).isZero();
+        Cli.Run wrong = operator.run("env", "--account", "platform");
+        assertThat(wrong.code()).isEqualTo(2);
+        assertThat(wrong.err()).contains("--account").contains("belongs to account operator, not platform");
+        assertThat(wrong.out()).as("no key printed").isEmpty();
+        assertThat(wrong.err()).doesNotContain(api.operatorKey);
+    }
+
+    @Test
     void printsTheExportsForEachShell() {
         String key = api.operatorKey;
         Cli.Run sh = operator.run("env");
