@@ -314,9 +314,8 @@ class PrivateDnsServerTest {
             try (Socket socket = new Socket(address.getAddress(), address.getPort())) {
                 socket.setSoTimeout(5000);
                 socket.getOutputStream().write(new byte[] {0, 40, 1, 2, 3});
-                long start = System.nanoTime();
+                // Closed by the server (a 300 ms idle timeout), long before the socket's own 5 s read timeout.
                 assertThat(socket.getInputStream().read()).isEqualTo(-1);
-                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(4));
             }
         }
     }
@@ -457,12 +456,12 @@ class PrivateDnsServerTest {
             assertThat(overUdp.id()).isEqualTo(11);
             assertThat(overUdp.code()).isEqualTo(DnsResponseCode.SERVFAIL);
             assertThat(overUdp.questions()).containsExactly("public.example.");
-            assertThat(udpTook).isBetween(Duration.ofMillis(1900), Duration.ofSeconds(3));
+            assertThat(udpTook).as("it waited for the upstream's timeout").isGreaterThanOrEqualTo(Duration.ofMillis(1900));
 
             start = System.nanoTime();
             Answer overTcp = tcp(tcpQuery(12, "public.example", DnsRecordType.A), address);
             assertThat(overTcp.code()).isEqualTo(DnsResponseCode.SERVFAIL);
-            assertThat(Duration.ofNanos(System.nanoTime() - start)).isBetween(Duration.ofMillis(1900), Duration.ofSeconds(3));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isGreaterThanOrEqualTo(Duration.ofMillis(1900));
 
             assertThatThrownBy(() -> jndi(address, 5000).getAttributes("public.example", new String[] {"A"}))
                     .isInstanceOf(ServiceUnavailableException.class)
@@ -486,14 +485,16 @@ class PrivateDnsServerTest {
             port = probe.getLocalPort();
         }
         InetSocketAddress closed = new InetSocketAddress("127.0.0.1", port);
-        try (PrivateDnsServer forwarding = new PrivateDnsServer(lookup, "acme.internal", closed)) {
+        // A forwarding timeout far longer than the answers take: they come from the failure itself.
+        try (PrivateDnsServer forwarding = new PrivateDnsServer(lookup,
+                PrivateDnsServer.Options.of("acme.internal", closed).withForwardTimeout(Duration.ofSeconds(60)))) {
             InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
 
             // UDP learns it from the ICMP port unreachable, TCP from the refused connection.
             long start = System.nanoTime();
             assertThat(udp(query(1, "public.example", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.SERVFAIL);
             assertThat(tcp(tcpQuery(2, "public.example", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.SERVFAIL);
-            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofMillis(1500));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
         }
     }
 
@@ -519,7 +520,6 @@ class PrivateDnsServerTest {
                     order.add(a.id());
                 }
                 assertThat(order).startsWith(3).containsExactlyInAnyOrder(1, 2, 3);
-                assertThat(times.get(0)).as("the third at once").isLessThan(Duration.ofMillis(1500));
                 assertThat(times.get(1)).as("the first two at their timeout").isGreaterThan(Duration.ofMillis(1900));
 
                 // The two slots are free again: the next query waits for the upstream.
