@@ -80,7 +80,8 @@ public final class ApiKeys {
             if (!ALL_OF_ROLE.equals(a.scopes())) {
                 scopes.retainAll(parseScopes(a.scopes()));
             }
-            return new Principal(a.accountSeq(), a.account(), a.operator(), a.userSeq(), a.user(), a.role(), scopes, a.id());
+            return new Principal(a.accountSeq(), a.account(), a.operator(), a.userSeq(), a.user(), a.role(), scopes, a.id(),
+                    a.expiresAt());
         });
     }
 
@@ -115,6 +116,12 @@ public final class ApiKeys {
             }
         }
         Names.reject(errors);
+        // A key cannot outlive the key that creates it: without an expiry of its own it gets the creator's.
+        Instant expiresAt = request.expiresAt() == null ? p.keyExpiresAt() : request.expiresAt();
+        if (p.keyExpiresAt() != null && expiresAt.isAfter(p.keyExpiresAt())) {
+            throw ApiException.invalid(List.of("expiresAt: " + expiresAt + " (expected: no later than " + p.keyExpiresAt()
+                    + ", when your own key " + p.keyId() + " expires)"));
+        }
         String userName = request.user() == null ? p.user() : request.user();
         return jdbi.inTransaction(h -> {
             Users.Row user = Users.require(h, p, userName);
@@ -140,7 +147,7 @@ public final class ApiKeys {
                     }
                 }
             }
-            return insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, request.expiresAt(), p.actor());
+            return insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, expiresAt, p.actor());
         });
     }
 

@@ -3,11 +3,12 @@ package dev.underpass.controlplane;
 import java.util.Set;
 
 /**
- * Who is calling: a user of an account, through one API key whose scopes narrow the user's role.
+ * Who is calling: a user of an account, through one API key whose scopes narrow the user's role
+ * (and whose expiry, when it has one, bounds the keys it creates).
  * Every control-plane operation takes one and works only inside its account.
  */
 public record Principal(long accountSeq, String account, boolean operator, long userSeq, String user, Role role,
-                        Set<Scope> scopes, String keyId) {
+                        Set<Scope> scopes, String keyId, java.time.Instant keyExpiresAt) {
     public Principal {
         scopes = Set.copyOf(scopes);
     }

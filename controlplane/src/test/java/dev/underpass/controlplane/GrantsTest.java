@@ -73,4 +73,19 @@ class GrantsTest {
         assertThat(after.privateDns().name()).isEqualTo("git.victim.example");
         assertThat(after.privateDns().state()).isEqualTo("pendingVerification");
     }
+
+    @Test
+    void aKeyCannotOutliveTheKeyThatCreatesIt() {
+        java.time.Instant soon = f.clock.instant().plus(java.time.Duration.ofHours(2));
+        Principal shortLived = f.as(f.cp.apiKeys().create(owner, new ApiKeys.CreateRequest("short", null, null, soon)).key());
+
+        ApiKeys.Created child = f.cp.apiKeys().create(shortLived, new ApiKeys.CreateRequest("child", null, null, null));
+        assertThat(child.apiKey().expiresAt()).as("without an expiry of its own, the creator's").isEqualTo(soon);
+        assertThatThrownBy(() -> f.cp.apiKeys().create(shortLived,
+                new ApiKeys.CreateRequest("longer", null, null, soon.plus(java.time.Duration.ofDays(30)))))
+                .isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(400))
+                .hasMessageContaining("no later than " + soon);
+        assertThat(f.cp.apiKeys().create(owner, new ApiKeys.CreateRequest("forever", null, null, null)).apiKey().expiresAt())
+                .as("a key without expiry still makes keys without expiry").isNull();
+    }
 }
