@@ -44,17 +44,15 @@ public final class Gateway implements AutoCloseable {
     private final InetSocketAddress agentAddress;
     private final InetSocketAddress apiAddress;
     private final InetSocketAddress proxyAddress;
-    private final InetSocketAddress sniAddress;
     private final Path caFile;
     private final ControlPlane controlPlane;
 
     private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
-                    InetSocketAddress proxyAddress, InetSocketAddress sniAddress, Path caFile, ControlPlane controlPlane) {
+                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane) {
         this.parts = parts;
         this.agentAddress = agentAddress;
         this.apiAddress = apiAddress;
         this.proxyAddress = proxyAddress;
-        this.sniAddress = sniAddress;
         this.caFile = caFile;
         this.controlPlane = controlPlane;
     }
@@ -175,7 +173,7 @@ public final class Gateway implements AutoCloseable {
                         GatewayCertificates.fingerprint(ca));
             }
             log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, sniAddress, ca, cp);
+            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -237,9 +235,6 @@ public final class Gateway implements AutoCloseable {
         return proxyAddress;
     }
 
-    public InetSocketAddress sniAddress() {
-        return sniAddress;
-    }
 
     /** The generated CA certificate, or null when the operator configured the certificate. */
     public Path caFile() {

@@ -21,10 +21,6 @@ final class HandshakeDeadline extends ChannelHandlerAdapter {
         this.seconds = seconds;
     }
 
-    int seconds() {
-        return seconds;
-    }
-
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         deadline = ctx.executor().schedule(() -> {

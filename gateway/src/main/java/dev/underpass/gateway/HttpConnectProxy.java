@@ -202,7 +202,7 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         }, reason -> refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
     }
 
-    /** The kept request as bytes: its head and decoded body encoded again, then the raw rest. */
+    /** What goes to the destination first, as bytes: an absolute-form head encoded again, then the raw rest. */
     private ByteBuf encodeForward(ChannelHandlerContext ctx) {
         EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
         CompositeByteBuf bytes = ctx.alloc().compositeBuffer();
