@@ -63,6 +63,7 @@ agentListen: $HOST:$M_AUX
 apiListen: 127.0.0.1:0
 proxyListen: 127.0.0.1:0
 sniListen: 127.0.0.1:0
+metricsListen: 127.0.0.1:0
 endpointBind: $HOST
 endpointPorts: $E_IPERF-$E_ECHO
 EOF

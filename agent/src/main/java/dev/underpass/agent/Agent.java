@@ -6,8 +6,13 @@ import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.LinkSettings;
 import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.ProtocolVersions;
+import dev.underpass.protocol.Drain;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.OpsServer;
+import dev.underpass.telemetry.Probe;
+import dev.underpass.telemetry.Telemetry;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -45,7 +50,11 @@ import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -67,6 +76,8 @@ public final class Agent implements AutoCloseable {
     private static final int MAX_PROBLEM_BYTES = 4096;
     /** A session that lasted this long resets the reconnect backoff. */
     static final Duration STABLE_SESSION = Duration.ofSeconds(10);
+    /** How long a draining agent waits for the gateway to confirm. */
+    private static final Duration DRAIN_ANSWER = Duration.ofSeconds(5);
 
     private final AgentConfig config;
     private final HostAndPort gateway;
@@ -80,6 +91,12 @@ public final class Agent implements AutoCloseable {
     private final AtomicReference<Channel> link = new AtomicReference<>();
     private volatile CountDownLatch established = new CountDownLatch(1);
     private volatile boolean closed;
+    private final HealthChecker health;
+    private final Telemetry telemetry;
+    private final AgentMetrics metrics;
+    private volatile OpsServer ops;
+    /** The protocol versions offered to the gateway, newest first. */
+    private final List<Integer> versions;
 
     /**
      * Validates {@code config} and prepares TLS; connects only on {@link #start()}.
@@ -87,6 +104,12 @@ public final class Agent implements AutoCloseable {
      * @throws IllegalArgumentException listing every configuration problem
      */
     public Agent(AgentConfig config) throws IOException {
+        this(config, Protocol.VERSIONS);
+    }
+
+    /** An agent offering only {@code versions} (tests of the negotiation). */
+    Agent(AgentConfig config, List<Integer> versions) throws IOException {
+        this.versions = List.copyOf(versions);
         this.config = Objects.requireNonNull(config, "config");
         List<String> errors = config.validate();
         if (!errors.isEmpty()) {
@@ -100,9 +123,25 @@ public final class Agent implements AutoCloseable {
         var targets = new LinkedHashSet<>(config.targetAddresses());
         this.dialer = new TargetDialer(targets, config.dialTimeout(), gateway.toString());
         this.advertised = targets.stream().map(HostAndPort::toString).toList();
+        this.telemetry = Telemetry.create();
+        this.metrics = new AgentMetrics(telemetry.registry(), dialer::active);
+        this.dialer.metrics(metrics);
+        this.health = new HealthChecker(targets, metrics);
     }
 
-    public void start() {
+    /**
+     * Connects in the background; first opens the metrics and probes port if configured.
+     *
+     * @throws IOException when that port cannot be bound
+     */
+    public void start() throws IOException {
+        HostAndPort listen = config.metricsListenAddress();
+        if (listen != null) {
+            ops = OpsServer.start(new InetSocketAddress(listen.host(), listen.port()), telemetry.registry(), List.of(
+                    new Probe("session", () -> established.getCount() == 0 ? Optional.empty()
+                            : Optional.of("no session with gateway " + gateway)),
+                    new Probe("draining", () -> closed ? Optional.of("the agent is stopping") : Optional.empty())));
+        }
         log.info("agent {} starting: gateway {}{}, {} target(s) allowed: {}", name(), gateway,
                 proxy == null ? "" : " via proxy " + proxy, advertised.size(), advertised);
         group.execute(this::connect);
@@ -168,6 +207,11 @@ public final class Agent implements AutoCloseable {
         static final io.netty.util.AttributeKey<LinkState> KEY = io.netty.util.AttributeKey.valueOf("underpass.link");
         private volatile String reason;
         private ScheduledFuture<?> heartbeat;
+        /** The version the gateway chose, once the session is established. */
+        private volatile int version;
+        private volatile Http2StreamChannel session;
+        /** Completed when the gateway confirms a drain: it sends nothing new after that. */
+        private final CompletableFuture<Void> draining = new CompletableFuture<>();
 
         String reason() {
             return reason == null ? "the gateway closed the link" : reason;
@@ -251,7 +295,7 @@ public final class Agent implements AutoCloseable {
             Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
                     .authority(gateway.toString());
             h.set("authorization", "Bearer " + token);
-            h.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+            h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(versions));
             h.set(Protocol.HEADER_AGENT, name());
             h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
             s.write(new DefaultHttp2HeadersFrame(h));
@@ -275,7 +319,18 @@ public final class Agent implements AutoCloseable {
                 if (msg instanceof Http2HeadersFrame h && status == 0) {
                     status = h.headers().status() == null ? 0 : Integer.parseInt(h.headers().status().toString());
                     if (status == 200) {
+                        CharSequence chosen = h.headers().get(Protocol.HEADER_PROTOCOL);
+                        List<Integer> answer = ProtocolVersions.parse(chosen);
+                        if (answer.size() != 1 || !versions.contains(answer.get(0))) {
+                            state(linkChannel).fail("the gateway chose protocol version " + chosen + ", this agent speaks "
+                                    + ProtocolVersions.format(versions));
+                            linkChannel.close();
+                            return;
+                        }
                         accepted = true;
+                        LinkState s = state(linkChannel);
+                        s.version = answer.get(0);
+                        s.session = (Http2StreamChannel) ctx.channel();
                         ControlCodec.addDecoder(ctx.pipeline());
                         ctx.pipeline().addLast("control", new ControlHandler());
                         established(linkChannel, h.headers());
@@ -334,13 +389,16 @@ public final class Agent implements AutoCloseable {
             }
         }, STABLE_SESSION.toMillis(), TimeUnit.MILLISECONDS);
         established.countDown();
+        metrics.sessionUp(true);
+        ch.closeFuture().addListener(f -> metrics.sessionUp(false));
         LinkState s = state(ch);
         long interval = config.heartbeatInterval().toMillis();
         s.heartbeat = ch.eventLoop().scheduleAtFixedRate(
                 () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())), interval, interval, TimeUnit.MILLISECONDS);
         ch.closeFuture().addListener(f -> s.heartbeat.cancel(false));
-        log.info("session {} established with gateway {} as account {} ({} target(s) advertised)",
-                h.get(Protocol.HEADER_SESSION), gateway, h.get(Protocol.HEADER_ACCOUNT), advertised.size());
+        ch.closeFuture().addListener(f -> health.stopAll());
+        log.info("session {} established with gateway {} as account {} ({} target(s) advertised, protocol version {})",
+                h.get(Protocol.HEADER_SESSION), gateway, h.get(Protocol.HEADER_ACCOUNT), advertised.size(), s.version);
     }
 
     private static String problemDetail(String json) {
@@ -358,12 +416,16 @@ public final class Agent implements AutoCloseable {
     private final class ControlHandler extends ChannelInboundHandlerAdapter {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ControlMessage m = (ControlMessage) msg;
-            if (m instanceof ControlMessage.Open open) {
-                dialer.open((Http2StreamChannel) ctx.channel(), open);
-            } else {
-                throw new IllegalArgumentException("control message: " + m.getClass().getSimpleName()
-                        + " (expected: open from the gateway)");
+            Http2StreamChannel session = (Http2StreamChannel) ctx.channel();
+            LinkState s = state(session.parent());
+            switch ((ControlMessage) msg) {
+                case ControlMessage.Open open -> dialer.open(session, open);
+                case ControlMessage.HealthChecks c when s.version >= 2 -> health.replace(c.checks(),
+                        h -> session.writeAndFlush(ControlCodec.frame(session.alloc(), h)));
+                case ControlMessage.Draining d when s.version >= 2 -> s.draining.complete(null);
+                case ControlMessage m -> throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
+                        + " (expected from the gateway in protocol version " + s.version + ": open"
+                        + (s.version >= 2 ? ", healthChecks or draining)" : ")"));
             }
         }
 
@@ -403,14 +465,47 @@ public final class Agent implements AutoCloseable {
     }
 
 
+    /**
+     * Stops taking new connections and lets live ones finish, up to the drain timeout: the
+     * agent tells the gateway, which confirms once it routes nothing new here, and no longer
+     * reconnects. {@link #close()} then ends what is left.
+     */
+    public void drain() throws InterruptedException {
+        closed = true;
+        Channel ch = link.get();
+        LinkState s = ch == null ? null : state(ch);
+        if (s == null || s.session == null || !ch.isActive()) {
+            log.info("draining: no session, nothing to wait for");
+            return;
+        }
+        if (s.version < 2) {
+            log.warn("draining: the gateway speaks protocol version 1 and may still send connections");
+        } else {
+            s.session.writeAndFlush(ControlCodec.frame(s.session.alloc(), new ControlMessage.Drain("the agent is stopping")));
+            try {
+                s.draining.get(DRAIN_ANSWER.toMillis(), TimeUnit.MILLISECONDS);
+                log.info("draining: the gateway routes no new connection here");
+            } catch (TimeoutException | ExecutionException e) {
+                log.warn("draining: the gateway did not confirm within {}s; waiting for live connections anyway",
+                        DRAIN_ANSWER.toSeconds());
+            }
+        }
+        Drain.await("agent", dialer::active, config.drainTimeout(), log);
+    }
+
     @Override
     public void close() {
         closed = true;
+        health.close();
+        if (ops != null) {
+            ops.close();
+        }
         Channel ch = link.get();
         if (ch != null) {
             ch.close().syncUninterruptibly();
         }
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        telemetry.close();
         log.info("agent stopped");
     }
 }

@@ -31,7 +31,9 @@ public record AgentConfig(
         @JsonProperty("heartbeatIntervalSeconds") Integer heartbeatIntervalSeconds,
         @JsonProperty("heartbeatTimeoutSeconds") Integer heartbeatTimeoutSeconds,
         @JsonProperty("dialTimeoutSeconds") Integer dialTimeoutSeconds,
-        @JsonProperty("targets") List<String> targets) {
+        @JsonProperty("targets") List<String> targets,
+        @JsonProperty("metricsListen") String metricsListen,
+        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds) {
 
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(2);
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -42,8 +44,19 @@ public record AgentConfig(
     private static final Pattern PIN = Pattern.compile("sha256:[0-9a-fA-F:]{64,95}");
     private static final Pattern AGENT_TOKEN = Pattern.compile("upa_[A-Za-z0-9_-]+");
 
+    /** How long a stopping agent lets live connections finish (inside Kubernetes' default 30 s grace). */
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(20);
+
     public AgentConfig {
         targets = targets == null ? List.of() : List.copyOf(targets);
+    }
+
+    /** Without the metrics port and drain timeout: their defaults. */
+    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
+                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
+                       List<String> targets) {
+        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
+                dialTimeoutSeconds, targets, null, null);
     }
 
     public static AgentConfig load(Path file) throws IOException {
@@ -72,7 +85,8 @@ public record AgentConfig(
         return new AgentConfig(or(o.gateway, gateway), or(o.name, name), or(o.token, token), or(o.tokenFile, tokenFile),
                 or(o.caFile, caFile), or(o.pin, pin), or(o.proxy, proxy),
                 or(o.heartbeatIntervalSeconds, heartbeatIntervalSeconds),
-                or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds), or(o.dialTimeoutSeconds, dialTimeoutSeconds), t);
+                or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds), or(o.dialTimeoutSeconds, dialTimeoutSeconds), t,
+                or(o.metricsListen, metricsListen), or(o.drainTimeoutSeconds, drainTimeoutSeconds));
     }
 
     private static <T> T or(T a, T b) {
@@ -89,6 +103,15 @@ public record AgentConfig(
 
     public Duration dialTimeout() {
         return dialTimeoutSeconds == null ? DEFAULT_DIAL_TIMEOUT : Duration.ofSeconds(dialTimeoutSeconds);
+    }
+
+    public Duration drainTimeout() {
+        return drainTimeoutSeconds == null ? DEFAULT_DRAIN_TIMEOUT : Duration.ofSeconds(drainTimeoutSeconds);
+    }
+
+    /** Where /metrics, /healthz and /readyz are served; null when they are off (the default). */
+    public HostAndPort metricsListenAddress() {
+        return metricsListen == null ? null : HostAndPort.parse(metricsListen);
     }
 
     public HostAndPort gatewayAddress() {
@@ -136,6 +159,16 @@ public record AgentConfig(
         checkPositive(errors, "heartbeatIntervalSeconds", heartbeatIntervalSeconds);
         checkPositive(errors, "heartbeatTimeoutSeconds", heartbeatTimeoutSeconds);
         checkPositive(errors, "dialTimeoutSeconds", dialTimeoutSeconds);
+        if (drainTimeoutSeconds != null && (drainTimeoutSeconds < 0 || drainTimeoutSeconds > 3600)) {
+            errors.add("drainTimeoutSeconds: " + drainTimeoutSeconds + " (expected: 0 to 3600)");
+        }
+        if (metricsListen != null) {
+            try {
+                HostAndPort.parse(metricsListen);
+            } catch (IllegalArgumentException e) {
+                errors.add("metricsListen: " + shown(metricsListen) + " (expected: host:port, e.g. 127.0.0.1:9465)");
+            }
+        }
         if (heartbeatInterval().compareTo(heartbeatTimeout()) >= 0) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeout().toSeconds()
                     + " (expected: more than heartbeatIntervalSeconds " + heartbeatInterval().toSeconds() + ")");

@@ -25,6 +25,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,6 +41,11 @@ final class TargetDialer {
     private final Duration dialTimeout;
     private final String authority;
 
+    /** Connections being dialled or relayed: what a draining agent waits for. */
+    private final AtomicInteger active = new AtomicInteger();
+
+    private AgentMetrics metrics;
+
     TargetDialer(Set<HostAndPort> allowed, Duration dialTimeout, String authority) {
         this.allowed = Set.copyOf(allowed);
         this.dialTimeout = dialTimeout;
@@ -54,11 +60,15 @@ final class TargetDialer {
             return;
         }
         long start = System.nanoTime();
+        active.incrementAndGet();
         dial(session.parent(), target).addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
+                active.decrementAndGet();
+                metrics.dialFailed(target, DialError.of(f.cause()));
                 refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
                 return;
             }
+            metrics.dialled(target, System.nanoTime() - start);
             openStream(session, id, target, f.channel(), (System.nanoTime() - start) / 1000);
         });
     }
@@ -91,10 +101,25 @@ final class TargetDialer {
                 .connect(target.host(), target.port());
     }
 
-    private static StreamRelay.Listener closedLog(long id, HostAndPort target) {
-        return (relay, outcome, detail) -> log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms",
-                id, target, outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
-                relay.bytesFromSocket(), relay.elapsed().toMillis());
+    /** Where dials and connections are counted; set once, before the first session. */
+    void metrics(AgentMetrics metrics) {
+        this.metrics = metrics;
+    }
+
+    /** Connections being dialled or relayed. */
+    int active() {
+        return active.get();
+    }
+
+    /** Counts the connection's end and logs it in one line. */
+    private StreamRelay.Listener closedLog(long id, HostAndPort target) {
+        return (relay, outcome, detail) -> {
+            active.decrementAndGet();
+            metrics.ended(target, relay, outcome);
+            log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms",
+                    id, target, outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
+                    relay.bytesFromSocket(), relay.elapsed().toMillis());
+        };
     }
 
     /**
@@ -175,18 +200,23 @@ final class TargetDialer {
                 return;
             }
             long start = System.nanoTime();
+            active.incrementAndGet();
             dial(stream.parent(), target).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
+                    active.decrementAndGet();
+                    metrics.dialFailed(target, DialError.of(f.cause()));
                     // dialFailed first, so the gateway logs the reason before it sees the reset.
                     refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
                     stream.close();
                     return;
                 }
                 if (!stream.isActive()) {
+                    active.decrementAndGet();
                     StreamRelay.resetSocket(f.channel()); // the consumer or the link went away meanwhile
                     return;
                 }
                 log.debug("connection {} target={} dialled in {} us", id, target, (System.nanoTime() - start) / 1000);
+                metrics.dialled(target, System.nanoTime() - start);
                 relaying = true;
                 StreamRelay.start(f.channel(), stream, closedLog(id, target));
                 release(ctx);
@@ -218,6 +248,7 @@ final class TargetDialer {
                 .open()
                 .addListener(f -> {
                     if (!f.isSuccess()) {
+                        active.decrementAndGet();
                         StreamRelay.resetSocket(socket);
                         refuse(session, id, DialError.UNAVAILABLE, "cannot open a stream: " + f.cause());
                         return;

@@ -35,6 +35,10 @@ final class AgentCommand implements Callable<Integer> {
             description = "HTTP CONNECT egress proxy, http://[user:password@]host:port (default: HTTPS_PROXY unless NO_PROXY excludes the gateway).")
     String proxy;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+            description = "Serve /metrics (Prometheus), /healthz and /readyz over plain HTTP here (default: off; the agent listens on nothing).")
+    String metricsListen;
+
     @Option(names = "--target", paramLabel = "HOST:PORT", description = "A target this agent may reach; repeatable, added to the config's list.")
     List<String> targets = new ArrayList<>();
 
@@ -43,7 +47,7 @@ final class AgentCommand implements Callable<Integer> {
         AgentConfig file = config == null ? AgentConfig.empty() : AgentConfig.load(config);
         String token = System.getenv(AgentConfig.TOKEN_ENV);
         AgentConfig flags = new AgentConfig(gateway, name, tokenFile == null ? token : null, tokenFile, caFile, pin,
-                proxy, null, null, null, targets);
+                proxy, null, null, null, targets, metricsListen, null);
         AgentConfig merged = file.overriddenBy(flags);
         if (merged.proxy() == null && merged.gateway() != null) {
             String envProxy = EnvironmentProxy.forHost(merged.gatewayAddress().host(), System.getenv());
@@ -54,7 +58,7 @@ final class AgentCommand implements Callable<Integer> {
         }
         Agent agent = new Agent(merged);
         agent.start();
-        Shutdown.awaitSignal(agent);
+        Shutdown.awaitSignal(agent::drain, agent);
         return 0;
     }
 }

@@ -52,7 +52,7 @@ final class DemoCommand implements Callable<Integer> {
         privateService.start();
         String target = "127.0.0.1:" + privateService.getAddress().getPort();
 
-        Gateway gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        Gateway gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
         List<AutoCloseable> running = new ArrayList<>();
         running.add(() -> privateService.stop(0));
         running.add(gateway);
@@ -110,7 +110,7 @@ final class DemoCommand implements Callable<Integer> {
             return response.startsWith("HTTP/1.1 200") ? 0 : 1;
         }
         System.out.println("Try:  curl " + url + "      (Ctrl-C stops the demo)");
-        Shutdown.awaitSignal(all);
+        Shutdown.awaitSignal(() -> { }, all);
         return 0;
     }
 

@@ -38,6 +38,11 @@ final class GatewayCommand implements Callable<Integer> {
                     + GatewayConfig.DEFAULT_SNI_LISTEN + ").")
     String sniListen;
 
+    @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
+            description = "Address of /metrics (Prometheus), /healthz and /readyz over plain HTTP, overriding the configuration (default "
+                    + GatewayConfig.DEFAULT_METRICS_LISTEN + ").")
+    String metricsListen;
+
     @Override
     public Integer call() throws Exception {
         Path file = config != null ? config : dataDir.resolve("gateway.yaml");
@@ -51,9 +56,9 @@ final class GatewayCommand implements Callable<Integer> {
             c = GatewayConfig.defaults();
             LoggerFactory.getLogger(Gateway.class).info("no {}: running with the embedded defaults", file);
         }
-        c = c.withListen(agentListen, apiListen, proxyListen, sniListen);
+        c = c.withListen(agentListen, apiListen, proxyListen, sniListen, metricsListen);
         Gateway gateway = Gateway.start(c, dataDir);
-        Shutdown.awaitSignal(gateway);
+        Shutdown.awaitSignal(gateway::drain, gateway);
         return 0;
     }
 }

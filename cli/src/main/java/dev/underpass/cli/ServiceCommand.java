@@ -3,6 +3,7 @@ package dev.underpass.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
+import java.util.HashMap;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -11,17 +12,18 @@ import picocli.CommandLine.Parameters;
 
 /** Endpoint services: what the caller's account publishes, and what other accounts offer it. */
 @Command(name = "service", mixinStandardHelpOptions = true,
-        description = "Publish endpoint services (listeners, targets, allowed accounts, acceptance, private DNS name),"
-                + " and list the services other accounts offer you.")
+        description = "Publish endpoint services (listeners, targets and their health checks, allowed accounts, acceptance,"
+                + " private DNS name), see their targets' health, and list the services other accounts offer you.")
 final class ServiceCommand {
     @Command(name = "create", mixinStandardHelpOptions = true, description = "Publish an endpoint service.")
     int create(@Parameters(paramLabel = "NAME") String name, @Mixin ServiceOptions options, @Mixin Output output) {
         if (options.listeners == null) {
             throw new IllegalArgumentException("--listener: missing (expected: at least one, as PORT=HOST:PORT)");
         }
+        ObjectNode body = options.into(ApiClient.JSON.createObjectNode().put("name", name));
         JsonNode service;
         try (ApiClient api = ApiClient.current()) {
-            service = api.post("/v1/services", options.into(ApiClient.JSON.createObjectNode().put("name", name)));
+            service = api.post("/v1/services", body);
         }
         output.print(service, out -> print(out, service));
         return 0;
@@ -78,13 +80,33 @@ final class ServiceCommand {
         }
         if (body.isEmpty()) {
             throw new IllegalArgumentException("nothing to change (expected: at least one of --listener, --description, "
-                    + "--allow, --acceptance-required, --private-dns-name, --no-private-dns-name)");
+                    + "--allow, --acceptance-required, --private-dns-name, --no-private-dns-name, --load-balancing, "
+                    + "--when-all-unhealthy)");
         }
         JsonNode service;
         try (ApiClient api = ApiClient.current()) {
             service = api.patch(path(name), body);
         }
         output.print(service, out -> print(out, service));
+        return 0;
+    }
+
+    @Command(name = "health", mixinStandardHelpOptions = true,
+            description = {"Show the health of each target of a service of your account, as your live agents report it.",
+                "Exits 0 whatever the targets' health (it is a report), 1 when the gateway refuses."})
+    int health(@Parameters(paramLabel = "NAME") String name, @Mixin Output output) {
+        JsonNode health;
+        try (ApiClient api = ApiClient.current()) {
+            health = api.get(path(name) + "/health");
+        }
+        output.print(health, out -> {
+            Text.field(out, "service", Text.of(health.path("service")));
+            settings(out, health);
+            Table t = Table.of("PORT", "TARGET", "STATE", "REASON", "AGENTS");
+            health.path("targets").forEach(x -> t.row(Text.of(x.path("port")), Text.of(x.path("target")),
+                    Text.of(x.path("state")), Text.printable(Text.of(x.path("reason"))), agents(x.path("agents"))));
+            t.print(out);
+        });
         return 0;
     }
 
@@ -130,8 +152,14 @@ final class ServiceCommand {
         Text.field(out, "allowed principals", s.path("allowedPrincipals").isEmpty() ? "none (only your own account)"
                 : Text.join(s.path("allowedPrincipals"), ", ", Text::of));
         out.println("listeners:");
-        s.path("listeners").forEach(l -> out.println("  " + Text.of(l.path("port")) + "/" + Text.of(l.path("protocol"))
-                + " → " + Text.join(l.path("targets"), ", ", Text::of)));
+        s.path("listeners").forEach(l -> {
+            out.println("  " + Text.of(l.path("port")) + "/" + Text.of(l.path("protocol")) + " → "
+                    + Text.join(l.path("targets"), ", ", Text::of));
+            if (l.has("healthCheck")) {
+                out.println("    health check: " + healthCheck(l.path("healthCheck")));
+            }
+        });
+        settings(out, s);
         JsonNode dns = s.path("privateDns");
         Text.field(out, "private DNS name", privateDns(s));
         if (!dns.isMissingNode() && !"verified".equals(dns.path("state").asText()) && dns.hasNonNull("verificationValue")) {
@@ -141,6 +169,34 @@ final class ServiceCommand {
         }
         Text.field(out, "created", Text.time(s.path("createdAt")));
         Text.field(out, "updated", Text.time(s.path("updatedAt")));
+    }
+
+    private static void settings(PrintWriter out, JsonNode s) {
+        Text.field(out, "load balancing", Text.of(s.path("loadBalancing")));
+        Text.field(out, "when all targets are unhealthy", Text.of(s.path("whenAllUnhealthy")));
+    }
+
+    /** E.g. {@code https GET /healthz expecting 200-399, every 10 s (timeout 5 s), healthy after 3, unhealthy after 2}. */
+    private static String healthCheck(JsonNode c) {
+        String protocol = Text.of(c.path("protocol"));
+        String what = switch (protocol) {
+            case "tcp" -> "tcp connect";
+            case "tls" -> "tls handshake";
+            default -> protocol + " GET " + Text.of(c.path("path")) + " expecting " + Text.of(c.path("matcher"));
+        };
+        return what + ", every " + Text.of(c.path("intervalSeconds")) + " s (timeout " + Text.of(c.path("timeoutSeconds"))
+                + " s), healthy after " + Text.of(c.path("healthyThreshold")) + ", unhealthy after "
+                + Text.of(c.path("unhealthyThreshold"));
+    }
+
+    /** {@code agent=state} per report; {@code agent#session=state} for an agent with more than one session. */
+    private static String agents(JsonNode reports) {
+        Map<String, Integer> sessions = new HashMap<>();
+        reports.forEach(r -> sessions.merge(r.path("agent").asText(), 1, Integer::sum));
+        return Text.printable(Text.join(reports, ", ", r -> {
+            String agent = r.path("agent").asText();
+            return agent + (sessions.get(agent) > 1 ? "#" + Text.of(r.path("session")) : "") + "=" + Text.of(r.path("state"));
+        }));
     }
 
     private static String listener(JsonNode l) {

@@ -36,6 +36,12 @@ final class Text {
         }
     }
 
+    /** {@code text} with each control character as '?': what an agent reports must not drive the terminal. */
+    static String printable(String text) {
+        return text.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
+    }
+
     /** The elements of an array, each through {@code f}, joined; {@value #NONE} when there are none. */
     static String join(JsonNode array, String separator, Function<JsonNode, String> f) {
         List<String> parts = new ArrayList<>();

@@ -36,6 +36,35 @@ class ConvertersTest {
     }
 
     @Test
+    void healthChecksArePortEqualsProtocolPathAndSettings() {
+        HealthCheckConverter c = new HealthCheckConverter();
+        assertThat(c.convert("22=tcp")).hasToString("PortCheck[port=22, check={\"protocol\":\"tcp\"}]");
+        assertThat(c.convert("443=https:/healthz,interval=5,matcher=200-299").check().toString()).isEqualTo(
+                "{\"protocol\":\"https\",\"path\":\"/healthz\",\"intervalSeconds\":5,\"matcher\":\"200-299\"}");
+        assertThat(c.convert("80=HTTP:/a?b=1,matcher=200,204,301-302,timeout=2,healthy=4,unhealthy=1").check().toString())
+                .isEqualTo("{\"protocol\":\"HTTP\",\"path\":\"/a?b=1\",\"matcher\":\"200,204,301-302\",\"timeoutSeconds\":2,"
+                        + "\"healthyThreshold\":4,\"unhealthyThreshold\":1}");
+        // The values are the gateway's to judge: a path on a tcp check is sent as given, and refused there.
+        assertThat(c.convert("22=tcp:/x,interval=0").check().toString())
+                .isEqualTo("{\"protocol\":\"tcp\",\"path\":\"/x\",\"intervalSeconds\":0}");
+        for (String bad : new String[] {"tcp", "=tcp", "x=tcp", "22=", "22=:/healthz", "22=tcp 1", "443=https/healthz"}) {
+            assertThatThrownBy(() -> c.convert(bad)).as(bad).isInstanceOf(TypeConversionException.class)
+                    .hasMessage("'" + bad + "' (expected: " + HealthCheckConverter.FORMAT
+                            + ", e.g. 443=https:/healthz,interval=5 or 22=tcp)");
+        }
+        assertThatThrownBy(() -> c.convert("22=tcp,weight=3")).isInstanceOf(TypeConversionException.class).hasMessage(
+                "'22=tcp,weight=3': unknown setting 'weight=3' (expected: interval, timeout, healthy, unhealthy or matcher, "
+                        + "as KEY=VALUE)");
+        assertThatThrownBy(() -> c.convert("22=tcp,5")).hasMessageContaining("unknown setting '5'");
+        assertThatThrownBy(() -> c.convert("443=https:/a,b")).hasMessageContaining("unknown setting 'b'");
+        assertThatThrownBy(() -> c.convert("22=tcp,interval=5s")).isInstanceOf(TypeConversionException.class)
+                .hasMessage("'22=tcp,interval=5s': interval=5s (expected: a whole number of seconds)");
+        assertThatThrownBy(() -> c.convert("22=tcp,healthy=")).hasMessageContaining("healthy= (expected: a whole number "
+                + "of checks)");
+        assertThatThrownBy(() -> c.convert("22=tcp,timeout=1,timeout=2")).hasMessageContaining("timeout given twice");
+    }
+
+    @Test
     void tableColumnsAlignOnTheWidestCellWithoutTrailingBlanks() {
         StringWriter s = new StringWriter();
         Table.of("ID", "STATE").row("ep-1", "available").row("ep-long-id", null).print(new PrintWriter(s, true));

@@ -35,6 +35,7 @@ public final class ControlPlane {
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
     private volatile AgentPresence agentPresence;
+    private volatile HealthReports healthReports = HealthReports.NONE;
 
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
         var jdbi = store.jdbi();
@@ -95,7 +96,6 @@ public final class ControlPlane {
         return settings;
     }
 
-    /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */
     /** The gateway tells the control plane how to count live agent sessions (for endpoint diagnosis). */
     public void agentPresence(AgentPresence presence) {
         this.agentPresence = Objects.requireNonNull(presence, "presence");
@@ -105,6 +105,17 @@ public final class ControlPlane {
         return Optional.ofNullable(agentPresence);
     }
 
+    /** The gateway tells the control plane how to read its agents' health reports (for service health). */
+    public void healthReports(HealthReports reports) {
+        this.healthReports = Objects.requireNonNull(reports, "reports");
+    }
+
+    /** What the gateway's agents report, or {@link HealthReports#NONE} when no gateway runs this control plane. */
+    public HealthReports healthReports() {
+        return healthReports;
+    }
+
+    /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */
     public void gatewayInfo(GatewayInfo info) {
         this.gatewayInfo = Objects.requireNonNull(info, "info");
     }

@@ -55,9 +55,13 @@ public final class Endpoints {
     /**
      * An endpoint whose listeners the gateway keeps or opens, with what they need, and the DNS
      * names consumers reach it by (the generated one, and the service's private name once verified).
+     * {@code targets} and {@code healthChecks} are per service port; {@code loadBalancing} and
+     * {@code whenAllUnhealthy} are the service's, one of {@link Services#LOAD_BALANCING} and
+     * {@link Services#WHEN_ALL_UNHEALTHY}.
      */
     public record Listening(String id, EndpointState state, String consumerAccount, String service, String providerAccount,
-                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts, List<String> dnsNames) {
+                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts, List<String> dnsNames,
+                            Map<Integer, HealthCheck> healthChecks, String loadBalancing, String whenAllUnhealthy) {
     }
 
     private final Jdbi jdbi;
@@ -402,16 +406,18 @@ public final class Endpoints {
     public List<Listening> listening() {
         return jdbi.withHandle(h -> {
             record Row(long seq, String id, EndpointState state, String consumer, String ref, String provider, long serviceSeq,
-                       String privateDns) {
+                       String privateDns, String balancing, String whenAllUnhealthy) {
             }
             List<Row> rows = h.createQuery("select e.seq, e.id, e.state, ca.name as consumer, e.service_ref, pa.name as provider, "
-                            + "e.service_seq, case when s.private_dns_state = 'verified' then s.private_dns_name end as private_dns "
+                            + "e.service_seq, case when s.private_dns_state = 'verified' then s.private_dns_name end as private_dns, "
+                            + "s.load_balancing, s.when_all_unhealthy "
                             + "from endpoints e join accounts ca on ca.seq = e.account_seq "
                             + "join services s on s.seq = e.service_seq join accounts pa on pa.seq = s.account_seq "
                             + "where e.state in ('pending', 'available') order by e.seq")
                     .map((rs, ctx) -> new Row(rs.getLong("seq"), rs.getString("id"), EndpointState.parse(rs.getString("state")),
                             rs.getString("consumer"), rs.getString("service_ref"), rs.getString("provider"),
-                            rs.getLong("service_seq"), rs.getString("private_dns")))
+                            rs.getLong("service_seq"), rs.getString("private_dns"), rs.getString("load_balancing"),
+                            rs.getString("when_all_unhealthy")))
                     .list();
             List<Listening> result = new ArrayList<>();
             for (Row r : rows) {
@@ -421,8 +427,14 @@ public final class Endpoints {
                         .forEach(e -> ports.put(e.getKey(), e.getValue()));
                 List<String> names = r.privateDns() == null ? List.of(dnsName(r.id(), r.ref()))
                         : List.of(dnsName(r.id(), r.ref()), r.privateDns());
-                result.add(new Listening(r.id(), r.state(), r.consumer(), r.ref(), r.provider(),
-                        Services.targets(h, r.serviceSeq()), ports, names));
+                Map<Integer, List<String>> targets = new LinkedHashMap<>();
+                Map<Integer, HealthCheck> checks = new LinkedHashMap<>();
+                for (Services.Listener l : Services.listeners(h, r.serviceSeq())) {
+                    targets.put(l.port(), l.targets());
+                    checks.put(l.port(), l.healthCheck());
+                }
+                result.add(new Listening(r.id(), r.state(), r.consumer(), r.ref(), r.provider(), targets, ports, names, checks,
+                        r.balancing(), r.whenAllUnhealthy()));
             }
             return result;
         });

@@ -2,11 +2,14 @@ package dev.underpass.controlplane;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.underpass.protocol.HostAndPort;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -26,9 +29,28 @@ public final class Services {
     static final int MAX_LISTENERS = 16;
     static final int MAX_TARGETS = 16;
     static final int MAX_PRINCIPALS = 256;
+    /** How connections spread over a listener's healthy targets; the first is the default. */
+    public static final List<String> LOAD_BALANCING = List.of("leastOutstanding", "roundRobin");
+    /**
+     * What a listener does when none of its targets is healthy: {@code failOpen} (the default)
+     * uses them all anyway, as an NLB does; {@code failClosed} refuses the connections.
+     */
+    public static final List<String> WHEN_ALL_UNHEALTHY = List.of("failOpen", "failClosed");
 
-    /** A port of the service and the targets (host:port as the provider's agents reach them) behind it. */
-    public record Listener(String protocol, Integer port, List<String> targets) {
+    /**
+     * A port of the service, the targets (host:port as the provider's agents reach them) behind
+     * it, and how the agents check them. Views always carry a complete check; a request may give
+     * none ({@link HealthCheck#DEFAULT}) or only some fields (defaults for the others).
+     */
+    public record Listener(String protocol, Integer port, List<String> targets, HealthCheck healthCheck) {
+        /** A listener with the default health check. */
+        public Listener(String protocol, Integer port, List<String> targets) {
+            this(protocol, port, targets, null);
+        }
+    }
+
+    /** One target of one listener and its check, as agents run it: {@code id} is {@link HealthCheck#id}. */
+    public record TargetCheck(String id, String service, int port, String target, HealthCheck check) {
     }
 
     /** The private DNS name and its verification: a TXT record proves the provider owns the name. */
@@ -38,8 +60,8 @@ public final class Services {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record View(String name, String reference, String description, List<Listener> listeners,
-                       List<String> allowedPrincipals, boolean acceptanceRequired, PrivateDnsName privateDns,
-                       Instant createdAt, Instant updatedAt) {
+                       List<String> allowedPrincipals, boolean acceptanceRequired, String loadBalancing,
+                       String whenAllUnhealthy, PrivateDnsName privateDns, Instant createdAt, Instant updatedAt) {
     }
 
     /** A service as consumers who may connect to it see it: no targets, no principals. */
@@ -48,13 +70,29 @@ public final class Services {
                         String privateDnsName) {
     }
 
+    /** A new service; absent loadBalancing and whenAllUnhealthy take their defaults, the first allowed value. */
     public record CreateRequest(String name, String description, List<Listener> listeners, List<String> allowedPrincipals,
-                                Boolean acceptanceRequired, String privateDnsName) {
+                                Boolean acceptanceRequired, String privateDnsName, String loadBalancing,
+                                String whenAllUnhealthy) {
+        /** A service that spreads and fails over as by default. */
+        public CreateRequest(String name, String description, List<Listener> listeners, List<String> allowedPrincipals,
+                             Boolean acceptanceRequired, String privateDnsName) {
+            this(name, description, listeners, allowedPrincipals, acceptanceRequired, privateDnsName, null, null);
+        }
     }
 
-    /** Changes to a service; absent fields stay as they are, an empty privateDnsName removes it. */
+    /**
+     * Changes to a service; absent fields stay as they are, an empty privateDnsName removes it.
+     * Listeners replace every listener, with their health checks.
+     */
     public record UpdateRequest(String description, List<Listener> listeners, List<String> allowedPrincipals,
-                                Boolean acceptanceRequired, String privateDnsName) {
+                                Boolean acceptanceRequired, String privateDnsName, String loadBalancing,
+                                String whenAllUnhealthy) {
+        /** Changes that keep how the service spreads and fails over. */
+        public UpdateRequest(String description, List<Listener> listeners, List<String> allowedPrincipals,
+                             Boolean acceptanceRequired, String privateDnsName) {
+            this(description, listeners, allowedPrincipals, acceptanceRequired, privateDnsName, null, null);
+        }
     }
 
     private final Jdbi jdbi;
@@ -114,6 +152,8 @@ public final class Services {
         List<Listener> listeners = checkListeners(errors, r.listeners());
         List<String> principals = checkPrincipals(errors, r.allowedPrincipals() == null ? List.of() : r.allowedPrincipals());
         String dns = checkDnsName(errors, r.privateDnsName());
+        String balancing = checkSetting(errors, "loadBalancing", r.loadBalancing(), LOAD_BALANCING);
+        String whenAllUnhealthy = checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(), WHEN_ALL_UNHEALTHY);
         Names.reject(errors);
         Instant now = clock.instant();
         View v = jdbi.inTransaction(h -> {
@@ -122,9 +162,11 @@ public final class Services {
                         + " (expected: a new name, or 'underpass service update')");
             }
             long seq = h.createUpdate("insert into services (account_seq, name, description, acceptance_required, "
-                            + "created_at, updated_at) values (:a, :n, :d, :acc, :t, :t)")
+                            + "load_balancing, when_all_unhealthy, created_at, updated_at) "
+                            + "values (:a, :n, :d, :acc, :lb, :wau, :t, :t)")
                     .bind("a", p.accountSeq()).bind("n", r.name()).bind("d", r.description() == null ? "" : r.description())
-                    .bind("acc", r.acceptanceRequired() == null || r.acceptanceRequired()).bind("t", Sql.at(now))
+                    .bind("acc", r.acceptanceRequired() == null || r.acceptanceRequired())
+                    .bind("lb", balancing).bind("wau", whenAllUnhealthy).bind("t", Sql.at(now))
                     .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
             writeListeners(h, seq, listeners);
             writePrincipals(h, seq, principals);
@@ -145,13 +187,20 @@ public final class Services {
         List<Listener> listeners = r.listeners() == null ? null : checkListeners(errors, r.listeners());
         List<String> principals = r.allowedPrincipals() == null ? null : checkPrincipals(errors, r.allowedPrincipals());
         String dns = r.privateDnsName() == null || r.privateDnsName().isEmpty() ? null : checkDnsName(errors, r.privateDnsName());
+        String balancing = r.loadBalancing() == null ? null
+                : checkSetting(errors, "loadBalancing", r.loadBalancing(), LOAD_BALANCING);
+        String whenAllUnhealthy = r.whenAllUnhealthy() == null ? null
+                : checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(), WHEN_ALL_UNHEALTHY);
         Names.reject(errors);
         View v = jdbi.inTransaction(h -> {
             long seq = requireSeq(h, p, name);
             View before = load(h, seq, p.account());
-            h.createUpdate("update services set description = :d, acceptance_required = :acc, updated_at = :t where seq = :s")
+            h.createUpdate("update services set description = :d, acceptance_required = :acc, load_balancing = :lb, "
+                            + "when_all_unhealthy = :wau, updated_at = :t where seq = :s")
                     .bind("d", r.description() != null ? r.description() : before.description())
                     .bind("acc", r.acceptanceRequired() != null ? r.acceptanceRequired() : before.acceptanceRequired())
+                    .bind("lb", balancing != null ? balancing : before.loadBalancing())
+                    .bind("wau", whenAllUnhealthy != null ? whenAllUnhealthy : before.whenAllUnhealthy())
                     .bind("t", Sql.at(clock.instant())).bind("s", seq).execute();
             if (listeners != null) {
                 h.createUpdate("delete from service_listeners where service_seq = :s").bind("s", seq).execute();
@@ -253,9 +302,21 @@ public final class Services {
                     errors.add(at + ".targets[" + k + "]: '" + t + "' (expected: host:port as the agent reaches it)");
                 }
             }
-            clean.add(new Listener(protocol, l.port(), List.copyOf(targets)));
+            HealthCheck check = HealthChecks.complete(errors, at + ".healthCheck", l.healthCheck());
+            clean.add(new Listener(protocol, l.port(), List.copyOf(targets), check));
         }
         return clean;
+    }
+
+    /** {@code value}, or the first of {@code allowed} when absent. */
+    private static String checkSetting(List<String> errors, String field, String value, List<String> allowed) {
+        if (value == null) {
+            return allowed.getFirst();
+        }
+        if (!allowed.contains(value)) {
+            errors.add(field + ": '" + value + "' (expected: " + String.join(" or ", allowed) + ")");
+        }
+        return value;
     }
 
     private static List<String> checkPrincipals(List<String> errors, List<String> principals) {
@@ -284,8 +345,13 @@ public final class Services {
 
     private static void writeListeners(Handle h, long seq, List<Listener> listeners) {
         for (Listener l : listeners) {
-            h.createUpdate("insert into service_listeners (service_seq, protocol, port, targets) values (:s, :pr, :p, :t)")
+            HealthCheck c = l.healthCheck();
+            h.createUpdate("insert into service_listeners (service_seq, protocol, port, targets, health_protocol, health_path, "
+                            + "health_matcher, health_interval_seconds, health_timeout_seconds, health_healthy_threshold, "
+                            + "health_unhealthy_threshold) values (:s, :pr, :p, :t, :hp, :path, :m, :i, :to, :ht, :ut)")
                     .bind("s", seq).bind("pr", l.protocol()).bind("p", l.port()).bind("t", String.join("\n", l.targets()))
+                    .bind("hp", c.protocol()).bind("path", c.path()).bind("m", c.matcher()).bind("i", c.intervalSeconds())
+                    .bind("to", c.timeoutSeconds()).bind("ht", c.healthyThreshold()).bind("ut", c.unhealthyThreshold())
                     .execute();
         }
     }
@@ -323,31 +389,71 @@ public final class Services {
     }
 
     static View load(Handle h, long seq, String accountName) {
-        record Base(String name, String account, String description, boolean acceptance, String dns, String dnsState,
-                    String token, Instant created, Instant updated) {
+        record Base(String name, String account, String description, boolean acceptance, String balancing,
+                    String whenAllUnhealthy, String dns, String dnsState, String token, Instant created, Instant updated) {
         }
-        Base b = h.createQuery("select s.name, a.name as account, s.description, s.acceptance_required, s.private_dns_name, "
-                        + "s.private_dns_state, s.private_dns_token, s.created_at, s.updated_at from services s "
-                        + "join accounts a on a.seq = s.account_seq where s.seq = :s")
+        Base b = h.createQuery("select s.name, a.name as account, s.description, s.acceptance_required, s.load_balancing, "
+                        + "s.when_all_unhealthy, s.private_dns_name, s.private_dns_state, s.private_dns_token, s.created_at, "
+                        + "s.updated_at from services s join accounts a on a.seq = s.account_seq where s.seq = :s")
                 .bind("s", seq)
                 .map((rs, ctx) -> new Base(rs.getString("name"), rs.getString("account"), rs.getString("description"),
-                        rs.getBoolean("acceptance_required"), rs.getString("private_dns_name"),
+                        rs.getBoolean("acceptance_required"), rs.getString("load_balancing"),
+                        rs.getString("when_all_unhealthy"), rs.getString("private_dns_name"),
                         rs.getString("private_dns_state"), rs.getString("private_dns_token"),
                         Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at")))
                 .one();
-        List<Listener> listeners = h.createQuery("select protocol, port, targets from service_listeners where service_seq = :s "
-                        + "order by port")
-                .bind("s", seq)
-                .map((rs, ctx) -> new Listener(rs.getString("protocol"), rs.getInt("port"),
-                        List.of(rs.getString("targets").split("\n"))))
-                .list();
+        List<Listener> listeners = listeners(h, seq);
         List<String> principals = h.createQuery("select principal from service_principals where service_seq = :s "
                         + "order by principal")
                 .bind("s", seq).mapTo(String.class).list();
         PrivateDnsName dns = b.dns() == null ? null : new PrivateDnsName(b.dns(), b.dnsState(), verificationRecord(b.dns()),
                 accountName != null ? VERIFICATION_PREFIX + b.token() : null);
-        return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(), dns,
-                b.created(), b.updated());
+        return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(),
+                b.balancing(), b.whenAllUnhealthy(), dns, b.created(), b.updated());
+    }
+
+    private static final String LISTENER_COLUMNS = "l.protocol, l.port, l.targets, l.health_protocol, l.health_path, "
+            + "l.health_matcher, l.health_interval_seconds, l.health_timeout_seconds, l.health_healthy_threshold, "
+            + "l.health_unhealthy_threshold";
+
+    /** The listeners of service {@code seq}, in order of port, with their health checks. */
+    static List<Listener> listeners(Handle h, long seq) {
+        return h.createQuery("select " + LISTENER_COLUMNS + " from service_listeners l where l.service_seq = :s order by l.port")
+                .bind("s", seq).map((rs, ctx) -> listener(rs)).list();
+    }
+
+    private static Listener listener(ResultSet rs) throws SQLException {
+        HealthCheck check = new HealthCheck(rs.getString("health_protocol"), rs.getString("health_path"),
+                rs.getString("health_matcher"), rs.getInt("health_interval_seconds"), rs.getInt("health_timeout_seconds"),
+                rs.getInt("health_healthy_threshold"), rs.getInt("health_unhealthy_threshold"));
+        return new Listener(rs.getString("protocol"), rs.getInt("port"), List.of(rs.getString("targets").split("\n")), check);
+    }
+
+    /**
+     * Every target of every listener of {@code accountName}'s services, with its check: what the
+     * account's agents must check. A target listed twice in a listener is checked once.
+     */
+    public List<TargetCheck> healthChecks(String accountName) {
+        record Row(String service, Listener listener) {
+        }
+        List<Row> rows = jdbi.withHandle(h -> h.createQuery("select s.name as service, " + LISTENER_COLUMNS
+                        + " from services s join accounts a on a.seq = s.account_seq "
+                        + "join service_listeners l on l.service_seq = s.seq where a.name = :a order by s.name, l.port")
+                .bind("a", accountName).map((rs, ctx) -> new Row(rs.getString("service"), listener(rs))).list());
+        List<TargetCheck> checks = new ArrayList<>();
+        for (Row r : rows) {
+            int port = r.listener().port();
+            for (String target : new LinkedHashSet<>(r.listener().targets())) {
+                checks.add(new TargetCheck(HealthCheck.id(r.service(), port, target), r.service(), port, target,
+                        r.listener().healthCheck()));
+            }
+        }
+        return checks;
+    }
+
+    /** The health of each target of the caller's service {@code name}, from what its agents report. */
+    public ServiceHealth health(Principal p, String name, HealthReports reports) {
+        return ServiceHealth.of(get(p, name), p.account(), reports);
     }
 
     /** The targets of each listener port of service {@code seq}, for the data plane. */

@@ -48,7 +48,7 @@ class StorePersistenceTest {
                 var applied = store.jdbi().withHandle(h -> h.createQuery(
                                 "select version, success from flyway_schema_history where version is not null order by installed_rank")
                         .map((rs, ctx) -> rs.getString("version") + ":" + rs.getBoolean("success")).list());
-                assertThat(applied).as("open %d", open).containsExactly("1:true");
+                assertThat(applied).as("open %d", open).containsExactly("1:true", "2:true");
                 for (String table : List.of("accounts", "users", "api_keys", "agent_tokens", "services", "service_listeners",
                         "service_principals", "endpoints", "endpoint_ports", "endpoint_events")) {
                     long rows = store.jdbi().withHandle(h -> h.createQuery("select count(*) from " + table)
@@ -75,9 +75,10 @@ class StorePersistenceTest {
 
             // A connection request that expires: the first endpoint, so that nothing else is waiting then.
             Services.View git = cp.services().create(acme, new Services.CreateRequest("git", "the source",
-                    List.of(new Services.Listener("tcp", 443, List.of("git1.acme.internal:443", "git2.acme.internal:443")),
+                    List.of(new Services.Listener("tcp", 443, List.of("git1.acme.internal:443", "git2.acme.internal:443"),
+                                    new HealthCheck("HTTPS", "/healthz", "200,204", 5, null, null, 4)),
                             new Services.Listener(null, 22, List.of("git1.acme.internal:22"))),
-                    List.of("globex", "initech"), true, "git.acme.example.com"));
+                    List.of("globex", "initech"), true, "git.acme.example.com", "roundRobin", "failClosed"));
             String expired = cp.endpoints().create(initech, new Endpoints.CreateRequest("acme/git")).id();
             f.clock.advance(Duration.ofDays(8));
             assertThat(cp.endpoints().expireRequests(Duration.ofDays(7))).isEqualTo(1);
@@ -172,8 +173,15 @@ class StorePersistenceTest {
             JsonNode gitAfter = after.at("/acme/services/items/0");
             assertThat(gitAfter.get("name").asText()).isEqualTo("git");
             assertThat(gitAfter.get("listeners").toString()).isEqualTo(
-                    "[{\"protocol\":\"tcp\",\"port\":22,\"targets\":[\"git1.acme.internal:22\"]},"
-                            + "{\"protocol\":\"tcp\",\"port\":443,\"targets\":[\"git1.acme.internal:443\",\"git2.acme.internal:443\"]}]");
+                    "[{\"protocol\":\"tcp\",\"port\":22,\"targets\":[\"git1.acme.internal:22\"],\"healthCheck\":{\"protocol\":\"tcp\","
+                            + "\"intervalSeconds\":10,\"timeoutSeconds\":5,\"healthyThreshold\":3,\"unhealthyThreshold\":2}},"
+                            + "{\"protocol\":\"tcp\",\"port\":443,\"targets\":[\"git1.acme.internal:443\",\"git2.acme.internal:443\"],"
+                            + "\"healthCheck\":{\"protocol\":\"https\",\"path\":\"/healthz\",\"matcher\":\"200,204\",\"intervalSeconds\":5,"
+                            + "\"timeoutSeconds\":5,\"healthyThreshold\":3,\"unhealthyThreshold\":4}}]");
+            assertThat(gitAfter.get("loadBalancing").asText()).isEqualTo("roundRobin");
+            assertThat(gitAfter.get("whenAllUnhealthy").asText()).isEqualTo("failClosed");
+            assertThat(after.at("/acme/services/items/1/loadBalancing").asText()).isEqualTo("leastOutstanding");
+            assertThat(after.at("/acme/services/items/1/whenAllUnhealthy").asText()).isEqualTo("failOpen");
             assertThat(gitAfter.get("allowedPrincipals").toString()).isEqualTo("[\"globex\",\"initech\"]");
             assertThat(gitAfter.at("/privateDns/state").asText()).isEqualTo("verified");
             assertThat(gitAfter.get("createdAt").asText()).isEqualTo(start.toString());

@@ -54,7 +54,7 @@ class ControlPlaneTest {
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
         Path config = dir.resolve("gateway.yaml");
         Files.writeString(config, "agentListen: 127.0.0.1:" + agentPort + "\napiListen: 127.0.0.1:" + apiPort
-                + "\nproxyListen: 127.0.0.1:" + proxyPort + "\nsniListen: 127.0.0.1:0\nendpointPorts: " + base + "-" + (base + 999) + "\n");
+                + "\nproxyListen: 127.0.0.1:" + proxyPort + "\nsniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\nendpointPorts: " + base + "-" + (base + 999) + "\n");
         gateway = UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(), "gateway", "--config", config.toString(),
                 "--data-dir", dir.resolve("data").toString());
         running.add(gateway);

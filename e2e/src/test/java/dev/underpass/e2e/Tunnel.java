@@ -68,6 +68,42 @@ final class Tunnel implements AutoCloseable {
         return t;
     }
 
+    /**
+     * A gateway with the accounts and the agent token set up, but no service and no agent: the
+     * test publishes its own services ({@link #publish}) and starts its own agents.
+     */
+    static Tunnel startWithoutAgent(Path dir) throws Exception {
+        Tunnel t = new Tunnel(dir, Map.of(), List.of());
+        try {
+            t.startGateway();
+            t.setUp();
+        } catch (Exception | AssertionError e) {
+            t.close();
+            throw e;
+        }
+        return t;
+    }
+
+    /**
+     * Publishes service {@code name} of acme with {@code listeners} (as the REST API takes them,
+     * e.g. with a {@code healthCheck}), allowed to platform, whose endpoint acme accepts; returns
+     * the gateway port of the endpoint's first listener. A restarted gateway waits for it too.
+     */
+    int publish(String name, List<Map<String, Object>> listeners) throws Exception {
+        api.post(acmeKey, "/v1/services", Map.of("name", name, "allowedPrincipals", List.of("platform"), "listeners", listeners));
+        String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + name)).get("id").asText();
+        api.post(acmeKey, "/v1/endpoints/" + id + "/accept", Map.of());
+        endpointIds.put(name, id);
+        int port = awaitAvailable(id);
+        endpointPorts.put(name, port);
+        return port;
+    }
+
+    /** The REST API as acme, the provider account: for its services' health, for instance. */
+    JsonNode getAsProvider(String path) throws Exception {
+        return api.get(acmeKey, path);
+    }
+
     /** Starts the gateway process, on the same agent and API ports when it ran before. */
     void startGateway() throws Exception {
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
@@ -76,6 +112,7 @@ final class Tunnel implements AutoCloseable {
                 + "proxyListen: 127.0.0.1:" + proxyPort + "\n"
                 + "sniListen: 127.0.0.1:" + sniPort + "\n"
                 + "dnsListen: 127.0.0.1:" + dnsPort + "\n"
+                + "metricsListen: 127.0.0.1:0\n"
                 + "endpointPorts: " + base + "-" + (base + 999) + "\n"
                 + "heartbeatTimeoutSeconds: 6\n"
                 + "dialTimeoutSeconds: 5\n";

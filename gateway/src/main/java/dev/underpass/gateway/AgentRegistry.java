@@ -1,6 +1,7 @@
 package dev.underpass.gateway;
 
 import dev.underpass.protocol.HostAndPort;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -25,28 +26,55 @@ final class AgentRegistry {
         }
     }
 
-    /** One session of {@code account} that advertised one of {@code targets}, in turn; or null. */
-    Choice choose(String account, List<HostAndPort> targets) {
-        List<AgentSession> sessions = byAccount.getOrDefault(account, List.of());
-        int n = sessions.size() * targets.size();
-        if (n == 0) {
-            return null;
-        }
-        int start = Math.floorMod(next.getAndIncrement(), n);
-        for (int i = 0; i < n; i++) {
-            int k = (start + i) % n;
-            AgentSession s;
-            try {
-                s = sessions.get(k % sessions.size());
-            } catch (IndexOutOfBoundsException removedMeanwhile) {
+    /**
+     * The session and target for a new connection of {@code route}: among the live sessions of the
+     * provider account that are not draining and advertised a target, those whose agent has not
+     * found that target unhealthy; when every one has, all of them if the service fails open. Then
+     * the session with the fewest outstanding connections (ties in turn), or simply in turn.
+     */
+    Choice choose(EndpointRoute route) {
+        List<AgentSession> sessions = byAccount.getOrDefault(route.providerAccount(), List.of());
+        List<Choice> serving = new ArrayList<>();
+        List<Choice> healthy = new ArrayList<>();
+        for (AgentSession s : sessions) {
+            if (!s.link().isActive() || s.draining()) {
                 continue;
             }
-            HostAndPort t = targets.get(k / sessions.size() % targets.size());
-            if (s.serves(t) && s.link().isActive()) {
-                return new Choice(s, t);
+            for (EndpointRoute.Target t : route.targets()) {
+                if (s.serves(t.address())) {
+                    Choice c = new Choice(s, t.address(), null, null);
+                    serving.add(c);
+                    AgentSession.TargetHealth h = s.health(t.checkId());
+                    if (h == null || h.healthy()) {
+                        healthy.add(c);
+                    }
+                }
             }
         }
-        return null;
+        if (serving.isEmpty()) {
+            return Choice.refused("no_agent", "no agent of account " + route.providerAccount() + " is connected and advertises "
+                    + route.addresses());
+        }
+        List<Choice> candidates = healthy;
+        if (healthy.isEmpty()) {
+            if (!route.failOpen()) {
+                return Choice.refused("all_unhealthy", "every target of port " + route.servicePort() + " is unhealthy and service "
+                        + route.service() + " fails closed");
+            }
+            candidates = serving;
+        }
+        int start = Math.floorMod(next.getAndIncrement(), candidates.size());
+        if (route.balancing() == EndpointRoute.Balancing.ROUND_ROBIN) {
+            return candidates.get(start);
+        }
+        Choice best = null;
+        for (int i = 0; i < candidates.size(); i++) {
+            Choice c = candidates.get((start + i) % candidates.size());
+            if (best == null || c.session().outstanding() < best.session().outstanding()) {
+                best = c;
+            }
+        }
+        return best;
     }
 
     /** Ends every session that authenticated with agent token {@code tokenId}, saying {@code why}. */
@@ -79,6 +107,23 @@ final class AgentRegistry {
         return ids;
     }
 
-    record Choice(AgentSession session, HostAndPort target) {
+    /** A session and target, or why there is none ({@code session} null). */
+    record Choice(AgentSession session, HostAndPort target, String kind, String refusal) {
+        /** No session: {@code kind} for the metrics, {@code why} for the log. */
+        static Choice refused(String kind, String why) {
+            return new Choice(null, null, kind, why);
+        }
+    }
+
+    /** Every live session of {@code account}. */
+    List<AgentSession> sessionsOf(String account) {
+        return List.copyOf(byAccount.getOrDefault(account, List.of()));
+    }
+
+    /** Every live session. */
+    List<AgentSession> all() {
+        List<AgentSession> all = new ArrayList<>();
+        byAccount.values().forEach(all::addAll);
+        return all;
     }
 }

@@ -11,7 +11,9 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import java.net.SocketAddress;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -34,9 +36,20 @@ final class AgentSession {
     // The link's event loop only (the dispatcher and the endpoint listeners run there).
     private final ArrayDeque<Http2StreamChannel> standby = new ArrayDeque<>();
     private volatile Set<HostAndPort> targets = Set.of();
+    private final int version;
+    private final GatewayMetrics metrics;
+    // Connections routed to this session and not ended yet: pending, dialling or relaying.
+    private final AtomicInteger outstanding = new AtomicInteger();
+    private volatile boolean draining;
+    /** The health checks last sent to the agent, by id. */
+    private volatile Map<String, ControlMessage.Check> checks = Map.of();
+    /** The agent's latest verdict per check id; a check without one is still initial. */
+    private final Map<String, TargetHealth> health = new ConcurrentHashMap<>();
 
     AgentSession(long id, String account, String tokenId, String tokenName, String agentName, Channel link,
-                 Http2StreamChannel control) {
+                 Http2StreamChannel control, int version, GatewayMetrics metrics) {
+        this.version = version;
+        this.metrics = metrics;
         this.id = id;
         this.account = account;
         this.tokenId = tokenId;
@@ -74,13 +87,107 @@ final class AgentSession {
         return targets.contains(target);
     }
 
+    GatewayMetrics metrics() {
+        return metrics;
+    }
+
+    String agentName() {
+        return agentName;
+    }
+
+    /** The protocol version agreed with the agent. */
+    int version() {
+        return version;
+    }
+
+    /** Connections routed here that have not ended: what "least outstanding" compares. */
+    int outstanding() {
+        return outstanding.get();
+    }
+
+    /** Counts a connection routed here until {@link #finished} or its failure. */
+    void routed() {
+        outstanding.incrementAndGet();
+    }
+
+    /** Undoes {@link #routed} for a connection that went elsewhere. */
+    void unrouted() {
+        outstanding.decrementAndGet();
+    }
+
+    private void ended() {
+        outstanding.decrementAndGet();
+    }
+
+    boolean draining() {
+        return draining;
+    }
+
+    /**
+     * The agent asked to drain: no new connection is routed here from now on. Runs on the link's
+     * event loop, where connections are handed to the session, so none can slip in after it.
+     */
+    void drain(String reason) {
+        assert link.eventLoop().inEventLoop();
+        draining = true;
+        GatewayLog.SESSIONS.info("{} draining ({}): {} connection(s) still open", this,
+                reason == null ? "no reason given" : reason, outstanding());
+        control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Draining()));
+    }
+
+    /** Sends the agent a new set of health checks, if it differs from the last one sent. */
+    void healthChecks(Map<String, ControlMessage.Check> wanted) {
+        if (version < 2 || wanted.equals(checks)) {
+            return;
+        }
+        checks = Map.copyOf(wanted);
+        health.keySet().retainAll(wanted.keySet());
+        control.writeAndFlush(ControlCodec.frame(control.alloc(),
+                new ControlMessage.HealthChecks(List.copyOf(wanted.values()))));
+        GatewayLog.SESSIONS.info("{} runs {} health check(s)", this, wanted.size());
+    }
+
+    /** The agent's new verdict on one of its checks. */
+    void health(ControlMessage.Health h) {
+        ControlMessage.Check check = checks.get(h.check());
+        if (check == null) {
+            return; // a check replaced meanwhile
+        }
+        TargetHealth now = new TargetHealth(h.healthy(), h.reason(), Instant.now());
+        TargetHealth before = health.put(h.check(), now);
+        if (before == null || before.healthy() != h.healthy()) {
+            GatewayLog.SESSIONS.info("{} target {} ({}) is {}: {}", this, check.target(), h.check(),
+                    h.healthy() ? "healthy" : "unhealthy", h.reason());
+        }
+    }
+
+    /** The agent's latest verdict on check {@code checkId}, or null before its first one. */
+    TargetHealth health(String checkId) {
+        return health.get(checkId);
+    }
+
+    /** Whether this live session's agent last reported check {@code checkId} healthy. */
+    boolean healthy(String checkId) {
+        TargetHealth h = health.get(checkId);
+        return h != null && h.healthy() && link.isActive();
+    }
+
+    /** Whether the agent runs check {@code checkId} (a version-1 agent runs none). */
+    boolean checks(String checkId) {
+        return checks.containsKey(checkId);
+    }
+
+    /** One verdict of the agent about a target. */
+    record TargetHealth(boolean healthy, String reason, Instant since) {
+    }
+
     /** Asks the agent to dial {@code p}'s target; the agent answers with a stream or dialFailed. */
     void open(PendingConnection p) {
         pending.put(p.id(), p);
         control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Open(p.id(), p.target().toString())))
                 .addListener(f -> {
                     if (!f.isSuccess()) {
-                        fail(p.id(), "control stream write failed: " + f.cause());
+                        fail(p.id(), "session_lost", "control stream write failed: " + f.cause());
                     }
                 });
     }
@@ -90,14 +197,26 @@ final class AgentSession {
         return pending.remove(connectionId);
     }
 
-    void fail(long connectionId, String reason) {
+    /**
+     * Ends connection {@code connectionId} with a reset, if it is still waiting or dialling:
+     * {@code kind} is the short reason counted in the metrics (null: not a failure to reach the
+     * target, e.g. the consumer left), {@code reason} the one logged.
+     */
+    void fail(long connectionId, String kind, String reason) {
         PendingConnection p = pending.remove(connectionId);
         if (p != null) {
+            ended();
+            if (kind != null) {
+                metrics.dialFailed(p.route(), kind);
+            }
             p.fail(reason);
             return;
         }
         Assigned a = assigned.remove(connectionId);
         if (a != null) {
+            if (kind != null) {
+                metrics.dialFailed(a.route(), kind);
+            }
             GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
                     connectionId, a.route().endpoint(), a.route().servicePort(), a.from(), a.target(), reason);
             a.relay().abort(reason);
@@ -143,15 +262,17 @@ final class AgentSession {
         return true;
     }
 
-    /** A connection of this session ended. */
+    /** A connection of this session that got its data stream ended. */
     void finished(long connectionId) {
         assigned.remove(connectionId);
+        ended();
     }
+
 
     /** Fails every waiting consumer connection; called when the session ends. */
     void failAll(String reason) {
         for (Long id : pending.keySet()) {
-            fail(id, reason);
+            fail(id, "session_lost", reason);
         }
     }
 

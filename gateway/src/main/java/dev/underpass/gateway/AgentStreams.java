@@ -6,6 +6,7 @@ import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
+import dev.underpass.protocol.ProtocolVersions;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -29,6 +30,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 /**
  * The gateway's handling of agent links: the session stream (authentication, control messages)
@@ -42,8 +44,14 @@ final class AgentStreams {
     private final Executor verifier;
     private final AgentRegistry registry;
     private final AtomicLong sessionIds = new AtomicLong();
+    /** Told of every advertise, so that the session gets its health checks. */
+    private final Consumer<AgentSession> onAdvertise;
+    private final GatewayMetrics metrics;
 
-    AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry) {
+    AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry,
+                 Consumer<AgentSession> onAdvertise, GatewayMetrics metrics) {
+        this.metrics = metrics;
+        this.onAdvertise = onAdvertise;
         this.credentials = credentials;
         this.verifier = verifier;
         this.registry = registry;
@@ -101,12 +109,14 @@ final class AgentStreams {
             Problems.send(stream, 409, "Conflict", "this link already carries a session");
             return;
         }
-        CharSequence version = h.get(Protocol.HEADER_PROTOCOL);
-        if (version == null || !Integer.toString(Protocol.VERSION).contentEquals(version)) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: protocol version {} (gateway speaks {})",
-                    from, version, Protocol.VERSION);
-            refuse(stream, 426, "Protocol version mismatch", "agent speaks underpass-protocol " + version
-                    + ", gateway speaks " + Protocol.VERSION);
+        CharSequence offered = h.get(Protocol.HEADER_PROTOCOL);
+        int version = ProtocolVersions.choose(ProtocolVersions.parse(offered), Protocol.VERSIONS);
+        if (version == 0) {
+            String spoken = ProtocolVersions.format(Protocol.VERSIONS);
+            GatewayLog.SESSIONS.warn("agent link from {} refused: agent speaks protocol version {}, gateway speaks {}",
+                    from, offered, spoken);
+            refuse(stream, 426, "Protocol version mismatch", "agent speaks underpass-protocol " + offered
+                    + ", gateway speaks " + spoken);
             return;
         }
         CharSequence auth = h.get("authorization");
@@ -140,16 +150,17 @@ final class AgentStreams {
                 GatewayLog.SESSIONS.warn("agent link from {} refused: agent token not recognised", from);
                 refuse(stream, 401, "Unauthorized", "agent token not recognised: it is unknown, expired or was revoked");
             } else if (stream.isActive()) {
-                establish(ctx, stream, h, identity.get());
+                establish(ctx, stream, h, identity.get(), version);
             }
         }, stream.eventLoop());
     }
 
-    private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity) {
+    private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity,
+                           int version) {
         Channel link = stream.parent();
         CharSequence agentName = h.get(Protocol.HEADER_AGENT);
         AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(), identity.tokenId(),
-                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream);
+                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream, version, metrics);
         link.attr(SESSION).set(session);
         ctx.pipeline().addLast("control-content", new DataFrameContent());
         ControlCodec.addDecoder(ctx.pipeline());
@@ -162,9 +173,9 @@ final class AgentStreams {
         ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
         ok.set(Protocol.HEADER_SESSION, Long.toString(session.id()));
         ok.set(Protocol.HEADER_ACCOUNT, session.account());
-        ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+        ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(version));
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
-        GatewayLog.SESSIONS.info("{} established from {}", session, link.remoteAddress());
+        GatewayLog.SESSIONS.info("{} established from {} (protocol version {})", session, link.remoteAddress(), version);
     }
 
     /** Answers with a problem and then closes the link: it has no business staying open. */
@@ -263,11 +274,32 @@ final class AgentStreams {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             switch ((ControlMessage) msg) {
                 case ControlMessage.Advertise a -> advertise(ctx, a);
-                case ControlMessage.DialFailed f -> session.fail(f.connection(),
+                case ControlMessage.DialFailed f -> session.fail(f.connection(), f.error().name(),
                         "agent could not reach the target: " + f.error() + (f.detail() == null ? "" : " (" + f.detail() + ")"));
-                case ControlMessage.Open o -> throw new IllegalArgumentException(
-                        "control message: open (expected: advertise or dialFailed from an agent)");
+                case ControlMessage.Health h -> {
+                    requireVersion2(h);
+                    session.health(h);
+                }
+                case ControlMessage.Drain d -> {
+                    requireVersion2(d);
+                    session.drain(d.reason());
+                }
+                case ControlMessage.Open o -> wrongDirection(o);
+                case ControlMessage.HealthChecks c -> wrongDirection(c);
+                case ControlMessage.Draining d -> wrongDirection(d);
             }
+        }
+
+        private void requireVersion2(ControlMessage m) {
+            if (session.version() < 2) {
+                throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
+                        + " (expected in protocol version 2, this session speaks " + session.version() + ")");
+            }
+        }
+
+        private static void wrongDirection(ControlMessage m) {
+            throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
+                    + " (expected: advertise, dialFailed, health or drain from an agent)");
         }
 
         private void advertise(ChannelHandlerContext ctx, ControlMessage.Advertise a) {
@@ -284,6 +316,7 @@ final class AgentStreams {
                 registry.add(session);
                 registered = true;
             }
+            onAdvertise.accept(session);
             GatewayLog.SESSIONS.info("{} advertised {} target(s): {} (agent version {})",
                     session, targets.size(), targets, a.agentVersion());
         }

@@ -25,8 +25,10 @@ final class ConnectionStart {
         GatewayLog.CONNECTIONS.debug("connection {} endpoint={} port={} from={} target={} on session {} ({} us)",
                 id, r.endpoint(), r.servicePort(), socket.remoteAddress(), target, session.id(),
                 (System.nanoTime() - acceptedNanos) / 1000);
+        session.metrics().started(r, acceptedNanos);
         return StreamRelay.start(socket, stream, (relay, outcome, detail) -> {
             session.finished(id);
+            session.metrics().ended(r, relay, outcome);
             GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
                     + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), socket.remoteAddress(),
                     target, session.id(), outcome, detail == null ? "" : " (" + detail + ")",

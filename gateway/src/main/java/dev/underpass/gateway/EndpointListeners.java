@@ -26,6 +26,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class EndpointListeners {
     private final AgentRegistry registry;
+    private final GatewayMetrics metrics;
     private final Duration dialTimeout;
     private final AtomicLong connectionIds = new AtomicLong();
     private final Set<Listener> open = ConcurrentHashMap.newKeySet();
@@ -84,7 +85,8 @@ final class EndpointListeners {
         }
     }
 
-    EndpointListeners(AgentRegistry registry, Duration dialTimeout) {
+    EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics) {
+        this.metrics = metrics;
         this.registry = registry;
         this.dialTimeout = dialTimeout;
     }
@@ -116,12 +118,27 @@ final class EndpointListeners {
         return listener;
     }
 
+    /** Stops accepting on every endpoint port; live connections go on (the gateway drains). */
+    void stopAccepting() {
+        for (Listener l : open) {
+            l.server.close().syncUninterruptibly();
+        }
+    }
+
+    /** Live consumer connections on every endpoint port, those adopted from the proxy included. */
+    int connectionCount() {
+        return open.stream().mapToInt(Listener::connections).sum();
+    }
+
     /** Closes every listener and its connections (the gateway is stopping). */
     void close() {
         for (Listener l : List.copyOf(open)) {
             l.close();
         }
     }
+
+    /** How often one connection may be routed again because its session started draining. */
+    private static final int MAX_ROUTING_ATTEMPTS = 3;
 
     private final class Accept extends ChannelInboundHandlerAdapter {
         private final EndpointRoute route;
@@ -139,27 +156,37 @@ final class EndpointListeners {
     }
 
     private void connect(EndpointRoute route, Channel socket) {
-        long id = connectionIds.incrementAndGet();
-        AgentRegistry.Choice choice = registry.choose(route.providerAccount(), route.targets());
-        if (choice == null) {
-            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} refused: no agent of account {} "
-                    + "is connected and advertises {}", id, route.endpoint(), route.servicePort(),
-                    socket.remoteAddress(), route.providerAccount(), route.targets());
+        connect(connectionIds.incrementAndGet(), route, socket, 1);
+    }
+
+    /**
+     * Routes a connection to an agent session. A session that started draining before the socket
+     * reached its event loop is skipped, and the choice made again (a few times at most).
+     */
+    private void connect(long id, EndpointRoute route, Channel socket, int attempt) {
+        AgentRegistry.Choice choice = registry.choose(route);
+        if (choice.session() == null || attempt > MAX_ROUTING_ATTEMPTS) {
+            metrics.dialFailed(route, choice.session() == null ? choice.kind() : "draining");
+            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} refused: {}", id, route.endpoint(),
+                    route.servicePort(), socket.remoteAddress(),
+                    choice.session() == null ? choice.refusal() : "every agent chosen started draining");
             StreamRelay.resetSocket(socket);
             return;
         }
         AgentSession session = choice.session();
+        session.routed();
         EventLoop linkLoop = session.link().eventLoop();
         if (socket.eventLoop() == linkLoop) {
-            open(id, route, choice, socket);
+            open(id, route, choice, socket, attempt);
             return;
         }
         // Move the socket to its agent link's event loop: the relay then runs on one thread, with
         // no hand-over between threads for each chunk (measured: lower latency, more conn/s).
         socket.deregister().addListener(d -> linkLoop.register(socket).addListener(r -> {
             if (r.isSuccess()) {
-                open(id, route, choice, socket);
+                open(id, route, choice, socket, attempt);
             } else {
+                session.unrouted();
                 GatewayLog.CONNECTIONS.warn("connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
                         id, route.endpoint(), r.cause().toString());
                 StreamRelay.resetSocket(socket);
@@ -167,15 +194,20 @@ final class EndpointListeners {
         }));
     }
 
-    private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket) {
+    private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket, int attempt) {
         AgentSession session = choice.session();
+        if (session.draining() || !session.link().isActive()) {
+            session.unrouted();
+            connect(id, route, socket, attempt + 1);
+            return;
+        }
         if (session.assignStandby(id, route, choice.target(), socket, System.nanoTime())) {
             return; // the fast way: a stream is already open, the consumer's bytes go with the answer
         }
         PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
-        p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "the agent did not open the stream within "
+        p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "gateway_timeout", "the agent did not open the stream within "
                 + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
-        socket.closeFuture().addListener(f -> session.fail(id, "consumer closed before the stream opened"));
+        socket.closeFuture().addListener(f -> session.fail(id, null, "consumer closed before the stream opened"));
         session.open(p);
     }
 }

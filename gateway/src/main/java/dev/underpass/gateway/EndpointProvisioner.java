@@ -2,6 +2,7 @@ package dev.underpass.gateway;
 
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
+import dev.underpass.controlplane.HealthCheck;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -49,6 +50,7 @@ final class EndpointProvisioner implements AutoCloseable {
     private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
     /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
     private String lastBindError;
+    private volatile String storeProblem;
 
     EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, ConsumerRoutes consumerRoutes, int sniServicePort,
                         EventLoopGroup group, String bindHost, int[] portRange, Duration requestTtl) {
@@ -82,9 +84,16 @@ final class EndpointProvisioner implements AutoCloseable {
     private void reconcileSafely() {
         try {
             reconcile();
+            storeProblem = null;
         } catch (RuntimeException e) {
+            storeProblem = "the last endpoint pass failed: " + e;
             log.warn("endpoint pass failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
         }
+    }
+
+    /** Why the last pass over the store failed, or null when it worked: for readiness. */
+    String storeProblem() {
+        return storeProblem;
     }
 
     private void reconcile() {
@@ -147,15 +156,19 @@ final class EndpointProvisioner implements AutoCloseable {
         Map<Integer, EndpointListeners.Listener> mine = bound.computeIfAbsent(e.id(), k -> new LinkedHashMap<>());
         Map<Integer, Integer> ports = new LinkedHashMap<>();
         String failure = null;
+        String serviceName = e.service().substring(e.service().indexOf('/') + 1); // health ids use the bare name
         for (Map.Entry<Integer, List<String>> l : e.targets().entrySet()) {
             int servicePort = l.getKey();
             EndpointRoute route = new EndpointRoute(e.id(), e.consumerAccount(), e.service(), e.providerAccount(),
-                    servicePort, l.getValue().stream().map(HostAndPort::parse).toList());
+                    servicePort, l.getValue().stream().map(t -> new EndpointRoute.Target(HostAndPort.parse(t),
+                            HealthCheck.id(serviceName, servicePort, t))).toList(),
+                    EndpointRoute.Balancing.of(e.loadBalancing()), !"failClosed".equals(e.whenAllUnhealthy()));
             EndpointListeners.Listener listener = mine.get(servicePort);
             if (listener != null) {
                 if (!listener.route().equals(route)) {
                     listener.route(route);
-                    log.info("endpoint {} port {} now goes to targets {}", e.id(), servicePort, route.targets());
+                    log.info("endpoint {} port {} now goes to targets {} ({}, {})", e.id(), servicePort, route.addresses(),
+                            route.balancing(), route.failOpen() ? "fails open" : "fails closed");
                 }
             } else {
                 listener = bind(route, e.gatewayPorts().get(servicePort), taken);
@@ -166,7 +179,7 @@ final class EndpointProvisioner implements AutoCloseable {
                 }
                 mine.put(servicePort, listener);
                 log.info("endpoint {} (account {}) service {} port {} listening on {} -> targets {}", e.id(),
-                        e.consumerAccount(), e.service(), servicePort, listener.address(), route.targets());
+                        e.consumerAccount(), e.service(), servicePort, listener.address(), route.addresses());
             }
             ports.put(servicePort, listener.address().getPort());
         }

@@ -3,10 +3,30 @@ package dev.underpass.gateway;
 import dev.underpass.protocol.HostAndPort;
 import java.util.List;
 
-/** Where one endpoint listener's connections go: the endpoint, its service and that port's targets. */
+/**
+ * Where one endpoint listener's connections go: the endpoint, its service, that port's targets
+ * with the id of each target's health check, and how the service spreads connections.
+ */
 record EndpointRoute(String endpoint, String consumerAccount, String service, String providerAccount,
-                     int servicePort, List<HostAndPort> targets) {
+                     int servicePort, List<Target> targets, Balancing balancing, boolean failOpen) {
     EndpointRoute {
         targets = List.copyOf(targets);
+    }
+
+    /** A target as the agents reach it, and the id its health is reported under. */
+    record Target(HostAndPort address, String checkId) {
+    }
+
+    /** How a new connection picks among the agent sessions that may carry it. */
+    enum Balancing {
+        LEAST_OUTSTANDING, ROUND_ROBIN;
+
+        static Balancing of(String name) {
+            return "roundRobin".equals(name) ? ROUND_ROBIN : LEAST_OUTSTANDING;
+        }
+    }
+
+    List<HostAndPort> addresses() {
+        return targets.stream().map(Target::address).toList();
     }
 }

@@ -5,9 +5,13 @@ import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
+import dev.underpass.protocol.Drain;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.OpsServer;
+import dev.underpass.telemetry.Probe;
+import dev.underpass.telemetry.Telemetry;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
 import java.io.File;
@@ -18,14 +22,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,6 +46,8 @@ public final class Gateway implements AutoCloseable {
     public static final String ADMIN_KEY_FILE = "admin-key";
     /** How often live sessions are checked against their agent token's expiry. */
     static final long TOKEN_CHECK_SECONDS = 10;
+    /** Distinct values of each metric label (service, endpoint, target) before new ones go unrecorded. */
+    static final int MAX_LABEL_VALUES = 2000;
 
     private final List<AutoCloseable> parts;
     private final InetSocketAddress agentAddress;
@@ -47,8 +56,23 @@ public final class Gateway implements AutoCloseable {
     private final Path caFile;
     private final ControlPlane controlPlane;
 
+    private final Entrances entrances;
+    private final InetSocketAddress metricsAddress;
+    private final Duration drainTimeout;
+    private final AtomicBoolean draining;
+
+    /** Where consumers come in: closed first when the gateway drains. */
+    private record Entrances(EndpointProvisioner provisioner, EndpointListeners listeners, ForwardProxy proxy,
+                             SniListener sni) {
+    }
+
     private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
-                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane) {
+                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane, Entrances entrances,
+                    Duration drainTimeout, InetSocketAddress metricsAddress, AtomicBoolean draining) {
+        this.draining = draining;
+        this.metricsAddress = metricsAddress;
+        this.entrances = entrances;
+        this.drainTimeout = drainTimeout;
         this.parts = parts;
         this.agentAddress = agentAddress;
         this.apiAddress = apiAddress;
@@ -99,6 +123,11 @@ public final class Gateway implements AutoCloseable {
                     config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()));
             writeFirstKey(cp, dataDir);
 
+            Telemetry telemetry = Telemetry.create(
+                    Telemetry.limitTagValues("underpass.", "service", MAX_LABEL_VALUES),
+                    Telemetry.limitTagValues("underpass.", "endpoint", MAX_LABEL_VALUES),
+                    Telemetry.limitTagValues("underpass.", "target", MAX_LABEL_VALUES));
+            parts.add(telemetry);
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
@@ -108,11 +137,14 @@ public final class Gateway implements AutoCloseable {
             parts.add(verifier::shutdownNow);
 
             AgentRegistry registry = new AgentRegistry();
+            GatewayMetrics metrics = new GatewayMetrics(telemetry.registry(), registry);
+            HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, metrics);
+            parts.add(healthChecks);
             AgentServer agentServer = new AgentServer(agentTls,
-                    new AgentStreams(token -> cp.agentTokens().verify(token), verifier, registry),
+                    new AgentStreams(token -> cp.agentTokens().verify(token), verifier, registry, healthChecks::advertised, metrics),
                     config.heartbeatTimeout().toMillis());
             parts.add(agentServer::close);
-            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout());
+            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics);
             parts.add(listeners::close);
             ConsumerRoutes consumerRoutes = new ConsumerRoutes();
             EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes,
@@ -131,7 +163,10 @@ public final class Gateway implements AutoCloseable {
             parts.add(proxy);
 
             provisioner.start();
+            healthChecks.start();
             cp.onEndpointChange(provisioner::changed);
+            cp.onEndpointChange(healthChecks::changed);
+            cp.healthReports(healthChecks.reports());
             cp.agentPresence((account, targets) -> registry.sessionsServing(account,
                     targets.stream().map(HostAndPort::parse).toList()));
             cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, "its agent token was revoked"));
@@ -172,8 +207,17 @@ public final class Gateway implements AutoCloseable {
                 log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", ca,
                         GatewayCertificates.fingerprint(ca));
             }
+            HostAndPort metricsListen = config.metricsListenAddress();
+            AtomicBoolean draining = new AtomicBoolean();
+            OpsServer ops = OpsServer.start(new InetSocketAddress(metricsListen.host(), metricsListen.port()),
+                    telemetry.registry(), List.of(
+                            new Probe("store", () -> Optional.ofNullable(provisioner.storeProblem())),
+                            new Probe("consumers", () -> draining.get()
+                                    ? Optional.of("the gateway is draining") : Optional.empty())));
+            parts.add(ops);
             log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp);
+            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp,
+                    new Entrances(provisioner, listeners, proxy, sni), config.drainTimeout(), ops.address(), draining);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -231,6 +275,11 @@ public final class Gateway implements AutoCloseable {
         return apiAddress;
     }
 
+    /** Where /metrics, /healthz and /readyz are served. */
+    public InetSocketAddress metricsAddress() {
+        return metricsAddress;
+    }
+
     public InetSocketAddress proxyAddress() {
         return proxyAddress;
     }
@@ -243,6 +292,20 @@ public final class Gateway implements AutoCloseable {
 
     public ControlPlane controlPlane() {
         return controlPlane;
+    }
+
+    /**
+     * Stops taking consumers (endpoint ports, proxy, TLS listener) and waits, up to the configured
+     * drain timeout, for live connections to end; agent sessions stay up meanwhile so that they
+     * can. {@link #close()} then ends what is left.
+     */
+    public void drain() throws InterruptedException {
+        draining.set(true);
+        entrances.provisioner().close(); // it must not open endpoint ports again
+        entrances.proxy().close();
+        entrances.sni().close();
+        entrances.listeners().stopAccepting();
+        Drain.await("gateway", entrances.listeners()::connectionCount, drainTimeout, log);
     }
 
     @Override

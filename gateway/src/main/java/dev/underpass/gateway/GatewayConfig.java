@@ -39,7 +39,9 @@ public record GatewayConfig(
         @JsonProperty("heartbeatTimeoutSeconds") Integer heartbeatTimeoutSeconds,
         @JsonProperty("dialTimeoutSeconds") Integer dialTimeoutSeconds,
         @JsonProperty("connectionRequestTtlHours") Integer connectionRequestTtlHours,
-        @JsonProperty("dnsServer") String dnsServer) {
+        @JsonProperty("dnsServer") String dnsServer,
+        @JsonProperty("metricsListen") String metricsListen,
+        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds) {
 
     public static final String DEFAULT_AGENT_LISTEN = "0.0.0.0:8443";
     /** The API listens on loopback until the operator decides who may reach it. */
@@ -49,6 +51,10 @@ public record GatewayConfig(
     /** The TLS port routing by server name, standing for the service port {@link #DEFAULT_SNI_SERVICE_PORT}. */
     public static final String DEFAULT_SNI_LISTEN = "127.0.0.1:4443";
     public static final int DEFAULT_SNI_SERVICE_PORT = 443;
+    /** Plain HTTP for Prometheus and probes (/metrics, /healthz, /readyz), on loopback by default. */
+    public static final String DEFAULT_METRICS_LISTEN = "127.0.0.1:9464";
+    /** How long a stopping gateway lets live connections finish (inside Kubernetes' default 30 s grace). */
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(20);
     public static final String DEFAULT_ENDPOINT_BIND = "127.0.0.1";
     public static final String DEFAULT_ENDPOINT_PORTS = "20000-20999";
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -64,6 +70,7 @@ public record GatewayConfig(
         apiListen = apiListen == null ? DEFAULT_API_LISTEN : apiListen;
         proxyListen = proxyListen == null ? DEFAULT_PROXY_LISTEN : proxyListen;
         sniListen = sniListen == null ? DEFAULT_SNI_LISTEN : sniListen;
+        metricsListen = metricsListen == null ? DEFAULT_METRICS_LISTEN : metricsListen;
         sniServicePort = sniServicePort == null ? DEFAULT_SNI_SERVICE_PORT : sniServicePort;
         egressAllow = egressAllow == null ? List.of() : List.copyOf(egressAllow);
         endpointBind = endpointBind == null ? DEFAULT_ENDPOINT_BIND : endpointBind;
@@ -75,7 +82,7 @@ public record GatewayConfig(
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
         return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null);
+                null, null, null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -85,9 +92,16 @@ public record GatewayConfig(
 
     /** As {@link #withListen(String, String, String)}, with the TLS port routing by server name. */
     public GatewayConfig withListen(String agent, String api, String proxy, String sni) {
+        return withListen(agent, api, proxy, sni, null);
+    }
+
+    /** As {@link #withListen(String, String, String, String)}, with the metrics and probes port. */
+    public GatewayConfig withListen(String agent, String api, String proxy, String sni, String metrics) {
         return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, dnsForward, egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames,
-                tls, store, heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer);
+                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, dnsForward,
+                egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames, tls, store,
+                heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer,
+                metrics != null ? metrics : metricsListen, drainTimeoutSeconds);
     }
 
     /** PEM files of the gateway's certificate chain and private key. */
@@ -127,6 +141,14 @@ public record GatewayConfig(
 
     public Duration heartbeatTimeout() {
         return heartbeatTimeoutSeconds == null ? DEFAULT_HEARTBEAT_TIMEOUT : Duration.ofSeconds(heartbeatTimeoutSeconds);
+    }
+
+    public Duration drainTimeout() {
+        return drainTimeoutSeconds == null ? DEFAULT_DRAIN_TIMEOUT : Duration.ofSeconds(drainTimeoutSeconds);
+    }
+
+    public HostAndPort metricsListenAddress() {
+        return HostAndPort.parse(metricsListen);
     }
 
     public Duration dialTimeout() {
@@ -225,6 +247,9 @@ public record GatewayConfig(
         if (heartbeatTimeoutSeconds != null && heartbeatTimeoutSeconds < 2) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeoutSeconds + " (expected: >= 2)");
         }
+        if (drainTimeoutSeconds != null && (drainTimeoutSeconds < 0 || drainTimeoutSeconds > 3600)) {
+            errors.add("drainTimeoutSeconds: " + drainTimeoutSeconds + " (expected: 0 to 3600)");
+        }
         if (dialTimeoutSeconds != null && dialTimeoutSeconds < 1) {
             errors.add("dialTimeoutSeconds: " + dialTimeoutSeconds + " (expected: >= 1)");
         }
@@ -234,6 +259,7 @@ public record GatewayConfig(
         check(errors, "apiListen", apiListen, () -> HostAndPort.parse(apiListen));
         check(errors, "proxyListen", proxyListen, () -> HostAndPort.parse(proxyListen));
         check(errors, "sniListen", sniListen, () -> HostAndPort.parse(sniListen));
+        check(errors, "metricsListen", metricsListen, () -> HostAndPort.parse(metricsListen));
         if (dnsListen != null) {
             check(errors, "dnsListen", dnsListen, () -> HostAndPort.parse(dnsListen));
         }

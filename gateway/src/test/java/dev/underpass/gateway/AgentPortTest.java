@@ -9,6 +9,8 @@ import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.HealthReports;
+import dev.underpass.controlplane.ServiceHealth;
 import dev.underpass.controlplane.Services;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
@@ -49,6 +51,7 @@ import java.security.KeyStore;
 import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -76,12 +79,13 @@ class AgentPortTest {
     Principal provider;
     int endpointPort;
     EventLoopGroup group;
+    final List<Socket> consumers = new java.util.ArrayList<>();
 
     @BeforeEach
     void start() throws Exception {
         target = new ServerSocket(0); // only its address matters: the test plays the agent
         String targetAddress = "127.0.0.1:" + target.getLocalPort();
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
         // Through the control plane, as the API would: acme publishes, platform connects.
         ControlPlane cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
@@ -112,6 +116,9 @@ class AgentPortTest {
 
     @AfterEach
     void stop() throws Exception {
+        for (Socket c : consumers) {
+            c.close();
+        }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         gateway.close();
         target.close();
@@ -214,7 +221,7 @@ class AgentPortTest {
         Stream s = open(link, sessionHeaders("99"), false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("426");
         Object body = s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS);
-        assertThat((String) body).contains("agent speaks underpass-protocol 99, gateway speaks 1");
+        assertThat((String) body).contains("agent speaks underpass-protocol 99, gateway speaks 2, 1");
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
     }
 
@@ -311,6 +318,119 @@ class AgentPortTest {
 
         assertThat(link.closeFuture().await(Gateway.TOKEN_CHECK_SECONDS * 3, TimeUnit.SECONDS))
                 .as("the link closed within a few token checks").isTrue();
+    }
+
+    @Test
+    void theHighestVersionBothSpeakIsChosenAndNamedInTheAnswer() throws Exception {
+        Stream v2 = open(connect(), sessionHeaders("3, 2, 1"), false);
+        assertThat(v2.headers().headers().get(Protocol.HEADER_PROTOCOL).toString()).isEqualTo("2");
+        Stream v1 = open(connect(), sessionHeaders("1"), false);
+        assertThat(v1.headers().headers().get(Protocol.HEADER_PROTOCOL).toString()).isEqualTo("1");
+    }
+
+    @Test
+    void aVersion2MessageOnAVersion1SessionEndsTheLink() throws Exception {
+        Channel link = connect();
+        Stream session = open(link, sessionHeaders("1"), false);
+        assertThat(session.headers().headers().status().toString()).isEqualTo("200");
+        send(session, new ControlMessage.Drain(null));
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void connectionsAvoidATargetItsAgentReportsUnhealthyAndFailOpenWhenAllAre() throws Exception {
+        String check = "svc:7/127.0.0.1:" + target.getLocalPort();
+        Agent a = agent("a");
+        Agent b = agent("b");
+        for (Agent x : List.of(a, b)) {
+            ControlMessage.HealthChecks checks = (ControlMessage.HealthChecks) x.session.nextMessage(WAIT);
+            assertThat(checks.checks()).singleElement().satisfies(c -> {
+                assertThat(c.id()).isEqualTo(check);
+                assertThat(c.protocol()).isEqualTo("tcp");
+                assertThat(c.intervalMillis()).isEqualTo(10_000);
+            });
+        }
+        send(a.session, new ControlMessage.Health(check, false, "REFUSED: test"));
+        send(b.session, new ControlMessage.Health(check, true, "TCP connect succeeded"));
+        awaitStates(Map.of("a", "unhealthy", "b", "healthy"));
+
+        for (int i = 0; i < 4; i++) {
+            assertThat(routedTo(a, b)).as("connection %d", i).isSameAs(b);
+        }
+
+        // Every agent finds the target unhealthy: the service fails open (the default).
+        send(b.session, new ControlMessage.Health(check, false, "REFUSED: test"));
+        awaitStates(Map.of("a", "unhealthy", "b", "unhealthy"));
+        assertThat(routedTo(a, b)).isNotNull();
+    }
+
+    @Test
+    void newConnectionsGoToTheSessionWithFewestOutstandingAndNeverToADrainingOne() throws Exception {
+        Agent a = agent("a");
+        Agent b = agent("b");
+        a.session.nextMessage(WAIT); // their health checks
+        b.session.nextMessage(WAIT);
+        // Opens left unanswered stay outstanding (until the gateway's dial timeout).
+        Agent first = routedTo(a, b);
+        Agent other = first == a ? b : a;
+        assertThat(routedTo(a, b)).as("the one with nothing outstanding").isSameAs(other);
+
+        send(first.session, new ControlMessage.Drain("test"));
+        assertThat(first.session.nextMessage(WAIT)).isEqualTo(new ControlMessage.Draining());
+        for (int i = 0; i < 3; i++) {
+            assertThat(routedTo(a, b)).as("connection %d after the drain", i).isSameAs(other);
+        }
+    }
+
+    /** A version-2 agent of the test: its link and session stream, advertising the target. */
+    private record Agent(String name, Channel link, Stream session) {
+    }
+
+    private Agent agent(String name) throws Exception {
+        Channel link = connect();
+        Http2Headers h = sessionHeaders("2, 1");
+        h.set(Protocol.HEADER_AGENT, name);
+        Stream session = open(link, h, false);
+        assertThat(session.headers().headers().status().toString()).isEqualTo("200");
+        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+        return new Agent(name, link, session);
+    }
+
+    /** Which agent gets the open for one new consumer connection (its socket stays open). */
+    private Agent routedTo(Agent a, Agent b) throws Exception {
+        consumers.add(new Socket("127.0.0.1", endpointPort));
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (System.nanoTime() < deadline) {
+            for (Agent x : List.of(a, b)) {
+                x.link.writeAndFlush(new DefaultHttp2PingFrame(1)); // a heartbeat, as an agent sends
+                try {
+                    if (x.session.nextMessage(Duration.ofMillis(100)) instanceof ControlMessage.Open) {
+                        return x;
+                    }
+                } catch (AssertionError nothingYet) {
+                    // the other one, then again
+                }
+            }
+        }
+        throw new AssertionError("no agent got the connection within " + WAIT);
+    }
+
+    /** Waits until the service's health shows each agent's verdict on the target, as the API would. */
+    private void awaitStates(Map<String, String> byAgent) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        Map<String, String> seen = Map.of();
+        while (System.nanoTime() < deadline) {
+            ServiceHealth h = gateway.controlPlane().services().health(provider, "svc", gateway.controlPlane().healthReports());
+            seen = new java.util.HashMap<>();
+            for (HealthReports.Report r : h.targets().getFirst().agents()) {
+                seen.put(r.agent(), r.state());
+            }
+            if (seen.equals(byAgent)) {
+                return;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("agents' verdicts " + seen + " (expected: " + byAgent + ")");
     }
 
     /** A link whose session has advertised the target and is registered for consumer connections. */

@@ -32,7 +32,7 @@ class EndpointProvisionerTest {
         try (ServerSocket blocker = new ServerSocket()) {
             blocker.bind(new InetSocketAddress("127.0.0.1", 0));
             int port = blocker.getLocalPort();
-            GatewayConfig config = GatewayConfig.load(write("agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\nsniListen: 127.0.0.1:0\n"
+            GatewayConfig config = GatewayConfig.load(write("agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\nsniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\n"
                     + "endpointPorts: " + port + "-" + port + "\n"));
             try (Gateway gateway = Gateway.start(config, dir.resolve("data"))) {
                 ControlPlane cp = gateway.controlPlane();

@@ -44,7 +44,7 @@ class ForwardProxyTest {
 
     @BeforeEach
     void start() throws Exception {
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
         cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
         acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
@@ -105,7 +105,7 @@ class ForwardProxyTest {
             int port = echo.port();
             Path config = dir.resolve("egress.yaml");
             Files.writeString(config, "agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\n"
-                    + "sniListen: 127.0.0.1:0\negressAllow: [\"127.0.0.1:" + port + "\"]\n");
+                    + "sniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\negressAllow: [\"127.0.0.1:" + port + "\"]\n");
             try (Gateway egress = Gateway.start(GatewayConfig.load(config), dir.resolve("egress-data"))) {
                 ControlPlane ecp = egress.controlPlane();
                 Principal operator = ecp.apiKeys().authenticate(

@@ -35,7 +35,7 @@ class GatewayOnPostgresTest {
     void aRestartedGatewayFindsEverythingInPostgres() throws Exception {
         try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
             Path config = dir.resolve("gateway.yaml");
-            Files.writeString(config, "agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\nsniListen: 127.0.0.1:0\nendpointPorts: 23000-23999\n"
+            Files.writeString(config, "agentListen: 127.0.0.1:0\napiListen: 127.0.0.1:0\nproxyListen: 127.0.0.1:0\nsniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\nendpointPorts: 23000-23999\n"
                     + "store:\n  url: " + pg.getJdbcUrl("postgres", "postgres") + "\n  user: postgres\n");
             Path data = dir.resolve("data");
             String id;

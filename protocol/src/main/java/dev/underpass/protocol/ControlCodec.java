@@ -1,5 +1,6 @@
 package dev.underpass.protocol;
 
+import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.MapperFeature;
@@ -49,6 +50,16 @@ public final class ControlCodec {
         }
         ByteBuf buf = alloc.buffer(json.length + 1).writeBytes(json).writeByte('\n');
         return new DefaultHttp2DataFrame(buf);
+    }
+
+    /** The {@code type} name of {@code message} on the wire, for error messages. */
+    public static String typeOf(ControlMessage message) {
+        for (JsonSubTypes.Type t : ControlMessage.class.getAnnotation(JsonSubTypes.class).value()) {
+            if (t.value() == message.getClass()) {
+                return t.name();
+            }
+        }
+        return message.getClass().getSimpleName();
     }
 
     /** Decodes one line (without its newline). */

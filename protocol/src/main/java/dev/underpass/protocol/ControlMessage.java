@@ -15,6 +15,10 @@ import java.util.Objects;
     @JsonSubTypes.Type(value = ControlMessage.Advertise.class, name = "advertise"),
     @JsonSubTypes.Type(value = ControlMessage.Open.class, name = "open"),
     @JsonSubTypes.Type(value = ControlMessage.DialFailed.class, name = "dialFailed"),
+    @JsonSubTypes.Type(value = ControlMessage.HealthChecks.class, name = "healthChecks"),
+    @JsonSubTypes.Type(value = ControlMessage.Health.class, name = "health"),
+    @JsonSubTypes.Type(value = ControlMessage.Drain.class, name = "drain"),
+    @JsonSubTypes.Type(value = ControlMessage.Draining.class, name = "draining"),
 })
 public sealed interface ControlMessage {
 
@@ -47,5 +51,47 @@ public sealed interface ControlMessage {
         public DialFailed {
             Objects.requireNonNull(error, "error");
         }
+    }
+
+    /**
+     * Gateway to agent (version 2): the health checks this agent runs for its targets, replacing
+     * the previous set. Sent after the agent's advertise and whenever the services change.
+     */
+    record HealthChecks(List<Check> checks) implements ControlMessage {
+        public HealthChecks {
+            checks = List.copyOf(Objects.requireNonNull(checks, "checks"));
+        }
+    }
+
+    /**
+     * One check: {@code protocol} is tcp, http, https or tls; {@code path} and {@code matcher}
+     * (status codes such as {@code 200-399}) only for http and https.
+     */
+    record Check(String id, String target, String protocol, String path, String matcher,
+                 @JsonProperty(required = true) long intervalMillis, @JsonProperty(required = true) long timeoutMillis,
+                 @JsonProperty(required = true) int healthyThreshold, @JsonProperty(required = true) int unhealthyThreshold) {
+        public Check {
+            Objects.requireNonNull(id, "id");
+            Objects.requireNonNull(target, "target");
+            Objects.requireNonNull(protocol, "protocol");
+        }
+    }
+
+    /** Agent to gateway (version 2): check {@code check} changed its verdict, and why. */
+    record Health(String check, @JsonProperty(required = true) boolean healthy, String reason) implements ControlMessage {
+        public Health {
+            Objects.requireNonNull(check, "check");
+        }
+    }
+
+    /**
+     * Agent to gateway (version 2): the agent is shutting down; send it no new connection. The
+     * gateway answers {@link Draining} once no new connection can reach the agent any more.
+     */
+    record Drain(String reason) implements ControlMessage {
+    }
+
+    /** Gateway to agent (version 2): the answer to {@link Drain}; nothing new follows it. */
+    record Draining() implements ControlMessage {
     }
 }

@@ -1,13 +1,19 @@
 package dev.underpass.protocol;
 
 import io.netty.util.AsciiString;
+import java.util.List;
 
 /**
  * Names and numbers of the wire protocol, in one place. docs/protocol.md explains each.
  */
 public final class Protocol {
-    /** Version this build speaks; sent by the agent, checked by the gateway. */
-    public static final int VERSION = 1;
+    /**
+     * The newest version this build speaks. Version 2 adds health checks and draining; the agent
+     * offers every version it speaks and the gateway answers the highest one both speak.
+     */
+    public static final int VERSION = 2;
+    /** Every version this build speaks, newest first. */
+    public static final List<Integer> VERSIONS = List.of(2, 1);
 
     /** The agent opens one session stream per connection; its bodies carry control messages. */
     public static final String SESSION_PATH = "/underpass/v1/session";
@@ -35,6 +41,8 @@ public final class Protocol {
     public static final int STANDBY_STREAMS = 8;
     /** Most standby streams the gateway holds for one session; more are refused. */
     public static final int MAX_STANDBY_STREAMS = 64;
+    /** Most health checks in one healthChecks message. */
+    public static final int MAX_HEALTH_CHECKS = 1024;
     /** Most targets one agent may advertise. */
     public static final int MAX_ADVERTISED_TARGETS = 1024;
 

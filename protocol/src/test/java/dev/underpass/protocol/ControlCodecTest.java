@@ -37,7 +37,16 @@ class ControlCodecTest {
                 new ControlMessage.Open(1, "[fd00::1]:22"),
                 new ControlMessage.DialFailed(7, DialError.NOT_ALLOWED, "target x:1 is not in this agent's allowlist"),
                 new ControlMessage.DialFailed(8, DialError.REFUSED, null),
-                new ControlMessage.DialFailed(9, DialError.ERROR, "quotes \" and\nnewlines and ünïcödé"));
+                new ControlMessage.DialFailed(9, DialError.ERROR, "quotes \" and\nnewlines and ünïcödé"),
+                new ControlMessage.HealthChecks(List.of(
+                        new ControlMessage.Check("git:443/git.corp:443", "git.corp:443", "https", "/healthz", "200-399",
+                                10_000, 5_000, 3, 2),
+                        new ControlMessage.Check("db:5432/db:5432", "db:5432", "tcp", null, null, 30_000, 10_000, 5, 2))),
+                new ControlMessage.HealthChecks(List.of()),
+                new ControlMessage.Health("git:443/git.corp:443", false, "HTTP 503 (expected: 200-399)"),
+                new ControlMessage.Drain("the agent is stopping"),
+                new ControlMessage.Drain(null),
+                new ControlMessage.Draining());
     }
 
     @ParameterizedTest
@@ -68,6 +77,25 @@ class ControlCodecTest {
         } finally {
             frame.release();
         }
+    }
+
+    @Test
+    void namesEveryMessageByItsWireType() {
+        assertThat(ControlCodec.typeOf(new ControlMessage.Draining())).isEqualTo("draining");
+        assertThat(ControlCodec.typeOf(new ControlMessage.Health("c", true, "ok"))).isEqualTo("health");
+        assertThat(decode("{\"type\":\"draining\"}")).isEqualTo(new ControlMessage.Draining());
+    }
+
+    @Test
+    void rejectsAHealthReportWithoutItsVerdict() {
+        assertThatThrownBy(() -> decode("{\"type\":\"health\",\"check\":\"c\",\"healthy\":null}"))
+                .isInstanceOf(DecoderException.class);
+        assertThatThrownBy(() -> decode("{\"type\":\"health\",\"check\":\"c\"}"))
+                .isInstanceOf(DecoderException.class);
+        // A check without its interval must not become one probing without pause.
+        assertThatThrownBy(() -> decode("{\"type\":\"healthChecks\",\"checks\":[{\"id\":\"c\",\"target\":\"a:1\","
+                + "\"protocol\":\"tcp\",\"timeoutMillis\":1,\"healthyThreshold\":1,\"unhealthyThreshold\":1}]}"))
+                .isInstanceOf(DecoderException.class);
     }
 
     @Test

@@ -106,6 +106,21 @@ public final class UnderpassProcess implements AutoCloseable {
         }
     }
 
+    /** SIGTERM, without waiting: the process drains and exits by itself ({@link #awaitExit}). */
+    public void terminate() {
+        process.destroy();
+    }
+
+    /** Waits up to {@code timeout} for the process to exit; true if it has. */
+    public boolean awaitExit(Duration timeout) throws InterruptedException {
+        return process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** The exit code of a process that has exited. */
+    public int exitValue() {
+        return process.exitValue();
+    }
+
     /** kill -9: no shutdown hook, no goodbye to the peer. */
     public void kill() throws InterruptedException {
         process.destroyForcibly();

@@ -89,6 +89,8 @@ final class Routes {
         });
         r.add("POST", "/v1/services/{name}/verify-private-dns", 200,
                 c -> cp.privateDns().verify(c.principal(), c.path("name")));
+        r.add("GET", "/v1/services/{name}/health", 200,
+                c -> cp.services().health(c.principal(), c.path("name"), cp.healthReports()));
         r.add("GET", "/v1/service-offers", 200, c -> cp.services().offers(c.principal(), c.page()));
 
         r.add("GET", "/v1/endpoints", 200, c -> cp.endpoints().list(c.principal(), new Endpoints.Filter(c.query("side"),

@@ -163,6 +163,7 @@ class TenantIsolationApiTest {
                         "{\"description\":\"taken over\",\"allowedPrincipals\":[\"*\"]}"),
                 c("DELETE /v1/services/{name}", SERVICES_WRITE, 404, service, null),
                 c("POST /v1/services/{name}/verify-private-dns", SERVICES_WRITE, 404, service + "/verify-private-dns", null),
+                c("GET /v1/services/{name}/health", SERVICES_READ, 404, service + "/health", null),
                 c("GET /v1/service-offers", SERVICES_READ, 200),
                 c("GET /v1/endpoints", ENDPOINTS_READ, 200),
                 c("POST /v1/endpoints", ENDPOINTS_WRITE, 403, null, "{\"service\":\"acme/a-git\"}"),

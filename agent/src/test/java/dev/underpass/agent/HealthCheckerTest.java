@@ -1,0 +1,149 @@
+package dev.underpass.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.HostAndPort;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The agent's health checks against real servers on loopback: verdicts, thresholds, allowlist. */
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class HealthCheckerTest {
+    HttpServer http;
+    final AtomicInteger status = new AtomicInteger(200);
+    final BlockingQueue<ControlMessage.Health> reports = new LinkedBlockingQueue<>();
+    HealthChecker checker;
+
+    @BeforeEach
+    void start() throws Exception {
+        http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        http.createContext("/healthz", ex -> {
+            ex.sendResponseHeaders(status.get(), -1);
+            ex.close();
+        });
+        http.start();
+    }
+
+    @AfterEach
+    void stop() {
+        if (checker != null) {
+            checker.close();
+        }
+        http.stop(0);
+    }
+
+    private HostAndPort httpTarget() {
+        return HostAndPort.parse("127.0.0.1:" + http.getAddress().getPort());
+    }
+
+    private static ControlMessage.Check check(String id, HostAndPort target, String protocol, int healthy, int unhealthy) {
+        return new ControlMessage.Check(id, target.toString(), protocol, "http".equals(protocol) ? "/healthz" : null,
+                "http".equals(protocol) ? "200-299" : null, 1000, 2000, healthy, unhealthy);
+    }
+
+    private ControlMessage.Health next() throws InterruptedException {
+        ControlMessage.Health h = reports.poll(30, TimeUnit.SECONDS);
+        assertThat(h).as("a health report within 30 s").isNotNull();
+        return h;
+    }
+
+    @Test
+    void anHttpTargetTurnsUnhealthyAfterTheThresholdAndBackAfterTheHealthyOne() throws Exception {
+        HostAndPort target = httpTarget();
+        checker = new HealthChecker(Set.of(target), (c, h) -> { });
+        checker.replace(List.of(check("web:80/" + target, target, "http", 2, 3)), reports::add);
+
+        ControlMessage.Health first = next();
+        assertThat(first.healthy()).isTrue();
+        assertThat(first.check()).isEqualTo("web:80/" + target);
+        assertThat(first.reason()).isEqualTo("HTTP 200");
+
+        status.set(503);
+        ControlMessage.Health down = next();
+        assertThat(down.healthy()).isFalse();
+        assertThat(down.reason()).isEqualTo("HTTP 503 (expected: 200-299)");
+
+        status.set(204);
+        assertThat(next().healthy()).isTrue();
+        assertThat(reports).as("one report per change, none in between").isEmpty();
+    }
+
+    @Test
+    void tcpChecksPassOnAListeningPortAndFailOnAClosedOne() throws Exception {
+        HostAndPort open = httpTarget();
+        HostAndPort closed;
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            closed = HostAndPort.parse("127.0.0.1:" + s.getLocalPort());
+        }
+        checker = new HealthChecker(Set.of(open, closed), (c, h) -> { });
+        checker.replace(List.of(check("a", open, "tcp", 1, 1), check("b", closed, "tcp", 1, 1)), reports::add);
+
+        ControlMessage.Health one = next();
+        ControlMessage.Health two = next();
+        ControlMessage.Health a = one.check().equals("a") ? one : two;
+        ControlMessage.Health b = one.check().equals("b") ? one : two;
+        assertThat(a.healthy()).isTrue();
+        assertThat(a.reason()).startsWith("TCP connect succeeded");
+        assertThat(b.healthy()).isFalse();
+        assertThat(b.reason()).startsWith("REFUSED");
+    }
+
+    @Test
+    void aTargetOutsideTheAllowlistIsReportedUnhealthyWithoutBeingProbed() throws Exception {
+        HostAndPort target = httpTarget();
+        AtomicInteger hits = new AtomicInteger();
+        http.createContext("/", ex -> {
+            hits.incrementAndGet();
+            ex.sendResponseHeaders(200, -1);
+            ex.close();
+        });
+        checker = new HealthChecker(Set.of(HostAndPort.parse("127.0.0.1:1")), (c, h) -> { });
+        ControlMessage.Check c = new ControlMessage.Check("x", target.toString(), "http", "/", null, 1000, 1000, 1, 1);
+        checker.replace(List.of(c), reports::add);
+
+        ControlMessage.Health h = next();
+        assertThat(h.healthy()).isFalse();
+        assertThat(h.reason()).contains("not in this agent's allowlist");
+        assertThat(hits).hasValue(0);
+    }
+
+    @Test
+    void replacingChecksKeepsUnchangedOnesAndStopsRemovedOnes() throws Exception {
+        HostAndPort target = httpTarget();
+        checker = new HealthChecker(Set.of(target), (c, h) -> { });
+        ControlMessage.Check c = check("web", target, "http", 1, 1);
+        checker.replace(List.of(c), reports::add);
+        assertThat(next().healthy()).isTrue();
+
+        checker.replace(List.of(c), reports::add); // unchanged: its verdict stands, nothing new is reported
+        checker.replace(List.of(), reports::add);
+        status.set(500);
+        assertThat(reports.poll(3, TimeUnit.SECONDS)).as("a stopped check reports nothing").isNull();
+    }
+
+    @Test
+    void statusMatchersParseRangesAndListsAndRefuseNonsense() {
+        StatusMatcher m = StatusMatcher.parse("200,204, 300-302");
+        assertThat(m.matches(200)).isTrue();
+        assertThat(m.matches(204)).isTrue();
+        assertThat(m.matches(301)).isTrue();
+        assertThat(m.matches(201)).isFalse();
+        assertThat(StatusMatcher.parse(null).matches(399)).isTrue();
+        assertThatThrownBy(() -> StatusMatcher.parse("299-200")).hasMessageContaining("low <= high");
+        assertThatThrownBy(() -> StatusMatcher.parse("abc")).hasMessageContaining("status codes 100-599");
+        assertThatThrownBy(() -> StatusMatcher.parse("600")).hasMessageContaining("status codes 100-599");
+    }
+}

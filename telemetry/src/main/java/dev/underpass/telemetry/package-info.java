@@ -1,0 +1,7 @@
+/**
+ * Metrics and probes shared by gateway and agent (docs/adr/0009-metrics-and-probes.md): a
+ * Prometheus registry whose label values are bounded ({@link dev.underpass.telemetry.Telemetry}),
+ * and the plain-HTTP ops port that serves it with liveness and readiness
+ * ({@link dev.underpass.telemetry.OpsServer}).
+ */
+package dev.underpass.telemetry;
