@@ -16,9 +16,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs the health checks the gateway asked for, each on its own schedule, and reports every
- * change of verdict. A target turns healthy after {@code healthyThreshold} passes in a row and
- * unhealthy after {@code unhealthyThreshold} failures in a row; it starts out initial. Targets
- * outside the allowlist are never probed.
+ * change of verdict. A target starts out initial and turns healthy on its first pass; from then
+ * on it turns unhealthy after {@code unhealthyThreshold} failures in a row and healthy again after
+ * {@code healthyThreshold} passes in a row. Targets outside the allowlist are never probed.
  */
 final class HealthChecker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent.health");
@@ -140,7 +140,8 @@ final class HealthChecker implements AutoCloseable {
             if (r.passed()) {
                 passes++;
                 failures = 0;
-                if (!Boolean.TRUE.equals(healthy) && passes >= check.healthyThreshold()) {
+                // From initial one pass is enough: the target was routable meanwhile anyway.
+                if (healthy == null || !healthy && passes >= check.healthyThreshold()) {
                     verdict(true, r.reason());
                 }
             } else {

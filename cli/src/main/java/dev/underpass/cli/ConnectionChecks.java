@@ -87,7 +87,7 @@ final class ConnectionChecks {
         } else {
             pass("agents", port.path("agentSessions").asInt() + " live agent session(s) serve port " + servicePort);
         }
-        skip("target health", "not measured: this gateway has no target health checks yet");
+        targetHealth(port.path("targetHealth"), servicePort);
         if (!tcp(address, servicePort)) {
             return;
         }
@@ -95,6 +95,31 @@ final class ConnectionChecks {
             tls(address, d.path("dnsNames"));
         } else {
             skip("tls", "port " + servicePort + " is not known for TLS (--tls tries a handshake anyway)");
+        }
+    }
+
+    /** The provider's agents' verdicts on the port's targets, as counts per state. */
+    private void targetHealth(JsonNode counts, int servicePort) {
+        if (counts.isMissingNode() || counts.isNull()) {
+            skip("target health", "not known to this API (no gateway data plane behind it)");
+            return;
+        }
+        int healthy = counts.path("healthy").asInt();
+        int unhealthy = counts.path("unhealthy").asInt();
+        int initial = counts.path("initial").asInt();
+        int total = 0;
+        for (JsonNode n : counts) {
+            total += n.asInt();
+        }
+        String summary = healthy + " of " + total + " target(s) of port " + servicePort + " healthy"
+                + (unhealthy > 0 ? ", " + unhealthy + " unhealthy" : "") + (initial > 0 ? ", " + initial + " not checked yet" : "");
+        if (healthy > 0) {
+            pass("target health", summary);
+        } else if (initial > 0) {
+            skip("target health", summary);
+        } else {
+            fail("target health", summary + " (the provider's agents cannot reach them; see 'underpass service health'"
+                    + " as the provider)");
         }
     }
 

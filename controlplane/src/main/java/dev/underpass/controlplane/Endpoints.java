@@ -358,9 +358,13 @@ public final class Endpoints {
         return account.equals(viewer) ? actor : "account " + account;
     }
 
-    /** One port of an endpoint as a diagnosis sees it: where consumers connect, and how many agents serve it. */
+    /**
+     * One port of an endpoint as a diagnosis sees it: where consumers connect, how many agents
+     * serve it, and how many of its targets are in each health state (counts only: consumers do
+     * not learn the provider's targets).
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record PortDiagnosis(int servicePort, String address, Integer agentSessions) {
+    public record PortDiagnosis(int servicePort, String address, Integer agentSessions, Map<String, Integer> targetHealth) {
     }
 
     /** What {@code underpass test} asks the gateway about an endpoint; no provider target is named. */
@@ -374,7 +378,7 @@ public final class Endpoints {
      * agent sessions of the provider that advertise one of the port's targets ({@code presence}
      * absent: not known here).
      */
-    public Diagnosis diagnose(Principal p, String id, java.util.Optional<AgentPresence> presence) {
+    public Diagnosis diagnose(Principal p, String id, java.util.Optional<AgentPresence> presence, HealthReports health) {
         View v = get(p, id);
         return jdbi.withHandle(h -> {
             record Service(long seq, String provider) {
@@ -388,10 +392,23 @@ public final class Endpoints {
                 v.ports().forEach(port -> addresses.put(port.servicePort(), port.address()));
             }
             List<PortDiagnosis> ports = new ArrayList<>();
+            String serviceName = v.service().substring(v.service().indexOf('/') + 1);
             targets.forEach((port, t) -> ports.add(new PortDiagnosis(port, addresses.get(port),
-                    presence.map(a -> a.sessionsServing(svc.provider(), t)).orElse(null))));
+                    presence.map(a -> a.sessionsServing(svc.provider(), t)).orElse(null),
+                    presence.isEmpty() ? null : healthCounts(svc.provider(), serviceName, port, t, health))));
             return new Diagnosis(v.id(), v.service(), v.state(), v.stateReason(), v.dnsNames(), ports);
         });
+    }
+
+    /** How many of a port's targets are in each state of {@link ServiceHealth}. */
+    private static Map<String, Integer> healthCounts(String provider, String service, int port, List<String> targets,
+                                                     HealthReports health) {
+        Map<String, Integer> counts = new java.util.TreeMap<>();
+        for (String t : new java.util.LinkedHashSet<>(targets)) {
+            String state = ServiceHealth.target(port, t, null, health.of(provider, HealthCheck.id(service, port, t))).state();
+            counts.merge(state, 1, Integer::sum);
+        }
+        return counts;
     }
 
     /** The generated DNS name of an endpoint: {@code id.service.provider.domain}. */

@@ -98,7 +98,7 @@ final class Routes {
         r.add("POST", "/v1/endpoints", 201, c -> cp.endpoints().create(c.principal(), c.body(Endpoints.CreateRequest.class)));
         r.add("GET", "/v1/endpoints/{id}", 200, c -> cp.endpoints().get(c.principal(), c.path("id")));
         r.add("GET", "/v1/endpoints/{id}/diagnosis", 200,
-                c -> cp.endpoints().diagnose(c.principal(), c.path("id"), cp.agentPresence()));
+                c -> cp.endpoints().diagnose(c.principal(), c.path("id"), cp.agentPresence(), cp.healthReports()));
         r.add("POST", "/v1/endpoints/{id}/accept", 200,
                 c -> cp.endpoints().accept(c.principal(), c.path("id"), c.body(Endpoints.DecisionRequest.class)));
         r.add("POST", "/v1/endpoints/{id}/reject", 200,
