@@ -25,6 +25,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * session that advertised one of the port's targets, as one stream.
  */
 final class EndpointListeners {
+    /** How often one connection may be routed again because its session started draining. */
+    private static final int MAX_ROUTING_ATTEMPTS = 3;
+
     private final AgentRegistry registry;
     private final GatewayMetrics metrics;
     private final Duration dialTimeout;
@@ -136,9 +139,6 @@ final class EndpointListeners {
             l.close();
         }
     }
-
-    /** How often one connection may be routed again because its session started draining. */
-    private static final int MAX_ROUTING_ATTEMPTS = 3;
 
     private final class Accept extends ChannelInboundHandlerAdapter {
         private final EndpointRoute route;
