@@ -9,6 +9,7 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.EnumMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -24,6 +25,7 @@ final class AgentMetrics implements HealthChecker.Listener {
     private final AtomicInteger sessions = new AtomicInteger();
     /** Per check id: 1 healthy, 0 unhealthy; removed while initial or stopped. */
     private final Map<String, AtomicInteger> health = new ConcurrentHashMap<>();
+    private final Map<HostAndPort, TargetMeters> targets = new ConcurrentHashMap<>();
 
     AgentMetrics(MeterRegistry registry, IntSupplier activeStreams) {
         this.registry = registry;
@@ -38,12 +40,41 @@ final class AgentMetrics implements HealthChecker.Listener {
         sessions.set(up ? 1 : 0);
     }
 
+    /** The meters of one target, looked up once: a connection only finds them in a map. */
+    private final class TargetMeters {
+        final Timer dial;
+        final Map<StreamRelay.Outcome, Counter> ended = new EnumMap<>(StreamRelay.Outcome.class);
+        final Counter toTarget;
+        final Counter toGateway;
+
+        TargetMeters(String target) {
+            dial = Timer.builder("underpass.agent.dial").tag("target", target)
+                    .description("Time to connect to a target (stream set-up on the agent)")
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofNanos(50_000)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .register(registry);
+            for (StreamRelay.Outcome o : StreamRelay.Outcome.values()) {
+                ended.put(o, Counter.builder("underpass.agent.streams").tags("target", target,
+                                "outcome", o.name().toLowerCase(Locale.ROOT))
+                        .description("Connections relayed, by how they ended").register(registry));
+            }
+            toTarget = bytes(target, "to_target");
+            toGateway = bytes(target, "to_gateway");
+        }
+
+        private Counter bytes(String target, String direction) {
+            return Counter.builder("underpass.agent.stream.bytes").baseUnit("bytes")
+                    .tags("target", target, "direction", direction)
+                    .description("Bytes relayed between the gateway and targets").register(registry);
+        }
+    }
+
+    private TargetMeters of(HostAndPort target) {
+        return targets.computeIfAbsent(target, t -> new TargetMeters(t.toString()));
+    }
+
     void dialled(HostAndPort target, long nanos) {
-        Timer.builder("underpass.agent.dial").tag("target", target.toString())
-                .description("Time to connect to a target (stream set-up on the agent)")
-                .publishPercentileHistogram()
-                .minimumExpectedValue(Duration.ofNanos(50_000)).maximumExpectedValue(Duration.ofSeconds(30))
-                .register(registry).record(Duration.ofNanos(nanos));
+        of(target).dial.record(Duration.ofNanos(nanos));
     }
 
     void dialFailed(HostAndPort target, DialError error) {
@@ -52,15 +83,10 @@ final class AgentMetrics implements HealthChecker.Listener {
     }
 
     void ended(HostAndPort target, StreamRelay relay, StreamRelay.Outcome outcome) {
-        Counter.builder("underpass.agent.streams").tags("target", target.toString(),
-                        "outcome", outcome.name().toLowerCase(Locale.ROOT))
-                .description("Connections relayed, by how they ended").register(registry).increment();
-        Counter.builder("underpass.agent.stream.bytes").baseUnit("bytes")
-                .tags("target", target.toString(), "direction", "to_target")
-                .register(registry).increment(relay.bytesFromStream());
-        Counter.builder("underpass.agent.stream.bytes").baseUnit("bytes")
-                .tags("target", target.toString(), "direction", "to_gateway")
-                .register(registry).increment(relay.bytesFromSocket());
+        TargetMeters m = of(target);
+        m.ended.get(outcome).increment();
+        m.toTarget.increment(relay.bytesFromStream());
+        m.toGateway.increment(relay.bytesFromSocket());
     }
 
     @Override

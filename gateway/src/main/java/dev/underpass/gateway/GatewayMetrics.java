@@ -7,6 +7,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -15,7 +17,8 @@ import java.util.function.ToDoubleFunction;
 /**
  * The gateway's Prometheus metrics. Connections are labelled by service ({@code provider/name})
  * and endpoint id; the number of distinct values of each label is capped where the registry is
- * made, so a tenant creating endpoints in a loop cannot grow the scrape without bound.
+ * made, so a tenant creating endpoints in a loop cannot grow the scrape without bound. Each
+ * endpoint's meters are looked up once and kept: a connection only finds them in a map.
  */
 final class GatewayMetrics {
     static final String STREAMS = "underpass.streams";
@@ -27,7 +30,7 @@ final class GatewayMetrics {
     static final String TARGET_HEALTHY = "underpass.target.healthy.agents";
 
     private final MeterRegistry registry;
-    private final Map<Tags, AtomicInteger> active = new ConcurrentHashMap<>();
+    private final Map<String, EndpointMeters> endpoints = new ConcurrentHashMap<>();
 
     GatewayMetrics(MeterRegistry registry, AgentRegistry agents) {
         this.registry = registry;
@@ -36,47 +39,60 @@ final class GatewayMetrics {
                 .register(registry);
     }
 
-    private static Tags of(EndpointRoute r) {
-        return Tags.of("service", r.service(), "endpoint", r.endpoint());
+    /** The meters of one endpoint of one service. */
+    private final class EndpointMeters {
+        final AtomicInteger active = new AtomicInteger();
+        final Map<StreamRelay.Outcome, Counter> ended = new EnumMap<>(StreamRelay.Outcome.class);
+        final Counter toConsumer;
+        final Counter toTarget;
+        final Timer setup;
+
+        EndpointMeters(String service, String endpoint) {
+            Tags tags = Tags.of("service", service, "endpoint", endpoint);
+            Gauge.builder(STREAMS_ACTIVE, active, AtomicInteger::get).tags(tags)
+                    .description("Consumer connections being relayed").register(registry);
+            for (StreamRelay.Outcome o : StreamRelay.Outcome.values()) {
+                ended.put(o, Counter.builder(STREAMS).tags(tags).tag("outcome", o.name().toLowerCase(Locale.ROOT))
+                        .description("Consumer connections relayed, by how they ended").register(registry));
+            }
+            toConsumer = bytes(tags, "to_consumer");
+            toTarget = bytes(tags, "to_target");
+            setup = Timer.builder(SETUP).tags("service", service)
+                    .description("From a consumer's accept to its data stream's answer")
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .register(registry);
+        }
+
+        private Counter bytes(Tags tags, String direction) {
+            return Counter.builder(BYTES).baseUnit("bytes").tags(tags).tag("direction", direction)
+                    .description("Bytes relayed between consumers and targets").register(registry);
+        }
+    }
+
+    private EndpointMeters of(EndpointRoute r) {
+        return endpoints.computeIfAbsent(r.endpoint(), e -> new EndpointMeters(r.service(), e));
     }
 
     /** A connection's data stream was answered: it is relaying from now on. */
     void started(EndpointRoute r, long acceptedNanos) {
-        Tags tags = of(r);
-        active.computeIfAbsent(tags, t -> {
-            AtomicInteger n = new AtomicInteger();
-            Gauge.builder(STREAMS_ACTIVE, n, AtomicInteger::get).tags(t)
-                    .description("Consumer connections being relayed").register(registry);
-            return n;
-        }).incrementAndGet();
-        Timer.builder(SETUP).tags("service", r.service())
-                .description("From a consumer's accept to its data stream's answer")
-                .publishPercentileHistogram()
-                .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(30))
-                .register(registry).record(Duration.ofNanos(System.nanoTime() - acceptedNanos));
+        EndpointMeters m = of(r);
+        m.active.incrementAndGet();
+        m.setup.record(Duration.ofNanos(System.nanoTime() - acceptedNanos));
     }
 
     /** A relayed connection ended. */
     void ended(EndpointRoute r, StreamRelay relay, StreamRelay.Outcome outcome) {
-        Tags tags = of(r);
-        AtomicInteger n = active.get(tags);
-        if (n != null) {
-            n.decrementAndGet();
-        }
-        Counter.builder(STREAMS).tags(tags).tag("outcome", outcome.name().toLowerCase(java.util.Locale.ROOT))
-                .description("Consumer connections relayed, by how they ended").register(registry).increment();
-        bytes(tags, "to_consumer", relay.bytesFromStream());
-        bytes(tags, "to_target", relay.bytesFromSocket());
-    }
-
-    private void bytes(Tags tags, String direction, long n) {
-        Counter.builder(BYTES).baseUnit("bytes").tags(tags).tag("direction", direction)
-                .description("Bytes relayed between consumers and targets").register(registry).increment(n);
+        EndpointMeters m = of(r);
+        m.active.decrementAndGet();
+        m.ended.get(outcome).increment();
+        m.toConsumer.increment(relay.bytesFromStream());
+        m.toTarget.increment(relay.bytesFromSocket());
     }
 
     /**
      * A consumer connection that could not be carried: {@code reason} is a DialError name or one of
-     * no_agent, all_unhealthy, gateway_timeout, session_lost (a short, fixed set).
+     * no_agent, all_unhealthy, draining, gateway_timeout, session_lost (a short, fixed set).
      */
     void dialFailed(EndpointRoute r, String reason) {
         Counter.builder(DIAL_FAILURES).tags("service", r.service(), "reason", reason)
