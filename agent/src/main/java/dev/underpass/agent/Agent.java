@@ -78,6 +78,9 @@ public final class Agent implements AutoCloseable {
     static final Duration STABLE_SESSION = Duration.ofSeconds(10);
     /** How long a draining agent waits for the gateway to confirm. */
     private static final Duration DRAIN_ANSWER = Duration.ofSeconds(5);
+    /** The end of a 426's detail: "..., gateway speaks 2, 1". */
+    private static final java.util.regex.Pattern GATEWAY_SPEAKS =
+            java.util.regex.Pattern.compile("gateway speaks ([0-9]+(?:, ?[0-9]+)*)");
 
     private final AgentConfig config;
     private final HostAndPort gateway;
@@ -97,6 +100,12 @@ public final class Agent implements AutoCloseable {
     private volatile OpsServer ops;
     /** The protocol versions offered to the gateway, newest first. */
     private final List<Integer> versions;
+    /**
+     * What the next session request offers: every version, or only the highest one an older
+     * gateway named in its 426 (it insists on exactly its own). Back to every version after a
+     * session, so that an upgraded gateway is noticed.
+     */
+    private volatile List<Integer> offer;
 
     /**
      * Validates {@code config} and prepares TLS; connects only on {@link #start()}.
@@ -110,6 +119,7 @@ public final class Agent implements AutoCloseable {
     /** An agent offering only {@code versions} (tests of the negotiation). */
     Agent(AgentConfig config, List<Integer> versions) throws IOException {
         this.versions = List.copyOf(versions);
+        this.offer = this.versions;
         this.config = Objects.requireNonNull(config, "config");
         List<String> errors = config.validate();
         if (!errors.isEmpty()) {
@@ -295,7 +305,7 @@ public final class Agent implements AutoCloseable {
             Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
                     .authority(gateway.toString());
             h.set("authorization", "Bearer " + token);
-            h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(versions));
+            h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(offer));
             h.set(Protocol.HEADER_AGENT, name());
             h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
             s.write(new DefaultHttp2HeadersFrame(h));
@@ -357,6 +367,9 @@ public final class Agent implements AutoCloseable {
         }
 
         private void endSession(Channel linkChannel) {
+            if (status == 426) {
+                fallBack(problem.toString());
+            }
             state(linkChannel).fail(accepted
                     ? "the gateway ended the session"
                     : "the gateway refused the session: " + status + " " + problemDetail(problem.toString()));
@@ -380,6 +393,16 @@ public final class Agent implements AutoCloseable {
         }
     }
 
+    /** After a 426: offer only the highest version the gateway said it speaks, if this agent speaks it. */
+    private void fallBack(String problem) {
+        java.util.regex.Matcher m = GATEWAY_SPEAKS.matcher(problem);
+        int common = m.find() ? ProtocolVersions.choose(versions, ProtocolVersions.parse(m.group(1))) : 0;
+        if (common != 0 && !offer.equals(List.of(common))) {
+            offer = List.of(common);
+            log.info("the gateway speaks protocol version {}: offering only that from now on", common);
+        }
+    }
+
     private void established(Channel ch, Http2Headers h) {
         // Reset the backoff only once the session has stayed up: a gateway that accepts and then
         // drops the session at once must not be hammered with reconnects.
@@ -396,7 +419,11 @@ public final class Agent implements AutoCloseable {
         s.heartbeat = ch.eventLoop().scheduleAtFixedRate(
                 () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())), interval, interval, TimeUnit.MILLISECONDS);
         ch.closeFuture().addListener(f -> s.heartbeat.cancel(false));
-        ch.closeFuture().addListener(f -> health.stopAll());
+        ch.closeFuture().addListener(f -> {
+            offer = versions;
+            health.stopAll();
+            s.draining.complete(null); // a drain waiting for the gateway's answer need not wait any more
+        });
         log.info("session {} established with gateway {} as account {} ({} target(s) advertised, protocol version {})",
                 h.get(Protocol.HEADER_SESSION), gateway, h.get(Protocol.HEADER_ACCOUNT), advertised.size(), s.version);
     }

@@ -8,9 +8,11 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,6 +26,8 @@ final class HealthChecker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent.health");
     /** However often the gateway asks, a target is probed at most this often. */
     static final long MIN_INTERVAL_MILLIS = 1000;
+    /** What a request path may hold: it goes into the request line as it is. */
+    private static final Pattern VISIBLE_ASCII = Pattern.compile("/[\\x21-\\x7e]*");
 
     private final Set<HostAndPort> allowed;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
@@ -48,7 +52,7 @@ final class HealthChecker implements AutoCloseable {
      * not change keeps its state, the others start over, the rest stop.
      */
     void replace(List<ControlMessage.Check> checks, Consumer<ControlMessage.Health> report) {
-        timer.execute(() -> {
+        onTimer(() -> {
             Map<String, ControlMessage.Check> wanted = new HashMap<>();
             checks.forEach(c -> wanted.put(c.id(), c));
             running.values().removeIf(r -> {
@@ -68,10 +72,19 @@ final class HealthChecker implements AutoCloseable {
 
     /** Stops every check (the session ended: the next one brings its own). */
     void stopAll() {
-        timer.execute(() -> {
+        onTimer(() -> {
             running.values().forEach(Running::stop);
             running.clear();
         });
+    }
+
+    /** Runs {@code task} on the timer thread, unless the checker is closed (the agent stops). */
+    private void onTimer(Runnable task) {
+        try {
+            timer.execute(task);
+        } catch (RejectedExecutionException closed) {
+            // stopping: no check runs any more
+        }
     }
 
     private Running start(ControlMessage.Check c, Consumer<ControlMessage.Health> report) {
@@ -84,6 +97,10 @@ final class HealthChecker implements AutoCloseable {
         }
         if (target == null || !allowed.contains(target)) {
             r.verdict(false, "target " + c.target() + " is not in this agent's allowlist: not checked");
+            return r;
+        }
+        if (c.path() != null && !VISIBLE_ASCII.matcher(c.path()).matches()) {
+            r.verdict(false, "path is not a request path of visible characters: not checked");
             return r;
         }
         r.target = target;
@@ -116,18 +133,22 @@ final class HealthChecker implements AutoCloseable {
         }
 
         void schedule(long delayMillis) {
-            timer.schedule(() -> {
-                if (!stopped) {
-                    probes.execute(this::probe);
-                }
-            }, delayMillis, TimeUnit.MILLISECONDS);
+            try {
+                timer.schedule(() -> {
+                    if (!stopped) {
+                        probes.execute(this::probe);
+                    }
+                }, delayMillis, TimeUnit.MILLISECONDS);
+            } catch (RejectedExecutionException closed) {
+                // stopping
+            }
         }
 
         private void probe() {
             int timeout = (int) Math.max(1, Math.min(check.timeoutMillis(), Integer.MAX_VALUE));
             HealthProbe.Result r = HealthProbe.run(check.protocol(), target,
                     check.path() == null ? "/" : check.path(), matcher, timeout);
-            timer.execute(() -> {
+            onTimer(() -> {
                 if (stopped) {
                     return;
                 }

@@ -3,9 +3,9 @@ package dev.underpass.agent;
 import dev.underpass.protocol.DialError;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.util.NetUtil;
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
 import java.io.IOException;
-import java.io.InputStreamReader;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -52,7 +52,7 @@ final class HealthProbe {
                 case "tcp" -> new Result(true, "TCP connect succeeded" + took);
                 case "tls" -> new Result(true, "TLS handshake succeeded (" + ((SSLSocket) s).getSession().getProtocol() + ")"
                         + took);
-                default -> http(s, target, path, matcher);
+                default -> http(s, target, path, matcher, start + timeoutMillis * 1_000_000L);
             };
         } catch (SocketTimeoutException e) {
             return new Result(false, "timed out after " + timeoutMillis + " ms");
@@ -73,17 +73,34 @@ final class HealthProbe {
         return tls;
     }
 
-    private static Result http(Socket s, HostAndPort target, String path, StatusMatcher matcher) throws IOException {
+    /** Sends the request and reads the status line, at most {@link #MAX_STATUS_LINE} bytes, by the deadline. */
+    private static Result http(Socket s, HostAndPort target, String path, StatusMatcher matcher, long deadlineNanos)
+            throws IOException {
         OutputStream out = s.getOutputStream();
         out.write(("GET " + path + " HTTP/1.1\r\nHost: " + target + "\r\nUser-Agent: underpass-health-check\r\n"
                 + "Accept: */*\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
         out.flush();
-        BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.ISO_8859_1),
-                MAX_STATUS_LINE);
-        String line = in.readLine();
-        if (line == null) {
+        InputStream in = new BufferedInputStream(s.getInputStream(), 256);
+        StringBuilder text = new StringBuilder();
+        int b = 0;
+        while (text.length() < MAX_STATUS_LINE) {
+            long left = deadlineNanos - System.nanoTime();
+            if (left <= 0) {
+                throw new SocketTimeoutException("no status line in time"); // a target that trickles bytes
+            }
+            s.setSoTimeout((int) Math.max(1, left / 1_000_000));
+            b = in.read();
+            if (b == -1 || b == '\n') {
+                break;
+            }
+            if (b != '\r') {
+                text.append((char) b);
+            }
+        }
+        if (b == -1 && text.isEmpty()) {
             return new Result(false, "HTTP: connection closed before a status line");
         }
+        String line = text.toString();
         String[] parts = line.split(" ", 3);
         int status;
         try {

@@ -24,6 +24,9 @@ import org.junit.jupiter.api.Timeout;
 class HealthCheckerTest {
     HttpServer http;
     final AtomicInteger status = new AtomicInteger(200);
+    /** Probes answered with a failing status, and with a passing one other than 200. */
+    final AtomicInteger failing = new AtomicInteger();
+    final AtomicInteger recovering = new AtomicInteger();
     final BlockingQueue<ControlMessage.Health> reports = new LinkedBlockingQueue<>();
     HealthChecker checker;
 
@@ -31,7 +34,9 @@ class HealthCheckerTest {
     void start() throws Exception {
         http = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         http.createContext("/healthz", ex -> {
-            ex.sendResponseHeaders(status.get(), -1);
+            int s = status.get();
+            (s >= 500 ? failing : s == 204 ? recovering : new AtomicInteger()).incrementAndGet();
+            ex.sendResponseHeaders(s, -1);
             ex.close();
         });
         http.start();
@@ -75,9 +80,11 @@ class HealthCheckerTest {
         ControlMessage.Health down = next();
         assertThat(down.healthy()).isFalse();
         assertThat(down.reason()).isEqualTo("HTTP 503 (expected: 200-299)");
+        assertThat(failing.get()).as("failed probes before the verdict: the unhealthy threshold").isGreaterThanOrEqualTo(3);
 
         status.set(204);
         assertThat(next().healthy()).isTrue();
+        assertThat(recovering.get()).as("passed probes before the verdict: the healthy threshold").isGreaterThanOrEqualTo(2);
         assertThat(reports).as("one report per change, none in between").isEmpty();
     }
 
@@ -124,14 +131,24 @@ class HealthCheckerTest {
     void replacingChecksKeepsUnchangedOnesAndStopsRemovedOnes() throws Exception {
         HostAndPort target = httpTarget();
         checker = new HealthChecker(Set.of(target), (c, h) -> { });
-        ControlMessage.Check c = check("web", target, "http", 1, 1);
+        ControlMessage.Check c = check("web", target, "http", 1, 3);
         checker.replace(List.of(c), reports::add);
         assertThat(next().healthy()).isTrue();
 
-        checker.replace(List.of(c), reports::add); // unchanged: its verdict stands, nothing new is reported
-        checker.replace(List.of(), reports::add);
         status.set(500);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (failing.get() < 1 && System.nanoTime() < deadline) {
+            Thread.sleep(20); // waiting for the first failed probe
+        }
+        checker.replace(List.of(c), reports::add); // unchanged: its count of failures goes on
+        ControlMessage.Health down = next();
+        assertThat(down.healthy()).isFalse();
+        assertThat(failing.get()).as("three failures in all, not three after the replace").isEqualTo(3);
+
+        checker.replace(List.of(), reports::add);
+        int probes = failing.get();
         assertThat(reports.poll(3, TimeUnit.SECONDS)).as("a stopped check reports nothing").isNull();
+        assertThat(failing.get()).as("nor probes").isLessThanOrEqualTo(probes + 1);
     }
 
     @Test

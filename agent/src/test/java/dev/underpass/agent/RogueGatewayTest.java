@@ -72,6 +72,10 @@ class RogueGatewayTest {
     private final BlockingQueue<Http2Headers> dataStreams = new LinkedBlockingQueue<>();
     private final BlockingQueue<Http2StreamChannel> standbyStreams = new LinkedBlockingQueue<>();
     private final CompletableFuture<Http2StreamChannel> session = new CompletableFuture<>();
+    /** What each session request offered in underpass-protocol. */
+    private final BlockingQueue<String> offers = new LinkedBlockingQueue<>();
+    /** Plays a version-1 gateway: 426 unless the offer is exactly "1". */
+    private volatile boolean onlyVersion1;
     private final List<Throwable> gatewayErrors = new CopyOnWriteArrayList<>();
     private final BlockingQueue<Future<Channel>> handshakes = new LinkedBlockingQueue<>();
     private EventLoopGroup group;
@@ -173,9 +177,20 @@ class RogueGatewayTest {
             Http2Headers h = frame.headers();
             String path = String.valueOf(h.path());
             if (Protocol.SESSION_PATH.equals(path)) {
+                String offered = String.valueOf(h.get(Protocol.HEADER_PROTOCOL));
+                offers.add(offered);
+                if (onlyVersion1 && !"1".equals(offered)) {
+                    Http2Headers refused = new DefaultHttp2Headers().status("426");
+                    refused.set("content-type", Protocol.CONTENT_TYPE_PROBLEM);
+                    stream.write(new DefaultHttp2HeadersFrame(refused));
+                    stream.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("{\"type\":\"about:blank\","
+                            + "\"title\":\"Protocol version mismatch\",\"status\":426,\"detail\":\"agent speaks "
+                            + "underpass-protocol " + offered + ", gateway speaks 1\"}", StandardCharsets.UTF_8), true));
+                    return;
+                }
                 Http2Headers ok = new DefaultHttp2Headers().status("200");
                 ok.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
-                ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(Protocol.VERSION));
+                ok.set(Protocol.HEADER_PROTOCOL, onlyVersion1 ? "1" : Integer.toString(Protocol.VERSION));
                 stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
                 ctx.pipeline().addLast(new DataContent());
                 ControlCodec.addDecoder(ctx.pipeline());
@@ -238,6 +253,18 @@ class RogueGatewayTest {
 
     private void sendOpen(Http2StreamChannel s, long id, String target) {
         s.writeAndFlush(ControlCodec.frame(s.alloc(), new ControlMessage.Open(id, target)));
+    }
+
+    @Test
+    void anAgentFallsBackToTheVersionAnOlderGatewayNamesInIts426() throws Exception {
+        onlyVersion1 = true;
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
+                null, null, 5, List.of(allowed.address())));
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).as("a version-1 session after one refusal").isTrue();
+        assertThat(offers.poll()).isEqualTo("2, 1");
+        assertThat(offers.poll()).isEqualTo("1");
     }
 
     @Test

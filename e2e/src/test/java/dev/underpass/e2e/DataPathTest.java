@@ -177,7 +177,8 @@ class DataPathTest {
                 while (hold.accepted() - acceptedBefore < count && System.nanoTime() < deadline) {
                     Thread.sleep(20); // waiting for a condition, bounded by the deadline
                 }
-                assertThat(hold.accepted() - acceptedBefore).isEqualTo(count);
+                // At least: the agent's health check connects to the target too, now and then.
+                assertThat(hold.accepted() - acceptedBefore).isGreaterThanOrEqualTo(count);
                 byte[] payload = new byte[1 << 20];
                 new Random(5).nextBytes(payload);
                 assertThat(Clients.echo(tunnel.endpointPort("echo"), payload)).isEqualTo(payload);

@@ -203,10 +203,12 @@ class OperationsTest {
 
         first.terminate();
         first.awaitLog("draining: the gateway routes no new connection here", WAIT);
-        tunnel.gateway().awaitLog("agent=test-agent\\) draining", WAIT);
+        // Least outstanding put one of the two on each agent.
+        tunnel.gateway().awaitLog("agent=test-agent\\) draining \\(.*\\): 1 connection\\(s\\) still open", WAIT);
         for (int i = 0; i < 5; i++) {
-            finish(echoed("new " + i)); // all through the second agent
+            finish(echoed("new " + i));
         }
+        second.awaitLog("target=" + echo.address() + " closed", 5, WAIT); // all five through the second agent
         assertThat(first.isAlive()).as("the first agent waits for its live connection").isTrue();
         for (Socket s : List.of(one, two)) {
             s.getOutputStream().write("!".getBytes(StandardCharsets.US_ASCII));

@@ -36,6 +36,8 @@ final class AgentSession {
     // The link's event loop only (the dispatcher and the endpoint listeners run there).
     private final ArrayDeque<Http2StreamChannel> standby = new ArrayDeque<>();
     private volatile Set<HostAndPort> targets = Set.of();
+    /** Longest health reason kept and shown; an agent may send more. */
+    private static final int MAX_REASON = 256;
     private final int version;
     private final GatewayMetrics metrics;
     // Connections routed to this session and not ended yet: pending, dialling or relaying.
@@ -140,8 +142,10 @@ final class AgentSession {
         if (version < 2 || wanted.equals(checks)) {
             return;
         }
+        Map<String, ControlMessage.Check> before = checks;
         checks = Map.copyOf(wanted);
-        health.keySet().retainAll(wanted.keySet());
+        // A check whose definition changed starts over on the agent: its old verdict no longer holds.
+        health.keySet().removeIf(id -> !wanted.containsKey(id) || !wanted.get(id).equals(before.get(id)));
         control.writeAndFlush(ControlCodec.frame(control.alloc(),
                 new ControlMessage.HealthChecks(List.copyOf(wanted.values()))));
         GatewayLog.SESSIONS.info("{} runs {} health check(s)", this, wanted.size());
@@ -153,11 +157,13 @@ final class AgentSession {
         if (check == null) {
             return; // a check replaced meanwhile
         }
-        TargetHealth now = new TargetHealth(h.healthy(), h.reason(), Instant.now());
+        String reason = h.reason() == null || h.reason().length() <= MAX_REASON ? h.reason()
+                : h.reason().substring(0, MAX_REASON) + "...";
+        TargetHealth now = new TargetHealth(h.healthy(), reason, Instant.now());
         TargetHealth before = health.put(h.check(), now);
         if (before == null || before.healthy() != h.healthy()) {
             GatewayLog.SESSIONS.info("{} target {} ({}) is {}: {}", this, check.target(), h.check(),
-                    h.healthy() ? "healthy" : "unhealthy", h.reason());
+                    h.healthy() ? "healthy" : "unhealthy", reason);
         }
     }
 

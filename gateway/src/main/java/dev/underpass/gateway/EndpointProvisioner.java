@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -73,11 +74,15 @@ final class EndpointProvisioner implements AutoCloseable {
 
     /** Asks for a pass soon; requests made while one is waiting are folded into it. */
     void changed() {
-        if (queued.compareAndSet(false, true)) {
-            thread.execute(() -> {
-                queued.set(false);
-                reconcileSafely();
-            });
+        if (queued.compareAndSet(false, true) && !thread.isShutdown()) {
+            try {
+                thread.execute(() -> {
+                    queued.set(false);
+                    reconcileSafely();
+                });
+            } catch (RejectedExecutionException stopping) {
+                // the gateway drains or stops: no listener opens any more, nothing to follow
+            }
         }
     }
 

@@ -3,15 +3,18 @@ package dev.underpass.gateway;
 import dev.underpass.controlplane.HealthCheck;
 import dev.underpass.controlplane.HealthReports;
 import dev.underpass.controlplane.Services;
+import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -27,6 +30,8 @@ import org.slf4j.LoggerFactory;
 final class HealthCheckPush implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("underpass.gateway.health");
     static final Duration POLL_INTERVAL = Duration.ofSeconds(5);
+    /** {@code {"type":"healthChecks","checks":[]}}: what a message holds besides its checks. */
+    private static final int MESSAGE_OVERHEAD = 64;
 
     private final Function<String, List<Services.TargetCheck>> checksOf;
     private final AgentRegistry registry;
@@ -49,17 +54,25 @@ final class HealthCheckPush implements AutoCloseable {
     /** A session advertised its targets: send it its checks soon. */
     void advertised(AgentSession session) {
         if (session.version() >= 2) {
-            thread.execute(() -> safely(() -> push(session, checksOf.apply(session.account()))));
+            submit(() -> safely(() -> push(session, checksOf.apply(session.account()))));
         }
     }
 
     /** Services changed: every session gets its checks again (changes folded together). */
     void changed() {
         if (queued.compareAndSet(false, true)) {
-            thread.execute(() -> {
+            submit(() -> {
                 queued.set(false);
                 pushAll();
             });
+        }
+    }
+
+    private void submit(Runnable task) {
+        try {
+            thread.execute(task);
+        } catch (RejectedExecutionException stopping) {
+            // the gateway is stopping: its sessions end with it
         }
     }
 
@@ -83,20 +96,40 @@ final class HealthCheckPush implements AutoCloseable {
     }
 
     private void push(AgentSession s, List<Services.TargetCheck> checks) {
-        Map<String, ControlMessage.Check> wanted = new LinkedHashMap<>();
+        List<ControlMessage.Check> served = new ArrayList<>();
         for (Services.TargetCheck c : checks) {
             if (s.serves(HostAndPort.parse(c.target()))) {
-                if (wanted.size() == Protocol.MAX_HEALTH_CHECKS) {
-                    log.warn("{} serves more than {} checked targets; the rest are not checked", s, Protocol.MAX_HEALTH_CHECKS);
-                    break;
-                }
-                wanted.put(c.id(), message(c));
+                served.add(message(c));
                 String account = s.account();
                 metrics.targetHealth(account + "/" + c.service(), c.target(), registry,
                         r -> r.sessionsOf(account).stream().filter(x -> x.healthy(c.id())).count());
             }
         }
+        List<ControlMessage.Check> sent = fitting(served);
+        if (sent.size() < served.size()) {
+            log.warn("{} serves {} checked targets, more than one healthChecks message holds; {} are not checked", s,
+                    served.size(), served.size() - sent.size());
+        }
+        Map<String, ControlMessage.Check> wanted = new LinkedHashMap<>();
+        sent.forEach(c -> wanted.put(c.id(), c));
         s.link().eventLoop().execute(() -> s.healthChecks(wanted));
+    }
+
+    /**
+     * The first checks that fit one healthChecks message: at most {@link Protocol#MAX_HEALTH_CHECKS},
+     * and a line the agent accepts ({@link Protocol#MAX_CONTROL_MESSAGE_BYTES}).
+     */
+    static List<ControlMessage.Check> fitting(List<ControlMessage.Check> checks) {
+        int bytes = MESSAGE_OVERHEAD;
+        int n = 0;
+        for (ControlMessage.Check c : checks) {
+            bytes += ControlCodec.encodedLength(c) + 1;
+            if (n == Protocol.MAX_HEALTH_CHECKS || bytes > Protocol.MAX_CONTROL_MESSAGE_BYTES) {
+                break;
+            }
+            n++;
+        }
+        return checks.subList(0, n);
     }
 
     private static ControlMessage.Check message(Services.TargetCheck c) {

@@ -361,24 +361,55 @@ class AgentPortTest {
         // Every agent finds the target unhealthy: the service fails open (the default).
         send(b.session, new ControlMessage.Health(check, false, "REFUSED: test"));
         awaitStates(Map.of("a", "unhealthy", "b", "unhealthy"));
-        assertThat(routedTo(a, b)).isNotNull();
+        assertThat(routedTo(a, b)).as("still routed: the service fails open").isIn(a, b);
+    }
+
+    @Test
+    void aServiceThatFailsClosedRefusesConnectionsWhenEveryTargetIsUnhealthy() throws Exception {
+        gateway.controlPlane().services().update(provider, "svc",
+                new Services.UpdateRequest(null, null, null, null, null, null, "failClosed"));
+        String check = "svc:7/127.0.0.1:" + target.getLocalPort();
+        Agent a = agent("a");
+        a.session.nextMessage(WAIT);
+        send(a.session, new ControlMessage.Health(check, false, "REFUSED: test"));
+        awaitStates(Map.of("a", "unhealthy"));
+
+        boolean refused = false;
+        for (int attempt = 0; attempt < 100 && !refused; attempt++) { // until the route has the new policy
+            try (Socket consumer = new Socket("127.0.0.1", endpointPort)) {
+                consumer.setSoTimeout((int) WAIT.toMillis());
+                consumer.getInputStream().read();
+                throw new AssertionError("a refused connection ends with a reset, not a clean end");
+            } catch (java.net.SocketException reset) {
+                refused = true;
+                try {
+                    ControlMessage m = a.session.nextMessage(Duration.ofMillis(200));
+                    refused = !(m instanceof ControlMessage.Open); // an open means the old policy still held
+                } catch (AssertionError noOpen) {
+                    // as expected: the agent was never asked
+                }
+            }
+        }
+        assertThat(refused).as("reset without asking the agent").isTrue();
     }
 
     @Test
     void newConnectionsGoToTheSessionWithFewestOutstandingAndNeverToADrainingOne() throws Exception {
         Agent a = agent("a");
+        a.session.nextMessage(WAIT); // its health checks
+        // Opens left unanswered stay outstanding (until the gateway's dial timeout): a carries 2.
+        assertThat(routedTo(a)).isSameAs(a);
+        assertThat(routedTo(a)).isSameAs(a);
         Agent b = agent("b");
-        a.session.nextMessage(WAIT); // their health checks
         b.session.nextMessage(WAIT);
-        // Opens left unanswered stay outstanding (until the gateway's dial timeout).
-        Agent first = routedTo(a, b);
-        Agent other = first == a ? b : a;
-        assertThat(routedTo(a, b)).as("the one with nothing outstanding").isSameAs(other);
+        // Least outstanding sends the next two to b (round robin would alternate).
+        assertThat(routedTo(a, b)).isSameAs(b);
+        assertThat(routedTo(a, b)).isSameAs(b);
 
-        send(first.session, new ControlMessage.Drain("test"));
-        assertThat(first.session.nextMessage(WAIT)).isEqualTo(new ControlMessage.Draining());
+        send(b.session, new ControlMessage.Drain("test"));
+        assertThat(b.session.nextMessage(WAIT)).isEqualTo(new ControlMessage.Draining());
         for (int i = 0; i < 3; i++) {
-            assertThat(routedTo(a, b)).as("connection %d after the drain", i).isSameAs(other);
+            assertThat(routedTo(a, b)).as("connection %d after b's drain", i).isSameAs(a);
         }
     }
 
@@ -397,11 +428,11 @@ class AgentPortTest {
     }
 
     /** Which agent gets the open for one new consumer connection (its socket stays open). */
-    private Agent routedTo(Agent a, Agent b) throws Exception {
+    private Agent routedTo(Agent... agents) throws Exception {
         consumers.add(new Socket("127.0.0.1", endpointPort));
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (System.nanoTime() < deadline) {
-            for (Agent x : List.of(a, b)) {
+            for (Agent x : agents) {
                 x.link.writeAndFlush(new DefaultHttp2PingFrame(1)); // a heartbeat, as an agent sends
                 try {
                     if (x.session.nextMessage(Duration.ofMillis(100)) instanceof ControlMessage.Open) {

@@ -52,6 +52,15 @@ public final class ControlCodec {
         return new DefaultHttp2DataFrame(buf);
     }
 
+    /** How many bytes {@code value} takes in a control message line, as JSON. */
+    public static int encodedLength(Object value) {
+        try {
+            return JSON.writeValueAsBytes(value).length;
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot encode " + value.getClass().getSimpleName(), e);
+        }
+    }
+
     /** The {@code type} name of {@code message} on the wire, for error messages. */
     public static String typeOf(ControlMessage message) {
         for (JsonSubTypes.Type t : ControlMessage.class.getAnnotation(JsonSubTypes.class).value()) {
