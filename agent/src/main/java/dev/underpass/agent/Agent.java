@@ -98,8 +98,6 @@ public final class Agent implements AutoCloseable {
     private final Telemetry telemetry;
     private final AgentMetrics metrics;
     private volatile OpsServer ops;
-    /** The protocol versions offered to the gateway, newest first. */
-    private final List<Integer> versions;
     /**
      * What the next session request offers: every version, or only the highest one an older
      * gateway named in its 426 (it insists on exactly its own). Back to every version after a
@@ -113,13 +111,7 @@ public final class Agent implements AutoCloseable {
      * @throws IllegalArgumentException listing every configuration problem
      */
     public Agent(AgentConfig config) throws IOException {
-        this(config, Protocol.VERSIONS);
-    }
-
-    /** An agent offering only {@code versions} (tests of the negotiation). */
-    Agent(AgentConfig config, List<Integer> versions) throws IOException {
-        this.versions = List.copyOf(versions);
-        this.offer = this.versions;
+        this.offer = Protocol.VERSIONS;
         this.config = Objects.requireNonNull(config, "config");
         List<String> errors = config.validate();
         if (!errors.isEmpty()) {
@@ -331,9 +323,9 @@ public final class Agent implements AutoCloseable {
                     if (status == 200) {
                         CharSequence chosen = h.headers().get(Protocol.HEADER_PROTOCOL);
                         List<Integer> answer = ProtocolVersions.parse(chosen);
-                        if (answer.size() != 1 || !versions.contains(answer.get(0))) {
-                            state(linkChannel).fail("the gateway chose protocol version " + chosen + ", this agent speaks "
-                                    + ProtocolVersions.format(versions));
+                        if (answer.size() != 1 || !offer.contains(answer.get(0))) {
+                            state(linkChannel).fail("the gateway chose protocol version " + chosen + ", this agent offered "
+                                    + ProtocolVersions.format(offer));
                             linkChannel.close();
                             return;
                         }
@@ -396,7 +388,7 @@ public final class Agent implements AutoCloseable {
     /** After a 426: offer only the highest version the gateway said it speaks, if this agent speaks it. */
     private void fallBack(String problem) {
         java.util.regex.Matcher m = GATEWAY_SPEAKS.matcher(problem);
-        int common = m.find() ? ProtocolVersions.choose(versions, ProtocolVersions.parse(m.group(1))) : 0;
+        int common = m.find() ? ProtocolVersions.choose(Protocol.VERSIONS, ProtocolVersions.parse(m.group(1))) : 0;
         if (common != 0 && !offer.equals(List.of(common))) {
             offer = List.of(common);
             log.info("the gateway speaks protocol version {}: offering only that from now on", common);
@@ -420,7 +412,7 @@ public final class Agent implements AutoCloseable {
                 () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())), interval, interval, TimeUnit.MILLISECONDS);
         ch.closeFuture().addListener(f -> s.heartbeat.cancel(false));
         ch.closeFuture().addListener(f -> {
-            offer = versions;
+            offer = Protocol.VERSIONS;
             health.stopAll();
             s.draining.complete(null); // a drain waiting for the gateway's answer need not wait any more
         });

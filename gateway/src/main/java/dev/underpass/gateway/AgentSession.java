@@ -112,12 +112,8 @@ final class AgentSession {
         outstanding.incrementAndGet();
     }
 
-    /** Undoes {@link #routed} for a connection that went elsewhere. */
+    /** A connection routed here no longer counts: it ended, failed, or went to another session. */
     void unrouted() {
-        outstanding.decrementAndGet();
-    }
-
-    private void ended() {
         outstanding.decrementAndGet();
     }
 
@@ -211,7 +207,7 @@ final class AgentSession {
     void fail(long connectionId, String kind, String reason) {
         PendingConnection p = pending.remove(connectionId);
         if (p != null) {
-            ended();
+            unrouted();
             if (kind != null) {
                 metrics.dialFailed(p.route(), kind);
             }
@@ -271,7 +267,7 @@ final class AgentSession {
     /** A connection of this session that got its data stream ended. */
     void finished(long connectionId) {
         assigned.remove(connectionId);
-        ended();
+        unrouted();
     }
 
 
