@@ -1,5 +1,6 @@
 package dev.underpass.controlplane;
 
+import java.net.SocketAddress;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -35,11 +36,32 @@ public final class AgentTokens {
     private final Jdbi jdbi;
     private final Clock clock;
     private final Consumer<String> revoked;
+    private final AuthFailures failures;
 
-    AgentTokens(Jdbi jdbi, Clock clock, Consumer<String> revoked) {
+    AgentTokens(Jdbi jdbi, Clock clock, Consumer<String> revoked, AuthFailures failures) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.revoked = revoked;
+        this.failures = failures;
+    }
+
+    /**
+     * As {@link #verify(String)} for an agent at {@code from}, within the limits on failed
+     * attempts: a token from a source or with a prefix that failed too often is refused without
+     * being looked up, and a token the store refuses counts as a failure.
+     *
+     * @throws ApiException 429 (with {@code retry-after}) while the source or the token's prefix is over its limit
+     */
+    public Optional<Identity> verify(String token, SocketAddress from) {
+        var refusal = failures.check(from, token, "agent session");
+        if (refusal.isPresent()) {
+            throw refusal.get().exception();
+        }
+        Optional<Identity> identity = verify(token);
+        if (identity.isEmpty()) {
+            failures.failed(from, token);
+        }
+        return identity;
     }
 
     /** Who a presented token belongs to; empty when it is unknown, revoked or expired. */

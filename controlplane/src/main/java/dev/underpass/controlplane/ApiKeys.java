@@ -1,5 +1,6 @@
 package dev.underpass.controlplane;
 
+import java.net.SocketAddress;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -37,10 +38,39 @@ public final class ApiKeys {
 
     private final Jdbi jdbi;
     private final Clock clock;
+    private final AuthFailures failures;
 
-    ApiKeys(Jdbi jdbi, Clock clock) {
+    ApiKeys(Jdbi jdbi, Clock clock, AuthFailures failures) {
         this.jdbi = jdbi;
         this.clock = clock;
+        this.failures = failures;
+    }
+
+    /**
+     * As {@link #authenticate(String)} for a caller at {@code from}, within the limits on failed
+     * attempts: a key from a source or with a prefix that failed too often is refused without
+     * being looked up, and a key the store refuses counts as a failure.
+     *
+     * @param where who asks, for the log: "API", "HTTP proxy"...
+     * @throws ApiException 401 as {@link #authenticate(String)}, or 429 (with {@code retry-after})
+     *                      while the source or the key's prefix is over its limit
+     */
+    public Principal authenticate(String key, SocketAddress from, String where) {
+        if (key == null || key.isEmpty()) {
+            return authenticate(key); // nothing to look up, nothing to limit
+        }
+        var refusal = failures.check(from, key, where);
+        if (refusal.isPresent()) {
+            throw refusal.get().exception();
+        }
+        try {
+            return authenticate(key);
+        } catch (ApiException e) {
+            if (e.status() == 401) {
+                failures.failed(from, key);
+            }
+            throw e;
+        }
     }
 
     /**

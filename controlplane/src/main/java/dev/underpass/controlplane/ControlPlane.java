@@ -32,19 +32,27 @@ public final class ControlPlane {
     private final Endpoints endpoints;
     private final PrivateDns privateDns;
     private final Settings settings;
+    private final AuthFailures authFailures;
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
     private volatile AgentPresence agentPresence;
     private volatile HealthReports healthReports = HealthReports.NONE;
 
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
+        this(store, settings, clock, txt, new AuthFailures());
+    }
+
+    /** With {@code authFailures}: the limits on failed authentication attempts (see {@link AuthFailures}). */
+    public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt, AuthFailures authFailures) {
         var jdbi = store.jdbi();
         Runnable changed = () -> endpointListeners.forEach(Runnable::run);
         this.settings = settings;
-        this.apiKeys = new ApiKeys(jdbi, clock);
+        this.authFailures = Objects.requireNonNull(authFailures, "authFailures");
+        this.apiKeys = new ApiKeys(jdbi, clock, authFailures);
         this.accounts = new Accounts(jdbi, clock, apiKeys);
         this.users = new Users(jdbi, clock);
-        this.agentTokens = new AgentTokens(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)));
+        this.agentTokens = new AgentTokens(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+                authFailures);
         this.services = new Services(jdbi, clock, changed);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost());
         this.privateDns = new PrivateDns(services, txt);
@@ -90,6 +98,11 @@ public final class ControlPlane {
 
     public PrivateDns privateDns() {
         return privateDns;
+    }
+
+    /** The limits on failed authentication attempts that API keys and agent tokens are checked within. */
+    public AuthFailures authFailures() {
+        return authFailures;
     }
 
     public Settings settings() {

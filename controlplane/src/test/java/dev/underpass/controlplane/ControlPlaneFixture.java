@@ -26,13 +26,18 @@ public final class ControlPlaneFixture implements AutoCloseable {
     /** How often the control plane told its listeners that endpoints changed. */
     public final AtomicInteger endpointChanges = new AtomicInteger();
 
-    private ControlPlaneFixture(StoreConfig config, TestClock clock, Map<String, List<String>> txt, String operatorKey) {
+    /** The limits on failed authentication attempts the control plane checks API keys and agent tokens within. */
+    public final AuthFailures authFailures;
+
+    private ControlPlaneFixture(StoreConfig config, TestClock clock, Map<String, List<String>> txt, String operatorKey,
+                                AuthFailures authFailures) {
         this.config = config;
         this.clock = clock;
         this.txt = txt;
+        this.authFailures = authFailures;
         this.store = Store.open(config);
         try {
-            this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()));
+            this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()), authFailures);
             cp.onEndpointChange(endpointChanges::incrementAndGet);
             this.operatorKey = operatorKey != null ? operatorKey
                     : cp.accounts().bootstrap().orElseThrow().ownerKey().key();
@@ -45,13 +50,18 @@ public final class ControlPlaneFixture implements AutoCloseable {
 
     /** Opens a store on a fresh database and bootstraps the operator. */
     public static ControlPlaneFixture open(StoreConfig config) {
-        return new ControlPlaneFixture(config, new TestClock(), new ConcurrentHashMap<>(), null);
+        return open(config, new AuthFailures());
+    }
+
+    /** As {@link #open(StoreConfig)}, with these limits on failed authentication attempts. */
+    public static ControlPlaneFixture open(StoreConfig config, AuthFailures authFailures) {
+        return new ControlPlaneFixture(config, new TestClock(), new ConcurrentHashMap<>(), null, authFailures);
     }
 
     /** Closes this store and opens the same database again, with the same clock and TXT records. */
     public ControlPlaneFixture reopen() {
         close();
-        return new ControlPlaneFixture(config, clock, txt, operatorKey);
+        return new ControlPlaneFixture(config, clock, txt, operatorKey, authFailures);
     }
 
     /** A new account created by the operator; returns its owner's first key. */

@@ -1,6 +1,7 @@
 package dev.underpass.gateway;
 
 import dev.underpass.controlplane.AgentTokens;
+import java.net.SocketAddress;
 import java.util.Optional;
 
 /**
@@ -8,6 +9,12 @@ import java.util.Optional;
  * does not leak working tokens; the check waits on the store, so it runs off the event loop.
  */
 interface AgentCredentials {
-    /** Who a presented token belongs to; empty when it is unknown, revoked or expired. */
-    Optional<AgentTokens.Identity> verify(String token);
+    /**
+     * Who a token presented from {@code from} belongs to; empty when it is unknown, revoked or
+     * expired.
+     *
+     * @throws dev.underpass.controlplane.ApiException 429 (with {@code retry-after}) when too many
+     *         failed attempts came from {@code from} or with the token's prefix: it was not checked
+     */
+    Optional<AgentTokens.Identity> verify(String token, SocketAddress from);
 }

@@ -1,6 +1,7 @@
 package dev.underpass.gateway;
 
 import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.ApiException;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
@@ -23,6 +24,7 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.AttributeKey;
 import io.netty.util.ReferenceCountUtil;
+import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -104,7 +106,7 @@ final class AgentStreams {
 
     private void openSession(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h) {
         Channel link = stream.parent();
-        Object from = link.remoteAddress();
+        SocketAddress from = link.remoteAddress();
         if (link.attr(SESSION).get() != null) {
             Problems.send(stream, 409, "Conflict", "this link already carries a session");
             return;
@@ -136,14 +138,19 @@ final class AgentStreams {
         stream.config().setAutoRead(false);
         CompletableFuture<java.util.Optional<AgentTokens.Identity>> check;
         try {
-            check = CompletableFuture.supplyAsync(() -> credentials.verify(token), verifier);
+            check = CompletableFuture.supplyAsync(() -> credentials.verify(token, from), verifier);
         } catch (RejectedExecutionException busy) {
             GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their token check", from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent tokens; retry");
             return;
         }
         check.whenCompleteAsync((identity, failure) -> {
-            if (failure != null) {
+            if (failure != null && failure.getCause() instanceof ApiException e && e.status() == 429) {
+                // Too many failed attempts: the token was not checked. AuthFailures logs these, sparingly,
+                // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
+                Problems.send(stream, 429, "Too many requests", e.getMessage(), e.headers())
+                        .addListener(f -> stream.parent().close());
+            } else if (failure != null) {
                 GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its token: {}", from, failure.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
             } else if (identity.isEmpty()) {

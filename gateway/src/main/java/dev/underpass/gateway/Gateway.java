@@ -1,8 +1,10 @@
 package dev.underpass.gateway;
 
 import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
+import dev.underpass.controlplane.PrivateDns;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.Drain;
@@ -22,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -88,6 +91,11 @@ public final class Gateway implements AutoCloseable {
      * @throws IllegalArgumentException listing every configuration problem
      */
     public static Gateway start(GatewayConfig config, Path dataDir) throws Exception {
+        return start(config, dataDir, new AuthFailures());
+    }
+
+    /** As {@link #start(GatewayConfig, Path)}, with the limits on failed authentication attempts (tests set their clock). */
+    static Gateway start(GatewayConfig config, Path dataDir, AuthFailures authFailures) throws Exception {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(dataDir, "dataDir");
         List<String> errors = config.validate();
@@ -120,7 +128,8 @@ public final class Gateway implements AutoCloseable {
             Store store = Store.open(config.storeConfig(dataDir));
             parts.add(store);
             ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
-                    config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()));
+                    config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
+                    PrivateDns.jndi(config.dnsServer()), authFailures);
             writeFirstKey(cp, dataDir);
 
             Telemetry telemetry = Telemetry.create(
@@ -141,7 +150,7 @@ public final class Gateway implements AutoCloseable {
             HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, metrics);
             parts.add(healthChecks);
             AgentServer agentServer = new AgentServer(agentTls,
-                    new AgentStreams(token -> cp.agentTokens().verify(token), verifier, registry, healthChecks::advertised, metrics),
+                    new AgentStreams(cp.agentTokens()::verify, verifier, registry, healthChecks::advertised, metrics),
                     config.heartbeatTimeout().toMillis());
             parts.add(agentServer::close);
             EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics);

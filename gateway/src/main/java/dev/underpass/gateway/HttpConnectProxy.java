@@ -29,14 +29,16 @@ import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The HTTP side of the forward proxy, with the key in {@code Proxy-Authorization}:
  * {@code CONNECT host:port} (https URLs, or any TCP with {@code curl -p}), and absolute-form
  * requests ({@code GET http://host/path}), which go to the endpoint rewritten to origin form,
  * one request per connection. Refusals are plain-text HTTP answers with the reason (407 without
- * or with a bad key, 403 for a name that is not an available endpoint of the caller's account),
- * after which the connection closes.
+ * or with a bad key, 429 with {@code Retry-After} after too many bad keys from the client's
+ * address or with the key's prefix, 403 for a name that is not an available endpoint of the
+ * caller's account), after which the connection closes.
  */
 final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
@@ -108,11 +110,14 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                     + "password, e.g. http_proxy=http://user:KEY@gateway:port)", from, destination.toString());
             return;
         }
-        checks.check(ctx.channel(), key, (principal, refusal) -> {
-            if (principal == null) {
-                refuse(ctx, 407, refusal, from, destination.toString());
-            } else {
+        checks.check(ctx.channel(), key, "HTTP proxy", (principal, refusal) -> {
+            if (principal != null) {
                 connect(ctx, principal, destination, request.method(), from);
+            } else if (refusal.status() == 429) {
+                // Too many failed attempts: AuthFailures logs these, sparingly, so that they cannot flood the log.
+                answer(ctx, 429, refusal.getMessage(), refusal.headers());
+            } else {
+                refuse(ctx, 407, refusal.getMessage(), from, destination.toString());
             }
         });
     }
@@ -228,9 +233,14 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     private void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
+        ForwardProxy.log.info("proxy request from {} for {} refused: {} {}", from, destination, status, reason);
+        answer(ctx, status, reason, Map.of());
+    }
+
+    /** Answers with {@code status} and the reason as text, then closes the connection. */
+    private void answer(ChannelHandlerContext ctx, int status, String reason, Map<String, String> headers) {
         forward.forEach(ReferenceCountUtil::release);
         forward.clear();
-        ForwardProxy.log.info("proxy request from {} for {} refused: {} {}", from, destination, status, reason);
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
         r.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
@@ -238,6 +248,7 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         if (status == 407) {
             r.headers().set(HttpHeaderNames.PROXY_AUTHENTICATE, "Basic realm=\"underpass\"");
         }
+        headers.forEach(r.headers()::set);
         HttpUtil.setContentLength(r, r.content().readableBytes());
         ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
     }

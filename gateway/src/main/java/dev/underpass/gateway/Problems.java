@@ -19,6 +19,11 @@ final class Problems {
     }
 
     static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail) {
+        return send(stream, status, title, detail, Map.of());
+    }
+
+    /** With {@code headers} besides the status and content type, such as {@code retry-after}. */
+    static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail, Map<String, String> headers) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("type", "about:blank");
         body.put("title", title);
@@ -30,10 +35,11 @@ final class Problems {
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
-        DefaultHttp2Headers headers = new DefaultHttp2Headers();
-        headers.status(Integer.toString(status));
-        headers.set("content-type", Protocol.CONTENT_TYPE_PROBLEM);
-        stream.write(new DefaultHttp2HeadersFrame(headers));
+        DefaultHttp2Headers h = new DefaultHttp2Headers();
+        h.status(Integer.toString(status));
+        h.set("content-type", Protocol.CONTENT_TYPE_PROBLEM);
+        headers.forEach(h::set);
+        stream.write(new DefaultHttp2HeadersFrame(h));
         return stream.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(bytes), true));
     }
 }

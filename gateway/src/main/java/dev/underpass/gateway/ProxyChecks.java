@@ -54,24 +54,27 @@ final class ProxyChecks {
     }
 
     /**
-     * Checks {@code key} against the store off the event loop, then calls {@code then} on
-     * {@code channel}'s loop with the principal, or with null and the reason it was refused.
+     * Checks {@code key} against the store off the event loop, within the limits on failed
+     * attempts from {@code channel}'s client, then calls {@code then} on {@code channel}'s loop
+     * with the principal, or with null and why it was refused: 401 for a key the store refused,
+     * 429 (with {@code retry-after}) for one refused unchecked after too many failures, 503 when
+     * the store cannot answer. {@code where} names the proxy in the log.
      */
-    void check(Channel channel, String key, BiConsumer<Principal, String> then) {
+    void check(Channel channel, String key, String where, BiConsumer<Principal, ApiException> then) {
         CompletableFuture<Principal> lookup;
         try {
-            lookup = CompletableFuture.supplyAsync(() -> keys.authenticate(key), store);
+            lookup = CompletableFuture.supplyAsync(() -> keys.authenticate(key, channel.remoteAddress(), where), store);
         } catch (RejectedExecutionException busy) {
-            then.accept(null, "the gateway is checking too many credentials; retry");
+            then.accept(null, new ApiException(503, "the gateway is checking too many credentials; retry"));
             return;
         }
         lookup.whenCompleteAsync((principal, failure) -> {
             if (failure == null) {
                 then.accept(principal, null);
             } else if (failure.getCause() instanceof ApiException e) {
-                then.accept(null, e.getMessage());
+                then.accept(null, e);
             } else {
-                then.accept(null, "the gateway cannot check credentials right now; retry");
+                then.accept(null, new ApiException(503, "the gateway cannot check credentials right now; retry"));
             }
         }, channel.eventLoop());
     }

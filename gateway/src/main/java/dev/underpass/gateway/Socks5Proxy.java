@@ -78,9 +78,17 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
                 return;
             }
             ctx.channel().config().setAutoRead(false);
-            checks.check(ctx.channel(), key, (p, refusal) -> {
+            checks.check(ctx.channel(), key, "SOCKS5 proxy", (p, refusal) -> {
+                if (p == null && refusal.status() == 429) {
+                    // SOCKS5 has no "retry later": a plain authentication failure. AuthFailures logged the
+                    // refusal, sparingly, so that such attempts cannot flood the log.
+                    ctx.writeAndFlush(new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE))
+                            .addListener(ChannelFutureListener.CLOSE);
+                    return;
+                }
                 if (p == null) {
-                    refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE), refusal, from);
+                    refuse(ctx, new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE),
+                            refusal.getMessage(), from);
                     return;
                 }
                 principal = p;

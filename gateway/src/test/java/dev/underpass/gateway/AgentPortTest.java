@@ -5,10 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AgentTokens;
 import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Secrets;
 import dev.underpass.controlplane.HealthReports;
 import dev.underpass.controlplane.ServiceHealth;
 import dev.underpass.controlplane.Services;
@@ -55,6 +57,7 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -72,6 +75,8 @@ class AgentPortTest {
 
     @TempDir
     Path dir;
+    /** The clock of the limits on failed authentication: it stands still unless a test moves it. */
+    final AtomicLong nanos = new AtomicLong();
     Gateway gateway;
     ServerSocket target;
     String token;
@@ -85,7 +90,8 @@ class AgentPortTest {
     void start() throws Exception {
         target = new ServerSocket(0); // only its address matters: the test plays the agent
         String targetAddress = "127.0.0.1:" + target.getLocalPort();
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir,
+                new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
         // Through the control plane, as the API would: acme publishes, platform connects.
         ControlPlane cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
@@ -296,6 +302,36 @@ class AgentPortTest {
         Stream s = open(link, h, false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("401");
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+    }
+
+    @Test
+    void tooManyBadTokensWithOnePrefixGet429WithRetryAfterAndTheLinkClosed() throws Exception {
+        String prefix = Secrets.shownPrefix(token);
+        int limit = AuthFailures.Limits.DEFAULTS.perPrincipal();
+        for (int i = 0; i < limit; i++) { // the token's prefix with a guessed rest
+            Channel link = connect();
+            Http2Headers h = sessionHeaders("2");
+            h.set("authorization", "Bearer " + prefix + Secrets.agentToken().substring(Secrets.SHOWN_PREFIX_LENGTH));
+            assertThat(open(link, h, false).headers().headers().status().toString()).as("guess %d", i).isEqualTo("401");
+            assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+        }
+
+        // Now even the real token is refused unchecked, with the time to wait.
+        Channel link = connect();
+        Stream refused = open(link, sessionHeaders("2"), false);
+        Http2Headers answer = refused.headers().headers();
+        assertThat(answer.status().toString()).isEqualTo("429");
+        assertThat(answer.get("retry-after").toString()).isEqualTo("12");
+        assertThat(answer.get("content-type").toString()).isEqualTo(Protocol.CONTENT_TYPE_PROBLEM.toString());
+        assertThat((String) refused.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS))
+                .contains("\"status\":429", "too many failed authentication attempts with agent token " + prefix
+                        + " (at most " + limit + " per 60 s); retry in 12 s")
+                .doesNotContain(token.substring(Secrets.SHOWN_PREFIX_LENGTH));
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+
+        nanos.addAndGet(Duration.ofSeconds(12).toNanos());
+        Stream session = open(connect(), sessionHeaders("2"), false);
+        assertThat(session.headers().headers().status().toString()).as("one interval later").isEqualTo("200");
     }
 
     @Test

@@ -3,10 +3,12 @@ package dev.underpass.gateway;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Secrets;
 import dev.underpass.controlplane.Services;
 import dev.underpass.testkit.EchoServer;
 import java.io.IOException;
@@ -19,6 +21,7 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -35,6 +38,8 @@ class ForwardProxyTest {
 
     @TempDir
     Path dir;
+    /** The clock of the limits on failed authentication: it stands still unless a test moves it. */
+    final AtomicLong nanos = new AtomicLong();
     Gateway gateway;
     ControlPlane cp;
     Principal acme;
@@ -44,7 +49,8 @@ class ForwardProxyTest {
 
     @BeforeEach
     void start() throws Exception {
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir,
+                new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
         cp = gateway.controlPlane();
         Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
         acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
@@ -107,6 +113,63 @@ class ForwardProxyTest {
         }
         // And the proxy still works for a proper request.
         assertThat(connect(platformKey, "example.com:443")).startsWith("HTTP/1.1 403").contains("account platform");
+    }
+
+    @Test
+    void badKeysTurn407Into429WithRetryAfterPerKeyPrefixThenPerSourceOnBothProxies() throws Exception {
+        AuthFailures.Limits limits = AuthFailures.Limits.DEFAULTS;
+        String prefix = Secrets.shownPrefix(platformKey);
+        for (int i = 0; i < limits.perPrincipal(); i++) { // platform's key prefix with guessed rest
+            assertThat(connect(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "example.com:443"))
+                    .as("guess %d", i).startsWith("HTTP/1.1 407");
+        }
+        String perKey = "too many failed authentication attempts with API key " + prefix + " (at most "
+                + limits.perPrincipal() + " per 60 s); retry in 12 s";
+        // The real key is refused unchecked too (connect() reads to the end: the proxy closed the connection).
+        assertThat(connect(platformKey, "example.com:443")).startsWith("HTTP/1.1 429 Too Many Requests")
+                .containsIgnoringCase("retry-after: 12\r\n").contains(perKey).doesNotContain(platformKey);
+        assertThat(raw("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nProxy-Authorization: Basic "
+                + basic(platformKey) + "\r\n\r\n")).as("absolute form").startsWith("HTTP/1.1 429").contains(perKey);
+        assertThat(socks(platformKey)).as("SOCKS5: a plain authentication failure, then the end").containsExactly(5, 2, 1, 0xFF);
+        // Another key from the same address is checked as ever, on both proxies.
+        assertThat(connect(otherKey, "example.com:443")).startsWith("HTTP/1.1 403");
+        assertThat(socks(otherKey)).containsExactly(5, 2, 1, 0);
+
+        // Until the address itself has failed too often: then every key from it is refused unchecked.
+        for (int i = limits.perPrincipal(); i < limits.perSource(); i++) {
+            assertThat(connect(Secrets.apiKey(), "example.com:443")).as("bad key %d", i).startsWith("HTTP/1.1 407");
+        }
+        assertThat(connect(otherKey, "example.com:443")).startsWith("HTTP/1.1 429").containsIgnoringCase("retry-after: 3\r\n")
+                .contains("too many failed authentication attempts from 127.0.0.1 (at most " + limits.perSource()
+                        + " per 60 s); retry in 3 s");
+        assertThat(socks(otherKey)).containsExactly(5, 2, 1, 0xFF);
+        // A request without a key was never checked: it is answered as before.
+        assertThat(raw("CONNECT a.example:443 HTTP/1.1\r\n\r\n")).startsWith("HTTP/1.1 407").contains("no API key");
+
+        nanos.addAndGet(Duration.ofSeconds(3).toNanos());
+        assertThat(connect(otherKey, "example.com:443")).as("one interval later").startsWith("HTTP/1.1 403");
+    }
+
+    /** SOCKS5 greeting and user/password authentication with {@code key}: the bytes the proxy answers, to its close or the auth status. */
+    private byte[] socks(String key) throws IOException {
+        try (Socket s = socket()) {
+            byte[] user = "runner".getBytes(StandardCharsets.US_ASCII);
+            byte[] password = key.getBytes(StandardCharsets.US_ASCII);
+            s.getOutputStream().write(new byte[] {5, 1, 2}); // version 5, one method: user/password
+            byte[] method = s.getInputStream().readNBytes(2);
+            var auth = new java.io.ByteArrayOutputStream();
+            auth.write(new byte[] {1, (byte) user.length});
+            auth.write(user);
+            auth.write(password.length);
+            auth.write(password);
+            s.getOutputStream().write(auth.toByteArray());
+            byte[] status = s.getInputStream().readNBytes(2);
+            byte[] answer = {method[0], method[1], status[0], status[1]};
+            if (status[1] != 0) {
+                assertThat(s.getInputStream().read()).as("closed after the failure").isEqualTo(-1);
+            }
+            return answer;
+        }
     }
 
     @Test
@@ -173,9 +236,12 @@ class ForwardProxyTest {
     }
 
     private String connect(String key, String destination) throws IOException {
-        String auth = Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
-        return raw("CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\nProxy-Authorization: Basic " + auth
-                + "\r\n\r\n");
+        return raw("CONNECT " + destination + " HTTP/1.1\r\nHost: " + destination + "\r\nProxy-Authorization: Basic "
+                + basic(key) + "\r\n\r\n");
+    }
+
+    private static String basic(String key) {
+        return Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
     }
 
     /** Sends {@code request} and reads the answer to the end (the proxy closes after a refusal). */

@@ -22,6 +22,7 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.timeout.ReadTimeoutException;
+import java.net.SocketAddress;
 import java.sql.SQLException;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -71,6 +72,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
+        SocketAddress from = ctx.channel().remoteAddress();
         byte[] body = ByteBufUtil.getBytes(request.content());
         inFlight.incrementAndGet();
         ctx.channel().config().setAutoRead(false);
@@ -78,7 +80,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             Principal[] who = new Principal[1];
             FullHttpResponse response;
             try {
-                response = handle(method, path, decoded.parameters(), authorization, body, who);
+                response = handle(method, path, decoded.parameters(), authorization, from, body, who);
             } catch (ApiException e) {
                 response = problem(e.status(), e.getMessage(), path, e.errors());
                 e.headers().forEach(response.headers()::set);
@@ -93,7 +95,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private FullHttpResponse handle(String method, String path, Map<String, List<String>> query, String authorization,
-                                    byte[] body, Principal[] who) throws Exception {
+                                    SocketAddress from, byte[] body, Principal[] who) throws Exception {
         Router.Match match = router.match(method, path);
         if (match == null) {
             List<String> allowed = router.allowed(path);
@@ -105,7 +107,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         Principal principal = null;
         if (match.route().authenticated()) {
-            principal = keys.authenticate(bearer(authorization));
+            principal = keys.authenticate(bearer(authorization), from, "API");
             who[0] = principal;
         }
         Object result = match.route().handler().handle(new Call(principal, match.parameters(), query, body));
@@ -183,6 +185,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         var f = ctx.writeAndFlush(response);
         if (!keepAlive) {
             f.addListener(ChannelFutureListener.CLOSE);
+        }
+        if (status == 429) {
+            return; // too many failed authentications: AuthFailures logs these, sparingly, so that they cannot flood the log
         }
         long ms = (System.nanoTime() - start) / 1_000_000;
         String caller = who == null ? "-" : who.user() + "@" + who.account() + " key=" + who.keyId();

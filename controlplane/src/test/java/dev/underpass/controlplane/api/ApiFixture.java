@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlaneFixture;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.Tls;
@@ -63,8 +64,13 @@ final class ApiFixture implements AutoCloseable {
     }
 
     static ApiFixture start(Path dir) throws Exception {
+        return start(dir, new AuthFailures());
+    }
+
+    /** As {@link #start(Path)}, with these limits on failed authentication attempts. */
+    static ApiFixture start(Path dir, AuthFailures authFailures) throws Exception {
         TestCertificate cert = TestCertificate.create(dir);
-        ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir));
+        ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir), authFailures);
         EventLoopGroup group = Transport.group("test-api");
         ApiServer server = new ApiServer(cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()));
         try {

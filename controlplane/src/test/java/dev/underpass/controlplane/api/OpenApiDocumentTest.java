@@ -61,6 +61,9 @@ class OpenApiDocumentTest {
             JsonNode security = op.path("security");
             if (route.authenticated()) {
                 assertThat(security.isMissingNode()).as("%s uses the global bearerAuth", key).isTrue();
+                assertThat(op.path("responses").has("401")).as("%s documents 401", key).isTrue();
+                assertThat(op.path("responses").path("429").path("$ref").asText()).as("%s documents 429", key)
+                        .isEqualTo("#/components/responses/TooManyFailedAttempts");
             } else {
                 assertThat(security.isArray() && security.isEmpty()).as("%s has security: []", key).isTrue();
             }
