@@ -130,8 +130,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         } catch (URISyntaxException e) {
             return null;
         }
-        if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
-            return null;
+        if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null || uri.getPort() > 65535) {
+            return null; // answered 400, like any request that is no absolute http:// URL
         }
         String path = (uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath())
                 + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery());

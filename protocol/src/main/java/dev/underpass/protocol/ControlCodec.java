@@ -74,7 +74,11 @@ public final class ControlCodec {
     /** Decodes one line (without its newline). */
     public static ControlMessage decode(ByteBuf line) {
         try {
-            return JSON.readValue(ByteBufUtil.getBytes(line), ControlMessage.class);
+            ControlMessage m = JSON.readValue(ByteBufUtil.getBytes(line), ControlMessage.class);
+            if (m == null) { // the line "null"
+                throw new DecoderException("control message: 'null' (expected: a JSON object with a type)");
+            }
+            return m;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             String text = line.toString(StandardCharsets.UTF_8);
             String shown = text.length() > 120 ? text.substring(0, 120) + "..." : text;

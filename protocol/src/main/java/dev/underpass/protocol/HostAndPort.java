@@ -1,5 +1,6 @@
 package dev.underpass.protocol;
 
+import io.netty.util.NetUtil;
 import java.util.Locale;
 import java.util.Objects;
 
@@ -30,6 +31,9 @@ public record HostAndPort(String host, int port) {
         String host = s.substring(0, colon);
         if (host.startsWith("[") && host.endsWith("]")) {
             host = host.substring(1, host.length() - 1);
+            if (!NetUtil.isValidIpV6Address(host)) { // brackets hold an IPv6 address, nothing else
+                throw new IllegalArgumentException("address: '" + text + "' (expected: an IPv6 address inside [ ])");
+            }
         } else if (host.indexOf(':') >= 0) {
             throw new IllegalArgumentException("address: '" + text + "' (expected: [ipv6]:port for IPv6)");
         }
