@@ -51,9 +51,11 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -67,7 +69,8 @@ import org.slf4j.LoggerFactory;
  * <h2>Lifecycle</h2>
  * {@link #start()} connects in the background and reconnects until {@link #close()}. Each link
  * goes TCP (through the egress proxy if any), TLS 1.3 with the gateway verified, ALPN h2, then
- * a session stream carrying the agent token and the advertised targets.
+ * a session stream carrying the agent token (or, with OIDC workload identity, the identity and
+ * the JWT read afresh from its file) and the advertised targets.
  */
 public final class Agent implements AutoCloseable {
     /** The version this agent reports to the gateway. */
@@ -88,6 +91,9 @@ public final class Agent implements AutoCloseable {
     private final SslContext ssl;
     private final AgentConfig.ProxySettings proxy;
     private final TargetDialer dialer;
+    /** Resolves targets' names, which blocks: a few threads and a bounded queue, never the event loop. */
+    private final ThreadPoolExecutor resolver = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS,
+            new ArrayBlockingQueue<>(1024), Thread.ofPlatform().name("underpass-resolver-", 0).daemon().factory());
     private final List<String> advertised;
     private final EventLoopGroup group = Transport.group("underpass-agent");
     private final Backoff backoff = new Backoff(Backoff.DEFAULT_INITIAL, Backoff.DEFAULT_MAX);
@@ -116,19 +122,21 @@ public final class Agent implements AutoCloseable {
         List<String> errors = config.validate();
         if (!errors.isEmpty()) {
             group.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+            resolver.shutdownNow();
             throw new IllegalArgumentException("invalid agent configuration:\n  " + String.join("\n  ", errors));
         }
         this.gateway = config.gatewayAddress();
         this.token = config.resolveToken();
-        this.ssl = Tls.client(GatewayTrust.of(config), GatewayTrust.verifiesHostname(config));
+        this.ssl = ClientCertificate.sslContext(config);
         this.proxy = config.proxy() == null ? null : AgentConfig.ProxySettings.parse(config.proxy());
         var targets = new LinkedHashSet<>(config.targetAddresses());
-        this.dialer = new TargetDialer(targets, config.dialTimeout(), gateway.toString());
+        TargetAddresses addresses = new TargetAddresses(config.targetNetworks(), TargetAddresses.Resolver.SYSTEM);
+        this.dialer = new TargetDialer(targets, addresses, resolver, config.dialTimeout(), gateway.toString());
         this.advertised = targets.stream().map(HostAndPort::toString).toList();
         this.telemetry = Telemetry.create();
         this.metrics = new AgentMetrics(telemetry.registry(), dialer::active);
         this.dialer.metrics(metrics);
-        this.health = new HealthChecker(targets, metrics);
+        this.health = new HealthChecker(targets, addresses, metrics);
     }
 
     /**
@@ -144,8 +152,14 @@ public final class Agent implements AutoCloseable {
                             : Optional.of("no session with gateway " + gateway)),
                     new Probe("draining", () -> closed ? Optional.of("the agent is stopping") : Optional.empty())));
         }
-        log.info("agent {} starting: gateway {}{}, {} target(s) allowed: {}", name(), gateway,
-                proxy == null ? "" : " via proxy " + proxy, advertised.size(), advertised);
+        String networks = config.targetNetworks().isEmpty()
+                ? "anywhere but to loopback, link-local or other special addresses" : "only into " + config.targetNetworks();
+        log.info("agent {} starting: gateway {}{}, {} target(s) allowed: {}; names may lead {}", name(), gateway,
+                proxy == null ? "" : " via proxy " + proxy, advertised.size(), advertised, networks);
+        if (config.usesIdentity()) {
+            log.info("authenticating as agent identity {} with the JWT read from {} at every connect", config.identity(),
+                    config.oidcTokenFile());
+        }
         group.execute(this::connect);
     }
 
@@ -166,13 +180,41 @@ public final class Agent implements AutoCloseable {
         if (closed) {
             return;
         }
+        if (!config.usesIdentity()) {
+            dial(token);
+            return;
+        }
+        // Read afresh for every link (Kubernetes and CI replace the token before it expires), and off the event
+        // loop: the file may sit on a slow or network file system, and a blocked loop would stall every stream.
+        Thread.ofVirtual().name("underpass-oidc-token").start(() -> {
+            Runnable next;
+            try {
+                String jwt = config.readOidcToken();
+                next = () -> dial(jwt);
+            } catch (IOException | RuntimeException e) {
+                String reason = "cannot read the OIDC token for identity " + config.identity() + ": " + e.getMessage();
+                next = () -> retry(reason);
+            }
+            try {
+                group.execute(next);
+            } catch (java.util.concurrent.RejectedExecutionException stopped) {
+                // the agent was closed while the file was read
+            }
+        });
+    }
+
+    /** Opens a link presenting {@code bearer} (the token, this link's JWT, or null for a client certificate). */
+    private void dial(String bearer) {
+        if (closed) {
+            return;
+        }
         Bootstrap b = new Bootstrap()
                 .group(group)
                 .channel(Transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.dialTimeout().toMillis())
-                .handler(new LinkInitializer());
+                .handler(new LinkInitializer(bearer));
         if (proxy != null) {
             b.resolver(NoopAddressResolverGroup.INSTANCE); // the proxy resolves the gateway's name
         }
@@ -208,12 +250,18 @@ public final class Agent implements AutoCloseable {
     private static final class LinkState {
         static final io.netty.util.AttributeKey<LinkState> KEY = io.netty.util.AttributeKey.valueOf("underpass.link");
         private volatile String reason;
+        /** What the session request carries as its bearer credential: the token or this link's JWT; null for none. */
+        private final String bearer;
         private ScheduledFuture<?> heartbeat;
         /** The version the gateway chose, once the session is established. */
         private volatile int version;
         private volatile Http2StreamChannel session;
         /** Completed when the gateway confirms a drain: it sends nothing new after that. */
         private final CompletableFuture<Void> draining = new CompletableFuture<>();
+
+        LinkState(String bearer) {
+            this.bearer = bearer;
+        }
 
         String reason() {
             return reason == null ? "the gateway closed the link" : reason;
@@ -227,9 +275,15 @@ public final class Agent implements AutoCloseable {
     }
 
     private final class LinkInitializer extends ChannelInitializer<SocketChannel> {
+        private final String bearer;
+
+        LinkInitializer(String bearer) {
+            this.bearer = bearer;
+        }
+
         @Override
         protected void initChannel(SocketChannel ch) {
-            ch.attr(LinkState.KEY).set(new LinkState());
+            ch.attr(LinkState.KEY).set(new LinkState(bearer));
             if (proxy != null) {
                 InetSocketAddress proxyAddress = new InetSocketAddress(proxy.address().host(), proxy.address().port());
                 ch.pipeline().addLast("proxy", proxy.username() == null
@@ -296,7 +350,13 @@ public final class Agent implements AutoCloseable {
             Http2StreamChannel s = (Http2StreamChannel) f.getNow();
             Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
                     .authority(gateway.toString());
-            h.set("authorization", "Bearer " + token);
+            String bearer = state(ch).bearer;
+            if (bearer != null) { // an agent with a client certificate presented it in the TLS handshake
+                h.set("authorization", "Bearer " + bearer);
+            }
+            if (config.usesIdentity()) {
+                h.set(Protocol.HEADER_IDENTITY, config.identity());
+            }
             h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(offer));
             h.set(Protocol.HEADER_AGENT, name());
             h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
@@ -524,6 +584,7 @@ public final class Agent implements AutoCloseable {
             ch.close().syncUninterruptibly();
         }
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        resolver.shutdownNow();
         telemetry.close();
         log.info("agent stopped");
     }

@@ -33,7 +33,12 @@ public record AgentConfig(
         @JsonProperty("dialTimeoutSeconds") Integer dialTimeoutSeconds,
         @JsonProperty("targets") List<String> targets,
         @JsonProperty("metricsListen") String metricsListen,
-        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds) {
+        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds,
+        @JsonProperty("clientCert") String clientCert,
+        @JsonProperty("clientKey") String clientKey,
+        @JsonProperty("identity") String identity,
+        @JsonProperty("oidcTokenFile") String oidcTokenFile,
+        @JsonProperty("targetNetworks") List<String> targetNetworks) {
 
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(2);
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -43,12 +48,44 @@ public record AgentConfig(
 
     private static final Pattern PIN = Pattern.compile("sha256:[0-9a-fA-F:]{64,95}");
     private static final Pattern AGENT_TOKEN = Pattern.compile("upa_[A-Za-z0-9_-]+");
+    private static final Pattern IDENTITY = Pattern.compile("wid-[0-9a-f]{16}");
+    /** Environment variables OIDC workload identity may come from, like {@link #TOKEN_ENV}. */
+    public static final String IDENTITY_ENV = "UNDERPASS_AGENT_IDENTITY";
+    public static final String OIDC_TOKEN_FILE_ENV = "UNDERPASS_OIDC_TOKEN_FILE";
 
     /** How long a stopping agent lets live connections finish (inside Kubernetes' default 30 s grace). */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(20);
 
     public AgentConfig {
         targets = targets == null ? List.of() : List.copyOf(targets);
+        targetNetworks = targetNetworks == null ? List.of() : List.copyOf(targetNetworks);
+    }
+
+    /** Without target networks: names may lead anywhere but to special addresses ({@link TargetAddresses}). */
+    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
+                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
+                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds, String clientCert,
+                       String clientKey, String identity, String oidcTokenFile) {
+        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
+                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, clientCert, clientKey, identity, oidcTokenFile,
+                null);
+    }
+
+    /** Without an OIDC workload identity. */
+    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
+                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
+                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds, String clientCert,
+                       String clientKey) {
+        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
+                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, clientCert, clientKey, null, null);
+    }
+
+    /** Without a client certificate (an agent with a token). */
+    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
+                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
+                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds) {
+        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
+                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, null, null);
     }
 
     /** Without the metrics port and drain timeout: their defaults. */
@@ -82,11 +119,15 @@ public record AgentConfig(
     public AgentConfig overriddenBy(AgentConfig o) {
         List<String> t = new ArrayList<>(targets);
         o.targets().stream().filter(x -> !t.contains(x)).forEach(t::add);
+        List<String> networks = new ArrayList<>(targetNetworks);
+        o.targetNetworks().stream().filter(x -> !networks.contains(x)).forEach(networks::add);
         return new AgentConfig(or(o.gateway, gateway), or(o.name, name), or(o.token, token), or(o.tokenFile, tokenFile),
                 or(o.caFile, caFile), or(o.pin, pin), or(o.proxy, proxy),
                 or(o.heartbeatIntervalSeconds, heartbeatIntervalSeconds),
                 or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds), or(o.dialTimeoutSeconds, dialTimeoutSeconds), t,
-                or(o.metricsListen, metricsListen), or(o.drainTimeoutSeconds, drainTimeoutSeconds));
+                or(o.metricsListen, metricsListen), or(o.drainTimeoutSeconds, drainTimeoutSeconds),
+                or(o.clientCert, clientCert), or(o.clientKey, clientKey), or(o.identity, identity),
+                or(o.oidcTokenFile, oidcTokenFile), networks);
     }
 
     private static <T> T or(T a, T b) {
@@ -134,9 +175,7 @@ public record AgentConfig(
                 errors.add("gateway: " + shown(gateway) + " (expected: host:port)");
             }
         }
-        if (token == null && tokenFile == null) {
-            errors.add("token: missing (expected: --token-file FILE or the " + TOKEN_ENV + " environment variable)");
-        }
+        checkCredentials(errors);
         if (token != null && token.isBlank()) {
             errors.add("token: empty (expected: the agent token, upa_...)");
         }
@@ -187,6 +226,7 @@ public record AgentConfig(
                 errors.add("targets[" + i + "]: " + shown(targets.get(i)) + " (expected: host:port)");
             }
         }
+        errors.addAll(TargetAddresses.validate(targetNetworks));
         return errors;
     }
 
@@ -198,14 +238,100 @@ public record AgentConfig(
         return AGENT_TOKEN.matcher(value).replaceAll("upa_****");
     }
 
+    /**
+     * Exactly one credential: a token, or a client certificate from enrollment. A new kind of
+     * credential adds its name to {@link #credentials()} and its own checks here.
+     */
+    private void checkCredentials(List<String> errors) {
+        List<String> configured = credentials();
+        if (configured.isEmpty()) {
+            errors.add("token: missing (expected: --token-file FILE or the " + TOKEN_ENV + " environment variable, "
+                    + "or --client-cert and --client-key from 'underpass agent enroll', "
+                    + "or --identity wid-... and --oidc-token-file FILE for OIDC workload identity)");
+        } else if (configured.size() > 1) {
+            errors.add("credentials: " + String.join(" and ", configured)
+                    + " (expected: exactly one of them; an agent authenticates one way)");
+        }
+        if ((clientCert == null) != (clientKey == null)) {
+            errors.add(clientCert == null ? "clientCert: missing (expected: with clientKey, the certificate from "
+                    + "'underpass agent enroll', client.pem)" : "clientKey: missing (expected: with clientCert, the key "
+                    + "from 'underpass agent enroll', client-key.pem)");
+        }
+        checkIdentity(errors);
+        if (clientCert != null && !Files.isReadable(Path.of(clientCert))) {
+            errors.add("clientCert: " + shown(clientCert) + " (expected: a readable PEM file)");
+        }
+        if (clientKey != null && !Files.isReadable(Path.of(clientKey))) {
+            errors.add("clientKey: " + shown(clientKey) + " (expected: a readable PEM file, plain or sealed)");
+        }
+    }
+
+    /** The credentials this configuration names, by field. */
+    private List<String> credentials() {
+        List<String> c = new ArrayList<>();
+        if (token != null || tokenFile != null) {
+            c.add(token != null ? "token" : "tokenFile");
+        }
+        if (clientCert != null || clientKey != null) {
+            c.add("clientCert");
+        }
+        if (identity != null || oidcTokenFile != null) {
+            c.add("identity");
+        }
+        return c;
+    }
+
+    /** OIDC workload identity: the agent identity's id and the file its JWT is read from at every connect. */
+    private void checkIdentity(List<String> errors) {
+        if ((identity == null) != (oidcTokenFile == null)) {
+            errors.add(identity == null ? "identity: missing (expected: with oidcTokenFile, the agent identity wid-... "
+                    + "the JWT is for, from 'underpass agent-identity create')" : "oidcTokenFile: missing (expected: with "
+                    + "identity, the file holding the JWT, such as a Kubernetes projected service-account token)");
+        }
+        if (identity != null && !IDENTITY.matcher(identity).matches()) {
+            errors.add("identity: " + shown(identity) + " (expected: wid- and 16 hex digits, as 'underpass agent-identity "
+                    + "create' shows it)");
+        }
+        if (oidcTokenFile != null && !Files.isReadable(Path.of(oidcTokenFile))) {
+            errors.add("oidcTokenFile: " + shown(oidcTokenFile) + " (expected: a readable file holding the JWT)");
+        }
+    }
+
+    /** Whether this agent authenticates with a JWT from {@link #oidcTokenFile} for agent identity {@link #identity}. */
+    public boolean usesIdentity() {
+        return identity != null;
+    }
+
+    /**
+     * The JWT for the next session, read afresh from {@link #oidcTokenFile} (Kubernetes and CI
+     * rotate it); white space around it removed.
+     *
+     * @throws IOException when the file cannot be read or holds nothing
+     */
+    public String readOidcToken() throws IOException {
+        String jwt = Files.readString(Path.of(oidcTokenFile)).trim();
+        if (jwt.isEmpty()) {
+            throw new IOException("oidcTokenFile " + oidcTokenFile + " is empty (expected: a JWT)");
+        }
+        return jwt;
+    }
+
+    /** Whether this agent authenticates with a client certificate rather than a token. */
+    public boolean usesClientCertificate() {
+        return clientCert != null;
+    }
+
     private static void checkPositive(List<String> errors, String field, Integer value) {
         if (value != null && value < 1) {
             errors.add(field + ": " + value + " (expected: >= 1)");
         }
     }
 
-    /** The token, from the configuration or its file; trailing white space removed. */
+    /** The token, from the configuration or its file; trailing white space removed; null for another credential. */
     public String resolveToken() throws IOException {
+        if (token == null && tokenFile == null) {
+            return null;
+        }
         return token != null ? token.trim() : Files.readString(Path.of(tokenFile)).trim();
     }
 

@@ -30,6 +30,7 @@ final class HealthChecker implements AutoCloseable {
     private static final Pattern VISIBLE_ASCII = Pattern.compile("/[\\x21-\\x7e]*");
 
     private final Set<HostAndPort> allowed;
+    private final TargetAddresses addresses;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("underpass-health").daemon().factory());
     private final ExecutorService probes = Executors.newVirtualThreadPerTaskExecutor();
@@ -42,7 +43,8 @@ final class HealthChecker implements AutoCloseable {
         void verdict(ControlMessage.Check check, Boolean healthy);
     }
 
-    HealthChecker(Set<HostAndPort> allowed, Listener listener) {
+    HealthChecker(Set<HostAndPort> allowed, TargetAddresses addresses, Listener listener) {
+        this.addresses = addresses;
         this.allowed = Set.copyOf(allowed);
         this.listener = listener;
     }
@@ -147,7 +149,7 @@ final class HealthChecker implements AutoCloseable {
         private void probe() {
             int timeout = (int) Math.max(1, Math.min(check.timeoutMillis(), Integer.MAX_VALUE));
             HealthProbe.Result r = HealthProbe.run(check.protocol(), target,
-                    check.path() == null ? "/" : check.path(), matcher, timeout);
+                    check.path() == null ? "/" : check.path(), matcher, timeout, addresses);
             onTimer(() -> {
                 if (stopped) {
                     return;

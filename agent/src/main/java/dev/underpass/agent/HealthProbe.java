@@ -38,10 +38,12 @@ final class HealthProbe {
     record Result(boolean passed, String reason) {
     }
 
-    static Result run(String protocol, HostAndPort target, String path, StatusMatcher matcher, int timeoutMillis) {
+    /** Probes {@code target} at the address {@code addresses} lets its name lead to, as connections dial it. */
+    static Result run(String protocol, HostAndPort target, String path, StatusMatcher matcher, int timeoutMillis,
+                      TargetAddresses addresses) {
         long start = System.nanoTime();
         try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(target.host(), target.port()), timeoutMillis);
+            socket.connect(addresses.resolve(target), timeoutMillis);
             socket.setSoTimeout(timeoutMillis);
             Socket s = switch (protocol) {
                 case "tls", "https" -> handshake(socket, target);
@@ -54,6 +56,8 @@ final class HealthProbe {
                         + took);
                 default -> http(s, target, path, matcher, start + timeoutMillis * 1_000_000L);
             };
+        } catch (TargetAddresses.NotAllowed e) {
+            return new Result(false, DialError.NOT_ALLOWED + ": " + e.getMessage());
         } catch (SocketTimeoutException e) {
             return new Result(false, "timed out after " + timeoutMillis + " ms");
         } catch (IOException e) {

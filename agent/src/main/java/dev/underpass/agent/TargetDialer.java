@@ -21,7 +21,14 @@ import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.channel.EventLoop;
+import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.net.InetSocketAddress;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Set;
@@ -38,6 +45,8 @@ final class TargetDialer {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent.streams");
 
     private final Set<HostAndPort> allowed;
+    private final TargetAddresses addresses;
+    private final Executor resolver;
     private final Duration dialTimeout;
     private final String authority;
 
@@ -46,8 +55,15 @@ final class TargetDialer {
 
     private AgentMetrics metrics;
 
-    TargetDialer(Set<HostAndPort> allowed, Duration dialTimeout, String authority) {
+    /**
+     * {@code addresses} checks where targets' names lead; {@code resolver} resolves them (it blocks,
+     * so never on an event loop).
+     */
+    TargetDialer(Set<HostAndPort> allowed, TargetAddresses addresses, Executor resolver, Duration dialTimeout,
+                 String authority) {
         this.allowed = Set.copyOf(allowed);
+        this.addresses = addresses;
+        this.resolver = resolver;
         this.dialTimeout = dialTimeout;
         this.authority = authority;
     }
@@ -61,15 +77,15 @@ final class TargetDialer {
         }
         long start = System.nanoTime();
         active.incrementAndGet();
-        dial(session.parent(), target).addListener((ChannelFutureListener) f -> {
+        dial(session.parent(), target).addListener((Future<Channel> f) -> {
             if (!f.isSuccess()) {
                 active.decrementAndGet();
-                metrics.dialFailed(target, DialError.of(f.cause()));
-                refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
+                metrics.dialFailed(target, error(f.cause()));
+                refuse(session, id, error(f.cause()), f.cause().getMessage());
                 return;
             }
             metrics.dialled(target, System.nanoTime() - start);
-            openStream(session, id, target, f.channel(), (System.nanoTime() - start) / 1000);
+            openStream(session, id, target, f.getNow(), (System.nanoTime() - start) / 1000);
         });
     }
 
@@ -89,16 +105,56 @@ final class TargetDialer {
         return target;
     }
 
-    private ChannelFuture dial(Channel link, HostAndPort target) {
-        return new Bootstrap()
-                .group(link.eventLoop()) // same loop as the streams: no hand-over between threads
+    /**
+     * Dials {@code target} on the link's loop: an address at once; a name once the resolver has
+     * found an address it may lead to ({@link TargetAddresses}), which is then the one dialled.
+     */
+    private Future<Channel> dial(Channel link, HostAndPort target) {
+        EventLoop loop = link.eventLoop();
+        Promise<Channel> dialled = loop.newPromise();
+        if (TargetAddresses.literal(target.host())) {
+            connect(loop, target, dialled);
+            return dialled;
+        }
+        try {
+            resolver.execute(() -> {
+                try {
+                    InetSocketAddress address = addresses.resolve(target);
+                    loop.execute(() -> connect(loop, address, dialled));
+                } catch (TargetAddresses.NotAllowed | java.io.IOException | RuntimeException e) {
+                    dialled.tryFailure(e);
+                }
+            });
+        } catch (RejectedExecutionException busy) {
+            dialled.tryFailure(new IllegalStateException("too many target names being resolved; retry"));
+        }
+        return dialled;
+    }
+
+    private void connect(EventLoop loop, Object address, Promise<Channel> dialled) {
+        Bootstrap b = new Bootstrap()
+                .group(loop) // same loop as the streams: no hand-over between threads
                 .channel(Transport.socketChannel())
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) dialTimeout.toMillis())
-                .handler(NoOp.INSTANCE)
-                .connect(target.host(), target.port());
+                .handler(NoOp.INSTANCE);
+        ChannelFuture f = address instanceof HostAndPort t
+                ? b.connect(new InetSocketAddress(NetUtil.createInetAddressFromIpAddressString(t.host()), t.port()))
+                : b.connect((InetSocketAddress) address);
+        f.addListener((ChannelFutureListener) c -> {
+            if (c.isSuccess()) {
+                dialled.setSuccess(c.channel());
+            } else {
+                dialled.setFailure(c.cause());
+            }
+        });
+    }
+
+    /** The error a failed dial is reported with. */
+    private static DialError error(Throwable cause) {
+        return cause instanceof TargetAddresses.NotAllowed ? DialError.NOT_ALLOWED : DialError.of(cause);
     }
 
     /** Where dials and connections are counted; set once, before the first session. */
@@ -201,24 +257,24 @@ final class TargetDialer {
             }
             long start = System.nanoTime();
             active.incrementAndGet();
-            dial(stream.parent(), target).addListener((ChannelFutureListener) f -> {
+            dial(stream.parent(), target).addListener((Future<Channel> f) -> {
                 if (!f.isSuccess()) {
                     active.decrementAndGet();
-                    metrics.dialFailed(target, DialError.of(f.cause()));
+                    metrics.dialFailed(target, error(f.cause()));
                     // dialFailed first, so the gateway logs the reason before it sees the reset.
-                    refuse(session, id, DialError.of(f.cause()), f.cause().getMessage());
+                    refuse(session, id, error(f.cause()), f.cause().getMessage());
                     stream.close();
                     return;
                 }
                 if (!stream.isActive()) {
                     active.decrementAndGet();
-                    StreamRelay.resetSocket(f.channel()); // the consumer or the link went away meanwhile
+                    StreamRelay.resetSocket(f.getNow()); // the consumer or the link went away meanwhile
                     return;
                 }
                 log.debug("connection {} target={} dialled in {} us", id, target, (System.nanoTime() - start) / 1000);
                 metrics.dialled(target, System.nanoTime() - start);
                 relaying = true;
-                StreamRelay.start(f.channel(), stream, closedLog(id, target));
+                StreamRelay.start(f.getNow(), stream, closedLog(id, target));
                 release(ctx);
             });
         }

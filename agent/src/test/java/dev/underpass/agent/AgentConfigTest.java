@@ -188,6 +188,19 @@ class AgentConfigTest {
     }
 
     @Test
+    void targetNetworksComeFromTheFileAndFlagsAndMalformedOnesAreNamed() throws IOException {
+        Path file = dir.resolve("agent.yaml");
+        Files.writeString(file, "gateway: gw.example.com:8443\ntokenFile: " + dir.resolve("t") + "\ntargets: [db.internal:5432]\n"
+                + "targetNetworks: [10.20.0.0/16, 10.30.0.0]\n");
+        Files.writeString(dir.resolve("t"), TOKEN);
+        AgentConfig merged = AgentConfig.load(file).overriddenBy(new AgentConfig(null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null, null, null, List.of("fd00:1::/48", "10.20.0.0/16")));
+        assertThat(merged.targetNetworks()).containsExactly("10.20.0.0/16", "10.30.0.0", "fd00:1::/48");
+        assertThat(merged.validate()).containsExactly(
+                "targetNetworks[1]: 10.30.0.0 (expected: a CIDR block such as 10.20.0.0/16 or fd00:1234::/48)");
+    }
+
+    @Test
     void unknownKeyInTheFileFailsTheLoad() throws IOException {
         Path file = dir.resolve("agent.yaml");
         Files.writeString(file, "gateway: gw:8443\ntargetz: [db:5432]\n");

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Timeout;
 /** The agent's health checks against real servers on loopback: verdicts, thresholds, allowlist. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class HealthCheckerTest {
+    static final TargetAddresses ADDRESSES = new TargetAddresses(List.of(), TargetAddresses.Resolver.SYSTEM);
     HttpServer http;
     final AtomicInteger status = new AtomicInteger(200);
     /** Probes answered with a failing status, and with a passing one other than 200. */
@@ -68,7 +69,7 @@ class HealthCheckerTest {
     @Test
     void anHttpTargetTurnsUnhealthyAfterTheThresholdAndBackAfterTheHealthyOne() throws Exception {
         HostAndPort target = httpTarget();
-        checker = new HealthChecker(Set.of(target), (c, h) -> { });
+        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> { });
         checker.replace(List.of(check("web:80/" + target, target, "http", 2, 3)), reports::add);
 
         ControlMessage.Health first = next();
@@ -95,7 +96,7 @@ class HealthCheckerTest {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             closed = HostAndPort.parse("127.0.0.1:" + s.getLocalPort());
         }
-        checker = new HealthChecker(Set.of(open, closed), (c, h) -> { });
+        checker = new HealthChecker(Set.of(open, closed), ADDRESSES, (c, h) -> { });
         checker.replace(List.of(check("a", open, "tcp", 1, 1), check("b", closed, "tcp", 1, 1)), reports::add);
 
         ControlMessage.Health one = next();
@@ -117,7 +118,7 @@ class HealthCheckerTest {
             ex.sendResponseHeaders(200, -1);
             ex.close();
         });
-        checker = new HealthChecker(Set.of(HostAndPort.parse("127.0.0.1:1")), (c, h) -> { });
+        checker = new HealthChecker(Set.of(HostAndPort.parse("127.0.0.1:1")), ADDRESSES, (c, h) -> { });
         ControlMessage.Check c = new ControlMessage.Check("x", target.toString(), "http", "/", null, 1000, 1000, 1, 1);
         checker.replace(List.of(c), reports::add);
 
@@ -130,7 +131,7 @@ class HealthCheckerTest {
     @Test
     void replacingChecksKeepsUnchangedOnesAndStopsRemovedOnes() throws Exception {
         HostAndPort target = httpTarget();
-        checker = new HealthChecker(Set.of(target), (c, h) -> { });
+        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> { });
         ControlMessage.Check c = check("web", target, "http", 1, 3);
         checker.replace(List.of(c), reports::add);
         assertThat(next().healthy()).isTrue();

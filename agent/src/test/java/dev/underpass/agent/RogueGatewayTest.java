@@ -41,8 +41,10 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -313,6 +315,40 @@ class RogueGatewayTest {
         assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
         assertThat(fromAgent).as("no further control messages").isEmpty();
         assertThat(gatewayErrors).isEmpty();
+    }
+
+    @Test
+    void allowlistedNamesThatLeadToTheAgentHostOrTheMetadataServiceAreNeverDialled() throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        int forbiddenPort = forbidden.server.getLocalPort();
+        int allowedPort = allowed.server.getLocalPort();
+        // The names resolve from the test hosts file: as if the attacker answered their DNS queries.
+        String rebound = "rebound.underpass.test:" + forbiddenPort;
+        String metadata = "metadata.underpass.test:80";
+        String local = "localhost:" + allowedPort;
+        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
+                null, null, 5, List.of(rebound, metadata, local)));
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).isTrue();
+        Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        assertThat(nextFromAgent()).isInstanceOf(ControlMessage.Advertise.class);
+
+        sendOpen(s, 201, rebound);
+        sendOpen(s, 202, metadata);
+        Map<Long, ControlMessage.DialFailed> refusals = new HashMap<>();
+        for (int i = 0; i < 2; i++) {
+            ControlMessage.DialFailed f = (ControlMessage.DialFailed) nextFromAgent();
+            refusals.put(f.connection(), f);
+        }
+        assertThat(refusals.get(201L).error()).isEqualTo(DialError.NOT_ALLOWED);
+        assertThat(refusals.get(201L).detail()).contains("resolved to [127.0.0.1]");
+        assertThat(refusals.get(202L).error()).isEqualTo(DialError.NOT_ALLOWED);
+        assertThat(refusals.get(202L).detail()).contains("resolved to [169.254.169.254]");
+
+        sendOpen(s, 203, local); // localhost, as the administrator wrote it, is the agent host on purpose
+        assertThat(dataStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("data stream for localhost").isNotNull();
+        assertThat(allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isNotNull();
+        assertThat(forbidden.accepts).as("connections to the server the rebound name led to").hasValue(0);
     }
 
     @Test

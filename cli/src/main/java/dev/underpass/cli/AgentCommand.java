@@ -7,11 +7,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "agent", mixinStandardHelpOptions = true,
         description = {"Run an agent: dial out to the gateway and carry its streams to the allowed targets.",
-            "The token comes from --token-file or the " + AgentConfig.TOKEN_ENV + " environment variable, never a flag."})
+            "The token comes from --token-file or the " + AgentConfig.TOKEN_ENV + " environment variable, never a flag;",
+            "an enrolled agent ('underpass agent enroll') uses --client-cert and --client-key instead;",
+            "with OIDC workload identity, --identity (or " + AgentConfig.IDENTITY_ENV + ") and --oidc-token-file (or "
+                    + AgentConfig.OIDC_TOKEN_FILE_ENV + ") replace the token."},
+        subcommands = AgentEnrollCommand.class)
 final class AgentCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE", description = "Agent configuration (YAML); flags override it.")
     Path config;
@@ -25,15 +30,24 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--token-file", paramLabel = "FILE", description = "File holding the agent token.")
     String tokenFile;
 
-    @Option(names = "--ca-file", paramLabel = "FILE", description = "Trust the gateway's certificate through this CA (PEM).")
-    String caFile;
+    @Option(names = "--client-cert", paramLabel = "FILE",
+            description = "Authenticate with this client certificate (PEM, from 'underpass agent enroll') instead of a token.")
+    String clientCert;
 
-    @Option(names = "--pin", paramLabel = "sha256:HEX", description = "Trust only a gateway chain holding this certificate fingerprint.")
-    String pin;
+    @Option(names = "--client-key", paramLabel = "FILE",
+            description = "The client certificate's key (PEM, sealed if it was enrolled with " + dev.underpass.protocol.SecretBox.KEY_ENV + " set).")
+    String clientKey;
 
-    @Option(names = "--proxy", paramLabel = "URL",
-            description = "HTTP CONNECT egress proxy, http://[user:password@]host:port (default: HTTPS_PROXY unless NO_PROXY excludes the gateway).")
-    String proxy;
+    @Option(names = "--identity", paramLabel = "wid-...",
+            description = "Authenticate as this agent identity ('underpass agent-identity create') with a JWT instead of a token.")
+    String identity;
+
+    @Option(names = "--oidc-token-file", paramLabel = "FILE",
+            description = "File holding the JWT for --identity, read again at every connect (e.g. a Kubernetes projected token).")
+    String oidcTokenFile;
+
+    @Mixin
+    GatewayTrustOptions trust = new GatewayTrustOptions();
 
     @Option(names = "--metrics-listen", paramLabel = "HOST:PORT",
             description = "Serve /metrics (Prometheus), /healthz and /readyz over plain HTTP here (default: off; the agent listens on nothing).")
@@ -42,12 +56,22 @@ final class AgentCommand implements Callable<Integer> {
     @Option(names = "--target", paramLabel = "HOST:PORT", description = "A target this agent may reach; repeatable, added to the config's list.")
     List<String> targets = new ArrayList<>();
 
+    @Option(names = "--target-network", paramLabel = "CIDR", description = "A network targets' names may lead into "
+            + "(e.g. 10.20.0.0/16); repeatable. Without any, names may lead anywhere but to loopback, link-local "
+            + "(cloud metadata) and other special addresses.")
+    List<String> targetNetworks = new ArrayList<>();
+
     @Override
     public Integer call() throws Exception {
         AgentConfig file = config == null ? AgentConfig.empty() : AgentConfig.load(config);
         String token = System.getenv(AgentConfig.TOKEN_ENV);
-        AgentConfig flags = new AgentConfig(gateway, name, tokenFile == null ? token : null, tokenFile, caFile, pin,
-                proxy, null, null, null, targets, metricsListen, null);
+        // The environment's token is a default for agents with no other credential; a flag names one explicitly.
+        String id = identity != null ? identity : System.getenv(AgentConfig.IDENTITY_ENV);
+        String jwtFile = oidcTokenFile != null ? oidcTokenFile : System.getenv(AgentConfig.OIDC_TOKEN_FILE_ENV);
+        boolean otherCredential = tokenFile != null || clientCert != null || clientKey != null || identity != null
+                || oidcTokenFile != null;
+        AgentConfig flags = new AgentConfig(gateway, name, otherCredential ? null : token, tokenFile, trust.caFile, trust.pin,
+                trust.proxy, null, null, null, targets, metricsListen, null, clientCert, clientKey, id, jwtFile, targetNetworks);
         AgentConfig merged = file.overriddenBy(flags);
         if (merged.proxy() == null && merged.gateway() != null) {
             String envProxy = EnvironmentProxy.forHost(merged.gatewayAddress().host(), System.getenv());

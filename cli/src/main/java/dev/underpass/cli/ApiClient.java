@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.underpass.protocol.Protocol;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -36,9 +37,10 @@ import javax.net.ssl.TrustManagerFactory;
 
 /**
  * A client of the gateway's REST API (HTTPS, TLS 1.3, HTTP/1.1, JSON): sends each request with
- * the API key as a bearer token and turns RFC 9457 problem answers into {@link ApiError}. Bodies
- * are Jackson trees, since the CLI knows the API only through its JSON. The key is never put in
- * an exception or a log line.
+ * the API key as a bearer token, or with an OIDC login the JWT read afresh from its file and
+ * {@code underpass-account} naming the account, and turns RFC 9457 problem answers into
+ * {@link ApiError}. Bodies are Jackson trees, since the CLI knows the API only through its JSON.
+ * The key or token is never put in an exception or a log line.
  */
 final class ApiClient implements AutoCloseable {
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -49,17 +51,25 @@ final class ApiClient implements AutoCloseable {
     /** Lenient on input: a newer gateway may add fields. */
     static final ObjectMapper JSON = new ObjectMapper().disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
+    /** Largest OIDC token file read (the gateway takes JWTs of up to 16 KiB). */
+    static final long MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
     private final URI gateway;
     private final String key;
+    /** With an OIDC login: the file holding the user's JWT, and the account to log in to; else null. */
+    private final Path tokenFile;
+    private final String account;
     private final HttpClient http;
 
-    private ApiClient(URI gateway, String key, HttpClient http) {
+    private ApiClient(URI gateway, String key, Path tokenFile, String account, HttpClient http) {
         this.gateway = gateway;
         this.key = key;
+        this.tokenFile = tokenFile;
+        this.account = account;
         this.http = http;
     }
 
-    /** A client for the gateway, key and CA file of {@code config}; fails when it lacks a gateway or key. */
+    /** A client for the gateway, credential and CA file of {@code config}; fails when it lacks a gateway or credential. */
     static ApiClient connect(CliConfig config) {
         CliConfig c = config.requireLogin();
         SSLParameters tls = new SSLParameters();
@@ -70,7 +80,37 @@ final class ApiClient implements AutoCloseable {
                 .sslContext(sslContext(c.caFile() == null ? null : Path.of(c.caFile())))
                 .sslParameters(tls)
                 .build();
-        return new ApiClient(CliConfig.gatewayUri(c.gateway()), c.key(), http);
+        return c.oidc() ? new ApiClient(CliConfig.gatewayUri(c.gateway()), null, Path.of(c.oidcTokenFile()), c.account(), http)
+                : new ApiClient(CliConfig.gatewayUri(c.gateway()), c.key(), null, null, http);
+    }
+
+    /**
+     * The JWT in {@code file}, stripped; refused when unreadable, empty, more than one word or an
+     * API key. Never echoes the file's content.
+     */
+    static String readOidcToken(Path file) {
+        String text;
+        try {
+            if (Files.size(file) > MAX_TOKEN_FILE_BYTES) {
+                throw new IllegalArgumentException("OIDC token file " + file + ": larger than " + MAX_TOKEN_FILE_BYTES
+                        + " bytes (expected: a file holding one JWT)");
+            }
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("OIDC token file " + file + ": cannot read it: " + e.getClass().getSimpleName()
+                    + " (expected: a readable file holding the user's JWT, kept current by the identity provider; "
+                    + "or log in again)", e);
+        }
+        String token = text.strip();
+        if (token.isEmpty() || token.chars().anyMatch(Character::isWhitespace)) {
+            throw new IllegalArgumentException("OIDC token file " + file + ": " + (token.isEmpty() ? "empty" : "not one token")
+                    + " (expected: the user's JWT, eyJ..., alone in the file)");
+        }
+        if (token.startsWith(LoginCommand.KEY_PREFIX)) {
+            throw new IllegalArgumentException("OIDC token file " + file + ": holds an API key, not a JWT (expected: "
+                    + "'underpass login --key-file FILE' for an API key)");
+        }
+        return token;
     }
 
     /** A client for what {@link CliConfig#current()} names. */
@@ -164,8 +204,14 @@ final class ApiClient implements AutoCloseable {
         HttpRequest.Builder request = HttpRequest.newBuilder(uri)
                 .timeout(REQUEST_TIMEOUT)
                 .header("Accept", "application/json, application/problem+json")
-                .header("User-Agent", "underpass-cli")
-                .header("Authorization", "Bearer " + key);
+                .header("User-Agent", "underpass-cli");
+        if (tokenFile == null) {
+            request.header("Authorization", "Bearer " + key);
+        } else {
+            // Read for every request: the identity provider replaces short-lived tokens in place.
+            request.header("Authorization", "Bearer " + readOidcToken(tokenFile));
+            request.header(Protocol.HEADER_ACCOUNT.toString(), account);
+        }
         try {
             request.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
                     : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));

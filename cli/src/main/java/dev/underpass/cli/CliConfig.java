@@ -1,5 +1,6 @@
 package dev.underpass.cli;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import java.io.IOException;
 import java.net.URI;
@@ -15,12 +16,14 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Where the CLI finds the gateway and its API key: {@code config.json} written by
- * {@code underpass login} (mode 0600, in a 0700 directory), overridden field by field by the
- * environment for scripts and CI. {@link #toString()} never shows the key.
+ * Where the CLI finds the gateway and its credential: {@code config.json} written by
+ * {@code underpass login} (mode 0600, in a 0700 directory), overridden by the environment for
+ * scripts and CI. The credential is an API key ({@code key}), or an OIDC login: the path of a
+ * file holding the user's JWT ({@code oidcTokenFile}, read afresh for every request, never
+ * stored here) and the account to log in to ({@code account}). {@link #toString()} never shows the key.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-record CliConfig(String gateway, String caFile, String key) {
+record CliConfig(String gateway, String caFile, String key, String oidcTokenFile, String account) {
     static final String FILE_NAME = "config.json";
     static final String DIR_ENV = "UNDERPASS_CONFIG_DIR";
     /**
@@ -31,12 +34,26 @@ record CliConfig(String gateway, String caFile, String key) {
     static final String GATEWAY_ENV = "UNDERPASS_GATEWAY";
     static final String KEY_ENV = "UNDERPASS_API_KEY";
     static final String CA_FILE_ENV = "UNDERPASS_CA_FILE";
+    /** With {@value #ACCOUNT_ENV}, an OIDC login instead of the stored credential (the agent reads the same name). */
+    static final String OIDC_TOKEN_FILE_ENV = "UNDERPASS_LOGIN_TOKEN_FILE";
+    static final String ACCOUNT_ENV = "UNDERPASS_ACCOUNT";
 
     private static final Set<PosixFilePermission> OWNER_ONLY_FILE = PosixFilePermissions.fromString("rw-------");
     private static final Set<PosixFilePermission> OWNER_ONLY_DIR = PosixFilePermissions.fromString("rwx------");
 
+    /** A login with an API key. */
+    CliConfig(String gateway, String caFile, String key) {
+        this(gateway, caFile, key, null, null);
+    }
+
     static CliConfig empty() {
         return new CliConfig(null, null, null);
+    }
+
+    /** Whether the credential is a user's OIDC token (a token file and an account) rather than an API key. */
+    @JsonIgnore
+    boolean oidc() {
+        return key == null && oidcTokenFile != null;
     }
 
     /** What commands use: the stored login, overridden by the environment. */
@@ -92,26 +109,53 @@ record CliConfig(String gateway, String caFile, String key) {
         }
     }
 
-    /** Each of {@code UNDERPASS_GATEWAY}, {@code UNDERPASS_API_KEY} and {@code UNDERPASS_CA_FILE} that is set wins. */
+    /**
+     * {@code UNDERPASS_GATEWAY} and {@code UNDERPASS_CA_FILE} each win where set. A credential in
+     * the environment replaces the stored one whole: {@code UNDERPASS_API_KEY}, or
+     * {@code UNDERPASS_LOGIN_TOKEN_FILE} with {@code UNDERPASS_ACCOUNT} (never the stored account,
+     * which may be another's); setting both is refused. Without either, {@code UNDERPASS_ACCOUNT}
+     * changes the account of a stored OIDC login.
+     */
     CliConfig overriddenBy(Map<String, String> env) {
-        return new CliConfig(or(env.get(GATEWAY_ENV), gateway), or(absolute(env.get(CA_FILE_ENV)), caFile),
-                or(env.get(KEY_ENV), key));
+        String envKey = or(env.get(KEY_ENV), null);
+        String envTokenFile = absolute(env.get(OIDC_TOKEN_FILE_ENV));
+        String envAccount = or(env.get(ACCOUNT_ENV), null);
+        String g = or(env.get(GATEWAY_ENV), gateway);
+        String ca = or(absolute(env.get(CA_FILE_ENV)), caFile);
+        if (envKey != null && envTokenFile != null) {
+            throw new IllegalArgumentException(KEY_ENV + " and " + OIDC_TOKEN_FILE_ENV + " are both set (expected: one "
+                    + "credential: an API key, or an OIDC token file with " + ACCOUNT_ENV + ")");
+        }
+        if (envKey != null) {
+            return new CliConfig(g, ca, envKey);
+        }
+        if (envTokenFile != null) {
+            return new CliConfig(g, ca, null, envTokenFile, envAccount);
+        }
+        return oidc() ? new CliConfig(g, ca, null, oidcTokenFile, or(envAccount, account)) : new CliConfig(g, ca, key);
     }
 
-    CliConfig withoutKey() {
+    /** This configuration without its credential (key, or OIDC token file and account): logged out. */
+    CliConfig withoutCredential() {
         return new CliConfig(gateway, caFile, null);
     }
 
-    /** This configuration acting with {@code key} instead of the stored or overriding one. */
+    /** This configuration acting with {@code key} instead of the stored or overriding credential. */
     CliConfig withKey(String key) {
         return new CliConfig(gateway, caFile, key);
     }
 
-    /** This configuration if it names a gateway and a key; otherwise says how to log in. */
+    /** This configuration if it names a gateway and a credential; otherwise says how to log in. */
     CliConfig requireLogin() {
-        if (gateway == null || key == null) {
+        if (gateway == null || (key == null && oidcTokenFile == null)) {
             throw new IllegalStateException("not logged in" + (gateway == null ? "" : " to " + gateway)
-                    + " (expected: 'underpass login --gateway https://HOST:PORT', or " + GATEWAY_ENV + " and " + KEY_ENV + ")");
+                    + " (expected: 'underpass login --gateway https://HOST:PORT', or " + GATEWAY_ENV + " and " + KEY_ENV
+                    + ", or " + GATEWAY_ENV + ", " + OIDC_TOKEN_FILE_ENV + " and " + ACCOUNT_ENV + ")");
+        }
+        if (oidc() && (account == null || account.isBlank())) {
+            throw new IllegalStateException("OIDC token file " + oidcTokenFile + " without an account to log in to (expected: "
+                    + ACCOUNT_ENV + "=NAME with " + OIDC_TOKEN_FILE_ENV + ", or 'underpass login --oidc-token-file FILE "
+                    + "--account NAME')");
         }
         return this;
     }
@@ -142,6 +186,7 @@ record CliConfig(String gateway, String caFile, String key) {
 
     @Override
     public String toString() {
-        return "CliConfig[gateway=" + gateway + ", caFile=" + caFile + ", key=" + (key == null ? "none" : "(set)") + "]";
+        return "CliConfig[gateway=" + gateway + ", caFile=" + caFile + ", key=" + (key == null ? "none" : "(set)")
+                + (oidcTokenFile == null ? "" : ", oidcTokenFile=" + oidcTokenFile + ", account=" + account) + "]";
     }
 }

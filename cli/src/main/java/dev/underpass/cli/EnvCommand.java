@@ -94,6 +94,10 @@ final class EnvCommand implements Callable<Integer> {
             config = config.withKey(readKey(keyFile));
         }
         config = config.requireLogin();
+        if (config.key() == null) {
+            throw new IllegalArgumentException("the proxy takes API keys only, and this login is an OIDC token (expected: "
+                    + "--key-file FILE with an API key for the runner, or " + CliConfig.KEY_ENV + ")");
+        }
         JsonNode info;
         try (ApiClient api = ApiClient.connect(config)) {
             info = api.get("/v1/gateway"); // also proves that the key works before it goes into anyone's environment

@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "gateway", mixinStandardHelpOptions = true,
-        description = "Run the gateway: the HTTPS API and its store, the agent port (TLS 1.3) and the endpoint listeners.")
+        description = "Run the gateway: the HTTPS API and its store, the agent port (TLS 1.3) and the endpoint listeners.",
+        subcommands = {GatewayAuditVerifyCommand.class, GatewayResealCommand.class})
 final class GatewayCommand implements Callable<Integer> {
     @Option(names = "--config", paramLabel = "FILE",
             description = "Gateway configuration (YAML). Default: DATA_DIR/gateway.yaml if it exists, else the embedded defaults.")

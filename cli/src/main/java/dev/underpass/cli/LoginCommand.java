@@ -16,12 +16,17 @@ import picocli.CommandLine.Spec;
 /**
  * Checks an API key against the gateway and stores it for the other commands. The key is read
  * from a file, stdin or a prompt, never from an argument, which every user of the host could
- * see in {@code ps}.
+ * see in {@code ps}. Or, for OIDC login, checks the JWT in a file with the account named and
+ * stores the file's path and the account: the token itself is short-lived, so every command
+ * reads the file afresh.
  */
 @Command(name = "login", mixinStandardHelpOptions = true,
         description = {"Log in to a gateway with an API key and store it (config.json, mode 0600) for the other commands.",
             "The key comes from --key-file, from stdin with --with-key, or from a prompt; never from an argument.",
-            "UNDERPASS_GATEWAY, UNDERPASS_API_KEY and UNDERPASS_CA_FILE override the stored values in every command."})
+            "With --oidc-token-file FILE --account NAME (where the gateway has OIDC login), the path of FILE and",
+            "the account are stored instead, and every command reads the user's current JWT from FILE.",
+            "UNDERPASS_GATEWAY and UNDERPASS_CA_FILE override the stored values in every command; UNDERPASS_API_KEY,",
+            "or UNDERPASS_LOGIN_TOKEN_FILE with UNDERPASS_ACCOUNT, the stored credential."})
 final class LoginCommand implements Callable<Integer> {
     static final String KEY_PREFIX = "upk_";
 
@@ -41,7 +46,15 @@ final class LoginCommand implements Callable<Integer> {
 
         @Option(names = "--with-key", description = "Read the API key from stdin.")
         boolean stdin;
+
+        @Option(names = "--oidc-token-file", paramLabel = "FILE",
+                description = "Log in with the user's OIDC token (JWT) in FILE, read again by every command; needs --account.")
+        Path oidcTokenFile;
     }
+
+    @Option(names = "--account", paramLabel = "NAME",
+            description = "With --oidc-token-file: the account to log in to (its user whose OIDC subject is the token's sub).")
+    String account;
 
     @Spec
     CommandSpec spec;
@@ -53,7 +66,22 @@ final class LoginCommand implements Callable<Integer> {
         if (ca != null && !Files.isReadable(Path.of(ca))) {
             throw new IllegalArgumentException("--ca-file: " + caFile + " (expected: a readable PEM file)");
         }
-        CliConfig config = new CliConfig(base, ca, readKey(base));
+        CliConfig config;
+        if (source != null && source.oidcTokenFile != null) {
+            if (account == null || account.isBlank()) {
+                throw new IllegalArgumentException("--oidc-token-file needs --account NAME (expected: the account to log "
+                        + "in to; the same person may be a user of several accounts)");
+            }
+            String tokenFile = CliConfig.absolute(source.oidcTokenFile.toString());
+            ApiClient.readOidcToken(Path.of(tokenFile)); // a clear refusal before any request
+            config = new CliConfig(base, ca, null, tokenFile, account.strip());
+        } else {
+            if (account != null) {
+                throw new IllegalArgumentException("--account: only with --oidc-token-file (expected: an API key "
+                        + "belongs to one account, so leave --account out)");
+            }
+            config = new CliConfig(base, ca, readKey(base));
+        }
         JsonNode me;
         try (ApiClient api = ApiClient.connect(config)) {
             me = api.get("/v1/whoami");
@@ -63,7 +91,9 @@ final class LoginCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.println("logged in to " + base + " as " + Text.of(me.path("user")) + "@" + Text.of(me.path("account"))
                 + " (role " + Text.of(me.path("role")) + ")");
-        out.println("credentials stored in " + file);
+        out.println(config.oidc() ? "OIDC token file " + config.oidcTokenFile() + " and account " + config.account()
+                + " stored in " + file + " (the token is read from the file by every command)"
+                : "credentials stored in " + file);
         out.flush();
         return 0;
     }

@@ -8,8 +8,8 @@ import picocli.CommandLine.Command;
         description = "Self-hosted private connectivity: a gateway on the platform, agents in private networks.",
         subcommands = {GatewayCommand.class, AgentCommand.class, DemoCommand.class,
             LoginCommand.class, LogoutCommand.class, WhoamiCommand.class, AccountCommand.class, UserCommand.class,
-            KeyCommand.class, AgentTokenCommand.class, ServiceCommand.class, EndpointCommand.class, EnvCommand.class,
-            ConnectionTestCommand.class})
+            KeyCommand.class, AgentTokenCommand.class, AgentIdentityCommand.class, AgentEnrollmentCommand.class, AgentCertificateCommand.class, ServiceCommand.class, EndpointCommand.class, EnvCommand.class,
+            ConnectionTestCommand.class, AuditCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

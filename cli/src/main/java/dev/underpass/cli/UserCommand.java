@@ -17,10 +17,16 @@ final class UserCommand {
     int create(@Parameters(paramLabel = "NAME") String name,
                @Option(names = "--role", required = true, paramLabel = "ROLE", description = "owner, admin, member or viewer.")
                String role,
+               @Option(names = "--oidc-subject", paramLabel = "SUB", description = "The sub claim of the OIDC tokens that "
+                       + "log in as this user (the gateway's oidcUsers issuer).") String oidcSubject,
                @Mixin Output output) {
         JsonNode user;
         try (ApiClient api = ApiClient.current()) {
-            user = api.post("/v1/users", ApiClient.JSON.createObjectNode().put("name", name).put("role", role));
+            ObjectNode body = ApiClient.JSON.createObjectNode().put("name", name).put("role", role);
+            if (oidcSubject != null) {
+                body.put("oidcSubject", oidcSubject);
+            }
+            user = api.post("/v1/users", body);
         }
         output.print(user, out -> print(out, user));
         return 0;
@@ -42,14 +48,25 @@ final class UserCommand {
         return 0;
     }
 
-    @Command(name = "update", mixinStandardHelpOptions = true, description = "Change a user's role.")
+    @Command(name = "update", mixinStandardHelpOptions = true, description = "Change a user's role or OIDC subject.")
     int update(@Parameters(paramLabel = "NAME") String name,
-               @Option(names = "--role", required = true, paramLabel = "ROLE", description = "owner, admin, member or viewer.")
-               String role,
+               @Option(names = "--role", paramLabel = "ROLE", description = "owner, admin, member or viewer.") String role,
+               @Option(names = "--oidc-subject", paramLabel = "SUB", description = "The sub claim that logs in as this "
+                       + "user through OIDC; \"\" removes it.") String oidcSubject,
                @Mixin Output output) {
+        if (role == null && oidcSubject == null) {
+            throw new IllegalArgumentException("nothing to change (expected: --role ROLE, --oidc-subject SUB, or both)");
+        }
         JsonNode user;
         try (ApiClient api = ApiClient.current()) {
-            user = api.patch("/v1/users/" + ApiClient.segment(name), ApiClient.JSON.createObjectNode().put("role", role));
+            ObjectNode body = ApiClient.JSON.createObjectNode();
+            if (role != null) {
+                body.put("role", role);
+            }
+            if (oidcSubject != null) {
+                body.put("oidcSubject", oidcSubject);
+            }
+            user = api.patch("/v1/users/" + ApiClient.segment(name), body);
         }
         output.print(user, out -> print(out, user));
         return 0;
@@ -70,6 +87,9 @@ final class UserCommand {
     private static void print(PrintWriter out, JsonNode user) {
         Text.field(out, "name", Text.of(user.path("name")));
         Text.field(out, "role", Text.of(user.path("role")));
+        if (user.hasNonNull("oidcSubject")) {
+            Text.field(out, "OIDC subject", Text.of(user.path("oidcSubject")));
+        }
         Text.field(out, "created", Text.time(user.path("createdAt")));
     }
 }

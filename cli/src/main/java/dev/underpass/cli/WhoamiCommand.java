@@ -5,9 +5,9 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
-/** Who the current key acts as. */
+/** Who the current key, or OIDC token, acts as. */
 @Command(name = "whoami", mixinStandardHelpOptions = true,
-        description = "Show the account, user, role and scopes of the API key in use.")
+        description = "Show the account, user, role and scopes of the API key in use (key oidc for an OIDC login).")
 final class WhoamiCommand implements Callable<Integer> {
     @Mixin
     Output output;
@@ -26,6 +26,9 @@ final class WhoamiCommand implements Callable<Integer> {
             Text.field(out, "role", Text.of(me.path("role")));
             Text.field(out, "scopes", Text.join(me.path("scopes"), " ", Text::of));
             Text.field(out, "API key", Text.of(me.path("apiKeyId")));
+            if (config.oidc()) {
+                Text.field(out, "OIDC token file", config.oidcTokenFile());
+            }
         });
         return 0;
     }

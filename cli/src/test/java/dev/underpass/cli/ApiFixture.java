@@ -47,7 +47,8 @@ final class ApiFixture implements AutoCloseable {
 
     /** Starts the API; skips the test where the environment would override the CLI's stored login. */
     static ApiFixture start(Path dir) throws Exception {
-        for (String env : List.of(CliConfig.GATEWAY_ENV, CliConfig.KEY_ENV, CliConfig.CA_FILE_ENV)) {
+        for (String env : List.of(CliConfig.GATEWAY_ENV, CliConfig.KEY_ENV, CliConfig.CA_FILE_ENV,
+                CliConfig.OIDC_TOKEN_FILE_ENV, CliConfig.ACCOUNT_ENV)) {
             assumeTrue(System.getenv(env) == null, env + " is set in this environment");
         }
         return new ApiFixture(dir);
@@ -56,6 +57,11 @@ final class ApiFixture implements AutoCloseable {
     /** Publishes a forward proxy at {@code proxy}, as a gateway does once it bound it ({@code GET /v1/gateway}). */
     void publishGateway(HostAndPort proxy) {
         controlPlane.gatewayInfo(GatewayInfo.of(proxy, controlPlane.settings().endpointDomain()));
+    }
+
+    /** The store behind the API, for tests that change rows behind its back (audit tampering). */
+    Store store() {
+        return store;
     }
 
     /** The operator's principal, for setting up many objects without a request each. */

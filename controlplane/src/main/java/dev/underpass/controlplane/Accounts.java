@@ -1,11 +1,13 @@
 package dev.underpass.controlplane;
 
+import dev.underpass.controlplane.audit.AuditLog;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
@@ -25,17 +27,23 @@ public final class Accounts {
     public record Created(View account, Users.View owner, ApiKeys.Created ownerKey) {
     }
 
+    /** A created account and its store seq, which the audit record needs. */
+    private record Inserted(long seq, Created created) {
+    }
+
     public record CreateRequest(String name, String owner) {
     }
 
     private final Jdbi jdbi;
     private final Clock clock;
     private final ApiKeys keys;
+    private final AuditLog audit;
 
-    Accounts(Jdbi jdbi, Clock clock, ApiKeys keys) {
+    Accounts(Jdbi jdbi, Clock clock, ApiKeys keys, AuditLog audit) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.keys = keys;
+        this.audit = audit;
     }
 
     /** Keeps the operator's first key somewhere only the operator can read. */
@@ -61,7 +69,10 @@ public final class Accounts {
             if (count > 0) {
                 return Optional.<Created>empty();
             }
-            Created created = insert(h, OPERATOR_ACCOUNT, true, OPERATOR_USER, "gateway (first start)");
+            Inserted inserted = insert(h, OPERATOR_ACCOUNT, true, OPERATOR_USER, "gateway (first start)");
+            Created created = inserted.created();
+            audit.record(h, inserted.seq(), AuditLog.SYSTEM, "account.create", "account:" + OPERATOR_ACCOUNT, AuditLog.OK,
+                    details(created));
             try {
                 writer.write(created.ownerKey().key());
             } catch (IOException e) {
@@ -83,11 +94,21 @@ public final class Accounts {
                     .mapTo(Long.class).one() > 0) {
                 throw new ApiException(409, "account '" + request.name() + "' already exists (expected: a new name)");
             }
-            return insert(h, request.name(), false, owner, p.actor());
+            Inserted inserted = insert(h, request.name(), false, owner, p.actor());
+            Created created = inserted.created();
+            // In the operator's chain and in the new account's own, which thus starts with its creation.
+            audit.record(h, p.accountSeq(), inserted.seq(), p.actor(), "account.create", "account:" + request.name(),
+                    AuditLog.OK, details(created));
+            return created;
         });
     }
 
-    private Created insert(Handle h, String name, boolean operator, String ownerName, String actor) {
+    private static Map<String, Object> details(Created c) {
+        return Map.of("owner", c.owner().name(), "ownerKeyId", c.ownerKey().apiKey().id(),
+                "ownerKeyPrefix", c.ownerKey().apiKey().prefix());
+    }
+
+    private Inserted insert(Handle h, String name, boolean operator, String ownerName, String actor) {
         Instant now = clock.instant();
         long seq = h.createUpdate("insert into accounts (name, operator, created_at) values (:n, :o, :t)")
                 .bind("n", name).bind("o", operator).bind("t", Sql.at(now))
@@ -96,7 +117,7 @@ public final class Accounts {
                 .bind("a", seq).bind("n", ownerName).bind("r", Role.OWNER.text()).bind("t", Sql.at(now))
                 .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
         ApiKeys.Created key = keys.insert(h, seq, userSeq, ownerName, "first-key", null, null, actor);
-        return new Created(new View(name, operator, now), new Users.View(ownerName, Role.OWNER, now), key);
+        return new Inserted(seq, new Created(new View(name, operator, now), new Users.View(ownerName, Role.OWNER, now), key));
     }
 
     public Page<View> list(Principal p, Page.Request page) {

@@ -1,12 +1,15 @@
 package dev.underpass.controlplane;
 
+import dev.underpass.controlplane.audit.AuditLog;
 import java.net.SocketAddress;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -37,12 +40,14 @@ public final class AgentTokens {
     private final Clock clock;
     private final Consumer<String> revoked;
     private final AuthFailures failures;
+    private final AuditLog audit;
 
-    AgentTokens(Jdbi jdbi, Clock clock, Consumer<String> revoked, AuthFailures failures) {
+    AgentTokens(Jdbi jdbi, Clock clock, Consumer<String> revoked, AuthFailures failures, AuditLog audit) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.revoked = revoked;
         this.failures = failures;
+        this.audit = audit;
     }
 
     /**
@@ -122,7 +127,11 @@ public final class AgentTokens {
             Credentials.checkExpiry(errors, request.expiresAt(), now);
         }
         Names.reject(errors);
-        return jdbi.inTransaction(h -> insert(h, p, request.name(), request.expiresAt()));
+        return jdbi.inTransaction(h -> {
+            Created created = insert(h, p, request.name(), request.expiresAt());
+            audit.record(h, p, "agentToken.create", "agentToken:" + created.agentToken().id(), details(created.agentToken()));
+            return created;
+        });
     }
 
     private Created insert(Handle h, Principal p, String name, Instant expiresAt) {
@@ -151,6 +160,10 @@ public final class AgentTokens {
             Created fresh = insert(h, p, old.view().name(), old.view().expiresAt());
             h.createUpdate("update agent_tokens set expires_at = :e where seq = :s")
                     .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace))).bind("s", old.seq()).execute();
+            Map<String, Object> details = details(fresh.agentToken());
+            details.put("newTokenId", fresh.agentToken().id());
+            details.put("oldTokenExpiresAt", Credentials.endOfGrace(old.view().expiresAt(), now, grace));
+            audit.record(h, p, "agentToken.rotate", "agentToken:" + id, details);
             return fresh;
         });
     }
@@ -164,11 +177,24 @@ public final class AgentTokens {
             if (row.view().revokedAt() == null) {
                 h.createUpdate("update agent_tokens set revoked_at = :t where seq = :s").bind("t", Sql.at(now))
                         .bind("s", row.seq()).execute();
+                audit.record(h, p, "agentToken.revoke", "agentToken:" + id, Map.of("name", row.view().name(),
+                        "prefix", row.view().prefix()));
             }
             return require(h, p, id, now).view();
         });
         revoked.accept(id);
         return v;
+    }
+
+    /** What a token's record says of it: never the token itself, only its shown prefix. */
+    private static Map<String, Object> details(View v) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("name", v.name());
+        d.put("prefix", v.prefix());
+        if (v.expiresAt() != null) {
+            d.put("expiresAt", v.expiresAt());
+        }
+        return d;
     }
 
     private Row require(Handle h, Principal p, String id, Instant now) {

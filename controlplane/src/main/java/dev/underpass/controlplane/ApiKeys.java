@@ -1,12 +1,15 @@
 package dev.underpass.controlplane;
 
+import dev.underpass.controlplane.audit.AuditLog;
 import java.net.SocketAddress;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.jdbi.v3.core.Handle;
@@ -39,11 +42,13 @@ public final class ApiKeys {
     private final Jdbi jdbi;
     private final Clock clock;
     private final AuthFailures failures;
+    private final AuditLog audit;
 
-    ApiKeys(Jdbi jdbi, Clock clock, AuthFailures failures) {
+    ApiKeys(Jdbi jdbi, Clock clock, AuthFailures failures, AuditLog audit) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.failures = failures;
+        this.audit = audit;
     }
 
     /**
@@ -177,7 +182,9 @@ public final class ApiKeys {
                     }
                 }
             }
-            return insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, expiresAt, p.actor());
+            Created created = insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, expiresAt, p.actor());
+            audit.record(h, p, "apiKey.create", "apiKey:" + created.apiKey().id(), details(created.apiKey()));
+            return created;
         });
     }
 
@@ -224,6 +231,10 @@ public final class ApiKeys {
                     old.view().expiresAt(), p.actor());
             h.createUpdate("update api_keys set expires_at = :e where seq = :s")
                     .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace))).bind("s", old.seq()).execute();
+            Map<String, Object> details = details(fresh.apiKey());
+            details.put("newKeyId", fresh.apiKey().id());
+            details.put("oldKeyExpiresAt", Credentials.endOfGrace(old.view().expiresAt(), now, grace));
+            audit.record(h, p, "apiKey.rotate", "apiKey:" + id, details);
             return fresh;
         });
     }
@@ -236,9 +247,24 @@ public final class ApiKeys {
             if (row.view().revokedAt() == null) {
                 h.createUpdate("update api_keys set revoked_at = :t where seq = :s").bind("t", Sql.at(now))
                         .bind("s", row.seq()).execute();
+                audit.record(h, p, "apiKey.revoke", "apiKey:" + id, Map.of("name", row.view().name(),
+                        "user", row.view().user(), "prefix", row.view().prefix()));
             }
             return require(h, p, id, now).view();
         });
+    }
+
+    /** What a key's record says of it: never the key itself, only its shown prefix. */
+    private static Map<String, Object> details(View v) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("name", v.name());
+        d.put("user", v.user());
+        d.put("prefix", v.prefix());
+        d.put("scopes", v.scopes() == null ? "all of the user's role" : v.scopes().stream().map(Scope::text).toList());
+        if (v.expiresAt() != null) {
+            d.put("expiresAt", v.expiresAt());
+        }
+        return d;
     }
 
     /**

@@ -24,8 +24,9 @@ import org.slf4j.LoggerFactory;
  * {@code window / limit} after that; a sustained attacker gets at most that many attempts per
  * window. A <em>source</em> is the client's IP address; for IPv6 it is the address's /64
  * network, since one host commonly holds a whole /64. A <em>principal</em> is the public prefix of
- * the presented credential ({@link Secrets#shownPrefix}: {@code upk_} or {@code upa_} and 8
- * characters, as key and token lists show it); the secret itself is never kept. A credential
+ * the presented credential ({@link Secrets#shownPrefix}: {@code upk_}, {@code upa_} or {@code upe_}
+ * and 8 characters, as key, token and enrollment lists show it); the secret itself is never kept. For an agent's
+ * JWT it is the agent identity the agent names ({@code wid-...}), since every JWT begins alike. A credential
  * without a recognisable prefix counts for its source only. Only presented credentials that the
  * store refused count: a request without any credential costs no lookup and is answered as
  * before, and refused attempts do not count (they were never checked), and a successful
@@ -218,10 +219,17 @@ public final class AuthFailures {
         return from.toString();
     }
 
-    /** The public prefix of a credential that has one ({@code upk_} or {@code upa_} and 8 characters), else null. */
+    /**
+     * The public prefix of a credential that has one ({@code upk_}, {@code upa_} or {@code upe_} and 8 characters),
+     * or an agent identity's id; else null.
+     */
     static String principal(String credential) {
+        if (AgentIdentities.wellFormedId(credential)) {
+            return credential; // an agent identity's id: JWTs all start alike, so they count by the identity they name
+        }
         if (credential == null || credential.length() < Secrets.SHOWN_PREFIX_LENGTH
-                || !(credential.startsWith(Secrets.API_KEY_PREFIX) || credential.startsWith(Secrets.AGENT_TOKEN_PREFIX))) {
+                || !(credential.startsWith(Secrets.API_KEY_PREFIX) || credential.startsWith(Secrets.AGENT_TOKEN_PREFIX)
+                || credential.startsWith(Secrets.ENROLLMENT_TOKEN_PREFIX))) {
             return null;
         }
         for (int i = Secrets.API_KEY_PREFIX.length(); i < Secrets.SHOWN_PREFIX_LENGTH; i++) {
@@ -240,6 +248,12 @@ public final class AuthFailures {
     }
 
     private static String describe(String principal) {
+        if (principal.startsWith(AgentIdentities.ID_PREFIX)) {
+            return "agent identity " + principal;
+        }
+        if (principal.startsWith(Secrets.ENROLLMENT_TOKEN_PREFIX)) {
+            return "enrollment token " + principal;
+        }
         return (principal.startsWith(Secrets.API_KEY_PREFIX) ? "API key " : "agent token ") + principal;
     }
 

@@ -1,5 +1,6 @@
 package dev.underpass.controlplane;
 
+import dev.underpass.controlplane.audit.AuditLog;
 import dev.underpass.controlplane.store.Store;
 import java.time.Clock;
 import java.time.Duration;
@@ -28,11 +29,15 @@ public final class ControlPlane {
     private final Users users;
     private final ApiKeys apiKeys;
     private final AgentTokens agentTokens;
+    private final AgentIdentities agentIdentities;
+    private final OidcLogins oidcLogins;
+    private final AgentEnrollments agentEnrollments;
     private final Services services;
     private final Endpoints endpoints;
     private final PrivateDns privateDns;
     private final Settings settings;
     private final AuthFailures authFailures;
+    private final AuditLog audit;
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
     private volatile AgentPresence agentPresence;
@@ -48,14 +53,21 @@ public final class ControlPlane {
         Runnable changed = () -> endpointListeners.forEach(Runnable::run);
         this.settings = settings;
         this.authFailures = Objects.requireNonNull(authFailures, "authFailures");
-        this.apiKeys = new ApiKeys(jdbi, clock, authFailures);
-        this.accounts = new Accounts(jdbi, clock, apiKeys);
-        this.users = new Users(jdbi, clock);
+        this.audit = new AuditLog(jdbi, clock);
+        this.apiKeys = new ApiKeys(jdbi, clock, authFailures, audit);
+        this.accounts = new Accounts(jdbi, clock, apiKeys, audit);
+        this.users = new Users(jdbi, clock, audit);
         this.agentTokens = new AgentTokens(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
-                authFailures);
-        this.services = new Services(jdbi, clock, changed);
-        this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost());
+                authFailures, audit);
+        this.services = new Services(jdbi, clock, changed, audit);
+        this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost(), audit);
         this.privateDns = new PrivateDns(services, txt);
+        // A deleted identity ends its sessions as a revoked token does: the same listeners, told its wid- id.
+        this.oidcLogins = new OidcLogins(jdbi, authFailures);
+        this.agentIdentities = new AgentIdentities(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+                audit);
+        this.agentEnrollments = new AgentEnrollments(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+                authFailures, audit);
     }
 
     public ControlPlane(Store store, Settings settings) {
@@ -88,6 +100,21 @@ public final class ControlPlane {
         return agentTokens;
     }
 
+    /** Mutual-TLS enrollment: one-time enrollment tokens and the agent certificates they gave. */
+    public AgentEnrollments agentEnrollments() {
+        return agentEnrollments;
+    }
+
+    /** Agent identities: OIDC workload identity bindings that agents authenticate with instead of a token. */
+    public AgentIdentities agentIdentities() {
+        return agentIdentities;
+    }
+
+    /** OIDC login for API users; off until the gateway gives it a verifier ({@code oidcUsers}). */
+    public OidcLogins oidcLogins() {
+        return oidcLogins;
+    }
+
     public Services services() {
         return services;
     }
@@ -98,6 +125,11 @@ public final class ControlPlane {
 
     public PrivateDns privateDns() {
         return privateDns;
+    }
+
+    /** The audit log: every change is recorded through it, in the change's own transaction. */
+    public AuditLog audit() {
+        return audit;
     }
 
     /** The limits on failed authentication attempts that API keys and agent tokens are checked within. */

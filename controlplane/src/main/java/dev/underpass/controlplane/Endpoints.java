@@ -2,6 +2,7 @@ package dev.underpass.controlplane;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.underpass.controlplane.EndpointState.Transition;
+import dev.underpass.controlplane.audit.AuditLog;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -69,13 +70,15 @@ public final class Endpoints {
     private final Runnable changed;
     private final String domain;
     private final String host;
+    private final AuditLog audit;
 
-    Endpoints(Jdbi jdbi, Clock clock, Runnable changed, String domain, String host) {
+    Endpoints(Jdbi jdbi, Clock clock, Runnable changed, String domain, String host, AuditLog audit) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.changed = changed;
         this.domain = domain;
         this.host = host;
+        this.audit = audit;
     }
 
     public View create(Principal p, CreateRequest r) {
@@ -119,6 +122,10 @@ public final class Endpoints {
                     .bind("st", first.text()).bind("r", reason).bind("t", Sql.at(now))
                     .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
             event(h, seq, null, first, p.actor(), reason, now);
+            long providerSeq = h.createQuery("select account_seq from services where seq = :s").bind("s", serviceSeq)
+                    .mapTo(Long.class).one();
+            audit.record(h, p.accountSeq(), providerSeq, p.actor(), "endpoint.create", "endpoint:" + id, AuditLog.OK,
+                    Map.of("service", ref, "state", first.text()));
             return load(h, seq, true, true, p.account());
         });
         changed.run();
@@ -194,7 +201,7 @@ public final class Endpoints {
                 throw new ApiException(403, "only the provider of " + a.service() + " can " + t.name().toLowerCase()
                         + " endpoint " + id + " (expected: 'underpass endpoint delete' for your own endpoint)");
             }
-            move(h, a.seq(), id, t, p.actor(), reason);
+            move(h, a.seq(), id, t, p, reason);
             return load(h, a.seq(), a.consumer(), true, p.account());
         });
         changed.run();
@@ -210,7 +217,7 @@ public final class Endpoints {
                 throw new ApiException(403, "only account " + a.consumerAccount() + " can delete endpoint " + id
                         + " (expected: 'underpass endpoint reject' for a request to your service)");
             }
-            move(h, a.seq(), id, Transition.DELETE, p.actor(), "deleted by the consumer");
+            move(h, a.seq(), id, Transition.DELETE, p, "deleted by the consumer");
             return load(h, a.seq(), true, true, p.account());
         });
         changed.run();
@@ -252,11 +259,24 @@ public final class Endpoints {
         return a;
     }
 
+    /** A move made by principal {@code p} (the consumer or the provider). */
+    private EndpointState move(Handle h, long seq, String id, Transition t, Principal p, String reason) {
+        return move(h, seq, id, t, p.actor(), p.accountSeq(), reason);
+    }
+
+    /** A move made by the gateway itself. */
+    private EndpointState move(Handle h, long seq, String id, Transition t, String gateway, String reason) {
+        return move(h, seq, id, t, gateway, null, reason);
+    }
+
     /**
      * Moves endpoint {@code seq} by {@code t} if its current state allows it, else refuses with
-     * 409 naming the state; the update only succeeds on the state just read.
+     * 409 naming the state; the update only succeeds on the state just read. The move is recorded
+     * in the audit chains of the consumer and the provider; {@code actorAccount} is the account of
+     * the principal who moved it, null for the gateway.
      */
-    private EndpointState move(Handle h, long seq, String id, Transition t, String actor, String reason) {
+    private EndpointState move(Handle h, long seq, String id, Transition t, String actor, Long actorAccount,
+                               String reason) {
         Instant now = clock.instant();
         EndpointState from = EndpointState.parse(h.createQuery("select state from endpoints where seq = :s")
                 .bind("s", seq).mapTo(String.class).one());
@@ -276,10 +296,40 @@ public final class Endpoints {
                     + from + "); look at it again and retry if still wanted");
         }
         event(h, seq, from, to, actor, reason, now);
+        recordMove(h, seq, id, t, from, to, actor, actorAccount, reason);
         if (!EndpointState.LISTENING.contains(to)) {
             h.createUpdate("delete from endpoint_ports where endpoint_seq = :s").bind("s", seq).execute();
         }
         return to;
+    }
+
+    private void recordMove(Handle h, long seq, String id, Transition t, EndpointState from, EndpointState to, String actor,
+                            Long actorAccount, String reason) {
+        record Parties(long consumer, Long provider, String ref) {
+        }
+        Parties parties = h.createQuery("select e.account_seq, s.account_seq as provider, e.service_ref from endpoints e "
+                        + "left join services s on s.seq = e.service_seq where e.seq = :s")
+                .bind("s", seq).map((rs, ctx) -> new Parties(rs.getLong(1), (Long) rs.getObject(2, Long.class), rs.getString(3)))
+                .one();
+        long home = actorAccount != null ? actorAccount : parties.consumer();
+        Long other = home == parties.consumer() ? parties.provider() : Long.valueOf(parties.consumer());
+        String who = actorAccount == null ? AuditLog.SYSTEM : actor;
+        String action = "endpoint." + switch (t) {
+            case ACCEPT -> "accept";
+            case REJECT -> "reject";
+            case PROVISIONED -> "provisioned";
+            case PROVISIONING_FAILED -> "provisioningFailed";
+            case EXPIRE -> "expire";
+            case DELETE -> "delete";
+            case RELEASED -> "released";
+        };
+        String outcome = t == Transition.PROVISIONING_FAILED ? "failed: " + reason : AuditLog.OK;
+        Map<String, Object> details = Map.of("service", parties.ref(), "from", from.text(), "to", to.text(), "reason", reason);
+        if (other == null) { // the service is gone: only the consumer is left to tell
+            audit.record(h, home, who, action, "endpoint:" + id, outcome, details);
+        } else {
+            audit.record(h, home, other, who, action, "endpoint:" + id, outcome, details);
+        }
     }
 
     private static String verb(Transition t) {
@@ -552,15 +602,28 @@ public final class Endpoints {
     /** Expires connection requests older than {@code ttl}; returns how many. */
     public int expireRequests(Duration ttl) {
         Instant cutoff = clock.instant().minus(ttl);
-        return jdbi.inTransaction(h -> {
-            List<Map.Entry<Long, String>> old = h.createQuery("select seq, id from endpoints where state = 'pendingAcceptance' "
-                            + "and created_at < :c")
-                    .bind("c", Sql.at(cutoff)).map((rs, ctx) -> Map.entry(rs.getLong(1), rs.getString(2))).list();
-            for (Map.Entry<Long, String> e : old) {
-                move(h, e.getKey(), e.getValue(), Transition.EXPIRE, GATEWAY,
-                        "the provider did not decide within " + ttl.toString().substring(2).toLowerCase());
-            }
-            return old.size();
-        });
+        List<Map.Entry<Long, String>> old = jdbi.withHandle(h -> h.createQuery("select seq, id from endpoints "
+                        + "where state = 'pendingAcceptance' and created_at < :c")
+                .bind("c", Sql.at(cutoff)).map((rs, ctx) -> Map.entry(rs.getLong(1), rs.getString(2))).list());
+        int expired = 0;
+        for (Map.Entry<Long, String> e : old) {
+            // One transaction per request: a move locks audit chain heads, which must not stay locked while this
+            // waits for the next endpoint's row (a provider's decision on it may hold that row and want the heads).
+            expired += jdbi.inTransaction(h -> {
+                String state = h.createQuery("select state from endpoints where seq = :s").bind("s", e.getKey())
+                        .mapTo(String.class).one();
+                if (!EndpointState.PENDING_ACCEPTANCE.text().equals(state)) {
+                    return 0; // decided meanwhile
+                }
+                try {
+                    move(h, e.getKey(), e.getValue(), Transition.EXPIRE, GATEWAY,
+                            "the provider did not decide within " + ttl.toString().substring(2).toLowerCase());
+                    return 1;
+                } catch (ApiException raced) {
+                    return 0; // decided between the read and the move
+                }
+            });
+        }
+        return expired;
     }
 }

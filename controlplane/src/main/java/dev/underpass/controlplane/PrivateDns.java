@@ -83,7 +83,7 @@ public final class PrivateDns {
             detail = "cannot look up TXT " + record + ": " + e.getClass().getSimpleName()
                     + (e.getExplanation() == null ? "" : " " + e.getExplanation()) + " (expected: a TXT record \"" + expected + "\")";
         }
-        services.setDnsState(p, serviceName, v.privateDns().name(), expected, state);
+        services.setDnsState(p, serviceName, v.privateDns().name(), expected, state, detail);
         return new Result(v.reference(), v.privateDns().name(), state, detail);
     }
 }

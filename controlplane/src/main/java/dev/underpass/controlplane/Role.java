@@ -12,9 +12,10 @@ import java.util.Set;
  */
 public enum Role {
     VIEWER(EnumSet.of(Scope.SERVICES_READ, Scope.ENDPOINTS_READ, Scope.KEYS_READ, Scope.AGENT_TOKENS_READ,
-            Scope.USERS_READ)),
+            Scope.AGENT_IDENTITIES_READ, Scope.USERS_READ)),
     MEMBER(with(VIEWER, Scope.ENDPOINTS_WRITE, Scope.KEYS_WRITE)),
-    ADMIN(with(MEMBER, Scope.SERVICES_WRITE, Scope.CONNECTIONS_DECIDE, Scope.AGENT_TOKENS_WRITE, Scope.USERS_WRITE)),
+    ADMIN(with(MEMBER, Scope.SERVICES_WRITE, Scope.CONNECTIONS_DECIDE, Scope.AGENT_TOKENS_WRITE,
+            Scope.AGENT_IDENTITIES_WRITE, Scope.USERS_WRITE, Scope.AUDIT_READ)),
     OWNER(with(ADMIN));
 
     private final Set<Scope> scopes;

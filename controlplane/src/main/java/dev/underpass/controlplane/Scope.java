@@ -16,8 +16,11 @@ public enum Scope {
     KEYS_WRITE("keys:write"),
     AGENT_TOKENS_READ("agent-tokens:read"),
     AGENT_TOKENS_WRITE("agent-tokens:write"),
+    AGENT_IDENTITIES_READ("agent-identities:read"),
+    AGENT_IDENTITIES_WRITE("agent-identities:write"),
     USERS_READ("users:read"),
     USERS_WRITE("users:write"),
+    AUDIT_READ("audit:read"),
     ACCOUNTS_READ("accounts:read"),
     ACCOUNTS_WRITE("accounts:write");
 

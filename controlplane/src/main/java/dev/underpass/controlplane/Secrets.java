@@ -18,6 +18,8 @@ public final class Secrets {
     public static final String AGENT_TOKEN_PREFIX = "upa_";
     /** Every API key starts with this. */
     public static final String API_KEY_PREFIX = "upk_";
+    /** Every one-time agent enrollment token starts with this. */
+    public static final String ENROLLMENT_TOKEN_PREFIX = "upe_";
     /** How much of a secret lists show, enough to recognise it and useless to an attacker. */
     public static final int SHOWN_PREFIX_LENGTH = 12;
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -27,6 +29,10 @@ public final class Secrets {
 
     public static String agentToken() {
         return AGENT_TOKEN_PREFIX + random(32);
+    }
+
+    public static String enrollmentToken() {
+        return ENROLLMENT_TOKEN_PREFIX + random(32);
     }
 
     public static String apiKey() {

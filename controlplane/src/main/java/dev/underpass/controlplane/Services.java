@@ -1,6 +1,7 @@
 package dev.underpass.controlplane;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.underpass.controlplane.audit.AuditLog;
 import dev.underpass.protocol.HostAndPort;
 import java.sql.ResultSet;
 import java.sql.SQLException;
@@ -98,11 +99,13 @@ public final class Services {
     private final Jdbi jdbi;
     private final Clock clock;
     private final Runnable changed;
+    private final AuditLog audit;
 
-    Services(Jdbi jdbi, Clock clock, Runnable changed) {
+    Services(Jdbi jdbi, Clock clock, Runnable changed, AuditLog audit) {
         this.jdbi = jdbi;
         this.clock = clock;
         this.changed = changed;
+        this.audit = audit;
     }
 
     public Page<View> list(Principal p, Page.Request page) {
@@ -171,7 +174,9 @@ public final class Services {
             writeListeners(h, seq, listeners);
             writePrincipals(h, seq, principals);
             writeDns(h, seq, dns);
-            return load(h, seq, p.account());
+            View created = load(h, seq, p.account());
+            audit.record(h, p, "service.create", "service:" + created.reference(), auditDetails(created, null));
+            return created;
         });
         changed.run();
         return v;
@@ -214,7 +219,9 @@ public final class Services {
             if (r.privateDnsName() != null && !java.util.Objects.equals(dns, oldDns)) {
                 writeDns(h, seq, dns);
             }
-            return load(h, seq, p.account());
+            View after = load(h, seq, p.account());
+            audit.record(h, p, "service.update", "service:" + after.reference(), auditDetails(after, changedFields(r)));
+            return after;
         });
         changed.run();
         return v;
@@ -235,6 +242,7 @@ public final class Services {
                         + "or available (expected: reject them first with 'underpass endpoint reject')");
             }
             h.createUpdate("delete from services where seq = :s").bind("s", seq).execute();
+            audit.record(h, p, "service.delete", "service:" + p.account() + "/" + name, Map.of());
         });
         changed.run();
     }
@@ -243,16 +251,67 @@ public final class Services {
      * Records the outcome of a private DNS verification, if the service still has the name and
      * verification value that were checked (the provider may have changed them meanwhile).
      */
-    void setDnsState(Principal p, String name, String dnsName, String verificationValue, String state) {
-        int n = jdbi.inTransaction(h -> h.createUpdate("update services set private_dns_state = :st, updated_at = :t "
-                        + "where seq = :s and private_dns_name = :n and private_dns_token = :tok")
-                .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).bind("n", dnsName)
-                .bind("tok", verificationValue.substring(VERIFICATION_PREFIX.length())).execute());
+    void setDnsState(Principal p, String name, String dnsName, String verificationValue, String state, String detail) {
+        int n = jdbi.inTransaction(h -> {
+            int updated = h.createUpdate("update services set private_dns_state = :st, updated_at = :t "
+                            + "where seq = :s and private_dns_name = :n and private_dns_token = :tok")
+                    .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).bind("n", dnsName)
+                    .bind("tok", verificationValue.substring(VERIFICATION_PREFIX.length())).execute();
+            if (updated > 0) {
+                audit.record(h, p.accountSeq(), p.actor(), "service.verifyDns", "service:" + p.account() + "/" + name,
+                        "verified".equals(state) ? AuditLog.OK : "failed: " + detail,
+                        Map.of("privateDnsName", dnsName, "state", state));
+            }
+            return updated;
+        });
         if (n == 0) {
             throw new ApiException(409, "the private DNS name of service '" + name + "' changed during its verification "
                     + "(expected: verify again)");
         }
         changed.run();
+    }
+
+    /** What a service's record says: its ports, who may connect and how; targets stay out (there may be hundreds). */
+    private static Map<String, Object> auditDetails(View v, List<String> changed) {
+        Map<String, Object> d = new LinkedHashMap<>();
+        if (changed != null) {
+            d.put("changed", changed);
+        }
+        d.put("ports", v.listeners().stream().map(Listener::port).toList());
+        List<String> principals = v.allowedPrincipals();
+        d.put("allowedPrincipals", principals.size() <= 20 ? principals
+                : List.of(String.join(",", principals.subList(0, 20)) + " and " + (principals.size() - 20) + " more"));
+        d.put("acceptanceRequired", v.acceptanceRequired());
+        if (v.privateDns() != null) {
+            d.put("privateDnsName", v.privateDns().name());
+        }
+        return d;
+    }
+
+    private static List<String> changedFields(UpdateRequest r) {
+        List<String> f = new ArrayList<>();
+        if (r.description() != null) {
+            f.add("description");
+        }
+        if (r.listeners() != null) {
+            f.add("listeners");
+        }
+        if (r.allowedPrincipals() != null) {
+            f.add("allowedPrincipals");
+        }
+        if (r.acceptanceRequired() != null) {
+            f.add("acceptanceRequired");
+        }
+        if (r.privateDnsName() != null) {
+            f.add("privateDnsName");
+        }
+        if (r.loadBalancing() != null) {
+            f.add("loadBalancing");
+        }
+        if (r.whenAllUnhealthy() != null) {
+            f.add("whenAllUnhealthy");
+        }
+        return f;
     }
 
     private static void checkDescription(List<String> errors, String description) {

@@ -159,6 +159,7 @@ class AuthFailuresTest {
         assertThat(AuthFailures.principal(KEY)).isEqualTo("upk_AbCdEfGh");
         assertThat(AuthFailures.principal(Secrets.apiKey())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upk_");
         assertThat(AuthFailures.principal(Secrets.agentToken())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upa_");
+        assertThat(AuthFailures.principal(Secrets.enrollmentToken())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upe_");
         assertThat(AuthFailures.principal("upa_wrong")).as("too short").isNull();
         assertThat(AuthFailures.principal("upk_abc def ghi")).as("not base64url").isNull();
         assertThat(AuthFailures.principal("Basic dXNlcjpwYXNz")).isNull();

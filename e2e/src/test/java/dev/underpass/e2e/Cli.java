@@ -58,6 +58,8 @@ final class Cli {
         pb.environment().put("UNDERPASS_CONFIG_DIR", configDir.toString());
         pb.environment().remove("UNDERPASS_API_KEY");
         pb.environment().remove("UNDERPASS_GATEWAY");
+        pb.environment().remove("UNDERPASS_LOGIN_TOKEN_FILE"); // would replace the stored login (OIDC login)
+        pb.environment().remove("UNDERPASS_ACCOUNT");
         Process p = pb.start();
         if (!p.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
             p.destroyForcibly();

@@ -25,6 +25,8 @@ final class Tunnel implements AutoCloseable {
     private final Path dir;
     private final Map<String, String> services;
     private final List<String> agentTargets;
+    /** More of the gateway's YAML configuration, appended to the harness's own. */
+    private final String gatewayYaml;
     private final Path tokenFile;
     private final List<UnderpassProcess> processes = new ArrayList<>();
     private final Map<String, String> endpointIds = new LinkedHashMap<>();
@@ -42,7 +44,8 @@ final class Tunnel implements AutoCloseable {
     private int gatewayStarts;
     private int agentStarts;
 
-    private Tunnel(Path dir, Map<String, String> services, List<String> agentTargets) {
+    private Tunnel(Path dir, Map<String, String> services, List<String> agentTargets, String gatewayYaml) {
+        this.gatewayYaml = gatewayYaml;
         this.dir = dir;
         this.services = services;
         this.agentTargets = agentTargets;
@@ -56,7 +59,13 @@ final class Tunnel implements AutoCloseable {
 
     /** As {@link #start(Path, Map)}, with the agent allowing only {@code agentTargets}. */
     static Tunnel start(Path dir, Map<String, String> services, List<String> agentTargets) throws Exception {
-        Tunnel t = new Tunnel(dir, services, agentTargets);
+        return start(dir, services, agentTargets, "");
+    }
+
+    /** As {@link #start(Path, Map, List)}, with {@code gatewayYaml} added to the gateway's configuration. */
+    static Tunnel start(Path dir, Map<String, String> services, List<String> agentTargets, String gatewayYaml)
+            throws Exception {
+        Tunnel t = new Tunnel(dir, services, agentTargets, gatewayYaml);
         try {
             t.startGateway();
             t.setUp();
@@ -73,7 +82,7 @@ final class Tunnel implements AutoCloseable {
      * test publishes its own services ({@link #publish}) and starts its own agents.
      */
     static Tunnel startWithoutAgent(Path dir) throws Exception {
-        Tunnel t = new Tunnel(dir, Map.of(), List.of());
+        Tunnel t = new Tunnel(dir, Map.of(), List.of(), "");
         try {
             t.startGateway();
             t.setUp();
@@ -115,7 +124,8 @@ final class Tunnel implements AutoCloseable {
                 + "metricsListen: 127.0.0.1:0\n"
                 + "endpointPorts: " + base + "-" + (base + 999) + "\n"
                 + "heartbeatTimeoutSeconds: 6\n"
-                + "dialTimeoutSeconds: 5\n";
+                + "dialTimeoutSeconds: 5\n"
+                + gatewayYaml;
         Path config = dir.resolve("gateway.yaml");
         Files.writeString(config, y);
         gateway = track(UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(),
@@ -213,6 +223,11 @@ final class Tunnel implements AutoCloseable {
 
     int proxyPort() {
         return proxyPort;
+    }
+
+    /** The gateway's REST API, with whichever key a call names. */
+    Api api() {
+        return api;
     }
 
     int apiPort() {

@@ -28,9 +28,12 @@ final class AgentServer {
     private final SslContext ssl;
     private final AgentStreams streams;
     private final long heartbeatTimeoutMillis;
+    private final long maxStreams;
     private Channel server;
 
-    AgentServer(SslContext ssl, AgentStreams streams, long heartbeatTimeoutMillis) {
+    /** {@code maxStreams}: the concurrent streams one agent link may open (SETTINGS_MAX_CONCURRENT_STREAMS). */
+    AgentServer(SslContext ssl, AgentStreams streams, long heartbeatTimeoutMillis, long maxStreams) {
+        this.maxStreams = maxStreams;
         this.ssl = ssl;
         this.streams = streams;
         this.heartbeatTimeoutMillis = heartbeatTimeoutMillis;
@@ -56,6 +59,10 @@ final class AgentServer {
         return (InetSocketAddress) server.localAddress();
     }
 
+    AgentStreams streams() {
+        return streams;
+    }
+
     void close() {
         if (server != null) {
             server.close().syncUninterruptibly();
@@ -76,7 +83,7 @@ final class AgentServer {
                 ctx.close();
                 return;
             }
-            ctx.pipeline().addLast("h2", LinkSettings.serverCodec());
+            ctx.pipeline().addLast("h2", LinkSettings.serverCodec(maxStreams));
             ctx.pipeline().addLast("streams", new Http2MultiplexHandler(streams.dispatcher()));
             ctx.pipeline().addLast("link", streams.linkHandler());
             ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(

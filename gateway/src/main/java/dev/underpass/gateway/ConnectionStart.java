@@ -29,6 +29,7 @@ final class ConnectionStart {
         return StreamRelay.start(socket, stream, (relay, outcome, detail) -> {
             session.finished(id);
             session.metrics().ended(r, relay, outcome);
+            session.metrics().audit().relayed(r, socket, relay, outcome, detail);
             GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
                     + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), socket.remoteAddress(),
                     target, session.id(), outcome, detail == null ? "" : " (" + detail + ")",

@@ -31,6 +31,7 @@ final class EndpointListeners {
     private final AgentRegistry registry;
     private final GatewayMetrics metrics;
     private final Duration dialTimeout;
+    private final ConsumerLimit limit;
     private final AtomicLong connectionIds = new AtomicLong();
     private final Set<Listener> open = ConcurrentHashMap.newKeySet();
 
@@ -88,7 +89,8 @@ final class EndpointListeners {
         }
     }
 
-    EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics) {
+    EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics, ConsumerLimit limit) {
+        this.limit = limit;
         this.metrics = metrics;
         this.registry = registry;
         this.dialTimeout = dialTimeout;
@@ -156,6 +158,12 @@ final class EndpointListeners {
     }
 
     private void connect(EndpointRoute route, Channel socket) {
+        if (!limit.admit(socket, route.consumerAccount(), ConsumerLimit.Entrance.NETWORK)) {
+            metrics.dialFailed(route, "limit");
+            metrics.audit().refused(route, socket, "limit", "the consumer account has too many connections");
+            StreamRelay.resetSocket(socket);
+            return;
+        }
         connect(connectionIds.incrementAndGet(), route, socket, 1);
     }
 
@@ -169,6 +177,8 @@ final class EndpointListeners {
             metrics.dialFailed(route, choice.session() == null ? choice.kind() : "draining");
             GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} refused: {}", id, route.endpoint(),
                     route.servicePort(), socket.remoteAddress(),
+                    choice.session() == null ? choice.refusal() : "every agent chosen started draining");
+            metrics.audit().refused(route, socket, choice.session() == null ? choice.kind() : "draining",
                     choice.session() == null ? choice.refusal() : "every agent chosen started draining");
             StreamRelay.resetSocket(socket);
             return;
@@ -204,7 +214,7 @@ final class EndpointListeners {
         if (session.assignStandby(id, route, choice.target(), socket, System.nanoTime())) {
             return; // the fast way: a stream is already open, the consumer's bytes go with the answer
         }
-        PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
+        PendingConnection p = new PendingConnection(id, route, choice.target(), socket, metrics.audit());
         p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "gateway_timeout", "the agent did not open the stream within "
                 + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
         socket.closeFuture().addListener(f -> session.fail(id, null, "consumer closed before the stream opened"));

@@ -1,6 +1,8 @@
 package dev.underpass.gateway;
 
 import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.AgentEnrollments;
+import dev.underpass.controlplane.AgentIdentities;
 import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
@@ -9,6 +11,7 @@ import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.Drain;
 import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.SecretBox;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
 import dev.underpass.telemetry.OpsServer;
@@ -16,7 +19,6 @@ import dev.underpass.telemetry.Probe;
 import dev.underpass.telemetry.Telemetry;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
-import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -96,31 +98,31 @@ public final class Gateway implements AutoCloseable {
 
     /** As {@link #start(GatewayConfig, Path)}, with the limits on failed authentication attempts (tests set their clock). */
     static Gateway start(GatewayConfig config, Path dataDir, AuthFailures authFailures) throws Exception {
+        return start(config, dataDir, authFailures, SecretBox.fromEnvironment());
+    }
+
+    /**
+     * As {@link #start(GatewayConfig, Path, AuthFailures)}, with the key that seals private keys at
+     * rest ({@link SecretBox#KEY_ENV}; null: none).
+     */
+    static Gateway start(GatewayConfig config, Path dataDir, AuthFailures authFailures, SecretBox secretBox) throws Exception {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(dataDir, "dataDir");
         List<String> errors = config.validate();
         if (!errors.isEmpty()) {
             throw new IllegalArgumentException("invalid gateway configuration:\n  " + String.join("\n  ", errors));
         }
-        File cert;
-        File key;
-        Path ca = null;
-        if (config.tls() != null) {
-            cert = new File(config.tls().certificate());
-            key = new File(config.tls().privateKey());
-        } else {
-            GatewayCertificates generated = GatewayCertificates.ensure(dataDir.resolve("tls"), config.serverNames());
-            cert = generated.certificateFile().toFile();
-            key = generated.privateKeyFile().toFile();
-            ca = generated.caFile();
-        }
+        // Private keys may be sealed at rest (ADR 0015); they are opened in memory only.
+        GatewayKeys.Loaded keys = GatewayKeys.load(config, dataDir, secretBox);
+        Path ca = keys.caFile();
+        String certShown = config.tls() != null ? config.tls().certificate() : "tls/gateway.pem";
         SslContext agentTls;
         SslContext apiTls;
         try {
-            agentTls = Tls.server(cert, key);
-            apiTls = Tls.httpsServer(cert, key);
+            agentTls = Tls.server(keys.certificateChain(), keys.privateKey(), keys.agentCa().certificate());
+            apiTls = Tls.httpsServer(keys.certificateChain(), keys.privateKey());
         } catch (IOException | IllegalArgumentException e) {
-            throw new IOException("tls: cannot load certificate " + cert + " and key " + key + ": " + e.getMessage(), e);
+            throw new IOException("tls: cannot load certificate " + certShown + " and its key: " + e.getMessage(), e);
         }
         // Everything started is closed in reverse order, also when a later step fails.
         List<AutoCloseable> parts = new ArrayList<>();
@@ -130,6 +132,18 @@ public final class Gateway implements AutoCloseable {
             ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
                     config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
                     PrivateDns.jndi(config.dnsServer()), authFailures);
+            cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
+            TrustedIssuers trustedIssuers = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
+            if (!config.oidcIssuers().isEmpty()) {
+                log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
+                        config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
+            }
+            if (config.oidcUsers() != null) {
+                cp.oidcLogins().verifier(new UserJwtVerifier(trustedIssuers.keys(config.oidcUsers().issuer()),
+                        config.oidcUsers().audience(), Clock.systemUTC()));
+                log.info("API users may log in with JWTs of {} for audience {} (OIDC login)", config.oidcUsers().issuer(),
+                        config.oidcUsers().audience());
+            }
             writeFirstKey(cp, dataDir);
 
             Telemetry telemetry = Telemetry.create(
@@ -137,6 +151,12 @@ public final class Gateway implements AutoCloseable {
                     Telemetry.limitTagValues("underpass.", "endpoint", MAX_LABEL_VALUES),
                     Telemetry.limitTagValues("underpass.", "target", MAX_LABEL_VALUES));
             parts.add(telemetry);
+            // Audit records of consumer connections (ADR 0014): written off the event loops, and flushed on
+            // close after the event loops stop and before the store closes; then the chains' heads are logged.
+            parts.add(AuditHeadLog.start(cp.audit().events(), AuditHeadLog.DEFAULT_PERIOD));
+            ConnectionAudit connectionAudit = ConnectionAudit.start(cp.audit(), telemetry.registry(),
+                    ConnectionAudit.DEFAULT_CAPACITY);
+            parts.add(connectionAudit);
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
@@ -147,13 +167,19 @@ public final class Gateway implements AutoCloseable {
 
             AgentRegistry registry = new AgentRegistry();
             GatewayMetrics metrics = new GatewayMetrics(telemetry.registry(), registry);
+            metrics.audit(connectionAudit);
             HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, metrics);
             parts.add(healthChecks);
             AgentServer agentServer = new AgentServer(agentTls,
-                    new AgentStreams(cp.agentTokens()::verify, verifier, registry, healthChecks::advertised, metrics),
-                    config.heartbeatTimeout().toMillis());
+                    new AgentStreams(new AgentAuthenticator(cp.agentTokens(), cp.agentIdentities(),
+                            new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()),
+                            authFailures),
+                            verifier, registry, healthChecks::advertised, metrics),
+                    config.heartbeatTimeout().toMillis(), config.limits().streamsPerAgent());
             parts.add(agentServer::close);
-            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics);
+            agentServer.streams().certificates(new AgentCertificates(cp.agentEnrollments(), keys.agentCa()));
+            ConsumerLimit consumerLimit = new ConsumerLimit(config.limits().connectionsPerConsumer());
+            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics, consumerLimit);
             parts.add(listeners::close);
             ConsumerRoutes consumerRoutes = new ConsumerRoutes();
             EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes,
@@ -167,7 +193,8 @@ public final class Gateway implements AutoCloseable {
             ThreadPoolExecutor proxyChecks = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
                     Thread.ofPlatform().name("underpass-proxy-checks-", 0).daemon().factory());
             parts.add(proxyChecks::shutdownNow);
-            ForwardProxy proxy = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks), consumerRoutes,
+            ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks, consumerLimit).audit(connectionAudit);
+            ForwardProxy proxy = new ForwardProxy(checks, consumerRoutes,
                     new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks));
             parts.add(proxy);
 
@@ -178,7 +205,9 @@ public final class Gateway implements AutoCloseable {
             cp.healthReports(healthChecks.reports());
             cp.agentPresence((account, targets) -> registry.sessionsServing(account,
                     targets.stream().map(HostAndPort::parse).toList()));
-            cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, "its agent token was revoked"));
+            cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
+                    ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
+                    ? "its agent certificate was revoked" : "its agent token was revoked"));
             // Tokens also stop working when they expire (the end of a rotation's grace period).
             ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
                     Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
@@ -258,8 +287,21 @@ public final class Gateway implements AutoCloseable {
 
     private static void endExpiredSessions(ControlPlane cp, AgentRegistry registry) {
         try {
-            for (String id : cp.agentTokens().inactive(registry.tokenIds())) {
+            // Sessions of agent identities are not agent tokens: they end when the identity is deleted.
+            var ids = registry.tokenIds();
+            var identities = ids.stream().filter(id -> id.startsWith(AgentIdentities.ID_PREFIX)).toList();
+            ids.removeAll(identities);
+            // Sessions of client certificates end when the certificate is revoked (at once) or expires.
+            var certificates = ids.stream().filter(id -> id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)).toList();
+            ids.removeAll(certificates);
+            for (String id : cp.agentEnrollments().inactive(certificates)) {
+                registry.closeSessionsOf(id, "its agent certificate expired or was revoked");
+            }
+            for (String id : cp.agentTokens().inactive(ids)) {
                 registry.closeSessionsOf(id, "its agent token expired");
+            }
+            for (String id : cp.agentIdentities().inactive(identities)) {
+                registry.closeSessionsOf(id, "its agent identity was deleted");
             }
         } catch (RuntimeException e) {
             log.warn("checking the agent tokens of live sessions failed, retried in {}s: {}", TOKEN_CHECK_SECONDS, e.toString());

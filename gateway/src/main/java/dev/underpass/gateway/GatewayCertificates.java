@@ -5,7 +5,6 @@ import java.io.Writer;
 import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
@@ -56,15 +55,24 @@ public final class GatewayCertificates {
         this.privateKeyFile = privateKeyFile;
     }
 
-    /** Loads, or creates on first start, the CA and server certificate in {@code dir}. */
+    /** Loads, or creates on first start, the CA and server certificate in {@code dir}; keys in plaintext. */
     public static GatewayCertificates ensure(Path dir, List<String> serverNames) throws IOException {
+        return ensure(dir, serverNames, null);
+    }
+
+    /**
+     * Loads, or creates on first start, the CA and server certificate in {@code dir}; new private
+     * keys are sealed with {@code box} when it is not null (see {@link GatewayKeys}).
+     */
+    public static GatewayCertificates ensure(Path dir, List<String> serverNames, dev.underpass.protocol.SecretBox box)
+            throws IOException {
         Path ca = dir.resolve("ca.pem");
         Path cert = dir.resolve("gateway.pem");
         Path key = dir.resolve("gateway-key.pem");
         if (!(Files.exists(ca) && Files.exists(cert) && Files.exists(key))) {
             Files.createDirectories(dir);
             try {
-                generate(ca, cert, key, dir.resolve("ca-key.pem"), serverNames);
+                generate(ca, cert, key, dir.resolve("ca-key.pem"), serverNames, box);
             } catch (GeneralSecurityException | org.bouncycastle.operator.OperatorCreationException e) {
                 throw new IOException("cannot generate the gateway certificate: " + e.getMessage(), e);
             }
@@ -95,7 +103,8 @@ public final class GatewayCertificates {
         }
     }
 
-    private static void generate(Path caOut, Path certOut, Path keyOut, Path caKeyOut, List<String> names)
+    private static void generate(Path caOut, Path certOut, Path keyOut, Path caKeyOut, List<String> names,
+                                 dev.underpass.protocol.SecretBox box)
             throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
         KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
         gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
@@ -127,8 +136,8 @@ public final class GatewayCertificates {
         X509CertificateHolder serverCert = serverBuilder.build(
                 new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
 
-        writePrivate(caKeyOut, caKeys.getPrivate());
-        writePrivate(keyOut, serverKeys.getPrivate());
+        writePrivate(caKeyOut, caKeys.getPrivate(), GatewayKeys.purpose(caKeyOut), box);
+        writePrivate(keyOut, serverKeys.getPrivate(), GatewayKeys.purpose(keyOut), box);
         writePem(caOut, caCert);
         writePem(certOut, serverCert, caCert);
     }
@@ -137,11 +146,11 @@ public final class GatewayCertificates {
         return isLiteral(name);
     }
 
-    private static BigInteger serial() {
+    static BigInteger serial() {
         return new BigInteger(128, new SecureRandom());
     }
 
-    private static void writePem(Path file, Object... objects) throws IOException {
+    static void writePem(Path file, Object... objects) throws IOException {
         try (Writer w = Files.newBufferedWriter(file); JcaPEMWriter pem = new JcaPEMWriter(w)) {
             for (Object o : objects) {
                 pem.writeObject(o);
@@ -149,12 +158,15 @@ public final class GatewayCertificates {
         }
     }
 
-    private static void writePrivate(Path file, java.security.PrivateKey key) throws IOException {
-        Files.deleteIfExists(file);
-        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-        try (Writer w = Files.newBufferedWriter(file); JcaPEMWriter pem = new JcaPEMWriter(w)) {
+    /** Writes a private key as PKCS#8 PEM, readable only by the owner; sealed when {@code box} is not null. */
+    static void writePrivate(Path file, java.security.PrivateKey key, String purpose, dev.underpass.protocol.SecretBox box)
+            throws IOException {
+        java.io.StringWriter text = new java.io.StringWriter();
+        try (JcaPEMWriter pem = new JcaPEMWriter(text)) {
             pem.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(key, null));
         }
+        dev.underpass.protocol.SealedFiles.writePrivate(file, text.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                purpose, box);
     }
 
     static boolean isLiteral(String host) {

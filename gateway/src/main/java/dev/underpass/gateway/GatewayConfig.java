@@ -41,7 +41,10 @@ public record GatewayConfig(
         @JsonProperty("connectionRequestTtlHours") Integer connectionRequestTtlHours,
         @JsonProperty("dnsServer") String dnsServer,
         @JsonProperty("metricsListen") String metricsListen,
-        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds) {
+        @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds,
+        @JsonProperty("limits") Limits limits,
+        @JsonProperty("oidcIssuers") List<OidcIssuer> oidcIssuers,
+        @JsonProperty("oidcUsers") OidcIssuer.Users oidcUsers) {
 
     public static final String DEFAULT_AGENT_LISTEN = "0.0.0.0:8443";
     /** The API listens on loopback until the operator decides who may reach it. */
@@ -77,12 +80,29 @@ public record GatewayConfig(
         endpointPorts = endpointPorts == null ? DEFAULT_ENDPOINT_PORTS : endpointPorts;
         endpointDomain = endpointDomain == null ? ControlPlane.Settings.DEFAULT_DOMAIN : endpointDomain;
         serverNames = serverNames == null ? List.of("localhost", "127.0.0.1") : List.copyOf(serverNames);
+        limits = limits == null ? new Limits(null, null) : limits;
+        oidcIssuers = oidcIssuers == null ? List.of() : java.util.Collections.unmodifiableList(new ArrayList<>(oidcIssuers));
+    }
+
+    /**
+     * Abuse limits: live consumer connections per consumer account (endpoint ports, proxy and TLS
+     * listener together) and concurrent streams per agent link (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+     */
+    public record Limits(@JsonProperty("connectionsPerConsumer") Integer connectionsPerConsumer,
+                         @JsonProperty("streamsPerAgent") Integer streamsPerAgent) {
+        public static final int DEFAULT_CONNECTIONS_PER_CONSUMER = 4096;
+        public static final int DEFAULT_STREAMS_PER_AGENT = (int) dev.underpass.protocol.LinkSettings.MAX_CONCURRENT_STREAMS;
+
+        public Limits {
+            connectionsPerConsumer = connectionsPerConsumer == null ? DEFAULT_CONNECTIONS_PER_CONSUMER : connectionsPerConsumer;
+            streamsPerAgent = streamsPerAgent == null ? DEFAULT_STREAMS_PER_AGENT : streamsPerAgent;
+        }
     }
 
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
         return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null);
+                null, null, null, null, null, null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -101,7 +121,7 @@ public record GatewayConfig(
                 proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, dnsForward,
                 egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames, tls, store,
                 heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer,
-                metrics != null ? metrics : metricsListen, drainTimeoutSeconds);
+                metrics != null ? metrics : metricsListen, drainTimeoutSeconds, limits, oidcIssuers, oidcUsers);
     }
 
     /** PEM files of the gateway's certificate chain and private key. */
@@ -249,6 +269,14 @@ public record GatewayConfig(
         }
         if (drainTimeoutSeconds != null && (drainTimeoutSeconds < 0 || drainTimeoutSeconds > 3600)) {
             errors.add("drainTimeoutSeconds: " + drainTimeoutSeconds + " (expected: 0 to 3600)");
+        }
+        errors.addAll(OidcIssuer.validate(oidcIssuers));
+        errors.addAll(OidcIssuer.Users.validate(oidcUsers, oidcIssuers));
+        if (limits.connectionsPerConsumer() < 1) {
+            errors.add("limits.connectionsPerConsumer: " + limits.connectionsPerConsumer() + " (expected: >= 1)");
+        }
+        if (limits.streamsPerAgent() < 16 || limits.streamsPerAgent() > 1_000_000) {
+            errors.add("limits.streamsPerAgent: " + limits.streamsPerAgent() + " (expected: 16 to 1000000)");
         }
         if (dialTimeoutSeconds != null && dialTimeoutSeconds < 1) {
             errors.add("dialTimeoutSeconds: " + dialTimeoutSeconds + " (expected: >= 1)");

@@ -31,6 +31,8 @@ final class GatewayMetrics {
 
     private final MeterRegistry registry;
     private final Map<String, EndpointMeters> endpoints = new ConcurrentHashMap<>();
+    /** Where connection ends are recorded for the audit log (ADR 0014); set once when the gateway starts. */
+    private volatile ConnectionAudit audit = ConnectionAudit.OFF;
 
     GatewayMetrics(MeterRegistry registry, AgentRegistry agents) {
         this.registry = registry;
@@ -72,6 +74,14 @@ final class GatewayMetrics {
 
     private EndpointMeters of(EndpointRoute r) {
         return endpoints.computeIfAbsent(r.endpoint(), e -> new EndpointMeters(r.service(), e));
+    }
+
+    void audit(ConnectionAudit audit) {
+        this.audit = audit;
+    }
+
+    ConnectionAudit audit() {
+        return audit;
     }
 
     /** A connection's data stream was answered: it is relaying from now on. */

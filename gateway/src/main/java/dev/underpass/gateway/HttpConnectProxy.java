@@ -150,6 +150,11 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
+        if (!checks.limit().admit(ctx.channel(), p.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
+            checks.audit().refused(ctx.channel(), destination.toString(), "limit");
+            answer(ctx, 429, checks.limit().reason(p.account()), Map.of("retry-after", "1"));
+            return;
+        }
         EndpointListeners.Listener listener = routes.find(p.account(), destination.host(), destination.port());
         if (listener == null && egress.policy().allows(destination.host(), destination.port())) {
             direct(ctx, p, destination, method, from);

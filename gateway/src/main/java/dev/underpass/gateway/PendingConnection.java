@@ -15,13 +15,15 @@ final class PendingConnection {
     private final HostAndPort target;
     private final Channel socket;
     private final long acceptedNanos = System.nanoTime();
+    private final ConnectionAudit audit;
     private volatile ScheduledFuture<?> timeout;
 
-    PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket) {
+    PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket, ConnectionAudit audit) {
         this.id = id;
         this.route = route;
         this.target = target;
         this.socket = socket;
+        this.audit = audit;
     }
 
     long id() {
@@ -60,6 +62,7 @@ final class PendingConnection {
         cancelTimeout();
         GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
                 id, route.endpoint(), route.servicePort(), socket.remoteAddress(), target, reason);
+        audit.failed(route, socket, (System.nanoTime() - acceptedNanos) / 1_000_000, reason);
         StreamRelay.resetSocket(socket);
     }
 }

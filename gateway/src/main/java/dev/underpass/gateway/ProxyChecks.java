@@ -24,8 +24,12 @@ final class ProxyChecks {
     private final ApiKeys keys;
     private final Endpoints endpoints;
     private final Executor store;
+    private final ConsumerLimit limit;
+    /** Where refusals of authenticated consumers are recorded (ADR 0014); set once when the gateway starts. */
+    private volatile ConnectionAudit audit = ConnectionAudit.OFF;
 
-    ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store) {
+    ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store, ConsumerLimit limit) {
+        this.limit = limit;
         this.keys = keys;
         this.endpoints = endpoints;
         this.store = store;
@@ -70,6 +74,7 @@ final class ProxyChecks {
         }
         lookup.whenCompleteAsync((principal, failure) -> {
             if (failure == null) {
+                ConnectionAudit.consumer(channel, principal, where); // who the tunnel's audit record names
                 then.accept(principal, null);
             } else if (failure.getCause() instanceof ApiException e) {
                 then.accept(null, e);
@@ -77,6 +82,22 @@ final class ProxyChecks {
                 then.accept(null, new ApiException(503, "the gateway cannot check credentials right now; retry"));
             }
         }, channel.eventLoop());
+    }
+
+    /** Records refusals in the audit log from now on. */
+    ProxyChecks audit(ConnectionAudit audit) {
+        this.audit = audit;
+        return this;
+    }
+
+    /** Where a proxy records its own refusals of an authenticated consumer ({@link ConnectionAudit#refused(Channel, String, String)}). */
+    ConnectionAudit audit() {
+        return audit;
+    }
+
+    /** The limit on live connections per consumer account, which every tunnel of the proxy is admitted within. */
+    ConsumerLimit limit() {
+        return limit;
     }
 
     /**
@@ -94,6 +115,10 @@ final class ProxyChecks {
             then.accept(otherwise);
             return;
         }
-        lookup.whenCompleteAsync((reason, failure) -> then.accept(failure == null ? reason : otherwise), channel.eventLoop());
+        lookup.whenCompleteAsync((reason, failure) -> {
+            String why = failure == null ? reason : otherwise;
+            audit.refused(channel, host + ":" + port, why);
+            then.accept(why);
+        }, channel.eventLoop());
     }
 }

@@ -37,6 +37,7 @@ final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
         ForwardProxy.log.info("TLS connection from {} for {} -> endpoint {} port {}", ctx.channel().remoteAddress(), hostname,
                 listener.route().endpoint(), listener.route().servicePort());
         ctx.channel().config().setAutoRead(false);
+        ConnectionAudit.via(ctx.channel(), "TLS listener");
         // Leaving the pipeline hands the bytes read so far (the ClientHello) to the next handler.
         ctx.pipeline().addAfter(ctx.name(), "sni-hand-over", new HandOver(listener));
         ctx.pipeline().remove(this);

@@ -109,6 +109,11 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
             refuse(ctx, reply(Socks5CommandStatus.COMMAND_UNSUPPORTED), "command " + command.type() + " (expected: CONNECT)", from);
             return;
         }
+        if (!checks.limit().admit(ctx.channel(), principal.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
+            checks.audit().refused(ctx.channel(), destination, "limit");
+            ctx.writeAndFlush(reply(Socks5CommandStatus.FORBIDDEN)).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
         EndpointListeners.Listener listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
         if (listener == null && egress.policy().allows(command.dstAddr(), command.dstPort())) {
             ctx.channel().config().setAutoRead(false);

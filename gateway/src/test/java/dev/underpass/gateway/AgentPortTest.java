@@ -1,64 +1,41 @@
 package dev.underpass.gateway;
 
+import static dev.underpass.gateway.AgentLinks.open;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AgentTokens;
 import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Secrets;
 import dev.underpass.controlplane.HealthReports;
 import dev.underpass.controlplane.ServiceHealth;
 import dev.underpass.controlplane.Services;
-import dev.underpass.protocol.ControlCodec;
+import dev.underpass.gateway.AgentLinks.Stream;
 import dev.underpass.protocol.ControlMessage;
-import dev.underpass.protocol.LinkSettings;
 import dev.underpass.protocol.Protocol;
-import dev.underpass.protocol.Tls;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
-import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
-import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
-import io.netty.handler.codec.http2.Http2MultiplexHandler;
-import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
-import io.netty.util.ReferenceCountUtil;
-import java.io.InputStream;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
-import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import javax.net.ssl.TrustManagerFactory;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -90,15 +67,12 @@ class AgentPortTest {
     void start() throws Exception {
         target = new ServerSocket(0); // only its address matters: the test plays the agent
         String targetAddress = "127.0.0.1:" + target.getLocalPort();
-        gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir,
-                new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
+        gateway = AgentLinks.start(dir, new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
         // Through the control plane, as the API would: acme publishes, platform connects.
         ControlPlane cp = gateway.controlPlane();
-        Principal operator = cp.apiKeys().authenticate(Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim());
-        Principal acme = cp.apiKeys().authenticate(
-                cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
-        Principal platform = cp.apiKeys().authenticate(
-                cp.accounts().create(operator, new Accounts.CreateRequest("platform", null)).ownerKey().key());
+        Principal operator = AgentLinks.operator(cp, dir);
+        Principal acme = AgentLinks.account(cp, operator, "acme");
+        Principal platform = AgentLinks.account(cp, operator, "platform");
         AgentTokens.Created created = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("t", null));
         token = created.token();
         tokenId = created.agentToken().id();
@@ -106,17 +80,7 @@ class AgentPortTest {
         cp.services().create(acme, new Services.CreateRequest("svc", null,
                 List.of(new Services.Listener("tcp", 7, List.of(targetAddress))), List.of("platform"), false, null));
         String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/svc")).id();
-        Endpoints.View available = null;
-        for (int i = 0; i < 200 && available == null; i++) { // the provisioner opens the listener soon
-            Endpoints.View v = cp.endpoints().get(platform, id);
-            if (v.state() == EndpointState.AVAILABLE) {
-                available = v;
-            } else {
-                Thread.sleep(50);
-            }
-        }
-        assertThat(available).as("endpoint available").isNotNull();
-        endpointPort = available.ports().getFirst().gatewayPort();
+        endpointPort = AgentLinks.awaitAvailable(cp, platform, id).ports().getFirst().gatewayPort();
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     }
 
@@ -130,85 +94,12 @@ class AgentPortTest {
         target.close();
     }
 
-    /** One HTTP/2 stream of the test's link, with the frames it received. */
-    record Stream(Http2StreamChannel channel, BlockingQueue<Object> frames) {
-        Http2HeadersFrame headers() throws InterruptedException {
-            Object f = frames.poll(WAIT.toSeconds(), TimeUnit.SECONDS);
-            assertThat(f).as("response headers").isInstanceOf(Http2HeadersFrame.class);
-            return (Http2HeadersFrame) f;
-        }
-
-        /** The next control message line within {@code wait}, skipping frames without one. */
-        ControlMessage nextMessage(Duration wait) throws InterruptedException {
-            StringBuilder line = new StringBuilder();
-            long deadline = System.nanoTime() + wait.toNanos();
-            while (System.nanoTime() < deadline) {
-                Object f = frames.poll(100, TimeUnit.MILLISECONDS);
-                if (f instanceof String s) {
-                    line.append(s);
-                    int nl = line.indexOf("\n");
-                    if (nl >= 0) {
-                        return ControlCodec.decode(Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8));
-                    }
-                }
-            }
-            throw new AssertionError("no control message within " + wait);
-        }
-    }
-
     private Channel connect() throws Exception {
-        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-        KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
-        ks.load(null, null);
-        try (InputStream in = Files.newInputStream(gateway.caFile())) {
-            ks.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
-        }
-        tmf.init(ks);
-        var ssl = Tls.client(tmf, true);
-        int port = gateway.agentAddress().getPort();
-        Channel link = new Bootstrap().group(group).channel(NioSocketChannel.class)
-                .handler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(ssl.newHandler(ch.alloc(), "localhost", port));
-                        ch.pipeline().addLast(LinkSettings.clientCodec());
-                        ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
-                    }
-                })
-                .connect(new InetSocketAddress("127.0.0.1", port)).sync().channel();
-        return link;
-    }
-
-    private static Stream open(Channel link, Http2Headers headers, boolean endStream) throws Exception {
-        BlockingQueue<Object> frames = new LinkedBlockingQueue<>();
-        Http2StreamChannel ch = new Http2StreamChannelBootstrap(link).handler(new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                try {
-                    if (msg instanceof Http2DataFrame d) {
-                        frames.add(d.content().toString(StandardCharsets.UTF_8));
-                    } else {
-                        frames.add(msg);
-                    }
-                } finally {
-                    ReferenceCountUtil.release(msg);
-                }
-            }
-        }).open().sync().getNow();
-        ch.writeAndFlush(new DefaultHttp2HeadersFrame(headers, endStream)).sync();
-        return new Stream(ch, frames);
+        return AgentLinks.connect(group, gateway);
     }
 
     private Http2Headers sessionHeaders(String version) {
-        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
-                .authority("localhost");
-        h.set("authorization", "bearer " + token); // the scheme is case-insensitive
-        h.set(Protocol.HEADER_PROTOCOL, version);
-        return h;
-    }
-
-    private static void send(Stream s, ControlMessage m) throws InterruptedException {
-        s.channel().writeAndFlush(ControlCodec.frame(s.channel().alloc(), m)).sync();
+        return AgentLinks.sessionHeaders("bearer " + token, version); // the scheme is case-insensitive
     }
 
     @Test
@@ -240,7 +131,7 @@ class AgentPortTest {
         assertThat(ok.headers().get(Protocol.HEADER_ACCOUNT).toString()).isEqualTo("acme");
         // Blank lines are ignored; then the targets this "agent" serves.
         session.channel().writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("\n\n", StandardCharsets.UTF_8))).sync();
-        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+        session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
 
         ControlMessage.Open open = null;
         Socket consumer = null;
@@ -261,10 +152,7 @@ class AgentPortTest {
         assertThat(open.target()).isEqualTo("127.0.0.1:" + target.getLocalPort());
 
         // The target "closed at once": request headers with END_STREAM. The consumer sees a FIN.
-        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https")
-                .authority("localhost");
-        h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(open.connection()));
-        Stream data = open(link, h, true);
+        Stream data = open(link, AgentLinks.dataStreamHeaders(open.connection()), true);
         assertThat(data.headers().headers().status().toString()).isEqualTo("200");
         try (Socket c = consumer) {
             assertThat(c.getInputStream().read()).as("clean end of stream").isEqualTo(-1);
@@ -369,7 +257,7 @@ class AgentPortTest {
         Channel link = connect();
         Stream session = open(link, sessionHeaders("1"), false);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
-        send(session, new ControlMessage.Drain(null));
+        session.send(new ControlMessage.Drain(null));
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
     }
 
@@ -386,8 +274,8 @@ class AgentPortTest {
                 assertThat(c.intervalMillis()).isEqualTo(10_000);
             });
         }
-        send(a.session, new ControlMessage.Health(check, false, "REFUSED: test"));
-        send(b.session, new ControlMessage.Health(check, true, "TCP connect succeeded"));
+        a.session.send(new ControlMessage.Health(check, false, "REFUSED: test"));
+        b.session.send(new ControlMessage.Health(check, true, "TCP connect succeeded"));
         awaitStates(Map.of("a", "unhealthy", "b", "healthy"));
 
         for (int i = 0; i < 4; i++) {
@@ -395,7 +283,7 @@ class AgentPortTest {
         }
 
         // Every agent finds the target unhealthy: the service fails open (the default).
-        send(b.session, new ControlMessage.Health(check, false, "REFUSED: test"));
+        b.session.send(new ControlMessage.Health(check, false, "REFUSED: test"));
         awaitStates(Map.of("a", "unhealthy", "b", "unhealthy"));
         assertThat(routedTo(a, b)).as("still routed: the service fails open").isIn(a, b);
     }
@@ -407,7 +295,7 @@ class AgentPortTest {
         String check = "svc:7/127.0.0.1:" + target.getLocalPort();
         Agent a = agent("a");
         a.session.nextMessage(WAIT);
-        send(a.session, new ControlMessage.Health(check, false, "REFUSED: test"));
+        a.session.send(new ControlMessage.Health(check, false, "REFUSED: test"));
         awaitStates(Map.of("a", "unhealthy"));
 
         boolean refused = false;
@@ -442,7 +330,7 @@ class AgentPortTest {
         assertThat(routedTo(a, b)).isSameAs(b);
         assertThat(routedTo(a, b)).isSameAs(b);
 
-        send(b.session, new ControlMessage.Drain("test"));
+        b.session.send(new ControlMessage.Drain("test"));
         assertThat(b.session.nextMessage(WAIT)).isEqualTo(new ControlMessage.Draining());
         for (int i = 0; i < 3; i++) {
             assertThat(routedTo(a, b)).as("connection %d after b's drain", i).isSameAs(a);
@@ -459,7 +347,7 @@ class AgentPortTest {
         h.set(Protocol.HEADER_AGENT, name);
         Stream session = open(link, h, false);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
-        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+        session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
         return new Agent(name, link, session);
     }
 
@@ -505,7 +393,7 @@ class AgentPortTest {
         Channel link = connect();
         Stream session = open(link, sessionHeaders("1"), false);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
-        send(session, new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
+        session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
         // Wait until the session is registered: an endpoint connection then becomes an open.
         boolean registered = false;
         for (int attempt = 0; attempt < 40 && !registered; attempt++) {

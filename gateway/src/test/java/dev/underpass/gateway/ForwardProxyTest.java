@@ -214,7 +214,7 @@ class ForwardProxyTest {
     @Test
     void aSlowClientIsCutOffAfterTheHandshakeTimeoutWhileOthersAreServed() throws Exception {
         // A second proxy on the same gateway state, with a one-second handshake timeout.
-        ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run),
+        ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(10)),
                 new ConsumerRoutes(), new ForwardProxy.Egress(EgressPolicy.none(), Duration.ofSeconds(5), Runnable::run), 1);
         io.netty.channel.EventLoopGroup group = dev.underpass.protocol.Transport.group("test-proxy");
         try {

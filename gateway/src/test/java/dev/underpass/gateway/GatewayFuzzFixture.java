@@ -73,7 +73,8 @@ final class GatewayFuzzFixture implements AutoCloseable {
                     .bind("h", Secrets.sha256Hex(KEY)).bind("id", keyId).execute());
             group = Transport.group("fuzz");
             AgentRegistry agents = new AgentRegistry();
-            listeners = new EndpointListeners(agents, Duration.ofSeconds(5), new GatewayMetrics(new SimpleMeterRegistry(), agents));
+            listeners = new EndpointListeners(agents, Duration.ofSeconds(5), new GatewayMetrics(new SimpleMeterRegistry(), agents),
+                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER));
         } catch (RuntimeException e) {
             store.close();
             throw e;
@@ -83,7 +84,8 @@ final class GatewayFuzzFixture implements AutoCloseable {
         routes.publish(Map.of(new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 443), https,
                         new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 80), http),
                 Map.of(ENDPOINT_NAME, https));
-        checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run);
+        checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run,
+                new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER));
         egress = new ForwardProxy.Egress(new EgressPolicy(List.of(EGRESS_PATTERN)), Duration.ofSeconds(1), r -> {
             throw new RejectedExecutionException("fuzzing: no name resolution");
         });

@@ -47,9 +47,9 @@ public final class LinkSettings {
                 .maxHeaderListSize(MAX_HEADER_LIST_BYTES);
     }
 
-    /** The gateway's codec. */
-    public static Http2FrameCodec serverCodec() {
-        return configure(Http2FrameCodecBuilder.forServer().initialSettings(initial()));
+    /** The gateway's codec, taking at most {@code maxStreams} concurrent streams from the agent. */
+    public static Http2FrameCodec serverCodec(long maxStreams) {
+        return configure(Http2FrameCodecBuilder.forServer().initialSettings(initial().maxConcurrentStreams(maxStreams)));
     }
 
     /** The agent's codec: as the gateway's, and server push off. */

@@ -22,11 +22,21 @@ public final class Protocol {
 
     public static final AsciiString HEADER_PROTOCOL = AsciiString.cached("underpass-protocol");
     public static final AsciiString HEADER_AGENT = AsciiString.cached("underpass-agent");
+    /**
+     * On the session request of an agent authenticating with a JWT instead of an agent token:
+     * the agent identity ({@code wid-...}) the JWT is checked against.
+     */
+    public static final AsciiString HEADER_IDENTITY = AsciiString.cached("underpass-identity");
     public static final AsciiString HEADER_CONNECTION_ID = AsciiString.cached("underpass-connection");
     /** On a data stream request: a standby stream, opened ahead of any connection. */
     public static final AsciiString HEADER_STANDBY = AsciiString.cached("underpass-standby");
     /** On the gateway's answer to a standby stream: the target the agent dials for it. */
     public static final AsciiString HEADER_TARGET = AsciiString.cached("underpass-target");
+    /**
+     * On the gateway's answer to a session request: the agent's account. On an API request
+     * authenticated with a user's OIDC token ({@code authorization: Bearer <JWT>}): the account
+     * to log in to, whose user with the JWT's {@code sub} as {@code oidcSubject} the request acts as.
+     */
     public static final AsciiString HEADER_ACCOUNT = AsciiString.cached("underpass-account");
     public static final AsciiString HEADER_SESSION = AsciiString.cached("underpass-session");
     public static final AsciiString CONTENT_TYPE_NDJSON = AsciiString.cached("application/x-ndjson");

@@ -10,8 +10,8 @@ import java.util.regex.Pattern;
  * ({@link MaskingConverter}, docs/adr/0011-secret-masking.md), so a secret is hidden even where
  * a call site forgot. It recognises secrets by their format, or by the name they are given:
  * <ul>
- *   <li>agent tokens and API keys: {@code upa_}/{@code upk_} followed by at least 16 base64url
- *       characters become {@code upa_****}/{@code upk_****};</li>
+ *   <li>agent tokens, API keys and agent enrollment tokens: {@code upa_}/{@code upk_}/{@code upe_}
+ *       followed by at least 16 base64url characters become {@code upa_****}/{@code upk_****}/{@code upe_****};</li>
  *   <li>JWTs (three or more base64url segments, the first starting with {@code eyJ}) become
  *       {@code eyJ****};</li>
  *   <li>{@code Authorization} and {@code Proxy-Authorization} values, case-insensitive, as a
@@ -37,7 +37,7 @@ public final class SecretMasker {
     private static final String SP = "[ \\t]*";
     private static final String SP1 = "[ \\t]+";
     private static final String B64URL = "[A-Za-z0-9_-]";
-    private static final Pattern PREFIXED = Pattern.compile("(up[ak]_)" + B64URL + "{16,}");
+    private static final Pattern PREFIXED = Pattern.compile("(up[ake]_)" + B64URL + "{16,}");
     /** Starts where a base64url run starts: inside a long run, each "eyJ" would rescan the rest of it. */
     private static final Pattern JWT = Pattern.compile(
             "(?<![A-Za-z0-9_-])eyJ" + B64URL + "{2,}\\." + B64URL + "{2,}\\." + B64URL + "*(?:\\." + B64URL + "+){0,2}");
@@ -88,7 +88,7 @@ public final class SecretMasker {
         boolean aligned = lower.length() == text.length();
         String out = text;
         // Token formats first, so that a token under a key or header keeps its telling prefix (token=upa_****).
-        int at = indexOfAny(lower, "upa_", "upk_");
+        int at = indexOfAny(lower, "upa_", "upk_", "upe_");
         if (at >= 0) {
             out = replace(PREFIXED, out, aligned ? at : 0, m -> m.group(1) + MASK);
         }
@@ -147,7 +147,7 @@ public final class SecretMasker {
     /** Whether an earlier pattern has already masked this value, keeping its prefix. */
     private static boolean isMasked(String value) {
         return value.endsWith(MASK)
-                && (value.length() == MASK.length() || value.equals("upa_" + MASK) || value.equals("upk_" + MASK)
+                && (value.length() == MASK.length() || value.equals("upa_" + MASK) || value.equals("upk_" + MASK) || value.equals("upe_" + MASK)
                         || value.equals("eyJ" + MASK));
     }
 

@@ -37,6 +37,16 @@ class SecretMaskerTest {
     }
 
     @Test
+    void agentEnrollmentTokensKeepOnlyTheirPrefix() {
+        for (int i = 0; i < 200; i++) {
+            String token = secret("upe_");
+            assertThat(mask("enrolling with " + token + " now")).isEqualTo("enrolling with upe_**** now");
+            assertThat(mask("Authorization: Bearer " + token)).isEqualTo("Authorization: Bearer upe_****");
+            assertThat(mask("token=" + token)).isEqualTo("token=upe_****");
+        }
+    }
+
+    @Test
     void aTokenUnderASecretNameOrHeaderKeepsItsPrefix() {
         String token = secret("upa_");
         String key = secret("upk_");

@@ -2,8 +2,10 @@ package dev.underpass.controlplane.api;
 
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
+import dev.underpass.controlplane.OidcLogins;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Secrets;
+import dev.underpass.protocol.Protocol;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
@@ -44,15 +46,17 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private final Router router;
     private final ApiKeys keys;
+    private final OidcLogins logins;
     private final ExecutorService operations;
     /** Responses leave in request order even when a client pipelines. */
     private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
     /** Requests read but not yet answered; while there are any, the connection reads no more. */
     private final AtomicInteger inFlight = new AtomicInteger();
 
-    ApiHandler(Router router, ApiKeys keys, ExecutorService operations) {
+    ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations) {
         this.router = router;
         this.keys = keys;
+        this.logins = logins;
         this.operations = operations;
     }
 
@@ -72,6 +76,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
+        String account = request.headers().get(Protocol.HEADER_ACCOUNT);
         SocketAddress from = ctx.channel().remoteAddress();
         byte[] body = ByteBufUtil.getBytes(request.content());
         inFlight.incrementAndGet();
@@ -80,7 +85,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             Principal[] who = new Principal[1];
             FullHttpResponse response;
             try {
-                response = handle(method, path, decoded.parameters(), authorization, from, body, who);
+                response = handle(method, path, decoded.parameters(), authorization, account, from, body, who);
             } catch (ApiException e) {
                 response = problem(e.status(), e.getMessage(), path, e.errors());
                 e.headers().forEach(response.headers()::set);
@@ -95,7 +100,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private FullHttpResponse handle(String method, String path, Map<String, List<String>> query, String authorization,
-                                    SocketAddress from, byte[] body, Principal[] who) throws Exception {
+                                    String account, SocketAddress from, byte[] body, Principal[] who) throws Exception {
         Router.Match match = router.match(method, path);
         if (match == null) {
             List<String> allowed = router.allowed(path);
@@ -107,7 +112,11 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         Principal principal = null;
         if (match.route().authenticated()) {
-            principal = keys.authenticate(bearer(authorization), from, "API");
+            String bearer = bearer(authorization);
+            // Anything but an API key is a user's OIDC token, where the operator turned OIDC login on;
+            // the underpass-account header names the account whose user it logs in as.
+            principal = bearer != null && !bearer.startsWith(Secrets.API_KEY_PREFIX) && logins.enabled()
+                    ? logins.authenticate(bearer, account, from, "API") : keys.authenticate(bearer, from, "API");
             who[0] = principal;
         }
         Object result = match.route().handler().handle(new Call(principal, match.parameters(), query, body));

@@ -62,7 +62,8 @@ public final class ApiServer implements AutoCloseable {
                         ch.pipeline().addLast("idle", new ReadTimeoutHandler(IDLE_SECONDS, TimeUnit.SECONDS));
                         ch.pipeline().addLast("http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
                         ch.pipeline().addLast("body", new BodyAggregator());
-                        ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), operations));
+                        ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), controlPlane.oidcLogins(),
+                                operations));
                     }
                 })
                 .bind(address).sync().channel();

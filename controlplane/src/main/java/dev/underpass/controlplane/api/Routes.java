@@ -104,6 +104,28 @@ final class Routes {
         r.add("POST", "/v1/endpoints/{id}/reject", 200,
                 c -> cp.endpoints().reject(c.principal(), c.path("id"), c.body(Endpoints.DecisionRequest.class)));
         r.add("DELETE", "/v1/endpoints/{id}", 200, c -> cp.endpoints().delete(c.principal(), c.path("id")));
+        // Mutual-TLS enrollment of agents (ADR 0015): agent credentials, so the agent-token scopes.
+        r.add("GET", "/v1/agent-enrollments", 200, c -> cp.agentEnrollments().list(c.principal(), c.page()));
+        r.add("POST", "/v1/agent-enrollments", 201, c -> cp.agentEnrollments().create(c.principal(),
+                c.body(dev.underpass.controlplane.AgentEnrollments.CreateRequest.class)));
+        r.add("DELETE", "/v1/agent-enrollments/{id}", 204, c -> {
+            cp.agentEnrollments().delete(c.principal(), c.path("id"));
+            return null;
+        });
+        r.add("GET", "/v1/agent-certificates", 200, c -> cp.agentEnrollments().certificates(c.principal(), c.page()));
+        r.add("DELETE", "/v1/agent-certificates/{id}", 200,
+                c -> cp.agentEnrollments().revokeCertificate(c.principal(), c.path("id")));
+        // OIDC workload identity of agents (ADR 0013): bindings of an operator-trusted issuer and subject to the account.
+        r.add("GET", "/v1/agent-identities", 200, c -> cp.agentIdentities().list(c.principal(), c.page()));
+        r.add("POST", "/v1/agent-identities", 201, c -> cp.agentIdentities().create(c.principal(),
+                c.body(dev.underpass.controlplane.AgentIdentities.CreateRequest.class)));
+        r.add("DELETE", "/v1/agent-identities/{id}", 200,
+                c -> cp.agentIdentities().delete(c.principal(), c.path("id")));
+        // The audit log (ADR 0014): the caller's account's chain; only the operator account may name another.
+        r.add("GET", "/v1/audit-events", 200, c -> cp.audit().events().list(c.principal(), c.query("account"),
+                dev.underpass.controlplane.audit.AuditEvents.Filter.parse(c.query("since"), c.query("until"),
+                        c.query("action"), c.query("target")), c.page()));
+        r.add("GET", "/v1/audit-events/verify", 200, c -> cp.audit().events().verify(c.principal(), c.query("account")));
         return r;
     }
 

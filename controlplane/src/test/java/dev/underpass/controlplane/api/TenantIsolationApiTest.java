@@ -2,8 +2,11 @@ package dev.underpass.controlplane.api;
 
 import static dev.underpass.controlplane.Scope.ACCOUNTS_READ;
 import static dev.underpass.controlplane.Scope.ACCOUNTS_WRITE;
+import static dev.underpass.controlplane.Scope.AGENT_IDENTITIES_READ;
+import static dev.underpass.controlplane.Scope.AGENT_IDENTITIES_WRITE;
 import static dev.underpass.controlplane.Scope.AGENT_TOKENS_READ;
 import static dev.underpass.controlplane.Scope.AGENT_TOKENS_WRITE;
+import static dev.underpass.controlplane.Scope.AUDIT_READ;
 import static dev.underpass.controlplane.Scope.CONNECTIONS_DECIDE;
 import static dev.underpass.controlplane.Scope.ENDPOINTS_READ;
 import static dev.underpass.controlplane.Scope.ENDPOINTS_WRITE;
@@ -58,6 +61,12 @@ class TenantIsolationApiTest {
     static String outsider;
     static String aliceKeyId;
     static String agentTokenId;
+    /** acme's agent identity (OIDC workload identity binding), of the issuer the test gateway trusts. */
+    static String agentIdentityId;
+    static final String ISSUER = "https://issuer.example.com";
+    /** acme's pending agent enrollment, and the certificate another of its enrollments gave. */
+    static String enrollmentId;
+    static String certificateId;
     /** acme's own endpoint to its private service a-git. */
     static String acmeEndpoint;
     /** globex's endpoint to a-shared, the service acme offers globex. */
@@ -84,6 +93,20 @@ class TenantIsolationApiTest {
         aliceKeyId = alice.at("/apiKey/id").asText();
         JsonNode token = api.ok(owner, "POST", "/v1/agent-tokens", "{\"name\":\"edge-acme\"}", 201);
         agentTokenId = token.at("/agentToken/id").asText();
+        api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER));
+        agentIdentityId = api.ok(owner, "POST", "/v1/agent-identities", "{\"name\":\"edge-oidc\",\"issuer\":\"" + ISSUER
+                + "\",\"subject\":\"system:serviceaccount:acme-ns:edge\",\"claims\":{\"cluster\":\"acme-prod\"}}", 201)
+                .get("id").asText();
+        JsonNode enrollment = api.ok(owner, "POST", "/v1/agent-enrollments", "{\"name\":\"edge-enrolled\"}", 201);
+        enrollmentId = enrollment.at("/enrollment/id").asText();
+        JsonNode used = api.ok(owner, "POST", "/v1/agent-enrollments", "{\"name\":\"edge-mtls\"}", 201);
+        // The gateway signs certificates (its agent CA is not part of this fixture); the record is what the API shows.
+        String fingerprint = dev.underpass.controlplane.Secrets.sha256Hex("acme-certificate");
+        api.cp.cp.agentEnrollments().enroll(used.get("token").asText(), null, (id, account, name) -> {
+            certificateId = id;
+            return new dev.underpass.controlplane.AgentEnrollments.Issued("0a1b2c", fingerprint,
+                    java.time.Instant.now().plus(Duration.ofDays(90)), "-----BEGIN CERTIFICATE-----");
+        });
         JsonNode git = api.ok(owner, "POST", "/v1/services", """
                 {"name": "a-git", "description": "acme's source", "privateDnsName": "git.acme.example.com",
                  "listeners": [{"port": 443, "targets": ["git.acme.internal:443"]}]}""", 201);
@@ -100,7 +123,9 @@ class TenantIsolationApiTest {
         ACME_SECRETS.addAll(List.of("git.acme.internal", "shared.acme.internal", "a-git", "acme's source", "alice", "vera",
                 "mike", "edge-acme", "git.acme.example.com", git.at("/privateDns/verificationValue").asText(),
                 owner, viewer, member, alice.get("key").asText(), token.get("token").asText(), ownerKeyId, aliceKeyId,
-                agentTokenId, acmeEndpoint, api.get(viewer, "/v1/whoami").get("apiKeyId").asText()));
+                agentTokenId, agentIdentityId, "edge-oidc", "system:serviceaccount:acme-ns:edge", "acme-prod", acmeEndpoint,
+                enrollmentId, certificateId, enrollment.get("token").asText(),
+                used.get("token").asText(), "edge-enrolled", "edge-mtls", fingerprint, api.get(viewer, "/v1/whoami").get("apiKeyId").asText()));
     }
 
     @AfterAll
@@ -135,6 +160,9 @@ class TenantIsolationApiTest {
         String user = "/v1/users/alice";
         String key = "/v1/api-keys/" + aliceKeyId;
         String token = "/v1/agent-tokens/" + agentTokenId;
+        String identity = "/v1/agent-identities/" + agentIdentityId;
+        String enrollment = "/v1/agent-enrollments/" + enrollmentId;
+        String certificate = "/v1/agent-certificates/" + certificateId;
         String service = "/v1/services/a-git";
         String endpoint = "/v1/endpoints/" + acmeEndpoint;
         return List.of(
@@ -155,6 +183,15 @@ class TenantIsolationApiTest {
                 c("POST /v1/agent-tokens", AGENT_TOKENS_WRITE, 201, null, "{\"name\":\"b-edge\"}"),
                 c("POST /v1/agent-tokens/{id}/rotate", AGENT_TOKENS_WRITE, 404, token + "/rotate", "{\"gracePeriodSeconds\":0}"),
                 c("DELETE /v1/agent-tokens/{id}", AGENT_TOKENS_WRITE, 404, token, null),
+                c("GET /v1/agent-identities", AGENT_IDENTITIES_READ, 200),
+                c("POST /v1/agent-identities", AGENT_IDENTITIES_WRITE, 201, null, "{\"name\":\"b-oidc\",\"issuer\":\""
+                        + ISSUER + "\",\"subject\":\"system:serviceaccount:globex:edge\"}"),
+                c("DELETE /v1/agent-identities/{id}", AGENT_IDENTITIES_WRITE, 404, identity, null),
+                c("GET /v1/agent-enrollments", AGENT_TOKENS_READ, 200),
+                c("POST /v1/agent-enrollments", AGENT_TOKENS_WRITE, 201, null, "{\"name\":\"b-enrolled\"}"),
+                c("DELETE /v1/agent-enrollments/{id}", AGENT_TOKENS_WRITE, 404, enrollment, null),
+                c("GET /v1/agent-certificates", AGENT_TOKENS_READ, 200),
+                c("DELETE /v1/agent-certificates/{id}", AGENT_TOKENS_WRITE, 404, certificate, null),
                 c("GET /v1/services", SERVICES_READ, 200),
                 c("POST /v1/services", SERVICES_WRITE, 201, null,
                         "{\"name\":\"b-new\",\"listeners\":[{\"port\":8080,\"targets\":[\"new.globex.internal:8080\"]}]}"),
@@ -171,7 +208,10 @@ class TenantIsolationApiTest {
                 c("GET /v1/endpoints/{id}/diagnosis", ENDPOINTS_READ, 404, endpoint + "/diagnosis", null),
                 c("POST /v1/endpoints/{id}/accept", CONNECTIONS_DECIDE, 404, endpoint + "/accept", "{\"reason\":\"mine now\"}"),
                 c("POST /v1/endpoints/{id}/reject", CONNECTIONS_DECIDE, 404, endpoint + "/reject", null),
-                c("DELETE /v1/endpoints/{id}", ENDPOINTS_WRITE, 404, endpoint, null));
+                c("DELETE /v1/endpoints/{id}", ENDPOINTS_WRITE, 404, endpoint, null),
+                // Its own chain, but not acme's: only the operator account may name another account.
+                c("GET /v1/audit-events", AUDIT_READ, 403, "/v1/audit-events?account=acme", null),
+                c("GET /v1/audit-events/verify", AUDIT_READ, 200));
     }
 
     @Test
@@ -278,7 +318,7 @@ class TenantIsolationApiTest {
     void secretsAreShownOnlyWhenCreated() {
         String everything = acmeSnapshot(owner).toString() + api.get(outsider, "/v1/endpoints/" + globexEndpoint);
         for (String secret : ACME_SECRETS) {
-            if (secret.startsWith("upk_") || secret.startsWith("upa_")) {
+            if (secret.startsWith("upk_") || secret.startsWith("upa_") || secret.startsWith("upe_")) {
                 assertThat(everything).doesNotContain(secret);
             }
         }
@@ -381,7 +421,8 @@ class TenantIsolationApiTest {
             api.get(key, "/v1/whoami"); // last-used times settle before anything is read
         }
         ObjectNode n = ApiFixture.JSON.createObjectNode();
-        for (String path : List.of("/v1/users?limit=500", "/v1/api-keys?limit=500", "/v1/agent-tokens?limit=500",
+        for (String path : List.of("/v1/users?limit=500", "/v1/api-keys?limit=500", "/v1/agent-tokens?limit=500", "/v1/agent-identities?limit=500",
+                "/v1/agent-enrollments?limit=500", "/v1/agent-certificates?limit=500",
                 "/v1/services?limit=500", "/v1/services/a-git", "/v1/services/a-shared", "/v1/service-offers",
                 "/v1/endpoints?limit=500", "/v1/endpoints?side=provider&limit=500", "/v1/endpoints/" + acmeEndpoint,
                 "/v1/endpoints/" + globexEndpoint)) {

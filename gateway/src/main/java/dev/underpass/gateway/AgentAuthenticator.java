@@ -1,0 +1,62 @@
+package dev.underpass.gateway;
+
+import dev.underpass.controlplane.AgentIdentities;
+import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.Secrets;
+import dev.underpass.protocol.Protocol;
+import java.net.SocketAddress;
+
+/**
+ * The gateway's {@link AgentCredentials}: an agent token ({@code upa_...}) is looked up in the
+ * store; anything else is taken for a JWT, checked against the agent identity the agent names.
+ * Both count their failures in the same {@link AuthFailures} limits: a token by its prefix, a
+ * JWT by the identity it names (every JWT starts with the same characters), but only when its
+ * signature verified; every failure counts by source.
+ */
+final class AgentAuthenticator implements AgentCredentials {
+    static final String TOKEN_NOT_RECOGNISED = "agent token not recognised: it is unknown, expired or was revoked";
+
+    private final AgentTokens tokens;
+    private final AgentIdentities identities;
+    private final AgentJwtVerifier jwts;
+    private final AuthFailures failures;
+
+    AgentAuthenticator(AgentTokens tokens, AgentIdentities identities, AgentJwtVerifier jwts, AuthFailures failures) {
+        this.tokens = tokens;
+        this.identities = identities;
+        this.jwts = jwts;
+        this.failures = failures;
+    }
+
+    @Override
+    public Check verify(String token, String identity, SocketAddress from) {
+        if (token.startsWith(Secrets.AGENT_TOKEN_PREFIX)) {
+            return tokens.verify(token, from).map(Check::accepted).orElseGet(() -> Check.refused(TOKEN_NOT_RECOGNISED));
+        }
+        if (identity == null) {
+            // Nothing was looked up: like a request without a credential, this does not count as a failure.
+            return Check.refused("a credential that is not an agent token (upa_...) needs header " + Protocol.HEADER_IDENTITY
+                    + ": wid-... naming the agent identity its OIDC token is for");
+        }
+        if (!AgentIdentities.wellFormedId(identity)) {
+            failures.failed(from, null); // for the source only: the header names no identity (nor, say, a key's prefix)
+            return Check.refused("header " + Protocol.HEADER_IDENTITY + " is not an agent identity id (expected: "
+                    + AgentIdentities.ID_PREFIX + " and " + AgentIdentities.ID_HEX_CHARS + " hex digits)");
+        }
+        var refusal = failures.check(from, identity, "agent session");
+        if (refusal.isPresent()) {
+            throw refusal.get().exception();
+        }
+        AgentJwtVerifier.Result result = jwts.check(token, identity);
+        Check check = result.check();
+        if (check.status() == 401) {
+            // The id is not secret: a refusal counts against the identity only when the JWT really came from its
+            // issuer (a misconfigured workload), else anyone could keep the identity's agents at 429.
+            failures.failed(from, result.authentic() ? identity : null);
+        } else if (check.accepted()) {
+            identities.used(check.identity().tokenId());
+        }
+        return check;
+    }
+}
