@@ -59,6 +59,8 @@ final class ConnectionAudit implements AutoCloseable {
     static final String QUEUED = "underpass.audit.queued";
     static final int DEFAULT_CAPACITY = 65_536;
     static final int MAX_BATCH = 1_000;
+    /** How long the writer lets records gather after the first of a batch (records reach the store this much later). */
+    static final Duration BATCH_WINDOW = Duration.ofMillis(200);
     static final Duration DROP_LOG_INTERVAL = Duration.ofSeconds(10);
     /** How long {@link #close()} waits for the writer to write what is queued. */
     static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(15);
@@ -220,6 +222,10 @@ final class ConnectionAudit implements AutoCloseable {
                     continue;
                 }
                 batch.add(first);
+                if (!closing && queue.size() < MAX_BATCH - 1) {
+                    // A transaction costs far more than a record: let a busy gateway's records gather first.
+                    Thread.sleep(BATCH_WINDOW.toMillis());
+                }
                 queue.drainTo(batch, MAX_BATCH - 1);
                 write(batch);
             } catch (InterruptedException e) {

@@ -10,10 +10,14 @@ public record StoreConfig(String url, String user, String password) {
     /** Options that make H2 accept the PostgreSQL dialect of the shared migrations. */
     private static final String H2_OPTIONS = ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH";
 
-    /** The embedded database: one file under {@code dataDir/store}, no server to install. */
+    /**
+     * The embedded database: one file under {@code dataDir/store}, no server to install. It stays
+     * open until the gateway closes it, last (not when the JVM starts to exit), so that what is
+     * written at shutdown, such as queued audit records, still reaches it.
+     */
     public static StoreConfig embedded(Path dataDir) {
-        return new StoreConfig("jdbc:h2:file:" + dataDir.resolve("store").resolve("underpass").toAbsolutePath() + H2_OPTIONS,
-                "underpass", "");
+        return new StoreConfig("jdbc:h2:file:" + dataDir.resolve("store").resolve("underpass").toAbsolutePath() + H2_OPTIONS
+                + ";DB_CLOSE_ON_EXIT=FALSE", "underpass", "");
     }
 
     /** An in-memory embedded database, gone when closed (tests). */
