@@ -165,6 +165,13 @@ final class ConnectionAudit implements AutoCloseable {
         }
     }
 
+    /** A connection the proxy carried to a public destination itself ({@code egressAllow}) ended. */
+    void egress(Channel socket, String destination, long toConsumer, long toDestination, long durationMillis) {
+        if (audit != null && consumer(socket) instanceof Consumer c && c.account() != null) {
+            add(null, socket, destination, toConsumer, toDestination, durationMillis, AuditLog.OK, "completed", null);
+        }
+    }
+
     /**
      * The proxy refused {@code destination} to the consumer it authenticated on {@code socket};
      * nothing is recorded when it authenticated none (see the class comment).
@@ -328,6 +335,8 @@ final class ConnectionAudit implements AutoCloseable {
             shared.put("endpoint", e.endpoint());
             shared.put("service", e.service());
             shared.put("port", e.port());
+        }
+        if (e.endpoint() != null || e.end() != null) { // carried, not refused: direct egress has no endpoint
             shared.put("bytesToConsumer", e.toConsumer());
             shared.put("bytesToTarget", e.toTarget());
             shared.put("durationMillis", e.durationMillis());

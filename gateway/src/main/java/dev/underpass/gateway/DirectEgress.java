@@ -16,10 +16,12 @@ import io.netty.channel.socket.DuplexChannel;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 
 /**
  * A proxied connection the operator's egress policy lets out directly: the gateway dials the
@@ -86,33 +88,63 @@ final class DirectEgress {
         return all[0];
     }
 
-    /** Relays {@code a} and {@code b} to each other, {@code first} (may be null) written to {@code b} before anything. */
-    static void relay(Channel a, Channel b, ByteBuf first) {
-        a.config().setAutoRead(false);
-        b.config().setAutoRead(false);
-        a.pipeline().addLast("egress", new Side(b));
-        b.pipeline().addLast("egress", new Side(a));
+    /** Told once both sides of a relay have closed: the bytes each way and how long it lasted. */
+    interface Ended {
+        void ended(long toDestination, long toClient, long durationMillis);
+    }
+
+    /** The bytes a relay carried each way; touched only on the relay's event loop (both channels share it). */
+    private static final class Tally {
+        final long start = System.nanoTime();
+        long toDestination;
+        long toClient;
+        int closed;
+    }
+
+    /**
+     * Relays {@code client} and {@code destination} to each other, {@code first} (may be null)
+     * written to the destination before anything; {@code ended} hears of the end.
+     */
+    static void relay(Channel client, Channel destination, ByteBuf first, Ended ended) {
+        Tally tally = new Tally();
+        client.config().setAutoRead(false);
+        destination.config().setAutoRead(false);
+        client.pipeline().addLast("egress", new Side(destination, n -> tally.toDestination += n));
+        destination.pipeline().addLast("egress", new Side(client, n -> tally.toClient += n));
+        for (Channel c : List.of(client, destination)) {
+            c.closeFuture().addListener(f -> {
+                if (++tally.closed == 2) {
+                    ended.ended(tally.toDestination, tally.toClient, (System.nanoTime() - tally.start) / 1_000_000);
+                }
+            });
+        }
         if (first != null && first.isReadable()) {
-            b.writeAndFlush(first).addListener(f -> a.read());
+            tally.toDestination += first.readableBytes();
+            destination.writeAndFlush(first).addListener(f -> client.read());
         } else {
             if (first != null) {
                 first.release();
             }
-            a.read();
+            client.read();
         }
-        b.read();
+        destination.read();
     }
 
     /** One direction: what this side reads goes to the peer; the next read waits until the peer has taken it. */
     private static final class Side extends ChannelInboundHandlerAdapter {
         private final Channel peer;
+        private final LongConsumer carried;
 
-        Side(Channel peer) {
+        Side(Channel peer, LongConsumer carried) {
             this.peer = peer;
+            this.carried = carried;
         }
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf buf) {
+                carried.accept(buf.readableBytes());
+            }
             peer.writeAndFlush(msg).addListener(f -> {
                 if (f.isSuccess()) {
                     ctx.channel().read();

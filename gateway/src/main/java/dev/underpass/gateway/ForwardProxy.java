@@ -79,6 +79,16 @@ final class ForwardProxy implements AutoCloseable {
         listener.adopt(socket);
     }
 
+    /** How a direct-egress relay's end is logged (one line) and audited, for {@code client} to {@code destination}. */
+    static DirectEgress.Ended egressEnded(ProxyChecks checks, Channel client, String destination) {
+        Object from = client.remoteAddress();
+        return (toDestination, toClient, millis) -> {
+            log.info("egress connection from {} to {} closed: sent={} received={} duration={}ms", from, destination,
+                    toDestination, toClient, millis);
+            checks.audit().egress(client, destination, toClient, toDestination, millis);
+        };
+    }
+
     /** Removes the handshake's handlers (those of {@code handlers} still there) and its timeout. */
     static void endHandshake(Channel socket, String... handlers) {
         for (String h : handlers) {

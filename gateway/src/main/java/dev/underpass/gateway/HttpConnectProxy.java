@@ -202,12 +202,14 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                     }
                     ByteBuf first = encodeForward(ctx);
                     ForwardProxy.endHandshake(ctx.channel(), "connect");
-                    DirectEgress.relay(ctx.channel(), out, first);
+                    DirectEgress.relay(ctx.channel(), out, first,
+                            ForwardProxy.egressEnded(checks, ctx.channel(), destination.toString()));
                 });
             } else {
                 ByteBuf first = encodeForward(ctx);
                 ForwardProxy.endHandshake(ctx.channel(), "connect");
-                DirectEgress.relay(ctx.channel(), out, first);
+                DirectEgress.relay(ctx.channel(), out, first,
+                        ForwardProxy.egressEnded(checks, ctx.channel(), destination.toString()));
             }
         }, reason -> refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
     }

@@ -132,7 +132,8 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
                                 return;
                             }
                             ForwardProxy.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
-                            DirectEgress.relay(ctx.channel(), out, pipelined());
+                            DirectEgress.relay(ctx.channel(), out, pipelined(),
+                                    ForwardProxy.egressEnded(checks, ctx.channel(), destination));
                         });
                     }, reason -> refuse(ctx, reply(Socks5CommandStatus.HOST_UNREACHABLE), "cannot reach " + destination
                             + ": " + reason, from));

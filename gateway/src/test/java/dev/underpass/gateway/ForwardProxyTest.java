@@ -2,14 +2,17 @@ package dev.underpass.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.EndpointState;
 import dev.underpass.controlplane.Endpoints;
+import dev.underpass.controlplane.Page;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Secrets;
 import dev.underpass.controlplane.Services;
+import dev.underpass.controlplane.audit.AuditEvents;
 import dev.underpass.testkit.EchoServer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -200,6 +203,22 @@ class ForwardProxyTest {
                     s.shutdownOutput(); // the half-close reaches the destination, which then ends its side
                     assertThat(s.getInputStream().readAllBytes()).as("echoed back in full").isEqualTo(payload);
                 }
+                // The connection is in the consumer's audit chain with its bytes, like one through an endpoint.
+                Principal runners = ecp.apiKeys().authenticate(key);
+                JsonNode egressed = null;
+                for (int i = 0; i < 200 && egressed == null; i++) { // the audit writer batches: bounded wait
+                    egressed = ecp.audit().events().list(runners, null, AuditEvents.Filter.ALL,
+                                    new Page.Request(Page.MAX_LIMIT, 0)).items().stream()
+                            .filter(r -> r.action().equals("connection") && r.target().equals("destination:127.0.0.1:" + port))
+                            .findFirst().map(r -> readTree(r.details())).orElse(null);
+                    if (egressed == null) {
+                        Thread.sleep(50);
+                    }
+                }
+                assertThat(egressed).as("the direct-egress connection's audit record").isNotNull();
+                assertThat(egressed.get("bytesToTarget").asLong()).as("the payload").isEqualTo(256 * 1024);
+                assertThat(egressed.get("bytesToConsumer").asLong()).as("echoed").isEqualTo(256 * 1024);
+                assertThat(egressed.get("end").asText()).isEqualTo("completed");
                 try (Socket s = new Socket("127.0.0.1", egress.proxyAddress().getPort())) {
                     s.setSoTimeout((int) WAIT.toMillis());
                     s.getOutputStream().write(("CONNECT 127.0.0.1:" + (port == 65535 ? 1 : port + 1) + " HTTP/1.1\r\n"
@@ -232,6 +251,14 @@ class ForwardProxyTest {
         } finally {
             quick.close();
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    private static JsonNode readTree(String json) {
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
