@@ -61,39 +61,12 @@ public record AgentConfig(
         targetNetworks = targetNetworks == null ? List.of() : List.copyOf(targetNetworks);
     }
 
-    /** Without target networks: names may lead anywhere but to special addresses ({@link TargetAddresses}). */
-    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
-                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
-                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds, String clientCert,
-                       String clientKey, String identity, String oidcTokenFile) {
-        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, clientCert, clientKey, identity, oidcTokenFile,
-                null);
-    }
-
-    /** Without an OIDC workload identity. */
-    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
-                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
-                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds, String clientCert,
-                       String clientKey) {
-        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, clientCert, clientKey, null, null);
-    }
-
-    /** Without a client certificate (an agent with a token). */
-    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
-                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
-                       List<String> targets, String metricsListen, Integer drainTimeoutSeconds) {
-        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, targets, metricsListen, drainTimeoutSeconds, null, null);
-    }
-
-    /** Without the metrics port and drain timeout: their defaults. */
+    /** An agent with a token and the defaults of everything else it does not name. */
     public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
                        Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
                        List<String> targets) {
         this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, targets, null, null);
+                dialTimeoutSeconds, targets, null, null, null, null, null, null, null);
     }
 
     public static AgentConfig load(Path file) throws IOException {

@@ -23,7 +23,7 @@ class AgentIdentityConfigTest {
 
     private static AgentConfig config(String token, String identity, String oidcTokenFile) {
         return new AgentConfig("gateway.example.com:8443", "test-agent", token, null, null, null, null, null, null, null,
-                List.of("db.internal:5432"), null, null, null, null, identity, oidcTokenFile);
+                List.of("db.internal:5432"), null, null, null, null, identity, oidcTokenFile, null);
     }
 
     @Test

@@ -92,7 +92,7 @@ class AgentOidcTokenReadTest {
         InetSocketAddress at = (InetSocketAddress) gateway.getLocalSocketAddress();
         AgentConfig config = new AgentConfig("127.0.0.1:" + at.getPort(), "fifo-agent", null, null, null, null, null,
                 null, null, null, List.of("db.internal:5432"), null, null, null, null, "wid-0123456789abcdef",
-                fifo.toString());
+                fifo.toString(), null);
         Agent agent = new Agent(config);
         agent.start();
 

@@ -32,7 +32,7 @@ class ClientCertificateTest {
 
     private AgentConfig config(String tokenFile, String cert, String key) {
         return new AgentConfig("gw.example.com:8443", null, null, tokenFile, null, null, null, null, null, null,
-                List.of("db:5432"), null, null, cert, key);
+                List.of("db:5432"), null, null, cert, key, null, null, null);
     }
 
     private static List<String> credentialErrors(AgentConfig c) {

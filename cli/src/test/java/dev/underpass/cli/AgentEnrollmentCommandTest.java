@@ -6,28 +6,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** {@code underpass agent-enrollment create|list|delete} and {@code agent-certificate list} against the real API. */
-class AgentEnrollmentCommandTest {
-    @TempDir
-    Path dir;
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
-    }
+class AgentEnrollmentCommandTest extends OperatorCliTest {
 
     @Test
     void createShowsTheTokenOnceOrWritesItAndListAndDeleteWork() throws Exception {

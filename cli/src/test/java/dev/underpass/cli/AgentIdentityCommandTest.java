@@ -3,32 +3,16 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** {@code underpass agent-identity create|list|delete} against the real API. */
-class AgentIdentityCommandTest {
+class AgentIdentityCommandTest extends OperatorCliTest {
     static final String ISSUER = "https://token.actions.githubusercontent.com";
 
-    @TempDir
-    Path dir;
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
+    @Override
+    void prepare(ApiFixture api) throws Exception {
         api.controlPlane.agentIdentities().trustIssuers(List.of(ISSUER));
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
     }
 
     @Test

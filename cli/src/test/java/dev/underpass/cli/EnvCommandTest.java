@@ -14,39 +14,23 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code underpass env} against the real API with a published forward proxy: the exports for
  * each shell, the key only on stdout and only inside the proxy URLs, and the sh output evaluated
  * by a real {@code /bin/sh}.
  */
-class EnvCommandTest {
+class EnvCommandTest extends OperatorCliTest {
     static final HostAndPort PROXY = new HostAndPort("127.0.0.1", 43128);
     static final long SHELL_TIMEOUT_SECONDS = 20;
     /** Variables whose values are the proxy URLs, the only place the key may appear. */
     static final List<String> PROXY_URL_VARIABLES = List.of("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
             "ALL_PROXY", "all_proxy");
 
-    @TempDir
-    Path dir;
-
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
+    @Override
+    void prepare(ApiFixture api) throws Exception {
         api.publishGateway(PROXY);
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
     }
 
     /** What every shell sets, in order, for the logged-in operator: name and value. */

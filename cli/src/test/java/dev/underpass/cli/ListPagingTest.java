@@ -6,36 +6,19 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Role;
 import dev.underpass.controlplane.Users;
-import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Lists follow {@code nextPageToken} to the end, and {@code --limit} caps the total. */
-class ListPagingTest {
+class ListPagingTest extends OperatorCliTest {
     /** More than one page of the CLI's. */
     static final int USERS = ApiClient.PAGE_SIZE + 20;
 
-    @TempDir
-    Path dir;
-
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
+    @Override
+    void prepare(ApiFixture api) throws Exception {
         Principal p = api.operator();
         for (int i = 0; i < USERS; i++) {
             api.controlPlane.users().create(p, new Users.CreateRequest(String.format("user-%03d", i), Role.VIEWER));
         }
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
     }
 
     @Test

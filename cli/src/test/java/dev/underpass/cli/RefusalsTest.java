@@ -5,29 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** What the gateway refuses exits 1 with its detail on stderr; what the CLI cannot even send exits 2. */
-class RefusalsTest {
-    @TempDir
-    Path dir;
-
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
-    }
+class RefusalsTest extends OperatorCliTest {
 
     @Test
     void aViewerCannotCreateAService() throws Exception {

@@ -8,29 +8,10 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.time.Instant;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Secrets are shown once: to a 0600 file with {@code --out}, else on one labelled stdout line; never on stderr. */
-class SecretOutputTest {
-    @TempDir
-    Path dir;
-
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
-    }
+class SecretOutputTest extends OperatorCliTest {
 
     @Test
     void keyWrittenWithOutIsOwnerOnlyNeverPrintedAndWorks() throws Exception {

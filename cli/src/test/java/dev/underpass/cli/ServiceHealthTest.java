@@ -6,38 +6,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.controlplane.HealthReports;
 import dev.underpass.controlplane.HealthReports.Report;
 import dev.underpass.controlplane.api.Json;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Health checks through the CLI against the real API: {@code --health-check} goes with the
  * {@code --listener} of its port, {@code service show} prints the checks and settings, and
  * {@code service health} reports each target as the gateway's agents see it.
  */
-class ServiceHealthTest {
+class ServiceHealthTest extends OperatorCliTest {
     static final Instant T = Instant.parse("2030-01-01T00:00:00Z");
-
-    @TempDir
-    Path dir;
-    ApiFixture api;
-    Cli operator;
-
-    @BeforeEach
-    void start() throws Exception {
-        api = ApiFixture.start(dir);
-        operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-    }
-
-    @AfterEach
-    void stop() {
-        api.close();
-    }
 
     @Test
     void checksGoWithTheirListenersAndShowPrintsThem() throws Exception {

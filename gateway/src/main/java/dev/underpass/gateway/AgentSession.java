@@ -1,5 +1,7 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.AgentEnrollments;
+import dev.underpass.controlplane.AgentIdentities;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
@@ -292,9 +294,9 @@ final class AgentSession {
 
     /** What the session authenticated with, by its id's prefix. */
     private String credentialKind() {
-        if (tokenId.startsWith("wid-")) {
+        if (tokenId.startsWith(AgentIdentities.ID_PREFIX)) {
             return "agent identity";
         }
-        return tokenId.startsWith("agc-") ? "client certificate" : "agent token";
+        return tokenId.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX) ? "client certificate" : "agent token";
     }
 }

@@ -70,6 +70,7 @@ final class ConnectionAudit implements AutoCloseable {
     static final int MAX_OUTCOME = 1000;
     static final int MAX_REASON = 1000;
     private static final int MAX_NAME = 200;
+    private static final int BOUND_MARGIN = 1024;
     private static final AttributeKey<Consumer> CONSUMER = AttributeKey.valueOf("underpass.audit.consumer");
 
     /** Records nothing (gateways and tests without a store to write to). */
@@ -84,6 +85,12 @@ final class ConnectionAudit implements AutoCloseable {
                          String endpoint, String service, int port, SocketAddress source, String destination,
                          long toConsumer, long toTarget, long durationMillis, String outcome, String end,
                          String providerReason) {
+        /** This record with the text that came from outside made fit for the store ({@link #fit}). */
+        Ended fitted() {
+            return new Ended(atMillis, via, consumer, keyId, fit(actor, MAX_NAME), provider, endpoint, service, port, source,
+                    fit(destination, MAX_DESTINATION), toConsumer, toTarget, durationMillis, fit(outcome, MAX_OUTCOME), end,
+                    fit(providerReason, MAX_REASON));
+        }
     }
 
     private final AuditLog audit;
@@ -187,10 +194,10 @@ final class ConnectionAudit implements AutoCloseable {
         Consumer c = consumer(socket);
         String consumer = c != null && c.account() != null ? c.account() : r.consumerAccount();
         Ended e = new Ended(System.currentTimeMillis(), c == null ? "endpoint port" : c.via(), consumer,
-                c == null ? null : c.keyId(), c == null || c.actor() == null ? "account " + consumer : fit(c.actor(), MAX_NAME),
+                c == null ? null : c.keyId(), c == null || c.actor() == null ? "account " + consumer : bound(c.actor(), MAX_NAME),
                 r == null ? null : r.providerAccount(), r == null ? null : r.endpoint(), r == null ? null : r.service(),
-                r == null ? 0 : r.servicePort(), socket.remoteAddress(), fit(destination, MAX_DESTINATION), toConsumer,
-                toTarget, millis, fit(outcome, MAX_OUTCOME), end, fit(providerReason, MAX_REASON));
+                r == null ? 0 : r.servicePort(), socket.remoteAddress(), bound(destination, MAX_DESTINATION), toConsumer,
+                toTarget, millis, bound(outcome, MAX_OUTCOME), end, bound(providerReason, MAX_REASON));
         if (closing || !queue.offer(e)) {
             dropped(droppedFull, 1, closing ? "the gateway is stopping" : "the queue is full (" + queue.size() + " records)");
         }
@@ -200,6 +207,15 @@ final class ConnectionAudit implements AutoCloseable {
      * Text from outside as a record may hold it: printable (control characters first, so that
      * removing them cannot join a token the masking then misses), secrets masked, cut to {@code max}.
      */
+    /**
+     * Text from outside bounded in length only, as the event loop queues it: the writer makes it
+     * {@link #fit} (masking is regular-expression work, kept off the data path). The margin keeps
+     * a secret cut at the bound long enough to be recognised and masked.
+     */
+    private static String bound(String text, int max) {
+        return text == null || text.length() <= max + BOUND_MARGIN ? text : text.substring(0, max + BOUND_MARGIN);
+    }
+
     static String fit(String text, int max) {
         return text == null ? null : AuditLog.cut(SecretMasker.mask(AuditLog.printable(text)), max);
     }
@@ -328,7 +344,8 @@ final class ConnectionAudit implements AutoCloseable {
      * The record as both chains keep it: the consumer's copy adds its source, key and destination,
      * the provider's copy the whole reason of a failure (which may name its targets).
      */
-    private static AuditLog.Named named(Ended e) {
+    private static AuditLog.Named named(Ended queued) {
+        Ended e = queued.fitted();
         Map<String, Object> shared = new LinkedHashMap<>();
         shared.put("via", e.via());
         if (e.endpoint() != null) {
