@@ -24,5 +24,11 @@ if ! JAVA_HOME=$(underpass_find_jdk); then
     exit 1
 fi
 export JAVA_HOME
-# Maven 3.8 on JDK 24+ warns about sun.misc.Unsafe in its own libraries; the warning is noise.
-export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
+# Maven 3.8 on JDK 24+ warns about sun.misc.Unsafe in its own libraries; the warning is noise. The option
+# exists from JDK 23 on: an older JVM refuses to start with it, so it is added only where the JDK knows it.
+if [ "$(underpass_java_major "$JAVA_HOME")" -ge 23 ] 2>/dev/null; then
+    case " ${MAVEN_OPTS:-} " in
+        *" --sun-misc-unsafe-memory-access="*) ;;
+        *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;;
+    esac
+fi

@@ -138,6 +138,8 @@ final class TargetDialer {
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.TCP_NODELAY, true)
+                // Should the agent die, the target sees a reset, never a clean end (StreamRelay, "Process death").
+                .option(ChannelOption.SO_LINGER, 0)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) dialTimeout.toMillis())
                 .handler(NoOp.INSTANCE);
         ChannelFuture f = address instanceof HostAndPort t

@@ -1,6 +1,7 @@
 package dev.underpass.gateway;
 
 import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
@@ -58,6 +59,7 @@ final class DirectEgress {
                     .channel(Transport.socketChannel())
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) egress.dialTimeout().toMillis())
                     .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .option(ChannelOption.SO_LINGER, 0) // a dying gateway resets it (StreamRelay, "Process death")
                     .option(ChannelOption.AUTO_READ, false)
                     .handler(new ChannelInboundHandlerAdapter()) // the relay joins once the proxy has answered
                     .connect(new InetSocketAddress(address, destination.port()))
@@ -99,6 +101,8 @@ final class DirectEgress {
         long toDestination;
         long toClient;
         int closed;
+        /** FINs received, one per direction: 2 means the connection ended normally. */
+        int fins;
     }
 
     /**
@@ -106,11 +110,12 @@ final class DirectEgress {
      * written to the destination before anything; {@code ended} hears of the end.
      */
     static void relay(Channel client, Channel destination, ByteBuf first, Ended ended) {
+        StreamRelay.resetOnProcessDeath(client);
         Tally tally = new Tally();
         client.config().setAutoRead(false);
         destination.config().setAutoRead(false);
-        client.pipeline().addLast("egress", new Side(destination, n -> tally.toDestination += n));
-        destination.pipeline().addLast("egress", new Side(client, n -> tally.toClient += n));
+        client.pipeline().addLast("egress", new Side(destination, tally, n -> tally.toDestination += n));
+        destination.pipeline().addLast("egress", new Side(client, tally, n -> tally.toClient += n));
         for (Channel c : List.of(client, destination)) {
             c.closeFuture().addListener(f -> {
                 if (++tally.closed == 2) {
@@ -133,10 +138,12 @@ final class DirectEgress {
     /** One direction: what this side reads goes to the peer; the next read waits until the peer has taken it. */
     private static final class Side extends ChannelInboundHandlerAdapter {
         private final Channel peer;
+        private final Tally tally;
         private final LongConsumer carried;
 
-        Side(Channel peer, LongConsumer carried) {
+        Side(Channel peer, Tally tally, LongConsumer carried) {
             this.peer = peer;
+            this.tally = tally;
             this.carried = carried;
         }
 
@@ -159,8 +166,14 @@ final class DirectEgress {
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
                 // This side sent its FIN: pass it on, and close when both directions are done.
+                tally.fins++;
                 if (peer instanceof DuplexChannel d) {
-                    d.shutdownOutput().addListener(f -> closeIfDone(ctx.channel()));
+                    d.shutdownOutput().addListener(f -> {
+                        if (f.isSuccess()) {
+                            StreamRelay.closeNormallyFromNowOn(peer);
+                        }
+                        closeIfDone(ctx.channel());
+                    });
                 }
             }
             ctx.fireUserEventTriggered(evt);
@@ -172,10 +185,20 @@ final class DirectEgress {
             }
         }
 
+        /**
+         * This side closed: after both its directions finished, the peer ends as normally (it has
+         * its FIN); otherwise (a reset, an error) the peer is reset, so that it never takes a cut
+         * connection for a complete one.
+         */
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            if (peer.isActive()) {
+            if (!peer.isActive()) {
+                return;
+            }
+            if (tally.fins == 2) {
                 peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            } else {
+                StreamRelay.resetSocket(peer);
             }
         }
 

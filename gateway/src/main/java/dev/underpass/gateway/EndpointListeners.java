@@ -108,6 +108,8 @@ final class EndpointListeners {
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
+                // Should the gateway die, the consumer sees a reset, never a clean end (StreamRelay, "Process death").
+                .childOption(ChannelOption.SO_LINGER, 0)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {

@@ -43,6 +43,14 @@ import java.util.concurrent.atomic.AtomicReference;
  * agent link dropping), resets the other side: RST_STREAM on the stream, a TCP RST (linger 0) on
  * the socket. So a consumer never mistakes a broken stream for a complete one.
  *
+ * <h2>Process death</h2>
+ * The kernel closes a dead process's sockets with a FIN, which the socket's peer would take for
+ * the end of the data (issue 12: uploads cut short at the target when an agent was killed). So
+ * the socket holds {@code SO_LINGER 0} from the start until its output finished normally (the
+ * FIN passed on after the last byte): if the process dies before that, whether gateway or agent,
+ * by {@code kill -9} or the OOM killer, the kernel resets the socket instead. Once the output has
+ * finished, the linger is back to the default, so that the bytes already written still arrive.
+ *
  * <h2>Threading and reference counting</h2>
  * The two channels may run on different event loops; each handler touches only its own
  * channel's state and uses the other channel through its thread-safe methods. Every buffer read
@@ -95,6 +103,7 @@ public final class StreamRelay {
      * half-closure ({@link ChannelOption#ALLOW_HALF_CLOSURE}).
      */
     public static StreamRelay start(Channel socket, Http2StreamChannel stream, Listener listener) {
+        resetOnProcessDeath(socket);
         StreamRelay relay = new StreamRelay(socket, stream, listener);
         socket.pipeline().addLast("relay", relay.new SocketSide());
         stream.pipeline().addLast("relay", relay.new StreamSide());
@@ -131,6 +140,28 @@ public final class StreamRelay {
         }
         stream.close(); // sends RST_STREAM if the stream has not finished
         resetSocket(socket);
+    }
+
+    /**
+     * Makes the kernel reset {@code socket}, not close it with a FIN, should this process die (or
+     * close it) before {@link #closeNormallyFromNowOn} says its output has finished. Sockets that
+     * carry tunnelled bytes get it when accepted or dialled, so that no byte is relayed before.
+     */
+    public static void resetOnProcessDeath(Channel socket) {
+        setLinger(socket, 0);
+    }
+
+    /** The output of {@code socket} finished normally: from now on a close lets the written bytes arrive. */
+    public static void closeNormallyFromNowOn(Channel socket) {
+        setLinger(socket, -1);
+    }
+
+    private static void setLinger(Channel socket, int seconds) {
+        try {
+            socket.config().setOption(ChannelOption.SO_LINGER, seconds);
+        } catch (RuntimeException closed) {
+            // The socket is already gone: there is nothing left to protect.
+        }
     }
 
     /** Closes a socket with a TCP RST rather than a FIN, so its peer sees an error, not an end. */
@@ -259,6 +290,9 @@ public final class StreamRelay {
             socket.writeAndFlush(last).addListener((ChannelFutureListener) f -> {
                 if (f.isSuccess()) { // otherwise the socket's own close reports the failure
                     ((DuplexChannel) socket).shutdownOutput().addListener(done -> {
+                        if (done.isSuccess()) {
+                            closeNormallyFromNowOn(socket);
+                        }
                         socketOutputDone = true;
                         closeIfFinished();
                     });
