@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl,
-# socat (a proxy client for ssh's ProxyCommand), and Maven's dependency plugin.
+# socat (a proxy client for ssh's ProxyCommand), and Maven's dependency plugin; for the two-host
+# test (TwoHostTest): ip (network namespaces), dnsmasq-base (a DNS server without the system
+# service), openssl (a private CA) and python3 (a static HTTPS server for git's dumb HTTP protocol).
 # (The JDK and Maven come with the machine; scripts/java-home.sh finds a JDK 21+.)
 set -euo pipefail
 need=()
-for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat; do
+for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat \
+        ip:iproute2 dnsmasq:dnsmasq-base openssl:openssl python3:python3; do
     cmd=${tool%%:*} pkg=${tool#*:}
     if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
         need+=("$pkg")

@@ -12,6 +12,7 @@ import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
 import dev.underpass.telemetry.OpsServer;
 import dev.underpass.telemetry.Probe;
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.telemetry.Telemetry;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
@@ -87,6 +88,7 @@ public final class Agent implements AutoCloseable {
 
     private final AgentConfig config;
     private final HostAndPort gateway;
+    private final String name;
     private final String token;
     private final SslContext ssl;
     private final AgentConfig.ProxySettings proxy;
@@ -97,6 +99,8 @@ public final class Agent implements AutoCloseable {
     private final List<String> advertised;
     private final EventLoopGroup group = Transport.group("underpass-agent");
     private final Backoff backoff = new Backoff(Backoff.DEFAULT_INITIAL, Backoff.DEFAULT_MAX);
+    /** Reconnect lines, one per reason and interval while the gateway stays away. */
+    private final RepeatedEvents reconnects = new RepeatedEvents(log, RepeatedEvents.DEFAULT_INTERVAL, 100, group);
     private final AtomicReference<Channel> link = new AtomicReference<>();
     private volatile CountDownLatch established = new CountDownLatch(1);
     private volatile boolean closed;
@@ -126,6 +130,7 @@ public final class Agent implements AutoCloseable {
             throw new IllegalArgumentException("invalid agent configuration:\n  " + String.join("\n  ", errors));
         }
         this.gateway = config.gatewayAddress();
+        this.name = agentName(config);
         this.token = config.resolveToken();
         this.ssl = ClientCertificate.sslContext(config);
         this.proxy = config.proxy() == null ? null : AgentConfig.ProxySettings.parse(config.proxy());
@@ -154,7 +159,7 @@ public final class Agent implements AutoCloseable {
         }
         String networks = config.targetNetworks().isEmpty()
                 ? "anywhere but to loopback, link-local or other special addresses" : "only into " + config.targetNetworks();
-        log.info("agent {} starting: gateway {}{}, {} target(s) allowed: {}; names may lead {}", name(), gateway,
+        log.info("agent starting as '{}': gateway {}{}, {} target(s) allowed: {}; names may lead {}", name(), gateway,
                 proxy == null ? "" : " via proxy " + proxy, advertised.size(), advertised, networks);
         if (config.usesIdentity()) {
             log.info("authenticating as agent identity {} with the JWT read from {} at every connect", config.identity(),
@@ -169,11 +174,23 @@ public final class Agent implements AutoCloseable {
     }
 
     private String name() {
+        return name;
+    }
+
+    /** The name the gateway shows for this agent: the configured one, else the host's name (looked up once). */
+    private static String agentName(AgentConfig config) {
         if (config.name() != null) {
             return config.name();
         }
         String host = System.getenv("HOSTNAME");
-        return host != null ? host : "agent";
+        if (host != null && !host.isBlank()) {
+            return host;
+        }
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (IOException unknown) {
+            return "unnamed";
+        }
     }
 
     private void connect() {
@@ -193,7 +210,7 @@ public final class Agent implements AutoCloseable {
                 next = () -> dial(jwt);
             } catch (IOException | RuntimeException e) {
                 String reason = "cannot read the OIDC token for identity " + config.identity() + ": " + e.getMessage();
-                next = () -> retry(reason);
+                next = () -> retry(reason, false);
             }
             try {
                 group.execute(next);
@@ -221,7 +238,7 @@ public final class Agent implements AutoCloseable {
         b.connect(InetSocketAddress.createUnresolved(gateway.host(), gateway.port()))
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
-                        retry("cannot connect: " + Causes.root(f.cause()));
+                        retry("cannot connect: " + Causes.root(f.cause()), refused(f.cause()));
                         return;
                     }
                     Channel ch = f.channel();
@@ -229,20 +246,30 @@ public final class Agent implements AutoCloseable {
                     ch.closeFuture().addListener(c -> {
                         link.compareAndSet(ch, null);
                         LinkState s = ch.attr(LinkState.KEY).get();
-                        retry(s == null ? "link closed" : s.reason());
+                        if (s != null && s.reconnectMillis != null) {
+                            backoff.quick(Duration.ofMillis(Math.clamp(s.reconnectMillis, 100, 60_000)));
+                        }
+                        retry(s == null ? "link closed" : s.reason(), false);
                     });
                 });
     }
 
-    private void retry(String reason) {
+    /** A connection the gateway's host refused: it is up, but nothing listens (yet): a restart, most often. */
+    private static boolean refused(Throwable cause) {
+        return cause instanceof java.net.ConnectException && !(cause instanceof io.netty.channel.ConnectTimeoutException)
+                && String.valueOf(cause.getMessage()).toLowerCase(java.util.Locale.ROOT).contains("refused");
+    }
+
+    private void retry(String reason, boolean refused) {
         if (closed) {
             return;
         }
         if (established.getCount() == 0) {
             established = new CountDownLatch(1);
         }
-        Duration delay = backoff.next();
-        log.warn("gateway {}: {}; reconnecting in {} ms", gateway, reason, delay.toMillis());
+        Duration delay = refused ? backoff.nextRefused() : backoff.next();
+        // During an outage this repeats every second or so: one line per reason and interval, with a count.
+        reconnects.warn(reason, "gateway {}: {}; reconnecting in {} ms", gateway, reason, delay.toMillis());
         group.schedule(this::connect, delay.toMillis(), TimeUnit.MILLISECONDS);
     }
 
@@ -250,6 +277,8 @@ public final class Agent implements AutoCloseable {
     private static final class LinkState {
         static final io.netty.util.AttributeKey<LinkState> KEY = io.netty.util.AttributeKey.valueOf("underpass.link");
         private volatile String reason;
+        /** Set when the gateway said it is stopping: try it again about this often once the link closed. */
+        private volatile Long reconnectMillis;
         /** What the session request carries as its bearer credential: the token or this link's JWT; null for none. */
         private final String bearer;
         private ScheduledFuture<?> heartbeat;
@@ -501,7 +530,14 @@ public final class Agent implements AutoCloseable {
                 case ControlMessage.Open open -> dialer.open(session, open);
                 case ControlMessage.HealthChecks c when s.version >= 2 -> health.replace(c.checks(),
                         h -> session.writeAndFlush(ControlCodec.frame(session.alloc(), h)));
-                case ControlMessage.Draining d when s.version >= 2 -> s.draining.complete(null);
+                case ControlMessage.Draining d when s.version >= 2 -> {
+                    if (d.reconnectMillis() != null && !closed) {
+                        s.reconnectMillis = d.reconnectMillis();
+                        log.info("gateway {} is stopping; once the link closes, reconnecting about every {} ms", gateway,
+                                d.reconnectMillis());
+                    }
+                    s.draining.complete(null);
+                }
                 case ControlMessage m -> throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
                         + " (expected from the gateway in protocol version " + s.version + ": open"
                         + (s.version >= 2 ? ", healthChecks or draining)" : ")"));
@@ -575,6 +611,7 @@ public final class Agent implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        reconnects.close();
         health.close();
         if (ops != null) {
             ops.close();

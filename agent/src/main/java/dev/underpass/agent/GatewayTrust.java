@@ -15,6 +15,7 @@ import java.util.Locale;
 import javax.net.ssl.ManagerFactoryParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509ExtendedTrustManager;
 import javax.net.ssl.X509TrustManager;
 
 /**
@@ -38,7 +39,7 @@ final class GatewayTrust {
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             if (config.caFile() == null) {
                 tmf.init((KeyStore) null);
-                return tmf;
+                return new ExplainingTrust(tmf, "the system trust store");
             }
             KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
             ks.load(null, null);
@@ -52,7 +53,7 @@ final class GatewayTrust {
                 }
             }
             tmf.init(ks);
-            return tmf;
+            return new ExplainingTrust(tmf, "--ca-file " + config.caFile());
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot set up gateway trust: " + e.getMessage(), e);
         }
@@ -64,6 +65,135 @@ final class GatewayTrust {
 
     static String fingerprint(X509Certificate c) throws GeneralSecurityException {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
+    }
+
+    /**
+     * The JDK's trust manager with refusals that say what was checked and what to do (issue 12:
+     * an agent on another host looped on "No subject alternative names matching IP address
+     * 198.18.0.1 found" and nothing pointed at serverNames or --pin).
+     */
+    private static final class ExplainingTrust extends io.netty.handler.ssl.util.SimpleTrustManagerFactory {
+        private final TrustManager[] managers;
+
+        ExplainingTrust(TrustManagerFactory jdk, String trusted) {
+            X509ExtendedTrustManager delegate = null;
+            for (TrustManager tm : jdk.getTrustManagers()) {
+                if (tm instanceof X509ExtendedTrustManager x) {
+                    delegate = x;
+                }
+            }
+            if (delegate == null) {
+                throw new IllegalStateException("no X509 trust manager available");
+            }
+            managers = new TrustManager[] {new ExplainingTrustManager(delegate, trusted)};
+        }
+
+        @Override
+        protected void engineInit(KeyStore keyStore) {
+        }
+
+        @Override
+        protected void engineInit(ManagerFactoryParameters params) {
+        }
+
+        @Override
+        protected TrustManager[] engineGetTrustManagers() {
+            return managers.clone();
+        }
+    }
+
+    private static final class ExplainingTrustManager extends X509ExtendedTrustManager {
+        private final X509ExtendedTrustManager delegate;
+        private final String trusted;
+
+        ExplainingTrustManager(X509ExtendedTrustManager delegate, String trusted) {
+            this.delegate = delegate;
+            this.trusted = trusted;
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, javax.net.ssl.SSLEngine engine)
+                throws CertificateException {
+            try {
+                delegate.checkServerTrusted(chain, authType, engine);
+            } catch (CertificateException e) {
+                // Not chained: the log shows a failure's innermost cause, which is to be this explanation.
+                throw new CertificateException(explain(e, chain, engine == null ? "?" : engine.getPeerHost(), trusted));
+            }
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType, java.net.Socket socket)
+                throws CertificateException {
+            try {
+                delegate.checkServerTrusted(chain, authType, socket);
+            } catch (CertificateException e) {
+                throw new CertificateException(explain(e, chain, "?", trusted));
+            }
+        }
+
+        @Override
+        public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            try {
+                delegate.checkServerTrusted(chain, authType);
+            } catch (CertificateException e) {
+                throw new CertificateException(explain(e, chain, "?", trusted));
+            }
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, java.net.Socket socket)
+                throws CertificateException {
+            throw new CertificateException("the agent does not accept client connections");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType, javax.net.ssl.SSLEngine engine)
+                throws CertificateException {
+            throw new CertificateException("the agent does not accept client connections");
+        }
+
+        @Override
+        public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+            throw new CertificateException("the agent does not accept client connections");
+        }
+
+        @Override
+        public X509Certificate[] getAcceptedIssuers() {
+            return delegate.getAcceptedIssuers();
+        }
+    }
+
+    /** Explains a refusal of {@code chain} for {@code host}: what the certificate covers or who issued it, and what to do. */
+    static String explain(CertificateException e, X509Certificate[] chain, String host, String trusted) {
+        String jdk = String.valueOf(e.getMessage());
+        if (chain == null || chain.length == 0) {
+            return jdk;
+        }
+        if (jdk.startsWith("No subject alternative") || jdk.startsWith("No name matching")) {
+            return "the gateway's certificate does not cover " + host + " (it covers " + names(chain[0]) + "): add " + host
+                    + " to serverNames in the gateway's configuration (it then issues its generated certificate again at its"
+                    + " next start), or give --gateway one of the names it covers, or trust the gateway with --pin sha256:..."
+                    + " (logged by the gateway at start; a pin skips the name check) [" + jdk + "]";
+        }
+        if (jdk.contains("PKIX path") || jdk.contains("certification path")) {
+            return "the gateway's certificate (issued by " + chain[chain.length - 1].getIssuerX500Principal().getName()
+                    + ") is not signed by a CA in " + trusted + ": use the gateway's own CA file (underpass-data/tls/ca.pem on"
+                    + " the gateway), or --pin sha256:... as the gateway logs it at start [" + jdk + "]";
+        }
+        return jdk;
+    }
+
+    private static String names(X509Certificate c) {
+        try {
+            var sans = c.getSubjectAlternativeNames();
+            if (sans == null || sans.isEmpty()) {
+                return "no subject alternative name";
+            }
+            return String.join(", ", sans.stream().map(san -> String.valueOf(san.get(1))).toList());
+        } catch (CertificateException unreadable) {
+            return "names that cannot be read";
+        }
     }
 
     /** Trusts a chain only if one of its certificates has the pinned fingerprint. */

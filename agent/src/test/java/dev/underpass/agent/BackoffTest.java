@@ -77,4 +77,36 @@ class BackoffTest {
         assertThat(b.next().toMillis()).isBetween(50L, 100L);
         assertThat(b.next().toMillis()).isBetween(100L, 200L);
     }
+
+    @Test
+    void aRefusedConnectionIsTriedAgainWithinASecondHoweverLongTheOutage() {
+        // A restart: the gateway's host refuses until the process listens again (issue 12: agents
+        // whose backoff had grown to 5-8 s came back seconds after the gateway).
+        Backoff b = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(30));
+        for (int i = 0; i < 40; i++) {
+            assertThat(b.nextRefused().toMillis()).as("attempt %d", i).isLessThanOrEqualTo(Backoff.QUICK_MAX.toMillis());
+        }
+        // Other failures (a timeout, a refused session) still back off all the way.
+        long longest = 0;
+        for (int i = 0; i < 5; i++) {
+            longest = Math.max(longest, b.next().toMillis());
+        }
+        assertThat(longest).isGreaterThan(Backoff.QUICK_MAX.toMillis());
+    }
+
+    @Test
+    void aStoppingGatewaysRequestHoldsForItsWindowThenTheBackoffGoesOn() {
+        long[] now = {0};
+        Backoff b = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(30), () -> now[0]);
+        for (int i = 0; i < 10; i++) {
+            b.next(); // grown during an earlier outage
+        }
+        b.quick(Duration.ofMillis(800));
+        for (int i = 0; i < 20; i++) {
+            assertThat(b.next().toMillis()).as("attempt %d within the window", i).isBetween(400L, 800L);
+            now[0] += Duration.ofSeconds(5).toNanos();
+        }
+        now[0] += Backoff.QUICK_WINDOW.toNanos();
+        assertThat(b.next().toMillis()).as("after the window").isGreaterThan(800L);
+    }
 }

@@ -54,6 +54,38 @@ final class ServerProcess implements AutoCloseable {
         return server;
     }
 
+    /**
+     * Starts {@code command} in {@code workDir} and waits until its log has a line matching
+     * {@code readyRegex}: for a server the test cannot dial itself, such as one in another network
+     * namespace ({@code ip netns exec NS ...}). {@link #address()} is meaningless for it.
+     */
+    static ServerProcess startLogged(String name, Path workDir, String readyRegex, String... command) throws Exception {
+        Path log = workDir.resolve(name + ".log");
+        Process p = new ProcessBuilder(List.of(command)).directory(workDir.toFile()).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        ServerProcess server = new ServerProcess(name, p, log, -1);
+        try {
+            java.util.regex.Pattern ready = java.util.regex.Pattern.compile(readyRegex);
+            long deadline = System.nanoTime() + LISTEN_WAIT.toNanos();
+            while (!ready.matcher(server.output()).find()) {
+                if (!p.isAlive()) {
+                    throw new AssertionError(name + " exited with " + p.exitValue() + " before logging /" + readyRegex
+                            + "/; log:\n" + server.output());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError(name + " did not log /" + readyRegex + "/ within " + LISTEN_WAIT.toSeconds()
+                            + "s; log:\n" + server.output());
+                }
+                Thread.sleep(50);
+            }
+        } catch (Exception | AssertionError e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
     private void awaitListening() throws InterruptedException {
         long deadline = System.nanoTime() + LISTEN_WAIT.toNanos();
         while (true) {
@@ -72,6 +104,10 @@ final class ServerProcess implements AutoCloseable {
             }
             Thread.sleep(50);
         }
+    }
+
+    String name() {
+        return name;
     }
 
     String address() {

@@ -89,6 +89,18 @@ final class AgentRegistry {
         }
     }
 
+    /** Tells every agent that the gateway is stopping and to try it again about every {@code reconnect} once it is gone. */
+    int gatewayStopping(java.time.Duration reconnect) {
+        int n = 0;
+        for (List<AgentSession> sessions : byAccount.values()) {
+            for (AgentSession s : sessions) {
+                s.link().eventLoop().execute(() -> s.gatewayStopping(reconnect));
+                n++;
+            }
+        }
+        return n;
+    }
+
     /** How many live sessions of {@code account} advertise at least one of {@code targets}. */
     int sessionsServing(String account, List<HostAndPort> targets) {
         int n = 0;

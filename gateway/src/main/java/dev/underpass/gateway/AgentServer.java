@@ -3,6 +3,7 @@ package dev.underpass.gateway;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.LinkSettings;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -18,6 +19,7 @@ import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -69,6 +71,25 @@ final class AgentServer {
         }
     }
 
+    /**
+     * Why a handshake failed, for the operator: an alert from the agent means the agent refused the
+     * gateway's certificate, and the agent's own log has the detail (issue 12: the gateway said only
+     * TLSV1_ALERT_INTERNAL_ERROR while the agent's name check failed).
+     */
+    static String whyHandshakeFailed(Throwable cause) {
+        String root = Causes.root(cause);
+        String upper = root.toUpperCase(java.util.Locale.ROOT);
+        for (String alert : List.of("INTERNAL_ERROR", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "UNKNOWN_CA",
+                "CERTIFICATE_EXPIRED", "ACCESS_DENIED", "DECRYPT_ERROR")) {
+            if (upper.contains("ALERT_" + alert) || upper.contains("ALERT " + alert)) {
+                return "the agent refused the gateway's certificate (TLS alert " + alert.toLowerCase(java.util.Locale.ROOT)
+                        + "); the agent's log says why: most often it dials a name or address the certificate does not "
+                        + "cover (add it to serverNames) or trusts another CA (--ca-file, --pin)";
+            }
+        }
+        return root;
+    }
+
     /** Installs HTTP/2 once TLS agreed on h2; anything else is refused with one log line. */
     private final class Alpn extends ApplicationProtocolNegotiationHandler {
         Alpn() {
@@ -78,7 +99,8 @@ final class AgentServer {
         @Override
         protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
             if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: TLS ALPN protocol '{}' (expected: h2)",
+                streams.refusals().warn(RepeatedEvents.source(ctx.channel().remoteAddress()),
+                        "agent link from {} refused: TLS ALPN protocol '{}' (expected: h2)",
                         ctx.channel().remoteAddress(), protocol);
                 ctx.close();
                 return;
@@ -94,8 +116,9 @@ final class AgentServer {
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
             // The failure event comes first; the base class would only see the exception later.
             if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: TLS handshake failed: {}",
-                        ctx.channel().remoteAddress(), Causes.root(done.cause()));
+                streams.refusals().warn(RepeatedEvents.source(ctx.channel().remoteAddress()),
+                        "agent link from {} refused: TLS handshake failed: {}", ctx.channel().remoteAddress(),
+                        whyHandshakeFailed(done.cause()));
                 ctx.close();
                 return;
             }

@@ -135,6 +135,17 @@ final class AgentSession {
         control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Draining()));
     }
 
+    /**
+     * The gateway is stopping (it drains): the agent learns that nothing new comes and when to
+     * try again, so that it is back about {@code reconnect} after the gateway (protocol version 2;
+     * an agent of version 1 reconnects after its own backoff).
+     */
+    void gatewayStopping(java.time.Duration reconnect) {
+        if (version >= 2 && control.isActive()) {
+            control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Draining(reconnect.toMillis())));
+        }
+    }
+
     /** Sends the agent a new set of health checks, if it differs from the last one sent. */
     void healthChecks(Map<String, ControlMessage.Check> wanted) {
         if (version < 2 || wanted.equals(checks)) {

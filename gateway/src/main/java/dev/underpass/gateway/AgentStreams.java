@@ -10,6 +10,7 @@ import dev.underpass.protocol.Enrollment;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.ProtocolVersions;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -54,11 +55,14 @@ final class AgentStreams {
     /** Told of every advertise, so that the session gets its health checks. */
     private final Consumer<AgentSession> onAdvertise;
     private final GatewayMetrics metrics;
+    /** Refusals of links and enrollments, one line per source and interval: junk on the agent port comes in floods. */
+    private final RepeatedEvents refusals;
     /** Client certificates and enrollment (ADR 0015); null until the gateway wires them. */
     private volatile AgentCertificates certificates;
 
     AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry,
-                 Consumer<AgentSession> onAdvertise, GatewayMetrics metrics) {
+                 Consumer<AgentSession> onAdvertise, GatewayMetrics metrics, RepeatedEvents refusals) {
+        this.refusals = refusals;
         this.metrics = metrics;
         this.onAdvertise = onAdvertise;
         this.credentials = credentials;
@@ -78,6 +82,11 @@ final class AgentStreams {
     /** Accepts agents with client certificates of the agent CA, and enrollments on {@link Enrollment#PATH}. */
     void certificates(AgentCertificates certificates) {
         this.certificates = certificates;
+    }
+
+    /** Where refusals of agent links are logged (the agent port's TLS and ALPN failures too). */
+    RepeatedEvents refusals() {
+        return refusals;
     }
 
     ChannelHandler linkHandler() {
@@ -104,7 +113,7 @@ final class AgentStreams {
             if (!authenticated && !(Protocol.SESSION_PATH.equals(path) && "POST".equals(method))) {
                 // Before a session, a link may only open one; anything else ends it, so that an
                 // anonymous client cannot keep a link busy with requests.
-                GatewayLog.SESSIONS.warn("agent link from {} refused: {} {} before a session",
+                refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent link from {} refused: {} {} before a session",
                         stream.parent().remoteAddress(), method, path);
                 refuse(stream, 401, "Unauthorized", "open a session on " + Protocol.SESSION_PATH + " first");
             } else if (!"POST".equals(method)) {
@@ -131,7 +140,7 @@ final class AgentStreams {
         int version = ProtocolVersions.choose(ProtocolVersions.parse(offered), Protocol.VERSIONS);
         if (version == 0) {
             String spoken = ProtocolVersions.format(Protocol.VERSIONS);
-            GatewayLog.SESSIONS.warn("agent link from {} refused: agent speaks protocol version {}, gateway speaks {}",
+            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: agent speaks protocol version {}, gateway speaks {}",
                     from, offered, spoken);
             refuse(stream, 426, "Protocol version mismatch", "agent speaks underpass-protocol " + offered
                     + ", gateway speaks " + spoken);
@@ -146,13 +155,13 @@ final class AgentStreams {
         String token = auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
                 ? auth.toString().substring(7).trim() : null;
         if (token == null) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: no agent token", from);
+            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: no agent token", from);
             refuse(stream, 401, "Unauthorized", "no agent token (expected: authorization: Bearer upa_..., or Bearer "
                     + "<OIDC token> with " + Protocol.HEADER_IDENTITY + ": wid-...)");
             return;
         }
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
-            Problems.send(stream, 409, "Conflict", "this link is already opening a session");
+            secondStreamBeforeSession(stream, "POST " + Protocol.SESSION_PATH);
             return;
         }
         // The store answers from another thread; the session is set up back on the link's loop.
@@ -164,7 +173,7 @@ final class AgentStreams {
         try {
             check = CompletableFuture.supplyAsync(() -> credentials.verify(token, identity, from), verifier);
         } catch (RejectedExecutionException busy) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their token check", from);
+            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: too many sessions waiting for their token check", from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent tokens; retry");
             return;
         }
@@ -175,11 +184,11 @@ final class AgentStreams {
                 Problems.send(stream, 429, "Too many requests", e.getMessage(), e.headers())
                         .addListener(f -> stream.parent().close());
             } else if (failure != null) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its token: {}", from, failure.toString());
+                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: cannot check its token: {}", from, failure.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
             } else if (!result.accepted()) {
                 // One line naming the source and the reason (for a JWT: the identity, the issuer, what failed).
-                GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from, result.reason());
+                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.reason());
                 refuse(stream, result.status(), result.status() == 401 ? "Unauthorized" : "Service unavailable",
                         result.reason());
             } else if (stream.isActive()) {
@@ -197,7 +206,7 @@ final class AgentStreams {
         Channel link = stream.parent();
         SocketAddress from = link.remoteAddress();
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
-            Problems.send(stream, 409, "Conflict", "this link is already opening a session");
+            secondStreamBeforeSession(stream, "POST " + Protocol.SESSION_PATH);
             return;
         }
         stream.config().setAutoRead(false);
@@ -206,21 +215,36 @@ final class AgentStreams {
         try {
             check = CompletableFuture.supplyAsync(() -> c.check(peer), verifier);
         } catch (RejectedExecutionException busy) {
-            GatewayLog.SESSIONS.warn("agent link from {} refused: too many sessions waiting for their credential check", from);
+            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: too many sessions waiting for their credential check", from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent credentials; retry");
             return;
         }
         check.whenCompleteAsync((result, failure) -> {
             if (failure != null) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: cannot check its certificate: {}", from, failure.toString());
+                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: cannot check its certificate: {}", from, failure.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot check agent certificates right now; retry");
             } else if (result.identity() == null) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: {}", from, result.refusal());
+                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.refusal());
                 refuse(stream, 401, "Unauthorized", result.refusal());
             } else if (stream.isActive()) {
                 establish(ctx, stream, h, result.identity(), version);
             }
         }, stream.eventLoop());
+    }
+
+    /**
+     * A link that opens another stream while its first one is still being checked ends at once:
+     * an anonymous client must not hold one link open with a thousand streams waiting (issue 12).
+     * Logged once per link.
+     */
+    private void secondStreamBeforeSession(Http2StreamChannel stream, String what) {
+        Channel link = stream.parent();
+        if (link.attr(REFUSED_EXTRA).setIfAbsent(Boolean.TRUE) == null) {
+            refusals.warn(RepeatedEvents.source(link.remoteAddress()), "agent link from {} refused: a second stream ({}) "
+                    + "before a session", link.remoteAddress(), what);
+        }
+        refuse(stream, 409, "Conflict", "this link already opened its one stream before a session (expected: one "
+                + "enrollment or session request per link; open a new link)");
     }
 
     /**
@@ -231,23 +255,17 @@ final class AgentStreams {
     private void enroll(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
         Channel link = stream.parent();
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
-            // Logged once per link: a client may have sent many streams before it sees the link close.
-            if (link.attr(REFUSED_EXTRA).setIfAbsent(Boolean.TRUE) == null) {
-                GatewayLog.SESSIONS.warn("agent link from {} refused: a second stream ({} {}) before a session",
-                        link.remoteAddress(), frame.headers().method(), frame.headers().path());
-            }
-            refuse(stream, 409, "Conflict", "this link already opened its one stream before a session (expected: "
-                    + "one enrollment or session request per link; open a new link)");
+            secondStreamBeforeSession(stream, frame.headers().method() + " " + frame.headers().path());
             return;
         }
         String token = EnrollStream.bearer(frame.headers().get("authorization"));
         if (token == null) {
-            GatewayLog.SESSIONS.warn("agent enrollment from {} refused: no enrollment token", link.remoteAddress());
+            refusals.warn(RepeatedEvents.source(link.remoteAddress()), "agent enrollment from {} refused: no enrollment token", link.remoteAddress());
             refuse(stream, 401, "Unauthorized", "no enrollment token (expected: authorization: Bearer upe_...)");
         } else if (frame.isEndStream()) {
-            EnrollStream.noBody(stream);
+            EnrollStream.noBody(stream, refusals);
         } else {
-            ctx.pipeline().replace(ctx.handler(), "enroll", new EnrollStream(certificates, verifier, token));
+            ctx.pipeline().replace(ctx.handler(), "enroll", new EnrollStream(certificates, verifier, token, refusals));
         }
     }
 
@@ -429,8 +447,12 @@ final class AgentStreams {
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof IdleStateEvent) {
                 AgentSession s = ctx.channel().attr(SESSION).get();
-                GatewayLog.SESSIONS.warn("{}: no frame from the agent within the heartbeat timeout, closing the link",
-                        s == null ? "agent link " + ctx.channel().remoteAddress() : s);
+                if (s == null) {
+                    refusals.warn(RepeatedEvents.source(ctx.channel().remoteAddress()), "agent link from {} closed: no frame "
+                            + "within the heartbeat timeout and no session", ctx.channel().remoteAddress());
+                } else {
+                    GatewayLog.SESSIONS.warn("{}: no frame from the agent within the heartbeat timeout, closing the link", s);
+                }
                 ctx.close();
                 return;
             }
@@ -440,8 +462,12 @@ final class AgentStreams {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             AgentSession s = ctx.channel().attr(SESSION).get();
-            GatewayLog.SESSIONS.warn("{}: link error, closing: {}",
-                    s == null ? "agent link " + ctx.channel().remoteAddress() : s, Causes.root(cause));
+            if (s == null) {
+                refusals.warn(RepeatedEvents.source(ctx.channel().remoteAddress()), "agent link from {} closed: {}",
+                        ctx.channel().remoteAddress(), Causes.root(cause));
+            } else {
+                GatewayLog.SESSIONS.warn("{}: link error, closing: {}", s, Causes.root(cause));
+            }
             ctx.close();
         }
 

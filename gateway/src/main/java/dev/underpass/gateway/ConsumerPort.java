@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -18,8 +19,8 @@ final class ConsumerPort {
     private ConsumerPort() {
     }
 
-    static Channel bind(EventLoopGroup group, InetSocketAddress address, int handshakeSeconds, String name,
-                        Supplier<ChannelHandler> handshake) throws InterruptedException {
+    static Channel bind(EventLoopGroup group, InetSocketAddress address, int handshakeSeconds, RepeatedEvents refusals,
+                        String name, Supplier<ChannelHandler> handshake) throws InterruptedException {
         return new ServerBootstrap()
                 .group(group)
                 .channel(Transport.serverChannel())
@@ -28,7 +29,7 @@ final class ConsumerPort {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds));
+                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds, refusals));
                         ch.pipeline().addLast(name, handshake.get());
                     }
                 })

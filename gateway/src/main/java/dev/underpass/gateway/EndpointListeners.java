@@ -2,6 +2,7 @@ package dev.underpass.gateway;
 
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -27,12 +28,21 @@ import java.util.concurrent.atomic.AtomicLong;
 final class EndpointListeners {
     /** How often one connection may be routed again because its session started draining. */
     private static final int MAX_ROUTING_ATTEMPTS = 3;
+    /**
+     * After the gateway starts, how long a consumer connection that finds no agent waits for one
+     * instead of being reset: a restarted gateway's agents are back within about a second.
+     */
+    static final Duration WAIT_FOR_AGENTS_AFTER_START = Duration.ofSeconds(5);
+    private static final long WAIT_STEP_MILLIS = 100;
 
     private final AgentRegistry registry;
     private final GatewayMetrics metrics;
     private final Duration dialTimeout;
     private final ConsumerLimit limit;
     private final AtomicLong connectionIds = new AtomicLong();
+    /** Refusals, one line per endpoint port and interval: while no agent is there, every connection is one. */
+    private final RepeatedEvents refusals;
+    private final long waitForAgentsUntil;
     private final Set<Listener> open = ConcurrentHashMap.newKeySet();
 
     /** One bound endpoint port and its live consumer connections. */
@@ -89,7 +99,11 @@ final class EndpointListeners {
         }
     }
 
-    EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics, ConsumerLimit limit) {
+    /** {@code waitForAgents}: from now, how long connections that find no agent wait for one ({@link #WAIT_FOR_AGENTS_AFTER_START}). */
+    EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics, ConsumerLimit limit,
+                      RepeatedEvents refusals, Duration waitForAgents) {
+        this.refusals = refusals;
+        this.waitForAgentsUntil = System.nanoTime() + waitForAgents.toNanos();
         this.limit = limit;
         this.metrics = metrics;
         this.registry = registry;
@@ -175,10 +189,15 @@ final class EndpointListeners {
      */
     private void connect(long id, EndpointRoute route, Channel socket, int attempt) {
         AgentRegistry.Choice choice = registry.choose(route);
+        if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {
+            // Just started: the agents are on their way back. The consumer waits a moment rather than being reset.
+            socket.eventLoop().schedule(() -> connect(id, route, socket, attempt), WAIT_STEP_MILLIS, TimeUnit.MILLISECONDS);
+            return;
+        }
         if (choice.session() == null || attempt > MAX_ROUTING_ATTEMPTS) {
             metrics.dialFailed(route, choice.session() == null ? choice.kind() : "draining");
-            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} refused: {}", id, route.endpoint(),
-                    route.servicePort(), socket.remoteAddress(),
+            refusals.warn(route.endpoint() + ":" + route.servicePort(), "connection {} endpoint={} port={} from={} refused: {}",
+                    id, route.endpoint(), route.servicePort(), socket.remoteAddress(),
                     choice.session() == null ? choice.refusal() : "every agent chosen started draining");
             metrics.audit().refused(route, socket, choice.session() == null ? choice.kind() : "draining",
                     choice.session() == null ? choice.refusal() : "every agent chosen started draining");

@@ -3,6 +3,7 @@ package dev.underpass.gateway;
 import dev.underpass.controlplane.AgentEnrollments;
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.protocol.Enrollment;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
@@ -30,10 +31,12 @@ final class EnrollStream extends ChannelInboundHandlerAdapter {
     private final AgentCertificates certificates;
     private final Executor verifier;
     private final String token;
+    private final RepeatedEvents refusals;
     private final ByteArrayOutputStream body = new ByteArrayOutputStream();
     private boolean done;
 
-    EnrollStream(AgentCertificates certificates, Executor verifier, String token) {
+    EnrollStream(AgentCertificates certificates, Executor verifier, String token, RepeatedEvents refusals) {
+        this.refusals = refusals;
         this.certificates = certificates;
         this.verifier = verifier;
         this.token = token;
@@ -46,8 +49,8 @@ final class EnrollStream extends ChannelInboundHandlerAdapter {
     }
 
     /** Answers a request that ended with its headers: it has no certificate request. */
-    static void noBody(Http2StreamChannel stream) {
-        GatewayLog.SESSIONS.warn("agent enrollment from {} refused: no certificate request", stream.parent().remoteAddress());
+    static void noBody(Http2StreamChannel stream, RepeatedEvents refusals) {
+        refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent enrollment from {} refused: no certificate request", stream.parent().remoteAddress());
         refuse(stream, 400, "Bad request", "no certificate request (expected: a PEM PKCS#10 request as the body)");
     }
 
@@ -61,7 +64,7 @@ final class EnrollStream extends ChannelInboundHandlerAdapter {
             Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
             if (body.size() + content.readableBytes() > Enrollment.MAX_REQUEST_BYTES) {
                 done = true;
-                GatewayLog.SESSIONS.warn("agent enrollment from {} refused: request over {} bytes",
+                refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent enrollment from {} refused: request over {} bytes",
                         stream.parent().remoteAddress(), Enrollment.MAX_REQUEST_BYTES);
                 refuse(stream, 413, "Request too large", "certificate request over " + Enrollment.MAX_REQUEST_BYTES
                         + " bytes (expected: one PEM PKCS#10 request)");
@@ -84,7 +87,7 @@ final class EnrollStream extends ChannelInboundHandlerAdapter {
         try {
             signed = CompletableFuture.supplyAsync(() -> certificates.enroll(token, from, csr), verifier);
         } catch (RejectedExecutionException busy) {
-            GatewayLog.SESSIONS.warn("agent enrollment from {} refused: too many credential checks waiting", from);
+            refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} refused: too many credential checks waiting", from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent credentials; retry");
             return;
         }
@@ -92,13 +95,13 @@ final class EnrollStream extends ChannelInboundHandlerAdapter {
             Throwable cause = failure != null && failure.getCause() != null ? failure.getCause() : failure;
             if (cause instanceof ApiException e) {
                 if (e.status() != 429) { // AuthFailures logs those, sparingly
-                    GatewayLog.SESSIONS.warn("agent enrollment from {} refused: {}", from, e.getMessage());
+                    refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} refused: {}", from, e.getMessage());
                 }
                 Problems.send(stream, e.status(), e.status() == 400 ? "Bad request" : e.status() == 429
                         ? "Too many requests" : "Unauthorized", e.getMessage(), e.headers())
                         .addListener(f -> stream.parent().close());
             } else if (cause != null) {
-                GatewayLog.SESSIONS.warn("agent enrollment from {} failed: {}", from, cause.toString());
+                refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} failed: {}", from, cause.toString());
                 refuse(stream, 503, "Service unavailable", "the gateway cannot enroll agents right now; retry");
             } else {
                 GatewayLog.SESSIONS.info("agent enrollment from {}: issued certificate serial {}, valid until {}", from,

@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -31,18 +32,21 @@ final class ForwardProxy implements AutoCloseable {
     private final ConsumerRoutes routes;
     private final Egress egress;
     private final int handshakeSeconds;
+    /** Refusals and handshakes that fail, one line per source and interval: a bad client repeats itself. */
+    private final RepeatedEvents refusals;
     private Channel server;
 
     /** The operator's egress policy, how long a direct dial may take, and where names are resolved. */
     record Egress(EgressPolicy policy, java.time.Duration dialTimeout, java.util.concurrent.Executor resolver) {
     }
 
-    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress) {
-        this(checks, routes, egress, HANDSHAKE_SECONDS);
+    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
+        this(checks, routes, egress, refusals, HANDSHAKE_SECONDS);
     }
 
     /** With another handshake timeout (tests of slow clients). */
-    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, int handshakeSeconds) {
+    ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals, int handshakeSeconds) {
+        this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;
         this.egress = egress;
@@ -50,7 +54,7 @@ final class ForwardProxy implements AutoCloseable {
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = ConsumerPort.bind(group, address, handshakeSeconds, "detect", Detect::new);
+        server = ConsumerPort.bind(group, address, handshakeSeconds, refusals, "detect", Detect::new);
         return (InetSocketAddress) server.localAddress();
     }
 
@@ -64,10 +68,10 @@ final class ForwardProxy implements AutoCloseable {
             if (in.getByte(in.readerIndex()) == SOCKS5) {
                 ctx.pipeline().addAfter(ctx.name(), "socks-encoder", Socks5ServerEncoder.DEFAULT);
                 ctx.pipeline().addAfter("socks-encoder", "socks-decoder", new Socks5InitialRequestDecoder());
-                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes, egress));
+                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes, egress, refusals));
             } else {
                 ctx.pipeline().addAfter(ctx.name(), "http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
-                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes, egress));
+                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes, egress, refusals));
             }
             ctx.pipeline().remove(this); // hands what it holds to the handlers just added
         }

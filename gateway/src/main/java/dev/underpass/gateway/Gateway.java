@@ -16,6 +16,7 @@ import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
 import dev.underpass.telemetry.OpsServer;
 import dev.underpass.telemetry.Probe;
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.telemetry.Telemetry;
 import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslContext;
@@ -51,6 +52,8 @@ public final class Gateway implements AutoCloseable {
     public static final String ADMIN_KEY_FILE = "admin-key";
     /** How often live sessions are checked against their agent token's expiry. */
     static final long TOKEN_CHECK_SECONDS = 10;
+    /** How often agents try a stopped gateway again (they add jitter): a restart has them back within about this. */
+    static final Duration AGENT_RECONNECT = Duration.ofSeconds(1);
     /** Distinct values of each metric label (service, endpoint, target) before new ones go unrecorded. */
     static final int MAX_LABEL_VALUES = 2000;
 
@@ -62,6 +65,7 @@ public final class Gateway implements AutoCloseable {
     private final ControlPlane controlPlane;
 
     private final Entrances entrances;
+    private final AgentRegistry registry;
     private final InetSocketAddress metricsAddress;
     private final Duration drainTimeout;
     private final AtomicBoolean draining;
@@ -73,7 +77,8 @@ public final class Gateway implements AutoCloseable {
 
     private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
                     InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane, Entrances entrances,
-                    Duration drainTimeout, InetSocketAddress metricsAddress, AtomicBoolean draining) {
+                    AgentRegistry registry, Duration drainTimeout, InetSocketAddress metricsAddress, AtomicBoolean draining) {
+        this.registry = registry;
         this.draining = draining;
         this.metricsAddress = metricsAddress;
         this.entrances = entrances;
@@ -174,12 +179,16 @@ public final class Gateway implements AutoCloseable {
                     new AgentStreams(new AgentAuthenticator(cp.agentTokens(), cp.agentIdentities(),
                             new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()),
                             authFailures),
-                            verifier, registry, healthChecks::advertised, metrics),
+                            verifier, registry, healthChecks::advertised, metrics,
+                            new RepeatedEvents(GatewayLog.SESSIONS, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS,
+                                    group)),
                     config.heartbeatTimeout().toMillis(), config.limits().streamsPerAgent());
             parts.add(agentServer::close);
             agentServer.streams().certificates(new AgentCertificates(cp.agentEnrollments(), keys.agentCa()));
             ConsumerLimit consumerLimit = new ConsumerLimit(config.limits().connectionsPerConsumer());
-            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics, consumerLimit);
+            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics, consumerLimit,
+                    new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS,
+                            group), EndpointListeners.WAIT_FOR_AGENTS_AFTER_START);
             parts.add(listeners::close);
             ConsumerRoutes consumerRoutes = new ConsumerRoutes();
             EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes,
@@ -194,12 +203,21 @@ public final class Gateway implements AutoCloseable {
                     Thread.ofPlatform().name("underpass-proxy-checks-", 0).daemon().factory());
             parts.add(proxyChecks::shutdownNow);
             ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks, consumerLimit).audit(connectionAudit);
+            // Consumers' refusals, on the proxy and the TLS listener: one line per source and interval.
+            RepeatedEvents consumerRefusals = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL,
+                    RepeatedEvents.DEFAULT_MAX_KEYS, group);
             ForwardProxy proxy = new ForwardProxy(checks, consumerRoutes,
-                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks));
+                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks),
+                    consumerRefusals);
             parts.add(proxy);
 
-            provisioner.start();
             healthChecks.start();
+            // The agent port opens before the endpoint ports: after a restart, agents (which try again
+            // about every second) are back while consumers start to arrive (issue 12).
+            HostAndPort listen = config.agentListenAddress();
+            InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
+            log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
+            provisioner.start();
             cp.onEndpointChange(provisioner::changed);
             cp.onEndpointChange(healthChecks::changed);
             cp.healthReports(healthChecks.reports());
@@ -221,7 +239,7 @@ public final class Gateway implements AutoCloseable {
             InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
             log.info("forward proxy listening on {} (HTTP CONNECT and SOCKS5, an API key as the password)", proxyAddress);
             cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
-            SniListener sni = new SniListener(consumerRoutes);
+            SniListener sni = new SniListener(consumerRoutes, consumerRefusals);
             parts.add(sni);
             HostAndPort sniListen = config.sniListenAddress();
             InetSocketAddress sniAddress = sni.bind(group, new InetSocketAddress(sniListen.host(), sniListen.port()));
@@ -238,9 +256,6 @@ public final class Gateway implements AutoCloseable {
                 HostAndPort dnsListen = config.dnsListenAddress();
                 dns.bind(group, new InetSocketAddress(dnsListen.host(), dnsListen.port()));
             }
-            HostAndPort listen = config.agentListenAddress();
-            InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
-            log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
             if (ca != null) {
                 log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", ca,
                         GatewayCertificates.fingerprint(ca));
@@ -255,7 +270,7 @@ public final class Gateway implements AutoCloseable {
             parts.add(ops);
             log.info("gateway ready");
             return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp,
-                    new Entrances(provisioner, listeners, proxy, sni), config.drainTimeout(), ops.address(), draining);
+                    new Entrances(provisioner, listeners, proxy, sni), registry, config.drainTimeout(), ops.address(), draining);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -352,6 +367,9 @@ public final class Gateway implements AutoCloseable {
      */
     public void drain() throws InterruptedException {
         draining.set(true);
+        int told = registry.gatewayStopping(AGENT_RECONNECT);
+        log.info("told {} agent session(s) that the gateway is stopping (reconnect about every {} ms)", told,
+                AGENT_RECONNECT.toMillis());
         entrances.provisioner().close(); // it must not open endpoint ports again
         entrances.proxy().close();
         entrances.sni().close();

@@ -1,14 +1,18 @@
 package dev.underpass.gateway;
 
+import dev.underpass.protocol.SealedFiles;
 import java.io.IOException;
 import java.io.Writer;
 import java.math.BigInteger;
 import java.nio.file.Files;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.MessageDigest;
+import java.security.PrivateKey;
 import java.security.SecureRandom;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
@@ -18,7 +22,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.HexFormat;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -62,23 +68,109 @@ public final class GatewayCertificates {
 
     /**
      * Loads, or creates on first start, the CA and server certificate in {@code dir}; new private
-     * keys are sealed with {@code box} when it is not null (see {@link GatewayKeys}).
+     * keys are sealed with {@code box} when it is not null (see {@link GatewayKeys}). A server
+     * certificate that lacks one of {@code serverNames} (the configuration changed, the host got
+     * another address) is issued again from the same CA, with one log line, so that agents that
+     * trust the CA or pin it go on trusting the gateway. Only this generated certificate is ever
+     * rewritten: an operator's own ({@code tls:} in the configuration) never comes here.
      */
     public static GatewayCertificates ensure(Path dir, List<String> serverNames, dev.underpass.protocol.SecretBox box)
             throws IOException {
         Path ca = dir.resolve("ca.pem");
+        Path caKey = dir.resolve("ca-key.pem");
         Path cert = dir.resolve("gateway.pem");
         Path key = dir.resolve("gateway-key.pem");
-        if (!(Files.exists(ca) && Files.exists(cert) && Files.exists(key))) {
-            Files.createDirectories(dir);
-            try {
-                generate(ca, cert, key, dir.resolve("ca-key.pem"), serverNames, box);
-            } catch (GeneralSecurityException | org.bouncycastle.operator.OperatorCreationException e) {
-                throw new IOException("cannot generate the gateway certificate: " + e.getMessage(), e);
+        try {
+            if (!(Files.exists(ca) && Files.exists(cert) && Files.exists(key))) {
+                Files.createDirectories(dir);
+                generate(ca, cert, key, caKey, serverNames, box);
+                log.info("generated gateway CA {} and certificate {} for {}", ca, cert, serverNames);
+            } else if (Files.exists(caKey)) {
+                List<String> missing = missing(cert, serverNames);
+                if (!missing.isEmpty()) {
+                    X509CertificateHolder caCert = new X509CertificateHolder(readFirst(ca).getEncoded());
+                    PrivateKey caPrivate = AgentCertificateAuthority.privateKey(
+                            SealedFiles.read(caKey, "tls/ca-key.pem", GatewayKeys.purpose(caKey), box), "tls/ca-key.pem");
+                    issueServer(caCert, caPrivate, serverNames, cert, key, box);
+                    log.info("re-issued the gateway certificate {} from its CA {} for {}: it did not cover {}", cert, ca,
+                            serverNames, missing);
+                }
             }
-            log.info("generated gateway CA {} and certificate {} for {}", ca, cert, serverNames);
+        } catch (GeneralSecurityException | org.bouncycastle.operator.OperatorCreationException e) {
+            throw new IOException("cannot generate the gateway certificate: " + e.getMessage(), e);
         }
         return new GatewayCertificates(ca, cert, key);
+    }
+
+    /**
+     * The names a generated certificate covers: the configured {@code serverNames} first (the
+     * first is its subject), then localhost and the loopback addresses, this host's name and the
+     * addresses of its interfaces, and the specific addresses the gateway listens on. So an agent
+     * on another host that dials the gateway by its address or host name passes the name check
+     * with no configuration (issue 12).
+     */
+    static List<String> certificateNames(List<String> serverNames, List<String> listenHosts) {
+        Set<String> names = new LinkedHashSet<>(serverNames);
+        names.addAll(List.of("localhost", "127.0.0.1", "::1"));
+        try {
+            names.add(InetAddress.getLocalHost().getHostName());
+        } catch (IOException unknown) {
+            // a host without a resolvable name: its addresses below still count
+        }
+        try {
+            for (NetworkInterface nic : java.util.Collections.list(NetworkInterface.getNetworkInterfaces())) {
+                if (!nic.isUp()) {
+                    continue;
+                }
+                for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
+                    if (!a.isLinkLocalAddress()) {
+                        names.add(literal(a));
+                    }
+                }
+            }
+        } catch (java.net.SocketException noInterfaces) {
+            log.warn("cannot list this host's network interfaces for the gateway certificate: {}", noInterfaces.getMessage());
+        }
+        for (String host : listenHosts) {
+            if (!(host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]"))) {
+                names.add(host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
+            }
+        }
+        return List.copyOf(names);
+    }
+
+    private static String literal(InetAddress a) {
+        String text = a.getHostAddress();
+        int scope = text.indexOf('%');
+        return scope < 0 ? text : text.substring(0, scope);
+    }
+
+    /** Which of {@code names} the certificate in {@code pem} does not cover (DNS names and IP addresses alike). */
+    static List<String> missing(Path pem, List<String> names) throws IOException, GeneralSecurityException {
+        Set<String> covered = new java.util.HashSet<>();
+        var sans = readFirst(pem).getSubjectAlternativeNames();
+        if (sans != null) {
+            for (List<?> san : sans) {
+                Object value = san.get(1);
+                if (value instanceof String text) {
+                    covered.add(isLiteral(text) ? InetAddress.getByName(text).getHostAddress() : text.toLowerCase(java.util.Locale.ROOT));
+                }
+            }
+        }
+        List<String> missing = new ArrayList<>();
+        for (String n : names) {
+            String key = isLiteral(n) ? InetAddress.getByName(n).getHostAddress() : n.toLowerCase(java.util.Locale.ROOT);
+            if (!covered.contains(key)) {
+                missing.add(n);
+            }
+        }
+        return missing;
+    }
+
+    private static X509Certificate readFirst(Path pem) throws IOException, GeneralSecurityException {
+        try (var in = Files.newInputStream(pem)) {
+            return (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+        }
     }
 
     public Path caFile() {
@@ -106,13 +198,9 @@ public final class GatewayCertificates {
     private static void generate(Path caOut, Path certOut, Path keyOut, Path caKeyOut, List<String> names,
                                  dev.underpass.protocol.SecretBox box)
             throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
-        KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
-        gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
-        KeyPair caKeys = gen.generateKeyPair();
-        KeyPair serverKeys = gen.generateKeyPair();
+        KeyPair caKeys = keyPair();
         Instant now = Instant.now();
         JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-
         X500Name caName = new X500Name("CN=Underpass gateway CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
         var caBuilder = new JcaX509v3CertificateBuilder(caName, serial(), Date.from(now.minus(Duration.ofHours(1))),
                 Date.from(now.plus(CA_VALIDITY)), caName, caKeys.getPublic());
@@ -120,26 +208,40 @@ public final class GatewayCertificates {
         caBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
         caBuilder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(caKeys.getPublic()));
         X509CertificateHolder caCert = caBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
+        writePrivate(caKeyOut, caKeys.getPrivate(), GatewayKeys.purpose(caKeyOut), box);
+        writePem(caOut, caCert);
+        issueServer(caCert, caKeys.getPrivate(), names, certOut, keyOut, box);
+    }
 
+    /** A new server key and certificate for {@code names}, signed by the CA; the file holds it and the CA certificate. */
+    private static void issueServer(X509CertificateHolder caCert, PrivateKey caPrivate, List<String> names, Path certOut,
+                                    Path keyOut, dev.underpass.protocol.SecretBox box)
+            throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
+        KeyPair serverKeys = keyPair();
+        Instant now = Instant.now();
+        JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
         List<GeneralName> sans = new ArrayList<>();
         for (String n : names) {
             sans.add(isAddress(n) ? new GeneralName(GeneralName.iPAddress, n) : new GeneralName(GeneralName.dNSName, n));
         }
         X500Name serverName = new X500Name("CN=" + (names.isEmpty() ? "underpass-gateway" : names.get(0)));
-        var serverBuilder = new JcaX509v3CertificateBuilder(caName, serial(), Date.from(now.minus(Duration.ofHours(1))),
+        var serverBuilder = new JcaX509v3CertificateBuilder(caCert.getSubject(), serial(), Date.from(now.minus(Duration.ofHours(1))),
                 Date.from(now.plus(SERVER_VALIDITY)), serverName, serverKeys.getPublic());
         serverBuilder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
         serverBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
         serverBuilder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
         serverBuilder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
-        serverBuilder.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(caKeys.getPublic()));
-        X509CertificateHolder serverCert = serverBuilder.build(
-                new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
-
-        writePrivate(caKeyOut, caKeys.getPrivate(), GatewayKeys.purpose(caKeyOut), box);
+        serverBuilder.addExtension(Extension.authorityKeyIdentifier, false,
+                ext.createAuthorityKeyIdentifier(caCert.getSubjectPublicKeyInfo()));
+        X509CertificateHolder serverCert = serverBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caPrivate));
         writePrivate(keyOut, serverKeys.getPrivate(), GatewayKeys.purpose(keyOut), box);
-        writePem(caOut, caCert);
         writePem(certOut, serverCert, caCert);
+    }
+
+    private static KeyPair keyPair() throws GeneralSecurityException {
+        KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+        gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
+        return gen.generateKeyPair();
     }
 
     private static boolean isAddress(String name) {

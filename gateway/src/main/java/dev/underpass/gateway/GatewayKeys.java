@@ -64,7 +64,8 @@ public final class GatewayKeys {
             readable(keyFile, "tls.privateKey");
             key = SealedFiles.read(keyFile, "tls.privateKey " + keyFile, "underpass gateway tls.privateKey", box);
         } else {
-            GatewayCertificates generated = GatewayCertificates.ensure(tls, config.serverNames(), box);
+            GatewayCertificates generated = GatewayCertificates.ensure(tls, GatewayCertificates.certificateNames(
+                    config.serverNames(), List.of(config.agentListenAddress().host(), config.apiListenAddress().host())), box);
             chain = Files.readAllBytes(generated.certificateFile());
             key = SealedFiles.read(generated.privateKeyFile(), "tls/gateway-key.pem", purpose(generated.privateKeyFile()), box);
             ca = generated.caFile();

@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.channel.ChannelHandlerAdapter;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -15,17 +16,20 @@ final class HandshakeDeadline extends ChannelHandlerAdapter {
     static final String NAME = "handshake-timeout";
 
     private final int seconds;
+    private final RepeatedEvents refusals;
     private ScheduledFuture<?> deadline;
 
-    HandshakeDeadline(int seconds) {
+    /** {@code refusals}: where the close is logged, one line per source and interval (slow clients come in floods). */
+    HandshakeDeadline(int seconds, RepeatedEvents refusals) {
         this.seconds = seconds;
+        this.refusals = refusals;
     }
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         deadline = ctx.executor().schedule(() -> {
-            ForwardProxy.log.info("connection from {} closed: no complete request within {}s", ctx.channel().remoteAddress(),
-                    seconds);
+            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()),
+                    "connection from {} closed: no complete request within {}s", ctx.channel().remoteAddress(), seconds);
             ctx.close();
         }, seconds, TimeUnit.SECONDS);
     }

@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.buffer.ByteBuf;
@@ -46,6 +47,7 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private final ForwardProxy.Egress egress;
+    private final RepeatedEvents refusals;
     private boolean handled;
     private boolean absoluteForm;
     /**
@@ -54,7 +56,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
      */
     private final List<Object> forward = new ArrayList<>();
 
-    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress) {
+    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress, RepeatedEvents refusals) {
+        this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;
         this.egress = egress;
@@ -86,6 +89,16 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             refuse(ctx, status, "malformed proxy request: " + cause.getMessage() + " (expected: CONNECT host:port HTTP/1.1, "
                     + "or a request for an absolute http:// URL, with headers under " + ForwardProxy.MAX_HEADER_BYTES + " bytes)",
                     from, "-");
+            return;
+        }
+        if (request.protocolVersion().majorVersion() != 1) {
+            refuse(ctx, 505, "HTTP version " + request.protocolVersion().text() + " (expected: HTTP/1.1 or HTTP/1.0)", from, "-");
+            return;
+        }
+        int head = headBytes(request);
+        if (head > ForwardProxy.MAX_HEADER_BYTES) {
+            refuse(ctx, 431, "a request head of " + head + " bytes (expected: at most " + ForwardProxy.MAX_HEADER_BYTES
+                    + " bytes of request line and headers)", from, "-");
             return;
         }
         HostAndPort destination;
@@ -120,6 +133,19 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                 refuse(ctx, 407, refusal.getMessage(), from, destination.toString());
             }
         });
+    }
+
+    /**
+     * The size of a request head as sent: its line and every header with their line ends. The
+     * decoder's own limit counts header text without line ends, so many short headers could pass
+     * it (issue 12: 10 KB accepted under a documented 8 KiB).
+     */
+    private static int headBytes(HttpRequest request) {
+        int n = request.method().name().length() + 1 + request.uri().length() + 1 + request.protocolVersion().text().length() + 2;
+        for (Map.Entry<String, String> h : request.headers()) {
+            n += h.getKey().length() + 2 + h.getValue().length() + 2;
+        }
+        return n + 2;
     }
 
     /** Where an absolute-form request goes; its head is kept in origin form to send there. Null if it is not one. */
@@ -240,7 +266,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     private void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
-        ForwardProxy.log.info("proxy request from {} for {} refused: {} {}", from, destination, status, reason);
+        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from), "proxy request from {} for {} refused: {} {}", from,
+                destination, status, reason);
         answer(ctx, status, reason, Map.of());
     }
 
@@ -268,7 +295,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        ForwardProxy.log.info("proxy connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "proxy connection from {} closed: {}",
+                ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 }

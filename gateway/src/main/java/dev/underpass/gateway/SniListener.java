@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -10,14 +11,17 @@ import java.net.InetSocketAddress;
  */
 final class SniListener implements AutoCloseable {
     private final ConsumerRoutes routes;
+    private final RepeatedEvents refusals;
     private Channel server;
 
-    SniListener(ConsumerRoutes routes) {
+    SniListener(ConsumerRoutes routes, RepeatedEvents refusals) {
         this.routes = routes;
+        this.refusals = refusals;
     }
 
     InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = ConsumerPort.bind(group, address, ForwardProxy.HANDSHAKE_SECONDS, "sni", () -> new SniRouter(routes));
+        server = ConsumerPort.bind(group, address, ForwardProxy.HANDSHAKE_SECONDS, refusals, "sni",
+                () -> new SniRouter(routes, refusals));
         return (InetSocketAddress) server.localAddress();
     }
 

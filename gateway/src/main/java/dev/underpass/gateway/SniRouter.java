@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -14,10 +15,12 @@ import io.netty.util.concurrent.Future;
  */
 final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
     private final ConsumerRoutes routes;
+    private final RepeatedEvents refusals;
 
-    SniRouter(ConsumerRoutes routes) {
+    SniRouter(ConsumerRoutes routes, RepeatedEvents refusals) {
         super(16 * 1024, 10_000);
         this.routes = routes;
+        this.refusals = refusals;
     }
 
     @Override
@@ -29,7 +32,8 @@ final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
     protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<EndpointListeners.Listener> future) {
         EndpointListeners.Listener listener = future.getNow();
         if (listener == null) {
-            ForwardProxy.log.info("TLS connection from {} refused: {}", ctx.channel().remoteAddress(), hostname == null
+            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "TLS connection from {} refused: {}",
+                    ctx.channel().remoteAddress(), hostname == null
                     ? "no server name in its ClientHello" : "server name " + hostname + " is no available endpoint");
             ctx.close();
             return;
@@ -45,7 +49,8 @@ final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        ForwardProxy.log.info("TLS connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "TLS connection from {} closed: {}",
+                ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 

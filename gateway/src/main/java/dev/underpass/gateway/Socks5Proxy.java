@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.controlplane.Principal;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -28,9 +29,11 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
     private final ForwardProxy.Egress egress;
+    private final RepeatedEvents refusals;
     private Principal principal;
 
-    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress) {
+    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress, RepeatedEvents refusals) {
+        this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;
         this.egress = egress;
@@ -61,7 +64,17 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
     protected void channelRead0(ChannelHandlerContext ctx, Socks5Message msg) {
         Object from = ctx.channel().remoteAddress();
         if (msg.decoderResult().isFailure()) {
-            refuse(ctx, null, "malformed SOCKS5 message: " + msg.decoderResult().cause().getMessage(), from);
+            Throwable cause = msg.decoderResult().cause();
+            if (msg instanceof Socks5InitialRequest && String.valueOf(cause.getMessage()).contains("must not be empty")) {
+                // A greeting that lists no method at all: Netty's decoder reports it as an empty 'list'.
+                refuse(ctx, new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED),
+                        "a greeting that offers no authentication method (expected: user/password, the API key as the password)",
+                        from);
+                return;
+            }
+            refuse(ctx, null, "malformed SOCKS5 " + (msg instanceof Socks5InitialRequest ? "greeting" : "message") + ": "
+                    + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage())
+                    + " (expected: RFC 1928 with user/password authentication)", from);
         } else if (msg instanceof Socks5InitialRequest initial) {
             if (!initial.authMethods().contains(Socks5AuthMethod.PASSWORD)) {
                 refuse(ctx, new DefaultSocks5InitialResponse(Socks5AuthMethod.UNACCEPTED),
@@ -161,8 +174,8 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
         return new DefaultSocks5CommandResponse(status, Socks5AddressType.IPv4, "0.0.0.0", 0);
     }
 
-    private static void refuse(ChannelHandlerContext ctx, Socks5Message answer, String reason, Object from) {
-        ForwardProxy.log.info("SOCKS5 request from {} refused: {}", from, reason);
+    private void refuse(ChannelHandlerContext ctx, Socks5Message answer, String reason, Object from) {
+        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from), "SOCKS5 request from {} refused: {}", from, reason);
         if (answer == null) {
             ctx.close();
         } else {
@@ -172,7 +185,8 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        ForwardProxy.log.info("SOCKS5 connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "SOCKS5 connection from {} closed: {}",
+                ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 }

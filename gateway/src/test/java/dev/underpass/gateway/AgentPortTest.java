@@ -1,6 +1,7 @@
 package dev.underpass.gateway;
 
 import static dev.underpass.gateway.AgentLinks.open;
+import static dev.underpass.gateway.AgentLinks.stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.underpass.controlplane.AgentTokens;
@@ -113,6 +114,25 @@ class AgentPortTest {
     }
 
     @Test
+    void aThousandStreamsBeforeASessionEndTheLinkAtTheSecond() throws Exception {
+        // Issue 12: a thousand streams opened before a session got neither a 401 nor a close within 3 s.
+        Channel link = connect();
+        int opened = 0;
+        try {
+            for (; opened < 1000 && link.isActive(); opened++) {
+                stream(link).channel().writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2HeadersFrame(
+                        AgentLinks.sessionHeaders("Bearer upa_" + "x".repeat(43), "2, 1"), false));
+            }
+        } catch (Exception e) { // sync() throws it undeclared
+            if (!(e instanceof java.nio.channels.ClosedChannelException)) {
+                throw e;
+            }
+            // the gateway ended the link while the client was still opening streams: what this test wants
+        }
+        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed after %d streams", opened).isTrue();
+    }
+
+    @Test
     void anotherProtocolVersionIsRefusedNamingBothVersions() throws Exception {
         Channel link = connect();
         Stream s = open(link, sessionHeaders("99"), false);
@@ -193,20 +213,23 @@ class AgentPortTest {
     }
 
     @Test
-    void tooManyBadTokensWithOnePrefixGet429WithRetryAfterAndTheLinkClosed() throws Exception {
+    void tooManyBadTokensWithOnePrefixGet429WithRetryAfterWhileTheRealTokenStillOpensItsSession() throws Exception {
         String prefix = Secrets.shownPrefix(token);
         int limit = AuthFailures.Limits.DEFAULTS.perPrincipal();
         for (int i = 0; i < limit; i++) { // the token's prefix with a guessed rest
             Channel link = connect();
             Http2Headers h = sessionHeaders("2");
-            h.set("authorization", "Bearer " + prefix + Secrets.agentToken().substring(Secrets.SHOWN_PREFIX_LENGTH));
+            h.set("authorization", "Bearer " + guess(prefix));
             assertThat(open(link, h, false).headers().headers().status().toString()).as("guess %d", i).isEqualTo("401");
             assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
         }
 
-        // Now even the real token is refused unchecked, with the time to wait.
+        // Over the limit, a wrong token gets the time to wait.
         Channel link = connect();
-        Stream refused = open(link, sessionHeaders("2"), false);
+        Http2Headers h = sessionHeaders("2");
+        String guess = guess(prefix);
+        h.set("authorization", "Bearer " + guess);
+        Stream refused = open(link, h, false);
         Http2Headers answer = refused.headers().headers();
         assertThat(answer.status().toString()).isEqualTo("429");
         assertThat(answer.get("retry-after").toString()).isEqualTo("12");
@@ -214,12 +237,26 @@ class AgentPortTest {
         assertThat((String) refused.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS))
                 .contains("\"status\":429", "too many failed authentication attempts with agent token " + prefix
                         + " (at most " + limit + " per 60 s); retry in 12 s")
-                .doesNotContain(token.substring(Secrets.SHOWN_PREFIX_LENGTH));
+                .doesNotContain(guess.substring(Secrets.SHOWN_PREFIX_LENGTH));
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
 
-        nanos.addAndGet(Duration.ofSeconds(12).toNanos());
+        // The real token is checked and opens its session, from the same address: no lockout by others' failures.
         Stream session = open(connect(), sessionHeaders("2"), false);
-        assertThat(session.headers().headers().status().toString()).as("one interval later").isEqualTo("200");
+        assertThat(session.headers().headers().status().toString()).isEqualTo("200");
+    }
+
+    @Test
+    void aSecretInWhatTheAgentSentIsMaskedInTheProblemDetail() throws Exception {
+        Channel link = registeredSession();
+        String secret = Secrets.apiKey();
+        Stream s = open(link, AgentLinks.post("/" + secret), false);
+        assertThat(s.headers().headers().status().toString()).isEqualTo("404");
+        assertThat((String) s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS)).contains("path /upk_****")
+                .doesNotContain(secret.substring(Secrets.SHOWN_PREFIX_LENGTH));
+    }
+
+    private static String guess(String prefix) {
+        return prefix + Secrets.agentToken().substring(Secrets.SHOWN_PREFIX_LENGTH);
     }
 
     @Test

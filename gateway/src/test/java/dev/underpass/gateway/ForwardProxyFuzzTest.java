@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.Test;
  * fuzz: docs/fuzzing.md.
  */
 class ForwardProxyFuzzTest {
+    private static final RepeatedEvents REFUSALS = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static final Set<Integer> HTTP_STATUSES = Set.of(200, 400, 403, 407, 414, 429, 431, 502);
     private static final Pattern STATUS_LINE = Pattern.compile("HTTP/1\\.1 (\\d{3}) [^\r\n]*\r\n");
 
@@ -43,7 +45,7 @@ class ForwardProxyFuzzTest {
     @BeforeAll
     static void start() throws Exception {
         fixture = new GatewayFuzzFixture();
-        proxy = new ForwardProxy(fixture.checks, fixture.routes, fixture.egress);
+        proxy = new ForwardProxy(fixture.checks, fixture.routes, fixture.egress, REFUSALS);
         // The handler that tells HTTP from SOCKS5 is private to the proxy; the port builds it so.
         detect = Class.forName(ForwardProxy.class.getName() + "$Detect").getDeclaredConstructor(ForwardProxy.class);
         detect.setAccessible(true);
@@ -74,7 +76,7 @@ class ForwardProxyFuzzTest {
     void handshake(FuzzedDataProvider data) throws Exception {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS));
+        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS, REFUSALS));
         channel.pipeline().addLast("detect", (ChannelHandler) detect.newInstance(proxy));
         ByteArrayOutputStream written = new ByteArrayOutputStream();
         try {

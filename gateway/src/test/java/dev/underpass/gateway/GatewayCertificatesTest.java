@@ -133,4 +133,43 @@ class GatewayCertificatesTest {
                 .isInstanceOf(IOException.class)
                 .hasMessageContaining(notPem.toString());
     }
+
+    @Test
+    void aConfiguredNameMissingFromTheGeneratedCertificateIsAddedByReissuingItFromTheSameCa() throws Exception {
+        Path tls = dir.resolve("tls");
+        GatewayCertificates first = GatewayCertificates.ensure(tls, List.of("localhost", "127.0.0.1"));
+        String caPrint = GatewayCertificates.fingerprint(first.caFile());
+        String certPrint = GatewayCertificates.fingerprint(first.certificateFile());
+
+        // The operator adds serverNames after the first start (issue 12: it changed nothing, silently).
+        GatewayCertificates second = GatewayCertificates.ensure(tls, List.of("gw.example.com", "localhost", "198.18.0.1"));
+
+        assertThat(GatewayCertificates.fingerprint(second.caFile())).as("the CA agents trust or pin").isEqualTo(caPrint);
+        assertThat(GatewayCertificates.fingerprint(second.certificateFile())).isNotEqualTo(certPrint);
+        assertThat(GatewayCertificates.missing(second.certificateFile(), List.of("gw.example.com", "localhost", "198.18.0.1")))
+                .isEmpty();
+        X509Certificate ca = read(second.caFile()).get(0);
+        read(second.certificateFile()).get(0).verify(ca.getPublicKey());
+        assertThat(Tls.server(second.certificateFile().toFile(), second.privateKeyFile().toFile()).isServer()).isTrue();
+        // Nothing missing: nothing rewritten.
+        String reissued = GatewayCertificates.fingerprint(second.certificateFile());
+        GatewayCertificates.ensure(tls, List.of("198.18.0.1"));
+        assertThat(GatewayCertificates.fingerprint(second.certificateFile())).isEqualTo(reissued);
+    }
+
+    @Test
+    void theGeneratedCertificateCoversThisHostsNamesAddressesAndListenAddresses() throws Exception {
+        List<String> names = GatewayCertificates.certificateNames(List.of("gw.example.com"), List.of("0.0.0.0", "198.18.7.7"));
+
+        assertThat(names.getFirst()).as("the configured name comes first: it is the subject").isEqualTo("gw.example.com");
+        assertThat(names).contains("localhost", "127.0.0.1", "::1", "198.18.7.7", InetAddress.getLocalHost().getHostName())
+                .doesNotContain("0.0.0.0");
+        for (var nic : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+            for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
+                if (nic.isUp() && !a.isLinkLocalAddress()) {
+                    assertThat(names).contains(a.getHostAddress().replaceAll("%.*", ""));
+                }
+            }
+        }
+    }
 }

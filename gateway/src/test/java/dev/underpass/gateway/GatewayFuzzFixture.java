@@ -8,6 +8,7 @@ import dev.underpass.controlplane.Secrets;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -74,7 +75,8 @@ final class GatewayFuzzFixture implements AutoCloseable {
             group = Transport.group("fuzz");
             AgentRegistry agents = new AgentRegistry();
             listeners = new EndpointListeners(agents, Duration.ofSeconds(5), new GatewayMetrics(new SimpleMeterRegistry(), agents),
-                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER));
+                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER),
+                    new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, 100, null), Duration.ZERO);
         } catch (RuntimeException e) {
             store.close();
             throw e;

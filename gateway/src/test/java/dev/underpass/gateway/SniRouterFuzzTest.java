@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.BeforeAll;
  * fuzz: docs/fuzzing.md.
  */
 class SniRouterFuzzTest {
+    private static final RepeatedEvents REFUSALS = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static GatewayFuzzFixture fixture;
     private static FuzzLog log;
 
@@ -54,8 +56,8 @@ class SniRouterFuzzTest {
     void clientHello(FuzzedDataProvider data) {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS));
-        channel.pipeline().addLast("sni", new SniRouter(fixture.routes));
+        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS, REFUSALS));
+        channel.pipeline().addLast("sni", new SniRouter(fixture.routes, REFUSALS));
         try {
             for (byte[] read : reads) {
                 if (!channel.isOpen() || !channel.config().isAutoRead()) {

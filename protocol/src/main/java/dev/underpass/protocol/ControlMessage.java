@@ -91,7 +91,17 @@ public sealed interface ControlMessage {
     record Drain(String reason) implements ControlMessage {
     }
 
-    /** Gateway to agent (version 2): the answer to {@link Drain}; nothing new follows it. */
-    record Draining() implements ControlMessage {
+    /**
+     * Gateway to agent (version 2): nothing new follows it. The answer to {@link Drain}; or, with
+     * {@code reconnectMillis}, unasked: the gateway itself is stopping (a restart, as a rule), and
+     * asks the agent, once the link has closed, to try again every {@code reconnectMillis} (with
+     * jitter) rather than after its growing backoff, so that it is back about that long after the
+     * gateway is. Agents that do not know the member ignore it.
+     */
+    record Draining(Long reconnectMillis) implements ControlMessage {
+        /** The answer to an agent's {@link Drain}. */
+        public Draining() {
+            this(null);
+        }
     }
 }

@@ -14,6 +14,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
+import org.slf4j.event.Level;
 import org.slf4j.helpers.MessageFormatter;
 
 /**
@@ -48,6 +49,7 @@ public final class RepeatedEvents implements AutoCloseable {
         long loggedAt;
         long counted;
         String last;
+        Level level;
     }
 
     /** Logs to {@code log} at WARN; flushes every {@code interval} on {@code scheduler}. */
@@ -77,6 +79,15 @@ public final class RepeatedEvents implements AutoCloseable {
 
     /** A WARN line as SLF4J formats {@code format} with {@code args}, unless {@code key} had one within the interval. */
     public void warn(String key, String format, Object... args) {
+        log(Level.WARN, key, format, args);
+    }
+
+    /** As {@link #warn} at INFO: for refusals that are the client's business (a wrong name, a slow client). */
+    public void info(String key, String format, Object... args) {
+        log(Level.INFO, key, format, args);
+    }
+
+    private void log(Level level, String key, String format, Object... args) {
         String line = MessageFormatter.arrayFormat(format, args).getMessage();
         long now = nanoTime.getAsLong();
         boolean write;
@@ -94,10 +105,11 @@ public final class RepeatedEvents implements AutoCloseable {
             } else {
                 e.counted++;
                 e.last = line;
+                e.level = level;
             }
         }
         if (write) {
-            log.warn("{}", line);
+            log.atLevel(level).log("{}", line);
         }
     }
 
@@ -107,7 +119,7 @@ public final class RepeatedEvents implements AutoCloseable {
      */
     public void flush() {
         long now = nanoTime.getAsLong();
-        List<String> lines = new ArrayList<>();
+        List<Map.Entry<Level, String>> lines = new ArrayList<>();
         long over;
         synchronized (this) {
             Iterator<Map.Entry<String, Entry>> it = entries.entrySet().iterator();
@@ -122,8 +134,8 @@ public final class RepeatedEvents implements AutoCloseable {
                 if (!takeBudget(now)) {
                     unlogged += e.counted;
                 } else {
-                    lines.add(e.last + " (" + (e.counted == 1 ? "once" : e.counted + " times") + " in the last "
-                            + Duration.ofNanos(interval).toSeconds() + " s)");
+                    lines.add(Map.entry(e.level, e.last + " (" + (e.counted == 1 ? "once" : e.counted + " times")
+                            + " in the last " + Duration.ofNanos(interval).toSeconds() + " s)"));
                 }
                 e.counted = 0;
                 e.last = null;
@@ -132,7 +144,7 @@ public final class RepeatedEvents implements AutoCloseable {
             over = unlogged;
             unlogged = 0;
         }
-        lines.forEach(l -> log.warn("{}", l));
+        lines.forEach(l -> log.atLevel(l.getKey()).log("{}", l.getValue()));
         if (over > 0) {
             log.warn("{} more such event(s) in the last {} s were not logged one by one", over,
                     Duration.ofNanos(interval).toSeconds());

@@ -36,16 +36,29 @@ public final class UnderpassProcess implements AutoCloseable {
 
     /** Starts {@code underpass args...}; {@code env} adds environment variables. */
     public static UnderpassProcess start(String name, Path logDir, Map<String, String> env, String... args) throws IOException {
+        return start(name, logDir, null, List.of(), env, args);
+    }
+
+    /**
+     * Starts {@code commandPrefix... underpass args...} in {@code workDir} (null: the test's own),
+     * as on another host: with the prefix {@code ip netns exec NS}, which execs its command, the
+     * launcher runs in network namespace NS and this handle is still the launcher's process.
+     */
+    public static UnderpassProcess start(String name, Path logDir, Path workDir, List<String> commandPrefix,
+            Map<String, String> env, String... args) throws IOException {
         Files.createDirectories(logDir);
         Path log = logDir.resolve(name + ".log");
         String root = System.getProperty(ROOT_PROPERTY);
         if (root == null) {
             throw new IllegalStateException(ROOT_PROPERTY + " is not set (expected: the repository root, where ./underpass is)");
         }
-        List<String> cmd = new ArrayList<>();
+        List<String> cmd = new ArrayList<>(commandPrefix);
         cmd.add(Path.of(root, "underpass").toString());
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        if (workDir != null) {
+            pb.directory(workDir.toFile());
+        }
         pb.environment().remove("HTTPS_PROXY");
         pb.environment().remove("https_proxy");
         pb.environment().put("UNDERPASS_SKIP_BUILD", "1");
