@@ -32,7 +32,8 @@ final class AccountCommand {
         secret.emit(output, created, created.path("ownerKey"), "key", "API key of " + user + "@" + name, out -> {
             Text.field(out, "account", Text.of(created.at("/account/name")));
             Text.field(out, "owner", user + " (role " + Text.of(created.at("/owner/role")) + ")");
-            Text.field(out, "owner's API key", Text.of(created.at("/ownerKey/apiKey/id")));
+            Text.field(out, "owner's API key id", Text.of(created.at("/ownerKey/apiKey/id"))
+                    + " (its id, as key lists show it; the key itself follows)");
         });
         return 0;
     }

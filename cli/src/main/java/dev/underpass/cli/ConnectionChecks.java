@@ -172,14 +172,47 @@ final class ConnectionChecks {
                 }
                 ssl.startHandshake();
                 X509Certificate cert = trust.chain == null ? null : trust.chain[0];
+                List<String> covered = cert == null ? List.of() : dnsNames(cert);
+                if (name != null && cert != null && covered.stream().noneMatch(c -> matches(c, name))) {
+                    // Issue 12: git and curl refused the endpoint's generated name that the README showed them.
+                    fail("tls", ssl.getSession().getProtocol() + " handshake with the target, but its certificate covers "
+                            + (covered.isEmpty() ? "no DNS name" : String.join(", ", covered)) + ", not " + name
+                            + ": clients that check the name (git, curl) refuse it; reach the service by a name its "
+                            + "certificate covers, as its verified private DNS name (the provider sets one with "
+                            + "'underpass service update --private-dns-name NAME')");
+                    return;
+                }
                 pass("tls", ssl.getSession().getProtocol() + " handshake with the target" + (cert == null ? ""
                         : "; certificate " + cert.getSubjectX500Principal().getName() + ", issued by "
-                        + cert.getIssuerX500Principal().getName() + " (not verified here)"));
+                        + cert.getIssuerX500Principal().getName() + (name == null ? "" : ", covers " + name)
+                        + " (its issuer is not verified here)"));
             }
         } catch (Exception e) {
             fail("tls", "no TLS handshake through " + address + ": " + e.getMessage()
                     + " (does the target speak TLS on this port?)");
         }
+    }
+
+    /** The DNS names a certificate covers (its subject alternative names of type DNS). */
+    private static List<String> dnsNames(X509Certificate cert) {
+        try {
+            var sans = cert.getSubjectAlternativeNames();
+            return sans == null ? List.of() : sans.stream().filter(san -> Integer.valueOf(2).equals(san.get(0)))
+                    .map(san -> String.valueOf(san.get(1))).toList();
+        } catch (java.security.cert.CertificateParsingException e) {
+            return List.of();
+        }
+    }
+
+    /** Whether a certificate's DNS name covers {@code host}: equal, or a wildcard for exactly one leftmost label. */
+    static boolean matches(String pattern, String host) {
+        String p = pattern.toLowerCase(java.util.Locale.ROOT);
+        String h = host.toLowerCase(java.util.Locale.ROOT);
+        if (p.startsWith("*.")) {
+            int dot = h.indexOf('.');
+            return dot > 0 && h.substring(dot).equals(p.substring(1));
+        }
+        return p.equals(h);
     }
 
     private static InetSocketAddress socketAddress(String address) {

@@ -113,6 +113,24 @@ final class EndpointCommand {
         return Text.join(endpoint.path("ports"), separator, p -> Text.of(p.path("servicePort")) + "→" + Text.of(p.path("address")));
     }
 
+    /**
+     * Which name a TLS service answers to: its certificate names the provider's private name, not
+     * the generated one, so clients that check names (git, curl) must use the former (issue 12).
+     */
+    private static String tlsHint(JsonNode e) {
+        JsonNode names = e.path("dnsNames");
+        String generated = names.size() > 0 ? names.get(0).asText() : "?";
+        if (names.size() > 1) {
+            String verified = names.get(names.size() - 1).asText();
+            return "by " + verified + " (the service's verified private DNS name, which its certificate covers), through "
+                    + "the forward proxy (https_proxy) or the TLS listener; " + generated + " serves clients that do not "
+                    + "check the name";
+        }
+        return "the service has no verified private DNS name: clients that check the server's name (git, curl) refuse "
+                + generated + " unless the service's certificate covers it; its provider can add one (underpass service "
+                + "update NAME --private-dns-name ...)";
+    }
+
     private static void print(PrintWriter out, JsonNode e) {
         Text.field(out, "id", Text.of(e.path("id")));
         Text.field(out, "service", Text.of(e.path("service")));
@@ -122,6 +140,7 @@ final class EndpointCommand {
         if (e.has("dnsNames")) { // the consumer's view: the provider does not see where the consumer connects
             Text.field(out, "DNS names", Text.join(e.path("dnsNames"), ", ", Text::of));
             Text.field(out, "ports (service→gateway address)", ports(e, ", "));
+            Text.field(out, "TLS services", tlsHint(e));
         }
         Text.field(out, "created", Text.time(e.path("createdAt")));
         Text.field(out, "updated", Text.time(e.path("updatedAt")));

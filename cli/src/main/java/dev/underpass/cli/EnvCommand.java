@@ -76,7 +76,7 @@ final class EnvCommand implements Callable<Integer> {
 
     @Option(names = "--key-file", paramLabel = "FILE",
             description = "Put the API key in FILE into the proxy URLs instead of the logged-in one; recommended: a key "
-                    + "narrowed for the runner (underpass key create runner --scope endpoints:read --out runner.key).")
+                    + "narrowed for the runner (underpass key create runner --scope endpoints:connect --out runner.key).")
     Path keyFile;
 
     @Option(names = "--account", paramLabel = "NAME",
@@ -113,7 +113,7 @@ final class EnvCommand implements Callable<Integer> {
         if (!isLoopback(proxy.host())) {
             // The proxy speaks plain HTTP: its Basic credentials cross the network readable.
             spec.commandLine().getErr().println("underpass: note: the proxy at " + proxy + " receives this key unencrypted; "
-                    + "give runners a key of their own narrowed to endpoints:read (--key-file), and keep the proxy on a "
+                    + "give runners a key of their own narrowed to endpoints:connect (--key-file), and keep the proxy on a "
                     + "private network");
         }
         PrintWriter out = spec.commandLine().getOut();

@@ -24,7 +24,7 @@ final class KeyCommand {
     int create(@Parameters(paramLabel = "NAME", description = "What the key is for, e.g. ci.") String name,
                @Option(names = "--user", paramLabel = "USER", description = "Whose key it is (default: yours).") String user,
                @Option(names = "--scope", paramLabel = "SCOPE",
-                       description = "Narrow the key to this scope, e.g. endpoints:read; repeatable (default: all of the user's role).")
+                       description = "Narrow the key to this scope, e.g. endpoints:connect for a CI runner; repeatable (default: all of the user's role).")
                List<String> scopes,
                @Option(names = "--expires-in", paramLabel = "DURATION", converter = DurationConverter.class,
                        description = "Expire after this long: 90d, 12h, 30m (default: never).") Duration expiresIn,

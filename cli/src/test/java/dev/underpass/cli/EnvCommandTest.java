@@ -94,7 +94,7 @@ class EnvCommandTest extends OperatorCliTest {
     @Test
     void aKeyFileKeyAppearsOnlyOnStdoutAndOnlyInsideTheProxyUrls() throws Exception {
         Path runnerKey = dir.resolve("runner.key");
-        Cli.Run created = operator.run("key", "create", "runner", "--scope", "endpoints:read", "--out", runnerKey.toString());
+        Cli.Run created = operator.run("key", "create", "runner", "--scope", "endpoints:connect", "--out", runnerKey.toString());
         assertThat(created.code()).as(created.err()).isZero();
         String key = Files.readString(runnerKey).strip();
 

@@ -123,58 +123,53 @@ public final class AgentEnrollments {
     }
 
     /**
-     * Exchanges an enrollment token for a certificate, within the limits on failed attempts. The
+     * Exchanges an enrollment token for a certificate, counting failed attempts. The
      * token is marked used in the transaction that records the certificate, and at most one
      * certificate per enrollment can be recorded, so a token works exactly once, also when two
      * agents race with it; when the issuer fails, nothing is recorded and the token stays usable.
      *
-     * @throws ApiException 401 when the token is unknown, used or expired; 429 while {@code from} is over its limit
+     * @throws ApiException 401 when the token is unknown, used or expired; instead 429 once {@code from} or the
+     *         token's prefix has failed too often
      * @see #admit
      */
     public Issued enroll(String token, SocketAddress from, Issuer issuer) {
         Objects.requireNonNull(issuer, "issuer");
-        checkLimits(token, from);
         try {
-            return jdbi.inTransaction(h -> exchange(h, token, issuer));
+            return failures.lookup(token, () -> {
+                try {
+                    return jdbi.inTransaction(h -> exchange(h, token, issuer));
+                } catch (UnableToExecuteStatementException race) {
+                    // The unique enrollment_id of agent_certificates: another request used the token first.
+                    throw new ApiException(401, "enrollment token already used (expected: a new token from "
+                            + "'underpass agent-enrollment create')");
+                }
+            });
         } catch (ApiException e) {
-            if (e.status() == 401) {
-                failures.failed(from, token);
-            }
-            throw e;
-        } catch (UnableToExecuteStatementException race) {
-            // The unique enrollment_id of agent_certificates: another request used the token first.
-            failures.failed(from, token);
-            throw new ApiException(401, "enrollment token already used (expected: a new token from "
-                    + "'underpass agent-enrollment create')");
+            throw counted(e, token, from);
         }
     }
 
     /**
      * Checks an enrollment before the caller does any work on its request (parsing it, verifying its
-     * signature): within the limits on failed attempts, and for a token that exists, is unused and has
-     * not expired. Nothing is marked used; {@link #enroll} checks again in its transaction. So an
-     * anonymous client cannot have requests verified without a valid token, and the failures count.
+     * signature): for a token that exists, is unused and has not expired. Nothing is marked used;
+     * {@link #enroll} checks again in its transaction. So an anonymous client cannot have requests
+     * verified without a valid token, and the failures count.
      *
-     * @throws ApiException 429 while {@code from} or the token is over its limit (the token is then not
-     *         looked up); 401 when the token is unknown, used or expired
+     * @throws ApiException 401 when the token is unknown, used or expired; instead 429 once {@code from} or
+     *         the token's prefix has failed too often
      */
     public void admit(String token, SocketAddress from) {
-        checkLimits(token, from);
         try {
-            jdbi.useHandle(h -> pending(h, token, clock.instant()));
+            failures.lookup(token, () -> jdbi.withHandle(h -> pending(h, token, clock.instant())));
         } catch (ApiException e) {
-            if (e.status() == 401) {
-                failures.failed(from, token);
-            }
-            throw e;
+            throw counted(e, token, from);
         }
     }
 
-    private void checkLimits(String token, SocketAddress from) {
-        var refusal = failures.check(from, token, "agent enrollment");
-        if (refusal.isPresent()) {
-            throw refusal.get().exception();
-        }
+    /** {@code e}, or for a refused token (401) the refusal over the limits on failed attempts once they are reached. */
+    private ApiException counted(ApiException e, String token, SocketAddress from) {
+        return e.status() != 401 ? e
+                : failures.failed(from, token, "agent enrollment").map(AuthFailures.Refusal::exception).orElse(e);
     }
 
     private record Pending(long seq, String id, long accountSeq, String account, String name, Instant expiresAt,

@@ -51,22 +51,26 @@ public final class AgentTokens {
     }
 
     /**
-     * As {@link #verify(String)} for an agent at {@code from}, within the limits on failed
-     * attempts: a token from a source or with a prefix that failed too often is refused without
-     * being looked up, and a token the store refuses counts as a failure.
+     * As {@link #verify(String)} for an agent at {@code from}, counting failed attempts: a token
+     * the store refuses counts against its source and prefix (and its refusal is remembered for a
+     * while, so that retrying it costs no lookup); a correct token is accepted whatever the counts say.
      *
-     * @throws ApiException 429 (with {@code retry-after}) while the source or the token's prefix is over its limit
+     * @throws ApiException 429 (with {@code retry-after}) instead of an empty answer once the source
+     *                      or the token's prefix has failed too often
      */
     public Optional<Identity> verify(String token, SocketAddress from) {
-        var refusal = failures.check(from, token, "agent session");
-        if (refusal.isPresent()) {
-            throw refusal.get().exception();
+        try {
+            return Optional.of(failures.lookup(token, () -> verify(token).orElseThrow(() -> new ApiException(401,
+                    "agent token not recognised"))));
+        } catch (ApiException e) {
+            if (e.status() != 401) {
+                throw e;
+            }
+            failures.failed(from, token, "agent session").ifPresent(over -> {
+                throw over.exception();
+            });
+            return Optional.empty();
         }
-        Optional<Identity> identity = verify(token);
-        if (identity.isEmpty()) {
-            failures.failed(from, token);
-        }
-        return identity;
     }
 
     /** Who a presented token belongs to; empty when it is unknown, revoked or expired. */

@@ -52,29 +52,23 @@ public final class ApiKeys {
     }
 
     /**
-     * As {@link #authenticate(String)} for a caller at {@code from}, within the limits on failed
-     * attempts: a key from a source or with a prefix that failed too often is refused without
-     * being looked up, and a key the store refuses counts as a failure.
+     * As {@link #authenticate(String)} for a caller at {@code from}, counting failed attempts: a
+     * key the store refuses counts against its source and prefix (and its refusal is remembered
+     * for a while, so that retrying it costs no lookup); a correct key is accepted whatever the
+     * counts say.
      *
      * @param where who asks, for the log: "API", "HTTP proxy"...
-     * @throws ApiException 401 as {@link #authenticate(String)}, or 429 (with {@code retry-after})
-     *                      while the source or the key's prefix is over its limit
+     * @throws ApiException 401 as {@link #authenticate(String)}, or instead 429 (with {@code retry-after})
+     *                      once the source or the key's prefix has failed too often
      */
     public Principal authenticate(String key, SocketAddress from, String where) {
         if (key == null || key.isEmpty()) {
-            return authenticate(key); // nothing to look up, nothing to limit
-        }
-        var refusal = failures.check(from, key, where);
-        if (refusal.isPresent()) {
-            throw refusal.get().exception();
+            return authenticate(key); // nothing to look up, nothing to count
         }
         try {
-            return authenticate(key);
+            return failures.lookup(key, () -> authenticate(key));
         } catch (ApiException e) {
-            if (e.status() == 401) {
-                failures.failed(from, key);
-            }
-            throw e;
+            throw e.status() != 401 ? e : failures.failed(from, key, where).map(AuthFailures.Refusal::exception).orElse(e);
         }
     }
 
@@ -86,7 +80,7 @@ public final class ApiKeys {
      */
     public Principal authenticate(String key) {
         if (key == null || key.isEmpty()) {
-            throw new ApiException(401, "no API key (expected: authorization: Bearer upk_...; run 'underpass login')");
+            throw new ApiException(401, "no API key (expected: an Authorization header: Bearer upk_...; run 'underpass login')");
         }
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {

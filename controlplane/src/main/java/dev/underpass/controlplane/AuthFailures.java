@@ -11,39 +11,48 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Failed authentication attempts, counted per source and per principal: once a source or a
- * principal has failed too often, its further attempts are refused at once, without checking
- * the credential (so without asking the store), until the limit frees up again.
+ * Failed authentication attempts, counted per source and per principal, so that a client that
+ * keeps failing is told to back off and a flood of bad credentials stays cheap. A correct
+ * credential is never refused because of failures: every presented credential is checked, and
+ * a correct one is accepted whatever the counts say, so nobody can lock a key, a token or a
+ * shared address out by failing in its name. A failed attempt is answered as the check refused
+ * it (401) while its source and its principal are within their limits, and beyond them with
+ * {@link Refusal} (429 with {@code Retry-After}). Guessing needs no limit: keys and tokens carry
+ * 256 random bits.
  *
  * <p>Each source and each principal has a token bucket: {@link Limits#perSource()} (or
  * {@link Limits#perPrincipal()}) failures are allowed in a burst, and one more each
- * {@code window / limit} after that; a sustained attacker gets at most that many attempts per
- * window. A <em>source</em> is the client's IP address; for IPv6 it is the address's /64
- * network, since one host commonly holds a whole /64. A <em>principal</em> is the public prefix of
- * the presented credential ({@link Secrets#shownPrefix}: {@code upk_}, {@code upa_} or {@code upe_}
- * and 8 characters, as key, token and enrollment lists show it); the secret itself is never kept. For an agent's
- * JWT it is the agent identity the agent names ({@code wid-...}), since every JWT begins alike. A credential
- * without a recognisable prefix counts for its source only. Only presented credentials that the
- * store refused count: a request without any credential costs no lookup and is answered as
- * before, and refused attempts do not count (they were never checked), and a successful
- * authentication resets nothing.
+ * {@code window / limit} after that; failures beyond that are answered 429 and do not count
+ * further, so the time to wait never runs away. A <em>source</em> is the client's IP address; for
+ * IPv6 it is the address's /64 network, since one host commonly holds a whole /64. A
+ * <em>principal</em> is the public prefix of the presented credential ({@link Secrets#shownPrefix}:
+ * {@code upk_}, {@code upa_} or {@code upe_} and 8 characters, as key, token and enrollment lists
+ * show it); the secret itself is never kept. For an agent's JWT it is the agent identity the agent
+ * names ({@code wid-...}), since every JWT begins alike. A credential without a recognisable prefix
+ * counts for its source only. Only presented credentials that were refused count: a request
+ * without any credential is answered as before, and a successful authentication resets nothing.
+ *
+ * <p>A secret the store knows by its SHA-256 (an API key, an agent or enrollment token) that was
+ * refused is remembered by that hash for one window ({@link #lookup}): such a refusal is final
+ * (unknown, revoked, expired, used), and a client retrying the same secret then costs no store
+ * lookup. At most {@value #MAX_REMEMBERED} are remembered, the oldest forgotten first.
  *
  * <p>Memory is bounded: at most {@link Limits#maxTracked()} sources and as many principals are
- * tracked; beyond that the one that failed least recently is forgotten. Refusals are logged at
- * most once per source or principal per window (the next line says how many were refused in
- * between), and at most {@value #LOG_LINES_PER_WINDOW} such lines per window in all.
- *
- * <p>Checking and counting are two steps, so attempts checked at the same moment may all go to
- * the store: the overshoot is bounded by how many credential checks run at once.
+ * tracked; beyond that the one that failed least recently is forgotten. Attempts answered 429 are
+ * logged at most once per source or principal per window (the next line says how many there were
+ * in between), and at most {@value #LOG_LINES_PER_WINDOW} such lines per window in all.
  */
 public final class AuthFailures {
     static final Logger log = LoggerFactory.getLogger("underpass.auth");
     /** Refusal lines logged per window, over all sources and principals. */
     static final int LOG_LINES_PER_WINDOW = 100;
+    /** Refused secrets remembered at most: a few MB. */
+    static final int MAX_REMEMBERED = 10_000;
 
     /**
      * How many failed attempts are allowed per window, per source and per principal, and how many
@@ -71,7 +80,7 @@ public final class AuthFailures {
         }
     }
 
-    /** An attempt refused without checking its credential: why, and after how many seconds to retry. */
+    /** A failed attempt over the limits: why, and after how many seconds to retry. */
     public record Refusal(String detail, long retryAfterSeconds) {
         /** As the API answers it: 429 with a {@code Retry-After} header. */
         public ApiException exception() {
@@ -84,6 +93,13 @@ public final class AuthFailures {
     private final long window;
     private final Table sources;
     private final Table principals;
+    /** Refusals of secrets by their SHA-256, oldest first. */
+    private final LinkedHashMap<String, Remembered> remembered = new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Remembered> eldest) {
+            return size() > MAX_REMEMBERED;
+        }
+    };
     /** Start of the current window of the log budget, and the lines logged in it. */
     private long logWindowStart;
     private int logLines;
@@ -110,11 +126,42 @@ public final class AuthFailures {
     }
 
     /**
-     * Whether an attempt from {@code from} with {@code credential} may be checked: empty if so,
-     * else the refusal (logged here, sparingly, as {@code where} saw it: "API", "HTTP proxy"...).
-     * A null {@code from} is not limited by source.
+     * Runs {@code check}, the store's check of a secret it knows by SHA-256, unless the same secret
+     * was refused within the last window: then that refusal again, without asking the store. A
+     * 401 that {@code check} throws is remembered, by the secret's SHA-256 (never the secret).
+     * Not for JWTs, which the store does not know by hash and whose refusals need not be final.
      */
-    public Optional<Refusal> check(SocketAddress from, String credential, String where) {
+    public <T> T lookup(String secret, Supplier<T> check) {
+        String hash = Secrets.sha256Hex(secret);
+        long now = nanoTime.getAsLong();
+        synchronized (this) {
+            Remembered r = remembered.get(hash);
+            if (r != null && now - r.at() < window) {
+                throw r.refusal();
+            }
+        }
+        try {
+            return check.get();
+        } catch (ApiException e) {
+            if (e.status() == 401) {
+                synchronized (this) {
+                    remembered.remove(hash); // put again below: entries stay in the order they were refused
+                    remembered.put(hash, new Remembered(e, now));
+                    purgeRemembered(now);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Counts a credential from {@code from} that was checked and refused (unknown, revoked,
+     * expired, a JWT that failed). Empty while the source and the principal are within their
+     * limits: the attempt is answered as the check refused it. Else the refusal to answer instead
+     * (429), logged here, sparingly, as {@code where} saw it ("API", "HTTP proxy"...). A null
+     * {@code from} is not limited by source.
+     */
+    public Optional<Refusal> failed(SocketAddress from, String credential, String where) {
         String source = source(from);
         String principal = principal(credential);
         long now = nanoTime.getAsLong();
@@ -124,6 +171,14 @@ public final class AuthFailures {
             long bySource = source == null ? 0 : sources.waitNanos(source, now);
             long byPrincipal = principal == null ? 0 : principals.waitNanos(principal, now);
             if (bySource <= 0 && byPrincipal <= 0) {
+                if (source != null) {
+                    sources.fail(source, now);
+                }
+                if (principal != null) {
+                    principals.fail(principal, now);
+                }
+                sources.purge(now);
+                principals.purge(now);
                 return Optional.empty();
             }
             boolean bySourceFirst = bySource >= byPrincipal;
@@ -136,32 +191,23 @@ public final class AuthFailures {
             line = logLine(table.entries.get(key), now, subject);
         }
         if (line != null) {
-            log.warn("{} attempt from {} refused without checking its credential: {}{}", where,
+            log.warn("{} attempt from {} failed over the limit: {}{}", where,
                     from == null ? "an unknown address" : from, refusal.detail(), line);
         }
         return Optional.of(refusal);
     }
 
-    /** Counts a credential from {@code from} that the store refused (unknown, revoked, expired). */
-    public void failed(SocketAddress from, String credential) {
-        String source = source(from);
-        String principal = principal(credential);
-        long now = nanoTime.getAsLong();
-        synchronized (this) {
-            if (source != null) {
-                sources.fail(source, now);
-            }
-            if (principal != null) {
-                principals.fail(principal, now);
-            }
-            sources.purge(now);
-            principals.purge(now);
-        }
-    }
-
     /** How many sources and principals are tracked now (for tests and diagnosis). */
     public synchronized int tracked() {
         return sources.entries.size() + principals.entries.size();
+    }
+
+    /** Drops remembered refusals older than a window, from the front (the oldest). */
+    private void purgeRemembered(long now) {
+        Iterator<Remembered> it = remembered.values().iterator();
+        while (it.hasNext() && now - it.next().at() >= window) {
+            it.remove();
+        }
     }
 
     /**
@@ -187,7 +233,7 @@ public final class AuthFailures {
         e.loggedAt = now;
         StringBuilder s = new StringBuilder();
         if (earlier > 0) {
-            s.append(" (").append(earlier).append(" more refused ").append(subject).append(" since the last such line)");
+            s.append(" (").append(earlier).append(" more failed ").append(subject).append(" since the last such line)");
         }
         if (dropped > 0) {
             s.append(" (").append(dropped).append(" refusal(s) of sources or principals no longer tracked were not logged)");
@@ -262,7 +308,7 @@ public final class AuthFailures {
         final int limit;
         /** One failure is forgiven each interval. */
         final long interval;
-        /** How far ahead of now the bucket's theoretical time may run before attempts are refused. */
+        /** How far ahead of now the bucket's theoretical time may run before failures are over the limit. */
         final long tolerance;
         final LinkedHashMap<String, Bucket> entries = new LinkedHashMap<>() {
             @Override
@@ -281,7 +327,7 @@ public final class AuthFailures {
             this.tolerance = window - interval;
         }
 
-        /** How long attempts for {@code key} are still refused; 0 or less when they may go ahead. */
+        /** How long failures for {@code key} are still over the limit; 0 or less when one more is within it. */
         long waitNanos(String key, long now) {
             Bucket e = entries.get(key);
             return e == null ? 0 : e.tat - tolerance - now;
@@ -308,6 +354,10 @@ public final class AuthFailures {
                 it.remove();
             }
         }
+    }
+
+    /** A secret's refusal, and when it was refused. */
+    private record Remembered(ApiException refusal, long at) {
     }
 
     /** One source's or principal's bucket, and what its refusals logged. */

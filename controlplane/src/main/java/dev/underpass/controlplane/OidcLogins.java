@@ -67,8 +67,8 @@ public final class OidcLogins {
      *
      * @param account the {@code underpass-account} header, or null when the request has none
      * @throws ApiException 401 (no account named, the JWT is refused, or no user of the account
-     *         has its subject, in the same words whether the account exists or not), 429 (too
-     *         many failures from {@code from}: not checked), 503 (the issuer's keys cannot be fetched)
+     *         has its subject, in the same words whether the account exists or not), instead 429
+     *         once {@code from} has failed too often, 503 (the issuer's keys cannot be fetched)
      */
     public Principal authenticate(String jwt, String account, SocketAddress from, String where) {
         Verifier v = verifier;
@@ -78,21 +78,17 @@ public final class OidcLogins {
         if (account == null || account.isBlank()) {
             // Not a guess at a credential, so not counted; the JWT is not even checked.
             throw new ApiException(401, "OIDC token without header " + ACCOUNT_HEADER + " (expected: the header naming "
-                    + "the account to log in to, " + ACCOUNT_HEADER + ": NAME, alongside authorization: Bearer <JWT>)");
+                    + "the account to log in to, " + ACCOUNT_HEADER + ": NAME, alongside an Authorization header: "
+                    + "Bearer <JWT>)");
         }
         String accountName = account.strip();
-        var refusal = failures.check(from, jwt, where);
-        if (refusal.isPresent()) {
-            throw refusal.get().exception();
-        }
         Verdict verdict = v.verify(jwt);
         if (verdict.status() == 503) {
             throw new ApiException(503, "OIDC token cannot be checked now: " + verdict.reason() + "; retry", List.of(),
                     Map.of("retry-after", "5"));
         }
         if (verdict.subject() == null) {
-            failures.failed(from, jwt);
-            throw new ApiException(401, "OIDC token refused: " + verdict.reason());
+            throw counted(new ApiException(401, "OIDC token refused: " + verdict.reason()), jwt, from, where);
         }
         Principal p = jdbi.withHandle(h -> h.createQuery("select u.seq as user_seq, u.name as user_name, u.role, "
                         + "a.seq as account_seq, a.name as account_name, a.operator from users u "
@@ -106,13 +102,17 @@ public final class OidcLogins {
                 }).findOne().orElse(null));
         if (p == null) {
             // The same words whether the account exists or not: a caller learns nothing about other accounts.
-            failures.failed(from, jwt);
             String named = printable(accountName, MAX_ACCOUNT_NAME);
-            throw new ApiException(401, "OIDC token refused: no user of account " + named + " has oidcSubject '"
+            throw counted(new ApiException(401, "OIDC token refused: no user of account " + named + " has oidcSubject '"
                     + printable(verdict.subject(), Users.MAX_OIDC_SUBJECT) + "' (expected: an admin of account " + named
-                    + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)");
+                    + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)"), jwt, from, where);
         }
         return p;
+    }
+
+    /** A refusal of a JWT, counted: {@code refusal} itself, or 429 once {@code from} has failed too often. */
+    private ApiException counted(ApiException refusal, String jwt, SocketAddress from, String where) {
+        return failures.failed(from, jwt, where).map(AuthFailures.Refusal::exception).orElse(refusal);
     }
 
     /** {@code text} with control characters replaced, cut at {@code max} characters. */

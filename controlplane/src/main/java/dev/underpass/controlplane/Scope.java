@@ -11,6 +11,8 @@ public enum Scope {
     SERVICES_WRITE("services:write"),
     ENDPOINTS_READ("endpoints:read"),
     ENDPOINTS_WRITE("endpoints:write"),
+    /** Use the account's endpoints through the forward proxy: what a CI runner's key needs. */
+    ENDPOINTS_CONNECT("endpoints:connect"),
     CONNECTIONS_DECIDE("connections:decide"),
     KEYS_READ("keys:read"),
     KEYS_WRITE("keys:write"),

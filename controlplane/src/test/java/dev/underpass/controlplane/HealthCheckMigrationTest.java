@@ -63,7 +63,7 @@ class HealthCheckMigrationTest {
             List<String> applied = store.jdbi().withHandle(h -> h.createQuery(
                             "select version from flyway_schema_history where version is not null order by installed_rank")
                     .mapTo(String.class).list());
-            assertThat(applied).containsExactly("1", "2", "3", "4", "5");
+            assertThat(applied).containsExactly("1", "2", "3", "4", "5", "6");
             ControlPlane cp = new ControlPlane(store, ControlPlaneFixture.SETTINGS);
 
             assertThat(cp.services().healthChecks("acme")).containsExactly(

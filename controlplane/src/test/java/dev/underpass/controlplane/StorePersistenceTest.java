@@ -48,7 +48,8 @@ class StorePersistenceTest {
                 var applied = store.jdbi().withHandle(h -> h.createQuery(
                                 "select version, success from flyway_schema_history where version is not null order by installed_rank")
                         .map((rs, ctx) -> rs.getString("version") + ":" + rs.getBoolean("success")).list());
-                assertThat(applied).as("open %d", open).containsExactly("1:true", "2:true", "3:true", "4:true", "5:true");
+                assertThat(applied).as("open %d", open)
+                        .containsExactly("1:true", "2:true", "3:true", "4:true", "5:true", "6:true");
                 for (String table : List.of("accounts", "users", "api_keys", "agent_tokens", "services", "service_listeners",
                         "service_principals", "endpoints", "endpoint_ports", "endpoint_events", "audit_events", "audit_heads")) {
                     long rows = store.jdbi().withHandle(h -> h.createQuery("select count(*) from " + table)

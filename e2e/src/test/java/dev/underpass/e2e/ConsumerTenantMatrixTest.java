@@ -29,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * available endpoint of acme's {@code echo}; account globex, another tenant, has only a pending
  * request for acme's {@code open}. On the authenticated paths (HTTP CONNECT, absolute-form HTTP,
  * SOCKS5) each tenant is refused the other's endpoint with the same answer as a name that does
- * not exist (only the name asked for is echoed), and the target sees no connection. The unauthenticated paths (endpoint ports, the
+ * not exist (only the name asked for is echoed), and the target sees none of the test's bytes (the
+ * agents' own health checks connect to it too, without bytes, at any time). The unauthenticated paths (endpoint ports, the
  * TLS listener, DNS) are isolated by the network the operator binds them to (docs/security.md);
  * on them, an endpoint that is not available has no port, no route and no name. (The REST API's
  * matrix is controlplane's TenantIsolationApiTest, one case per route.)
@@ -68,7 +69,7 @@ class ConsumerTenantMatrixTest {
 
     @Test
     void httpConnectRefusesAnotherTenantsEndpointAsIfItDidNotExist() throws Exception {
-        int before = echo.accepted();
+        int before = echo.carried();
         String foreign = proxy("CONNECT " + available + " HTTP/1.1\r\n", globexKey);
         String missing = proxy("CONNECT ep-0000000000000000.echo.acme.endpoints.underpass.internal:1 HTTP/1.1\r\n", globexKey);
         assertThat(foreign).startsWith("HTTP/1.1 403").contains("is not an available endpoint of account globex");
@@ -81,14 +82,14 @@ class ConsumerTenantMatrixTest {
                 tunnel.platformKey());
         assertThat(withoutName(reverse, pending)).as("the same answer as for a name that never existed")
                 .isEqualTo(withoutName(missingForPlatform, "ep-0000000000000000.open.acme.endpoints.underpass.internal:1"));
-        assertThat(echo.accepted()).as("connections that reached the target").isEqualTo(before);
+        assertThat(echo.carried()).as("connections that brought bytes to the target").isEqualTo(before);
         // The owner of the endpoint is carried, so the refusals are about who asks, not about the name.
         assertThat(proxy("CONNECT " + available + " HTTP/1.1\r\n", tunnel.platformKey())).startsWith("HTTP/1.1 200");
     }
 
     @Test
     void absoluteFormHttpRefusesAnotherTenantsEndpoint() throws Exception {
-        int before = echo.accepted();
+        int before = echo.carried();
         String foreign = proxy("GET http://" + available + "/ HTTP/1.1\r\nHost: " + available + "\r\n", globexKey);
         String missing = proxy("GET http://ep-0000000000000000.echo.acme.endpoints.underpass.internal:1/ HTTP/1.1\r\n"
                 + "Host: x\r\n", globexKey);
@@ -96,16 +97,16 @@ class ConsumerTenantMatrixTest {
                 .doesNotContain("platform");
         assertThat(withoutName(foreign, available)).isEqualTo(withoutName(missing,
                 "ep-0000000000000000.echo.acme.endpoints.underpass.internal:1"));
-        assertThat(echo.accepted()).isEqualTo(before);
+        assertThat(echo.carried()).isEqualTo(before);
     }
 
     @Test
     void socks5RefusesAnotherTenantsEndpointWithTheReplyOfAnUnknownName() throws Exception {
-        int before = echo.accepted();
+        int before = echo.carried();
         assertThat(socks(available, globexKey)).as("connection not allowed by ruleset").isEqualTo(2);
         assertThat(socks("ep-0000000000000000.echo.acme.endpoints.underpass.internal:1", globexKey)).isEqualTo(2);
         assertThat(socks(pending, tunnel.platformKey())).isEqualTo(2);
-        assertThat(echo.accepted()).isEqualTo(before);
+        assertThat(echo.carried()).isEqualTo(before);
         assertThat(socks(available, tunnel.platformKey())).as("the owner").isEqualTo(0);
     }
 
@@ -142,7 +143,11 @@ class ConsumerTenantMatrixTest {
         return answer.replace(name, "NAME");
     }
 
-    /** Sends {@code head} with platform's or globex's key, reads the answer's head (or all of it when it closes). */
+    /**
+     * Sends {@code head} with platform's or globex's key, reads the answer's head (or all of it when
+     * it closes). Through a tunnel, sends {@link #PROBE} and reads its echo, so that a tunnel counts
+     * at the target ({@link EchoServer#carried()}) before this returns.
+     */
     private static String proxy(String head, String key) throws IOException {
         try (Socket s = new Socket("127.0.0.1", tunnel.proxyPort())) {
             s.setSoTimeout((int) Tunnel.WAIT.toMillis());
@@ -156,12 +161,17 @@ class ConsumerTenantMatrixTest {
                 got.write(b);
                 if (got.toString(StandardCharsets.ISO_8859_1).startsWith("HTTP/1.1 200")
                         && got.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
+                    s.getOutputStream().write(PROBE);
+                    assertThat(in.readNBytes(PROBE.length)).as("echoed through the tunnel").isEqualTo(PROBE);
                     break; // a tunnel: its head is all there is to read
                 }
             }
             return got.toString(StandardCharsets.UTF_8);
         }
     }
+
+    /** What the test sends through a tunnel that was opened. */
+    private static final byte[] PROBE = "underpass-matrix-probe".getBytes(StandardCharsets.US_ASCII);
 
     /** The SOCKS5 reply code for a CONNECT to {@code destination} (host:port). */
     private static int socks(String destination, String key) throws IOException {
@@ -186,6 +196,11 @@ class ConsumerTenantMatrixTest {
             command.write(new byte[] {(byte) (port >> 8), (byte) port});
             out.write(command.toByteArray());
             byte[] reply = in.readNBytes(2);
+            if (reply.length == 2 && reply[1] == 0) { // through, as for the owner: the rest of the reply, then the probe
+                in.readNBytes(8); // reserved, address type, IPv4 address and port
+                out.write(PROBE);
+                assertThat(in.readNBytes(PROBE.length)).as("echoed through SOCKS5").isEqualTo(PROBE);
+            }
             return reply.length == 2 ? reply[1] : -1;
         }
     }

@@ -170,7 +170,7 @@ class InteropTest {
     }
 
     @Test
-    void theGatewayAnswersDnsForEndpointNamesWithTheTlsListenerAndRefusesOthers() throws Exception {
+    void theGatewayAnswersDnsForEndpointNamesWithTheTlsListenerOrTheirPortsAndRefusesOthers() throws Exception {
         java.util.Hashtable<String, String> env = new java.util.Hashtable<>();
         env.put("java.naming.factory.initial", "com.sun.jndi.dns.DnsContextFactory");
         env.put("java.naming.provider.url", "dns://127.0.0.1:" + tunnel.dnsPort());
@@ -186,6 +186,9 @@ class InteropTest {
                     "https://" + name + ":" + tunnel.sniPort() + "/hello");
             ok(r, "curl https:// to the address the gateway's DNS gave");
             assertThat(r.output()).isEqualTo("hello over TLS\n");
+            // An endpoint without a TLS port answers with where its ports listen (issue 12: NXDOMAIN).
+            assertThat(dns.getAttributes(tunnel.endpointDnsName("http"), new String[] {"A"}).get("A").get())
+                    .as("the endpoint ports' address").isEqualTo("127.0.0.1");
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> dns.getAttributes("github.com", new String[] {"A"}))
                     .as("not a recursive resolver").isInstanceOf(javax.naming.NamingException.class);
         } finally {

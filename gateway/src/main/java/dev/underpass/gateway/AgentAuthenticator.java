@@ -12,7 +12,8 @@ import java.net.SocketAddress;
  * store; anything else is taken for a JWT, checked against the agent identity the agent names.
  * Both count their failures in the same {@link AuthFailures} limits: a token by its prefix, a
  * JWT by the identity it names (every JWT starts with the same characters), but only when its
- * signature verified; every failure counts by source.
+ * signature verified; every failure counts by source. Every credential is checked, and a correct
+ * one accepted whatever the counts say; a failure over the limits is answered 429.
  */
 final class AgentAuthenticator implements AgentCredentials {
     static final String TOKEN_NOT_RECOGNISED = "agent token not recognised: it is unknown, expired or was revoked";
@@ -40,23 +41,26 @@ final class AgentAuthenticator implements AgentCredentials {
                     + ": wid-... naming the agent identity its OIDC token is for");
         }
         if (!AgentIdentities.wellFormedId(identity)) {
-            failures.failed(from, null); // for the source only: the header names no identity (nor, say, a key's prefix)
+            count(from, null); // for the source only: the header names no identity (nor, say, a key's prefix)
             return Check.refused("header " + Protocol.HEADER_IDENTITY + " is not an agent identity id (expected: "
                     + AgentIdentities.ID_PREFIX + " and " + AgentIdentities.ID_HEX_CHARS + " hex digits)");
-        }
-        var refusal = failures.check(from, identity, "agent session");
-        if (refusal.isPresent()) {
-            throw refusal.get().exception();
         }
         AgentJwtVerifier.Result result = jwts.check(token, identity);
         Check check = result.check();
         if (check.status() == 401) {
             // The id is not secret: a refusal counts against the identity only when the JWT really came from its
-            // issuer (a misconfigured workload), else anyone could keep the identity's agents at 429.
-            failures.failed(from, result.authentic() ? identity : null);
+            // issuer (a misconfigured workload), else failures in its name would turn its agents' own into 429s.
+            count(from, result.authentic() ? identity : null);
         } else if (check.accepted()) {
             identities.used(check.identity().tokenId());
         }
         return check;
+    }
+
+    /** Counts a failure of {@code principal} (or of the source only, when null); over the limits, throws the 429. */
+    private void count(SocketAddress from, String principal) {
+        failures.failed(from, principal, "agent session").ifPresent(over -> {
+            throw over.exception();
+        });
     }
 }

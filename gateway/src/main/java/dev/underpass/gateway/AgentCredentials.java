@@ -16,8 +16,9 @@ interface AgentCredentials {
      * Who a credential presented from {@code from} belongs to, or why it is refused.
      *
      * @param identity the {@code underpass-identity} header, or null when absent
-     * @throws dev.underpass.controlplane.ApiException 429 (with {@code retry-after}) when too many
-     *         failed attempts came from {@code from} or for the credential's principal: it was not checked
+     * @throws dev.underpass.controlplane.ApiException 429 (with {@code retry-after}) instead of a refusal
+     *         when too many failed attempts came from {@code from} or for the credential's principal (a
+     *         correct credential is accepted whatever the counts say)
      */
     Check verify(String token, String identity, SocketAddress from);
 

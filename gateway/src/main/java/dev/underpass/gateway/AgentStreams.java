@@ -156,7 +156,7 @@ final class AgentStreams {
                 ? auth.toString().substring(7).trim() : null;
         if (token == null) {
             refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: no agent token", from);
-            refuse(stream, 401, "Unauthorized", "no agent token (expected: authorization: Bearer upa_..., or Bearer "
+            refuse(stream, 401, "Unauthorized", "no agent token (expected: an Authorization header with Bearer upa_..., or Bearer "
                     + "<OIDC token> with " + Protocol.HEADER_IDENTITY + ": wid-...)");
             return;
         }
@@ -179,7 +179,7 @@ final class AgentStreams {
         }
         check.whenCompleteAsync((result, failure) -> {
             if (failure != null && failure.getCause() instanceof ApiException e && e.status() == 429) {
-                // Too many failed attempts: the token was not checked. AuthFailures logs these, sparingly,
+                // A wrong token from a source or with a prefix over its limit of failures. AuthFailures logs these, sparingly,
                 // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
                 Problems.send(stream, 429, "Too many requests", e.getMessage(), e.headers())
                         .addListener(f -> stream.parent().close());
@@ -261,7 +261,7 @@ final class AgentStreams {
         String token = EnrollStream.bearer(frame.headers().get("authorization"));
         if (token == null) {
             refusals.warn(RepeatedEvents.source(link.remoteAddress()), "agent enrollment from {} refused: no enrollment token", link.remoteAddress());
-            refuse(stream, 401, "Unauthorized", "no enrollment token (expected: authorization: Bearer upe_...)");
+            refuse(stream, 401, "Unauthorized", "no enrollment token (expected: an Authorization header with Bearer upe_...)");
         } else if (frame.isEndStream()) {
             EnrollStream.noBody(stream, refusals);
         } else {

@@ -93,8 +93,14 @@ final class ConnectionAudit implements AutoCloseable {
         }
     }
 
+    /** What the writer does between taking the first record of a batch and the rest. */
+    interface BatchWindow {
+        void await() throws InterruptedException;
+    }
+
     private final AuditLog audit;
     private final BlockingQueue<Ended> queue;
+    private final BatchWindow window;
     private final Thread writer;
     private final Counter droppedFull;
     private final Counter droppedFailed;
@@ -106,15 +112,17 @@ final class ConnectionAudit implements AutoCloseable {
     private ConnectionAudit() {
         this.audit = null;
         this.queue = null;
+        this.window = null;
         this.writer = null;
         this.droppedFull = null;
         this.droppedFailed = null;
         this.droppedRefused = null;
     }
 
-    private ConnectionAudit(AuditLog audit, MeterRegistry registry, int capacity) {
+    private ConnectionAudit(AuditLog audit, MeterRegistry registry, int capacity, BatchWindow window) {
         this.audit = audit;
         this.queue = new ArrayBlockingQueue<>(capacity);
+        this.window = window;
         this.droppedFull = Counter.builder(DROPPED).tag("reason", "queue_full")
                 .description("Connection audit records dropped").register(registry);
         this.droppedFailed = Counter.builder(DROPPED).tag("reason", "write_failed")
@@ -128,7 +136,15 @@ final class ConnectionAudit implements AutoCloseable {
 
     /** Starts the writer of records to {@code audit}, with a queue of {@code capacity} records. */
     static ConnectionAudit start(AuditLog audit, MeterRegistry registry, int capacity) {
-        ConnectionAudit a = new ConnectionAudit(audit, registry, capacity);
+        return start(audit, registry, capacity, () -> Thread.sleep(BATCH_WINDOW.toMillis()));
+    }
+
+    /**
+     * As {@link #start(AuditLog, MeterRegistry, int)}, with the writer waiting on {@code window}
+     * before it takes the rest of a batch: tests decide when that is.
+     */
+    static ConnectionAudit start(AuditLog audit, MeterRegistry registry, int capacity, BatchWindow window) {
+        ConnectionAudit a = new ConnectionAudit(audit, registry, capacity, window);
         a.writer.start();
         return a;
     }
@@ -247,7 +263,7 @@ final class ConnectionAudit implements AutoCloseable {
                 batch.add(first);
                 if (!closing && queue.size() < MAX_BATCH - 1) {
                     // A transaction costs far more than a record: let a busy gateway's records gather first.
-                    Thread.sleep(BATCH_WINDOW.toMillis());
+                    window.await();
                 }
                 queue.drainTo(batch, MAX_BATCH - 1);
                 write(batch);

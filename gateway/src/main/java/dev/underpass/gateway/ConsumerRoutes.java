@@ -20,6 +20,8 @@ final class ConsumerRoutes {
     private volatile Map<Key, EndpointListeners.Listener> table = Map.of();
     /** Server name to the listener of the TLS service port, for names that lead to one endpoint only. */
     private volatile Map<String, EndpointListeners.Listener> serverNames = Map.of();
+    /** Every name of an available endpoint, whatever its ports, across accounts. */
+    private volatile java.util.Set<String> names = java.util.Set.of();
 
     /** The endpoint listener for {@code host:port} among {@code account}'s available endpoints, or null. */
     EndpointListeners.Listener find(String account, String host, int port) {
@@ -31,9 +33,19 @@ final class ConsumerRoutes {
         return serverNames.get(normalise(host));
     }
 
+    /** Whether {@code host} is a name of an available endpoint of any account. */
+    boolean isEndpointName(String host) {
+        return names.contains(normalise(host));
+    }
+
     void publish(Map<Key, EndpointListeners.Listener> next, Map<String, EndpointListeners.Listener> nextServerNames) {
         table = Map.copyOf(next);
         serverNames = Map.copyOf(nextServerNames);
+        names = namesOf(table);
+    }
+
+    private static java.util.Set<String> namesOf(Map<Key, EndpointListeners.Listener> table) {
+        return table.keySet().stream().map(Key::host).collect(java.util.stream.Collectors.toUnmodifiableSet());
     }
 
     /** Drops every name of an endpoint not in {@code endpointIds}, before their listeners close. */
@@ -41,9 +53,10 @@ final class ConsumerRoutes {
         Map<Key, EndpointListeners.Listener> next = new java.util.HashMap<>(table);
         next.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
         table = Map.copyOf(next);
-        Map<String, EndpointListeners.Listener> names = new java.util.HashMap<>(serverNames);
-        names.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
-        serverNames = Map.copyOf(names);
+        Map<String, EndpointListeners.Listener> tls = new java.util.HashMap<>(serverNames);
+        tls.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
+        serverNames = Map.copyOf(tls);
+        names = namesOf(table);
     }
 
     /** Lower case, without a trailing dot: DNS names compare that way. */

@@ -237,7 +237,8 @@ public final class Gateway implements AutoCloseable {
             log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
             HostAndPort proxyListen = config.proxyListenAddress();
             InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
-            log.info("forward proxy listening on {} (HTTP CONNECT and SOCKS5, an API key as the password)", proxyAddress);
+            log.info("forward proxy listening on {} (HTTP CONNECT, absolute-form http:// and SOCKS5; an API key as the password)",
+                    proxyAddress);
             cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
             SniListener sni = new SniListener(consumerRoutes, consumerRefusals);
             parts.add(sni);
@@ -246,11 +247,14 @@ public final class Gateway implements AutoCloseable {
             log.info("TLS listener routing by server name on {} (to each endpoint's port {})", sniAddress,
                     config.sniServicePort());
             if (config.dnsListenAddress() != null) {
-                // Endpoint names answer with the TLS listener's address: a consumer that resolves a
-                // name there and connects to the TLS port reaches the endpoint by its server name.
-                List<InetAddress> answer = List.of(InetAddress.getByName(config.dnsAnswerHost()));
+                // Names of endpoints with a TLS port answer with the TLS listener's address: a consumer that
+                // resolves a name there and connects to the TLS port reaches the endpoint by its server name.
+                // Other endpoints' names answer with where their ports listen (ssh -p PORT NAME).
+                List<InetAddress> tlsListener = List.of(InetAddress.getByName(config.dnsAnswerHost()));
+                List<InetAddress> endpointPorts = List.of(InetAddress.getByName(config.consumerHost()));
                 PrivateDnsServer dns = new PrivateDnsServer(
-                        name -> consumerRoutes.findByServerName(name) == null ? List.of() : answer,
+                        name -> consumerRoutes.findByServerName(name) != null ? tlsListener
+                                : consumerRoutes.isEndpointName(name) ? endpointPorts : List.of(),
                         config.endpointDomain(), config.dnsForwardAddress());
                 parts.add(dns);
                 HostAndPort dnsListen = config.dnsListenAddress();

@@ -22,7 +22,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.HexFormat;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -110,10 +109,13 @@ public final class GatewayCertificates {
      * with no configuration (issue 12).
      */
     static List<String> certificateNames(List<String> serverNames, List<String> listenHosts) {
-        Set<String> names = new LinkedHashSet<>(serverNames);
-        names.addAll(List.of("localhost", "127.0.0.1", "::1"));
+        // An address counts once however it is written (::1 and 0:0:0:0:0:0:0:1); its first spelling stays.
+        java.util.Map<String, String> names = new java.util.LinkedHashMap<>();
+        java.util.function.Consumer<String> add = n -> names.putIfAbsent(canonical(n), n);
+        serverNames.forEach(add);
+        List.of("localhost", "127.0.0.1", "::1").forEach(add);
         try {
-            names.add(InetAddress.getLocalHost().getHostName());
+            add.accept(InetAddress.getLocalHost().getHostName());
         } catch (IOException unknown) {
             // a host without a resolvable name: its addresses below still count
         }
@@ -124,7 +126,7 @@ public final class GatewayCertificates {
                 }
                 for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
                     if (!a.isLinkLocalAddress()) {
-                        names.add(literal(a));
+                        add.accept(literal(a));
                     }
                 }
             }
@@ -133,10 +135,18 @@ public final class GatewayCertificates {
         }
         for (String host : listenHosts) {
             if (!(host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]"))) {
-                names.add(host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
+                add.accept(host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
             }
         }
-        return List.copyOf(names);
+        return List.copyOf(names.values());
+    }
+
+    private static String canonical(String name) {
+        try {
+            return isLiteral(name) ? InetAddress.getByName(name).getHostAddress() : name.toLowerCase(java.util.Locale.ROOT);
+        } catch (java.net.UnknownHostException notLiteral) {
+            return name;
+        }
     }
 
     private static String literal(InetAddress a) {

@@ -8,11 +8,13 @@ import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.ToDoubleFunction;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.DoubleSupplier;
 
 /**
  * The gateway's Prometheus metrics. Connections are labelled by service ({@code provider/name})
@@ -31,6 +33,8 @@ final class GatewayMetrics {
 
     private final MeterRegistry registry;
     private final Map<String, EndpointMeters> endpoints = new ConcurrentHashMap<>();
+    /** What each target health gauge reads, by service and target. */
+    private final Map<List<String>, AtomicReference<DoubleSupplier>> healthGauges = new ConcurrentHashMap<>();
     /** Where connection ends are recorded for the audit log (ADR 0014); set once when the gateway starts. */
     private volatile ConnectionAudit audit = ConnectionAudit.OFF;
 
@@ -109,9 +113,18 @@ final class GatewayMetrics {
                 .description("Consumer connections that could not reach a target").register(registry).increment();
     }
 
-    /** A gauge of the agents that report a target healthy, read at each scrape. */
-    <T> void targetHealth(String service, String target, T source, ToDoubleFunction<T> healthyAgents) {
-        Gauge.builder(TARGET_HEALTHY, source, healthyAgents).tags("service", service, "target", target)
-                .description("Agent sessions that report the target healthy").register(registry);
+    /**
+     * The gauge of the agents that report a target healthy, read at each scrape: registered once per
+     * service and target, and {@code healthyAgents} replaces what it reads, since a target's check
+     * (its id) changes with the service (issue 12: a second registration only logged a WARN, and the
+     * gauge kept reading the first check).
+     */
+    void targetHealth(String service, String target, DoubleSupplier healthyAgents) {
+        healthGauges.computeIfAbsent(List.of(service, target), key -> {
+            AtomicReference<DoubleSupplier> read = new AtomicReference<>(healthyAgents);
+            Gauge.builder(TARGET_HEALTHY, read, r -> r.get().getAsDouble()).tags("service", service, "target", target)
+                    .description("Agent sessions that report the target healthy").register(registry);
+            return read;
+        }).set(healthyAgents);
     }
 }

@@ -101,8 +101,8 @@ final class HealthCheckPush implements AutoCloseable {
             if (s.serves(HostAndPort.parse(c.target()))) {
                 served.add(message(c));
                 String account = s.account();
-                metrics.targetHealth(account + "/" + c.service(), c.target(), registry,
-                        r -> r.sessionsOf(account).stream().filter(x -> x.healthy(c.id())).count());
+                metrics.targetHealth(account + "/" + c.service(), c.target(),
+                        () -> registry.sessionsOf(account).stream().filter(x -> x.healthy(c.id())).count());
             }
         }
         List<ControlMessage.Check> sent = fitting(served);

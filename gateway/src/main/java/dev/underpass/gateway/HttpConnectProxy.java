@@ -39,7 +39,8 @@ import java.util.Map;
  * one request per connection. Refusals are plain-text HTTP answers with the reason (407 without
  * or with a bad key, 429 with {@code Retry-After} after too many bad keys from the client's
  * address or with the key's prefix, 403 for a name that is not an available endpoint of the
- * caller's account), after which the connection closes.
+ * caller's account or a key without scope {@code endpoints:connect}, 505 for an HTTP version other
+ * than 1.x, 431 for a head over 8 KiB), after which the connection closes.
  */
 final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
@@ -119,8 +120,11 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         }
         String key = ProxyChecks.basicKey(request.headers().get(HttpHeaderNames.PROXY_AUTHORIZATION));
         if (key == null) {
-            refuse(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
-                    + "password, e.g. http_proxy=http://user:KEY@gateway:port)", from, destination.toString());
+            // The first step of HTTP authentication: clients such as git send their credentials only after this
+            // challenge, so it is no refusal worth a line at INFO.
+            ForwardProxy.log.debug("proxy request from {} for {}: 407, asked for credentials", from, destination);
+            answer(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
+                    + "password, e.g. http_proxy=http://user:KEY@gateway:port)", Map.of());
             return;
         }
         checks.check(ctx.channel(), key, "HTTP proxy", (principal, refusal) -> {
@@ -129,8 +133,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             } else if (refusal.status() == 429) {
                 // Too many failed attempts: AuthFailures logs these, sparingly, so that they cannot flood the log.
                 answer(ctx, 429, refusal.getMessage(), refusal.headers());
-            } else {
-                refuse(ctx, 407, refusal.getMessage(), from, destination.toString());
+            } else { // 403: a valid key without scope endpoints:connect; a refused key (401) is a 407 to a proxy client
+                refuse(ctx, refusal.status() == 403 ? 403 : 407, refusal.getMessage(), from, destination.toString());
             }
         });
     }
@@ -266,8 +270,8 @@ final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     private void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
-        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from), "proxy request from {} for {} refused: {} {}", from,
-                destination, status, reason);
+        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from) + " " + status,
+                "proxy request from {} for {} refused: {} {}", from, destination, status, reason);
         answer(ctx, status, reason, Map.of());
     }
 

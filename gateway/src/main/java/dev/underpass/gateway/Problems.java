@@ -2,6 +2,7 @@ package dev.underpass.gateway;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.underpass.protocol.Protocol;
+import dev.underpass.telemetry.SecretMasker;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
@@ -11,7 +12,10 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Error answers to the agent as RFC 9457 problem details, ending the stream. */
+/**
+ * Error answers to the agent as RFC 9457 problem details, ending the stream. Details may quote
+ * what the peer sent (a path, a header): secrets in them are masked, as in the API's problems.
+ */
 final class Problems {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -28,7 +32,7 @@ final class Problems {
         body.put("type", "about:blank");
         body.put("title", title);
         body.put("status", status);
-        body.put("detail", detail);
+        body.put("detail", SecretMasker.mask(detail));
         byte[] bytes;
         try {
             bytes = JSON.writeValueAsBytes(body);

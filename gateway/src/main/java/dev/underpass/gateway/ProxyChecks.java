@@ -4,6 +4,7 @@ import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.Endpoints;
 import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.Scope;
 import dev.underpass.controlplane.Secrets;
 import io.netty.channel.Channel;
 import java.nio.charset.StandardCharsets;
@@ -61,13 +62,15 @@ final class ProxyChecks {
      * Checks {@code key} against the store off the event loop, within the limits on failed
      * attempts from {@code channel}'s client, then calls {@code then} on {@code channel}'s loop
      * with the principal, or with null and why it was refused: 401 for a key the store refused,
-     * 429 (with {@code retry-after}) for one refused unchecked after too many failures, 503 when
-     * the store cannot answer. {@code where} names the proxy in the log.
+     * 429 (with {@code retry-after}) instead once its source or prefix has failed too often, 403
+     * for a key without scope {@code endpoints:connect}, 503 when the store cannot answer.
+     * {@code where} names the proxy in the log.
      */
     void check(Channel channel, String key, String where, BiConsumer<Principal, ApiException> then) {
         CompletableFuture<Principal> lookup;
         try {
-            lookup = CompletableFuture.supplyAsync(() -> keys.authenticate(key, channel.remoteAddress(), where), store);
+            lookup = CompletableFuture.supplyAsync(() -> mayConnect(keys.authenticate(key, channel.remoteAddress(), where)),
+                    store);
         } catch (RejectedExecutionException busy) {
             then.accept(null, new ApiException(503, "the gateway is checking too many credentials; retry"));
             return;
@@ -82,6 +85,19 @@ final class ProxyChecks {
                 then.accept(null, new ApiException(503, "the gateway cannot check credentials right now; retry"));
             }
         }, channel.eventLoop());
+    }
+
+    /**
+     * {@code p} if its key may use endpoints through the proxy; else 403. A key narrowed to read
+     * scopes (say, for a dashboard) is no proxy credential.
+     */
+    private static Principal mayConnect(Principal p) {
+        if (!p.can(Scope.ENDPOINTS_CONNECT)) {
+            throw new ApiException(403, "API key " + p.keyId() + " lacks scope " + Scope.ENDPOINTS_CONNECT + " (expected: "
+                    + "a key of a member, admin or owner, created without --scope or with --scope "
+                    + Scope.ENDPOINTS_CONNECT + "; user " + p.user() + " has role " + p.role() + ")");
+        }
+        return p;
     }
 
     /** Records refusals in the audit log from now on. */

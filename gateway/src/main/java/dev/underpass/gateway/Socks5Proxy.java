@@ -11,6 +11,7 @@ import io.netty.handler.codec.socksx.v5.DefaultSocks5PasswordAuthResponse;
 import io.netty.handler.codec.socksx.v5.Socks5AddressType;
 import io.netty.handler.codec.socksx.v5.Socks5AuthMethod;
 import io.netty.handler.codec.socksx.v5.Socks5CommandRequest;
+import io.netty.handler.codec.socksx.v5.Socks5CommandResponse;
 import io.netty.handler.codec.socksx.v5.Socks5CommandRequestDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5CommandStatus;
 import io.netty.handler.codec.socksx.v5.Socks5CommandType;
@@ -175,7 +176,10 @@ final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
     }
 
     private void refuse(ChannelHandlerContext ctx, Socks5Message answer, String reason, Object from) {
-        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from), "SOCKS5 request from {} refused: {}", from, reason);
+        String kind = answer instanceof Socks5CommandResponse c ? c.status().toString() : answer == null ? "closed"
+                : answer.getClass().getSimpleName();
+        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from) + " " + kind, "SOCKS5 request from {} refused: {}",
+                from, reason);
         if (answer == null) {
             ctx.close();
         } else {

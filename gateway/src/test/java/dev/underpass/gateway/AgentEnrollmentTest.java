@@ -305,7 +305,8 @@ class AgentEnrollmentTest {
             assertThat(a.status()).as(a.body()).isEqualTo(401);
             assertThat(a.body()).contains("enrollment token not recognised");
         }
-        // Over the limit nothing is looked at, the request neither: garbage is 429 too, not 400.
+        // Over the limit the same token is refused as it was, without a store lookup, and the request is not
+        // read: garbage is 429 too, not 400.
         Answer limited = enroll(unknown, "this is not a certificate request");
         assertThat(limited.status()).as(limited.body()).isEqualTo(429);
         assertThat(limited.body()).contains("too many failed authentication attempts with enrollment token upe_yyyyyyyy");

@@ -21,6 +21,7 @@ import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.jdbi.v3.core.Handle;
 import org.junit.jupiter.api.Test;
@@ -31,12 +32,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.slf4j.LoggerFactory;
 
 /**
- * The connection writer's bounded queue on a real store: while the writer waits for the store
- * (the chain's head is locked by another transaction), records beyond the queue's capacity are
- * dropped, counted in the metric and logged once; what was queued is written when the store
- * answers again, and by {@code close()}. A batch that mixes accounts' records with odd ones (a
- * token-shaped destination, a NUL byte, an over-long reason, a record the store refuses) is
- * written whole but for the refused record, on H2 and PostgreSQL.
+ * The connection writer's bounded queue on a real store: while the writer holds a batch open
+ * (the test decides when it takes the rest, so nothing depends on timing) and then waits for
+ * the store (the chain's head is locked by another transaction), records beyond the queue's
+ * capacity are dropped, counted in the metric and logged once; what was queued is written when
+ * the store answers again, and by {@code close()}. A batch that mixes accounts' records with odd
+ * ones (a token-shaped destination, a NUL byte, an over-long reason, a record the store refuses)
+ * is written whole but for the refused record, on H2 and PostgreSQL.
  */
 @Timeout(value = 1, unit = TimeUnit.MINUTES)
 class ConnectionAuditQueueTest {
@@ -63,22 +65,20 @@ class ConnectionAuditQueueTest {
                     EndpointRoute.Balancing.LEAST_OUTSTANDING, true);
             EmbeddedChannel socket = new EmbeddedChannel();
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
-            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), registry, 2);
+            CountDownLatch takeBatch = new CountDownLatch(1);
+            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), registry, 2, takeBatch::await);
             int offered = 10;
             try (Handle lock = store.jdbi().open()) {
                 lock.begin();
                 lock.createQuery("select seq from audit_heads where account_seq = (select seq from accounts "
                         + "where name = 'platform') for update").mapTo(Long.class).one();
-                audit.refused(route, socket, "no_agent", "the first: the writer takes it and waits for the lock");
-                long deadline = System.nanoTime() + WAIT.toNanos();
-                while (registry.get(ConnectionAudit.QUEUED).gauge().value() > 0 && System.nanoTime() < deadline) {
-                    Thread.sleep(5);
-                }
-                assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).as("taken by the writer").isZero();
+                audit.refused(route, socket, "no_agent", "the first: the writer takes it and holds its batch open");
+                awaitTaken(registry);
                 for (int i = 1; i < offered; i++) {
                     audit.refused(route, socket, "no_agent", "record " + i);
                 }
                 assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).isEqualTo(2);
+                takeBatch.countDown(); // the writer takes the rest and waits for the lock
                 lock.rollback();
             }
             audit.close();
@@ -136,18 +136,15 @@ class ConnectionAuditQueueTest {
             List<Integer> before = all.stream().map(p -> chain(cp, p).size()).toList();
 
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
-            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), registry, 100);
+            CountDownLatch takeBatch = new CountDownLatch(1);
+            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), registry, 100, takeBatch::await);
             try (Handle lock = store.jdbi().open()) {
                 lock.begin();
                 lock.createQuery("select seq from audit_heads where account_seq = (select seq from accounts "
                         + "where name = 'platform') for update").mapTo(Long.class).one();
-                audit.refused(toAcme, port, "no_agent", "the first: the writer takes it and waits for the lock");
-                long deadline = System.nanoTime() + WAIT.toNanos();
-                while (registry.get(ConnectionAudit.QUEUED).gauge().value() > 0 && System.nanoTime() < deadline) {
-                    Thread.sleep(5);
-                }
-                assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).as("taken by the writer").isZero();
-                // The next batch: good records of three accounts among odd ones.
+                audit.refused(toAcme, port, "no_agent", "the first: the writer takes it and holds its batch open");
+                awaitTaken(registry);
+                // The rest of the batch: good records of three accounts among odd ones.
                 audit.refused(globexSocks, token + ":1", token + ":1 is not an available endpoint of account globex");
                 audit.refused(toAcme, port, "no_agent", "good: platform and acme");
                 audit.refused(globexSocks, "nul\u0000host:1", "nul\u0000host:1 is not an available endpoint");
@@ -156,6 +153,7 @@ class ConnectionAuditQueueTest {
                 audit.refused(platformSocks, jwt + ":443", "\u001b[31mred\u001b[0m " + jwt + ":443 is not an endpoint");
                 audit.refused(globexSocks, "fine.example:443", "good: globex");
                 assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).isEqualTo(7);
+                takeBatch.countDown(); // the writer takes them and waits for the lock
                 lock.rollback();
             }
             audit.close();
@@ -190,6 +188,15 @@ class ConnectionAuditQueueTest {
                 pg.close();
             }
         }
+    }
+
+    /** Waits until the writer has taken the first record (it then holds its batch open until the test says). */
+    private static void awaitTaken(SimpleMeterRegistry registry) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (registry.get(ConnectionAudit.QUEUED).gauge().value() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).as("taken by the writer").isZero();
     }
 
     /** The records of p's chain after the first {@code before}, the whole chain checked. */

@@ -164,10 +164,17 @@ class GatewayCertificatesTest {
         assertThat(names.getFirst()).as("the configured name comes first: it is the subject").isEqualTo("gw.example.com");
         assertThat(names).contains("localhost", "127.0.0.1", "::1", "198.18.7.7", InetAddress.getLocalHost().getHostName())
                 .doesNotContain("0.0.0.0");
+        List<InetAddress> addresses = new ArrayList<>();
+        for (String n : names) {
+            if (GatewayCertificates.isLiteral(n)) {
+                addresses.add(InetAddress.getByName(n));
+            }
+        }
+        assertThat(addresses).as("each address once").doesNotHaveDuplicates();
         for (var nic : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
             for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
                 if (nic.isUp() && !a.isLinkLocalAddress()) {
-                    assertThat(names).contains(a.getHostAddress().replaceAll("%.*", ""));
+                    assertThat(addresses).contains(InetAddress.getByName(a.getHostAddress().replaceAll("%.*", "")));
                 }
             }
         }

@@ -43,4 +43,19 @@ class HealthCheckPushTest {
         assertThat(HealthCheckPush.fitting(few)).isEqualTo(few);
         assertThat(HealthCheckPush.fitting(List.of())).isEmpty();
     }
+
+    @Test
+    void aTargetsHealthGaugeIsRegisteredOnceAndReadsTheLatestCheck() {
+        // Issue 12: each agent connection logged "This Gauge has been already registered", and the
+        // gauge went on reading the check it was first registered with.
+        var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        GatewayMetrics metrics = new GatewayMetrics(registry, new AgentRegistry());
+
+        metrics.targetHealth("acme/git", "git.corp:443", () -> 1);
+        metrics.targetHealth("acme/git", "git.corp:443", () -> 2); // the service's check changed
+
+        var gauges = registry.find(GatewayMetrics.TARGET_HEALTHY).gauges();
+        assertThat(gauges).hasSize(1);
+        assertThat(gauges.iterator().next().value()).isEqualTo(2.0);
+    }
 }

@@ -20,9 +20,10 @@ import org.slf4j.helpers.MessageFormatter;
 /**
  * One log line per key and interval for events that come in floods: refusals from one source
  * (junk on the agent port, a client retrying a bad request) or on one endpoint (consumers while
- * no agent is connected). The first event of a key is logged at once; the next ones within the
- * interval are counted, and {@link #flush()} (run every interval) writes one line per key with
- * the count and the last of them. So a flood costs a few lines, and the count is never lost.
+ * no agent is connected). A key is the source together with the kind of event (its message
+ * format). The first event of a key is logged at once; the next ones within the interval are
+ * counted, and {@link #flush()} (run every interval) writes one line per key with the count and
+ * the last of them. So a flood costs a few lines, and the count is never lost.
  *
  * <p>Memory is bounded: at most {@code maxKeys} keys are remembered (the least recently seen is
  * forgotten, its count going into the next summary), and at most {@value #LINES_PER_INTERVAL}
@@ -87,7 +88,9 @@ public final class RepeatedEvents implements AutoCloseable {
         log(Level.INFO, key, format, args);
     }
 
-    private void log(Level level, String key, String format, Object... args) {
+    private void log(Level level, String source, String format, Object... args) {
+        // Events repeat when they come from the same source and are of the same kind (the same message format).
+        String key = source + '\u0000' + format;
         String line = MessageFormatter.arrayFormat(format, args).getMessage();
         long now = nanoTime.getAsLong();
         boolean write;

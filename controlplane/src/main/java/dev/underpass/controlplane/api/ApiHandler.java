@@ -6,6 +6,7 @@ import dev.underpass.controlplane.OidcLogins;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Secrets;
 import dev.underpass.protocol.Protocol;
+import dev.underpass.telemetry.SecretMasker;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
@@ -23,7 +24,6 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.netty.handler.timeout.ReadTimeoutException;
 import java.net.SocketAddress;
 import java.sql.SQLException;
 import java.util.LinkedHashMap;
@@ -38,11 +38,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs each request of one connection, in order: authenticate, route, call the operation, answer
- * with JSON or an RFC 9457 problem, and log one line (never a header, so never a key).
+ * with JSON or an RFC 9457 problem, and log one line (never a header, so never a key). A client
+ * may pipeline until {@value #MAX_PIPELINED} requests await their answers; the next one is
+ * answered 429 and the connection closed after it, so that every request before it gets its
+ * answer (Netty's own bound would close the connection with none).
  */
 final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     static final Logger log = LoggerFactory.getLogger("underpass.api");
     static final String PROBLEM_JSON = "application/problem+json";
+    /** Requests a connection may have read and not yet answered. */
+    static final int MAX_PIPELINED = 128;
 
     private final Router router;
     private final ApiKeys keys;
@@ -52,6 +57,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
     /** Requests read but not yet answered; while there are any, the connection reads no more. */
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** Set once a request over {@link #MAX_PIPELINED} was refused: the rest are dropped, the connection closes. */
+    private volatile boolean overflowed;
 
     ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations) {
         this.router = router;
@@ -62,6 +69,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+        if (overflowed) {
+            return; // the refusal said Connection: close; the client sends these again on a new connection
+        }
         long start = System.nanoTime();
         String method = request.method().name();
         String uri = request.uri();
@@ -78,6 +88,17 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
         String account = request.headers().get(Protocol.HEADER_ACCOUNT);
         SocketAddress from = ctx.channel().remoteAddress();
+        if (inFlight.get() >= MAX_PIPELINED) {
+            // Netty's codec decodes all that one read brought; answered in turn, after those before it.
+            overflowed = true;
+            log.info("connection from {} pipelined more than {} requests: the next is refused, the connection closed", from,
+                    MAX_PIPELINED);
+            previous = previous.thenRunAsync(() -> respond(ctx, problem(429, "more than " + MAX_PIPELINED
+                    + " requests were sent ahead of their answers on this connection; this one and those after it were "
+                    + "not run (expected: at most " + MAX_PIPELINED + " requests awaiting answers; send the rest again on "
+                    + "a new connection)", path, List.of()), false, method, path, null, start), operations);
+            return;
+        }
         byte[] body = ByteBufUtil.getBytes(request.content());
         inFlight.incrementAndGet();
         ctx.channel().config().setAutoRead(false);
@@ -93,7 +114,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 response = failure(e, path);
             }
             respond(ctx, response, keepAlive, method, path, who[0], start);
-            if (inFlight.decrementAndGet() == 0 && keepAlive) {
+            if (inFlight.decrementAndGet() == 0 && keepAlive && !overflowed) {
                 ctx.channel().config().setAutoRead(true);
             }
         }, operations);
@@ -135,8 +156,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             return null;
         }
         if (!authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            throw new ApiException(401, "authorization header is not 'Bearer <API key>' (expected: authorization: Bearer "
-                    + Secrets.API_KEY_PREFIX + "...)");
+            throw new ApiException(401, "authorization header is not 'Bearer <API key>' (expected: an Authorization header: "
+                    + "Bearer " + Secrets.API_KEY_PREFIX + "...)");
         }
         return authorization.substring(7).trim();
     }
@@ -163,10 +184,12 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         p.put("type", "about:blank");
         p.put("title", s.reasonPhrase());
         p.put("status", status);
-        p.put("detail", detail);
-        p.put("instance", instance);
+        // Every detail passes here: a secret sent in the wrong place (a key as a name, a path, a page token) never
+        // comes back in the answer, where a proxy or a client's log could keep it.
+        p.put("detail", SecretMasker.mask(detail));
+        p.put("instance", SecretMasker.mask(instance));
         if (!errors.isEmpty()) {
-            p.put("errors", errors);
+            p.put("errors", errors.stream().map(SecretMasker::mask).toList());
         }
         FullHttpResponse r = response(s, PROBLEM_JSON, Json.write(p));
         if (status == 401) {
@@ -209,9 +232,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof ReadTimeoutException) {
-            log.debug("connection from {} idle for {}s: closed", ctx.channel().remoteAddress(), ApiServer.IDLE_SECONDS);
-        } else if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
+        if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
             log.info("TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
         } else {
             log.info("connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());

@@ -19,9 +19,11 @@ import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.timeout.ReadTimeoutHandler;
+import io.netty.handler.ssl.SslHandler;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -29,25 +31,44 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The gateway's HTTPS API: HTTP/1.1 over TLS 1.3 on Netty. Requests are parsed on the event
- * loop and run on virtual threads, since operations wait on the store.
+ * loop and run on virtual threads, since operations wait on the store. Each connection has
+ * deadlines ({@link Timeouts}), so that slow clients cannot hold connections open.
  */
 public final class ApiServer implements AutoCloseable {
     /** The largest request body accepted; larger ones get 413. */
     static final int MAX_BODY_BYTES = 1 << 20;
     static final int MAX_HEADER_BYTES = 16 * 1024;
-    static final int IDLE_SECONDS = 60;
+
+    /**
+     * How long a connection has for its TLS handshake, for each request from its first byte to
+     * its last, and between requests before it is closed as idle.
+     */
+    record Timeouts(Duration handshake, Duration request, Duration idle) {
+        static final Timeouts DEFAULTS = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
+    }
+
+    /** Connections closed by a deadline are logged at most once per source this often. */
+    static final Duration REFUSAL_LOG_INTERVAL = Duration.ofMinutes(1);
 
     private final Router router;
     private final ControlPlane controlPlane;
     private final SslContext ssl;
+    private final Timeouts timeouts;
+    private final ConnectionDeadlines.SparseLog refusals = new ConnectionDeadlines.SparseLog(REFUSAL_LOG_INTERVAL);
     private final ExecutorService operations = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("underpass-api-", 0).factory());
     private Channel server;
 
     public ApiServer(ControlPlane controlPlane, SslContext ssl) {
+        this(controlPlane, ssl, Timeouts.DEFAULTS);
+    }
+
+    /** With other deadlines: tests shorten them. */
+    ApiServer(ControlPlane controlPlane, SslContext ssl, Timeouts timeouts) {
         this.controlPlane = controlPlane;
         this.router = Routes.of(controlPlane);
         this.ssl = ssl;
+        this.timeouts = timeouts;
     }
 
     public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
@@ -58,9 +79,15 @@ public final class ApiServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
-                        ch.pipeline().addLast("idle", new ReadTimeoutHandler(IDLE_SECONDS, TimeUnit.SECONDS));
-                        ch.pipeline().addLast("http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
+                        ConnectionDeadlines deadlines = new ConnectionDeadlines(timeouts, refusals);
+                        SslHandler tls = ssl.newHandler(ch.alloc());
+                        tls.setHandshakeTimeoutMillis(0); // the deadlines' own, which logs what it closes
+                        ch.pipeline().addLast("tls", tls);
+                        ch.pipeline().addLast("deadline", deadlines.bytes());
+                        // Netty's own bound on pipelined requests closes the connection unanswered; ApiHandler's answers.
+                        ch.pipeline().addLast("http", new HttpServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(4096)
+                                .setMaxHeaderSize(MAX_HEADER_BYTES).setMaxChunkSize(8192), Integer.MAX_VALUE));
+                        ch.pipeline().addLast("request-end", deadlines.requests());
                         ch.pipeline().addLast("body", new BodyAggregator());
                         ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), controlPlane.oidcLogins(),
                                 operations));

@@ -2,6 +2,10 @@ package dev.underpass.controlplane.api;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.core.io.JsonEOFException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.MapperFeature;
@@ -21,10 +25,15 @@ import java.io.IOException;
 import java.util.List;
 import java.util.stream.Collectors;
 
-/** The API's JSON: strict on input (unknown fields are errors), ISO-8601 times, no nulls on output. */
+/**
+ * The API's JSON: strict on input (unknown and repeated fields are errors: a repeated one would
+ * mean whatever the last copy says, which a proxy or a log may read differently), ISO-8601 times,
+ * no nulls on output.
+ */
 public final class Json {
     public static final ObjectMapper MAPPER = JsonMapper.builder()
             .addModule(new JavaTimeModule())
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
@@ -67,7 +76,11 @@ public final class Json {
                 .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
                 .collect(Collectors.joining(".")).replace(".[", "[") : "";
         String what;
-        if (e instanceof UnrecognizedPropertyException u) {
+        JsonParser duplicate = duplicate(e);
+        if (duplicate != null) {
+            field = path(duplicate.getParsingContext());
+            what = "given more than once (expected: each field once)";
+        } else if (e instanceof UnrecognizedPropertyException u) {
             what = "unknown field (expected one of: " + u.getKnownPropertyIds() + ")";
         } else if (e instanceof InvalidFormatException f) {
             what = "'" + f.getValue() + "' (expected: " + jsonType(f.getTargetType()) + ")";
@@ -84,6 +97,26 @@ public final class Json {
         String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ", column "
                 + e.getLocation().getColumnNr() + ")";
         return ApiException.invalid(List.of((field.isEmpty() ? "body" : field) + ": " + what + where));
+    }
+
+    /** The parser that found a field given twice, where {@code e} is or wraps that complaint; else null. */
+    private static JsonParser duplicate(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof StreamReadException r && r.getProcessor() instanceof JsonParser p
+                    && r.getOriginalMessage().startsWith("Duplicate field")) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /** Where {@code context} is in the document, as {@code listeners[0].port}. */
+    private static String path(JsonStreamContext context) {
+        StringBuilder path = new StringBuilder();
+        for (JsonStreamContext c = context; c != null && !c.inRoot(); c = c.getParent()) {
+            path.insert(0, c.inObject() ? "." + c.getCurrentName() : "[" + c.getCurrentIndex() + "]");
+        }
+        return !path.isEmpty() && path.charAt(0) == '.' ? path.substring(1) : path.toString();
     }
 
     private static String jsonType(Class<?> type) {

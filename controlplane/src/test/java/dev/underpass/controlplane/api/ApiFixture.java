@@ -69,10 +69,19 @@ final class ApiFixture implements AutoCloseable {
 
     /** As {@link #start(Path)}, with these limits on failed authentication attempts. */
     static ApiFixture start(Path dir, AuthFailures authFailures) throws Exception {
+        return start(dir, authFailures, ApiServer.Timeouts.DEFAULTS);
+    }
+
+    /** As {@link #start(Path)}, with these deadlines on connections. */
+    static ApiFixture start(Path dir, ApiServer.Timeouts timeouts) throws Exception {
+        return start(dir, new AuthFailures(), timeouts);
+    }
+
+    private static ApiFixture start(Path dir, AuthFailures authFailures, ApiServer.Timeouts timeouts) throws Exception {
         TestCertificate cert = TestCertificate.create(dir);
         ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir), authFailures);
         EventLoopGroup group = Transport.group("test-api");
-        ApiServer server = new ApiServer(cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()));
+        ApiServer server = new ApiServer(cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()), timeouts);
         try {
             InetSocketAddress at = server.bind(group, new InetSocketAddress("127.0.0.1", 0));
             HttpClient http = HttpClient.newBuilder().sslContext(cert.clientContext()).version(HttpClient.Version.HTTP_1_1)

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.underpass.controlplane.JsonDiff;
+import dev.underpass.controlplane.Secrets;
 import java.io.ByteArrayInputStream;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -63,6 +64,11 @@ class ApiInputErrorsTest {
                 new Bad("trailing garbage", "POST", "/v1/services", VALID_SERVICE + " {}", 400, List.of("a single JSON object")),
                 new Bad("unknown field", "POST", "/v1/services", VALID_SERVICE.replace("{\"name\"", "{\"colour\": \"red\", \"name\""),
                         400, List.of("colour: unknown field", "listeners")),
+                new Bad("a field given twice", "POST", "/v1/services", VALID_SERVICE.replace("{\"name\": \"git\"",
+                        "{\"name\": \"git\", \"name\": \"other\""), 400, List.of("name: given more than once", "each field once")),
+                new Bad("a nested field given twice", "POST", "/v1/services",
+                        VALID_SERVICE.replace("\"port\": 443", "\"port\": 443, \"port\": 22"), 400,
+                        List.of("listeners[0].port: given more than once")),
                 new Bad("nested unknown field", "POST", "/v1/services",
                         VALID_SERVICE.replace("\"port\": 443", "\"port\": 443, \"weight\": 1"), 400,
                         List.of("listeners[0].weight: unknown field", "targets")),
@@ -108,6 +114,22 @@ class ApiInputErrorsTest {
                         List.of("/v1/services/existing/listeners")),
                 new Bad("wrong method", "PUT", "/v1/services/existing", VALID_SERVICE, 405, List.of("PUT", "GET", "PATCH", "DELETE")),
                 new Bad("wrong method on a list", "DELETE", "/v1/services", null, 405, List.of("DELETE", "GET", "POST")));
+    }
+
+    @Test
+    void aKeySentInTheWrongPlaceNeverComesBackInTheProblem() {
+        String secret = api.ok(key, "POST", "/v1/api-keys", "{\"name\": \"ci\"}", 201).get("key").asText();
+        List<ApiFixture.Response> answers = List.of(
+                api.call(key, "POST", "/v1/api-keys", "{\"name\": \"" + secret + "\"}"),
+                api.call(key, "GET", "/v1/api-keys/" + secret),
+                api.call(key, "GET", "/v1/services?pageToken=" + secret));
+        assertThat(answers.get(0).problem(400)).contains("name: 'upk_****'");
+        assertThat(answers.get(0).json().get("errors").toString()).contains("name: 'upk_****'");
+        assertThat(answers.get(1).problem(405)).contains("method GET is not allowed on /v1/api-keys/upk_****");
+        assertThat(answers.get(1).json().get("instance").asText()).isEqualTo("/v1/api-keys/upk_****");
+        assertThat(answers.get(2).problem(400)).contains("pageToken: upk_****");
+        assertThat(answers).allSatisfy(r -> assertThat(r.text()).doesNotContain(secret)
+                .doesNotContain(secret.substring(Secrets.SHOWN_PREFIX_LENGTH)));
     }
 
     @Test

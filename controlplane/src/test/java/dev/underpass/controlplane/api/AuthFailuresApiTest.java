@@ -16,9 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Failed authentication through the real HTTPS API (all from 127.0.0.1, one source): 401s turn
- * into 429s with {@code Retry-After} once a source or a key prefix is over its limit, and those
- * attempts never reach the store.
+ * Failed authentication through the real HTTPS API (all from 127.0.0.1, one source): once a
+ * source or a key prefix is over its limit, failed attempts get 429 with {@code Retry-After}
+ * instead of 401, while a correct key is accepted whatever the counts say (nobody is locked out
+ * by someone else's failures); a wrong key retried costs no store lookup.
  */
 class AuthFailuresApiTest {
     static final int PER_SOURCE = 6;
@@ -53,7 +54,7 @@ class AuthFailuresApiTest {
     }
 
     @Test
-    void badKeysFromOneSourceTurnFrom401Into429WithRetryAfterAndAreNotLookedUp() {
+    void badKeysFromOneSourceTurnFrom401Into429WithRetryAfterWhileCorrectKeysFromItStillWork() {
         for (int i = 0; i < PER_SOURCE; i++) {
             api.call(Secrets.apiKey(), "GET", "/v1/services").problem(401); // each with its own prefix
         }
@@ -65,41 +66,45 @@ class AuthFailuresApiTest {
         assertThat(limited.headers().firstValue("retry-after")).hasValue("10");
         assertThat(limited.json().get("title").asText()).isEqualTo("Too Many Requests");
         assertThat(limited.json().get("instance").asText()).isEqualTo("/v1/services");
-        // The source is limited, so even a valid key is refused unchecked, on any authenticated route.
-        assertThat(api.call(api.cp.operatorKey, "GET", "/v1/whoami").problem(429)).contains("from 127.0.0.1");
-        assertThat(keyLookups).as("refused attempts never reach the store").hasValue(PER_SOURCE);
-        // Without a key there is nothing to check or limit; routes without authentication still answer.
+        assertThat(keyLookups).as("every presented key is checked").hasValue(PER_SOURCE + 1);
+        // The source is over its limit (a CI egress address that one broken runner shares with the others):
+        // a correct key from it is accepted all the same, on any route.
+        assertThat(api.get(api.cp.operatorKey, "/v1/whoami").get("account").asText()).isEqualTo("operator");
+        api.get(api.cp.operatorKey, "/v1/services");
+        // Without a key there is nothing to check or count; routes without authentication still answer.
         assertThat(api.call(null, "GET", "/v1/services").problem(401)).contains("no API key");
         assertThat(api.call(null, "GET", "/v1/openapi.yaml").status()).isEqualTo(200);
 
-        nanos.addAndGet(Duration.ofSeconds(9).toNanos());
-        assertThat(api.call(api.cp.operatorKey, "GET", "/v1/whoami").headers().firstValue("retry-after")).hasValue("1");
-        nanos.addAndGet(Duration.ofSeconds(1).toNanos());
-        api.get(api.cp.operatorKey, "/v1/whoami");
+        // A broken client retrying its wrong key: told to back off each time, and looked up once.
+        String wrong = Secrets.apiKey();
+        int before = keyLookups.get();
+        for (int i = 0; i < 5; i++) {
+            assertThat(api.call(wrong, "GET", "/v1/whoami").problem(429)).contains("from 127.0.0.1");
+        }
+        assertThat(keyLookups.get() - before).as("store lookups for five tries of one wrong key").isEqualTo(1);
+
+        nanos.addAndGet(Duration.ofSeconds(10).toNanos());
         api.call(Secrets.apiKey(), "GET", "/v1/whoami").problem(401);
         api.call(Secrets.apiKey(), "GET", "/v1/whoami").problem(429);
-        assertThat(keyLookups).hasValue(PER_SOURCE + 2);
     }
 
     @Test
-    void onePrefixIsLimitedWhileOtherKeysFromTheSameSourceStillWork() {
+    void aVictimsKeyWorksWhileItsPrefixIsOverTheLimit() {
         String key = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201).at("/ownerKey/key").asText();
         String prefix = Secrets.shownPrefix(key);
-        int before = keyLookups.get();
-        for (int i = 0; i < PER_PRINCIPAL; i++) { // someone holding the prefix guesses the rest
+        for (int i = 0; i < PER_PRINCIPAL; i++) { // someone who saw the prefix in a key list or a log line
             api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET", "/v1/services").problem(401);
         }
-        ApiFixture.Response limited = api.call(key, "GET", "/v1/services");
+        ApiFixture.Response limited = api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET",
+                "/v1/services");
         assertThat(limited.problem(429)).isEqualTo("too many failed authentication attempts with API key " + prefix
                 + " (at most " + PER_PRINCIPAL + " per 60 s); retry in 20 s").doesNotContain(key);
         assertThat(limited.headers().firstValue("retry-after")).hasValue("20");
-        assertThat(keyLookups.get() - before).as("the limited attempt was not looked up").isEqualTo(PER_PRINCIPAL);
 
-        // Another key, from the same source (under its own limit), is checked and works.
-        api.get(api.cp.operatorKey, "/v1/whoami");
-
-        nanos.addAndGet(Duration.ofSeconds(20).toNanos());
+        // The victim's own key is not locked out: it is checked and accepted.
         assertThat(api.get(key, "/v1/whoami").get("account").asText()).isEqualTo("acme");
+        // Another key from the same source (under its own limit) is checked and works too.
+        api.get(api.cp.operatorKey, "/v1/whoami");
     }
 
     @Test
