@@ -34,12 +34,12 @@ final class GatewayTrust {
     static TrustManagerFactory of(AgentConfig config) throws IOException {
         try {
             if (config.pin() != null) {
-                return new PinnedTrust(normalizePin(config.pin()));
+                return new OneManager(new PinnedTrustManager(normalizePin(config.pin())));
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             if (config.caFile() == null) {
                 tmf.init((KeyStore) null);
-                return new ExplainingTrust(tmf, "the system trust store");
+                return explaining(tmf, "the system trust store");
             }
             KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
             ks.load(null, null);
@@ -53,7 +53,7 @@ final class GatewayTrust {
                 }
             }
             tmf.init(ks);
-            return new ExplainingTrust(tmf, "--ca-file " + config.caFile());
+            return explaining(tmf, "--ca-file " + config.caFile());
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot set up gateway trust: " + e.getMessage(), e);
         }
@@ -72,20 +72,21 @@ final class GatewayTrust {
      * an agent on another host looped on "No subject alternative names matching IP address
      * 198.18.0.1 found" and nothing pointed at serverNames or --pin).
      */
-    private static final class ExplainingTrust extends io.netty.handler.ssl.util.SimpleTrustManagerFactory {
+    private static TrustManagerFactory explaining(TrustManagerFactory jdk, String trusted) {
+        for (TrustManager tm : jdk.getTrustManagers()) {
+            if (tm instanceof X509ExtendedTrustManager x) {
+                return new OneManager(new ExplainingTrustManager(x, trusted));
+            }
+        }
+        throw new IllegalStateException("no X509 trust manager available");
+    }
+
+    /** A factory of exactly one trust manager of ours. */
+    private static final class OneManager extends io.netty.handler.ssl.util.SimpleTrustManagerFactory {
         private final TrustManager[] managers;
 
-        ExplainingTrust(TrustManagerFactory jdk, String trusted) {
-            X509ExtendedTrustManager delegate = null;
-            for (TrustManager tm : jdk.getTrustManagers()) {
-                if (tm instanceof X509ExtendedTrustManager x) {
-                    delegate = x;
-                }
-            }
-            if (delegate == null) {
-                throw new IllegalStateException("no X509 trust manager available");
-            }
-            managers = new TrustManager[] {new ExplainingTrustManager(delegate, trusted)};
+        OneManager(TrustManager manager) {
+            managers = new TrustManager[] {manager};
         }
 
         @Override
@@ -193,28 +194,6 @@ final class GatewayTrust {
             return String.join(", ", sans.stream().map(san -> String.valueOf(san.get(1))).toList());
         } catch (CertificateException unreadable) {
             return "names that cannot be read";
-        }
-    }
-
-    /** Trusts a chain only if one of its certificates has the pinned fingerprint. */
-    private static final class PinnedTrust extends io.netty.handler.ssl.util.SimpleTrustManagerFactory {
-        private final TrustManager[] managers;
-
-        PinnedTrust(String pinHex) {
-            managers = new TrustManager[] {new PinnedTrustManager(pinHex)};
-        }
-
-        @Override
-        protected void engineInit(KeyStore keyStore) {
-        }
-
-        @Override
-        protected void engineInit(ManagerFactoryParameters params) {
-        }
-
-        @Override
-        protected TrustManager[] engineGetTrustManagers() {
-            return managers.clone();
         }
     }
 

@@ -45,7 +45,7 @@ class RepeatedEventsTest {
             RepeatedEvents events = events(50);
             for (int i = 0; i < 500; i++) {
                 events.warn("source-" + i, "refused {}", i);
-                events.warn("source-" + i, "refused {} again", i);
+                events.warn("source-" + i, "refused {}", i + 1000);
             }
             assertThat(log.messages()).hasSize(RepeatedEvents.LINES_PER_INTERVAL);
 
@@ -62,5 +62,18 @@ class RepeatedEventsTest {
     void theSourceKeyIsTheAddressWithoutThePort() {
         assertThat(RepeatedEvents.source(new InetSocketAddress("127.0.0.1", 4000)))
                 .isEqualTo(RepeatedEvents.source(new InetSocketAddress("127.0.0.1", 5000))).isEqualTo("127.0.0.1");
+    }
+
+    @Test
+    void eventsOfAnotherKindFromTheSameSourceAreLoggedApart() {
+        try (LogCapture log = new LogCapture(LOGGER)) {
+            RepeatedEvents events = events(100);
+            events.info("127.0.0.1", "proxy request from {} refused: {}", "a", "403");
+            events.info("127.0.0.1", "proxy request from {} refused: {}", "b", "403");
+            events.warn("127.0.0.1", "agent link from {} refused: {}", "c", "no agent token");
+
+            assertThat(log.messages()).containsExactly("proxy request from a refused: 403", "agent link from c refused: no agent token");
+            assertThat(log.events().getFirst().getLevel()).hasToString("INFO");
+        }
     }
 }
