@@ -1,5 +1,6 @@
 package dev.underpass.controlplane.api;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.OidcLogins;
@@ -53,6 +54,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final ApiKeys keys;
     private final OidcLogins logins;
     private final ExecutorService operations;
+    /** Refusals of callers that did not authenticate, and failed connections: one line per source, kind and interval. */
+    private final RepeatedEvents refusals;
     /** Responses leave in request order even when a client pipelines. */
     private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
     /** Requests read but not yet answered; while there are any, the connection reads no more. */
@@ -60,7 +63,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** Set once a request over {@link #MAX_PIPELINED} was refused: the rest are dropped, the connection closes. */
     private volatile boolean overflowed;
 
-    ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations) {
+    ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations, RepeatedEvents refusals) {
+        this.refusals = refusals;
         this.router = router;
         this.keys = keys;
         this.logins = logins;
@@ -205,8 +209,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         return r;
     }
 
-    private static void respond(ChannelHandlerContext ctx, FullHttpResponse response, boolean keepAlive, String method,
-                                String path, Principal who, long start) {
+    private void respond(ChannelHandlerContext ctx, FullHttpResponse response, boolean keepAlive, String method,
+                         String path, Principal who, long start) {
         HttpUtil.setContentLength(response, response.content().readableBytes());
         if (keepAlive) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
@@ -225,6 +229,10 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String caller = who == null ? "-" : who.user() + "@" + who.account() + " key=" + who.keyId();
         if (status >= 500) {
             log.warn("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
+        } else if (status >= 400 && who == null) {
+            // Nobody authenticated: junk and scanners repeat themselves. One line per source and status every 10 s.
+            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()) + " " + status, "{} {} {} {}ms {} from {}",
+                    method, path, status, ms, caller, ctx.channel().remoteAddress());
         } else {
             log.info("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
         }
@@ -232,10 +240,11 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        String source = RepeatedEvents.source(ctx.channel().remoteAddress());
         if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
-            log.info("TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
+            refusals.info(source, "TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
         } else {
-            log.info("connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+            refusals.info(source, "connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
         }
         ctx.close();
     }

@@ -1,5 +1,6 @@
 package dev.underpass.controlplane.api;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.ServerBootstrap;
@@ -47,14 +48,11 @@ public final class ApiServer implements AutoCloseable {
         static final Timeouts DEFAULTS = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
     }
 
-    /** Connections closed by a deadline are logged at most once per source this often. */
-    static final Duration REFUSAL_LOG_INTERVAL = Duration.ofMinutes(1);
 
     private final Router router;
     private final ControlPlane controlPlane;
     private final SslContext ssl;
     private final Timeouts timeouts;
-    private final ConnectionDeadlines.SparseLog refusals = new ConnectionDeadlines.SparseLog(REFUSAL_LOG_INTERVAL);
     private final ExecutorService operations = Executors.newThreadPerTaskExecutor(
             Thread.ofVirtual().name("underpass-api-", 0).factory());
     private Channel server;
@@ -72,6 +70,10 @@ public final class ApiServer implements AutoCloseable {
     }
 
     public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
+        // Refusals of clients that did not authenticate, and connections closed by a deadline: one line per
+        // source, kind and interval, since such clients come in floods.
+        RepeatedEvents refusals = new RepeatedEvents(ApiHandler.log, RepeatedEvents.DEFAULT_INTERVAL,
+                RepeatedEvents.DEFAULT_MAX_KEYS, group);
         server = new ServerBootstrap()
                 .group(group)
                 .channel(Transport.serverChannel())
@@ -90,7 +92,7 @@ public final class ApiServer implements AutoCloseable {
                         ch.pipeline().addLast("request-end", deadlines.requests());
                         ch.pipeline().addLast("body", new BodyAggregator());
                         ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), controlPlane.oidcLogins(),
-                                operations));
+                                operations, refusals));
                     }
                 })
                 .bind(address).sync().channel();

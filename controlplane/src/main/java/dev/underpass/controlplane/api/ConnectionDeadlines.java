@@ -1,5 +1,6 @@
 package dev.underpass.controlplane.api;
 
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -25,12 +26,13 @@ import java.util.concurrent.TimeUnit;
  */
 final class ConnectionDeadlines {
     private final ApiServer.Timeouts timeouts;
-    private final SparseLog refusals;
+    private final RepeatedEvents refusals;
     private ScheduledFuture<?> timer;
     /** Whether a request has begun and not yet ended. */
     private boolean reading;
 
-    ConnectionDeadlines(ApiServer.Timeouts timeouts, SparseLog refusals) {
+    /** {@code refusals}: where closes are logged, one line per source and interval (slow clients come in floods). */
+    ConnectionDeadlines(ApiServer.Timeouts timeouts, RepeatedEvents refusals) {
         this.timeouts = timeouts;
         this.refusals = refusals;
     }
@@ -94,7 +96,8 @@ final class ConnectionDeadlines {
             if (why == null) {
                 ApiHandler.log.debug("connection from {} idle for {}: closed", ctx.channel().remoteAddress(), seconds(d));
             } else {
-                refusals.info(ctx.channel().remoteAddress(), why);
+                refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "connection from {} closed: {}",
+                        ctx.channel().remoteAddress(), why);
             }
             ctx.close();
         }, d.toNanos(), TimeUnit.NANOSECONDS);
@@ -108,44 +111,5 @@ final class ConnectionDeadlines {
 
     private static String seconds(Duration d) {
         return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : d.toMillis() + " ms";
-    }
-
-    /**
-     * Lines about connections closed by a deadline, at most one per source (an IP address) per
-     * interval, with how many were not logged in between; at most {@value #MAX_SOURCES} sources
-     * are remembered, the least recently logged forgotten first.
-     */
-    static final class SparseLog {
-        static final int MAX_SOURCES = 1024;
-        private final long interval;
-        private final Map<String, long[]> sources = new LinkedHashMap<>() {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, long[]> eldest) {
-                return size() > MAX_SOURCES;
-            }
-        };
-
-        SparseLog(Duration interval) {
-            this.interval = interval.toNanos();
-        }
-
-        void info(SocketAddress from, String why) {
-            String source = from instanceof InetSocketAddress a && a.getAddress() != null ? a.getAddress().getHostAddress()
-                    : String.valueOf(from);
-            long now = System.nanoTime();
-            long skipped;
-            synchronized (this) {
-                long[] last = sources.get(source); // {logged at, not logged since}
-                if (last != null && now - last[0] < interval) {
-                    last[1]++;
-                    return;
-                }
-                skipped = last == null ? 0 : last[1];
-                sources.remove(source); // put again: the map stays in the order of the lines logged
-                sources.put(source, new long[] {now, 0});
-            }
-            ApiHandler.log.info("connection from {} closed: {}{}", from, why,
-                    skipped == 0 ? "" : " (" + skipped + " more from " + source + " since the last such line)");
-        }
     }
 }
