@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Test;
  */
 class ForwardProxyFuzzTest {
     private static final RepeatedEvents REFUSALS = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
-    private static final Set<Integer> HTTP_STATUSES = Set.of(200, 400, 403, 407, 414, 429, 431, 502);
+    private static final Set<Integer> HTTP_STATUSES = Set.of(200, 400, 403, 407, 414, 429, 431, 502, 505);
     private static final Pattern STATUS_LINE = Pattern.compile("HTTP/1\\.1 (\\d{3}) [^\r\n]*\r\n");
 
     private static GatewayFuzzFixture fixture;
