@@ -169,7 +169,7 @@ public final class AgentEnrollments {
     /** {@code e}, or for a refused token (401) the refusal over the limits on failed attempts once they are reached. */
     private ApiException counted(ApiException e, String token, SocketAddress from) {
         return e.status() != 401 ? e
-                : failures.failed(from, token, "agent enrollment").map(AuthFailures.Refusal::exception).orElse(e);
+                : failures.refused(e, from, token, "agent enrollment");
     }
 
     private record Pending(long seq, String id, long accountSeq, String account, String name, Instant expiresAt,

@@ -68,7 +68,7 @@ public final class ApiKeys {
         try {
             return failures.lookup(key, () -> authenticate(key));
         } catch (ApiException e) {
-            throw e.status() != 401 ? e : failures.failed(from, key, where).map(AuthFailures.Refusal::exception).orElse(e);
+            throw e.status() != 401 ? e : failures.refused(e, from, key, where);
         }
     }
 

@@ -155,6 +155,14 @@ public final class AuthFailures {
     }
 
     /**
+     * What to answer for a credential the check refused with {@code refusal} (a 401): counted as
+     * {@link #failed} counts it, it is {@code refusal} itself while within the limits, else the 429.
+     */
+    public ApiException refused(ApiException refusal, SocketAddress from, String credential, String where) {
+        return failed(from, credential, where).map(Refusal::exception).orElse(refusal);
+    }
+
+    /**
      * Counts a credential from {@code from} that was checked and refused (unknown, revoked,
      * expired, a JWT that failed). Empty while the source and the principal are within their
      * limits: the attempt is answered as the check refused it. Else the refusal to answer instead

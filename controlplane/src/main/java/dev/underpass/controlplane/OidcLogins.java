@@ -88,7 +88,7 @@ public final class OidcLogins {
                     Map.of("retry-after", "5"));
         }
         if (verdict.subject() == null) {
-            throw counted(new ApiException(401, "OIDC token refused: " + verdict.reason()), jwt, from, where);
+            throw failures.refused(new ApiException(401, "OIDC token refused: " + verdict.reason()), from, jwt, where);
         }
         Principal p = jdbi.withHandle(h -> h.createQuery("select u.seq as user_seq, u.name as user_name, u.role, "
                         + "a.seq as account_seq, a.name as account_name, a.operator from users u "
@@ -103,16 +103,11 @@ public final class OidcLogins {
         if (p == null) {
             // The same words whether the account exists or not: a caller learns nothing about other accounts.
             String named = printable(accountName, MAX_ACCOUNT_NAME);
-            throw counted(new ApiException(401, "OIDC token refused: no user of account " + named + " has oidcSubject '"
+            throw failures.refused(new ApiException(401, "OIDC token refused: no user of account " + named + " has oidcSubject '"
                     + printable(verdict.subject(), Users.MAX_OIDC_SUBJECT) + "' (expected: an admin of account " + named
-                    + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)"), jwt, from, where);
+                    + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)"), from, jwt, where);
         }
         return p;
-    }
-
-    /** A refusal of a JWT, counted: {@code refusal} itself, or 429 once {@code from} has failed too often. */
-    private ApiException counted(ApiException refusal, String jwt, SocketAddress from, String where) {
-        return failures.failed(from, jwt, where).map(AuthFailures.Refusal::exception).orElse(refusal);
     }
 
     /** {@code text} with control characters replaced, cut at {@code max} characters. */
