@@ -1,6 +1,6 @@
 package dev.underpass.cli;
 
-import dev.underpass.gateway.GatewayKeys;
+import dev.underpass.gateway.pki.GatewayKeys;
 import dev.underpass.protocol.SecretBox;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -8,7 +8,7 @@ import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
-import dev.underpass.gateway.GatewayCertificates;
+import dev.underpass.gateway.pki.GatewayCertificates;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;

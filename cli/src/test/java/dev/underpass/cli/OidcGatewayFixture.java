@@ -6,7 +6,7 @@ import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.Principal;
 import dev.underpass.gateway.Gateway;
 import dev.underpass.gateway.GatewayConfig;
-import dev.underpass.gateway.OidcIssuer;
+import dev.underpass.gateway.auth.OidcIssuer;
 import dev.underpass.testkit.OidcIssuerServer;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -2,7 +2,7 @@ package dev.underpass.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.gateway.GatewayCertificates;
+import dev.underpass.gateway.pki.GatewayCertificates;
 import dev.underpass.testkit.ConnectProxy;
 import dev.underpass.testkit.EchoServer;
 import dev.underpass.testkit.UnderpassProcess;

@@ -427,7 +427,7 @@ class InteropTest {
 
     /** The private service's own certificate, from its own CA, for the endpoint's name. */
     private static void serveHttpsAs(String name) throws Exception {
-        var certs = dev.underpass.gateway.GatewayCertificates.ensure(dir.resolve("https-tls"), List.of(name));
+        var certs = dev.underpass.gateway.pki.GatewayCertificates.ensure(dir.resolve("https-tls"), List.of(name));
         httpsCa = certs.caFile();
         io.netty.handler.ssl.SslContext netty = io.netty.handler.ssl.SslContextBuilder
                 .forServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile())

@@ -1,5 +1,9 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.auth.OidcIssuer;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.auth.OidcIssuer;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;

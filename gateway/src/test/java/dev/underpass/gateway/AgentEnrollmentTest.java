@@ -1,5 +1,7 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.pki.AgentCertificateAuthority;
+import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.underpass.controlplane.AgentEnrollments;

@@ -51,7 +51,7 @@ import javax.net.ssl.TrustManagerFactory;
  * agent would (docs/protocol.md): the gateway and accounts they start with, raw TLS and HTTP/2
  * links, and streams that queue what they receive.
  */
-final class AgentLinks {
+public final class AgentLinks {
     /** How long a {@link Stream} waits for an answer's headers or body. */
     static final Duration WAIT = Duration.ofSeconds(20);
 

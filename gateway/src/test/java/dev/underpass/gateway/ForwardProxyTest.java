@@ -1,5 +1,12 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.consumer.proxy.ForwardProxy;
+import dev.underpass.gateway.consumer.proxy.ProxyChecks;
+import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;

@@ -12,13 +12,13 @@ import java.util.List;
  * sizes there are (0-8); whatever the sizes leave is the last read. docs/fuzzing.md has a script that writes
  * such inputs.
  */
-final class FuzzChunks {
+public final class FuzzChunks {
     static final int MAX_SIZES = 8;
 
     private FuzzChunks() {
     }
 
-    static List<byte[]> of(FuzzedDataProvider data) {
+    public static List<byte[]> of(FuzzedDataProvider data) {
         int n = data.consumeInt(0, MAX_SIZES);
         int[] sizes = new int[n];
         for (int i = 0; i < n; i++) {

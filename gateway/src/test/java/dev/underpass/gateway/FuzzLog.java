@@ -17,7 +17,7 @@ import org.slf4j.LoggerFactory;
  * test takes with {@link #take()} after each input and fails on, and Netty's errors (leak
  * reports), which go to stderr. Restores the loggers when closed.
  */
-final class FuzzLog implements AutoCloseable {
+public final class FuzzLog implements AutoCloseable {
     private final Map<Logger, Level> levels = new HashMap<>();
     private final Map<Logger, Boolean> additivity = new HashMap<>();
     private final List<String> unexpected = new ArrayList<>();
@@ -27,7 +27,7 @@ final class FuzzLog implements AutoCloseable {
      * @param level the level the loggers under {@code underpass.gateway} log at meanwhile
      * @param unexpected which of their lines are findings
      */
-    FuzzLog(Level level, Predicate<ILoggingEvent> unexpected) {
+    public FuzzLog(Level level, Predicate<ILoggingEvent> unexpected) {
         appender = new AppenderBase<>() {
             @Override
             protected void append(ILoggingEvent e) {
@@ -57,7 +57,7 @@ final class FuzzLog implements AutoCloseable {
     }
 
     /** The unexpected lines since the last call. */
-    List<String> take() {
+    public List<String> take() {
         synchronized (unexpected) {
             List<String> lines = List.copyOf(unexpected);
             unexpected.clear();

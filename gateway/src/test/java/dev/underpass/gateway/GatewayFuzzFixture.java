@@ -1,5 +1,25 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.consumer.proxy.ForwardProxy;
+import dev.underpass.gateway.consumer.proxy.ProxyChecks;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.AgentRegistry;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.consumer.proxy.ForwardProxy;
+import dev.underpass.gateway.consumer.proxy.ProxyChecks;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.AgentRegistry;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.controlplane.Accounts;
 import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
@@ -35,13 +55,13 @@ import java.util.concurrent.atomic.AtomicLong;
  * resolution for the egress policy's {@value #EGRESS_PATTERN} is always "busy", so that nothing
  * leaves the machine.
  */
-final class GatewayFuzzFixture implements AutoCloseable {
+public final class GatewayFuzzFixture implements AutoCloseable {
     static final String ACCOUNT = "fuzz";
     /** The account owner's key; the store holds only its SHA-256. */
     static final String KEY = "upk_fuzz-proxy-key";
     /** {@code Proxy-Authorization: Basic} value with {@link #KEY} as the password. */
-    static final String BASIC = Base64.getEncoder().encodeToString((":" + KEY).getBytes(StandardCharsets.UTF_8));
-    static final String ENDPOINT_NAME = "ep.fuzz.test";
+    public static final String BASIC = Base64.getEncoder().encodeToString((":" + KEY).getBytes(StandardCharsets.UTF_8));
+    public static final String ENDPOINT_NAME = "ep.fuzz.test";
     static final String EGRESS_PATTERN = "*.egress.test:*";
 
     /**
@@ -56,11 +76,11 @@ final class GatewayFuzzFixture implements AutoCloseable {
     final ControlPlane cp;
     final EventLoopGroup group;
     final EndpointListeners listeners;
-    final ConsumerRoutes routes = new ConsumerRoutes();
-    final ProxyChecks checks;
-    final ForwardProxy.Egress egress;
+    public final ConsumerRoutes routes = new ConsumerRoutes();
+    public final ProxyChecks checks;
+    public final ForwardProxy.Egress egress;
 
-    GatewayFuzzFixture() throws InterruptedException {
+    public GatewayFuzzFixture() throws InterruptedException {
         store = Store.open(StoreConfig.inMemory("fuzz-" + UUID.randomUUID()));
         try {
             cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "gw.fuzz.test",

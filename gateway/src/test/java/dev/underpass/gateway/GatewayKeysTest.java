@@ -1,5 +1,6 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.pki.GatewayKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

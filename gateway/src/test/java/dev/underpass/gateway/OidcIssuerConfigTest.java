@@ -1,5 +1,7 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.auth.OidcIssuer;
+import dev.underpass.gateway.auth.OidcIssuer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;

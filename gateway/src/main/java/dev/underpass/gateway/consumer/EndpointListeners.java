@@ -1,0 +1,256 @@
+package dev.underpass.gateway.consumer;
+
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.AgentRegistry;
+import dev.underpass.gateway.link.AgentSession;
+import dev.underpass.gateway.link.PendingConnection;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.AgentRegistry;
+import dev.underpass.gateway.link.AgentSession;
+import dev.underpass.gateway.link.PendingConnection;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.protocol.StreamRelay;
+import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.RepeatedEvents;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The TCP listeners of endpoints: each accepted consumer connection is handed to an agent
+ * session that advertised one of the port's targets, as one stream.
+ */
+public final class EndpointListeners {
+    /** How often one connection may be routed again because its session started draining. */
+    private static final int MAX_ROUTING_ATTEMPTS = 3;
+    /**
+     * After the gateway starts, how long a consumer connection that finds no agent waits for one
+     * instead of being reset: a restarted gateway's agents are back within about a second.
+     */
+    public static final Duration WAIT_FOR_AGENTS_AFTER_START = Duration.ofSeconds(5);
+    private static final long WAIT_STEP_MILLIS = 100;
+
+    private final AgentRegistry registry;
+    private final GatewayMetrics metrics;
+    private final Duration dialTimeout;
+    private final ConsumerLimit limit;
+    private final AtomicLong connectionIds = new AtomicLong();
+    /** Refusals, one line per endpoint port and interval: while no agent is there, every connection is one. */
+    private final RepeatedEvents refusals;
+    private final long waitForAgentsUntil;
+    private final Set<Listener> open = ConcurrentHashMap.newKeySet();
+
+    /** One bound endpoint port and its live consumer connections. */
+    public final class Listener {
+        private final ChannelGroup connections;
+        private volatile EndpointRoute route;
+        private volatile boolean closed;
+        private Channel server;
+
+        private Listener(ChannelGroup connections, EndpointRoute route) {
+            this.connections = connections;
+            this.route = route;
+        }
+
+        InetSocketAddress address() {
+            return (InetSocketAddress) server.localAddress();
+        }
+
+        public EndpointRoute route() {
+            return route;
+        }
+
+        /** New connections follow {@code next} (a service's targets changed); live ones keep theirs. */
+        public void route(EndpointRoute next) {
+            route = next;
+        }
+
+        int connections() {
+            return connections.size();
+        }
+
+        /**
+         * Carries a consumer connection that reached this endpoint another way (the forward proxy)
+         * as if it had connected here: it ends when the endpoint's listeners close. The socket
+         * must not be reading.
+         */
+        public void adopt(Channel socket) {
+            connections.add(socket);
+            if (closed) { // closed while the proxy was answering: this connection ends with the rest
+                StreamRelay.resetSocket(socket);
+                return;
+            }
+            connect(route, socket);
+        }
+
+        /** Stops listening and resets every live connection, so consumers see the end at once. */
+        public void close() {
+            closed = true; // before the walk below: a connection adopted from now on sees it
+            open.remove(this);
+            server.close().syncUninterruptibly();
+            for (Channel c : connections) {
+                StreamRelay.resetSocket(c);
+            }
+        }
+    }
+
+    /** {@code waitForAgents}: from now, how long connections that find no agent wait for one ({@link #WAIT_FOR_AGENTS_AFTER_START}). */
+    public EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics, ConsumerLimit limit,
+                      RepeatedEvents refusals, Duration waitForAgents) {
+        this.refusals = refusals;
+        this.waitForAgentsUntil = System.nanoTime() + waitForAgents.toNanos();
+        this.limit = limit;
+        this.metrics = metrics;
+        this.registry = registry;
+        this.dialTimeout = dialTimeout;
+    }
+
+    /** Binds one endpoint port; throws if the address is taken. */
+    public Listener bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+        // Accepted sockets start on the listener's own loop (no hand-over after accept); connect()
+        // then moves them to their agent link's loop only when that is another one.
+        EventLoop loop = group.next();
+        Listener listener = new Listener(new DefaultChannelGroup(loop), route);
+        listener.server = new ServerBootstrap()
+                .group(loop, loop)
+                .channel(Transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                // Should the gateway die, the consumer sees a reset, never a clean end (StreamRelay, "Process death").
+                .childOption(ChannelOption.SO_LINGER, 0)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // Not childOption(AUTO_READ, false): with epoll that leaves the socket
+                        // unregistered for reads, and the first read() fails with ENOENT.
+                        ch.config().setAutoRead(false);
+                        listener.connections.add(ch);
+                        ch.pipeline().addLast(new Accept(listener.route()));
+                    }
+                })
+                .bind(address).sync().channel();
+        open.add(listener);
+        return listener;
+    }
+
+    /** Stops accepting on every endpoint port; live connections go on (the gateway drains). */
+    public void stopAccepting() {
+        for (Listener l : open) {
+            l.server.close().syncUninterruptibly();
+        }
+    }
+
+    /** Live consumer connections on every endpoint port, those adopted from the proxy included. */
+    public int connectionCount() {
+        return open.stream().mapToInt(Listener::connections).sum();
+    }
+
+    /** Closes every listener and its connections (the gateway is stopping). */
+    public void close() {
+        for (Listener l : List.copyOf(open)) {
+            l.close();
+        }
+    }
+
+    private final class Accept extends ChannelInboundHandlerAdapter {
+        private final EndpointRoute route;
+
+        Accept(EndpointRoute route) {
+            this.route = route;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            ctx.pipeline().remove(this);
+            connect(route, ctx.channel());
+            ctx.fireChannelActive();
+        }
+    }
+
+    private void connect(EndpointRoute route, Channel socket) {
+        if (!limit.admit(socket, route.consumerAccount(), ConsumerLimit.Entrance.NETWORK)) {
+            metrics.dialFailed(route, "limit");
+            metrics.audit().refused(route, socket, "limit", "the consumer account has too many connections");
+            StreamRelay.resetSocket(socket);
+            return;
+        }
+        connect(connectionIds.incrementAndGet(), route, socket, 1);
+    }
+
+    /**
+     * Routes a connection to an agent session. A session that started draining before the socket
+     * reached its event loop is skipped, and the choice made again (a few times at most).
+     */
+    private void connect(long id, EndpointRoute route, Channel socket, int attempt) {
+        AgentRegistry.Choice choice = registry.choose(route);
+        if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {
+            // Just started: the agents are on their way back. The consumer waits a moment rather than being reset.
+            socket.eventLoop().schedule(() -> connect(id, route, socket, attempt), WAIT_STEP_MILLIS, TimeUnit.MILLISECONDS);
+            return;
+        }
+        if (choice.session() == null || attempt > MAX_ROUTING_ATTEMPTS) {
+            metrics.dialFailed(route, choice.session() == null ? choice.kind() : "draining");
+            refusals.warn(route.endpoint() + ":" + route.servicePort(), "connection {} endpoint={} port={} from={} refused: {}",
+                    id, route.endpoint(), route.servicePort(), socket.remoteAddress(),
+                    choice.session() == null ? choice.refusal() : "every agent chosen started draining");
+            metrics.audit().refused(route, socket, choice.session() == null ? choice.kind() : "draining",
+                    choice.session() == null ? choice.refusal() : "every agent chosen started draining");
+            StreamRelay.resetSocket(socket);
+            return;
+        }
+        AgentSession session = choice.session();
+        session.routed();
+        EventLoop linkLoop = session.link().eventLoop();
+        if (socket.eventLoop() == linkLoop) {
+            open(id, route, choice, socket, attempt);
+            return;
+        }
+        // Move the socket to its agent link's event loop: the relay then runs on one thread, with
+        // no hand-over between threads for each chunk (measured: lower latency, more conn/s).
+        socket.deregister().addListener(d -> linkLoop.register(socket).addListener(r -> {
+            if (r.isSuccess()) {
+                open(id, route, choice, socket, attempt);
+            } else {
+                session.unrouted();
+                GatewayLog.CONNECTIONS.warn("connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
+                        id, route.endpoint(), r.cause().toString());
+                StreamRelay.resetSocket(socket);
+            }
+        }));
+    }
+
+    private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket, int attempt) {
+        AgentSession session = choice.session();
+        if (session.draining() || !session.link().isActive()) {
+            session.unrouted();
+            connect(id, route, socket, attempt + 1);
+            return;
+        }
+        if (session.assignStandby(id, route, choice.target(), socket, System.nanoTime())) {
+            return; // the fast way: a stream is already open, the consumer's bytes go with the answer
+        }
+        PendingConnection p = new PendingConnection(id, route, choice.target(), socket, metrics.audit());
+        p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "gateway_timeout", "the agent did not open the stream within "
+                + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
+        socket.closeFuture().addListener(f -> session.fail(id, null, "consumer closed before the stream opened"));
+        session.open(p);
+    }
+}

@@ -1,0 +1,122 @@
+package dev.underpass.gateway.consumer.proxy;
+
+import dev.underpass.gateway.consumer.ConsumerPort;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.HandshakeDeadline;
+import dev.underpass.gateway.consumer.ConsumerPort;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.HandshakeDeadline;
+import dev.underpass.telemetry.RepeatedEvents;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.EventLoopGroup;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
+import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
+import java.net.InetSocketAddress;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway's forward proxy for consumers such as CI runners: HTTP CONNECT and SOCKS5 on one
+ * port, told apart by the first byte. A consumer authenticates with an API key of its account
+ * and names an available endpoint of that account by DNS name and service port; the connection
+ * is then carried like one to the endpoint's own listener. Anything else is refused: there is
+ * no egress to the public internet.
+ */
+public final class ForwardProxy implements AutoCloseable {
+    public static final Logger log = LoggerFactory.getLogger("underpass.gateway.proxy");
+    /** How long a client may take to authenticate and name its destination. */
+    public static final int HANDSHAKE_SECONDS = 30;
+    static final int MAX_HEADER_BYTES = 8192;
+    private static final byte SOCKS5 = 0x05;
+
+    private final ProxyChecks checks;
+    private final ConsumerRoutes routes;
+    private final Egress egress;
+    private final int handshakeSeconds;
+    /** Refusals and handshakes that fail, one line per source and interval: a bad client repeats itself. */
+    private final RepeatedEvents refusals;
+    private Channel server;
+
+    /** The operator's egress policy, how long a direct dial may take, and where names are resolved. */
+    public record Egress(EgressPolicy policy, java.time.Duration dialTimeout, java.util.concurrent.Executor resolver) {
+    }
+
+    public ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
+        this(checks, routes, egress, refusals, HANDSHAKE_SECONDS);
+    }
+
+    /** With another handshake timeout (tests of slow clients). */
+    public ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals, int handshakeSeconds) {
+        this.refusals = refusals;
+        this.checks = checks;
+        this.routes = routes;
+        this.egress = egress;
+        this.handshakeSeconds = handshakeSeconds;
+    }
+
+    public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
+        server = ConsumerPort.bind(group, address, handshakeSeconds, refusals, "detect", Detect::new);
+        return (InetSocketAddress) server.localAddress();
+    }
+
+    /** SOCKS5 starts with its version byte; anything else is taken for HTTP. */
+    private final class Detect extends ByteToMessageDecoder {
+        @Override
+        protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+            if (!in.isReadable()) {
+                return;
+            }
+            if (in.getByte(in.readerIndex()) == SOCKS5) {
+                ctx.pipeline().addAfter(ctx.name(), "socks-encoder", Socks5ServerEncoder.DEFAULT);
+                ctx.pipeline().addAfter("socks-encoder", "socks-decoder", new Socks5InitialRequestDecoder());
+                ctx.pipeline().addAfter("socks-decoder", "socks", new Socks5Proxy(checks, routes, egress, refusals));
+            } else {
+                ctx.pipeline().addAfter(ctx.name(), "http", new HttpServerCodec(4096, MAX_HEADER_BYTES, 8192));
+                ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes, egress, refusals));
+            }
+            ctx.pipeline().remove(this); // hands what it holds to the handlers just added
+        }
+    }
+
+    /** Ends the handshake: the proxy's handlers leave and the socket is carried as an endpoint connection. */
+    public static void tunnel(Channel socket, EndpointListeners.Listener listener, String... handlers) {
+        endHandshake(socket, handlers);
+        listener.adopt(socket);
+    }
+
+    /** How a direct-egress relay's end is logged (one line) and audited, for {@code client} to {@code destination}. */
+    static DirectEgress.Ended egressEnded(ProxyChecks checks, Channel client, String destination) {
+        Object from = client.remoteAddress();
+        return (toDestination, toClient, millis) -> {
+            log.info("egress connection from {} to {} closed: sent={} received={} duration={}ms", from, destination,
+                    toDestination, toClient, millis);
+            checks.audit().egress(client, destination, toClient, toDestination, millis);
+        };
+    }
+
+    /** Removes the handshake's handlers (those of {@code handlers} still there) and its timeout. */
+    static void endHandshake(Channel socket, String... handlers) {
+        for (String h : handlers) {
+            if (socket.pipeline().get(h) != null) {
+                socket.pipeline().remove(h);
+            }
+        }
+        if (socket.pipeline().get(HandshakeDeadline.NAME) != null) {
+            socket.pipeline().remove(HandshakeDeadline.NAME);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (server != null) {
+            server.close().syncUninterruptibly();
+        }
+    }
+}

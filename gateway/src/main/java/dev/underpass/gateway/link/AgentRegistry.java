@@ -1,0 +1,145 @@
+package dev.underpass.gateway.link;
+
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.protocol.HostAndPort;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** The live agent sessions of each account, and the choice of one for a new connection. */
+public final class AgentRegistry {
+    private final Map<String, List<AgentSession>> byAccount = new ConcurrentHashMap<>();
+    private final AtomicInteger next = new AtomicInteger();
+
+    void add(AgentSession session) {
+        byAccount.computeIfAbsent(session.account(), a -> new CopyOnWriteArrayList<>()).add(session);
+    }
+
+    void remove(AgentSession session) {
+        List<AgentSession> sessions = byAccount.get(session.account());
+        if (sessions != null) {
+            sessions.remove(session);
+        }
+    }
+
+    /**
+     * The session and target for a new connection of {@code route}: among the live sessions of the
+     * provider account that are not draining and advertised a target, those whose agent has not
+     * found that target unhealthy; when every one has, all of them if the service fails open. Then
+     * the session with the fewest outstanding connections (ties in turn), or simply in turn.
+     */
+    public Choice choose(EndpointRoute route) {
+        List<AgentSession> sessions = byAccount.getOrDefault(route.providerAccount(), List.of());
+        List<Choice> serving = new ArrayList<>();
+        List<Choice> healthy = new ArrayList<>();
+        for (AgentSession s : sessions) {
+            if (!s.link().isActive() || s.draining()) {
+                continue;
+            }
+            for (EndpointRoute.Target t : route.targets()) {
+                if (s.serves(t.address())) {
+                    Choice c = new Choice(s, t.address(), null, null);
+                    serving.add(c);
+                    AgentSession.TargetHealth h = s.health(t.checkId());
+                    if (h == null || h.healthy()) {
+                        healthy.add(c);
+                    }
+                }
+            }
+        }
+        if (serving.isEmpty()) {
+            return Choice.refused("no_agent", "no agent of account " + route.providerAccount() + " is connected and advertises "
+                    + route.addresses());
+        }
+        List<Choice> candidates = healthy;
+        if (healthy.isEmpty()) {
+            if (!route.failOpen()) {
+                return Choice.refused("all_unhealthy", "every target of port " + route.servicePort() + " is unhealthy and service "
+                        + route.service() + " fails closed");
+            }
+            candidates = serving;
+        }
+        int start = Math.floorMod(next.getAndIncrement(), candidates.size());
+        if (route.balancing() == EndpointRoute.Balancing.ROUND_ROBIN) {
+            return candidates.get(start);
+        }
+        Choice best = null;
+        for (int i = 0; i < candidates.size(); i++) {
+            Choice c = candidates.get((start + i) % candidates.size());
+            if (best == null || c.session().outstanding() < best.session().outstanding()) {
+                best = c;
+            }
+        }
+        return best;
+    }
+
+    /** Ends every session that authenticated with agent token {@code tokenId}, saying {@code why}. */
+ public void closeSessionsOf(String tokenId, String why) {
+        for (List<AgentSession> sessions : byAccount.values()) {
+            for (AgentSession s : sessions) {
+                if (s.tokenId().equals(tokenId)) {
+                    GatewayLog.SESSIONS.info("{} ended: {}", s, why);
+                    s.link().close();
+                }
+            }
+        }
+    }
+
+    /** Tells every agent that the gateway is stopping and to try it again about every {@code reconnect} once it is gone. */
+    public int gatewayStopping(java.time.Duration reconnect) {
+        int n = 0;
+        for (List<AgentSession> sessions : byAccount.values()) {
+            for (AgentSession s : sessions) {
+                s.link().eventLoop().execute(() -> s.gatewayStopping(reconnect));
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** How many live sessions of {@code account} advertise at least one of {@code targets}. */
+    public int sessionsServing(String account, List<HostAndPort> targets) {
+        int n = 0;
+        for (AgentSession s : byAccount.getOrDefault(account, List.of())) {
+            if (s.link().isActive() && targets.stream().anyMatch(s::serves)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /** The agent tokens of the live sessions. */
+    public Set<String> tokenIds() {
+        Set<String> ids = new HashSet<>();
+        byAccount.values().forEach(sessions -> sessions.forEach(s -> ids.add(s.tokenId())));
+        return ids;
+    }
+
+    /** A session and target, or why there is none ({@code session} null). */
+    public record Choice(AgentSession session, HostAndPort target, String kind, String refusal) {
+        /** No session: {@code kind} for the metrics, {@code why} for the log. */
+        static Choice refused(String kind, String why) {
+            return new Choice(null, null, kind, why);
+        }
+    }
+
+    /** Every live session of {@code account}. */
+    List<AgentSession> sessionsOf(String account) {
+        return List.copyOf(byAccount.getOrDefault(account, List.of()));
+    }
+
+    /** Every live session. */
+    public List<AgentSession> all() {
+        List<AgentSession> all = new ArrayList<>();
+        byAccount.values().forEach(all::addAll);
+        return all;
+    }
+}

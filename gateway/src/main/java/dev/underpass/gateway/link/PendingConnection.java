@@ -1,0 +1,74 @@
+package dev.underpass.gateway.link;
+
+import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.protocol.HostAndPort;
+import dev.underpass.protocol.StreamRelay;
+import io.netty.channel.Channel;
+import io.netty.util.concurrent.ScheduledFuture;
+
+/**
+ * A consumer connection accepted on an endpoint listener, waiting for its agent to dial the
+ * target and open the data stream. Its socket is not read until then.
+ */
+public final class PendingConnection {
+    private final long id;
+    private final EndpointRoute route;
+    private final HostAndPort target;
+    private final Channel socket;
+    private final long acceptedNanos = System.nanoTime();
+    private final ConnectionAudit audit;
+    private volatile ScheduledFuture<?> timeout;
+
+    public PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket, ConnectionAudit audit) {
+        this.id = id;
+        this.route = route;
+        this.target = target;
+        this.socket = socket;
+        this.audit = audit;
+    }
+
+    long id() {
+        return id;
+    }
+
+    EndpointRoute route() {
+        return route;
+    }
+
+    HostAndPort target() {
+        return target;
+    }
+
+    Channel socket() {
+        return socket;
+    }
+
+    long acceptedNanos() {
+        return acceptedNanos;
+    }
+
+    public void timeout(ScheduledFuture<?> timeout) {
+        this.timeout = timeout;
+    }
+
+    void cancelTimeout() {
+        ScheduledFuture<?> t = timeout;
+        if (t != null) {
+            t.cancel(false);
+        }
+    }
+
+    /** Closes the consumer's socket with a reset, so the failure is prompt and visible. */
+    void fail(String reason) {
+        cancelTimeout();
+        GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
+                id, route.endpoint(), route.servicePort(), socket.remoteAddress(), target, reason);
+        audit.failed(route, socket, (System.nanoTime() - acceptedNanos) / 1_000_000, reason);
+        StreamRelay.resetSocket(socket);
+    }
+}
