@@ -14,7 +14,9 @@ import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointListeners;
 import dev.underpass.gateway.consumer.EndpointProvisioner;
 import dev.underpass.gateway.consumer.SniListener;
+import dev.underpass.gateway.consumer.proxy.Egress;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.gateway.consumer.proxy.ProxyChecks;
 import dev.underpass.gateway.dns.PrivateDnsServer;
@@ -168,39 +170,96 @@ public final class Gateway implements AutoCloseable {
             throw new IllegalArgumentException("invalid gateway configuration:\n  " + String.join("\n  ", errors));
         }
         // Private keys may be sealed at rest (ADR 0015); they are opened in memory only.
-        GatewayKeys.Loaded keys = GatewayKeys.load(config, dataDir, secretBox);
-        Path ca = keys.caFile();
-        String certShown = config.tls() != null ? config.tls().certificate() : "tls/gateway.pem";
-        SslContext agentTls;
-        SslContext apiTls;
-        try {
-            agentTls = Tls.server(keys.certificateChain(), keys.privateKey(), keys.agentCa().certificate());
-            apiTls = Tls.httpsServer(keys.certificateChain(), keys.privateKey());
-        } catch (IOException | IllegalArgumentException e) {
-            throw new IOException("tls: cannot load certificate " + certShown + " and its key: " + e.getMessage(), e);
-        }
+        GatewayKeys.Loaded keys = GatewayKeys.load(new GatewayKeys.Source(config.tls() == null ? null : config.tls().certificate(),
+                config.tls() == null ? null : config.tls().privateKey(), config.serverNames(),
+                List.of(config.agentListenAddress().host(), config.apiListenAddress().host())), dataDir, secretBox);
+        ServerTls tls = ServerTls.of(config, keys);
         // Everything started is closed in reverse order, also when a later step fails.
         List<AutoCloseable> parts = new ArrayList<>();
         try {
-            Store store = Store.open(config.storeConfig(dataDir));
-            parts.add(store);
-            ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
-                    config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
-                    PrivateDns.jndi(config.dnsServer()), authFailures);
-            cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
-            TrustedIssuers trustedIssuers = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
-            if (!config.oidcIssuers().isEmpty()) {
-                log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
-                        config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
-            }
-            if (config.oidcUsers() != null) {
-                cp.oidcLogins().verifier(new UserJwtVerifier(trustedIssuers.keys(config.oidcUsers().issuer()),
-                        config.oidcUsers().audience(), Clock.systemUTC()));
-                log.info("API users may log in with JWTs of {} for audience {} (OIDC login)", config.oidcUsers().issuer(),
-                        config.oidcUsers().audience());
-            }
-            writeFirstKey(cp, dataDir);
+            ControlPlane cp = controlPlane(config, dataDir, authFailures, parts);
+            EventLoopGroup group = Transport.group("underpass-gateway");
+            parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
+            AgentRegistry registry = new AgentRegistry();
+            Observability seen = Observability.start(cp, registry, group, parts);
+            AgentSide agents = AgentSide.build(config, cp, keys, tls.agents(), authFailures, registry, seen, group, parts);
+            ConsumerSide consumers = ConsumerSide.build(config, cp, registry, seen, group, parts);
+            ApiServer api = new ApiServer(cp, tls.api());
+            parts.add(api);
 
+            // The agent port opens before the endpoint ports: after a restart, agents (which try again
+            // about every second) are back while consumers start to arrive (issue 12).
+            InetSocketAddress agentAddress = agents.start(config, group);
+            consumers.provisioner().start();
+            wire(cp, consumers, agents, registry, parts);
+            InetSocketAddress apiAddress = bind("api listening on", api::bind, group, config.apiListenAddress(),
+                    "(HTTPS, TLS 1.3; document at /v1/openapi.yaml)");
+            InetSocketAddress proxyAddress = bind("forward proxy listening on", consumers.proxy()::bind, group, config.proxyListenAddress(),
+                    "(HTTP CONNECT, absolute-form http:// and SOCKS5; an API key as the password)");
+            cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
+            bind("TLS listener routing by server name on", consumers.sni()::bind, group, config.sniListenAddress(),
+                    "(to each endpoint's port " + config.sniServicePort() + ")");
+            consumers.startDns(config, group, parts);
+            if (keys.caFile() != null) {
+                log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", keys.caFile(),
+                        GatewayCertificates.fingerprint(keys.caFile()));
+            }
+            AtomicBoolean draining = new AtomicBoolean();
+            OpsServer ops = seen.serve(config.metricsListenAddress(), List.of(
+                    new Probe("store", () -> Optional.ofNullable(consumers.provisioner().storeProblem())),
+                    new Probe("consumers", () -> draining.get() ? Optional.of("the gateway is draining") : Optional.empty())));
+            parts.add(ops);
+            log.info("gateway ready");
+            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, keys.caFile(), cp,
+                    new Entrances(consumers.provisioner(), consumers.listeners(), consumers.proxy(), consumers.sni()),
+                    registry, config.drainTimeout(), ops.address(), draining);
+        } catch (Exception | Error e) {
+            closeAll(parts);
+            throw e;
+        }
+    }
+
+    /** The TLS of the agent port (asking for client certificates of the agent CA) and of the API. */
+    private record ServerTls(SslContext agents, SslContext api) {
+        static ServerTls of(GatewayConfig config, GatewayKeys.Loaded keys) throws IOException {
+            String certShown = config.tls() != null ? config.tls().certificate() : "tls/gateway.pem";
+            try {
+                return new ServerTls(Tls.server(keys.certificateChain(), keys.privateKey(), keys.agentCa().certificate()),
+                        Tls.httpsServer(keys.certificateChain(), keys.privateKey()));
+            } catch (IOException | IllegalArgumentException e) {
+                throw new IOException("tls: cannot load certificate " + certShown + " and its key: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** The store, the control plane on it, its OIDC settings and, on a fresh store, the operator's first key. */
+    private static ControlPlane controlPlane(GatewayConfig config, Path dataDir, AuthFailures authFailures,
+                                             List<AutoCloseable> parts) throws IOException {
+        Store store = Store.open(config.storeConfig(dataDir));
+        parts.add(store);
+        ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
+                config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
+                PrivateDns.jndi(config.dnsServer()), authFailures);
+        cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
+        if (!config.oidcIssuers().isEmpty()) {
+            log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
+                    config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
+        }
+        if (config.oidcUsers() != null) {
+            TrustedIssuers trusted = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
+            cp.oidcLogins().verifier(new UserJwtVerifier(trusted.keys(config.oidcUsers().issuer()),
+                    config.oidcUsers().audience(), Clock.systemUTC()));
+            log.info("API users may log in with JWTs of {} for audience {} (OIDC login)", config.oidcUsers().issuer(),
+                    config.oidcUsers().audience());
+        }
+        writeFirstKey(cp, dataDir);
+        return cp;
+    }
+
+    /** Metrics, the connection audit and the one reporter of consumer connections that feeds both and the log. */
+    private record Observability(Telemetry telemetry, GatewayMetrics metrics, ConnectionReports reports) {
+        static Observability start(ControlPlane cp, AgentRegistry registry, EventLoopGroup group,
+                                   List<AutoCloseable> parts) {
             Telemetry telemetry = Telemetry.create(
                     Telemetry.limitTagValues("underpass.", "service", MAX_LABEL_VALUES),
                     Telemetry.limitTagValues("underpass.", "endpoint", MAX_LABEL_VALUES),
@@ -209,126 +268,137 @@ public final class Gateway implements AutoCloseable {
             // Audit records of consumer connections (ADR 0014): written off the event loops, and flushed on
             // close after the event loops stop and before the store closes; then the chains' heads are logged.
             parts.add(AuditHeadLog.start(cp.audit().events(), AuditHeadLog.DEFAULT_PERIOD));
-            ConnectionAudit connectionAudit = ConnectionAudit.start(cp.audit(), telemetry.registry(),
-                    ConnectionAudit.DEFAULT_CAPACITY);
-            parts.add(connectionAudit);
-            EventLoopGroup group = Transport.group("underpass-gateway");
-            parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
+            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), telemetry.registry(), ConnectionAudit.DEFAULT_CAPACITY);
+            parts.add(audit);
+            GatewayMetrics metrics = new GatewayMetrics(telemetry.registry(), () -> registry.all().size());
+            return new Observability(telemetry, metrics, new ConnectionReports(metrics, audit, repeated(GatewayLog.CONNECTIONS, group)));
+        }
+
+        OpsServer serve(HostAndPort listen, List<Probe> probes) throws IOException {
+            return OpsServer.start(new InetSocketAddress(listen.host(), listen.port()), telemetry.registry(), probes);
+        }
+    }
+
+    /** The agent port: agent links, their authentication and enrollment, and the health checks pushed to them. */
+    private record AgentSide(AgentServer server, HealthCheckPush healthChecks) {
+        static AgentSide build(GatewayConfig config, ControlPlane cp, GatewayKeys.Loaded keys, SslContext tls,
+                               AuthFailures authFailures, AgentRegistry registry, Observability seen, EventLoopGroup group,
+                               List<AutoCloseable> parts) {
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
             // agent links is refused with 503 instead of starving the API of store connections.
-            ThreadPoolExecutor verifier = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
-                    Thread.ofPlatform().name("underpass-auth-", 0).daemon().factory());
+            ThreadPoolExecutor verifier = boundedPool("underpass-auth-");
             parts.add(verifier::shutdownNow);
-
-            AgentRegistry registry = new AgentRegistry();
-            GatewayMetrics metrics = new GatewayMetrics(telemetry.registry(), registry);
-            metrics.audit(connectionAudit);
-            HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, metrics);
+            HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, seen.metrics());
             parts.add(healthChecks);
-            AgentServer agentServer = new AgentServer(agentTls,
-                    new AgentStreams(new AgentAuthenticator(cp.agentTokens(), cp.agentIdentities(),
-                            new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()),
-                            authFailures),
-                            verifier, registry, healthChecks::advertised, metrics,
-                            new RepeatedEvents(GatewayLog.SESSIONS, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS,
-                                    group)),
+            TrustedIssuers trustedIssuers = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
+            AgentAuthenticator credentials = new AgentAuthenticator(cp.agentTokens(), cp.agentIdentities(),
+                    new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()), authFailures);
+            AgentServer server = new AgentServer(tls,
+                    new AgentStreams(credentials, new AgentCertificates(cp.agentEnrollments(), keys.agentCa()), verifier,
+                            registry, healthChecks::advertised, seen.reports(), repeated(GatewayLog.SESSIONS, group)),
                     config.heartbeatTimeout().toMillis(), config.limits().streamsPerAgent());
-            parts.add(agentServer::close);
-            agentServer.streams().certificates(new AgentCertificates(cp.agentEnrollments(), keys.agentCa()));
-            ConsumerLimit consumerLimit = new ConsumerLimit(config.limits().connectionsPerConsumer());
-            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), metrics, consumerLimit,
-                    new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS,
-                            group), EndpointListeners.WAIT_FOR_AGENTS_AFTER_START);
+            parts.add(server::close);
+            return new AgentSide(server, healthChecks);
+        }
+
+        InetSocketAddress start(GatewayConfig config, EventLoopGroup group) throws InterruptedException {
+            healthChecks.start();
+            HostAndPort listen = config.agentListenAddress();
+            InetSocketAddress address = server.bind(group, new InetSocketAddress(listen.host(), listen.port()));
+            log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", address, Transport.name(), Tls.provider());
+            return address;
+        }
+    }
+
+    /** Where consumers come in: endpoint ports that follow the store, the forward proxy, the TLS listener, DNS. */
+    private record ConsumerSide(EndpointListeners listeners, ConsumerRoutes routes, EndpointProvisioner provisioner,
+                                ForwardProxy proxy, SniListener sni) {
+        static ConsumerSide build(GatewayConfig config, ControlPlane cp, AgentRegistry registry, Observability seen,
+                                  EventLoopGroup group, List<AutoCloseable> parts) {
+            ConsumerLimit limit = new ConsumerLimit(config.limits().connectionsPerConsumer());
+            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), seen.reports(), limit,
+                    EndpointListeners.WAIT_FOR_AGENTS_AFTER_START);
             parts.add(listeners::close);
-            ConsumerRoutes consumerRoutes = new ConsumerRoutes();
-            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, consumerRoutes,
-                    config.sniServicePort(), group,
-                    config.endpointBind(), config.endpointPortRange(), config.connectionRequestTtl());
+            ConsumerRoutes routes = new ConsumerRoutes();
+            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, routes,
+                    config.sniServicePort(), group, config.endpointBind(), config.endpointPortRange(),
+                    config.connectionRequestTtl());
             parts.add(provisioner);
-            ApiServer api = new ApiServer(cp, apiTls);
-            parts.add(api);
             // Consumers' keys and names are checked on their own bounded pool: a flood of bad proxy
             // credentials must not hold up agents' token checks.
-            ThreadPoolExecutor proxyChecks = new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
-                    Thread.ofPlatform().name("underpass-proxy-checks-", 0).daemon().factory());
+            ThreadPoolExecutor proxyChecks = boundedPool("underpass-proxy-checks-");
             parts.add(proxyChecks::shutdownNow);
-            ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks, consumerLimit).audit(connectionAudit);
+            ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks, limit, seen.reports());
             // Consumers' refusals, on the proxy and the TLS listener: one line per source and interval.
-            RepeatedEvents consumerRefusals = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL,
-                    RepeatedEvents.DEFAULT_MAX_KEYS, group);
-            ForwardProxy proxy = new ForwardProxy(checks, consumerRoutes,
-                    new ForwardProxy.Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks),
-                    consumerRefusals);
+            RepeatedEvents refusals = repeated(GatewayLog.PROXY, group);
+            ForwardProxy proxy = new ForwardProxy(checks, routes,
+                    new Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks), refusals);
             parts.add(proxy);
-
-            healthChecks.start();
-            // The agent port opens before the endpoint ports: after a restart, agents (which try again
-            // about every second) are back while consumers start to arrive (issue 12).
-            HostAndPort listen = config.agentListenAddress();
-            InetSocketAddress agentAddress = agentServer.bind(group, new InetSocketAddress(listen.host(), listen.port()));
-            log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", agentAddress, Transport.name(), Tls.provider());
-            provisioner.start();
-            cp.onEndpointChange(provisioner::changed);
-            cp.onEndpointChange(healthChecks::changed);
-            cp.healthReports(healthChecks.reports());
-            cp.agentPresence((account, targets) -> registry.sessionsServing(account,
-                    targets.stream().map(HostAndPort::parse).toList()));
-            cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
-                    ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
-                    ? "its agent certificate was revoked" : "its agent token was revoked"));
-            // Tokens also stop working when they expire (the end of a rotation's grace period).
-            ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
-                    Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
-            parts.add(expiry::shutdownNow);
-            expiry.scheduleWithFixedDelay(() -> endExpiredSessions(cp, registry), TOKEN_CHECK_SECONDS, TOKEN_CHECK_SECONDS,
-                    TimeUnit.SECONDS);
-            HostAndPort apiListen = config.apiListenAddress();
-            InetSocketAddress apiAddress = api.bind(group, new InetSocketAddress(apiListen.host(), apiListen.port()));
-            log.info("api listening on {} (HTTPS, TLS 1.3; document at /v1/openapi.yaml)", apiAddress);
-            HostAndPort proxyListen = config.proxyListenAddress();
-            InetSocketAddress proxyAddress = proxy.bind(group, new InetSocketAddress(proxyListen.host(), proxyListen.port()));
-            log.info("forward proxy listening on {} (HTTP CONNECT, absolute-form http:// and SOCKS5; an API key as the password)",
-                    proxyAddress);
-            cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
-            SniListener sni = new SniListener(consumerRoutes, consumerRefusals);
+            SniListener sni = new SniListener(routes, refusals);
             parts.add(sni);
-            HostAndPort sniListen = config.sniListenAddress();
-            InetSocketAddress sniAddress = sni.bind(group, new InetSocketAddress(sniListen.host(), sniListen.port()));
-            log.info("TLS listener routing by server name on {} (to each endpoint's port {})", sniAddress,
-                    config.sniServicePort());
-            if (config.dnsListenAddress() != null) {
-                // Names of endpoints with a TLS port answer with the TLS listener's address: a consumer that
-                // resolves a name there and connects to the TLS port reaches the endpoint by its server name.
-                // Other endpoints' names answer with where their ports listen (ssh -p PORT NAME).
-                List<InetAddress> tlsListener = List.of(InetAddress.getByName(config.dnsAnswerHost()));
-                List<InetAddress> endpointPorts = List.of(InetAddress.getByName(config.consumerHost()));
-                PrivateDnsServer dns = new PrivateDnsServer(
-                        name -> consumerRoutes.findByServerName(name) != null ? tlsListener
-                                : consumerRoutes.isEndpointName(name) ? endpointPorts : List.of(),
-                        config.endpointDomain(), config.dnsForwardAddress());
-                parts.add(dns);
-                HostAndPort dnsListen = config.dnsListenAddress();
-                dns.bind(group, new InetSocketAddress(dnsListen.host(), dnsListen.port()));
-            }
-            if (ca != null) {
-                log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", ca,
-                        GatewayCertificates.fingerprint(ca));
-            }
-            HostAndPort metricsListen = config.metricsListenAddress();
-            AtomicBoolean draining = new AtomicBoolean();
-            OpsServer ops = OpsServer.start(new InetSocketAddress(metricsListen.host(), metricsListen.port()),
-                    telemetry.registry(), List.of(
-                            new Probe("store", () -> Optional.ofNullable(provisioner.storeProblem())),
-                            new Probe("consumers", () -> draining.get()
-                                    ? Optional.of("the gateway is draining") : Optional.empty())));
-            parts.add(ops);
-            log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, ca, cp,
-                    new Entrances(provisioner, listeners, proxy, sni), registry, config.drainTimeout(), ops.address(), draining);
-        } catch (Exception | Error e) {
-            closeAll(parts);
-            throw e;
+            return new ConsumerSide(listeners, routes, provisioner, proxy, sni);
         }
+
+        /**
+         * Names of endpoints with a TLS port answer with the TLS listener's address: a consumer that
+         * resolves a name there and connects to the TLS port reaches the endpoint by its server name.
+         * Other endpoints' names answer with where their ports listen (ssh -p PORT NAME).
+         */
+        void startDns(GatewayConfig config, EventLoopGroup group, List<AutoCloseable> parts) throws Exception {
+            if (config.dnsListenAddress() == null) {
+                return;
+            }
+            List<InetAddress> tlsListener = List.of(InetAddress.getByName(config.dnsAnswerHost()));
+            List<InetAddress> endpointPorts = List.of(InetAddress.getByName(config.consumerHost()));
+            PrivateDnsServer dns = new PrivateDnsServer(
+                    name -> routes.findByServerName(name) != null ? tlsListener
+                            : routes.isEndpointName(name) ? endpointPorts : List.of(),
+                    config.endpointDomain(), config.dnsForwardAddress());
+            parts.add(dns);
+            HostAndPort listen = config.dnsListenAddress();
+            dns.bind(group, new InetSocketAddress(listen.host(), listen.port()));
+        }
+    }
+
+    /** What the control plane tells the data plane: endpoint changes, revocations, health and presence of agents. */
+    private static void wire(ControlPlane cp, ConsumerSide consumers, AgentSide agents, AgentRegistry registry,
+                             List<AutoCloseable> parts) {
+        cp.onEndpointChange(consumers.provisioner()::changed);
+        cp.onEndpointChange(agents.healthChecks()::changed);
+        cp.healthReports(agents.healthChecks().reports());
+        cp.agentPresence((account, targets) -> registry.sessionsServing(account,
+                targets.stream().map(HostAndPort::parse).toList()));
+        cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
+                ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
+                ? "its agent certificate was revoked" : "its agent token was revoked"));
+        // Tokens also stop working when they expire (the end of a rotation's grace period).
+        ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
+        parts.add(expiry::shutdownNow);
+        expiry.scheduleWithFixedDelay(() -> endExpiredSessions(cp, registry), TOKEN_CHECK_SECONDS, TOKEN_CHECK_SECONDS,
+                TimeUnit.SECONDS);
+    }
+
+    /** Something that binds a port on the group. */
+    private interface Binder {
+        InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException;
+    }
+
+    private static InetSocketAddress bind(String whatOn, Binder binder, EventLoopGroup group, HostAndPort listen, String how)
+            throws InterruptedException {
+        InetSocketAddress address = binder.bind(group, new InetSocketAddress(listen.host(), listen.port()));
+        log.info("{} {} {}", whatOn, address, how);
+        return address;
+    }
+
+    /** A few threads and a bounded queue for work that waits on the store. */
+    private static ThreadPoolExecutor boundedPool(String name) {
+        return new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
+                Thread.ofPlatform().name(name, 0).daemon().factory());
+    }
+
+    private static RepeatedEvents repeated(org.slf4j.Logger log, EventLoopGroup group) {
+        return new RepeatedEvents(log, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS, group);
     }
 
     /**

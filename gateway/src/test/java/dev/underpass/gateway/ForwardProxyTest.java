@@ -1,5 +1,7 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.consumer.proxy.Egress;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
@@ -219,7 +221,8 @@ class ForwardProxyTest {
     void theProxyChecksRefuseAKeyWithoutScopeEndpointsConnectWith403() throws Exception {
         String readOnly = cp.apiKeys().create(platform, new ApiKeys.CreateRequest("read", null, List.of(Scope.ENDPOINTS_READ),
                 null)).key();
-        ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(1));
+        ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(1),
+                GatewayFuzzFixture.reports());
         EmbeddedChannel channel = new EmbeddedChannel();
         AtomicReference<ApiException> refusal = new AtomicReference<>();
         AtomicReference<Principal> accepted = new AtomicReference<>();
@@ -314,9 +317,10 @@ class ForwardProxyTest {
     @Test
     void aSlowClientIsCutOffAfterTheHandshakeTimeoutWhileOthersAreServed() throws Exception {
         // A second proxy on the same gateway state, with a one-second handshake timeout.
-        ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(10)),
-                new ConsumerRoutes(), new ForwardProxy.Egress(EgressPolicy.none(), Duration.ofSeconds(5), Runnable::run),
-                new dev.underpass.telemetry.RepeatedEvents(ForwardProxy.log, Duration.ofSeconds(10), 100, null), 1);
+        ForwardProxy quick = new ForwardProxy(new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(10),
+                GatewayFuzzFixture.reports()),
+                new ConsumerRoutes(), new Egress(EgressPolicy.none(), Duration.ofSeconds(5), Runnable::run),
+                new dev.underpass.telemetry.RepeatedEvents(GatewayLog.PROXY, Duration.ofSeconds(10), 100, null), 1);
         io.netty.channel.EventLoopGroup group = dev.underpass.protocol.Transport.group("test-proxy");
         try {
             int port = quick.bind(group, new java.net.InetSocketAddress("127.0.0.1", 0)).getPort();

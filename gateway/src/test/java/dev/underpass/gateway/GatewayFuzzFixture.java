@@ -1,5 +1,9 @@
 package dev.underpass.gateway;
 
+import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.consumer.proxy.Egress;
+import dev.underpass.gateway.events.ConnectionEvents;
+import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointListeners;
@@ -78,7 +82,13 @@ public final class GatewayFuzzFixture implements AutoCloseable {
     final EndpointListeners listeners;
     public final ConsumerRoutes routes = new ConsumerRoutes();
     public final ProxyChecks checks;
-    public final ForwardProxy.Egress egress;
+    public final Egress egress;
+
+    /** Reports of consumer connections to the log and to metrics no one reads, with no audit. */
+    public static ConnectionEvents reports() {
+        return new ConnectionReports(new GatewayMetrics(new SimpleMeterRegistry(), () -> 0), ConnectionAudit.OFF,
+                new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, 100, null));
+    }
 
     public GatewayFuzzFixture() throws InterruptedException {
         store = Store.open(StoreConfig.inMemory("fuzz-" + UUID.randomUUID()));
@@ -94,9 +104,8 @@ public final class GatewayFuzzFixture implements AutoCloseable {
                     .bind("h", Secrets.sha256Hex(KEY)).bind("id", keyId).execute());
             group = Transport.group("fuzz");
             AgentRegistry agents = new AgentRegistry();
-            listeners = new EndpointListeners(agents, Duration.ofSeconds(5), new GatewayMetrics(new SimpleMeterRegistry(), agents),
-                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER),
-                    new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, 100, null), Duration.ZERO);
+            listeners = new EndpointListeners(agents, Duration.ofSeconds(5), reports(),
+                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER), Duration.ZERO);
         } catch (RuntimeException e) {
             store.close();
             throw e;
@@ -107,8 +116,8 @@ public final class GatewayFuzzFixture implements AutoCloseable {
                         new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 80), http),
                 Map.of(ENDPOINT_NAME, https));
         checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run,
-                new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER));
-        egress = new ForwardProxy.Egress(new EgressPolicy(List.of(EGRESS_PATTERN)), Duration.ofSeconds(1), r -> {
+                new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER), reports());
+        egress = new Egress(new EgressPolicy(List.of(EGRESS_PATTERN)), Duration.ofSeconds(1), r -> {
             throw new RejectedExecutionException("fuzzing: no name resolution");
         });
     }

@@ -16,7 +16,25 @@ import java.util.function.Supplier;
  * proxy, the TLS listener): each connection gets a handshake deadline, then {@code handshake}.
  */
 public final class ConsumerPort {
+    /** How long a client may take to authenticate and name its destination. */
+    public static final int HANDSHAKE_SECONDS = 30;
+
     private ConsumerPort() {
+    }
+
+    /**
+     * Ends the handshake: removes its handlers (those of {@code handlers} still there) and its
+     * deadline. The socket is then carried as a tunnel.
+     */
+    public static void endHandshake(Channel socket, String... handlers) {
+        for (String h : handlers) {
+            if (socket.pipeline().get(h) != null) {
+                socket.pipeline().remove(h);
+            }
+        }
+        if (socket.pipeline().get(HandshakeDeadline.NAME) != null) {
+            socket.pipeline().remove(HandshakeDeadline.NAME);
+        }
     }
 
     public static Channel bind(EventLoopGroup group, InetSocketAddress address, int handshakeSeconds, RepeatedEvents refusals,

@@ -5,13 +5,13 @@ import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentSession;
 import dev.underpass.gateway.link.PendingConnection;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentSession;
 import dev.underpass.gateway.link.PendingConnection;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
 import dev.underpass.telemetry.RepeatedEvents;
@@ -48,12 +48,10 @@ public final class EndpointListeners {
     private static final long WAIT_STEP_MILLIS = 100;
 
     private final AgentRegistry registry;
-    private final GatewayMetrics metrics;
+    private final ConnectionEvents events;
     private final Duration dialTimeout;
     private final ConsumerLimit limit;
     private final AtomicLong connectionIds = new AtomicLong();
-    /** Refusals, one line per endpoint port and interval: while no agent is there, every connection is one. */
-    private final RepeatedEvents refusals;
     private final long waitForAgentsUntil;
     private final Set<Listener> open = ConcurrentHashMap.newKeySet();
 
@@ -112,12 +110,11 @@ public final class EndpointListeners {
     }
 
     /** {@code waitForAgents}: from now, how long connections that find no agent wait for one ({@link #WAIT_FOR_AGENTS_AFTER_START}). */
-    public EndpointListeners(AgentRegistry registry, Duration dialTimeout, GatewayMetrics metrics, ConsumerLimit limit,
-                      RepeatedEvents refusals, Duration waitForAgents) {
-        this.refusals = refusals;
+    public EndpointListeners(AgentRegistry registry, Duration dialTimeout, ConnectionEvents events, ConsumerLimit limit,
+                      Duration waitForAgents) {
         this.waitForAgentsUntil = System.nanoTime() + waitForAgents.toNanos();
         this.limit = limit;
-        this.metrics = metrics;
+        this.events = events;
         this.registry = registry;
         this.dialTimeout = dialTimeout;
     }
@@ -187,8 +184,8 @@ public final class EndpointListeners {
 
     private void connect(EndpointRoute route, Channel socket) {
         if (!limit.admit(socket, route.consumerAccount(), ConsumerLimit.Entrance.NETWORK)) {
-            metrics.dialFailed(route, "limit");
-            metrics.audit().refused(route, socket, "limit", "the consumer account has too many connections");
+            events.refused(connectionIds.incrementAndGet(), route, socket, "limit",
+                    "the consumer account has too many connections");
             StreamRelay.resetSocket(socket);
             return;
         }
@@ -207,11 +204,7 @@ public final class EndpointListeners {
             return;
         }
         if (choice.session() == null || attempt > MAX_ROUTING_ATTEMPTS) {
-            metrics.dialFailed(route, choice.session() == null ? choice.kind() : "draining");
-            refusals.warn(route.endpoint() + ":" + route.servicePort(), "connection {} endpoint={} port={} from={} refused: {}",
-                    id, route.endpoint(), route.servicePort(), socket.remoteAddress(),
-                    choice.session() == null ? choice.refusal() : "every agent chosen started draining");
-            metrics.audit().refused(route, socket, choice.session() == null ? choice.kind() : "draining",
+            events.refused(id, route, socket, choice.session() == null ? choice.kind() : "draining",
                     choice.session() == null ? choice.refusal() : "every agent chosen started draining");
             StreamRelay.resetSocket(socket);
             return;
@@ -247,7 +240,7 @@ public final class EndpointListeners {
         if (session.assignStandby(id, route, choice.target(), socket, System.nanoTime())) {
             return; // the fast way: a stream is already open, the consumer's bytes go with the answer
         }
-        PendingConnection p = new PendingConnection(id, route, choice.target(), socket, metrics.audit());
+        PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
         p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "gateway_timeout", "the agent did not open the stream within "
                 + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
         socket.closeFuture().addListener(f -> session.fail(id, null, "consumer closed before the stream opened"));

@@ -1,7 +1,5 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoopGroup;
@@ -22,7 +20,7 @@ public final class SniListener implements AutoCloseable {
     }
 
     public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = ConsumerPort.bind(group, address, ForwardProxy.HANDSHAKE_SECONDS, refusals, "sni",
+        server = ConsumerPort.bind(group, address, ConsumerPort.HANDSHAKE_SECONDS, refusals, "sni",
                 () -> new SniRouter(routes, refusals));
         return (InetSocketAddress) server.localAddress();
     }

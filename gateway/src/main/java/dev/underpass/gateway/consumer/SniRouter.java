@@ -1,9 +1,8 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.audit.ConnectionAudit;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.gateway.audit.ConnectionAudit;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
@@ -42,7 +41,7 @@ public final class SniRouter extends AbstractSniHandler<EndpointListeners.Listen
             ctx.close();
             return;
         }
-        ForwardProxy.log.info("TLS connection from {} for {} -> endpoint {} port {}", ctx.channel().remoteAddress(), hostname,
+        GatewayLog.PROXY.info("TLS connection from {} for {} -> endpoint {} port {}", ctx.channel().remoteAddress(), hostname,
                 listener.route().endpoint(), listener.route().servicePort());
         ctx.channel().config().setAutoRead(false);
         ConnectionAudit.via(ctx.channel(), "TLS listener");
@@ -74,7 +73,8 @@ public final class SniRouter extends AbstractSniHandler<EndpointListeners.Listen
             }
             ctx.pipeline().remove(this);
             ctx.pipeline().addFirst("replay", new ReplayFirst(bytes));
-            ForwardProxy.tunnel(ctx.channel(), listener);
+            ConsumerPort.endHandshake(ctx.channel());
+            listener.adopt(ctx.channel());
         }
     }
 }

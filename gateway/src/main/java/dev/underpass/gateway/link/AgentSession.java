@@ -2,10 +2,10 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.controlplane.AgentEnrollments;
 import dev.underpass.controlplane.AgentIdentities;
 import dev.underpass.protocol.ControlCodec;
@@ -47,7 +47,7 @@ public final class AgentSession {
     /** Longest health reason kept and shown; an agent may send more. */
     private static final int MAX_REASON = 256;
     private final int version;
-    private final GatewayMetrics metrics;
+    private final ConnectionEvents events;
     // Connections routed to this session and not ended yet: pending, dialling or relaying.
     private final AtomicInteger outstanding = new AtomicInteger();
     private volatile boolean draining;
@@ -57,9 +57,9 @@ public final class AgentSession {
     private final Map<String, TargetHealth> health = new ConcurrentHashMap<>();
 
     AgentSession(long id, String account, String tokenId, String tokenName, String agentName, Channel link,
-                 Http2StreamChannel control, int version, GatewayMetrics metrics) {
+                 Http2StreamChannel control, int version, ConnectionEvents events) {
         this.version = version;
-        this.metrics = metrics;
+        this.events = events;
         this.id = id;
         this.account = account;
         this.tokenId = tokenId;
@@ -97,8 +97,8 @@ public final class AgentSession {
         return targets.contains(target);
     }
 
-    GatewayMetrics metrics() {
-        return metrics;
+    ConnectionEvents events() {
+        return events;
     }
 
     String agentName() {
@@ -227,19 +227,12 @@ public final class AgentSession {
         PendingConnection p = pending.remove(connectionId);
         if (p != null) {
            unrouted();
-            if (kind != null) {
-                metrics.dialFailed(p.route(), kind);
-            }
-            p.fail(reason);
+            p.fail(events, kind, reason);
             return;
         }
         Assigned a = assigned.remove(connectionId);
         if (a != null) {
-            if (kind != null) {
-                metrics.dialFailed(a.route(), kind);
-            }
-            GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
-                    connectionId, a.route().endpoint(), a.route().servicePort(), a.from(), a.target(), reason);
+            events.aborted(connectionId, a.route(), a.from(), a.target(), kind, reason);
             a.relay().abort(reason);
         }
     }

@@ -3,11 +3,11 @@ package dev.underpass.gateway.link;
 import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.auth.AgentCredentials;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.auth.AgentCredentials;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.controlplane.AgentEnrollments;
 import dev.underpass.controlplane.AgentTokens;
 import dev.underpass.controlplane.ApiException;
@@ -62,16 +62,17 @@ public final class AgentStreams {
     private final AtomicLong sessionIds = new AtomicLong();
     /** Told of every advertise, so that the session gets its health checks. */
     private final Consumer<AgentSession> onAdvertise;
-    private final GatewayMetrics metrics;
+    private final ConnectionEvents events;
     /** Refusals of links and enrollments, one line per source and interval: junk on the agent port comes in floods. */
     private final RepeatedEvents refusals;
-    /** Client certificates and enrollment (ADR 0015); null until the gateway wires them. */
-    private volatile AgentCertificates certificates;
+    /** Client certificates and enrollment (ADR 0015); null: agents authenticate with tokens and JWTs only. */
+    private final AgentCertificates certificates;
 
-    public AgentStreams(AgentCredentials credentials, Executor verifier, AgentRegistry registry,
-                 Consumer<AgentSession> onAdvertise, GatewayMetrics metrics, RepeatedEvents refusals) {
+    public AgentStreams(AgentCredentials credentials, AgentCertificates certificates, Executor verifier, AgentRegistry registry,
+                        Consumer<AgentSession> onAdvertise, ConnectionEvents events, RepeatedEvents refusals) {
+        this.certificates = certificates;
         this.refusals = refusals;
-        this.metrics = metrics;
+        this.events = events;
         this.onAdvertise = onAdvertise;
         this.credentials = credentials;
         this.verifier = verifier;
@@ -85,11 +86,6 @@ public final class AgentStreams {
                 ch.pipeline().addLast("dispatch", new Dispatcher());
             }
         };
-    }
-
-    /** Accepts agents with client certificates of the agent CA, and enrollments on {@link Enrollment#PATH}. */
-    public void certificates(AgentCertificates certificates) {
-        this.certificates = certificates;
     }
 
     /** Where refusals of agent links are logged (the agent port's TLS and ALPN failures too). */
@@ -282,7 +278,7 @@ public final class AgentStreams {
         Channel link = stream.parent();
         CharSequence agentName = h.get(Protocol.HEADER_AGENT);
         AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(), identity.tokenId(),
-                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream, version, metrics);
+                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream, version, events);
         link.attr(SESSION).set(session);
         ctx.pipeline().addLast("control-content", new DataFrameContent());
         ControlCodec.addDecoder(ctx.pipeline());

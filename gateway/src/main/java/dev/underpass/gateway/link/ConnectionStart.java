@@ -15,7 +15,7 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 /**
  * Starts carrying a consumer connection on a data stream of an agent session, whichever way the
  * stream came (opened for it after an {@code open}, or a standby stream assigned to it), and
- * logs its end in one line.
+ * reports its start and its end.
  */
 public final class ConnectionStart {
     private ConnectionStart() {
@@ -26,18 +26,10 @@ public final class ConnectionStart {
                              EndpointRoute r, HostAndPort target, Channel socket, long acceptedNanos) {
         stream.config().setAutoRead(false);
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(answer));
-        GatewayLog.CONNECTIONS.debug("connection {} endpoint={} port={} from={} target={} on session {} ({} us)",
-                id, r.endpoint(), r.servicePort(), socket.remoteAddress(), target, session.id(),
-                (System.nanoTime() - acceptedNanos) / 1000);
-        session.metrics().started(r, acceptedNanos);
+        session.events().started(id, r, socket, target, session.id(), acceptedNanos);
         return StreamRelay.start(socket, stream, (relay, outcome, detail) -> {
             session.finished(id);
-            session.metrics().ended(r, relay, outcome);
-            session.metrics().audit().relayed(r, socket, relay, outcome, detail);
-            GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
-                    + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), socket.remoteAddress(),
-                    target, session.id(), outcome, detail == null ? "" : " (" + detail + ")",
-                    relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis());
+            session.events().ended(id, r, socket, target, session.id(), relay, outcome, detail);
         });
     }
 

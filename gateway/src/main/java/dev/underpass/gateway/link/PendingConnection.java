@@ -1,11 +1,8 @@
 package dev.underpass.gateway.link;
 
-import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.StreamRelay;
 import io.netty.channel.Channel;
@@ -21,15 +18,13 @@ public final class PendingConnection {
     private final HostAndPort target;
     private final Channel socket;
     private final long acceptedNanos = System.nanoTime();
-    private final ConnectionAudit audit;
     private volatile ScheduledFuture<?> timeout;
 
-    public PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket, ConnectionAudit audit) {
+    public PendingConnection(long id, EndpointRoute route, HostAndPort target, Channel socket) {
         this.id = id;
         this.route = route;
         this.target = target;
         this.socket = socket;
-        this.audit = audit;
     }
 
     long id() {
@@ -63,12 +58,10 @@ public final class PendingConnection {
         }
     }
 
-    /** Closes the consumer's socket with a reset, so the failure is prompt and visible. */
-    void fail(String reason) {
+    /** Reports the failure and closes the consumer's socket with a reset, so that it is prompt and visible. */
+    void fail(ConnectionEvents events, String kind, String reason) {
         cancelTimeout();
-        GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
-                id, route.endpoint(), route.servicePort(), socket.remoteAddress(), target, reason);
-        audit.failed(route, socket, (System.nanoTime() - acceptedNanos) / 1_000_000, reason);
+        events.failed(id, route, socket, target, kind, reason, acceptedNanos);
         StreamRelay.resetSocket(socket);
     }
 }

@@ -1,11 +1,7 @@
 package dev.underpass.gateway.observe;
 
-import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.link.AgentRegistry;
-import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.protocol.StreamRelay;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -21,6 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.DoubleSupplier;
+import java.util.function.IntSupplier;
 
 /**
  * The gateway's Prometheus metrics. Connections are labelled by service ({@code provider/name})
@@ -41,12 +38,11 @@ public final class GatewayMetrics {
     private final Map<String, EndpointMeters> endpoints = new ConcurrentHashMap<>();
     /** What each target health gauge reads, by service and target. */
     private final Map<List<String>, AtomicReference<DoubleSupplier>> healthGauges = new ConcurrentHashMap<>();
-    /** Where connection ends are recorded for the audit log (ADR 0014); set once when the gateway starts. */
-    private volatile ConnectionAudit audit = ConnectionAudit.OFF;
 
-    public GatewayMetrics(MeterRegistry registry, AgentRegistry agents) {
+    /** {@code liveSessions} reads the number of live agent sessions at each scrape. */
+    public GatewayMetrics(MeterRegistry registry, IntSupplier liveSessions) {
         this.registry = registry;
-        Gauge.builder(SESSIONS, agents, a -> a.all().size())
+        Gauge.builder(SESSIONS, liveSessions, IntSupplier::getAsInt)
                 .description("Live agent sessions")
                 .register(registry);
     }
@@ -84,14 +80,6 @@ public final class GatewayMetrics {
 
     private EndpointMeters of(EndpointRoute r) {
         return endpoints.computeIfAbsent(r.endpoint(), e -> new EndpointMeters(r.service(), e));
-    }
-
-    public void audit(ConnectionAudit audit) {
-        this.audit = audit;
-    }
-
-    public ConnectionAudit audit() {
-        return audit;
     }
 
     /** A connection's data stream was answered: it is relaying from now on. */

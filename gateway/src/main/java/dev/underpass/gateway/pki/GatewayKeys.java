@@ -1,6 +1,5 @@
 package dev.underpass.gateway.pki;
 
-import dev.underpass.gateway.GatewayConfig;
 import dev.underpass.protocol.SealedFiles;
 import dev.underpass.protocol.SecretBox;
 import java.io.IOException;
@@ -36,7 +35,15 @@ public final class GatewayKeys {
         return "underpass gateway tls/" + keyFile.getFileName();
     }
 
-    public static Loaded load(GatewayConfig config, Path dataDir, SecretBox box) throws IOException {
+    /**
+     * Where the gateway's certificate comes from: the operator's files ({@code certificate} and
+     * {@code privateKey}, both null otherwise), or one generated for {@code serverNames} and the
+     * hosts the agent port and the API listen on.
+     */
+    public record Source(String certificate, String privateKey, List<String> serverNames, List<String> listenHosts) {
+    }
+
+    public static Loaded load(Source source, Path dataDir, SecretBox box) throws IOException {
         Path tls = dataDir.resolve("tls");
         List<Path> keys = new ArrayList<>();
         for (String name : KEY_FILES) {
@@ -58,15 +65,15 @@ public final class GatewayKeys {
         byte[] chain;
         byte[] key;
         Path ca = null;
-        if (config.tls() != null) {
-            Path certFile = Path.of(config.tls().certificate());
-            Path keyFile = Path.of(config.tls().privateKey());
+        if (source.certificate() != null) {
+            Path certFile = Path.of(source.certificate());
+            Path keyFile = Path.of(source.privateKey());
             chain = readable(certFile, "tls.certificate");
             readable(keyFile, "tls.privateKey");
             key = SealedFiles.read(keyFile, "tls.privateKey " + keyFile, "underpass gateway tls.privateKey", box);
         } else {
             GatewayCertificates generated = GatewayCertificates.ensure(tls, GatewayCertificates.certificateNames(
-                    config.serverNames(), List.of(config.agentListenAddress().host(), config.apiListenAddress().host())), box);
+                    source.serverNames(), source.listenHosts()), box);
             chain = Files.readAllBytes(generated.certificateFile());
             key = SealedFiles.read(generated.privateKeyFile(), "tls/gateway-key.pem", purpose(generated.privateKeyFile()), box);
             ca = generated.caFile();

@@ -1,5 +1,6 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.FuzzChunks;
 import dev.underpass.gateway.FuzzLog;
 import dev.underpass.gateway.GatewayFuzzFixture;
@@ -29,7 +30,7 @@ import org.junit.jupiter.api.BeforeAll;
  * fuzz: docs/fuzzing.md.
  */
 public class SniRouterFuzzTest {
-    private static final RepeatedEvents REFUSALS = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
+    private static final RepeatedEvents REFUSALS = new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static GatewayFuzzFixture fixture;
     private static FuzzLog log;
 
@@ -61,7 +62,7 @@ public class SniRouterFuzzTest {
     void clientHello(FuzzedDataProvider data) {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS, REFUSALS));
+        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
         channel.pipeline().addLast("sni", new SniRouter(fixture.routes, REFUSALS));
         try {
             for (byte[] read : reads) {
@@ -71,7 +72,7 @@ public class SniRouterFuzzTest {
                 channel.writeInbound(Unpooled.wrappedBuffer(read));
                 channel.runPendingTasks();
             }
-            channel.advanceTimeBy(ForwardProxy.HANDSHAKE_SECONDS + 1, TimeUnit.SECONDS);
+            channel.advanceTimeBy(ConsumerPort.HANDSHAKE_SECONDS + 1, TimeUnit.SECONDS);
             channel.runPendingTasks();
             channel.runScheduledPendingTasks();
             assertThat(log.take()).as("handlers threw").isEmpty();

@@ -51,7 +51,7 @@ class HealthCheckPushTest {
         // Issue 12: each agent connection logged "This Gauge has been already registered", and the
         // gauge went on reading the check it was first registered with.
         var registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
-        GatewayMetrics metrics = new GatewayMetrics(registry, new AgentRegistry());
+        GatewayMetrics metrics = new GatewayMetrics(registry, () -> 0);
 
         metrics.targetHealth("acme/git", "git.corp:443", () -> 1);
         metrics.targetHealth("acme/git", "git.corp:443", () -> 2); // the service's check changed

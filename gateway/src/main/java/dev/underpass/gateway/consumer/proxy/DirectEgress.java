@@ -1,5 +1,6 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
@@ -39,7 +40,7 @@ public final class DirectEgress {
      * names such an address literally allows it), then dials it from {@code socket}'s event loop;
      * calls {@code connected} with the new channel (not yet relaying), else {@code failed} with why.
      */
-    static void dial(Channel socket, HostAndPort destination, ForwardProxy.Egress egress, Consumer<Channel> connected,
+    static void dial(Channel socket, HostAndPort destination, Egress egress, Consumer<Channel> connected,
                      Consumer<String> failed) {
         CompletableFuture<InetAddress> lookup;
         try {
@@ -204,7 +205,7 @@ public final class DirectEgress {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            ForwardProxy.log.info("egress connection {} ended: {}", ctx.channel(), cause.toString());
+            GatewayLog.PROXY.info("egress connection {} ended: {}", ctx.channel(), cause.toString());
             ctx.close();
             peer.close();
         }

@@ -30,9 +30,6 @@ import org.slf4j.LoggerFactory;
  * no egress to the public internet.
  */
 public final class ForwardProxy implements AutoCloseable {
-    public static final Logger log = LoggerFactory.getLogger("underpass.gateway.proxy");
-    /** How long a client may take to authenticate and name its destination. */
-    public static final int HANDSHAKE_SECONDS = 30;
     static final int MAX_HEADER_BYTES = 8192;
     private static final byte SOCKS5 = 0x05;
 
@@ -44,12 +41,8 @@ public final class ForwardProxy implements AutoCloseable {
     private final RepeatedEvents refusals;
     private Channel server;
 
-    /** The operator's egress policy, how long a direct dial may take, and where names are resolved. */
-    public record Egress(EgressPolicy policy, java.time.Duration dialTimeout, java.util.concurrent.Executor resolver) {
-    }
-
     public ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
-        this(checks, routes, egress, refusals, HANDSHAKE_SECONDS);
+        this(checks, routes, egress, refusals, ConsumerPort.HANDSHAKE_SECONDS);
     }
 
     /** With another handshake timeout (tests of slow clients). */
@@ -82,34 +75,6 @@ public final class ForwardProxy implements AutoCloseable {
                 ctx.pipeline().addAfter("http", "connect", new HttpConnectProxy(checks, routes, egress, refusals));
             }
             ctx.pipeline().remove(this); // hands what it holds to the handlers just added
-        }
-    }
-
-    /** Ends the handshake: the proxy's handlers leave and the socket is carried as an endpoint connection. */
-    public static void tunnel(Channel socket, EndpointListeners.Listener listener, String... handlers) {
-        endHandshake(socket, handlers);
-        listener.adopt(socket);
-    }
-
-    /** How a direct-egress relay's end is logged (one line) and audited, for {@code client} to {@code destination}. */
-    static DirectEgress.Ended egressEnded(ProxyChecks checks, Channel client, String destination) {
-        Object from = client.remoteAddress();
-        return (toDestination, toClient, millis) -> {
-            log.info("egress connection from {} to {} closed: sent={} received={} duration={}ms", from, destination,
-                    toDestination, toClient, millis);
-            checks.audit().egress(client, destination, toClient, toDestination, millis);
-        };
-    }
-
-    /** Removes the handshake's handlers (those of {@code handlers} still there) and its timeout. */
-    static void endHandshake(Channel socket, String... handlers) {
-        for (String h : handlers) {
-            if (socket.pipeline().get(h) != null) {
-                socket.pipeline().remove(h);
-            }
-        }
-        if (socket.pipeline().get(HandshakeDeadline.NAME) != null) {
-            socket.pipeline().remove(HandshakeDeadline.NAME);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.gateway.consumer.ConsumerPort;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointListeners;
@@ -52,7 +54,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
-    private final ForwardProxy.Egress egress;
+    private final Egress egress;
     private final RepeatedEvents refusals;
     private boolean handled;
     private boolean absoluteForm;
@@ -62,7 +64,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
      */
     private final List<Object> forward = new ArrayList<>();
 
-    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress, RepeatedEvents refusals) {
+    HttpConnectProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
         this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;
@@ -127,7 +129,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         if (key == null) {
             // The first step of HTTP authentication: clients such as git send their credentials only after this
             // challenge, so it is no refusal worth a line at INFO.
-            ForwardProxy.log.debug("proxy request from {} for {}: 407, asked for credentials", from, destination);
+            GatewayLog.PROXY.debug("proxy request from {} for {}: 407, asked for credentials", from, destination);
             answer(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
                     + "password, e.g. http_proxy=http://user:KEY@gateway:port)", Map.of());
             return;
@@ -186,7 +188,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
         if (!checks.limit().admit(ctx.channel(), p.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
-            checks.audit().refused(ctx.channel(), destination.toString(), "limit");
+            checks.events().proxyRefused(ctx.channel(), destination.toString(), "limit");
             answer(ctx, 429, checks.limit().reason(p.account()), Map.of("retry-after", "1"));
             return;
         }
@@ -200,14 +202,15 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                     reason -> refuse(ctx, 403, reason, from, destination + " account=" + p.account()));
             return;
         }
-        ForwardProxy.log.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),
+        GatewayLog.PROXY.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),
                 p.keyId(), listener.route().endpoint(), listener.route().servicePort());
         ctx.pipeline().remove("http");
         if (!absoluteForm) {
             ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
                 if (f.isSuccess()) {
                     ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
-                    ForwardProxy.tunnel(ctx.channel(), listener, "connect");
+                    ConsumerPort.endHandshake(ctx.channel(), "connect");
+                    listener.adopt(ctx.channel());
                 } else {
                     ctx.close();
                 }
@@ -215,7 +218,8 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             return;
         }
         ctx.pipeline().addFirst("replay", new ReplayFirst(encodeForward(ctx)));
-        ForwardProxy.tunnel(ctx.channel(), listener, "connect");
+        ConsumerPort.endHandshake(ctx.channel(), "connect");
+        listener.adopt(ctx.channel());
     }
 
     /** Out to the public destination itself, as the operator's egress policy allows. */
@@ -225,7 +229,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                 out.close();
                 return;
             }
-            ForwardProxy.log.info("{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)", method,
+            GatewayLog.PROXY.info("{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)", method,
                     destination, from, p.account(), p.keyId());
             ctx.pipeline().remove("http");
             if (!absoluteForm) {
@@ -236,15 +240,15 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                         return;
                     }
                     ByteBuf first = encodeForward(ctx);
-                    ForwardProxy.endHandshake(ctx.channel(), "connect");
+                    ConsumerPort.endHandshake(ctx.channel(), "connect");
                     DirectEgress.relay(ctx.channel(), out, first,
-                            ForwardProxy.egressEnded(checks, ctx.channel(), destination.toString()));
+                            (toDestination, toClient, millis) -> checks.events().egressEnded(ctx.channel(), destination.toString(), toDestination, toClient, millis));
                 });
             } else {
                 ByteBuf first = encodeForward(ctx);
-                ForwardProxy.endHandshake(ctx.channel(), "connect");
+                ConsumerPort.endHandshake(ctx.channel(), "connect");
                 DirectEgress.relay(ctx.channel(), out, first,
-                        ForwardProxy.egressEnded(checks, ctx.channel(), destination.toString()));
+                        (toDestination, toClient, millis) -> checks.events().egressEnded(ctx.channel(), destination.toString(), toDestination, toClient, millis));
             }
         }, reason -> refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
     }

@@ -2,7 +2,7 @@ package dev.underpass.gateway.consumer.proxy;
 
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.controlplane.ApiException;
 import dev.underpass.controlplane.ApiKeys;
@@ -30,10 +30,11 @@ public final class ProxyChecks {
     private final Endpoints endpoints;
     private final Executor store;
     private final ConsumerLimit limit;
-    /** Where refusals of authenticated consumers are recorded (ADR 0014); set once when the gateway starts. */
-    private volatile ConnectionAudit audit = ConnectionAudit.OFF;
+    /** Where the proxy's refusals and direct-egress ends are reported. */
+    private final ConnectionEvents events;
 
-    public ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store, ConsumerLimit limit) {
+    public ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store, ConsumerLimit limit, ConnectionEvents events) {
+        this.events = events;
         this.limit = limit;
         this.keys = keys;
         this.endpoints = endpoints;
@@ -104,15 +105,9 @@ public final class ProxyChecks {
         return p;
     }
 
-    /** Records refusals in the audit log from now on. */
-    public ProxyChecks audit(ConnectionAudit audit) {
-        this.audit = audit;
-        return this;
-    }
-
-    /** Where a proxy records its own refusals of an authenticated consumer ({@link ConnectionAudit#refused(Channel, String, String)}). */
-    public ConnectionAudit audit() {
-        return audit;
+    /** Where the proxy reports its refusals of authenticated consumers and the ends of its direct-egress relays. */
+    ConnectionEvents events() {
+        return events;
     }
 
     /** The limit on live connections per consumer account, which every tunnel of the proxy is admitted within. */
@@ -137,7 +132,7 @@ public final class ProxyChecks {
         }
         lookup.whenCompleteAsync((reason, failure) -> {
             String why = failure == null ? reason : otherwise;
-            audit.refused(channel, host + ":" + port, why);
+            events.proxyRefused(channel, host + ":" + port, why);
             then.accept(why);
         }, channel.eventLoop());
     }

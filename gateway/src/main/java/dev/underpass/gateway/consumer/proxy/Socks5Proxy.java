@@ -1,5 +1,7 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.gateway.consumer.ConsumerPort;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointListeners;
@@ -37,11 +39,11 @@ import io.netty.handler.codec.socksx.v5.Socks5PasswordAuthStatus;
 public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message> {
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
-    private final ForwardProxy.Egress egress;
+    private final Egress egress;
     private final RepeatedEvents refusals;
     private Principal principal;
 
-    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes, ForwardProxy.Egress egress, RepeatedEvents refusals) {
+    Socks5Proxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
         this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;
@@ -132,7 +134,7 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
             return;
         }
         if (!checks.limit().admit(ctx.channel(), principal.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
-            checks.audit().refused(ctx.channel(), destination, "limit");
+            checks.events().proxyRefused(ctx.channel(), destination, "limit");
             ctx.writeAndFlush(reply(Socks5CommandStatus.FORBIDDEN)).addListener(ChannelFutureListener.CLOSE);
             return;
         }
@@ -145,7 +147,7 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
                             out.close();
                             return;
                         }
-                        ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> direct egress (allowed by "
+                        GatewayLog.PROXY.info("SOCKS5 CONNECT {} from {} account={} key={} -> direct egress (allowed by "
                                 + "egressAllow)", destination, from, principal.account(), principal.keyId());
                         ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
                             if (!f.isSuccess()) {
@@ -153,9 +155,9 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
                                 ctx.close();
                                 return;
                             }
-                            ForwardProxy.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
+                            ConsumerPort.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
                             DirectEgress.relay(ctx.channel(), out, pipelined(),
-                                    ForwardProxy.egressEnded(checks, ctx.channel(), destination));
+                                    (toDestination, toClient, millis) -> checks.events().egressEnded(ctx.channel(), destination, toDestination, toClient, millis));
                         });
                     }, reason -> refuse(ctx, reply(Socks5CommandStatus.HOST_UNREACHABLE), "cannot reach " + destination
                             + ": " + reason, from));
@@ -166,13 +168,14 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
                     reason -> refuse(ctx, reply(Socks5CommandStatus.FORBIDDEN), reason, from));
             return;
         }
-        ForwardProxy.log.info("SOCKS5 CONNECT {} from {} account={} key={} -> endpoint {} port {}", destination, from,
+        GatewayLog.PROXY.info("SOCKS5 CONNECT {} from {} account={} key={} -> endpoint {} port {}", destination, from,
                 principal.account(), principal.keyId(), listener.route().endpoint(), listener.route().servicePort());
         ctx.channel().config().setAutoRead(false);
         ctx.writeAndFlush(reply(Socks5CommandStatus.SUCCESS)).addListener(f -> {
             if (f.isSuccess()) {
                 ctx.pipeline().addFirst("replay", new ReplayFirst(pipelined()));
-                ForwardProxy.tunnel(ctx.channel(), listener, "socks-decoder", "socks-encoder", "socks");
+                ConsumerPort.endHandshake(ctx.channel(), "socks-decoder", "socks-encoder", "socks");
+                listener.adopt(ctx.channel());
             } else {
                 ctx.close();
             }

@@ -1,5 +1,7 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.FuzzChunks;
 import dev.underpass.gateway.FuzzLog;
 import dev.underpass.gateway.GatewayFuzzFixture;
@@ -38,7 +40,7 @@ import org.junit.jupiter.api.Test;
  * fuzz: docs/fuzzing.md.
  */
 class ForwardProxyFuzzTest {
-    private static final RepeatedEvents REFUSALS = new RepeatedEvents(ForwardProxy.log, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
+    private static final RepeatedEvents REFUSALS = new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static final Set<Integer> HTTP_STATUSES = Set.of(200, 400, 403, 407, 414, 429, 431, 502, 505);
     private static final Pattern STATUS_LINE = Pattern.compile("HTTP/1\\.1 (\\d{3}) [^\r\n]*\r\n");
 
@@ -81,7 +83,7 @@ class ForwardProxyFuzzTest {
     void handshake(FuzzedDataProvider data) throws Exception {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ForwardProxy.HANDSHAKE_SECONDS, REFUSALS));
+        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
         channel.pipeline().addLast("detect", (ChannelHandler) detect.newInstance(proxy));
         ByteArrayOutputStream written = new ByteArrayOutputStream();
         try {
@@ -93,7 +95,7 @@ class ForwardProxyFuzzTest {
                 channel.runPendingTasks();
                 drain(channel, written);
             }
-            channel.advanceTimeBy(ForwardProxy.HANDSHAKE_SECONDS + 1, TimeUnit.SECONDS);
+            channel.advanceTimeBy(ConsumerPort.HANDSHAKE_SECONDS + 1, TimeUnit.SECONDS);
             channel.runPendingTasks();
             channel.runScheduledPendingTasks();
             drain(channel, written);
