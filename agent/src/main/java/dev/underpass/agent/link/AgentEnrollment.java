@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.Enrollment;
 import dev.underpass.protocol.HostAndPort;
