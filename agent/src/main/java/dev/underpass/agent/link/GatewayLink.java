@@ -30,6 +30,7 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
@@ -101,16 +102,16 @@ public final class GatewayLink implements AutoCloseable {
     public GatewayLink(AgentConfig config, String name, String token, SslContext ssl, AgentConfig.ProxySettings proxy,
                        ControlMessage.Advertise advertise, TargetDialer dialer, HealthChecker health,
                        AgentMetrics metrics) {
-        this.config = config;
+        this.config = Objects.requireNonNull(config, "config");
         this.gateway = config.gatewayAddress();
-        this.name = name;
+        this.name = Objects.requireNonNull(name, "name");
         this.token = token;
-        this.ssl = ssl;
+        this.ssl = Objects.requireNonNull(ssl, "ssl");
         this.proxy = proxy;
-        this.advertise = advertise;
-        this.dialer = dialer;
-        this.health = health;
-        this.metrics = metrics;
+        this.advertise = Objects.requireNonNull(advertise, "advertise");
+        this.dialer = Objects.requireNonNull(dialer, "dialer");
+        this.health = Objects.requireNonNull(health, "health");
+        this.metrics = Objects.requireNonNull(metrics, "metrics");
     }
 
     /** Connects in the background, and again whenever the link ends, until {@link #drain()} or {@link #close()}. */

@@ -5,10 +5,8 @@ import dev.underpass.protocol.HostAndPort;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.handler.proxy.HttpProxyHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.timeout.IdleStateHandler;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -40,10 +38,7 @@ final class LinkInitializer extends ChannelInitializer<SocketChannel> {
     protected void initChannel(SocketChannel ch) {
         LinkState.attach(ch, bearer);
         if (proxy != null) {
-            InetSocketAddress proxyAddress = new InetSocketAddress(proxy.address().host(), proxy.address().port());
-            ch.pipeline().addLast("proxy", proxy.username() == null
-                    ? new HttpProxyHandler(proxyAddress)
-                    : new HttpProxyHandler(proxyAddress, proxy.username(), proxy.password()));
+            ch.pipeline().addLast("proxy", EgressProxy.handler(proxy));
         }
         ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc(), gateway.host(), gateway.port()));
         ch.pipeline().addLast("heartbeat", new IdleStateHandler(heartbeatTimeout.toMillis(), 0, 0, TimeUnit.MILLISECONDS));
