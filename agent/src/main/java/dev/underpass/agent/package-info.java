@@ -1,5 +1,5 @@
 /**
- * The agent: dials out to the gateway over TLS 1.3 (optionally through an HTTP CONNECT egress
- * proxy), keeps its session up, and dials only the targets its local configuration allows.
+ * The agent, assembled: {@link dev.underpass.agent.Agent} builds the link to the gateway, the
+ * target dialer and the health checker from one configuration; the CLI starts it.
  */
 package dev.underpass.agent;

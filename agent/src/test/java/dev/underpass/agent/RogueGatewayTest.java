@@ -2,6 +2,7 @@ package dev.underpass.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.DialError;

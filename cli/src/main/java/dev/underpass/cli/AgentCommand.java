@@ -1,7 +1,7 @@
 package dev.underpass.cli;
 
 import dev.underpass.agent.Agent;
-import dev.underpass.agent.AgentConfig;
+import dev.underpass.agent.config.AgentConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

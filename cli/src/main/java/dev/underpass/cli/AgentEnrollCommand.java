@@ -1,6 +1,6 @@
 package dev.underpass.cli;
 
-import dev.underpass.agent.AgentEnrollment;
+import dev.underpass.agent.link.AgentEnrollment;
 import dev.underpass.protocol.SecretBox;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

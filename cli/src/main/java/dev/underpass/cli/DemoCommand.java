@@ -3,7 +3,7 @@ package dev.underpass.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import dev.underpass.agent.Agent;
-import dev.underpass.agent.AgentConfig;
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.gateway.Gateway;
 import dev.underpass.gateway.GatewayConfig;
 import java.io.IOException;

@@ -5,7 +5,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Rows under a header, printed in columns aligned on the widest cell. */
+/**
+ * Rows under a header, printed in columns aligned on the widest cell: the one way every command
+ * prints a table. Not picocli's {@code Help.TextTable}: that one needs each column's width before
+ * the first row, and it reads {@code @|...|@} in a cell as markup even with colours off, so a
+ * description or an agent's reason holding that text would print changed and misaligned.
+ */
 final class Table {
     private static final String GAP = "   ";
 

@@ -3,8 +3,6 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine.TypeConversionException;
@@ -62,15 +60,5 @@ class ConvertersTest {
         assertThatThrownBy(() -> c.convert("22=tcp,healthy=")).hasMessageContaining("healthy= (expected: a whole number "
                 + "of checks)");
         assertThatThrownBy(() -> c.convert("22=tcp,timeout=1,timeout=2")).hasMessageContaining("timeout given twice");
-    }
-
-    @Test
-    void tableColumnsAlignOnTheWidestCellWithoutTrailingBlanks() {
-        StringWriter s = new StringWriter();
-        Table.of("ID", "STATE").row("ep-1", "available").row("ep-long-id", null).print(new PrintWriter(s, true));
-        assertThat(s.toString().lines()).containsExactly(
-                "ID           STATE",
-                "ep-1         available",
-                "ep-long-id   -");
     }
 }

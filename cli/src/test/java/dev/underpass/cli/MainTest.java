@@ -3,7 +3,7 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.underpass.agent.AgentConfig;
+import dev.underpass.agent.config.AgentConfig;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

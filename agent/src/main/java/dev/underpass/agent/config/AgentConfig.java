@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.config;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Pattern;
 
 /**
@@ -158,7 +159,7 @@ public record AgentConfig(
         if (caFile != null && !Files.isReadable(Path.of(caFile))) {
             errors.add("caFile: " + shown(caFile) + " (expected: a readable PEM file)");
         }
-        if (pin != null && !(PIN.matcher(pin).matches() && GatewayTrust.normalizePin(pin).length() == 64)) {
+        if (pin != null && !(PIN.matcher(pin).matches() && pinHex().length() == 64)) {
             errors.add("pin: " + shown(pin) + " (expected: sha256:<64 hex digits>, as the gateway logs at start)");
         }
         if (proxy != null) {
@@ -199,7 +200,7 @@ public record AgentConfig(
                 errors.add("targets[" + i + "]: " + shown(targets.get(i)) + " (expected: host:port)");
             }
         }
-        errors.addAll(TargetAddresses.validate(targetNetworks));
+        errors.addAll(TargetNetworks.validate(targetNetworks));
         return errors;
     }
 
@@ -287,6 +288,11 @@ public record AgentConfig(
             throw new IOException("oidcTokenFile " + oidcTokenFile + " is empty (expected: a JWT)");
         }
         return jwt;
+    }
+
+    /** The pinned fingerprint as bare lower-case hex ({@code sha256:AB:CD...} becomes {@code abcd...}); null without a pin. */
+    public String pinHex() {
+        return pin == null ? null : pin.substring("sha256:".length()).replace(":", "").toLowerCase(Locale.ROOT);
     }
 
     /** Whether this agent authenticates with a client certificate rather than a token. */

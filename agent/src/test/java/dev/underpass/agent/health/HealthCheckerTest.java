@@ -1,9 +1,10 @@
-package dev.underpass.agent;
+package dev.underpass.agent.health;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.underpass.agent.target.TargetAddresses;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import java.net.InetSocketAddress;

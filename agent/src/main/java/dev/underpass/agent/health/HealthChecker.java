@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.health;
 
+import dev.underpass.agent.target.TargetAddresses;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import java.util.HashMap;
@@ -22,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * on it turns unhealthy after {@code unhealthyThreshold} failures in a row and healthy again after
  * {@code healthyThreshold} passes in a row. Targets outside the allowlist are never probed.
  */
-final class HealthChecker implements AutoCloseable {
+public final class HealthChecker implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent.health");
     /** However often the gateway asks, a target is probed at most this often. */
     static final long MIN_INTERVAL_MILLIS = 1000;
@@ -36,24 +37,29 @@ final class HealthChecker implements AutoCloseable {
     private final ExecutorService probes = Executors.newVirtualThreadPerTaskExecutor();
     /** The running checks by id; touched only on {@link #timer}. */
     private final Map<String, Running> running = new HashMap<>();
-    private final Listener listener;
+    private final Verdicts verdicts;
 
-    /** Told of every verdict, for metrics. */
-    interface Listener {
+    /**
+     * Told of every verdict, for metrics: a callback, not a listener (in this product's words a
+     * listener is an endpoint service's port).
+     */
+    @FunctionalInterface
+    public interface Verdicts {
+        /** {@code healthy} is null when the check is stopped. */
         void verdict(ControlMessage.Check check, Boolean healthy);
     }
 
-    HealthChecker(Set<HostAndPort> allowed, TargetAddresses addresses, Listener listener) {
+    public HealthChecker(Set<HostAndPort> allowed, TargetAddresses addresses, Verdicts verdicts) {
         this.addresses = addresses;
         this.allowed = Set.copyOf(allowed);
-        this.listener = listener;
+        this.verdicts = verdicts;
     }
 
     /**
      * Runs {@code checks} from now on, reporting to {@code report}: a check whose definition did
      * not change keeps its state, the others start over, the rest stop.
      */
-    void replace(List<ControlMessage.Check> checks, Consumer<ControlMessage.Health> report) {
+    public void replace(List<ControlMessage.Check> checks, Consumer<ControlMessage.Health> report) {
         onTimer(() -> {
             Map<String, ControlMessage.Check> wanted = new HashMap<>();
             checks.forEach(c -> wanted.put(c.id(), c));
@@ -73,7 +79,7 @@ final class HealthChecker implements AutoCloseable {
     }
 
     /** Stops every check (the session ended: the next one brings its own). */
-    void stopAll() {
+    public void stopAll() {
         onTimer(() -> {
             running.values().forEach(Running::stop);
             running.clear();
@@ -179,13 +185,13 @@ final class HealthChecker implements AutoCloseable {
         void verdict(boolean now, String reason) {
             healthy = now;
             log.info("target {} ({}) is {}: {}", check.target(), check.id(), now ? "healthy" : "unhealthy", reason);
-            listener.verdict(check, now);
+            verdicts.verdict(check, now);
             report.accept(new ControlMessage.Health(check.id(), now, reason));
         }
 
         void stop() {
             stopped = true;
-            listener.verdict(check, null);
+            verdicts.verdict(check, null);
         }
     }
 

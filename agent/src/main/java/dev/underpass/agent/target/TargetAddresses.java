@@ -1,7 +1,7 @@
-package dev.underpass.agent;
+package dev.underpass.agent.target;
 
+import dev.underpass.agent.config.TargetNetworks;
 import dev.underpass.protocol.HostAndPort;
-import io.netty.handler.ipfilter.IpFilterRuleType;
 import io.netty.handler.ipfilter.IpSubnetFilterRule;
 import io.netty.util.NetUtil;
 import java.net.Inet4Address;
@@ -9,7 +9,6 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -23,21 +22,21 @@ import java.util.Locale;
  * {@code targetNetworks}; when networks are listed, a name may lead only into them. A target
  * written as an address is dialled as written: the administrator named that address.
  */
-final class TargetAddresses {
+public final class TargetAddresses {
     /** Addresses no name may lead to unless a listed network includes them. */
-    private static final List<IpSubnetFilterRule> SPECIAL = rules(List.of(
+    private static final List<IpSubnetFilterRule> SPECIAL = TargetNetworks.rules(List.of(
             "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32", "224.0.0.0/4", "240.0.0.0/4",
             "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128"));
 
     /** A target that may not be dialled, and why. */
-    static final class NotAllowed extends Exception {
+    public static final class NotAllowed extends Exception {
         NotAllowed(String message) {
             super(message, null, false, false);
         }
     }
 
     /** How names are resolved: the system's resolver, or a fixed answer in tests. */
-    interface Resolver {
+    public interface Resolver {
         InetAddress[] resolve(String host) throws UnknownHostException;
 
         Resolver SYSTEM = InetAddress::getAllByName;
@@ -48,24 +47,10 @@ final class TargetAddresses {
     private final Resolver resolver;
 
     /** {@code networks}: CIDR blocks names may lead into; empty for "anywhere but special addresses". */
-    TargetAddresses(List<String> networks, Resolver resolver) {
+    public TargetAddresses(List<String> networks, Resolver resolver) {
         this.networks = List.copyOf(networks);
-        this.rules = rules(networks);
+        this.rules = TargetNetworks.rules(networks);
         this.resolver = resolver;
-    }
-
-    /** Every malformed entry of {@code networks}, as {@code targetNetworks[i]: ... (expected: ...)}. */
-    static List<String> validate(List<String> networks) {
-        List<String> errors = new ArrayList<>();
-        for (int i = 0; i < networks.size(); i++) {
-            try {
-                rule(networks.get(i));
-            } catch (RuntimeException e) {
-                errors.add("targetNetworks[" + i + "]: " + networks.get(i) + " (expected: a CIDR block such as 10.20.0.0/16 "
-                        + "or fd00:1234::/48)");
-            }
-        }
-        return errors;
     }
 
     /** True when {@code host} is an address, which needs no resolving (and no hop off the event loop). */
@@ -80,7 +65,7 @@ final class TargetAddresses {
      * @throws NotAllowed when the name resolves only to addresses it may not lead to
      * @throws UnknownHostException when the name does not resolve
      */
-    InetSocketAddress resolve(HostAndPort target) throws NotAllowed, UnknownHostException {
+    public InetSocketAddress resolve(HostAndPort target) throws NotAllowed, UnknownHostException {
         String host = target.host();
         if (literal(host)) {
             return new InetSocketAddress(NetUtil.createInetAddressFromIpAddressString(host), target.port());
@@ -155,22 +140,5 @@ final class TargetAddresses {
     private static boolean localhost(String host) {
         String h = host.toLowerCase(Locale.ROOT);
         return h.equals("localhost") || h.endsWith(".localhost");
-    }
-
-    private static List<IpSubnetFilterRule> rules(List<String> cidrs) {
-        return cidrs.stream().map(TargetAddresses::rule).toList();
-    }
-
-    private static IpSubnetFilterRule rule(String cidr) {
-        int slash = cidr.indexOf('/');
-        if (slash < 0) {
-            throw new IllegalArgumentException("no prefix length");
-        }
-        String address = cidr.substring(0, slash);
-        int prefix = Integer.parseInt(cidr.substring(slash + 1));
-        if (!literal(address)) {
-            throw new IllegalArgumentException("not an address");
-        }
-        return new IpSubnetFilterRule(address, prefix, IpFilterRuleType.ACCEPT);
     }
 }

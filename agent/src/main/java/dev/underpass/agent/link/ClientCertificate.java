@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.SealedFiles;
 import dev.underpass.protocol.SecretBox;
 import dev.underpass.protocol.Tls;
@@ -13,14 +14,14 @@ import java.nio.file.Path;
  * enrolled agent, presents its client certificate. The client key may be sealed at rest
  * ({@link SecretBox}); it is then opened with {@link SecretBox#KEY_ENV} in memory only.
  */
-final class ClientCertificate {
+public final class ClientCertificate {
     /** What the agent's client key is sealed for, whatever its file is called. */
     static final String PURPOSE = "underpass agent client key";
 
     private ClientCertificate() {
     }
 
-    static SslContext sslContext(AgentConfig config) throws IOException {
+    public static SslContext sslContext(AgentConfig config) throws IOException {
         return sslContext(config, SecretBox.fromEnvironment());
     }
 

@@ -1,8 +1,9 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.SealedFiles;
 import dev.underpass.protocol.SecretBox;
 import java.io.StringWriter;

@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.Enrollment;
 import dev.underpass.protocol.HostAndPort;
@@ -26,7 +27,6 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
-import io.netty.handler.proxy.HttpProxyHandler;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
 import io.netty.handler.ssl.SslContext;
@@ -206,9 +206,7 @@ public final class AgentEnrollment {
                         @Override
                         protected void initChannel(SocketChannel ch) {
                             if (proxy != null) { // the same egress proxy the agent uses
-                                InetSocketAddress at = new InetSocketAddress(proxy.address().host(), proxy.address().port());
-                                ch.pipeline().addLast("proxy", proxy.username() == null ? new HttpProxyHandler(at)
-                                        : new HttpProxyHandler(at, proxy.username(), proxy.password()));
+                                ch.pipeline().addLast("proxy", EgressProxy.handler(proxy));
                             }
                             ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc(), gateway.host(), gateway.port()));
                             ch.pipeline().addLast("alpn", new Alpn(gateway, token, csr, answer));

@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.metrics;
 
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.DialError;
@@ -20,23 +20,30 @@ import java.util.function.IntSupplier;
  * The agent's Prometheus metrics, labelled by target: the allowlist bounds their number, so no
  * label can grow with traffic.
  */
-final class AgentMetrics implements HealthChecker.Listener {
+public final class AgentMetrics {
     private final MeterRegistry registry;
     private final AtomicInteger sessions = new AtomicInteger();
     /** Per check id: 1 healthy, 0 unhealthy; removed while initial or stopped. */
     private final Map<String, AtomicInteger> health = new ConcurrentHashMap<>();
     private final Map<HostAndPort, TargetMeters> targets = new ConcurrentHashMap<>();
 
-    AgentMetrics(MeterRegistry registry, IntSupplier activeStreams) {
+    public AgentMetrics(MeterRegistry registry) {
         this.registry = registry;
         Gauge.builder("underpass.agent.sessions", sessions, AtomicInteger::get)
                 .description("1 while a session with the gateway is established").register(registry);
+    }
+
+    /**
+     * Registers the gauge of connections being dialled or relayed; the dialer, which counts them
+     * (a draining agent waits for that count), calls it once as it is built.
+     */
+    public void registerActiveStreams(IntSupplier activeStreams) {
         Gauge.builder("underpass.agent.streams.active", activeStreams, IntSupplier::getAsInt)
                 .strongReference(true) // a method reference held by nobody else: a weak one would be collected
                 .description("Connections being dialled or relayed").register(registry);
     }
 
-    void sessionUp(boolean up) {
+    public void sessionUp(boolean up) {
         sessions.set(up ? 1 : 0);
     }
 
@@ -73,23 +80,23 @@ final class AgentMetrics implements HealthChecker.Listener {
         return targets.computeIfAbsent(target, t -> new TargetMeters(t.toString()));
     }
 
-    void dialled(HostAndPort target, long nanos) {
+    public void dialled(HostAndPort target, long nanos) {
         of(target).dial.record(Duration.ofNanos(nanos));
     }
 
-    void dialFailed(HostAndPort target, DialError error) {
+    public void dialFailed(HostAndPort target, DialError error) {
         Counter.builder("underpass.agent.dial.failures").tags("target", target.toString(), "reason", error.name())
                 .description("Dials that failed, by reason").register(registry).increment();
     }
 
-    void ended(HostAndPort target, StreamRelay relay, StreamRelay.Outcome outcome) {
+    public void ended(HostAndPort target, StreamRelay relay, StreamRelay.Outcome outcome) {
         TargetMeters m = of(target);
         m.ended.get(outcome).increment();
         m.toTarget.increment(relay.bytesFromStream());
         m.toGateway.increment(relay.bytesFromSocket());
     }
 
-    @Override
+    /** A health check's verdict: healthy, unhealthy, or null once it is initial again or stopped. */
     public void verdict(ControlMessage.Check check, Boolean healthy) {
         if (healthy == null) {
             AtomicInteger gone = health.remove(check.id());

@@ -1,8 +1,10 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.underpass.agent.Agent;
+import dev.underpass.agent.config.AgentConfig;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
 import java.time.Duration;
 import java.util.concurrent.ThreadLocalRandom;

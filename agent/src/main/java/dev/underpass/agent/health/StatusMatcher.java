@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.health;
 
 import java.util.ArrayList;
 import java.util.List;

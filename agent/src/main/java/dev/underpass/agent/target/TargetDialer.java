@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.target;
 
+import dev.underpass.agent.metrics.AgentMetrics;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.DialError;
@@ -41,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * allowlist, dials it, and opens the data stream back to the gateway. A target that is not in
  * the allowlist is never dialled, whatever the gateway says.
  */
-final class TargetDialer {
+public final class TargetDialer {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent.streams");
 
     private final Set<HostAndPort> allowed;
@@ -53,23 +54,26 @@ final class TargetDialer {
     /** Connections being dialled or relayed: what a draining agent waits for. */
     private final AtomicInteger active = new AtomicInteger();
 
-    private AgentMetrics metrics;
+    /** Where dials and connections are counted. */
+    private final AgentMetrics metrics;
 
     /**
      * {@code addresses} checks where targets' names lead; {@code resolver} resolves them (it blocks,
      * so never on an event loop).
      */
-    TargetDialer(Set<HostAndPort> allowed, TargetAddresses addresses, Executor resolver, Duration dialTimeout,
-                 String authority) {
+    public TargetDialer(Set<HostAndPort> allowed, TargetAddresses addresses, Executor resolver, Duration dialTimeout,
+                        String authority, AgentMetrics metrics) {
         this.allowed = Set.copyOf(allowed);
         this.addresses = addresses;
         this.resolver = resolver;
         this.dialTimeout = dialTimeout;
         this.authority = authority;
+        this.metrics = metrics;
+        metrics.registerActiveStreams(active::get);
     }
 
     /** Handles one open message arriving on {@code session} (the agent's session stream). */
-    void open(Http2StreamChannel session, ControlMessage.Open open) {
+    public void open(Http2StreamChannel session, ControlMessage.Open open) {
         long id = open.connection();
         HostAndPort target = allowedTarget(session, id, open.target());
         if (target == null) {
@@ -159,13 +163,8 @@ final class TargetDialer {
         return cause instanceof TargetAddresses.NotAllowed ? DialError.NOT_ALLOWED : DialError.of(cause);
     }
 
-    /** Where dials and connections are counted; set once, before the first session. */
-    void metrics(AgentMetrics metrics) {
-        this.metrics = metrics;
-    }
-
     /** Connections being dialled or relayed. */
-    int active() {
+    public int active() {
         return active.get();
     }
 
@@ -185,7 +184,7 @@ final class TargetDialer {
      * answers when a consumer arrives, naming the connection and its target. The consumer's first
      * bytes come right behind that answer, one round trip sooner than after an {@code open}.
      */
-    void openStandby(Http2StreamChannel session, int count) {
+    public void openStandby(Http2StreamChannel session, int count) {
         for (int i = 0; i < count; i++) {
             new Http2StreamChannelBootstrap(session.parent())
                     .option(ChannelOption.AUTO_READ, false)

@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
+import dev.underpass.agent.config.AgentConfig;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -11,7 +12,6 @@ import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.util.HexFormat;
-import java.util.Locale;
 import javax.net.ssl.ManagerFactoryParameters;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -34,7 +34,7 @@ final class GatewayTrust {
     static TrustManagerFactory of(AgentConfig config) throws IOException {
         try {
             if (config.pin() != null) {
-                return new OneManager(new PinnedTrustManager(normalizePin(config.pin())));
+                return new OneManager(new PinnedTrustManager(config.pinHex()));
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             if (config.caFile() == null) {
@@ -57,10 +57,6 @@ final class GatewayTrust {
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot set up gateway trust: " + e.getMessage(), e);
         }
-    }
-
-    static String normalizePin(String pin) {
-        return pin.substring("sha256:".length()).replace(":", "").toLowerCase(Locale.ROOT);
     }
 
     static String fingerprint(X509Certificate c) throws GeneralSecurityException {

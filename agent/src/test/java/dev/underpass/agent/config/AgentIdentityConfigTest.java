@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.health;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -19,7 +19,7 @@ class HealthProbeTest {
     void aProbeOfANameLeadingToTheAgentHostIsNotAllowedAndDialsNothing() throws Exception {
         try (ServerSocket listening = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             HealthProbe.Result r = HealthProbe.run("tcp", HostAndPort.parse("rebound.underpass.test:" + listening.getLocalPort()),
-                    "/", StatusMatcher.parse("200-399"), 2000, TargetAddressesTest.ANYWHERE_ORDINARY);
+                    "/", StatusMatcher.parse("200-399"), 2000, HealthCheckerTest.ADDRESSES);
             assertThat(r.passed()).isFalse();
             assertThat(r.reason()).startsWith("NOT_ALLOWED: ").contains("resolved to [127.0.0.1]");
         }
@@ -41,7 +41,7 @@ class HealthProbeTest {
                 }
             });
             HealthProbe.Result r = HealthProbe.run("http", HostAndPort.parse("127.0.0.1:" + target.getLocalPort()), "/healthz",
-                    StatusMatcher.parse("200"), 5000, TargetAddressesTest.ANYWHERE_ORDINARY);
+                    StatusMatcher.parse("200"), 5000, HealthCheckerTest.ADDRESSES);
             assertThat(r.passed()).as(r.reason()).isFalse();
             assertThat(r.reason()).contains("302");
         }

@@ -1,7 +1,8 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.Tls;
 import io.netty.bootstrap.Bootstrap;

@@ -1,4 +1,4 @@
-package dev.underpass.agent;
+package dev.underpass.agent.link;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,5 +1,6 @@
-package dev.underpass.agent;
+package dev.underpass.agent.health;
 
+import dev.underpass.agent.target.TargetAddresses;
 import dev.underpass.protocol.DialError;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.util.NetUtil;
