@@ -2,6 +2,10 @@ package dev.underpass.controlplane;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.controlplane.core.Sql;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import java.nio.file.Path;

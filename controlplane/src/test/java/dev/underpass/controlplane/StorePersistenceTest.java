@@ -1,13 +1,25 @@
 package dev.underpass.controlplane;
 
+import static dev.underpass.controlplane.api.ProblemMapper.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.underpass.controlplane.api.Json;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Users;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -203,8 +215,8 @@ class StorePersistenceTest {
             assertThat(f.as(narrowKey).scopes()).containsExactlyInAnyOrder(Scope.SERVICES_READ, Scope.ENDPOINTS_READ);
             assertThat(f.as(victorKey).role()).isEqualTo(Role.VIEWER);
             ControlPlaneFixture reopened = f;
-            assertThatThrownBy(() -> reopened.as(revokedKey)).isInstanceOfSatisfying(ApiException.class,
-                    e -> assertThat(e.status()).isEqualTo(401));
+            assertThatThrownBy(() -> reopened.as(revokedKey)).isInstanceOfSatisfying(Refused.class,
+                    e -> assertThat(status(e)).isEqualTo(401));
             assertThat(f.cp.agentTokens().verify(edge1.token()).orElseThrow().account()).isEqualTo("acme");
             assertThat(f.cp.agentTokens().verify(edge2.token())).isEmpty();
         } finally {
@@ -251,8 +263,8 @@ class StorePersistenceTest {
                 for (String id : endpointIds) {
                     try {
                         each.set(id, tree(cp.endpoints().get(p, id)));
-                    } catch (ApiException e) {
-                        each.put(id, e.status());
+                    } catch (Refused e) {
+                        each.put(id, status(e));
                     }
                 }
             }
