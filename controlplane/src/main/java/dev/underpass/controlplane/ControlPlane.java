@@ -136,7 +136,8 @@ public final class ControlPlane {
         return endpoints;
     }
 
-    public PrivateNameVerification privateDns() {
+    /** The verification of services' private DNS names (a TXT lookup; not the gateway's DNS server). */
+    public PrivateNameVerification privateNameVerification() {
         return privateDns;
     }
 

@@ -113,11 +113,11 @@ class StorePersistenceTest {
             // Private DNS: one verified, one that failed verification.
             f.txt.put("_underpass-verification.git.acme.example.com",
                     List.of(git.privateDns().verificationValue(), "unrelated"));
-            assertThat(cp.privateDns().verify(acme, "git").state()).isEqualTo("verified");
+            assertThat(cp.privateNameVerification().verify(acme, "git").state()).isEqualTo("verified");
             cp.services().create(acme, new Services.CreateRequest("registry", null,
                     List.of(new Services.Listener("tcp", 5000, List.of("registry.acme.internal:5000"))), List.of("*"), false,
                     "registry.acme.example.com"));
-            assertThat(cp.privateDns().verify(acme, "registry").state()).isEqualTo("failed");
+            assertThat(cp.privateNameVerification().verify(acme, "registry").state()).isEqualTo("failed");
             cp.services().create(acme, new Services.CreateRequest("wiki", "internal wiki",
                     List.of(new Services.Listener("tcp", 80, List.of("10.0.0.7:80"))), null, null, null));
 

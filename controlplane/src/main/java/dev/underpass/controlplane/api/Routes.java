@@ -87,7 +87,7 @@ final class Routes {
             return null;
         });
         r.add("POST", "/v1/services/{name}/verify-private-dns", 200,
-                c -> cp.privateDns().verify(c.principal(), c.path("name")));
+                c -> cp.privateNameVerification().verify(c.principal(), c.path("name")));
         r.add("GET", "/v1/services/{name}/health", 200,
                 c -> cp.services().health(c.principal(), c.path("name"), cp.healthReports()));
         r.add("GET", "/v1/service-offers", 200, c -> cp.services().offers(c.principal(), c.page()));

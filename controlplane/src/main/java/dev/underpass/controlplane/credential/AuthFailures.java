@@ -1,16 +1,18 @@
 package dev.underpass.controlplane.credential;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.Expiry;
+import com.github.benmanes.caffeine.cache.RemovalCause;
 import dev.underpass.controlplane.core.Refused;
 import dev.underpass.controlplane.core.Secrets;
+import io.github.bucket4j.Bucket;
+import io.github.bucket4j.TimeMeter;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.time.Duration;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -27,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * {@link Refusal} (429 with {@code Retry-After}). Guessing needs no limit: keys and tokens carry
  * 256 random bits.
  *
- * <p>Each source and each principal has a token bucket: {@link Limits#perSource()} (or
+ * <p>Each source and each principal has a token bucket (Bucket4j): {@link Limits#perSource()} (or
  * {@link Limits#perPrincipal()}) failures are allowed in a burst, and one more each
  * {@code window / limit} after that; failures beyond that are answered 429 and do not count
  * further, so the time to wait never runs away. A <em>source</em> is the client's IP address; for
@@ -45,7 +47,9 @@ import org.slf4j.LoggerFactory;
  * lookup. At most {@value #MAX_REMEMBERED} are remembered, the oldest forgotten first.
  *
  * <p>Memory is bounded: at most {@link Limits#maxTracked()} sources and as many principals are
- * tracked; beyond that the one that failed least recently is forgotten. Attempts answered 429 are
+ * tracked, in Caffeine caches that forget an entry once its bucket is full again and, beyond the
+ * bound, the entries Caffeine's policy values least (under a flood of new sources, the least
+ * recently failing; see ADR 0019). Attempts answered 429 are
  * logged at most once per source or principal per window (the next line says how many there were
  * in between), and at most {@value #LOG_LINES_PER_WINDOW} such lines per window in all.
  */
@@ -92,16 +96,13 @@ public final class AuthFailures {
 
     private final Limits limits;
     private final LongSupplier nanoTime;
+    /** Where the clock of buckets and caches starts, so that their times are never negative. */
+    private final long origin;
     private final long window;
     private final Table sources;
     private final Table principals;
-    /** Refusals of secrets by their SHA-256, oldest first. */
-    private final LinkedHashMap<String, Remembered> remembered = new LinkedHashMap<>() {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Remembered> eldest) {
-            return size() > MAX_REMEMBERED;
-        }
-    };
+    /** Refusals of secrets by their SHA-256, each forgotten a window after it was refused. */
+    private final Cache<String, Refused> remembered;
     /** Start of the current window of the log budget, and the lines logged in it. */
     private long logWindowStart;
     private int logLines;
@@ -117,48 +118,55 @@ public final class AuthFailures {
     public AuthFailures(Limits limits, LongSupplier nanoTime) {
         this.limits = limits;
         this.nanoTime = nanoTime;
+        this.origin = nanoTime.getAsLong();
         this.window = limits.window().toNanos();
         this.sources = new Table(limits.perSource());
         this.principals = new Table(limits.perPrincipal());
-        this.logWindowStart = nanoTime.getAsLong();
+        this.remembered = Caffeine.newBuilder()
+                .maximumSize(MAX_REMEMBERED)
+                .expireAfterWrite(limits.window())
+                .ticker(this::now)
+                .executor(Runnable::run) // maintenance on the caller's thread: no pool thread, and tests see it at once
+                .build();
+        this.logWindowStart = now();
     }
 
     public Limits limits() {
         return limits;
     }
 
+    /** Nanoseconds since this was built: the one clock of buckets, caches and the log budget. */
+    private long now() {
+        return nanoTime.getAsLong() - origin;
+    }
+
     /**
      * Runs {@code check}, the store's check of a secret it knows by SHA-256, unless the same secret
      * was refused within the last window: then that refusal again, without asking the store. A
-     * 401 that {@code check} throws is remembered, by the secret's SHA-256 (never the secret).
-     * Not for JWTs, which the store does not know by hash and whose refusals need not be final.
+     * refusal of kind {@link Refused.Kind#UNAUTHENTICATED} that {@code check} throws is remembered,
+     * by the secret's SHA-256 (never the secret). Not for JWTs, which the store does not know by
+     * hash and whose refusals need not be final.
      */
     public <T> T lookup(String secret, Supplier<T> check) {
         String hash = Secrets.sha256Hex(secret);
-        long now = nanoTime.getAsLong();
-        synchronized (this) {
-            Remembered r = remembered.get(hash);
-            if (r != null && now - r.at() < window) {
-                throw r.refusal();
-            }
+        Refused earlier = remembered.getIfPresent(hash);
+        if (earlier != null) {
+            throw earlier;
         }
         try {
             return check.get();
         } catch (Refused e) {
             if (e.kind() == Refused.Kind.UNAUTHENTICATED) {
-                synchronized (this) {
-                    remembered.remove(hash); // put again below: entries stay in the order they were refused
-                    remembered.put(hash, new Remembered(e, now));
-                    purgeRemembered(now);
-                }
+                remembered.put(hash, e);
             }
             throw e;
         }
     }
 
     /**
-     * What to answer for a credential the check refused with {@code refusal} (a 401): counted as
-     * {@link #failed} counts it, it is {@code refusal} itself while within the limits, else the 429.
+     * What to answer for a credential the check refused with {@code refusal} (unauthenticated):
+     * counted as {@link #failed} counts it, it is {@code refusal} itself while within the limits,
+     * else the refusal for too many attempts.
      */
     public Refused refused(Refused refusal, SocketAddress from, String credential, String where) {
         return failed(from, credential, where).map(Refusal::exception).orElse(refusal);
@@ -174,21 +182,22 @@ public final class AuthFailures {
     public Optional<Refusal> failed(SocketAddress from, String credential, String where) {
         String source = source(from);
         String principal = principal(credential);
-        long now = nanoTime.getAsLong();
+        long now = now();
         Refusal refusal;
         String line;
         synchronized (this) {
-            long bySource = source == null ? 0 : sources.waitNanos(source, now);
-            long byPrincipal = principal == null ? 0 : principals.waitNanos(principal, now);
+            long bySource = source == null ? 0 : sources.waitNanos(source);
+            long byPrincipal = principal == null ? 0 : principals.waitNanos(principal);
             if (bySource <= 0 && byPrincipal <= 0) {
+                // Both within their limits, so both count; over a limit, neither does, so a flood never pushes the wait out.
                 if (source != null) {
-                    sources.fail(source, now);
+                    sources.fail(source);
                 }
                 if (principal != null) {
-                    principals.fail(principal, now);
+                    principals.fail(principal);
                 }
-                sources.purge(now);
-                principals.purge(now);
+                sources.entries.cleanUp();
+                principals.entries.cleanUp();
                 return Optional.empty();
             }
             boolean bySourceFirst = bySource >= byPrincipal;
@@ -198,7 +207,7 @@ public final class AuthFailures {
             long seconds = Math.max(1, (Math.max(bySource, byPrincipal) + 999_999_999L) / 1_000_000_000L);
             refusal = new Refusal("too many failed authentication attempts " + subject + " (at most " + table.limit
                     + " per " + windowText() + "); retry in " + seconds + " s", seconds);
-            line = logLine(table.entries.get(key), now, subject);
+            line = logLine(table.entries.policy().getIfPresentQuietly(key), now, subject);
         }
         if (line != null) {
             log.warn("{} attempt from {} failed over the limit: {}{}", where,
@@ -209,22 +218,16 @@ public final class AuthFailures {
 
     /** How many sources and principals are tracked now (for tests and diagnosis). */
     public synchronized int tracked() {
-        return sources.entries.size() + principals.entries.size();
-    }
-
-    /** Drops remembered refusals older than a window, from the front (the oldest). */
-    private void purgeRemembered(long now) {
-        Iterator<Remembered> it = remembered.values().iterator();
-        while (it.hasNext() && now - it.next().at() >= window) {
-            it.remove();
-        }
+        sources.entries.cleanUp();
+        principals.entries.cleanUp();
+        return Math.toIntExact(sources.entries.estimatedSize() + principals.entries.estimatedSize());
     }
 
     /**
      * What a refusal line adds, or null when it is not to be logged: the first refusal of an
      * entry in a window is, within the overall budget; the others are counted into the next line.
      */
-    private String logLine(Bucket e, long now, String subject) {
+    private String logLine(Entry e, long now, String subject) {
         e.refused++;
         if (e.logged && now - e.loggedAt < window) {
             return null;
@@ -313,74 +316,90 @@ public final class AuthFailures {
         return (principal.startsWith(Secrets.API_KEY_PREFIX) ? "API key " : "agent token ") + principal;
     }
 
-    /** The buckets of one kind (sources or principals), oldest failure first. */
+    /**
+     * The buckets of one kind (sources or principals): at most {@link Limits#maxTracked()}, each
+     * forgotten once its bucket is full again (it would say nothing a new one does not).
+     */
     private final class Table {
         final int limit;
-        /** One failure is forgiven each interval. */
-        final long interval;
-        /** How far ahead of now the bucket's theoretical time may run before failures are over the limit. */
-        final long tolerance;
-        final LinkedHashMap<String, Bucket> entries = new LinkedHashMap<>() {
-            @Override
-            protected boolean removeEldestEntry(Map.Entry<String, Bucket> eldest) {
-                if (size() <= limits.maxTracked()) {
-                    return false;
-                }
-                dropped += eldest.getValue().refused;
-                return true;
-            }
-        };
+        final Cache<String, Entry> entries;
 
         Table(int limit) {
             this.limit = limit;
-            this.interval = Math.max(1, window / limit);
-            this.tolerance = window - interval;
+            this.entries = Caffeine.newBuilder()
+                    .maximumSize(limits.maxTracked())
+                    .expireAfter(new UntilFull())
+                    .ticker(AuthFailures.this::now)
+                    .executor(Runnable::run)
+                    // Under the lock of failed(): every change to these caches happens there or in tracked().
+                    .evictionListener((String key, Entry e, RemovalCause cause) -> dropped += e == null ? 0 : e.refused)
+                    .build();
         }
 
-        /** How long failures for {@code key} are still over the limit; 0 or less when one more is within it. */
-        long waitNanos(String key, long now) {
-            Bucket e = entries.get(key);
-            return e == null ? 0 : e.tat - tolerance - now;
+        /** How long failures for {@code key} are still over the limit; 0 when one more is within it. */
+        long waitNanos(String key) {
+            // Quietly: a check is not a failure, and only failures should keep an entry among the tracked.
+            Entry e = entries.policy().getIfPresentQuietly(key);
+            return e == null ? 0 : e.bucket.estimateAbilityToConsume(1).getNanosToWaitForRefill();
         }
 
-        void fail(String key, long now) {
-            Bucket e = entries.remove(key); // put again below: entries stay in order of their last failure
-            if (e == null) {
-                e = new Bucket(now);
+        void fail(String key) {
+            entries.asMap().compute(key, (k, e) -> {
+                Entry entry = e != null ? e : new Entry(Bucket.builder()
+                        .addLimit(l -> l.capacity(limit).refillGreedy(limit, limits.window()))
+                        .withCustomTimePrecision(clock)
+                        .build());
+                entry.bucket.tryConsume(1);
+                return entry; // written again, so that its expiry follows the bucket
+            });
+        }
+
+        /** Bucket4j's view of the same clock as the caches. */
+        private final TimeMeter clock = new TimeMeter() {
+            @Override
+            public long currentTimeNanos() {
+                return now();
             }
-            e.tat = (e.tat - now < 0 ? now : e.tat) + interval;
-            entries.put(key, e);
-        }
 
-        /** Drops entries from the front (least recent failure) whose bucket has emptied. */
-        void purge(long now) {
-            Iterator<Bucket> it = entries.values().iterator();
-            while (it.hasNext()) {
-                Bucket e = it.next();
-                if (e.tat - now > 0) {
-                    return;
-                }
-                dropped += e.refused;
-                it.remove();
+            @Override
+            public boolean isWallClockBased() {
+                return false;
+            }
+        };
+
+        /** An entry lives until its bucket is full again, after its last failure. */
+        private final class UntilFull implements Expiry<String, Entry> {
+            @Override
+            public long expireAfterCreate(String key, Entry e, long currentTime) {
+                return untilFull(e);
+            }
+
+            @Override
+            public long expireAfterUpdate(String key, Entry e, long currentTime, long currentDuration) {
+                return untilFull(e);
+            }
+
+            @Override
+            public long expireAfterRead(String key, Entry e, long currentTime, long currentDuration) {
+                return currentDuration;
+            }
+
+            private long untilFull(Entry e) {
+                return Math.max(1, e.bucket.estimateAbilityToConsume(limit).getNanosToWaitForRefill());
             }
         }
-    }
-
-    /** A secret's refusal, and when it was refused. */
-    private record Remembered(Refused refusal, long at) {
     }
 
     /** One source's or principal's bucket, and what its refusals logged. */
-    private static final class Bucket {
-        /** When the bucket will be empty again (the "theoretical arrival time" of the next failure). */
-        long tat;
+    private static final class Entry {
+        final Bucket bucket;
         boolean logged;
         long loggedAt;
         /** Refusals since the last line logged about this entry. */
         long refused;
 
-        Bucket(long now) {
-            this.tat = now;
+        Entry(Bucket bucket) {
+            this.bucket = bucket;
         }
     }
 }

@@ -11,6 +11,9 @@ import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.core.Sql;
 import dev.underpass.controlplane.endpoint.EndpointState.Transition;
 import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.LoadBalancing;
+import dev.underpass.controlplane.service.TargetGroup;
+import dev.underpass.controlplane.service.WhenAllUnhealthy;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.ServiceHealth;
 import dev.underpass.controlplane.service.Services;
@@ -57,10 +60,13 @@ public final class Endpoints {
     public record DecisionRequest(String reason) {
     }
 
-    /** Which endpoints a list shows: the caller's own ({@code consumer}) or those of its services ({@code provider}). */
+    /**
+     * Which endpoints a list shows: the caller's own ({@code consumer}, also when absent) or those
+     * of its services ({@code provider}); {@code side} is as the request spells it, checked by the list.
+     */
     public record Filter(String side, EndpointState state, String service) {
         public boolean provider() {
-            return "provider".equals(side);
+            return Side.PROVIDER.text().equals(side);
         }
     }
 
@@ -68,12 +74,17 @@ public final class Endpoints {
      * An endpoint whose listeners the gateway keeps or opens, with what they need, and the DNS
      * names consumers reach it by (the generated one, and the service's private name once verified).
      * {@code targets} and {@code healthChecks} are per service port; {@code loadBalancing} and
-     * {@code whenAllUnhealthy} are the service's, one of {@link Services#LOAD_BALANCING} and
-     * {@link Services#WHEN_ALL_UNHEALTHY}.
+     * {@code whenAllUnhealthy} are the service's.
      */
     public record Listening(String id, EndpointState state, String consumerAccount, String service, String providerAccount,
                             Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts, List<String> dnsNames,
-                            Map<Integer, HealthCheck> healthChecks, String loadBalancing, String whenAllUnhealthy) {
+                            Map<Integer, HealthCheck> healthChecks, LoadBalancing loadBalancing,
+                            WhenAllUnhealthy whenAllUnhealthy) {
+        /** The target group behind service port {@code port}, or null when the service has no such port. */
+        public TargetGroup targetGroup(int port) {
+            List<String> t = targets.get(port);
+            return t == null ? null : new TargetGroup(t, healthChecks.get(port), loadBalancing, whenAllUnhealthy);
+        }
     }
 
     private final Jdbi jdbi;
@@ -154,11 +165,9 @@ public final class Endpoints {
 
     public Page<View> list(Principal p, Filter f, Page.Request page) {
         p.require(Scope.ENDPOINTS_READ);
-        if (f.side() != null && !f.provider() && !"consumer".equals(f.side())) {
-            throw Refused.invalid(List.of("side: '" + f.side() + "' (expected: consumer or provider)"));
-        }
+        Side side = Side.parse(f.side());
         StringBuilder sql = new StringBuilder("select e.seq from endpoints e ");
-        if (f.provider()) {
+        if (side == Side.PROVIDER) {
             sql.append("join services s on s.seq = e.service_seq where s.account_seq = :a");
         } else {
             sql.append("where e.account_seq = :a");
@@ -170,7 +179,7 @@ public final class Endpoints {
         sql.append(" and e.seq > :after order by e.seq limit :n");
         String ref = f.service();
         if (ref != null && !ref.contains("/")) {
-            if (!f.provider()) {
+            if (side != Side.PROVIDER) {
                 throw Refused.invalid(List.of("service: '" + ref + "' (expected: provider-account/service-name; "
                         + "a bare name is one of your own services, with side=provider)"));
             }
@@ -181,7 +190,7 @@ public final class Endpoints {
             List<Long> seqs = h.createQuery(sql.toString()).bind("a", p.accountSeq())
                     .bind("st", f.state() == null ? null : f.state().text()).bind("ref", serviceRef)
                     .bind("after", page.after()).bind("n", page.limit() + 1).mapTo(Long.class).list();
-            return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, !f.provider(), false, p.account()));
+            return Page.of(seqs, page, s -> s).map(seq -> load(h, seq, side == Side.CONSUMER, false, p.account()));
         });
     }
 
@@ -420,56 +429,12 @@ public final class Endpoints {
     }
 
     /**
-     * One port of an endpoint as a diagnosis sees it: where consumers connect, how many agents
-     * serve it, and how many of its targets are in each health state (counts only: consumers do
-     * not learn the provider's targets).
-     */
-    @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record PortDiagnosis(int servicePort, String address, Integer agentSessions, Map<String, Integer> targetHealth) {
-    }
-
-    /** What {@code underpass test} asks the gateway about an endpoint; no provider target is named. */
-    @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Diagnosis(String id, String service, EndpointState state, String stateReason, List<String> dnsNames,
-                            List<PortDiagnosis> ports) {
-    }
-
-    /**
      * The endpoint's state and, per service port, its consumer address and the number of live
      * agent sessions of the provider that advertise one of the port's targets ({@code presence}
-     * absent: not known here).
+     * absent: not known here). See {@link Diagnosis}.
      */
-    public Diagnosis diagnose(Principal p, String id, java.util.Optional<AgentPresence> presence, HealthReports health) {
-        View v = get(p, id);
-        return jdbi.withHandle(h -> {
-            record Service(long seq, String provider) {
-            }
-            Service svc = h.createQuery("select s.seq, a.name from endpoints e join services s on s.seq = e.service_seq "
-                            + "join accounts a on a.seq = s.account_seq where e.id = :id")
-                    .bind("id", id).map((rs, ctx) -> new Service(rs.getLong(1), rs.getString(2))).findOne().orElse(null);
-            Map<Integer, List<String>> targets = svc == null ? Map.of() : Services.targets(h, svc.seq());
-            Map<Integer, String> addresses = new LinkedHashMap<>();
-            if (v.ports() != null) {
-                v.ports().forEach(port -> addresses.put(port.servicePort(), port.address()));
-            }
-            List<PortDiagnosis> ports = new ArrayList<>();
-            String serviceName = v.service().substring(v.service().indexOf('/') + 1);
-            targets.forEach((port, t) -> ports.add(new PortDiagnosis(port, addresses.get(port),
-                    presence.map(a -> a.sessionsServing(svc.provider(), t)).orElse(null),
-                    presence.isEmpty() ? null : healthCounts(svc.provider(), serviceName, port, t, health))));
-            return new Diagnosis(v.id(), v.service(), v.state(), v.stateReason(), v.dnsNames(), ports);
-        });
-    }
-
-    /** How many of a port's targets are in each state of {@link ServiceHealth}. */
-    private static Map<String, Integer> healthCounts(String provider, String service, int port, List<String> targets,
-                                                     HealthReports health) {
-        Map<String, Integer> counts = new java.util.TreeMap<>();
-        for (String t : new java.util.LinkedHashSet<>(targets)) {
-            String state = ServiceHealth.target(port, t, null, health.of(provider, HealthCheck.id(service, port, t))).state();
-            counts.merge(state, 1, Integer::sum);
-        }
-        return counts;
+    public Diagnosis diagnose(Principal p, String id, Optional<AgentPresence> presence, HealthReports health) {
+        return Diagnosis.of(jdbi, get(p, id), presence, health);
     }
 
     /** The generated DNS name of an endpoint: {@code id.service.provider.domain}. */
@@ -484,7 +449,7 @@ public final class Endpoints {
     public List<Listening> listening() {
         return jdbi.withHandle(h -> {
             record Row(long seq, String id, EndpointState state, String consumer, String ref, String provider, long serviceSeq,
-                       String privateDns, String balancing, String whenAllUnhealthy) {
+                       String privateDns, LoadBalancing balancing, WhenAllUnhealthy whenAllUnhealthy) {
             }
             List<Row> rows = h.createQuery("select e.seq, e.id, e.state, ca.name as consumer, e.service_ref, pa.name as provider, "
                             + "e.service_seq, case when s.private_dns_state = 'verified' then s.private_dns_name end as private_dns, "
@@ -494,8 +459,9 @@ public final class Endpoints {
                             + "where e.state in ('pending', 'available') order by e.seq")
                     .map((rs, ctx) -> new Row(rs.getLong("seq"), rs.getString("id"), EndpointState.parse(rs.getString("state")),
                             rs.getString("consumer"), rs.getString("service_ref"), rs.getString("provider"),
-                            rs.getLong("service_seq"), rs.getString("private_dns"), rs.getString("load_balancing"),
-                            rs.getString("when_all_unhealthy")))
+                            rs.getLong("service_seq"), rs.getString("private_dns"),
+                            LoadBalancing.of(rs.getString("load_balancing")).orElseThrow(),
+                            WhenAllUnhealthy.of(rs.getString("when_all_unhealthy")).orElseThrow()))
                     .list();
             List<Listening> result = new ArrayList<>();
             for (Row r : rows) {

@@ -10,7 +10,7 @@ import java.util.List;
  * The health of a service's targets as its provider sees it ({@code GET /v1/services/{name}/health}):
  * per target, its check, what each live agent session reports, and one state summing them up.
  */
-public record ServiceHealth(String service, String loadBalancing, String whenAllUnhealthy, List<Target> targets) {
+public record ServiceHealth(String service, LoadBalancing loadBalancing, WhenAllUnhealthy whenAllUnhealthy, List<Target> targets) {
     public static final String HEALTHY = "healthy";
     public static final String UNHEALTHY = "unhealthy";
     public static final String INITIAL = "initial";
@@ -26,11 +26,12 @@ public record ServiceHealth(String service, String loadBalancing, String whenAll
     static ServiceHealth of(Services.View service, String account, HealthReports reports) {
         List<Target> targets = new ArrayList<>();
         for (Services.Listener l : service.listeners()) {
-            for (String target : new LinkedHashSet<>(l.targets())) {
+            TargetGroup group = service.targetGroup(l);
+            for (String target : new LinkedHashSet<>(group.targets())) {
                 List<Report> agents = new ArrayList<>(reports.of(account, HealthCheck.id(service.name(), l.port(), target)));
                 agents.sort(Comparator.comparing(Report::agent, Comparator.nullsFirst(Comparator.naturalOrder()))
                         .thenComparingLong(Report::session));
-                targets.add(target(l.port(), target, l.healthCheck(), agents));
+                targets.add(target(l.port(), target, group.healthCheck(), agents));
             }
         }
         return new ServiceHealth(service.name(), service.loadBalancing(), service.whenAllUnhealthy(), targets);

@@ -15,6 +15,10 @@ import java.sql.SQLException;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.function.Function;
+import java.util.stream.Collectors;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -37,17 +41,10 @@ public final class Services {
     static final int MAX_LISTENERS = 16;
     static final int MAX_TARGETS = 16;
     static final int MAX_PRINCIPALS = 256;
-    /** How connections spread over a listener's healthy targets; the first is the default. */
-    public static final List<String> LOAD_BALANCING = List.of("leastOutstanding", "roundRobin");
-    /**
-     * What a listener does when none of its targets is healthy: {@code failOpen} (the default)
-     * uses them all anyway, as an NLB does; {@code failClosed} refuses the connections.
-     */
-    public static final List<String> WHEN_ALL_UNHEALTHY = List.of("failOpen", "failClosed");
 
     /**
-     * A port of the service, the targets (host:port as the provider's agents reach them) behind
-     * it, and how the agents check them. Views always carry a complete check; a request may give
+     * A port of the service, and its {@link TargetGroup}'s targets (host:port as the provider's
+     * agents reach them) and health check, flat as the API has them. Views always carry a complete check; a request may give
      * none ({@link HealthCheck#DEFAULT}) or only some fields (defaults for the others).
      */
     public record Listener(String protocol, Integer port, List<String> targets, HealthCheck healthCheck) {
@@ -68,8 +65,12 @@ public final class Services {
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record View(String name, String reference, String description, List<Listener> listeners,
-                       List<String> allowedPrincipals, boolean acceptanceRequired, String loadBalancing,
-                       String whenAllUnhealthy, PrivateDnsName privateDns, Instant createdAt, Instant updatedAt) {
+                       List<String> allowedPrincipals, boolean acceptanceRequired, LoadBalancing loadBalancing,
+                       WhenAllUnhealthy whenAllUnhealthy, PrivateDnsName privateDns, Instant createdAt, Instant updatedAt) {
+        /** The target group behind {@code listener}: its own targets and check, the service's balancing. */
+        public TargetGroup targetGroup(Listener listener) {
+            return new TargetGroup(listener.targets(), listener.healthCheck(), loadBalancing, whenAllUnhealthy);
+        }
     }
 
     /** A service as consumers who may connect to it see it: no targets, no principals. */
@@ -162,8 +163,10 @@ public final class Services {
         List<Listener> listeners = checkListeners(errors, r.listeners());
         List<String> principals = checkPrincipals(errors, r.allowedPrincipals() == null ? List.of() : r.allowedPrincipals());
         String dns = checkDnsName(errors, r.privateDnsName());
-        String balancing = checkSetting(errors, "loadBalancing", r.loadBalancing(), LOAD_BALANCING);
-        String whenAllUnhealthy = checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(), WHEN_ALL_UNHEALTHY);
+        LoadBalancing balancing = checkSetting(errors, "loadBalancing", r.loadBalancing(), LoadBalancing.DEFAULT,
+                LoadBalancing::of, LoadBalancing.values());
+        WhenAllUnhealthy whenAllUnhealthy = checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(),
+                WhenAllUnhealthy.DEFAULT, WhenAllUnhealthy::of, WhenAllUnhealthy.values());
         Names.reject(errors);
         Instant now = clock.instant();
         View v = jdbi.inTransaction(h -> {
@@ -176,7 +179,7 @@ public final class Services {
                             + "values (:a, :n, :d, :acc, :lb, :wau, :t, :t)")
                     .bind("a", p.accountSeq()).bind("n", r.name()).bind("d", r.description() == null ? "" : r.description())
                     .bind("acc", r.acceptanceRequired() == null || r.acceptanceRequired())
-                    .bind("lb", balancing).bind("wau", whenAllUnhealthy).bind("t", Sql.at(now))
+                    .bind("lb", balancing.text()).bind("wau", whenAllUnhealthy.text()).bind("t", Sql.at(now))
                     .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
             writeListeners(h, seq, listeners);
             writePrincipals(h, seq, principals);
@@ -199,10 +202,10 @@ public final class Services {
         List<Listener> listeners = r.listeners() == null ? null : checkListeners(errors, r.listeners());
         List<String> principals = r.allowedPrincipals() == null ? null : checkPrincipals(errors, r.allowedPrincipals());
         String dns = r.privateDnsName() == null || r.privateDnsName().isEmpty() ? null : checkDnsName(errors, r.privateDnsName());
-        String balancing = r.loadBalancing() == null ? null
-                : checkSetting(errors, "loadBalancing", r.loadBalancing(), LOAD_BALANCING);
-        String whenAllUnhealthy = r.whenAllUnhealthy() == null ? null
-                : checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(), WHEN_ALL_UNHEALTHY);
+        LoadBalancing balancing = r.loadBalancing() == null ? null : checkSetting(errors, "loadBalancing",
+                r.loadBalancing(), LoadBalancing.DEFAULT, LoadBalancing::of, LoadBalancing.values());
+        WhenAllUnhealthy whenAllUnhealthy = r.whenAllUnhealthy() == null ? null : checkSetting(errors, "whenAllUnhealthy",
+                r.whenAllUnhealthy(), WhenAllUnhealthy.DEFAULT, WhenAllUnhealthy::of, WhenAllUnhealthy.values());
         Names.reject(errors);
         View v = jdbi.inTransaction(h -> {
             long seq = requireSeq(h, p, name);
@@ -211,8 +214,8 @@ public final class Services {
                             + "when_all_unhealthy = :wau, updated_at = :t where seq = :s")
                     .bind("d", r.description() != null ? r.description() : before.description())
                     .bind("acc", r.acceptanceRequired() != null ? r.acceptanceRequired() : before.acceptanceRequired())
-                    .bind("lb", balancing != null ? balancing : before.loadBalancing())
-                    .bind("wau", whenAllUnhealthy != null ? whenAllUnhealthy : before.whenAllUnhealthy())
+                    .bind("lb", (balancing != null ? balancing : before.loadBalancing()).text())
+                    .bind("wau", (whenAllUnhealthy != null ? whenAllUnhealthy : before.whenAllUnhealthy()).text())
                     .bind("t", Sql.at(clock.instant())).bind("s", seq).execute();
             if (listeners != null) {
                 h.createUpdate("delete from service_listeners where service_seq = :s").bind("s", seq).execute();
@@ -374,15 +377,18 @@ public final class Services {
         return clean;
     }
 
-    /** {@code value}, or the first of {@code allowed} when absent. */
-    private static String checkSetting(List<String> errors, String field, String value, List<String> allowed) {
+    /** The setting spelled {@code value}, or {@code absent} when there is none; an unknown spelling adds an error. */
+    private static <E extends Enum<E>> E checkSetting(List<String> errors, String field, String value, E absent,
+                                                      Function<String, Optional<E>> parse, E[] allowed) {
         if (value == null) {
-            return allowed.getFirst();
+            return absent;
         }
-        if (!allowed.contains(value)) {
-            errors.add(field + ": '" + value + "' (expected: " + String.join(" or ", allowed) + ")");
+        Optional<E> parsed = parse.apply(value);
+        if (parsed.isEmpty()) {
+            errors.add(field + ": '" + value + "' (expected: "
+                    + Arrays.stream(allowed).map(Object::toString).collect(Collectors.joining(" or ")) + ")");
         }
-        return value;
+        return parsed.orElse(absent);
     }
 
     private static List<String> checkPrincipals(List<String> errors, List<String> principals) {
@@ -455,16 +461,16 @@ public final class Services {
     }
 
     static View load(Handle h, long seq, String accountName) {
-        record Base(String name, String account, String description, boolean acceptance, String balancing,
-                    String whenAllUnhealthy, String dns, String dnsState, String token, Instant created, Instant updated) {
+        record Base(String name, String account, String description, boolean acceptance, LoadBalancing balancing,
+                    WhenAllUnhealthy whenAllUnhealthy, String dns, String dnsState, String token, Instant created, Instant updated) {
         }
         Base b = h.createQuery("select s.name, a.name as account, s.description, s.acceptance_required, s.load_balancing, "
                         + "s.when_all_unhealthy, s.private_dns_name, s.private_dns_state, s.private_dns_token, s.created_at, "
                         + "s.updated_at from services s join accounts a on a.seq = s.account_seq where s.seq = :s")
                 .bind("s", seq)
                 .map((rs, ctx) -> new Base(rs.getString("name"), rs.getString("account"), rs.getString("description"),
-                        rs.getBoolean("acceptance_required"), rs.getString("load_balancing"),
-                        rs.getString("when_all_unhealthy"), rs.getString("private_dns_name"),
+                        rs.getBoolean("acceptance_required"), LoadBalancing.of(rs.getString("load_balancing")).orElseThrow(),
+                        WhenAllUnhealthy.of(rs.getString("when_all_unhealthy")).orElseThrow(), rs.getString("private_dns_name"),
                         rs.getString("private_dns_state"), rs.getString("private_dns_token"),
                         Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at")))
                 .one();

@@ -142,7 +142,7 @@ class AuditLogTest {
             f.txt.put("_underpass-verification.git.acme.example.com", List.of("wrong"));
             f.cp.services().create(acme, new Services.CreateRequest("git", "source", List.of(new Services.Listener("tcp", 443,
                     List.of("git.internal:443"))), List.of("globex"), true, "git.acme.example.com"));
-            f.cp.privateDns().verify(acme, "git");
+            f.cp.privateNameVerification().verify(acme, "git");
             f.cp.services().update(acme, "git", new Services.UpdateRequest("the source", null, null, null, null));
             own = since(f, acme, n);
             assertThat(own).extracting(AuditRecord::action).containsExactly("service.create", "service.verifyDns",

@@ -60,19 +60,19 @@ class PrivateNameVerificationTest {
         assertThat(expected).startsWith("underpass-verification=");
         String endpoint = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/git")).id();
 
-        PrivateNameVerification.Result missing = cp.privateDns().verify(acme, "git");
+        PrivateNameVerification.Result missing = cp.privateNameVerification().verify(acme, "git");
         assertThat(missing.state()).isEqualTo("failed");
         assertThat(missing.detail()).contains("_underpass-verification.git.acme.example").contains(expected);
 
         dns.put("_underpass-verification.git.acme.example", List.of("some-other-vendor=abc", "underpass-verification=wrong"));
-        PrivateNameVerification.Result wrong = cp.privateDns().verify(acme, "git");
+        PrivateNameVerification.Result wrong = cp.privateNameVerification().verify(acme, "git");
         assertThat(wrong.state()).isEqualTo("failed");
         assertThat(wrong.detail()).contains("2 value(s), none the expected one");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames()).doesNotContain("git.acme.example");
         assertThat(cp.services().offers(platform, Page.Request.first()).items().getFirst().privateDnsName()).isNull();
 
         dns.put("_underpass-verification.git.acme.example", List.of("some-other-vendor=abc", expected));
-        PrivateNameVerification.Result ok = cp.privateDns().verify(acme, "git");
+        PrivateNameVerification.Result ok = cp.privateNameVerification().verify(acme, "git");
         assertThat(ok.state()).isEqualTo("verified");
         assertThat(cp.services().get(acme, "git").privateDns().state()).isEqualTo("verified");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames())
@@ -90,9 +90,9 @@ class PrivateNameVerificationTest {
     void verificationNeedsANameAndTheServicesWriteScope() {
         cp.services().create(acme, new Services.CreateRequest("db", null,
                 List.of(new Services.Listener("tcp", 5432, List.of("db.internal:5432"))), List.of(), true, null));
-        assertThatThrownBy(() -> cp.privateDns().verify(acme, "db"))
+        assertThatThrownBy(() -> cp.privateNameVerification().verify(acme, "db"))
                 .isInstanceOf(Refused.class).hasMessageContaining("has no private DNS name");
-        assertThatThrownBy(() -> cp.privateDns().verify(platform, "db"))
+        assertThatThrownBy(() -> cp.privateNameVerification().verify(platform, "db"))
                 .isInstanceOf(Refused.class).hasMessageContaining("does not exist in your account");
     }
 }

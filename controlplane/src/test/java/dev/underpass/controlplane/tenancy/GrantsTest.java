@@ -75,7 +75,7 @@ class GrantsTest {
             return List.of(value);
         });
 
-        assertThatThrownBy(() -> racing.privateDns().verify(owner, "git"))
+        assertThatThrownBy(() -> racing.privateNameVerification().verify(owner, "git"))
                 .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(409))
                 .hasMessageContaining("changed during its verification");
         Services.View after = f.cp.services().get(owner, "git");
