@@ -77,8 +77,8 @@ class HealthCheckMigrationTest {
             Endpoints.Listening l = cp.endpoints().listening().getFirst();
             assertThat(l.id()).isEqualTo("ep-0123456789abcdef");
             assertThat(l.healthChecks()).isEqualTo(Map.of(22, HealthCheck.DEFAULT, 443, HealthCheck.DEFAULT));
-            assertThat(l.loadBalancing()).isEqualTo("leastOutstanding");
-            assertThat(l.whenAllUnhealthy()).isEqualTo("failOpen");
+            assertThat(l.loadBalancing().text()).isEqualTo("leastOutstanding");
+            assertThat(l.whenAllUnhealthy().text()).isEqualTo("failOpen");
         }
     }
 }

@@ -19,7 +19,6 @@ import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
-import dev.underpass.controlplane.tenancy.Users;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;

@@ -4,7 +4,6 @@ import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Refused;
 import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.credential.ApiKeys;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.tenancy.OidcLogins;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.telemetry.RepeatedEvents;

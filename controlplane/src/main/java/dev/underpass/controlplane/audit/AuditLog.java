@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
-import dev.underpass.controlplane.core.Names;
 import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Secrets;
 import java.time.Clock;

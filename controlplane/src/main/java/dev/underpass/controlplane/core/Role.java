@@ -2,7 +2,6 @@ package dev.underpass.controlplane.core;
 
 import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonValue;
-import dev.underpass.controlplane.tenancy.Accounts;
 import java.util.EnumSet;
 import java.util.Locale;
 import java.util.Set;

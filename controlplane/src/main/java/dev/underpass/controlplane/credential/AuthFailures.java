@@ -384,8 +384,9 @@ public final class AuthFailures {
                 return currentDuration;
             }
 
+            /** One nanosecond past full: a failure at the very moment it fills still finds (and counts on) the entry. */
             private long untilFull(Entry e) {
-                return Math.max(1, e.bucket.estimateAbilityToConsume(limit).getNanosToWaitForRefill());
+                return e.bucket.estimateAbilityToConsume(limit).getNanosToWaitForRefill() + 1;
             }
         }
     }

@@ -15,7 +15,6 @@ import dev.underpass.controlplane.service.LoadBalancing;
 import dev.underpass.controlplane.service.TargetGroup;
 import dev.underpass.controlplane.service.WhenAllUnhealthy;
 import dev.underpass.controlplane.service.HealthReports;
-import dev.underpass.controlplane.service.ServiceHealth;
 import dev.underpass.controlplane.service.Services;
 import java.time.Clock;
 import java.time.Duration;

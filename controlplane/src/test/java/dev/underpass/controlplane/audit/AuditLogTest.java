@@ -1,6 +1,5 @@
 package dev.underpass.controlplane.audit;
 
-import static dev.underpass.controlplane.api.ProblemMapper.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -62,8 +62,8 @@ class HealthCheckSettingsTest {
     void absentFieldsTakeTheirDefaults() {
         Services.View none = create("plain", null);
         assertThat(none.listeners().getFirst().healthCheck()).isEqualTo(DEFAULT);
-        assertThat(none.loadBalancing()).isEqualTo("leastOutstanding");
-        assertThat(none.whenAllUnhealthy()).isEqualTo("failOpen");
+        assertThat(none.loadBalancing().text()).isEqualTo("leastOutstanding");
+        assertThat(none.whenAllUnhealthy().text()).isEqualTo("failOpen");
 
         assertThat(create("web", new HealthCheck("HTTP", null, null, null, null, null, null)).listeners().getFirst()
                 .healthCheck()).isEqualTo(new HealthCheck("http", "/", "200-399", 10, 5, 3, 2));
@@ -77,8 +77,8 @@ class HealthCheckSettingsTest {
 
         Services.View set = f.cp.services().create(acme, new Services.CreateRequest("set", null,
                 List.of(listener(22, null, "ssh.internal:22")), null, null, null, "roundRobin", "failClosed"));
-        assertThat(set.loadBalancing()).isEqualTo("roundRobin");
-        assertThat(set.whenAllUnhealthy()).isEqualTo("failClosed");
+        assertThat(set.loadBalancing().text()).isEqualTo("roundRobin");
+        assertThat(set.whenAllUnhealthy().text()).isEqualTo("failClosed");
         assertThat(f.cp.services().get(acme, "set")).isEqualTo(set);
     }
 
@@ -161,8 +161,8 @@ class HealthCheckSettingsTest {
                 null, null));
         assertThat(described.listeners()).extracting(Services.Listener::healthCheck).containsExactly(
                 new HealthCheck("tcp", null, null, 30, 5, 3, 2), new HealthCheck("https", "/status", "200", 5, 2, 2, 3));
-        assertThat(described.loadBalancing()).isEqualTo("roundRobin");
-        assertThat(described.whenAllUnhealthy()).isEqualTo("failClosed");
+        assertThat(described.loadBalancing().text()).isEqualTo("roundRobin");
+        assertThat(described.whenAllUnhealthy().text()).isEqualTo("failClosed");
 
         Services.View replaced = f.cp.services().update(acme, "git", new Services.UpdateRequest(null, List.of(
                 listener(443, null, "git.internal:443"),
@@ -170,8 +170,8 @@ class HealthCheckSettingsTest {
                 null, null, null, null, "failOpen"));
         assertThat(replaced.listeners()).extracting(Services.Listener::port, Services.Listener::healthCheck).containsExactly(
                 tuple(443, DEFAULT), tuple(8443, new HealthCheck("tls", null, null, 10, 5, 3, 2)));
-        assertThat(replaced.loadBalancing()).isEqualTo("roundRobin");
-        assertThat(replaced.whenAllUnhealthy()).isEqualTo("failOpen");
+        assertThat(replaced.loadBalancing().text()).isEqualTo("roundRobin");
+        assertThat(replaced.whenAllUnhealthy().text()).isEqualTo("failOpen");
         assertThat(f.cp.services().get(acme, "git")).isEqualTo(replaced);
         assertThat(f.cp.services().healthChecks("acme")).extracting(Services.TargetCheck::id)
                 .containsExactly("git:443/git.internal:443", "git:8443/git.internal:8443");
@@ -213,7 +213,7 @@ class HealthCheckSettingsTest {
         assertThat(l.targets()).isEqualTo(Map.of(22, List.of("git.internal:22"), 443, List.of("git.internal:443")));
         assertThat(l.healthChecks()).isEqualTo(Map.of(22, DEFAULT,
                 443, new HealthCheck("https", "/", "200", 10, 5, 3, 2)));
-        assertThat(l.loadBalancing()).isEqualTo("roundRobin");
-        assertThat(l.whenAllUnhealthy()).isEqualTo("failOpen");
+        assertThat(l.loadBalancing().text()).isEqualTo("roundRobin");
+        assertThat(l.whenAllUnhealthy().text()).isEqualTo("failOpen");
     }
 }
