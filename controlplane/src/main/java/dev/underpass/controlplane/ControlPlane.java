@@ -1,7 +1,20 @@
 package dev.underpass.controlplane;
 
 import dev.underpass.controlplane.audit.AuditLog;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.endpoint.AgentPresence;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthReports;
+import dev.underpass.controlplane.service.PrivateNameVerification;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.OidcLogins;
+import dev.underpass.controlplane.tenancy.Users;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -34,7 +47,7 @@ public final class ControlPlane {
     private final AgentEnrollments agentEnrollments;
     private final Services services;
     private final Endpoints endpoints;
-    private final PrivateDns privateDns;
+    private final PrivateNameVerification privateDns;
     private final Settings settings;
     private final AuthFailures authFailures;
     private final AuditLog audit;
@@ -43,12 +56,12 @@ public final class ControlPlane {
     private volatile AgentPresence agentPresence;
     private volatile HealthReports healthReports = HealthReports.NONE;
 
-    public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt) {
+    public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt) {
         this(store, settings, clock, txt, new AuthFailures());
     }
 
     /** With {@code authFailures}: the limits on failed authentication attempts (see {@link AuthFailures}). */
-    public ControlPlane(Store store, Settings settings, Clock clock, PrivateDns.TxtLookup txt, AuthFailures authFailures) {
+    public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt, AuthFailures authFailures) {
         var jdbi = store.jdbi();
         Runnable changed = () -> endpointListeners.forEach(Runnable::run);
         this.settings = settings;
@@ -61,7 +74,7 @@ public final class ControlPlane {
                 authFailures, audit);
         this.services = new Services(jdbi, clock, changed, audit);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost(), audit);
-        this.privateDns = new PrivateDns(services, txt);
+        this.privateDns = new PrivateNameVerification(services, txt);
         // A deleted identity ends its sessions as a revoked token does: the same listeners, told its wid- id.
         this.oidcLogins = new OidcLogins(jdbi, authFailures);
         this.agentIdentities = new AgentIdentities(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
@@ -71,7 +84,7 @@ public final class ControlPlane {
     }
 
     public ControlPlane(Store store, Settings settings) {
-        this(store, settings, Clock.systemUTC(), PrivateDns.jndi(settings.dnsServer()));
+        this(store, settings, Clock.systemUTC(), PrivateNameVerification.jndi(settings.dnsServer()));
     }
 
     /** Runs {@code r} after every change that may open or close endpoint listeners. */
@@ -123,7 +136,8 @@ public final class ControlPlane {
         return endpoints;
     }
 
-    public PrivateDns privateDns() {
+    /** The verification of services' private DNS names (a TXT lookup; not the gateway's DNS server). */
+    public PrivateNameVerification privateNameVerification() {
         return privateDns;
     }
 

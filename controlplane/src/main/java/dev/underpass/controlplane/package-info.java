@@ -1,5 +1,6 @@
 /**
- * The control plane: accounts, users and roles, API keys and agent tokens, endpoint services and
- * endpoints with their states, all persisted in the store and checked against the caller.
+ * The control plane put together: {@link dev.underpass.controlplane.ControlPlane} builds the parts
+ * (tenancy, credentials, endpoint services, endpoints, audit) on one store and hands them to the
+ * REST API and the gateway; imports run api, then this package, then the parts, then core.
  */
 package dev.underpass.controlplane;

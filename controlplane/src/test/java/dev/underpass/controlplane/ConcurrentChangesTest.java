@@ -1,8 +1,16 @@
 package dev.underpass.controlplane;
 
+import static dev.underpass.controlplane.api.ProblemMapper.status;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.EndpointState.Transition;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.endpoint.EndpointState.Transition;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.tenancy.Users;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -56,9 +64,9 @@ class ConcurrentChangesTest {
                         () -> f.cp.endpoints().reject(provider, id, new Endpoints.DecisionRequest("reject-call")));
                 for (Throwable t : outcomes) {
                     if (t != null) {
-                        assertThat(t).as("endpoint %d: only a 409 may refuse a call", i).isInstanceOf(ApiException.class);
-                        ApiException refused = (ApiException) t;
-                        assertThat(refused.status()).as(refused.getMessage()).isEqualTo(409);
+                        assertThat(t).as("endpoint %d: only a 409 may refuse a call", i).isInstanceOf(Refused.class);
+                        Refused refused = (Refused) t;
+                        assertThat(status(refused)).as(refused.getMessage()).isEqualTo(409);
                         assertThat(refused.getMessage()).contains("endpoint " + id);
                         raced += refused.getMessage().contains("changed meanwhile") ? 1 : 0;
                     }
@@ -113,7 +121,7 @@ class ConcurrentChangesTest {
     static void assertOneWonAndOneGot409(List<Throwable> outcomes, String what) {
         assertThat(outcomes).as(what).filteredOn(t -> t == null).hasSize(1);
         Throwable lost = outcomes.stream().filter(t -> t != null).findFirst().orElseThrow();
-        assertThat(lost).as(what).isInstanceOfSatisfying(ApiException.class, e -> assertThat(e.status()).isEqualTo(409));
+        assertThat(lost).as(what).isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(409));
     }
 
     @ParameterizedTest

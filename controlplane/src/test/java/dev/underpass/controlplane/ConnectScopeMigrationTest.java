@@ -2,6 +2,11 @@ package dev.underpass.controlplane;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.core.Sql;
+import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import java.nio.file.Path;

@@ -1,7 +1,14 @@
 package dev.underpass.controlplane;
 
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.Users;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;

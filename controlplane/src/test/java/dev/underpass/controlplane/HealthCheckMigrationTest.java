@@ -2,6 +2,10 @@ package dev.underpass.controlplane;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.controlplane.core.Sql;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import java.nio.file.Path;
@@ -73,8 +77,8 @@ class HealthCheckMigrationTest {
             Endpoints.Listening l = cp.endpoints().listening().getFirst();
             assertThat(l.id()).isEqualTo("ep-0123456789abcdef");
             assertThat(l.healthChecks()).isEqualTo(Map.of(22, HealthCheck.DEFAULT, 443, HealthCheck.DEFAULT));
-            assertThat(l.loadBalancing()).isEqualTo("leastOutstanding");
-            assertThat(l.whenAllUnhealthy()).isEqualTo("failOpen");
+            assertThat(l.loadBalancing().text()).isEqualTo("leastOutstanding");
+            assertThat(l.whenAllUnhealthy().text()).isEqualTo("failOpen");
         }
     }
 }

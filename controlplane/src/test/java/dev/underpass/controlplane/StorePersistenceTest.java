@@ -1,11 +1,22 @@
 package dev.underpass.controlplane;
 
+import static dev.underpass.controlplane.api.ProblemMapper.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.underpass.controlplane.api.Json;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import java.nio.file.Path;
@@ -101,11 +112,11 @@ class StorePersistenceTest {
             // Private DNS: one verified, one that failed verification.
             f.txt.put("_underpass-verification.git.acme.example.com",
                     List.of(git.privateDns().verificationValue(), "unrelated"));
-            assertThat(cp.privateDns().verify(acme, "git").state()).isEqualTo("verified");
+            assertThat(cp.privateNameVerification().verify(acme, "git").state()).isEqualTo("verified");
             cp.services().create(acme, new Services.CreateRequest("registry", null,
                     List.of(new Services.Listener("tcp", 5000, List.of("registry.acme.internal:5000"))), List.of("*"), false,
                     "registry.acme.example.com"));
-            assertThat(cp.privateDns().verify(acme, "registry").state()).isEqualTo("failed");
+            assertThat(cp.privateNameVerification().verify(acme, "registry").state()).isEqualTo("failed");
             cp.services().create(acme, new Services.CreateRequest("wiki", "internal wiki",
                     List.of(new Services.Listener("tcp", 80, List.of("10.0.0.7:80"))), null, null, null));
 
@@ -203,8 +214,8 @@ class StorePersistenceTest {
             assertThat(f.as(narrowKey).scopes()).containsExactlyInAnyOrder(Scope.SERVICES_READ, Scope.ENDPOINTS_READ);
             assertThat(f.as(victorKey).role()).isEqualTo(Role.VIEWER);
             ControlPlaneFixture reopened = f;
-            assertThatThrownBy(() -> reopened.as(revokedKey)).isInstanceOfSatisfying(ApiException.class,
-                    e -> assertThat(e.status()).isEqualTo(401));
+            assertThatThrownBy(() -> reopened.as(revokedKey)).isInstanceOfSatisfying(Refused.class,
+                    e -> assertThat(status(e)).isEqualTo(401));
             assertThat(f.cp.agentTokens().verify(edge1.token()).orElseThrow().account()).isEqualTo("acme");
             assertThat(f.cp.agentTokens().verify(edge2.token())).isEmpty();
         } finally {
@@ -251,8 +262,8 @@ class StorePersistenceTest {
                 for (String id : endpointIds) {
                     try {
                         each.set(id, tree(cp.endpoints().get(p, id)));
-                    } catch (ApiException e) {
-                        each.put(id, e.status());
+                    } catch (Refused e) {
+                        each.put(id, status(e));
                     }
                 }
             }

@@ -1,12 +1,12 @@
 package dev.underpass.controlplane.api;
 
-import dev.underpass.telemetry.RepeatedEvents;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
-import dev.underpass.controlplane.OidcLogins;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Secrets;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.tenancy.OidcLogins;
 import dev.underpass.protocol.Protocol;
+import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.telemetry.SecretMasker;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
@@ -46,7 +46,7 @@ import org.slf4j.LoggerFactory;
  */
 final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     static final Logger log = LoggerFactory.getLogger("underpass.api");
-    static final String PROBLEM_JSON = "application/problem+json";
+    static final String PROBLEM_JSON = ProblemJson.CONTENT_TYPE;
     /** Requests a connection may have read and not yet answered. */
     static final int MAX_PIPELINED = 128;
 
@@ -114,6 +114,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             } catch (ApiException e) {
                 response = problem(e.status(), e.getMessage(), path, e.errors());
                 e.headers().forEach(response.headers()::set);
+            } catch (Refused e) {
+                response = problem(ProblemMapper.problem(e, path));
+                ProblemMapper.headers(e).forEach(response.headers()::set);
             } catch (Exception | Error e) { // whatever happens, this request is answered and the next one runs
                 response = failure(e, path);
             }
@@ -183,20 +186,13 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     static FullHttpResponse problem(int status, String detail, String instance, List<String> errors) {
-        HttpResponseStatus s = HttpResponseStatus.valueOf(status);
-        Map<String, Object> p = new LinkedHashMap<>();
-        p.put("type", "about:blank");
-        p.put("title", s.reasonPhrase());
-        p.put("status", status);
-        // Every detail passes here: a secret sent in the wrong place (a key as a name, a path, a page token) never
-        // comes back in the answer, where a proxy or a client's log could keep it.
-        p.put("detail", SecretMasker.mask(detail));
-        p.put("instance", SecretMasker.mask(instance));
-        if (!errors.isEmpty()) {
-            p.put("errors", errors.stream().map(SecretMasker::mask).toList());
-        }
-        FullHttpResponse r = response(s, PROBLEM_JSON, Json.write(p));
-        if (status == 401) {
+        return problem(ProblemJson.of(status, detail).withInstance(instance).withErrors(errors));
+    }
+
+    /** Every problem passes here, so every detail is masked (see {@link ProblemJson}). */
+    static FullHttpResponse problem(ProblemJson p) {
+        FullHttpResponse r = response(HttpResponseStatus.valueOf(p.status()), PROBLEM_JSON, p.bytes());
+        if (p.status() == 401) {
             r.headers().set(HttpHeaderNames.WWW_AUTHENTICATE, "Bearer realm=\"underpass\"");
         }
         return r;

@@ -1,8 +1,7 @@
 package dev.underpass.controlplane.api;
 
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.Page;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
 import java.util.List;
 import java.util.Map;
 

@@ -20,7 +20,7 @@ import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
-import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.core.Refused;
 import java.io.IOException;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -57,8 +57,8 @@ public final class Json {
         try {
             return MAPPER.readValue(body, type);
         } catch (ValueInstantiationException e) {
-            if (e.getCause() instanceof ApiException api) {
-                throw api;
+            if (e.getCause() instanceof Refused refused) {
+                throw refused; // a value a type's own parser refused, such as an unknown role
             }
             throw invalid(e);
         } catch (JacksonException e) {
@@ -68,9 +68,9 @@ public final class Json {
         }
     }
 
-    private static ApiException invalid(JacksonException e) {
-        if (e.getCause() instanceof ApiException api) {
-            return api;
+    private static RuntimeException invalid(JacksonException e) {
+        if (e.getCause() instanceof Refused refused) {
+            return refused;
         }
         String field = e instanceof com.fasterxml.jackson.databind.JsonMappingException m ? m.getPath().stream()
                 .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")

@@ -1,17 +1,16 @@
 package dev.underpass.controlplane.api;
 
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Scope;
-import dev.underpass.controlplane.Services;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.Services;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.Users;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -88,7 +87,7 @@ final class Routes {
             return null;
         });
         r.add("POST", "/v1/services/{name}/verify-private-dns", 200,
-                c -> cp.privateDns().verify(c.principal(), c.path("name")));
+                c -> cp.privateNameVerification().verify(c.principal(), c.path("name")));
         r.add("GET", "/v1/services/{name}/health", 200,
                 c -> cp.services().health(c.principal(), c.path("name"), cp.healthReports()));
         r.add("GET", "/v1/service-offers", 200, c -> cp.services().offers(c.principal(), c.page()));
@@ -107,7 +106,7 @@ final class Routes {
         // Mutual-TLS enrollment of agents (ADR 0015): agent credentials, so the agent-token scopes.
         r.add("GET", "/v1/agent-enrollments", 200, c -> cp.agentEnrollments().list(c.principal(), c.page()));
         r.add("POST", "/v1/agent-enrollments", 201, c -> cp.agentEnrollments().create(c.principal(),
-                c.body(dev.underpass.controlplane.AgentEnrollments.CreateRequest.class)));
+                c.body(dev.underpass.controlplane.credential.AgentEnrollments.CreateRequest.class)));
         r.add("DELETE", "/v1/agent-enrollments/{id}", 204, c -> {
             cp.agentEnrollments().delete(c.principal(), c.path("id"));
             return null;
@@ -118,7 +117,7 @@ final class Routes {
         // OIDC workload identity of agents (ADR 0013): bindings of an operator-trusted issuer and subject to the account.
         r.add("GET", "/v1/agent-identities", 200, c -> cp.agentIdentities().list(c.principal(), c.page()));
         r.add("POST", "/v1/agent-identities", 201, c -> cp.agentIdentities().create(c.principal(),
-                c.body(dev.underpass.controlplane.AgentIdentities.CreateRequest.class)));
+                c.body(dev.underpass.controlplane.credential.AgentIdentities.CreateRequest.class)));
         r.add("DELETE", "/v1/agent-identities/{id}", 200,
                 c -> cp.agentIdentities().delete(c.principal(), c.path("id")));
         // The audit log (ADR 0014): the caller's account's chain; only the operator account may name another.

@@ -1,9 +1,9 @@
 package dev.underpass.controlplane.audit;
 
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.Page;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Scope;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Scope;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -43,7 +43,7 @@ public final class AuditEvents {
                 errors.add("target: '" + target + "' (expected: type:id, such as service:acme/web)");
             }
             if (!errors.isEmpty()) {
-                throw ApiException.invalid(errors);
+                throw Refused.invalid(errors);
             }
             return new Filter(s, u, action, target);
         }
@@ -71,7 +71,7 @@ public final class AuditEvents {
         p.require(Scope.AUDIT_READ);
         Filter filter = f == null ? Filter.ALL : f;
         if (filter.since() != null && filter.until() != null && !filter.until().isAfter(filter.since())) {
-            throw ApiException.invalid(List.of("until: " + filter.until() + " (expected: after since, " + filter.since() + ")"));
+            throw Refused.invalid(List.of("until: " + filter.until() + " (expected: after since, " + filter.since() + ")"));
         }
         StringBuilder sql = new StringBuilder(SELECT + " where e.account_seq = :a and e.seq > :after");
         if (filter.since() != null) {
@@ -195,11 +195,11 @@ public final class AuditEvents {
             return p.accountSeq();
         }
         if (!p.operator()) {
-            throw new ApiException(403, "account: '" + account + "' (expected: your own account " + p.account()
+            throw Refused.forbidden("account: '" + account + "' (expected: your own account " + p.account()
                     + "; only the operator account may read another account's audit events)");
         }
         return h.createQuery("select seq from accounts where name = :n").bind("n", account).mapTo(Long.class).findOne()
-                .orElseThrow(() -> new ApiException(404, "account '" + account + "' does not exist"));
+                .orElseThrow(() -> new Refused(Refused.Kind.NOT_FOUND, "account '" + account + "' does not exist"));
     }
 
     private static final String SELECT = "select a.name as account, e.seq, e.id, e.at, e.actor, e.action, e.target, "

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.underpass.controlplane.AuthFailures;
 import dev.underpass.controlplane.ControlPlaneFixture;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;

@@ -5,18 +5,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.ControlPlaneFixture;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Services;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.Users;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -80,7 +80,7 @@ class ApiJsonFuzzTest {
 
     /**
      * Any body either succeeds (and its result can be written as JSON) or is refused with an
-     * {@link ApiException} with a 4xx status, never any other exception; and a refused request
+     * {@link ApiException} or a {@link Refused} with a 4xx status, never any other exception; and a refused request
      * leaves the store as it was.
      */
     @FuzzTest
@@ -91,8 +91,9 @@ class ApiJsonFuzzTest {
         Object result;
         try {
             result = call(op, body);
-        } catch (ApiException refused) {
-            assertThat(refused.status()).as("%s refused with %s", op, refused.getMessage()).isBetween(400, 499);
+        } catch (ApiException | Refused refused) {
+            int status = refused instanceof ApiException api ? api.status() : ProblemMapper.status((Refused) refused);
+            assertThat(status).as("%s refused with %s", op, refused.getMessage()).isBetween(400, 499);
             assertThat(StoreRows.read(fixture)).as("the store after a refused %s", op).isEqualTo(baseline);
             return;
         }

@@ -2,8 +2,8 @@ package dev.underpass.controlplane.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.AuthFailures;
-import dev.underpass.controlplane.Secrets;
+import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.credential.AuthFailures;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;

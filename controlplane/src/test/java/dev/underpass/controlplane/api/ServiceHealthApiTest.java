@@ -3,7 +3,7 @@ package dev.underpass.controlplane.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.HealthReports.Report;
+import dev.underpass.controlplane.service.HealthReports.Report;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;

@@ -1,21 +1,21 @@
 package dev.underpass.controlplane.api;
 
-import static dev.underpass.controlplane.Scope.ACCOUNTS_READ;
-import static dev.underpass.controlplane.Scope.ACCOUNTS_WRITE;
-import static dev.underpass.controlplane.Scope.AGENT_IDENTITIES_READ;
-import static dev.underpass.controlplane.Scope.AGENT_IDENTITIES_WRITE;
-import static dev.underpass.controlplane.Scope.AGENT_TOKENS_READ;
-import static dev.underpass.controlplane.Scope.AGENT_TOKENS_WRITE;
-import static dev.underpass.controlplane.Scope.AUDIT_READ;
-import static dev.underpass.controlplane.Scope.CONNECTIONS_DECIDE;
-import static dev.underpass.controlplane.Scope.ENDPOINTS_READ;
-import static dev.underpass.controlplane.Scope.ENDPOINTS_WRITE;
-import static dev.underpass.controlplane.Scope.KEYS_READ;
-import static dev.underpass.controlplane.Scope.KEYS_WRITE;
-import static dev.underpass.controlplane.Scope.SERVICES_READ;
-import static dev.underpass.controlplane.Scope.SERVICES_WRITE;
-import static dev.underpass.controlplane.Scope.USERS_READ;
-import static dev.underpass.controlplane.Scope.USERS_WRITE;
+import static dev.underpass.controlplane.core.Scope.ACCOUNTS_READ;
+import static dev.underpass.controlplane.core.Scope.ACCOUNTS_WRITE;
+import static dev.underpass.controlplane.core.Scope.AGENT_IDENTITIES_READ;
+import static dev.underpass.controlplane.core.Scope.AGENT_IDENTITIES_WRITE;
+import static dev.underpass.controlplane.core.Scope.AGENT_TOKENS_READ;
+import static dev.underpass.controlplane.core.Scope.AGENT_TOKENS_WRITE;
+import static dev.underpass.controlplane.core.Scope.AUDIT_READ;
+import static dev.underpass.controlplane.core.Scope.CONNECTIONS_DECIDE;
+import static dev.underpass.controlplane.core.Scope.ENDPOINTS_READ;
+import static dev.underpass.controlplane.core.Scope.ENDPOINTS_WRITE;
+import static dev.underpass.controlplane.core.Scope.KEYS_READ;
+import static dev.underpass.controlplane.core.Scope.KEYS_WRITE;
+import static dev.underpass.controlplane.core.Scope.SERVICES_READ;
+import static dev.underpass.controlplane.core.Scope.SERVICES_WRITE;
+import static dev.underpass.controlplane.core.Scope.USERS_READ;
+import static dev.underpass.controlplane.core.Scope.USERS_WRITE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -23,8 +23,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.JsonDiff;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Scope;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.core.Scope;
 import dev.underpass.protocol.HostAndPort;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -101,10 +101,10 @@ class TenantIsolationApiTest {
         enrollmentId = enrollment.at("/enrollment/id").asText();
         JsonNode used = api.ok(owner, "POST", "/v1/agent-enrollments", "{\"name\":\"edge-mtls\"}", 201);
         // The gateway signs certificates (its agent CA is not part of this fixture); the record is what the API shows.
-        String fingerprint = dev.underpass.controlplane.Secrets.sha256Hex("acme-certificate");
+        String fingerprint = dev.underpass.controlplane.core.Secrets.sha256Hex("acme-certificate");
         api.cp.cp.agentEnrollments().enroll(used.get("token").asText(), null, (id, account, name) -> {
             certificateId = id;
-            return new dev.underpass.controlplane.AgentEnrollments.Issued("0a1b2c", fingerprint,
+            return new dev.underpass.controlplane.credential.AgentEnrollments.Issued("0a1b2c", fingerprint,
                     java.time.Instant.now().plus(Duration.ofDays(90)), "-----BEGIN CERTIFICATE-----");
         });
         JsonNode git = api.ok(owner, "POST", "/v1/services", """

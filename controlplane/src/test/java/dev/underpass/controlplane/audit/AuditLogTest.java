@@ -5,19 +5,19 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
 import dev.underpass.controlplane.ControlPlaneFixture;
 import dev.underpass.controlplane.Databases;
 import dev.underpass.controlplane.Db;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Page;
-import dev.underpass.controlplane.Principal;
 import dev.underpass.controlplane.Race;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Services;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.Services;
+import dev.underpass.controlplane.tenancy.Users;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -141,7 +141,7 @@ class AuditLogTest {
             f.txt.put("_underpass-verification.git.acme.example.com", List.of("wrong"));
             f.cp.services().create(acme, new Services.CreateRequest("git", "source", List.of(new Services.Listener("tcp", 443,
                     List.of("git.internal:443"))), List.of("globex"), true, "git.acme.example.com"));
-            f.cp.privateDns().verify(acme, "git");
+            f.cp.privateNameVerification().verify(acme, "git");
             f.cp.services().update(acme, "git", new Services.UpdateRequest("the source", null, null, null, null));
             own = since(f, acme, n);
             assertThat(own).extracting(AuditRecord::action).containsExactly("service.create", "service.verifyDns",
@@ -197,7 +197,7 @@ class AuditLogTest {
             // A refused change records nothing.
             int before = chain(f, acme).size();
             assertThatThrownBy(() -> f.cp.users().create(acme, new Users.CreateRequest("owner", Role.VIEWER)))
-                    .isInstanceOf(ApiException.class);
+                    .isInstanceOf(Refused.class);
             assertThat(chain(f, acme)).hasSize(before);
             assertThat(f.cp.audit().events().verifyAll()).allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
         }
