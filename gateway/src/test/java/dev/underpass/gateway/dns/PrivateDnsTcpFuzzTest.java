@@ -84,7 +84,7 @@ class PrivateDnsTcpFuzzTest {
                 for (Object m; (m = channel.readOutbound()) != null; ) {
                     assertThat(m).isInstanceOf(ByteBuf.class);
                     ByteBuf framed = (ByteBuf) m;
-                    assertThat(framed.readableBytes()).isBetween(2 + 12, 2 + PrivateDnsServer.TCP_PAYLOAD);
+                    assertThat(framed.readableBytes()).isBetween(2 + 12, 2 + Edns.TCP_PAYLOAD);
                     assertThat(framed.getUnsignedShort(framed.readerIndex())).as("length prefix")
                             .isEqualTo(framed.readableBytes() - 2);
                     responses.writeInbound(framed);

@@ -142,10 +142,10 @@ class PrivateDnsUdpFuzzTest {
         for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
             DnsRecord r = query.recordAt(DnsSection.ADDITIONAL, i);
             if (DnsRecordType.OPT.equals(r.type())) {
-                return Math.max(PrivateDnsServer.UDP_PAYLOAD, Math.min(PrivateDnsServer.EDNS_UDP_PAYLOAD, r.dnsClass() & 0xffff));
+                return Math.max(Edns.UDP_PAYLOAD, Math.min(Edns.EDNS_UDP_PAYLOAD, r.dnsClass() & 0xffff));
             }
         }
-        return PrivateDnsServer.UDP_PAYLOAD;
+        return Edns.UDP_PAYLOAD;
     }
 
     private static DnsResponse decodeResponse(ByteBuf answer) {
