@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;

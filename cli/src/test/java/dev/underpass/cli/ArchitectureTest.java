@@ -17,6 +17,8 @@ import org.junit.jupiter.api.Test;
  */
 class ArchitectureTest {
     private static final String GATEWAY = "dev.underpass.gateway";
+    private static final String CONTROLPLANE = "dev.underpass.controlplane";
+    private static final String AGENT = "dev.underpass.agent";
     private static JavaClasses classes;
 
     @BeforeAll
@@ -62,6 +64,26 @@ class ArchitectureTest {
                 .resideInAPackage(sub("audit")));
         check(noClasses().that().resideInAPackage(sub("pki")).should().dependOnClassesThat()
                 .resideInAPackage(sub("auth")));
+    }
+
+    @Test
+    void theControlPlanesDomainKnowsNothingOfHttp() {
+        // Domain refusals are typed (core.Refused); the API alone maps them to statuses and problem documents.
+        check(noClasses().that().resideInAnyPackage(CONTROLPLANE + ".core..", CONTROLPLANE + ".tenancy..",
+                CONTROLPLANE + ".credential..", CONTROLPLANE + ".service..", CONTROLPLANE + ".endpoint..",
+                CONTROLPLANE + ".audit..", CONTROLPLANE + ".store..").should().dependOnClassesThat()
+                .resideInAPackage(CONTROLPLANE + ".api.."));
+    }
+
+    @Test
+    void theAgentsPartsSitInTheirLayers() {
+        // The link carries streams to targets and health reports to the gateway; targets know no link.
+        check(noClasses().that().resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".health..",
+                AGENT + ".metrics..").should().dependOnClassesThat().resideInAPackage(AGENT + ".link.."));
+        check(noClasses().that().resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".metrics..")
+                .should().dependOnClassesThat().resideInAPackage(AGENT + ".health.."));
+        check(noClasses().that().resideInAnyPackage(AGENT + ".link..", AGENT + ".config..", AGENT + ".target..",
+                AGENT + ".health..", AGENT + ".metrics..").should().dependOnClassesThat().resideInAPackage(AGENT));
     }
 
     private static String sub(String name) {

@@ -3,11 +3,11 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.tenancy.Users;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.gateway.GatewayConfig;
 import java.nio.file.Path;

@@ -3,9 +3,9 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.tenancy.Users;
 import org.junit.jupiter.api.Test;
 
 /** Lists follow {@code nextPageToken} to the end, and {@code --limit} caps the total. */

@@ -3,7 +3,7 @@ package dev.underpass.cli;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.gateway.Gateway;
 import dev.underpass.gateway.GatewayConfig;
 import dev.underpass.gateway.auth.OidcIssuer;

@@ -3,7 +3,7 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.tenancy.Accounts;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;

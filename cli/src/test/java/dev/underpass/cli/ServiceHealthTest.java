@@ -3,8 +3,8 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.HealthReports;
-import dev.underpass.controlplane.HealthReports.Report;
+import dev.underpass.controlplane.service.HealthReports;
+import dev.underpass.controlplane.service.HealthReports.Report;
 import dev.underpass.controlplane.api.Json;
 import java.time.Instant;
 import java.util.List;

@@ -72,6 +72,6 @@ class UserOidcSubjectTest {
 
     private String ownerKey(String account) {
         return api.controlPlane.accounts().create(api.operator(),
-                new dev.underpass.controlplane.Accounts.CreateRequest(account, null)).ownerKey().key();
+                new dev.underpass.controlplane.tenancy.Accounts.CreateRequest(account, null)).ownerKey().key();
     }
 }

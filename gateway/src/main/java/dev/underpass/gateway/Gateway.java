@@ -52,13 +52,13 @@ import dev.underpass.gateway.link.HealthCheckPush;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.gateway.pki.GatewayKeys;
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.AgentEnrollments;
-import dev.underpass.controlplane.AgentIdentities;
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
-import dev.underpass.controlplane.PrivateDns;
+import dev.underpass.controlplane.service.PrivateNameVerification;
 import dev.underpass.controlplane.api.ApiServer;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.Drain;
@@ -239,7 +239,7 @@ public final class Gateway implements AutoCloseable {
         parts.add(store);
         ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
                 config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
-                PrivateDns.jndi(config.dnsServer()), authFailures);
+                PrivateNameVerification.jndi(config.dnsServer()), authFailures);
         cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
         if (!config.oidcIssuers().isEmpty()) {
             log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",

@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.Names;
+import dev.underpass.controlplane.core.Names;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.HostAndPort;
 import java.io.IOException;

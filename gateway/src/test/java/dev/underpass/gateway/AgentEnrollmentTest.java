@@ -4,11 +4,11 @@ import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.AgentEnrollments;
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.Page;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.gateway.AgentLinks.Stream;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.Enrollment;

@@ -7,10 +7,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
-import dev.underpass.controlplane.AgentIdentities;
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.gateway.AgentLinks.Stream;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.Protocol;
@@ -114,7 +114,7 @@ class AgentIdentitySessionTest {
                 .anySatisfy(m -> assertThat(m).contains("established").contains("account=acme")
                         .contains("agent identity edge " + identity.id()));
         AgentIdentities.View listed = gateway.controlPlane().agentIdentities()
-                .list(acme, dev.underpass.controlplane.Page.Request.of(null, null)).items().getFirst();
+                .list(acme, dev.underpass.controlplane.core.Page.Request.of(null, null)).items().getFirst();
         assertThat(listed.lastUsedAt()).as("last used").isNotNull();
 
         // The periodic check of agent tokens' expiry leaves identities' sessions alone.

@@ -2,12 +2,12 @@ package dev.underpass.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.LinkSettings;

@@ -2,12 +2,12 @@ package dev.underpass.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.Accounts;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Services;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.service.Services;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Files;

@@ -1,5 +1,8 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.api.ProblemMapper;
+import dev.underpass.controlplane.core.Refused;
+
 import dev.underpass.gateway.consumer.proxy.Egress;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
@@ -12,20 +15,20 @@ import dev.underpass.gateway.consumer.ConsumerRoutes;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.Accounts;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Page;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Role;
-import dev.underpass.controlplane.Scope;
-import dev.underpass.controlplane.Secrets;
-import dev.underpass.controlplane.Services;
-import dev.underpass.controlplane.Users;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Role;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.service.Services;
+import dev.underpass.controlplane.tenancy.Users;
 import dev.underpass.controlplane.audit.AuditEvents;
 import dev.underpass.testkit.EchoServer;
 import io.netty.channel.embedded.EmbeddedChannel;
@@ -224,7 +227,7 @@ class ForwardProxyTest {
         ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run, new ConsumerLimit(1),
                 GatewayFuzzFixture.reports());
         EmbeddedChannel channel = new EmbeddedChannel();
-        AtomicReference<ApiException> refusal = new AtomicReference<>();
+        AtomicReference<Refused> refusal = new AtomicReference<>();
         AtomicReference<Principal> accepted = new AtomicReference<>();
         checks.check(channel, readOnly, "HTTP proxy", (p, e) -> {
             accepted.set(p);
@@ -232,7 +235,7 @@ class ForwardProxyTest {
         });
         channel.runPendingTasks();
         assertThat(accepted.get()).isNull();
-        assertThat(refusal.get().status()).isEqualTo(403);
+        assertThat(ProblemMapper.status(refusal.get())).isEqualTo(403);
         assertThat(refusal.get().getMessage()).startsWith("API key key-").contains("lacks scope endpoints:connect");
         channel.finishAndReleaseAll();
     }

@@ -4,7 +4,7 @@ import dev.underpass.gateway.pki.GatewayKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.underpass.controlplane.AuthFailures;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.protocol.SecretBox;
 import java.io.InputStream;
 import java.nio.file.Files;

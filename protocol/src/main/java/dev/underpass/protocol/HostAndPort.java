@@ -20,6 +20,12 @@ public record HostAndPort(String host, int port) {
         host = host.toLowerCase(Locale.ROOT);
     }
 
+    /** A host name as DNS compares it: lower case, without the root's trailing dot. */
+    public static String normaliseName(String host) {
+        String h = host.toLowerCase(java.util.Locale.ROOT);
+        return h.endsWith(".") ? h.substring(0, h.length() - 1) : h;
+    }
+
     /** Parses {@code host:port} or {@code [v6]:port}; the message names the bad part. */
     public static HostAndPort parse(String text) {
         Objects.requireNonNull(text, "text");

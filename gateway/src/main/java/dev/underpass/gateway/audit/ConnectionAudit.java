@@ -2,7 +2,7 @@ package dev.underpass.gateway.audit;
 
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.audit.AuditLog;
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.telemetry.SecretMasker;

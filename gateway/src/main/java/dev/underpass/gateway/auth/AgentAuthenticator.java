@@ -1,9 +1,9 @@
 package dev.underpass.gateway.auth;
 
-import dev.underpass.controlplane.AgentIdentities;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.AuthFailures;
-import dev.underpass.controlplane.Secrets;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.protocol.Protocol;
 import java.net.SocketAddress;
 

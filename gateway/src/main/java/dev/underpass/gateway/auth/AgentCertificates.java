@@ -2,8 +2,8 @@ package dev.underpass.gateway.auth;
 
 import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import dev.underpass.gateway.pki.AgentCertificateAuthority;
-import dev.underpass.controlplane.AgentEnrollments;
-import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.core.Refused;
 import io.netty.channel.Channel;
 import io.netty.handler.ssl.SslHandler;
 import java.net.SocketAddress;
@@ -59,7 +59,7 @@ public final class AgentCertificates {
      * token are checked first: parsing the request and verifying its signature cost CPU on the shared
      * credential-check threads, which an anonymous client must not get for free or without limit.
      *
-     * @throws ApiException 429 when {@code from} or the token failed too often (nothing else is
+     * @throws Refused TOO_MANY_ATTEMPTS when {@code from} or the token failed too often (nothing else is
      *         checked), 401 for a token that is unknown, used or expired, 400 for a bad request (the
      *         token stays usable)
      */
@@ -69,7 +69,7 @@ public final class AgentCertificates {
         try {
             key = AgentCertificateAuthority.verifiedKey(csrPem);
         } catch (IllegalArgumentException e) {
-            throw new ApiException(400, e.getMessage());
+            throw Refused.invalid(e.getMessage());
         }
         return enrollments.enroll(token, from, ca.issuer(key));
     }

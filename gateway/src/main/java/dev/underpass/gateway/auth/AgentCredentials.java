@@ -1,6 +1,6 @@
 package dev.underpass.gateway.auth;
 
-import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.credential.AgentTokens;
 import java.net.SocketAddress;
 import java.util.Objects;
 
@@ -16,7 +16,7 @@ public interface AgentCredentials {
      * Who a credential presented from {@code from} belongs to, or why it is refused.
      *
      * @param identity the {@code underpass-identity} header, or null when absent
-     * @throws dev.underpass.controlplane.ApiException 429 (with {@code retry-after}) instead of a refusal
+     * @throws dev.underpass.controlplane.core.Refused 429 (with {@code retry-after}) instead of a refusal
      *         when too many failed attempts came from {@code from} or for the credential's principal (a
      *         correct credential is accepted whatever the counts say)
      */

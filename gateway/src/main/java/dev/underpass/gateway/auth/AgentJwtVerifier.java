@@ -1,8 +1,8 @@
 package dev.underpass.gateway.auth;
 
 import com.nimbusds.jwt.JWTClaimsSet;
-import dev.underpass.controlplane.AgentIdentities;
-import dev.underpass.controlplane.AgentTokens;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AgentTokens;
 import java.time.Clock;
 import java.util.Map;
 import java.util.Optional;

@@ -1,6 +1,6 @@
 package dev.underpass.gateway.auth;
 
-import dev.underpass.controlplane.OidcLogins;
+import dev.underpass.controlplane.tenancy.OidcLogins;
 import java.time.Clock;
 
 /**

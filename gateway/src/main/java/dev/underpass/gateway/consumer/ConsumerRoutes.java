@@ -1,5 +1,6 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.protocol.HostAndPort;
 import java.util.Locale;
 import java.util.Map;
 
@@ -13,7 +14,7 @@ public final class ConsumerRoutes {
     /** One account's name and port. */
     public record Key(String account, String host, int port) {
         public Key {
-            host = normalise(host);
+            host = HostAndPort.normaliseName(host);
         }
     }
 
@@ -30,12 +31,12 @@ public final class ConsumerRoutes {
 
     /** The endpoint listener a TLS server name leads to, across accounts, or null. */
     public EndpointListeners.Listener findByServerName(String host) {
-        return serverNames.get(normalise(host));
+        return serverNames.get(HostAndPort.normaliseName(host));
     }
 
     /** Whether {@code host} is a name of an available endpoint of any account. */
     public boolean isEndpointName(String host) {
-        return names.contains(normalise(host));
+        return names.contains(HostAndPort.normaliseName(host));
     }
 
     public void publish(Map<Key, EndpointListeners.Listener> next, Map<String, EndpointListeners.Listener> nextServerNames) {
@@ -59,9 +60,4 @@ public final class ConsumerRoutes {
         names = namesOf(table);
     }
 
-    /** Lower case, without a trailing dot: DNS names compare that way. */
-    public static String normalise(String host) {
-        String h = host.toLowerCase(Locale.ROOT);
-        return h.endsWith(".") ? h.substring(0, h.length() - 1) : h;
-    }
 }

@@ -1,10 +1,11 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.controlplane.service.WhenAllUnhealthy;
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.controlplane.EndpointState;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.HealthCheck;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -148,8 +149,8 @@ public final class EndpointProvisioner implements AutoCloseable {
                 if (tls != null) {
                     for (String name : e.dnsNames()) {
                         // Without credentials, a private name two consumers share leads nowhere.
-                        if (serverNames.putIfAbsent(ConsumerRoutes.normalise(name), tls) != null) {
-                            ambiguous.add(ConsumerRoutes.normalise(name));
+                        if (serverNames.putIfAbsent(HostAndPort.normaliseName(name), tls) != null) {
+                            ambiguous.add(HostAndPort.normaliseName(name));
                         }
                     }
                 }
@@ -169,7 +170,7 @@ public final class EndpointProvisioner implements AutoCloseable {
             EndpointRoute route = new EndpointRoute(e.id(), e.consumerAccount(), e.service(), e.providerAccount(),
                     servicePort, l.getValue().stream().map(t -> new EndpointRoute.Target(HostAndPort.parse(t),
                             HealthCheck.id(serviceName, servicePort, t))).toList(),
-                    EndpointRoute.Balancing.of(e.loadBalancing()), !"failClosed".equals(e.whenAllUnhealthy()));
+                    EndpointRoute.Balancing.of(e.loadBalancing().text()), e.whenAllUnhealthy() != WhenAllUnhealthy.FAIL_CLOSED);
             EndpointListeners.Listener listener = mine.get(servicePort);
             if (listener != null) {
                 if (!listener.route().equals(route)) {

@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
+import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static dev.underpass.gateway.dns.DnsLog.printable;
 
-import dev.underpass.gateway.consumer.ConsumerRoutes;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.dns.DefaultDnsRawRecord;
 import io.netty.handler.codec.dns.DnsOpCode;
@@ -103,7 +103,7 @@ final class DnsAnswers {
             response.setCode(DnsResponseCode.REFUSED);
             return false;
         }
-        String name = ConsumerRoutes.normalise(question.name());
+        String name = HostAndPort.normaliseName(question.name());
         List<InetAddress> addresses;
         try {
             addresses = lookup.apply(name);

@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
+import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static dev.underpass.gateway.dns.DnsLog.printable;
 
-import dev.underpass.gateway.consumer.ConsumerRoutes;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoop;
@@ -68,7 +68,7 @@ final class DnsForwarder {
     void forward(EventLoop loop, DnsQuery query, DnsResponse pending, int udpLimit, Object from,
             Consumer<Object> reply) {
         String what = query.recordAt(DnsSection.QUESTION).type().name() + " "
-                + printable(ConsumerRoutes.normalise(query.recordAt(DnsSection.QUESTION).name()));
+                + printable(HostAndPort.normaliseName(query.recordAt(DnsSection.QUESTION).name()));
         if (forwarding.incrementAndGet() > options.maxForwards()) {
             forwarding.decrementAndGet();
             warnRarely("private DNS: {} from {} answered SERVFAIL: {} queries already with the upstream {}", what, from,

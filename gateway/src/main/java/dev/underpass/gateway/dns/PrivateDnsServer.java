@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
+import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static java.util.Objects.requireNonNull;
 
-import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
@@ -58,7 +58,7 @@ import java.util.function.Function;
  *
  * <h2>Lookup</h2>
  * The lookup runs on the event loop for every query, so it must answer from memory and never
- * block (a volatile table, as {@link ConsumerRoutes} keeps). It gets the name lower-cased and
+ * block (a volatile table, as the consumer routes keep). It gets the name lower-cased and
  * without the trailing dot; the answer repeats the name as asked (case included, RFC 4343).
  *
  * <p>Not an authoritative server for names outside the gateway's own, nor a caching resolver:
@@ -94,7 +94,7 @@ public final class PrivateDnsServer implements AutoCloseable {
 
         Options {
             if (endpointDomain != null) {
-                endpointDomain = ConsumerRoutes.normalise(endpointDomain.strip());
+                endpointDomain = HostAndPort.normaliseName(endpointDomain.strip());
                 if (endpointDomain.isEmpty() || endpointDomain.startsWith(".") || endpointDomain.contains("..")) {
                     throw new IllegalArgumentException("endpointDomain: '" + endpointDomain
                             + "' (expected: a DNS name such as endpoints.example.com)");

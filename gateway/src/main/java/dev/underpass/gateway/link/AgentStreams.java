@@ -1,5 +1,6 @@
 package dev.underpass.gateway.link;
 
+import dev.underpass.controlplane.api.ProblemMapper;
 import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.auth.AgentCredentials;
 import dev.underpass.gateway.observe.GatewayLog;
@@ -8,9 +9,9 @@ import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.auth.AgentCredentials;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.events.ConnectionEvents;
-import dev.underpass.controlplane.AgentEnrollments;
-import dev.underpass.controlplane.AgentTokens;
-import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.core.Refused;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
@@ -182,10 +183,10 @@ public final class AgentStreams {
             return;
         }
         check.whenCompleteAsync((result, failure) -> {
-            if (failure != null && failure.getCause() instanceof ApiException e && e.status() == 429) {
+            if (failure != null && failure.getCause() instanceof Refused e && e.kind() == Refused.Kind.TOO_MANY_ATTEMPTS) {
                 // A wrong token from a source or with a prefix over its limit of failures. AuthFailures logs these, sparingly,
                 // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
-                Problems.send(stream, 429, "Too many requests", e.getMessage(), e.headers())
+                Problems.send(stream, 429, "Too many requests", e.getMessage(), ProblemMapper.headers(e))
                         .addListener(f -> stream.parent().close());
             } else if (failure != null) {
                 refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: cannot check its token: {}", from, failure.toString());

@@ -1,11 +1,12 @@
 package dev.underpass.gateway.link;
 
+import dev.underpass.controlplane.api.ProblemMapper;
 import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.auth.AgentCertificates;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.controlplane.AgentEnrollments;
-import dev.underpass.controlplane.ApiException;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.core.Refused;
 import dev.underpass.protocol.Enrollment;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
@@ -97,12 +98,13 @@ public final class EnrollStream extends ChannelInboundHandlerAdapter {
         }
         signed.whenCompleteAsync((issued, failure) -> {
             Throwable cause = failure != null && failure.getCause() != null ? failure.getCause() : failure;
-            if (cause instanceof ApiException e) {
-                if (e.status() != 429) { // AuthFailures logs those, sparingly
+            if (cause instanceof Refused e) {
+                int status = ProblemMapper.status(e);
+                if (status != 429) { // AuthFailures logs those, sparingly
                     refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} refused: {}", from, e.getMessage());
                 }
-                Problems.send(stream, e.status(), e.status() == 400 ? "Bad request" : e.status() == 429
-                        ? "Too many requests" : "Unauthorized", e.getMessage(), e.headers())
+                Problems.send(stream, status, status == 400 ? "Bad request" : status == 429
+                        ? "Too many requests" : "Unauthorized", e.getMessage(), ProblemMapper.headers(e))
                         .addListener(f -> stream.parent().close());
             } else if (cause != null) {
                 refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} failed: {}", from, cause.toString());

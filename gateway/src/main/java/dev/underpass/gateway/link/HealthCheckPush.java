@@ -2,9 +2,9 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.controlplane.HealthCheck;
-import dev.underpass.controlplane.HealthReports;
-import dev.underpass.controlplane.Services;
+import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.HealthReports;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;

@@ -1,6 +1,6 @@
 package dev.underpass.gateway.pki;
 
-import dev.underpass.controlplane.AgentEnrollments;
+import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.protocol.SealedFiles;
 import dev.underpass.protocol.SecretBox;
 import java.io.IOException;

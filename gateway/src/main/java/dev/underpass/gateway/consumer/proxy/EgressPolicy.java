@@ -1,5 +1,6 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.protocol.HostAndPort;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ public record EgressPolicy(List<String> patterns) {
     }
 
     boolean allows(String host, int port) {
-        String h = ConsumerRoutes.normalise(host);
+        String h = HostAndPort.normaliseName(host);
         for (String p : patterns) {
             int colon = p.lastIndexOf(':');
             String hostPattern = p.substring(0, colon).toLowerCase(Locale.ROOT);

@@ -1,5 +1,7 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.controlplane.api.ProblemMapper;
+
 import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
@@ -8,7 +10,7 @@ import dev.underpass.gateway.consumer.EndpointListeners;
 import dev.underpass.gateway.consumer.ReplayFirst;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.telemetry.RepeatedEvents;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
@@ -137,11 +139,11 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         checks.check(ctx.channel(), key, "HTTP proxy", (principal, refusal) -> {
             if (principal != null) {
                 connect(ctx, principal, destination, request.method(), from);
-            } else if (refusal.status() == 429) {
+            } else if (ProblemMapper.status(refusal) == 429) {
                 // Too many failed attempts: AuthFailures logs these, sparingly, so that they cannot flood the log.
-                answer(ctx, 429, refusal.getMessage(), refusal.headers());
+                answer(ctx, 429, refusal.getMessage(), ProblemMapper.headers(refusal));
             } else { // 403: a valid key without scope endpoints:connect; a refused key (401) is a 407 to a proxy client
-                refuse(ctx, refusal.status() == 403 ? 403 : 407, refusal.getMessage(), from, destination.toString());
+                refuse(ctx, ProblemMapper.status(refusal) == 403 ? 403 : 407, refusal.getMessage(), from, destination.toString());
             }
         });
     }

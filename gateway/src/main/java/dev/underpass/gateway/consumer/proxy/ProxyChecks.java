@@ -4,12 +4,12 @@ import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.controlplane.ApiException;
-import dev.underpass.controlplane.ApiKeys;
-import dev.underpass.controlplane.Endpoints;
-import dev.underpass.controlplane.Principal;
-import dev.underpass.controlplane.Scope;
-import dev.underpass.controlplane.Secrets;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.core.Secrets;
 import io.netty.channel.Channel;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -71,23 +71,23 @@ public final class ProxyChecks {
      * for a key without scope {@code endpoints:connect}, 503 when the store cannot answer.
      * {@code where} names the proxy in the log.
      */
-    public void check(Channel channel, String key, String where, BiConsumer<Principal, ApiException> then) {
+    public void check(Channel channel, String key, String where, BiConsumer<Principal, Refused> then) {
         CompletableFuture<Principal> lookup;
         try {
             lookup = CompletableFuture.supplyAsync(() -> mayConnect(keys.authenticate(key, channel.remoteAddress(), where)),
                     store);
         } catch (RejectedExecutionException busy) {
-            then.accept(null, new ApiException(503, "the gateway is checking too many credentials; retry"));
+            then.accept(null, new Refused(Refused.Kind.UNAVAILABLE, "the gateway is checking too many credentials; retry"));
             return;
         }
         lookup.whenCompleteAsync((principal, failure) -> {
             if (failure == null) {
                 ConnectionAudit.consumer(channel, principal, where); // who the tunnel's audit record names
                 then.accept(principal, null);
-            } else if (failure.getCause() instanceof ApiException e) {
+            } else if (failure.getCause() instanceof Refused e) {
                 then.accept(null, e);
             } else {
-                then.accept(null, new ApiException(503, "the gateway cannot check credentials right now; retry"));
+                then.accept(null, new Refused(Refused.Kind.UNAVAILABLE, "the gateway cannot check credentials right now; retry"));
             }
         }, channel.eventLoop());
     }
@@ -98,7 +98,7 @@ public final class ProxyChecks {
      */
     private static Principal mayConnect(Principal p) {
         if (!p.can(Scope.ENDPOINTS_CONNECT)) {
-            throw new ApiException(403, "API key " + p.keyId() + " lacks scope " + Scope.ENDPOINTS_CONNECT + " (expected: "
+            throw Refused.forbidden("API key " + p.keyId() + " lacks scope " + Scope.ENDPOINTS_CONNECT + " (expected: "
                     + "a key of a member, admin or owner, created without --scope or with --scope "
                     + Scope.ENDPOINTS_CONNECT + "; user " + p.user() + " has role " + p.role() + ")");
         }

@@ -1,5 +1,7 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.controlplane.api.ProblemMapper;
+
 import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
@@ -11,7 +13,7 @@ import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointListeners;
 import dev.underpass.gateway.consumer.ReplayFirst;
 import dev.underpass.telemetry.RepeatedEvents;
-import dev.underpass.controlplane.Principal;
+import dev.underpass.controlplane.core.Principal;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
@@ -103,7 +105,7 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
             }
             ctx.channel().config().setAutoRead(false);
             checks.check(ctx.channel(), key, "SOCKS5 proxy", (p, refusal) -> {
-                if (p == null && refusal.status() == 429) {
+                if (p == null && ProblemMapper.status(refusal) == 429) {
                     // SOCKS5 has no "retry later": a plain authentication failure. AuthFailures logged the
                     // refusal, sparingly, so that such attempts cannot flood the log.
                     ctx.writeAndFlush(new DefaultSocks5PasswordAuthResponse(Socks5PasswordAuthStatus.FAILURE))
