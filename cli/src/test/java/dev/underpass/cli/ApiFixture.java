@@ -6,6 +6,8 @@ import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.gateway.pki.GatewayCertificates;
@@ -15,9 +17,11 @@ import dev.underpass.protocol.Transport;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The gateway's real control plane and HTTPS API on 127.0.0.1 port 0, over an in-memory store,
@@ -25,6 +29,8 @@ import java.util.concurrent.TimeUnit;
  */
 final class ApiFixture implements AutoCloseable {
     final ControlPlane controlPlane;
+    /** What a fake gateway's agents report (service health): tests set it. */
+    final AtomicReference<HealthReports> healthReports = new AtomicReference<>(HealthReports.NONE);
     final String gateway;
     final Path caFile;
     final String operatorKey;
@@ -37,7 +43,9 @@ final class ApiFixture implements AutoCloseable {
         caFile = certs.caFile();
         store = Store.open(StoreConfig.inMemory("cli-" + UUID.randomUUID()));
         controlPlane = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "127.0.0.1",
-                ControlPlane.Settings.DEFAULT_REQUEST_TTL, null));
+                ControlPlane.Settings.DEFAULT_REQUEST_TTL, null), Clock.systemUTC(), name -> List.of(), new AuthFailures(),
+                new ControlPlane.DataPlane(null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {
+                }));
         operatorKey = controlPlane.accounts().bootstrap().orElseThrow().ownerKey().key();
         group = Transport.group("cli-test");
         server = new ApiServer(controlPlane, Tls.httpsServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile()));

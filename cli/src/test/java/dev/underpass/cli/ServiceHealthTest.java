@@ -95,7 +95,7 @@ class ServiceHealthTest extends OperatorCliTest {
                 "git:443/b.internal:443", List.of(new Report("edge-1", 3, "unhealthy", "connection refused\u001b[2J", T),
                         new Report("edge-1", 5, "draining", null, T)));
         HealthReports gateway = (account, id) -> "operator".equals(account) ? reports.getOrDefault(id, List.of()) : List.of();
-        api.controlPlane.healthReports(gateway);
+        api.healthReports.set(gateway);
 
         Cli.Run table = operator.run("service", "health", "git");
         assertThat(table.code()).as(table.err()).isZero();

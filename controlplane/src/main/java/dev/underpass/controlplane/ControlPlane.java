@@ -36,8 +36,24 @@ public final class ControlPlane {
         public static final Duration DEFAULT_REQUEST_TTL = Duration.ofDays(7);
     }
 
+    /**
+     * What the gateway's data plane gives the control plane, passed in when both are built: how to
+     * count the live agent sessions that serve targets and read their health reports (endpoint
+     * diagnosis, service health), and whom to tell of a revoked or deleted credential, with its id,
+     * so that its live sessions end. {@link #NONE} without a gateway (tests, tools).
+     */
+    public record DataPlane(AgentPresence presence, HealthReports health, Consumer<String> credentialRevoked) {
+        public static final DataPlane NONE = new DataPlane(null, HealthReports.NONE, id -> {
+        });
+
+        public DataPlane {
+            Objects.requireNonNull(health, "health");
+            Objects.requireNonNull(credentialRevoked, "credentialRevoked");
+        }
+    }
+
     private final List<Runnable> endpointListeners = new CopyOnWriteArrayList<>();
-    private final List<Consumer<String>> revokedTokenListeners = new CopyOnWriteArrayList<>();
+    private final DataPlane dataPlane;
     private final Accounts accounts;
     private final Users users;
     private final ApiKeys apiKeys;
@@ -53,8 +69,6 @@ public final class ControlPlane {
     private final AuditLog audit;
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
-    private volatile AgentPresence agentPresence;
-    private volatile HealthReports healthReports = HealthReports.NONE;
 
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt) {
         this(store, settings, clock, txt, new AuthFailures());
@@ -62,6 +76,14 @@ public final class ControlPlane {
 
     /** With {@code authFailures}: the limits on failed authentication attempts (see {@link AuthFailures}). */
     public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt, AuthFailures authFailures) {
+        this(store, settings, clock, txt, authFailures, DataPlane.NONE);
+    }
+
+    /** With the gateway's {@code dataPlane}: what it tells the control plane and is told by it. */
+    public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt,
+                        AuthFailures authFailures, DataPlane dataPlane) {
+        this.dataPlane = Objects.requireNonNull(dataPlane, "dataPlane");
+        Consumer<String> revoked = dataPlane.credentialRevoked();
         var jdbi = store.jdbi();
         Runnable changed = () -> endpointListeners.forEach(Runnable::run);
         this.settings = settings;
@@ -70,16 +92,16 @@ public final class ControlPlane {
         this.apiKeys = new ApiKeys(jdbi, clock, authFailures, audit);
         this.accounts = new Accounts(jdbi, clock, apiKeys, audit);
         this.users = new Users(jdbi, clock, audit);
-        this.agentTokens = new AgentTokens(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+        this.agentTokens = new AgentTokens(jdbi, clock, revoked,
                 authFailures, audit);
         this.services = new Services(jdbi, clock, changed, audit);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost(), audit);
         this.privateDns = new PrivateNameVerification(services, txt);
-        // A deleted identity ends its sessions as a revoked token does: the same listeners, told its wid- id.
         this.oidcLogins = new OidcLogins(jdbi, authFailures);
-        this.agentIdentities = new AgentIdentities(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+        // A deleted identity ends its sessions as a revoked token does, told its wid- id.
+        this.agentIdentities = new AgentIdentities(jdbi, clock, revoked,
                 audit);
-        this.agentEnrollments = new AgentEnrollments(jdbi, clock, id -> revokedTokenListeners.forEach(l -> l.accept(id)),
+        this.agentEnrollments = new AgentEnrollments(jdbi, clock, revoked,
                 authFailures, audit);
     }
 
@@ -87,14 +109,12 @@ public final class ControlPlane {
         this(store, settings, Clock.systemUTC(), PrivateNameVerification.jndi(settings.dnsServer()));
     }
 
-    /** Runs {@code r} after every change that may open or close endpoint listeners. */
+    /**
+     * Subscribes {@code r} to every change that may open or close endpoint ports (an observer of
+     * changes, as the gateway's provisioner and health-check push are; not a collaborator).
+     */
     public void onEndpointChange(Runnable r) {
         endpointListeners.add(r);
-    }
-
-    /** Runs {@code l} with the id of every agent token revoked, so that its live sessions end. */
-    public void onAgentTokenRevoked(Consumer<String> l) {
-        revokedTokenListeners.add(l);
     }
 
     public Accounts accounts() {
@@ -155,23 +175,14 @@ public final class ControlPlane {
         return settings;
     }
 
-    /** The gateway tells the control plane how to count live agent sessions (for endpoint diagnosis). */
-    public void agentPresence(AgentPresence presence) {
-        this.agentPresence = Objects.requireNonNull(presence, "presence");
-    }
-
+    /** How to count the gateway's live agent sessions (endpoint diagnosis); empty without a gateway. */
     public Optional<AgentPresence> agentPresence() {
-        return Optional.ofNullable(agentPresence);
-    }
-
-    /** The gateway tells the control plane how to read its agents' health reports (for service health). */
-    public void healthReports(HealthReports reports) {
-        this.healthReports = Objects.requireNonNull(reports, "reports");
+        return Optional.ofNullable(dataPlane.presence());
     }
 
     /** What the gateway's agents report, or {@link HealthReports#NONE} when no gateway runs this control plane. */
     public HealthReports healthReports() {
-        return healthReports;
+        return dataPlane.health();
     }
 
     /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */

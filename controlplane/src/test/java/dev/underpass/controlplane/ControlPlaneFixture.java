@@ -4,6 +4,7 @@ import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Role;
 import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
@@ -13,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A control plane on a real store, with its operator and short ways to make accounts, users and
@@ -32,6 +34,8 @@ public final class ControlPlaneFixture implements AutoCloseable {
     public final Principal operator;
     /** How often the control plane told its listeners that endpoints changed. */
     public final AtomicInteger endpointChanges = new AtomicInteger();
+    /** What a fake gateway's agents report (service health): tests set it. */
+    public final AtomicReference<HealthReports> healthReports = new AtomicReference<>(HealthReports.NONE);
 
     /** The limits on failed authentication attempts the control plane checks API keys and agent tokens within. */
     public final AuthFailures authFailures;
@@ -44,7 +48,9 @@ public final class ControlPlaneFixture implements AutoCloseable {
         this.authFailures = authFailures;
         this.store = Store.open(config);
         try {
-            this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()), authFailures);
+            this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()), authFailures,
+                    new ControlPlane.DataPlane(null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {
+                    }));
             cp.onEndpointChange(endpointChanges::incrementAndGet);
             this.operatorKey = operatorKey != null ? operatorKey
                     : cp.accounts().bootstrap().orElseThrow().ownerKey().key();

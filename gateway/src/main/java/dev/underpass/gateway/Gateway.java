@@ -11,7 +11,7 @@ import dev.underpass.gateway.auth.TrustedIssuers;
 import dev.underpass.gateway.auth.UserJwtVerifier;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.EndpointProvisioner;
 import dev.underpass.gateway.consumer.SniListener;
 import dev.underpass.gateway.consumer.proxy.Egress;
@@ -39,7 +39,7 @@ import dev.underpass.gateway.auth.TrustedIssuers;
 import dev.underpass.gateway.auth.UserJwtVerifier;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.EndpointProvisioner;
 import dev.underpass.gateway.consumer.SniListener;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
@@ -96,7 +96,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A running gateway: the store and its control plane, the HTTPS API, the agent port, and the
- * endpoint listeners that follow the store. {@link #close()} stops all of it.
+ * endpoint ports that follow the store. {@link #close()} stops all of it.
  */
 public final class Gateway implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Gateway.class);
@@ -123,7 +123,7 @@ public final class Gateway implements AutoCloseable {
     private final AtomicBoolean draining;
 
     /** Where consumers come in: closed first when the gateway drains. */
-    private record Entrances(EndpointProvisioner provisioner, EndpointListeners listeners, ForwardProxy proxy,
+    private record Entrances(EndpointProvisioner provisioner, EndpointPorts ports, ForwardProxy proxy,
                              SniListener sni) {
     }
 
@@ -177,10 +177,10 @@ public final class Gateway implements AutoCloseable {
         // Everything started is closed in reverse order, also when a later step fails.
         List<AutoCloseable> parts = new ArrayList<>();
         try {
-            ControlPlane cp = controlPlane(config, dataDir, authFailures, parts);
+            AgentRegistry registry = new AgentRegistry();
+            ControlPlane cp = controlPlane(config, dataDir, authFailures, dataPlane(registry), parts);
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
-            AgentRegistry registry = new AgentRegistry();
             Observability seen = Observability.start(cp, registry, group, parts);
             AgentSide agents = AgentSide.build(config, cp, keys, tls.agents(), authFailures, registry, seen, group, parts);
             ConsumerSide consumers = ConsumerSide.build(config, cp, registry, seen, group, parts);
@@ -191,7 +191,7 @@ public final class Gateway implements AutoCloseable {
             // about every second) are back while consumers start to arrive (issue 12).
             InetSocketAddress agentAddress = agents.start(config, group);
             consumers.provisioner().start();
-            wire(cp, consumers, agents, registry, parts);
+            follow(cp, consumers, agents, registry, parts);
             InetSocketAddress apiAddress = bind("api listening on", api::bind, group, config.apiListenAddress(),
                     "(HTTPS, TLS 1.3; document at /v1/openapi.yaml)");
             InetSocketAddress proxyAddress = bind("forward proxy listening on", consumers.proxy()::bind, group, config.proxyListenAddress(),
@@ -211,7 +211,7 @@ public final class Gateway implements AutoCloseable {
             parts.add(ops);
             log.info("gateway ready");
             return new Gateway(parts, agentAddress, apiAddress, proxyAddress, keys.caFile(), cp,
-                    new Entrances(consumers.provisioner(), consumers.listeners(), consumers.proxy(), consumers.sni()),
+                    new Entrances(consumers.provisioner(), consumers.ports(), consumers.proxy(), consumers.sni()),
                     registry, config.drainTimeout(), ops.address(), draining);
         } catch (Exception | Error e) {
             closeAll(parts);
@@ -234,12 +234,12 @@ public final class Gateway implements AutoCloseable {
 
     /** The store, the control plane on it, its OIDC settings and, on a fresh store, the operator's first key. */
     private static ControlPlane controlPlane(GatewayConfig config, Path dataDir, AuthFailures authFailures,
-                                             List<AutoCloseable> parts) throws IOException {
+                                             ControlPlane.DataPlane dataPlane, List<AutoCloseable> parts) throws IOException {
         Store store = Store.open(config.storeConfig(dataDir));
         parts.add(store);
         ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
                 config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
-                PrivateNameVerification.jndi(config.dnsServer()), authFailures);
+                PrivateNameVerification.jndi(config.dnsServer()), authFailures, dataPlane);
         cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
         if (!config.oidcIssuers().isEmpty()) {
             log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
@@ -311,16 +311,16 @@ public final class Gateway implements AutoCloseable {
     }
 
     /** Where consumers come in: endpoint ports that follow the store, the forward proxy, the TLS listener, DNS. */
-    private record ConsumerSide(EndpointListeners listeners, ConsumerRoutes routes, EndpointProvisioner provisioner,
+    private record ConsumerSide(EndpointPorts ports, ConsumerRoutes routes, EndpointProvisioner provisioner,
                                 ForwardProxy proxy, SniListener sni) {
         static ConsumerSide build(GatewayConfig config, ControlPlane cp, AgentRegistry registry, Observability seen,
                                   EventLoopGroup group, List<AutoCloseable> parts) {
             ConsumerLimit limit = new ConsumerLimit(config.limits().connectionsPerConsumer());
-            EndpointListeners listeners = new EndpointListeners(registry, config.dialTimeout(), seen.reports(), limit,
-                    EndpointListeners.WAIT_FOR_AGENTS_AFTER_START);
-            parts.add(listeners::close);
+            EndpointPorts ports = new EndpointPorts(registry, config.dialTimeout(), seen.reports(), limit,
+                    EndpointPorts.WAIT_FOR_AGENTS_AFTER_START);
+            parts.add(ports::close);
             ConsumerRoutes routes = new ConsumerRoutes();
-            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), listeners, routes,
+            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), ports, routes,
                     config.sniServicePort(), group, config.endpointBind(), config.endpointPortRange(),
                     config.connectionRequestTtl());
             parts.add(provisioner);
@@ -336,7 +336,7 @@ public final class Gateway implements AutoCloseable {
             parts.add(proxy);
             SniListener sni = new SniListener(routes, refusals);
             parts.add(sni);
-            return new ConsumerSide(listeners, routes, provisioner, proxy, sni);
+            return new ConsumerSide(ports, routes, provisioner, proxy, sni);
         }
 
         /**
@@ -360,17 +360,24 @@ public final class Gateway implements AutoCloseable {
         }
     }
 
-    /** What the control plane tells the data plane: endpoint changes, revocations, health and presence of agents. */
-    private static void wire(ControlPlane cp, ConsumerSide consumers, AgentSide agents, AgentRegistry registry,
-                             List<AutoCloseable> parts) {
+    /**
+     * What the control plane asks of the agent sessions (presence and health of targets, for
+     * diagnosis) and tells them (a revoked credential ends its sessions).
+     */
+    private static ControlPlane.DataPlane dataPlane(AgentRegistry registry) {
+        return new ControlPlane.DataPlane(
+                (account, targets) -> registry.sessionsServing(account, targets.stream().map(HostAndPort::parse).toList()),
+                HealthCheckPush.reports(registry),
+                id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
+                        ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
+                        ? "its agent certificate was revoked" : "its agent token was revoked"));
+    }
+
+    /** The data plane follows the store: endpoint changes open and close ports and push health checks; tokens expire. */
+    private static void follow(ControlPlane cp, ConsumerSide consumers, AgentSide agents, AgentRegistry registry,
+                               List<AutoCloseable> parts) {
         cp.onEndpointChange(consumers.provisioner()::changed);
         cp.onEndpointChange(agents.healthChecks()::changed);
-        cp.healthReports(agents.healthChecks().reports());
-        cp.agentPresence((account, targets) -> registry.sessionsServing(account,
-                targets.stream().map(HostAndPort::parse).toList()));
-        cp.onAgentTokenRevoked(id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
-                ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
-                ? "its agent certificate was revoked" : "its agent token was revoked"));
         // Tokens also stop working when they expire (the end of a rotation's grace period).
         ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
@@ -497,8 +504,8 @@ public final class Gateway implements AutoCloseable {
         entrances.provisioner().close(); // it must not open endpoint ports again
         entrances.proxy().close();
         entrances.sni().close();
-        entrances.listeners().stopAccepting();
-        Drain.await("gateway", entrances.listeners()::connectionCount, drainTimeout, log);
+        entrances.ports().stopAccepting();
+        Drain.await("gateway", entrances.ports()::connectionCount, drainTimeout, log);
     }
 
     @Override

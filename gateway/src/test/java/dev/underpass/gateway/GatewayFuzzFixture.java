@@ -6,7 +6,7 @@ import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
 import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.gateway.consumer.proxy.ProxyChecks;
@@ -16,7 +16,7 @@ import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
 import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.gateway.consumer.proxy.ProxyChecks;
@@ -79,7 +79,7 @@ public final class GatewayFuzzFixture implements AutoCloseable {
     final Store store;
     final ControlPlane cp;
     final EventLoopGroup group;
-    final EndpointListeners listeners;
+    final EndpointPorts listeners;
     public final ConsumerRoutes routes = new ConsumerRoutes();
     public final ProxyChecks checks;
     public final Egress egress;
@@ -104,14 +104,14 @@ public final class GatewayFuzzFixture implements AutoCloseable {
                     .bind("h", Secrets.sha256Hex(KEY)).bind("id", keyId).execute());
             group = Transport.group("fuzz");
             AgentRegistry agents = new AgentRegistry();
-            listeners = new EndpointListeners(agents, Duration.ofSeconds(5), reports(),
+            listeners = new EndpointPorts(agents, Duration.ofSeconds(5), reports(),
                     new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER), Duration.ZERO);
         } catch (RuntimeException e) {
             store.close();
             throw e;
         }
-        EndpointListeners.Listener https = listen(443);
-        EndpointListeners.Listener http = listen(80);
+        EndpointPorts.BoundPort https = listen(443);
+        EndpointPorts.BoundPort http = listen(80);
         routes.publish(Map.of(new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 443), https,
                         new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 80), http),
                 Map.of(ENDPOINT_NAME, https));
@@ -122,7 +122,7 @@ public final class GatewayFuzzFixture implements AutoCloseable {
         });
     }
 
-    private EndpointListeners.Listener listen(int servicePort) throws InterruptedException {
+    private EndpointPorts.BoundPort listen(int servicePort) throws InterruptedException {
         EndpointRoute route = new EndpointRoute("ep-fuzz", ACCOUNT, "svc", ACCOUNT, servicePort,
                 List.of(new EndpointRoute.Target(new dev.underpass.protocol.HostAndPort("svc.internal", servicePort), "c")),
                 EndpointRoute.Balancing.LEAST_OUTSTANDING, false);

@@ -9,8 +9,12 @@ import dev.underpass.protocol.Protocol;
 import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.telemetry.SecretMasker;
 import io.netty.buffer.ByteBufUtil;
+import java.util.concurrent.TimeUnit;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.Channel;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.DecoderException;
@@ -62,6 +66,10 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final AtomicInteger inFlight = new AtomicInteger();
     /** Set once a request over {@link #MAX_PIPELINED} was refused: the rest are dropped, the connection closes. */
     private volatile boolean overflowed;
+    /** Set once an answer said Connection: close: whatever the client still sends is dropped. */
+    private volatile boolean closing;
+    /** How long a closing connection drops what the client still sends before it is closed regardless. */
+    static final long LINGER_MILLIS = 2_000;
 
     ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations, RepeatedEvents refusals) {
         this.refusals = refusals;
@@ -73,8 +81,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
-        if (overflowed) {
-            return; // the refusal said Connection: close; the client sends these again on a new connection
+        if (overflowed || closing) {
+            return; // the answer said Connection: close; the client sends these again on a new connection
         }
         long start = System.nanoTime();
         String method = request.method().name();
@@ -216,7 +224,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         int status = response.status().code();
         var f = ctx.writeAndFlush(response);
         if (!keepAlive) {
-            f.addListener(ChannelFutureListener.CLOSE);
+            closing = true;
+            f.addListener(written -> lingeringClose(ctx));
         }
         if (status == 429) {
             return; // too many failed authentications: AuthFailures logs these, sparingly, so that they cannot flood the log
@@ -232,6 +241,28 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         } else {
             log.info("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
         }
+    }
+
+    /**
+     * Ends a connection after its last answer the way HTTP servers linger: TLS close_notify and a
+     * FIN first, then what the client still sends is read and dropped until it closes, for at most
+     * {@link #LINGER_MILLIS}. Closing with requests unread would reset the connection, and a client
+     * could lose answers it had not read yet (pipelined requests past the bound).
+     */
+    private void lingeringClose(ChannelHandlerContext ctx) {
+        Channel ch = ctx.channel();
+        if (!ch.isActive()) {
+            return;
+        }
+        SslHandler tls = ch.pipeline().get(SslHandler.class);
+        ChannelFuture notified = tls != null ? tls.closeOutbound() : ch.newSucceededFuture();
+        notified.addListener(done -> {
+            if (ch instanceof DuplexChannel duplex && ch.isActive()) {
+                duplex.shutdownOutput();
+            }
+        });
+        ch.config().setAutoRead(true);
+        ctx.executor().schedule(() -> ch.close(), LINGER_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     @Override

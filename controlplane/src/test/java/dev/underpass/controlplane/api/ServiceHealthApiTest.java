@@ -32,7 +32,7 @@ class ServiceHealthApiTest {
     @BeforeEach
     void start() throws Exception {
         api = ApiFixture.start(dir);
-        api.cp.cp.healthReports((account, checkId) -> reports.getOrDefault(account + " " + checkId, List.of()));
+        api.cp.healthReports.set((account, checkId) -> reports.getOrDefault(account + " " + checkId, List.of()));
         acme = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201).at("/ownerKey/key").asText();
     }
 

@@ -18,19 +18,19 @@ public final class ConsumerRoutes {
         }
     }
 
-    private volatile Map<Key, EndpointListeners.Listener> table = Map.of();
+    private volatile Map<Key, EndpointPorts.BoundPort> table = Map.of();
     /** Server name to the listener of the TLS service port, for names that lead to one endpoint only. */
-    private volatile Map<String, EndpointListeners.Listener> serverNames = Map.of();
+    private volatile Map<String, EndpointPorts.BoundPort> serverNames = Map.of();
     /** Every name of an available endpoint, whatever its ports, across accounts. */
     private volatile java.util.Set<String> names = java.util.Set.of();
 
     /** The endpoint listener for {@code host:port} among {@code account}'s available endpoints, or null. */
-    public EndpointListeners.Listener find(String account, String host, int port) {
+    public EndpointPorts.BoundPort find(String account, String host, int port) {
         return table.get(new Key(account, host, port));
     }
 
     /** The endpoint listener a TLS server name leads to, across accounts, or null. */
-    public EndpointListeners.Listener findByServerName(String host) {
+    public EndpointPorts.BoundPort findByServerName(String host) {
         return serverNames.get(HostAndPort.normaliseName(host));
     }
 
@@ -39,22 +39,22 @@ public final class ConsumerRoutes {
         return names.contains(HostAndPort.normaliseName(host));
     }
 
-    public void publish(Map<Key, EndpointListeners.Listener> next, Map<String, EndpointListeners.Listener> nextServerNames) {
+    public void publish(Map<Key, EndpointPorts.BoundPort> next, Map<String, EndpointPorts.BoundPort> nextServerNames) {
         table = Map.copyOf(next);
         serverNames = Map.copyOf(nextServerNames);
         names = namesOf(table);
     }
 
-    private static java.util.Set<String> namesOf(Map<Key, EndpointListeners.Listener> table) {
+    private static java.util.Set<String> namesOf(Map<Key, EndpointPorts.BoundPort> table) {
         return table.keySet().stream().map(Key::host).collect(java.util.stream.Collectors.toUnmodifiableSet());
     }
 
     /** Drops every name of an endpoint not in {@code endpointIds}, before their listeners close. */
     void retain(java.util.Set<String> endpointIds) {
-        Map<Key, EndpointListeners.Listener> next = new java.util.HashMap<>(table);
+        Map<Key, EndpointPorts.BoundPort> next = new java.util.HashMap<>(table);
         next.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
         table = Map.copyOf(next);
-        Map<String, EndpointListeners.Listener> tls = new java.util.HashMap<>(serverNames);
+        Map<String, EndpointPorts.BoundPort> tls = new java.util.HashMap<>(serverNames);
         tls.values().removeIf(l -> !endpointIds.contains(l.route().endpoint()));
         serverNames = Map.copyOf(tls);
         names = namesOf(table);

@@ -36,7 +36,7 @@ public final class EndpointProvisioner implements AutoCloseable {
     static final Duration POLL_INTERVAL = Duration.ofSeconds(5);
 
     private final Endpoints endpoints;
-    private final EndpointListeners listeners;
+    private final EndpointPorts listeners;
     private final EventLoopGroup group;
     private final String bindHost;
     private final int[] portRange;
@@ -51,12 +51,12 @@ public final class EndpointProvisioner implements AutoCloseable {
     /** The service port that the TLS listener routing by server name stands for. */
     private final int sniServicePort;
     /** Endpoint id to (service port to its listener); touched only on {@link #thread}. */
-    private final Map<String, Map<Integer, EndpointListeners.Listener>> bound = new HashMap<>();
+    private final Map<String, Map<Integer, EndpointPorts.BoundPort>> bound = new HashMap<>();
     /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
     private String lastBindError;
     private volatile String storeProblem;
 
-    public EndpointProvisioner(Endpoints endpoints, EndpointListeners listeners, ConsumerRoutes consumerRoutes, int sniServicePort,
+    public EndpointProvisioner(Endpoints endpoints, EndpointPorts listeners, ConsumerRoutes consumerRoutes, int sniServicePort,
                         EventLoopGroup group, String bindHost, int[] portRange, Duration requestTtl) {
         this.sniServicePort = sniServicePort;
         this.endpoints = endpoints;
@@ -130,8 +130,8 @@ public final class EndpointProvisioner implements AutoCloseable {
             log.info("endpoint {} deleted", id);
         }
         Set<Integer> taken = new HashSet<>(endpoints.allocatedPorts());
-        Map<ConsumerRoutes.Key, EndpointListeners.Listener> names = new HashMap<>();
-        Map<String, EndpointListeners.Listener> serverNames = new HashMap<>();
+        Map<ConsumerRoutes.Key, EndpointPorts.BoundPort> names = new HashMap<>();
+        Map<String, EndpointPorts.BoundPort> serverNames = new HashMap<>();
         Set<String> ambiguous = new HashSet<>();
         for (Endpoints.Listening e : wanted) {
             try {
@@ -140,12 +140,12 @@ public final class EndpointProvisioner implements AutoCloseable {
                 log.warn("endpoint {}: provisioning failed, retried in {}s: {}", e.id(), POLL_INTERVAL.toSeconds(),
                         failure.toString());
             }
-            Map<Integer, EndpointListeners.Listener> mine = bound.get(e.id());
+            Map<Integer, EndpointPorts.BoundPort> mine = bound.get(e.id());
             if (mine != null) {
                 // The names lead where the endpoint's own ports lead, and only while those are open.
                 mine.forEach((port, listener) -> e.dnsNames().forEach(name ->
                         names.put(new ConsumerRoutes.Key(e.consumerAccount(), name, port), listener)));
-                EndpointListeners.Listener tls = mine.get(sniServicePort);
+                EndpointPorts.BoundPort tls = mine.get(sniServicePort);
                 if (tls != null) {
                     for (String name : e.dnsNames()) {
                         // Without credentials, a private name two consumers share leads nowhere.
@@ -161,7 +161,7 @@ public final class EndpointProvisioner implements AutoCloseable {
     }
 
     private void provision(Endpoints.Listening e, Set<Integer> taken) {
-        Map<Integer, EndpointListeners.Listener> mine = bound.computeIfAbsent(e.id(), k -> new LinkedHashMap<>());
+        Map<Integer, EndpointPorts.BoundPort> mine = bound.computeIfAbsent(e.id(), k -> new LinkedHashMap<>());
         Map<Integer, Integer> ports = new LinkedHashMap<>();
         String failure = null;
         String serviceName = e.service().substring(e.service().indexOf('/') + 1); // health ids use the bare name
@@ -171,7 +171,7 @@ public final class EndpointProvisioner implements AutoCloseable {
                     servicePort, l.getValue().stream().map(t -> new EndpointRoute.Target(HostAndPort.parse(t),
                             HealthCheck.id(serviceName, servicePort, t))).toList(),
                     EndpointRoute.Balancing.of(e.loadBalancing().text()), e.whenAllUnhealthy() != WhenAllUnhealthy.FAIL_CLOSED);
-            EndpointListeners.Listener listener = mine.get(servicePort);
+            EndpointPorts.BoundPort listener = mine.get(servicePort);
             if (listener != null) {
                 if (!listener.route().equals(route)) {
                     listener.route(route);
@@ -214,9 +214,9 @@ public final class EndpointProvisioner implements AutoCloseable {
     }
 
     /** A listener on the endpoint's recorded port if it is free, else on the first free port of the range. */
-    private EndpointListeners.Listener bind(EndpointRoute route, Integer recorded, Set<Integer> taken) {
+    private EndpointPorts.BoundPort bind(EndpointRoute route, Integer recorded, Set<Integer> taken) {
         if (recorded != null) {
-            EndpointListeners.Listener l = tryBind(route, recorded);
+            EndpointPorts.BoundPort l = tryBind(route, recorded);
             if (l != null) {
                 return l;
             }
@@ -227,7 +227,7 @@ public final class EndpointProvisioner implements AutoCloseable {
             if (taken.contains(port)) {
                 continue;
             }
-            EndpointListeners.Listener l = tryBind(route, port);
+            EndpointPorts.BoundPort l = tryBind(route, port);
             if (l != null) {
                 taken.add(port);
                 return l;
@@ -237,7 +237,7 @@ public final class EndpointProvisioner implements AutoCloseable {
     }
 
     /** A listener on {@code port}, or null when the port cannot be used (taken, not permitted, ...). */
-    private EndpointListeners.Listener tryBind(EndpointRoute route, int port) {
+    private EndpointPorts.BoundPort tryBind(EndpointRoute route, int port) {
         try {
             return listeners.bind(group, new InetSocketAddress(bindHost, port), route);
         } catch (InterruptedException e) {
@@ -250,13 +250,13 @@ public final class EndpointProvisioner implements AutoCloseable {
     }
 
     private void closeAll(String id, String why) {
-        Map<Integer, EndpointListeners.Listener> mine = bound.remove(id);
+        Map<Integer, EndpointPorts.BoundPort> mine = bound.remove(id);
         if (mine != null) {
             new ArrayList<>(mine.keySet()).forEach(port -> close(id, port, mine.get(port), why));
         }
     }
 
-    private static void close(String id, int servicePort, EndpointListeners.Listener l, String why) {
+    private static void close(String id, int servicePort, EndpointPorts.BoundPort l, String why) {
         int live = l.connections();
         InetSocketAddress address = l.address();
         l.close();

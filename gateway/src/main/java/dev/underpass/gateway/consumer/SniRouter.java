@@ -16,7 +16,7 @@ import io.netty.util.concurrent.Future;
  * without terminating TLS: the consumer's TLS session is with the private service behind the
  * agent. The ClientHello, read to find the name, is replayed as the tunnel's first bytes.
  */
-public final class SniRouter extends AbstractSniHandler<EndpointListeners.Listener> {
+public final class SniRouter extends AbstractSniHandler<EndpointPorts.BoundPort> {
     private final ConsumerRoutes routes;
     private final RepeatedEvents refusals;
 
@@ -27,13 +27,13 @@ public final class SniRouter extends AbstractSniHandler<EndpointListeners.Listen
     }
 
     @Override
-    protected Future<EndpointListeners.Listener> lookup(ChannelHandlerContext ctx, String hostname) {
+    protected Future<EndpointPorts.BoundPort> lookup(ChannelHandlerContext ctx, String hostname) {
         return ctx.executor().newSucceededFuture(hostname == null ? null : routes.findByServerName(hostname));
     }
 
     @Override
-    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<EndpointListeners.Listener> future) {
-        EndpointListeners.Listener listener = future.getNow();
+    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<EndpointPorts.BoundPort> future) {
+        EndpointPorts.BoundPort listener = future.getNow();
         if (listener == null) {
             refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "TLS connection from {} refused: {}",
                     ctx.channel().remoteAddress(), hostname == null
@@ -59,9 +59,9 @@ public final class SniRouter extends AbstractSniHandler<EndpointListeners.Listen
 
     /** Takes the bytes the router read and starts the tunnel with them first. */
     private static final class HandOver extends ChannelInboundHandlerAdapter {
-        private final EndpointListeners.Listener listener;
+        private final EndpointPorts.BoundPort listener;
 
-        HandOver(EndpointListeners.Listener listener) {
+        HandOver(EndpointPorts.BoundPort listener) {
             this.listener = listener;
         }
 

@@ -141,7 +141,8 @@ public final class HealthCheckPush implements AutoCloseable {
     }
 
     /** What the live sessions of an account say about one check's target, for the API. */
-    public HealthReports reports() {
+    /** What {@code registry}'s live sessions report about the targets they check. */
+    public static HealthReports reports(AgentRegistry registry) {
         return (account, checkId) -> {
             HostAndPort target = HostAndPort.parse(checkId.substring(checkId.indexOf('/') + 1));
             return registry.sessionsOf(account).stream()

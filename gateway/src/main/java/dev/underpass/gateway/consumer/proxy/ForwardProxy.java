@@ -2,11 +2,11 @@ package dev.underpass.gateway.consumer.proxy;
 
 import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.HandshakeDeadline;
 import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.HandshakeDeadline;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;

@@ -6,7 +6,7 @@ import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.ReplayFirst;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.telemetry.RepeatedEvents;
@@ -194,7 +194,7 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             answer(ctx, 429, checks.limit().reason(p.account()), Map.of("retry-after", "1"));
             return;
         }
-        EndpointListeners.Listener listener = routes.find(p.account(), destination.host(), destination.port());
+        EndpointPorts.BoundPort listener = routes.find(p.account(), destination.host(), destination.port());
         if (listener == null && egress.policy().allows(destination.host(), destination.port())) {
             direct(ctx, p, destination, method, from);
             return;

@@ -6,11 +6,11 @@ import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.ReplayFirst;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointListeners;
+import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.ReplayFirst;
 import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.controlplane.core.Principal;
@@ -140,7 +140,7 @@ public final class Socks5Proxy extends SimpleChannelInboundHandler<Socks5Message
             ctx.writeAndFlush(reply(Socks5CommandStatus.FORBIDDEN)).addListener(ChannelFutureListener.CLOSE);
             return;
         }
-        EndpointListeners.Listener listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
+        EndpointPorts.BoundPort listener = routes.find(principal.account(), command.dstAddr(), command.dstPort());
         if (listener == null && egress.policy().allows(command.dstAddr(), command.dstPort())) {
             ctx.channel().config().setAutoRead(false);
             DirectEgress.dial(ctx.channel(), new dev.underpass.protocol.HostAndPort(command.dstAddr(), command.dstPort()),

@@ -34,10 +34,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The TCP listeners of endpoints: each accepted consumer connection is handed to an agent
+ * The endpoint ports: a TCP socket bound for each service port of each available endpoint; each accepted consumer connection is handed to an agent
  * session that advertised one of the port's targets, as one stream.
  */
-public final class EndpointListeners {
+public final class EndpointPorts {
     /** How often one connection may be routed again because its session started draining. */
     private static final int MAX_ROUTING_ATTEMPTS = 3;
     /**
@@ -53,16 +53,16 @@ public final class EndpointListeners {
     private final ConsumerLimit limit;
     private final AtomicLong connectionIds = new AtomicLong();
     private final long waitForAgentsUntil;
-    private final Set<Listener> open = ConcurrentHashMap.newKeySet();
+    private final Set<BoundPort> open = ConcurrentHashMap.newKeySet();
 
     /** One bound endpoint port and its live consumer connections. */
-    public final class Listener {
+    public final class BoundPort {
         private final ChannelGroup connections;
         private volatile EndpointRoute route;
         private volatile boolean closed;
         private Channel server;
 
-        private Listener(ChannelGroup connections, EndpointRoute route) {
+        private BoundPort(ChannelGroup connections, EndpointRoute route) {
             this.connections = connections;
             this.route = route;
         }
@@ -110,7 +110,7 @@ public final class EndpointListeners {
     }
 
     /** {@code waitForAgents}: from now, how long connections that find no agent wait for one ({@link #WAIT_FOR_AGENTS_AFTER_START}). */
-    public EndpointListeners(AgentRegistry registry, Duration dialTimeout, ConnectionEvents events, ConsumerLimit limit,
+    public EndpointPorts(AgentRegistry registry, Duration dialTimeout, ConnectionEvents events, ConsumerLimit limit,
                       Duration waitForAgents) {
         this.waitForAgentsUntil = System.nanoTime() + waitForAgents.toNanos();
         this.limit = limit;
@@ -120,11 +120,11 @@ public final class EndpointListeners {
     }
 
     /** Binds one endpoint port; throws if the address is taken. */
-    public Listener bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+    public BoundPort bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
         // Accepted sockets start on the listener's own loop (no hand-over after accept); connect()
         // then moves them to their agent link's loop only when that is another one.
         EventLoop loop = group.next();
-        Listener listener = new Listener(new DefaultChannelGroup(loop), route);
+        BoundPort listener = new BoundPort(new DefaultChannelGroup(loop), route);
         listener.server = new ServerBootstrap()
                 .group(loop, loop)
                 .channel(Transport.serverChannel())
@@ -150,19 +150,19 @@ public final class EndpointListeners {
 
     /** Stops accepting on every endpoint port; live connections go on (the gateway drains). */
     public void stopAccepting() {
-        for (Listener l : open) {
+        for (BoundPort l : open) {
             l.server.close().syncUninterruptibly();
         }
     }
 
     /** Live consumer connections on every endpoint port, those adopted from the proxy included. */
     public int connectionCount() {
-        return open.stream().mapToInt(Listener::connections).sum();
+        return open.stream().mapToInt(BoundPort::connections).sum();
     }
 
     /** Closes every listener and its connections (the gateway is stopping). */
     public void close() {
-        for (Listener l : List.copyOf(open)) {
+        for (BoundPort l : List.copyOf(open)) {
             l.close();
         }
     }
