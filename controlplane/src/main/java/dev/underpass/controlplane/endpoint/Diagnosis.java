@@ -30,12 +30,8 @@ public record Diagnosis(String id, String service, EndpointState state, String s
     /** The diagnosis of endpoint {@code v}, which the caller was allowed to see. */
     static Diagnosis of(Jdbi jdbi, Endpoints.View v, Optional<AgentPresence> presence, HealthReports health) {
         return jdbi.withHandle(h -> {
-            record Service(long seq, String provider) {
-            }
-            Service svc = h.createQuery("select s.seq, a.name from endpoints e join services s on s.seq = e.service_seq "
-                            + "join accounts a on a.seq = s.account_seq where e.id = :id")
-                    .bind("id", v.id()).map((rs, ctx) -> new Service(rs.getLong(1), rs.getString(2))).findOne().orElse(null);
-            Map<Integer, List<String>> targets = svc == null ? Map.of() : Services.targets(h, svc.seq());
+            EndpointRows.Served svc = EndpointRows.served(h, v.id()).orElse(null);
+            Map<Integer, List<String>> targets = svc == null ? Map.of() : Services.targets(h, svc.serviceSeq());
             Map<Integer, String> addresses = new LinkedHashMap<>();
             if (v.ports() != null) {
                 v.ports().forEach(port -> addresses.put(port.servicePort(), port.address()));
