@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests drive on a fresh Debian machine: OpenSSH server and client, git, curl,
-# socat (a proxy client for ssh's ProxyCommand), and Maven's dependency plugin; for the two-host
+# socat (a proxy client for ssh's ProxyCommand), unzip (./mvnw unpacks the pinned Maven with it and checks
+# the .zip's SHA-256) and Maven's dependency plugin; for the two-host
 # test (TwoHostTest): ip (network namespaces), dnsmasq-base (a DNS server without the system
 # service), openssl (a private CA) and python3 (a static HTTPS server for git's dumb HTTP protocol).
-# (The JDK and Maven come with the machine; scripts/java-home.sh finds a JDK 21+.)
+# (The JDK comes with the machine; scripts/java-home.sh finds a JDK 21+; ./mvnw fetches the pinned Maven.)
 set -euo pipefail
 need=()
-for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat \
+for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat unzip:unzip \
         ip:iproute2 dnsmasq:dnsmasq-base openssl:openssl python3:python3; do
     cmd=${tool%%:*} pkg=${tool#*:}
     if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
@@ -24,4 +25,6 @@ fi
 # The Maven client test runs Maven's dependency plugin with every repository pointed at a private
 # one on loopback, so the plugin must already be in the local repository.
 echo "test tools: maven-dependency-plugin 3.8.1 in the local repository"
-mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:help >/dev/null
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$root/scripts/java-home.sh"
+"$root/mvnw" -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:help >/dev/null

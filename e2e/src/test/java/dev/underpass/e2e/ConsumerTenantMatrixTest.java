@@ -35,6 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
  * on them, an endpoint that is not available has no port, no route and no name. (The REST API's
  * matrix is controlplane's TenantIsolationApiTest, one case per route.)
  */
+@SuppressWarnings("BanJNDI") // JNDI's DNS provider is the test's DNS client: address strings, no objects
 class ConsumerTenantMatrixTest {
     @TempDir
     static Path dir;

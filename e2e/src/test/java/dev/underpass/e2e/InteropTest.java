@@ -37,6 +37,7 @@ import org.opentest4j.TestAbortedException;
  * commit ids, the server's pinned host key), not just exit codes.
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
+@SuppressWarnings("BanJNDI") // JNDI's DNS provider is the test's DNS client: address strings, no objects
 class InteropTest {
     static final long CLIENT_TIMEOUT_SECONDS = 120;
     static final String HELLO = "hello through underpass\n";

@@ -35,6 +35,7 @@ public final class PrivateNameVerification {
     }
 
     /** TXT lookups through the JDK's DNS client, against {@code server} (host:port) or the system's resolvers. */
+    @SuppressWarnings("BanJNDI") // the DNS provider only (fixed factory): it returns TXT strings, never deserializes objects
     public static TxtLookup jndi(String server) {
         return name -> {
             Hashtable<String, String> env = new Hashtable<>();

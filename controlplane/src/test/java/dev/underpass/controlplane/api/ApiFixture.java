@@ -115,8 +115,10 @@ final class ApiFixture implements AutoCloseable {
         }
         headers.forEach(b::header);
         try {
-            HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            HttpRequest request = b.build();
+            HttpResponse<String> r = http.send(request, HttpResponse.BodyHandlers.ofString());
             String type = r.headers().firstValue("content-type").orElse("");
+            ApiContract.check(method, path, request.headers(), body, r.statusCode(), r.headers(), r.body());
             JsonNode json = type.contains("json") ? JSON.readTree(r.body()) : null;
             return new Response(r.statusCode(), r.headers(), r.body(), json);
         } catch (IOException e) {

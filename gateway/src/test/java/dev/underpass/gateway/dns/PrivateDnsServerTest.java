@@ -71,6 +71,7 @@ import org.slf4j.LoggerFactory;
  * answer.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
+@SuppressWarnings("BanJNDI") // JNDI's DNS provider is the test's DNS client: TXT and address strings, no objects
 class PrivateDnsServerTest {
     static final InetAddress GIT_V4 = address("10.1.2.3");
     static final InetAddress GIT_V6 = address("fd00::1");
