@@ -40,12 +40,14 @@ import org.slf4j.LoggerFactory;
 public final class Agent implements AutoCloseable {
     /** The version this agent reports to the gateway. */
     public static final String VERSION = "0.1.0";
+
     private static final Logger log = LoggerFactory.getLogger("underpass.agent");
 
     private final AgentConfig config;
     private final Telemetry telemetry;
     /** Resolves targets' names, which blocks: a few threads and a bounded queue, never the event loop. */
     private final ThreadPoolExecutor resolver;
+
     private final TargetDialer dialer;
     private final HealthChecker health;
     private final GatewayLink link;
@@ -74,15 +76,29 @@ public final class Agent implements AutoCloseable {
         var addresses = new TargetAddresses(config.targetNetworks(), TargetAddresses.Resolver.SYSTEM);
 
         this.telemetry = Telemetry.create();
-        this.resolver = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(1024),
+        this.resolver = new ThreadPoolExecutor(
+                4,
+                4,
+                30,
+                TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(1024),
                 Thread.ofPlatform().name("underpass-resolver-", 0).daemon().factory());
         AgentMetrics metrics = new AgentMetrics(telemetry.registry());
         this.dialer = new TargetDialer(targets, addresses, resolver, config.dialTimeout(), gateway.toString(), metrics);
         this.health = new HealthChecker(targets, addresses, metrics::verdict);
-        this.link = new GatewayLink(config, name, token, ssl, proxy, new ControlMessage.Advertise(VERSION, advertised),
-                dialer, health, metrics);
+        this.link = new GatewayLink(
+                config,
+                name,
+                token,
+                ssl,
+                proxy,
+                new ControlMessage.Advertise(VERSION, advertised),
+                dialer,
+                health,
+                metrics);
         String networks = config.targetNetworks().isEmpty()
-                ? "anywhere but to loopback, link-local or other special addresses" : "only into " + config.targetNetworks();
+                ? "anywhere but to loopback, link-local or other special addresses"
+                : "only into " + config.targetNetworks();
         this.description = "'" + name + "': gateway " + gateway + (proxy == null ? "" : " via proxy " + proxy) + ", "
                 + advertised.size() + " target(s) allowed: " + advertised + "; names may lead " + networks;
     }
@@ -95,14 +111,24 @@ public final class Agent implements AutoCloseable {
     public void start() throws IOException {
         HostAndPort listen = config.metricsListenAddress();
         if (listen != null) {
-            ops = OpsServer.start(new InetSocketAddress(listen.host(), listen.port()), telemetry.registry(), List.of(
-                    new Probe("session", () -> link.hasSession() ? Optional.empty()
-                            : Optional.of("no session with gateway " + config.gatewayAddress())),
-                    new Probe("draining", () -> stopping ? Optional.of("the agent is stopping") : Optional.empty())));
+            ops = OpsServer.start(
+                    new InetSocketAddress(listen.host(), listen.port()),
+                    telemetry.registry(),
+                    List.of(
+                            new Probe(
+                                    "session",
+                                    () -> link.hasSession()
+                                            ? Optional.empty()
+                                            : Optional.of("no session with gateway " + config.gatewayAddress())),
+                            new Probe(
+                                    "draining",
+                                    () -> stopping ? Optional.of("the agent is stopping") : Optional.empty())));
         }
         log.info("agent starting as {}", description);
         if (config.usesIdentity()) {
-            log.info("authenticating as agent identity {} with the JWT read from {} at every connect", config.identity(),
+            log.info(
+                    "authenticating as agent identity {} with the JWT read from {} at every connect",
+                    config.identity(),
                     config.oidcTokenFile());
         }
         link.start();

@@ -79,6 +79,7 @@ class RogueGatewayTest {
     private final BlockingQueue<String> offers = new LinkedBlockingQueue<>();
     /** Plays a version-1 gateway: 426 unless the offer is exactly "1". */
     private volatile boolean onlyVersion1;
+
     private final List<Throwable> gatewayErrors = new CopyOnWriteArrayList<>();
     private final BlockingQueue<Future<Channel>> handshakes = new LinkedBlockingQueue<>();
     private EventLoopGroup group;
@@ -154,7 +155,9 @@ class RogueGatewayTest {
                         }));
                     }
                 })
-                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+                .bind(new InetSocketAddress(LOOPBACK, 0))
+                .sync()
+                .channel();
         cleanup.add(() -> gateway.close().syncUninterruptibly());
     }
 
@@ -186,9 +189,13 @@ class RogueGatewayTest {
                     Http2Headers refused = new DefaultHttp2Headers().status("426");
                     refused.set("content-type", Protocol.CONTENT_TYPE_PROBLEM);
                     stream.write(new DefaultHttp2HeadersFrame(refused));
-                    stream.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("{\"type\":\"about:blank\","
-                            + "\"title\":\"Protocol version mismatch\",\"status\":426,\"detail\":\"agent speaks "
-                            + "underpass-protocol " + offered + ", gateway speaks 1\"}", StandardCharsets.UTF_8), true));
+                    stream.writeAndFlush(new DefaultHttp2DataFrame(
+                            Unpooled.copiedBuffer(
+                                    "{\"type\":\"about:blank\","
+                                            + "\"title\":\"Protocol version mismatch\",\"status\":426,\"detail\":\"agent speaks "
+                                            + "underpass-protocol " + offered + ", gateway speaks 1\"}",
+                                    StandardCharsets.UTF_8),
+                            true));
                     return;
                 }
                 Http2Headers ok = new DefaultHttp2Headers().status("200");
@@ -245,7 +252,10 @@ class RogueGatewayTest {
     }
 
     private static String pin(SelfSignedCertificate cert) throws Exception {
-        return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(cert.cert().getEncoded()));
+        return "sha256:"
+                + HexFormat.of()
+                        .formatHex(MessageDigest.getInstance("SHA-256")
+                                .digest(cert.cert().getEncoded()));
     }
 
     private ControlMessage nextFromAgent() throws InterruptedException {
@@ -262,10 +272,22 @@ class RogueGatewayTest {
     void anAgentFallsBackToTheVersionAnOlderGatewayNamesInIts426() throws Exception {
         onlyVersion1 = true;
         int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
-                null, null, 5, List.of(allowed.address())));
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address())));
         agent.start();
-        assertThat(agent.awaitSession(WAIT)).as("a version-1 session after one refusal").isTrue();
+        assertThat(agent.awaitSession(WAIT))
+                .as("a version-1 session after one refusal")
+                .isTrue();
         assertThat(offers.poll()).isEqualTo("2, 1");
         assertThat(offers.poll()).isEqualTo("1");
     }
@@ -273,10 +295,22 @@ class RogueGatewayTest {
     @Test
     void agentRefusesTargetsOutsideItsAllowlistAndServesTheAllowedOne() throws Exception {
         int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
-                null, null, 5, List.of(allowed.address())));
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address())));
         agent.start();
-        assertThat(agent.awaitSession(WAIT)).as("agent session established with the fake gateway").isTrue();
+        assertThat(agent.awaitSession(WAIT))
+                .as("agent session established with the fake gateway")
+                .isTrue();
         Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
 
         // The agent advertises exactly its allowlist.
@@ -313,7 +347,9 @@ class RogueGatewayTest {
         assertThat(atTarget.getInputStream().readNBytes(hello.length)).isEqualTo(hello);
 
         assertThat(allowed.accepts).hasValue(1);
-        assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
+        assertThat(forbidden.accepts)
+                .as("connections the agent made to the forbidden server")
+                .hasValue(0);
         assertThat(fromAgent).as("no further control messages").isEmpty();
         assertThat(gatewayErrors).isEmpty();
     }
@@ -327,8 +363,18 @@ class RogueGatewayTest {
         String rebound = "rebound.underpass.test:" + forbiddenPort;
         String metadata = "metadata.underpass.test:80";
         String local = "localhost:" + allowedPort;
-        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
-                null, null, 5, List.of(rebound, metadata, local)));
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(rebound, metadata, local)));
         agent.start();
         assertThat(agent.awaitSession(WAIT)).isTrue();
         Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
@@ -347,16 +393,31 @@ class RogueGatewayTest {
         assertThat(refusals.get(202L).detail()).contains("resolved to [169.254.169.254]");
 
         sendOpen(s, 203, local); // localhost, as the administrator wrote it, is the agent host on purpose
-        assertThat(dataStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("data stream for localhost").isNotNull();
-        assertThat(allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isNotNull();
-        assertThat(forbidden.accepts).as("connections to the server the rebound name led to").hasValue(0);
+        assertThat(dataStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+                .as("data stream for localhost")
+                .isNotNull();
+        assertThat(allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+                .isNotNull();
+        assertThat(forbidden.accepts)
+                .as("connections to the server the rebound name led to")
+                .hasValue(0);
     }
 
     @Test
     void aStandbyStreamAnsweredWithATargetOutsideTheAllowlistIsRefusedAndTheAllowedOneCarriesBytes() throws Exception {
         int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin(cert), null,
-                null, null, 5, List.of(allowed.address())));
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address())));
         agent.start();
         assertThat(agent.awaitSession(WAIT)).isTrue();
         assertThat(nextFromAgent()).isInstanceOf(ControlMessage.Advertise.class);
@@ -366,8 +427,9 @@ class RogueGatewayTest {
         assertThat(first).as("a standby stream from the agent").isNotNull();
         answer(first, 201, "127.0.0.1:" + forbidden.server.getLocalPort(), "must never arrive");
         ControlMessage m = nextFromAgent();
-        assertThat(m).isEqualTo(new ControlMessage.DialFailed(201, DialError.NOT_ALLOWED,
-                ((ControlMessage.DialFailed) m).detail()));
+        assertThat(m)
+                .isEqualTo(new ControlMessage.DialFailed(
+                        201, DialError.NOT_ALLOWED, ((ControlMessage.DialFailed) m).detail()));
 
         // Another answered with the allowed target: the bytes sent right behind the answer, before
         // the agent has even dialled, arrive at the target in order.
@@ -379,7 +441,9 @@ class RogueGatewayTest {
         atTarget.setSoTimeout((int) WAIT.toMillis());
         byte[] expected = "first bytes, sent with the answer".getBytes(StandardCharsets.US_ASCII);
         assertThat(atTarget.getInputStream().readNBytes(expected.length)).isEqualTo(expected);
-        assertThat(forbidden.accepts).as("connections the agent made to the forbidden server").hasValue(0);
+        assertThat(forbidden.accepts)
+                .as("connections the agent made to the forbidden server")
+                .hasValue(0);
         assertThat(gatewayErrors).isEmpty();
     }
 
@@ -395,15 +459,29 @@ class RogueGatewayTest {
     @Test
     void agentDoesNotTalkToAGatewayWhoseCertificateDoesNotMatchThePin() throws Exception {
         int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig("127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null,
-                "sha256:" + "00".repeat(32), null, null, null, 5, List.of(allowed.address())));
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                "sha256:" + "00".repeat(32),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address())));
         agent.start();
 
         Future<Channel> handshake = handshakes.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(handshake).as("the agent tried to connect").isNotNull();
         assertThat(handshake.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
-        assertThat(handshake.isSuccess()).as("TLS handshake with an unpinned certificate").isFalse();
-        assertThat(session).as("no session stream, so the token never left the agent").isNotDone();
+        assertThat(handshake.isSuccess())
+                .as("TLS handshake with an unpinned certificate")
+                .isFalse();
+        assertThat(session)
+                .as("no session stream, so the token never left the agent")
+                .isNotDone();
         assertThat(fromAgent).isEmpty();
     }
 }

@@ -10,10 +10,14 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code underpass agent enroll}: a one-time token in, a client certificate and its local key out. */
-@Command(name = "enroll", mixinStandardHelpOptions = true,
-        description = {"Exchange a one-time enrollment token for a client certificate, over the gateway's agent port.",
+@Command(
+        name = "enroll",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Exchange a one-time enrollment token for a client certificate, over the gateway's agent port.",
             "The key is generated here and never leaves this host; with " + SecretBox.KEY_ENV
-                    + " set it is written sealed (AES-256-GCM)."})
+                    + " set it is written sealed (AES-256-GCM)."
+        })
 final class AgentEnrollCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -24,11 +28,18 @@ final class AgentEnrollCommand implements Callable<Integer> {
     @Mixin
     GatewayTrustOptions trust = new GatewayTrustOptions();
 
-    @Option(names = "--enrollment-token-file", paramLabel = "FILE", required = true,
-            description = "File holding the one-time token (upe_...) from 'underpass agent-enrollment create --out FILE'.")
+    @Option(
+            names = "--enrollment-token-file",
+            paramLabel = "FILE",
+            required = true,
+            description =
+                    "File holding the one-time token (upe_...) from 'underpass agent-enrollment create --out FILE'.")
     String tokenFile;
 
-    @Option(names = "--out", paramLabel = "DIR", required = true,
+    @Option(
+            names = "--out",
+            paramLabel = "DIR",
+            required = true,
             description = "Directory to write " + AgentEnrollment.CERTIFICATE_FILE + " and " + AgentEnrollment.KEY_FILE
                     + " into (mode 0600).")
     Path out;
@@ -39,12 +50,14 @@ final class AgentEnrollCommand implements Callable<Integer> {
         String via = trust.proxy;
         if (via == null) {
             try {
-                via = EnvironmentProxy.forHost(dev.underpass.protocol.HostAndPort.parse(gateway).host(), System.getenv());
+                via = EnvironmentProxy.forHost(
+                        dev.underpass.protocol.HostAndPort.parse(gateway).host(), System.getenv());
             } catch (IllegalArgumentException badGateway) {
                 via = null; // reported by the enrollment's own checks, with the field name
             }
         }
-        var result = AgentEnrollment.enroll(new AgentEnrollment.Request(gateway, trust.caFile, trust.pin, tokenFile, out, via), box);
+        var result = AgentEnrollment.enroll(
+                new AgentEnrollment.Request(gateway, trust.caFile, trust.pin, tokenFile, out, via), box);
         var w = spec.commandLine().getOut();
         w.println("enrolled as agent certificate " + result.certificateId() + ", valid until " + result.notAfter());
         w.println("wrote " + result.certificate() + " and " + result.key() + " (mode 0600"

@@ -12,17 +12,27 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** One-time enrollment tokens: an agent exchanges one for a client certificate (mutual TLS). */
-@Command(name = "agent-enrollment", mixinStandardHelpOptions = true,
-        description = "Create, list and delete one-time agent enrollment tokens. An agent exchanges one, once, for a client"
-                + " certificate with 'underpass agent enroll --enrollment-token-file FILE'.")
+@Command(
+        name = "agent-enrollment",
+        mixinStandardHelpOptions = true,
+        description =
+                "Create, list and delete one-time agent enrollment tokens. An agent exchanges one, once, for a client"
+                        + " certificate with 'underpass agent enroll --enrollment-token-file FILE'.")
 final class AgentEnrollmentCommand {
     static final String LABEL = "Enrollment token";
 
     @Command(name = "create", mixinStandardHelpOptions = true, description = "Create a one-time enrollment token.")
-    int create(@Parameters(paramLabel = "NAME", description = "The agent's name, e.g. dc1.") String name,
-               @Option(names = "--expires-in", paramLabel = "DURATION", converter = DurationConverter.class,
-                       description = "The token works for this long: 1h, 30m, up to 24h (default: 1h).") Duration expiresIn,
-               @Mixin SecretOutput secret, @Mixin Output output) throws IOException {
+    int create(
+            @Parameters(paramLabel = "NAME", description = "The agent's name, e.g. dc1.") String name,
+            @Option(
+                            names = "--expires-in",
+                            paramLabel = "DURATION",
+                            converter = DurationConverter.class,
+                            description = "The token works for this long: 1h, 30m, up to 24h (default: 1h).")
+                    Duration expiresIn,
+            @Mixin SecretOutput secret,
+            @Mixin Output output)
+            throws IOException {
         secret.checkFile();
         ObjectNode body = ApiClient.JSON.createObjectNode().put("name", name);
         if (expiresIn != null) {
@@ -36,25 +46,38 @@ final class AgentEnrollmentCommand {
         return 0;
     }
 
-    @Command(name = "list", mixinStandardHelpOptions = true, description = "List the enrollment tokens of your account.")
-    int list(@Option(names = "--limit", paramLabel = "N", description = "Show at most N enrollments.") Integer limit,
-             @Mixin Output output) {
+    @Command(
+            name = "list",
+            mixinStandardHelpOptions = true,
+            description = "List the enrollment tokens of your account.")
+    int list(
+            @Option(names = "--limit", paramLabel = "N", description = "Show at most N enrollments.") Integer limit,
+            @Mixin Output output) {
         ObjectNode page;
         try (ApiClient api = ApiClient.current()) {
             page = api.list("/v1/agent-enrollments", Map.of(), limit);
         }
         output.print(page, out -> {
             Table t = Table.of("ID", "NAME", "PREFIX", "STATUS", "EXPIRES", "USED", "CREATED");
-            page.path("items").forEach(e -> t.row(Text.of(e.path("id")), Text.of(e.path("name")), Text.of(e.path("prefix")),
-                    Text.of(e.path("status")), Text.time(e.path("expiresAt")), Text.time(e.path("usedAt")),
-                    Text.time(e.path("createdAt"))));
+            page.path("items")
+                    .forEach(e -> t.row(
+                            Text.of(e.path("id")),
+                            Text.of(e.path("name")),
+                            Text.of(e.path("prefix")),
+                            Text.of(e.path("status")),
+                            Text.time(e.path("expiresAt")),
+                            Text.time(e.path("usedAt")),
+                            Text.time(e.path("createdAt"))));
             t.print(out);
         });
         return 0;
     }
 
-    @Command(name = "delete", mixinStandardHelpOptions = true,
-            description = "Delete enrollment ID: its token stops working if unused (revoke certificates with 'agent-certificate revoke').")
+    @Command(
+            name = "delete",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Delete enrollment ID: its token stops working if unused (revoke certificates with 'agent-certificate revoke').")
     int delete(@Parameters(paramLabel = "ID") String id, @Mixin Output output) {
         try (ApiClient api = ApiClient.current()) {
             api.delete("/v1/agent-enrollments/" + ApiClient.segment(id));

@@ -58,6 +58,7 @@ final class ApiClient implements AutoCloseable {
     private final String key;
     /** With an OIDC login: the file holding the user's JWT, and the account to log in to; else null. */
     private final Path tokenFile;
+
     private final String account;
     private final HttpClient http;
 
@@ -80,7 +81,8 @@ final class ApiClient implements AutoCloseable {
                 .sslContext(sslContext(c.caFile() == null ? null : Path.of(c.caFile())))
                 .sslParameters(tls)
                 .build();
-        return c.oidc() ? new ApiClient(CliConfig.gatewayUri(c.gateway()), null, Path.of(c.oidcTokenFile()), c.account(), http)
+        return c.oidc()
+                ? new ApiClient(CliConfig.gatewayUri(c.gateway()), null, Path.of(c.oidcTokenFile()), c.account(), http)
                 : new ApiClient(CliConfig.gatewayUri(c.gateway()), c.key(), null, null, http);
     }
 
@@ -97,14 +99,18 @@ final class ApiClient implements AutoCloseable {
             }
             text = Files.readString(file);
         } catch (IOException e) {
-            throw new IllegalArgumentException("OIDC token file " + file + ": cannot read it: " + e.getClass().getSimpleName()
-                    + " (expected: a readable file holding the user's JWT, kept current by the identity provider; "
-                    + "or log in again)", e);
+            throw new IllegalArgumentException(
+                    "OIDC token file " + file + ": cannot read it: "
+                            + e.getClass().getSimpleName()
+                            + " (expected: a readable file holding the user's JWT, kept current by the identity provider; "
+                            + "or log in again)",
+                    e);
         }
         String token = text.strip();
         if (token.isEmpty() || token.chars().anyMatch(Character::isWhitespace)) {
-            throw new IllegalArgumentException("OIDC token file " + file + ": " + (token.isEmpty() ? "empty" : "not one token")
-                    + " (expected: the user's JWT, eyJ..., alone in the file)");
+            throw new IllegalArgumentException(
+                    "OIDC token file " + file + ": " + (token.isEmpty() ? "empty" : "not one token")
+                            + " (expected: the user's JWT, eyJ..., alone in the file)");
         }
         if (token.startsWith(LoginCommand.KEY_PREFIX)) {
             throw new IllegalArgumentException("OIDC token file " + file + ": holds an API key, not a JWT (expected: "
@@ -129,7 +135,8 @@ final class ApiClient implements AutoCloseable {
                 cas = CertificateFactory.getInstance("X.509").generateCertificates(in);
             }
             if (cas.isEmpty()) {
-                throw new IllegalArgumentException("CA file " + caFile + ": no certificate in it (expected: PEM certificates)");
+                throw new IllegalArgumentException(
+                        "CA file " + caFile + ": no certificate in it (expected: PEM certificates)");
             }
             KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
             trust.load(null, null);
@@ -143,8 +150,10 @@ final class ApiClient implements AutoCloseable {
             ssl.init(null, tmf.getTrustManagers(), null);
             return ssl;
         } catch (IOException | GeneralSecurityException e) {
-            throw new IllegalArgumentException("CA file " + caFile + ": cannot read it: " + e.getMessage()
-                    + " (expected: a readable PEM file of CA certificates)", e);
+            throw new IllegalArgumentException(
+                    "CA file " + caFile + ": cannot read it: " + e.getMessage()
+                            + " (expected: a readable PEM file of CA certificates)",
+                    e);
         }
     }
 
@@ -184,9 +193,11 @@ final class ApiClient implements AutoCloseable {
             if (token != null) {
                 q.put("pageToken", token);
             }
-            JsonNode page = get(path + "?" + q.entrySet().stream().filter(e -> e.getValue() != null)
-                    .map(e -> e.getKey() + "=" + URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8))
-                    .collect(Collectors.joining("&")));
+            JsonNode page = get(path + "?"
+                    + q.entrySet().stream()
+                            .filter(e -> e.getValue() != null)
+                            .map(e -> e.getKey() + "=" + URLEncoder.encode(e.getValue(), StandardCharsets.UTF_8))
+                            .collect(Collectors.joining("&")));
             page.path("items").forEach(items::add);
             token = page.path("nextPageToken").asText(null);
         } while (token != null && (max == null || items.size() < max));
@@ -213,19 +224,26 @@ final class ApiClient implements AutoCloseable {
             request.header(Protocol.HEADER_ACCOUNT.toString(), account);
         }
         try {
-            request.method(method, body == null ? HttpRequest.BodyPublishers.noBody()
-                    : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
+            request.method(
+                    method,
+                    body == null
+                            ? HttpRequest.BodyPublishers.noBody()
+                            : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)));
             if (body != null) {
                 request.header("Content-Type", "application/json");
             }
             HttpResponse<byte[]> response = http.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
             return answer(method, uri, response);
         } catch (SSLHandshakeException e) {
-            throw new ApiError(0, "https, " + gateway + ", TLS handshake failed: " + e.getMessage()
-                    + " (expected: a gateway certificate trusted by the system or by --ca-file at login, or UNDERPASS_CA_FILE)");
+            throw new ApiError(
+                    0,
+                    "https, " + gateway + ", TLS handshake failed: " + e.getMessage()
+                            + " (expected: a gateway certificate trusted by the system or by --ca-file at login, or UNDERPASS_CA_FILE)");
         } catch (IOException e) {
-            throw new ApiError(0, "https, " + method + " " + uri.getPath() + " at " + gateway + ", no answer: "
-                    + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()));
+            throw new ApiError(
+                    0,
+                    "https, " + method + " " + uri.getPath() + " at " + gateway + ", no answer: "
+                            + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : " " + e.getMessage()));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new ApiError(0, "interrupted while waiting for " + gateway);
@@ -241,20 +259,26 @@ final class ApiClient implements AutoCloseable {
             try {
                 json = JSON.readTree(bytes);
             } catch (IOException e) {
-                throw new ApiError(status, method + " " + uri.getPath() + ": the gateway's answer (HTTP " + status
-                        + ") is not valid JSON: " + (e instanceof JacksonException j ? j.getOriginalMessage() : e.getMessage()));
+                throw new ApiError(
+                        status,
+                        method + " " + uri.getPath() + ": the gateway's answer (HTTP " + status
+                                + ") is not valid JSON: "
+                                + (e instanceof JacksonException j ? j.getOriginalMessage() : e.getMessage()));
             }
         }
         if (status >= 200 && status < 300) {
             return json;
         }
         if (json == null || !json.isObject()) {
-            throw new ApiError(status, method + " " + uri.getPath() + ": HTTP " + status
-                    + " without a problem description (expected: application/problem+json; is this the gateway's API port?)");
+            throw new ApiError(
+                    status,
+                    method + " " + uri.getPath() + ": HTTP " + status
+                            + " without a problem description (expected: application/problem+json; is this the gateway's API port?)");
         }
         List<String> errors = new ArrayList<>();
         json.path("errors").forEach(e -> errors.add(e.asText()));
-        throw ApiError.problem(status, json.path("title").asText(null), json.path("detail").asText(null), errors);
+        throw ApiError.problem(
+                status, json.path("title").asText(null), json.path("detail").asText(null), errors);
     }
 
     @Override

@@ -20,13 +20,20 @@ final class ApiError extends RuntimeException {
 
     /** From an RFC 9457 problem: {@code detail (HTTP status title)} and then each {@code errors} entry. */
     static ApiError problem(int status, String title, String detail, List<String> errors) {
-        StringBuilder m = new StringBuilder(detail == null || detail.isBlank() ? "the gateway refused the request" : detail);
-        m.append(" (HTTP ").append(status).append(title == null || title.isBlank() ? "" : " " + title).append(')');
+        StringBuilder m =
+                new StringBuilder(detail == null || detail.isBlank() ? "the gateway refused the request" : detail);
+        m.append(" (HTTP ")
+                .append(status)
+                .append(title == null || title.isBlank() ? "" : " " + title)
+                .append(')');
         // The detail of an invalid request already names every field; list them one per line instead.
         if (!errors.isEmpty() && detail != null && detail.contains(errors.getFirst())) {
             m.setLength(0);
             m.append("the request has ").append(errors.size()).append(" invalid field(s)");
-            m.append(" (HTTP ").append(status).append(title == null || title.isBlank() ? "" : " " + title).append(')');
+            m.append(" (HTTP ")
+                    .append(status)
+                    .append(title == null || title.isBlank() ? "" : " " + title)
+                    .append(')');
         }
         errors.forEach(e -> m.append(System.lineSeparator()).append("  - ").append(e));
         return new ApiError(status, m.toString());

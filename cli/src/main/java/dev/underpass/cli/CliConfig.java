@@ -31,11 +31,13 @@ record CliConfig(String gateway, String caFile, String key, String oidcTokenFile
      * environment variables.
      */
     static final String DIR_PROPERTY = "underpass.config.dir";
+
     static final String GATEWAY_ENV = "UNDERPASS_GATEWAY";
     static final String KEY_ENV = "UNDERPASS_API_KEY";
     static final String CA_FILE_ENV = "UNDERPASS_CA_FILE";
     /** With {@value #ACCOUNT_ENV}, an OIDC login instead of the stored credential (the agent reads the same name). */
     static final String OIDC_TOKEN_FILE_ENV = "UNDERPASS_LOGIN_TOKEN_FILE";
+
     static final String ACCOUNT_ENV = "UNDERPASS_ACCOUNT";
 
     private static final Set<PosixFilePermission> OWNER_ONLY_FILE = PosixFilePermissions.fromString("rw-------");
@@ -84,8 +86,10 @@ record CliConfig(String gateway, String caFile, String key, String oidcTokenFile
         try {
             return ApiClient.JSON.readValue(file.toFile(), CliConfig.class);
         } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read it: " + e.getMessage()
-                    + " (expected: the JSON written by 'underpass login'; log in again)", e);
+            throw new IllegalArgumentException(
+                    file + ": cannot read it: " + e.getMessage()
+                            + " (expected: the JSON written by 'underpass login'; log in again)",
+                    e);
         }
     }
 
@@ -96,14 +100,19 @@ record CliConfig(String gateway, String caFile, String key, String oidcTokenFile
     Path save(Path dir) throws IOException {
         boolean posix = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
         if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir, posix ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR)}
-                    : new FileAttribute<?>[0]);
+            Files.createDirectories(
+                    dir,
+                    posix
+                            ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIR)}
+                            : new FileAttribute<?>[0]);
         }
-        Path tmp = posix ? Files.createTempFile(dir, FILE_NAME, ".tmp", PosixFilePermissions.asFileAttribute(OWNER_ONLY_FILE))
+        Path tmp = posix
+                ? Files.createTempFile(dir, FILE_NAME, ".tmp", PosixFilePermissions.asFileAttribute(OWNER_ONLY_FILE))
                 : Files.createTempFile(dir, FILE_NAME, ".tmp");
         try {
             ApiClient.JSON.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), this);
-            return Files.move(tmp, dir.resolve(FILE_NAME), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return Files.move(
+                    tmp, dir.resolve(FILE_NAME), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
             Files.deleteIfExists(tmp);
         }
@@ -153,9 +162,11 @@ record CliConfig(String gateway, String caFile, String key, String oidcTokenFile
                     + ", or " + GATEWAY_ENV + ", " + OIDC_TOKEN_FILE_ENV + " and " + ACCOUNT_ENV + ")");
         }
         if (oidc() && (account == null || account.isBlank())) {
-            throw new IllegalStateException("OIDC token file " + oidcTokenFile + " without an account to log in to (expected: "
-                    + ACCOUNT_ENV + "=NAME with " + OIDC_TOKEN_FILE_ENV + ", or 'underpass login --oidc-token-file FILE "
-                    + "--account NAME')");
+            throw new IllegalStateException(
+                    "OIDC token file " + oidcTokenFile + " without an account to log in to (expected: "
+                            + ACCOUNT_ENV + "=NAME with " + OIDC_TOKEN_FILE_ENV
+                            + ", or 'underpass login --oidc-token-file FILE "
+                            + "--account NAME')");
         }
         return this;
     }
@@ -168,16 +179,20 @@ record CliConfig(String gateway, String caFile, String key, String oidcTokenFile
         } catch (URISyntaxException e) {
             throw new IllegalArgumentException("gateway: '" + gateway + "' (expected: https://HOST:PORT)", e);
         }
-        if (!"https".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null
+        if (!"https".equalsIgnoreCase(uri.getScheme())
+                || uri.getHost() == null
                 || !(uri.getRawPath() == null || uri.getRawPath().isEmpty() || "/".equals(uri.getRawPath()))
-                || uri.getRawQuery() != null || uri.getRawUserInfo() != null) {
+                || uri.getRawQuery() != null
+                || uri.getRawUserInfo() != null) {
             throw new IllegalArgumentException("gateway: '" + gateway + "' (expected: https://HOST:PORT)");
         }
         return URI.create("https://" + uri.getRawAuthority());
     }
 
     static String absolute(String path) {
-        return path == null || path.isBlank() ? null : Path.of(path).toAbsolutePath().normalize().toString();
+        return path == null || path.isBlank()
+                ? null
+                : Path.of(path).toAbsolutePath().normalize().toString();
     }
 
     private static String or(String a, String b) {

@@ -12,10 +12,10 @@ import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
-import javax.net.ssl.SNIHostName;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.X509TrustManager;
 
@@ -23,12 +23,12 @@ import javax.net.ssl.X509TrustManager;
 final class ConnectionChecks {
     /** Ports that speak TLS from the first byte, where a handshake says more than a bare connection. */
     static final Set<Integer> TLS_PORTS = Set.of(443, 465, 636, 993, 995, 5671, 6443, 8443, 9443);
+
     static final int CONNECT_TIMEOUT_MS = 5_000;
     /** How long the TCP check waits for the gateway to reset a connection whose target cannot be reached. */
     static final int SETTLE_MS = 3_000;
 
-    record Check(String name, String verdict, String detail) {
-    }
+    record Check(String name, String verdict, String detail) {}
 
     private final List<Check> checks = new ArrayList<>();
 
@@ -60,8 +60,10 @@ final class ConnectionChecks {
     void endpoint(JsonNode d, Integer wanted, boolean forceTls) {
         String state = d.path("state").asText();
         if (!"available".equals(state)) {
-            fail("endpoint", d.path("id").asText() + " (" + d.path("service").asText() + ") is " + state + ": "
-                    + d.path("stateReason").asText() + " (expected: available; see 'underpass endpoint show')");
+            fail(
+                    "endpoint",
+                    d.path("id").asText() + " (" + d.path("service").asText() + ") is " + state + ": "
+                            + d.path("stateReason").asText() + " (expected: available; see 'underpass endpoint show')");
             return;
         }
         pass("endpoint", d.path("id").asText() + " (" + d.path("service").asText() + ") is available");
@@ -82,8 +84,10 @@ final class ConnectionChecks {
         if (!port.has("agentSessions")) {
             skip("agents", "not known to this API (no gateway data plane behind it)");
         } else if (port.path("agentSessions").asInt() == 0) {
-            fail("agents", "no agent of the provider is connected and advertises port " + servicePort + "'s targets "
-                    + "(the provider must run 'underpass agent --target ...' for them)");
+            fail(
+                    "agents",
+                    "no agent of the provider is connected and advertises port " + servicePort + "'s targets "
+                            + "(the provider must run 'underpass agent --target ...' for them)");
         } else {
             pass("agents", port.path("agentSessions").asInt() + " live agent session(s) serve port " + servicePort);
         }
@@ -112,14 +116,17 @@ final class ConnectionChecks {
             total += n.asInt();
         }
         String summary = healthy + " of " + total + " target(s) of port " + servicePort + " healthy"
-                + (unhealthy > 0 ? ", " + unhealthy + " unhealthy" : "") + (initial > 0 ? ", " + initial + " not checked yet" : "");
+                + (unhealthy > 0 ? ", " + unhealthy + " unhealthy" : "")
+                + (initial > 0 ? ", " + initial + " not checked yet" : "");
         if (healthy > 0) {
             pass("target health", summary);
         } else if (initial > 0) {
             skip("target health", summary);
         } else {
-            fail("target health", summary + " (the provider's agents cannot reach them; see 'underpass service health'"
-                    + " as the provider)");
+            fail(
+                    "target health",
+                    summary + " (the provider's agents cannot reach them; see 'underpass service health'"
+                            + " as the provider)");
         }
     }
 
@@ -134,29 +141,39 @@ final class ConnectionChecks {
             try {
                 n = in.read(first);
             } catch (SocketTimeoutException quiet) {
-                pass("tcp", "connected to " + address + " (port " + servicePort + "); no reset within " + SETTLE_MS / 1000
-                        + " s and the target has not spoken (normal where the client speaks first, as in HTTP and TLS)");
+                pass(
+                        "tcp",
+                        "connected to " + address + " (port " + servicePort + "); no reset within " + SETTLE_MS / 1000
+                                + " s and the target has not spoken (normal where the client speaks first, as in HTTP and TLS)");
                 return true;
             }
             if (n < 0) {
-                fail("tcp", "connected to " + address + ", then the gateway closed it: the target did not accept "
-                        + "(the gateway's log says why)");
+                fail(
+                        "tcp",
+                        "connected to " + address + ", then the gateway closed it: the target did not accept "
+                                + "(the gateway's log says why)");
                 return false;
             }
             pass("tcp", "connected to " + address + "; the target spoke first: \"" + printable(first, n) + "\"");
             return true;
         } catch (SocketException reset) {
-            fail("tcp", "connection to " + address + " reset: " + reset.getMessage() + " (the agent could not reach the "
-                    + "target, or no agent serves it; the gateway's log says why)");
+            fail(
+                    "tcp",
+                    "connection to " + address + " reset: " + reset.getMessage() + " (the agent could not reach the "
+                            + "target, or no agent serves it; the gateway's log says why)");
         } catch (IOException e) {
-            fail("tcp", "cannot connect to " + address + ": " + e.getMessage() + " (expected: the endpoint's address, "
-                    + "reachable from here)");
+            fail(
+                    "tcp",
+                    "cannot connect to " + address + ": " + e.getMessage() + " (expected: the endpoint's address, "
+                            + "reachable from here)");
         }
         return false;
     }
 
     private void tls(String address, JsonNode dnsNames) {
-        String name = dnsNames.isArray() && !dnsNames.isEmpty() ? dnsNames.get(dnsNames.size() - 1).asText() : null;
+        String name = dnsNames.isArray() && !dnsNames.isEmpty()
+                ? dnsNames.get(dnsNames.size() - 1).asText()
+                : null;
         CapturingTrust trust = new CapturingTrust();
         try (Socket raw = new Socket()) {
             raw.connect(socketAddress(address), CONNECT_TIMEOUT_MS);
@@ -164,7 +181,8 @@ final class ConnectionChecks {
             SSLContext ctx = SSLContext.getInstance("TLS");
             ctx.init(null, new TrustManager[] {trust}, null);
             InetSocketAddress to = socketAddress(address);
-            try (SSLSocket ssl = (SSLSocket) ctx.getSocketFactory().createSocket(raw, to.getHostString(), to.getPort(), false)) {
+            try (SSLSocket ssl =
+                    (SSLSocket) ctx.getSocketFactory().createSocket(raw, to.getHostString(), to.getPort(), false)) {
                 if (name != null) {
                     SSLParameters p = ssl.getSSLParameters();
                     p.setServerNames(List.of(new SNIHostName(name)));
@@ -175,21 +193,31 @@ final class ConnectionChecks {
                 List<String> covered = cert == null ? List.of() : dnsNames(cert);
                 if (name != null && cert != null && covered.stream().noneMatch(c -> matches(c, name))) {
                     // Issue 12: git and curl refused the endpoint's generated name that the README showed them.
-                    fail("tls", ssl.getSession().getProtocol() + " handshake with the target, but its certificate covers "
-                            + (covered.isEmpty() ? "no DNS name" : String.join(", ", covered)) + ", not " + name
-                            + ": clients that check the name (git, curl) refuse it; reach the service by a name its "
-                            + "certificate covers, as its verified private DNS name (the provider sets one with "
-                            + "'underpass service update --private-dns-name NAME')");
+                    fail(
+                            "tls",
+                            ssl.getSession().getProtocol() + " handshake with the target, but its certificate covers "
+                                    + (covered.isEmpty() ? "no DNS name" : String.join(", ", covered)) + ", not " + name
+                                    + ": clients that check the name (git, curl) refuse it; reach the service by a name its "
+                                    + "certificate covers, as its verified private DNS name (the provider sets one with "
+                                    + "'underpass service update --private-dns-name NAME')");
                     return;
                 }
-                pass("tls", ssl.getSession().getProtocol() + " handshake with the target" + (cert == null ? ""
-                        : "; certificate " + cert.getSubjectX500Principal().getName() + ", issued by "
-                        + cert.getIssuerX500Principal().getName() + (name == null ? "" : ", covers " + name)
-                        + " (its issuer is not verified here)"));
+                pass(
+                        "tls",
+                        ssl.getSession().getProtocol() + " handshake with the target"
+                                + (cert == null
+                                        ? ""
+                                        : "; certificate "
+                                                + cert.getSubjectX500Principal().getName() + ", issued by "
+                                                + cert.getIssuerX500Principal().getName()
+                                                + (name == null ? "" : ", covers " + name)
+                                                + " (its issuer is not verified here)"));
             }
         } catch (Exception e) {
-            fail("tls", "no TLS handshake through " + address + ": " + e.getMessage()
-                    + " (does the target speak TLS on this port?)");
+            fail(
+                    "tls",
+                    "no TLS handshake through " + address + ": " + e.getMessage()
+                            + " (does the target speak TLS on this port?)");
         }
     }
 
@@ -197,8 +225,12 @@ final class ConnectionChecks {
     private static List<String> dnsNames(X509Certificate cert) {
         try {
             var sans = cert.getSubjectAlternativeNames();
-            return sans == null ? List.of() : sans.stream().filter(san -> Integer.valueOf(2).equals(san.get(0)))
-                    .map(san -> String.valueOf(san.get(1))).toList();
+            return sans == null
+                    ? List.of()
+                    : sans.stream()
+                            .filter(san -> Integer.valueOf(2).equals(san.get(0)))
+                            .map(san -> String.valueOf(san.get(1)))
+                            .toList();
         } catch (java.security.cert.CertificateParsingException e) {
             return List.of();
         }

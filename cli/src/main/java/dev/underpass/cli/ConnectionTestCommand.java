@@ -14,15 +14,22 @@ import picocli.CommandLine.Parameters;
  * with a verdict and what to do about a failure. Like {@code curl -v telnet://host:port}, but
  * knowing the endpoint.
  */
-@Command(name = "test", mixinStandardHelpOptions = true,
-        description = {"Test the way to an endpoint's target, hop by hop: the gateway, the endpoint's state, the "
-                + "provider's agents, a TCP connection through the endpoint, and a TLS handshake where the port speaks TLS.",
-                "Exits 1 when a check fails."})
+@Command(
+        name = "test",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Test the way to an endpoint's target, hop by hop: the gateway, the endpoint's state, the "
+                    + "provider's agents, a TCP connection through the endpoint, and a TLS handshake where the port speaks TLS.",
+            "Exits 1 when a check fails."
+        })
 final class ConnectionTestCommand implements Callable<Integer> {
     @Parameters(paramLabel = "ENDPOINT", description = "The endpoint's id (ep-...).")
     String endpoint;
 
-    @Option(names = "--port", paramLabel = "N", description = "The service port to test (default: the endpoint's first).")
+    @Option(
+            names = "--port",
+            paramLabel = "N",
+            description = "The service port to test (default: the endpoint's first).")
     Integer port;
 
     @Option(names = "--tls", description = "Try a TLS handshake even on a port not known for TLS.")
@@ -40,7 +47,9 @@ final class ConnectionTestCommand implements Callable<Integer> {
             long start = System.nanoTime();
             try {
                 api.get("/v1/gateway");
-                checks.pass("gateway", config.gateway() + " answered in " + (System.nanoTime() - start) / 1_000_000 + " ms");
+                checks.pass(
+                        "gateway",
+                        config.gateway() + " answered in " + (System.nanoTime() - start) / 1_000_000 + " ms");
                 diagnosis = api.get("/v1/endpoints/" + ApiClient.segment(endpoint) + "/diagnosis");
             } catch (ApiError e) {
                 checks.fail(diagnosis == null && checks.size() == 0 ? "gateway" : "endpoint", e.getMessage());
@@ -51,7 +60,11 @@ final class ConnectionTestCommand implements Callable<Integer> {
         }
         ObjectNode result = ApiClient.JSON.createObjectNode().put("endpoint", endpoint);
         ArrayNode list = result.putArray("checks");
-        checks.all().forEach(c -> list.addObject().put("check", c.name()).put("verdict", c.verdict()).put("detail", c.detail()));
+        checks.all()
+                .forEach(c -> list.addObject()
+                        .put("check", c.name())
+                        .put("verdict", c.verdict())
+                        .put("detail", c.detail()));
         result.put("ok", !checks.failed());
         output.print(result, out -> {
             Table t = Table.of("CHECK", "VERDICT", "DETAIL");

@@ -27,15 +27,23 @@ import picocli.CommandLine.Option;
  * through the gateway's REST API: account {@code acme} publishes the service, account
  * {@code platform} requests an endpoint, acme accepts it, and the endpoint reaches the service.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Run a gateway, an agent and a private HTTP service, and show the service reached through an endpoint.")
+@Command(
+        name = "demo",
+        mixinStandardHelpOptions = true,
+        description =
+                "Run a gateway, an agent and a private HTTP service, and show the service reached through an endpoint.")
 final class DemoCommand implements Callable<Integer> {
     static final Duration WAIT = Duration.ofSeconds(30);
 
-    @Option(names = "--check", description = "Make one request through the endpoint, print it, and exit (0 when it worked).")
+    @Option(
+            names = "--check",
+            description = "Make one request through the endpoint, print it, and exit (0 when it worked).")
     boolean check;
 
-    @Option(names = "--data-dir", paramLabel = "DIR", description = "State directory (default: a new temporary directory).")
+    @Option(
+            names = "--data-dir",
+            paramLabel = "DIR",
+            description = "State directory (default: a new temporary directory).")
     Path dataDir;
 
     @Override
@@ -43,7 +51,8 @@ final class DemoCommand implements Callable<Integer> {
         Path dir = dataDir != null ? dataDir : Files.createTempDirectory("underpass-demo-");
         HttpServer privateService = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         privateService.createContext("/", exchange -> {
-            byte[] body = "hello from the private service, reached through Underpass\n".getBytes(StandardCharsets.UTF_8);
+            byte[] body =
+                    "hello from the private service, reached through Underpass\n".getBytes(StandardCharsets.UTF_8);
             exchange.getResponseHeaders().set("content-type", "text/plain");
             exchange.sendResponseHeaders(200, body.length);
             exchange.getResponseBody().write(body);
@@ -52,7 +61,10 @@ final class DemoCommand implements Callable<Integer> {
         privateService.start();
         String target = "127.0.0.1:" + privateService.getAddress().getPort();
 
-        Gateway gateway = Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"), dir);
+        Gateway gateway = Gateway.start(
+                GatewayConfig.defaults()
+                        .withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"),
+                dir);
         List<AutoCloseable> running = new ArrayList<>();
         running.add(() -> privateService.stop(0));
         running.add(gateway);
@@ -64,7 +76,8 @@ final class DemoCommand implements Callable<Integer> {
         JsonNode endpoint;
         try {
             // Everything below goes through the gateway's REST API, as the CLI would do it.
-            String operatorKey = Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim();
+            String operatorKey =
+                    Files.readString(dir.resolve(Gateway.ADMIN_KEY_FILE)).trim();
             String api = "https://127.0.0.1:" + gateway.apiAddress().getPort();
             String ca = gateway.caFile().toString();
             ApiClient operator = ApiClient.connect(new CliConfig(api, ca, operatorKey));
@@ -73,19 +86,43 @@ final class DemoCommand implements Callable<Integer> {
             running.add(acme);
             ApiClient platform = ApiClient.connect(new CliConfig(api, ca, ownerKey(operator, "platform")));
             running.add(platform);
-            String token = acme.post("/v1/agent-tokens", json(Map.of("name", "demo-agent"))).get("token").asText();
-            acme.post("/v1/services", json(Map.of("name", "hello", "description", "a private HTTP service",
-                    "listeners", List.of(Map.of("port", 80, "targets", List.of(target))), "allowedPrincipals", List.of("platform"))));
-            String id = platform.post("/v1/endpoints", json(Map.of("service", "acme/hello"))).get("id").asText();
+            String token = acme.post("/v1/agent-tokens", json(Map.of("name", "demo-agent")))
+                    .get("token")
+                    .asText();
+            acme.post(
+                    "/v1/services",
+                    json(Map.of(
+                            "name",
+                            "hello",
+                            "description",
+                            "a private HTTP service",
+                            "listeners",
+                            List.of(Map.of("port", 80, "targets", List.of(target))),
+                            "allowedPrincipals",
+                            List.of("platform"))));
+            String id = platform.post("/v1/endpoints", json(Map.of("service", "acme/hello")))
+                    .get("id")
+                    .asText();
             acme.post("/v1/endpoints/" + id + "/accept", json(Map.of("reason", "demo")));
             endpoint = awaitAvailable(platform, id);
 
-            Agent agent = new Agent(new AgentConfig("localhost:" + gateway.agentAddress().getPort(), "demo-agent", token, null,
-                    ca, null, null, null, null, null, List.of(target)));
+            Agent agent = new Agent(new AgentConfig(
+                    "localhost:" + gateway.agentAddress().getPort(),
+                    "demo-agent",
+                    token,
+                    null,
+                    ca,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    List.of(target)));
             running.add(agent);
             agent.start();
             if (!agent.awaitSession(WAIT)) {
-                throw new IllegalStateException("the demo agent did not establish a session within " + WAIT.toSeconds() + "s");
+                throw new IllegalStateException(
+                        "the demo agent did not establish a session within " + WAIT.toSeconds() + "s");
             }
         } catch (Exception e) {
             all.close();
@@ -96,12 +133,14 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println();
         System.out.println("Underpass demo");
         System.out.println("  private service (reachable only by the agent): http://" + target + "/");
-        System.out.println("  agent session:  agent of account acme -> gateway " + gateway.agentAddress() + " (TLS 1.3, HTTP/2)");
+        System.out.println(
+                "  agent session:  agent of account acme -> gateway " + gateway.agentAddress() + " (TLS 1.3, HTTP/2)");
         System.out.println("  service:        acme/hello, published by acme for account platform");
-        System.out.println("  endpoint:       " + endpoint.get("id").asText() + " of platform, " + endpoint.get("state").asText()
-                + " (accepted by acme), " + url);
-        System.out.println("  API:            https://127.0.0.1:" + gateway.apiAddress().getPort()
-                + "  (operator key in " + dir.resolve(Gateway.ADMIN_KEY_FILE) + ", CA " + gateway.caFile() + ")");
+        System.out.println("  endpoint:       " + endpoint.get("id").asText() + " of platform, "
+                + endpoint.get("state").asText() + " (accepted by acme), " + url);
+        System.out.println(
+                "  API:            https://127.0.0.1:" + gateway.apiAddress().getPort() + "  (operator key in "
+                        + dir.resolve(Gateway.ADMIN_KEY_FILE) + ", CA " + gateway.caFile() + ")");
         System.out.println();
         if (check) {
             String response = get(port.get("gatewayPort").asInt());
@@ -110,13 +149,15 @@ final class DemoCommand implements Callable<Integer> {
             return response.startsWith("HTTP/1.1 200") ? 0 : 1;
         }
         System.out.println("Try:  curl " + url + "      (Ctrl-C stops the demo)");
-        Shutdown.awaitSignal(() -> { }, all);
+        Shutdown.awaitSignal(() -> {}, all);
         return 0;
     }
 
     /** A new account; the key of its owner. */
     private static String ownerKey(ApiClient operator, String account) {
-        return operator.post("/v1/accounts", json(Map.of("name", account))).at("/ownerKey/key").asText();
+        return operator.post("/v1/accounts", json(Map.of("name", account)))
+                .at("/ownerKey/key")
+                .asText();
     }
 
     private static JsonNode json(Map<String, Object> body) {
@@ -132,14 +173,17 @@ final class DemoCommand implements Callable<Integer> {
             }
             Thread.sleep(50);
         }
-        throw new IllegalStateException("endpoint " + id + " did not become available within " + WAIT.toSeconds() + "s");
+        throw new IllegalStateException(
+                "endpoint " + id + " did not become available within " + WAIT.toSeconds() + "s");
     }
 
     /** A plain HTTP/1.1 GET over a socket, as curl would send it. */
     private static String get(int port) throws IOException {
         try (Socket s = new Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
-            s.getOutputStream().write("GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write("GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"
+                            .getBytes(StandardCharsets.US_ASCII));
             s.shutdownOutput();
             InputStream in = s.getInputStream();
             return new String(in.readAllBytes(), StandardCharsets.UTF_8);

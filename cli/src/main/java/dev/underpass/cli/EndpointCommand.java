@@ -14,31 +14,49 @@ import picocli.CommandLine.Parameters;
  * Endpoints: the caller's attachments to services of other accounts (consumer side), and the
  * connection requests to its own services (provider side), which the provider accepts or rejects.
  */
-@Command(name = "endpoint", mixinStandardHelpOptions = true,
-        description = "Connect to a service of another account, follow the request, and (as provider) accept or reject requests.")
+@Command(
+        name = "endpoint",
+        mixinStandardHelpOptions = true,
+        description =
+                "Connect to a service of another account, follow the request, and (as provider) accept or reject requests.")
 final class EndpointCommand {
-    @Command(name = "create", mixinStandardHelpOptions = true,
+    @Command(
+            name = "create",
+            mixinStandardHelpOptions = true,
             description = "Request an endpoint to a service, named as 'underpass service list --available' shows it.")
     int create(@Parameters(paramLabel = "PROVIDER/SERVICE") String service, @Mixin Output output) {
         JsonNode endpoint;
         try (ApiClient api = ApiClient.current()) {
-            endpoint = api.post("/v1/endpoints", ApiClient.JSON.createObjectNode().put("service", service));
+            endpoint =
+                    api.post("/v1/endpoints", ApiClient.JSON.createObjectNode().put("service", service));
         }
         output.print(endpoint, out -> print(out, endpoint));
         return 0;
     }
 
-    @Command(name = "list", mixinStandardHelpOptions = true,
+    @Command(
+            name = "list",
+            mixinStandardHelpOptions = true,
             description = "List your account's endpoints, or with --side provider the requests to your services.")
-    int list(@Option(names = "--side", paramLabel = "consumer|provider",
-                     description = "consumer: your endpoints (default); provider: endpoints to your services.") String side,
-             @Option(names = "--state", paramLabel = "STATE",
-                     description = "Only endpoints in this state, e.g. pendingAcceptance or available.") String state,
-             @Option(names = "--service", paramLabel = "SERVICE",
-                     description = "Only endpoints of this service (provider/name; on the provider side, name is enough).")
-             String service,
-             @Option(names = "--limit", paramLabel = "N", description = "Show at most N endpoints.") Integer limit,
-             @Mixin Output output) {
+    int list(
+            @Option(
+                            names = "--side",
+                            paramLabel = "consumer|provider",
+                            description = "consumer: your endpoints (default); provider: endpoints to your services.")
+                    String side,
+            @Option(
+                            names = "--state",
+                            paramLabel = "STATE",
+                            description = "Only endpoints in this state, e.g. pendingAcceptance or available.")
+                    String state,
+            @Option(
+                            names = "--service",
+                            paramLabel = "SERVICE",
+                            description =
+                                    "Only endpoints of this service (provider/name; on the provider side, name is enough).")
+                    String service,
+            @Option(names = "--limit", paramLabel = "N", description = "Show at most N endpoints.") Integer limit,
+            @Mixin Output output) {
         Map<String, String> query = new LinkedHashMap<>();
         query.put("side", side);
         query.put("state", state);
@@ -49,8 +67,14 @@ final class EndpointCommand {
         }
         output.print(page, out -> {
             Table t = Table.of("ID", "SERVICE", "ACCOUNT", "STATE", "PORTS (service→gateway address)", "CREATED");
-            page.path("items").forEach(e -> t.row(Text.of(e.path("id")), Text.of(e.path("service")), Text.of(e.path("account")),
-                    Text.of(e.path("state")), ports(e, ", "), Text.time(e.path("createdAt"))));
+            page.path("items")
+                    .forEach(e -> t.row(
+                            Text.of(e.path("id")),
+                            Text.of(e.path("service")),
+                            Text.of(e.path("account")),
+                            Text.of(e.path("state")),
+                            ports(e, ", "),
+                            Text.time(e.path("createdAt"))));
             t.print(out);
         });
         return 0;
@@ -66,22 +90,34 @@ final class EndpointCommand {
         return 0;
     }
 
-    @Command(name = "accept", mixinStandardHelpOptions = true, description = "Accept a connection request to your service.")
-    int accept(@Parameters(paramLabel = "ID") String id,
-               @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the consumer and the history.") String reason,
-               @Mixin Output output) {
+    @Command(
+            name = "accept",
+            mixinStandardHelpOptions = true,
+            description = "Accept a connection request to your service.")
+    int accept(
+            @Parameters(paramLabel = "ID") String id,
+            @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the consumer and the history.")
+                    String reason,
+            @Mixin Output output) {
         return decide(id, "accept", reason, output);
     }
 
-    @Command(name = "reject", mixinStandardHelpOptions = true,
-            description = "Reject a connection request to your service, or an endpoint you accepted (its connections end).")
-    int reject(@Parameters(paramLabel = "ID") String id,
-               @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the consumer and the history.") String reason,
-               @Mixin Output output) {
+    @Command(
+            name = "reject",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Reject a connection request to your service, or an endpoint you accepted (its connections end).")
+    int reject(
+            @Parameters(paramLabel = "ID") String id,
+            @Option(names = "--reason", paramLabel = "TEXT", description = "Why, for the consumer and the history.")
+                    String reason,
+            @Mixin Output output) {
         return decide(id, "reject", reason, output);
     }
 
-    @Command(name = "delete", mixinStandardHelpOptions = true,
+    @Command(
+            name = "delete",
+            mixinStandardHelpOptions = true,
             description = "Delete your endpoint: the gateway closes its listeners and connections.")
     int delete(@Parameters(paramLabel = "ID") String id, @Mixin Output output) {
         JsonNode endpoint;
@@ -110,7 +146,10 @@ final class EndpointCommand {
     }
 
     private static String ports(JsonNode endpoint, String separator) {
-        return Text.join(endpoint.path("ports"), separator, p -> Text.of(p.path("servicePort")) + "→" + Text.of(p.path("address")));
+        return Text.join(
+                endpoint.path("ports"),
+                separator,
+                p -> Text.of(p.path("servicePort")) + "→" + Text.of(p.path("address")));
     }
 
     /**
@@ -122,12 +161,15 @@ final class EndpointCommand {
         String generated = names.size() > 0 ? names.get(0).asText() : "?";
         if (names.size() > 1) {
             String verified = names.get(names.size() - 1).asText();
-            return "by " + verified + " (the service's verified private DNS name, which its certificate covers), through "
-                    + "the forward proxy (https_proxy) or the TLS listener; " + generated + " serves clients that do not "
+            return "by " + verified
+                    + " (the service's verified private DNS name, which its certificate covers), through "
+                    + "the forward proxy (https_proxy) or the TLS listener; " + generated
+                    + " serves clients that do not "
                     + "check the name";
         }
         return "the service has no verified private DNS name: clients that check the server's name (git, curl) refuse "
-                + generated + " unless the service's certificate covers it; its provider can add one (underpass service "
+                + generated
+                + " unless the service's certificate covers it; its provider can add one (underpass service "
                 + "update NAME --private-dns-name ...)";
     }
 
@@ -147,9 +189,12 @@ final class EndpointCommand {
         if (e.has("events")) {
             out.println("events:");
             Table t = Table.of("TIME", "CHANGE", "ACTOR", "REASON");
-            e.path("events").forEach(ev -> t.row(Text.time(ev.path("at")),
-                    (ev.hasNonNull("from") ? ev.path("from").asText() : "new") + " → " + Text.of(ev.path("to")),
-                    Text.of(ev.path("actor")), Text.of(ev.path("reason"))));
+            e.path("events")
+                    .forEach(ev -> t.row(
+                            Text.time(ev.path("at")),
+                            (ev.hasNonNull("from") ? ev.path("from").asText() : "new") + " → " + Text.of(ev.path("to")),
+                            Text.of(ev.path("actor")),
+                            Text.of(ev.path("reason"))));
             t.print(out, "  ");
         }
     }

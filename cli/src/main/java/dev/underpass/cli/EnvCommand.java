@@ -24,14 +24,18 @@ import picocli.CommandLine.Spec;
  * Underpass' own variables. The output holds a secret and goes to stdout only, for the shell to
  * evaluate; the key never reaches stderr, an exception message or a log.
  */
-@Command(name = "env", mixinStandardHelpOptions = true,
-        description = {"Print the proxy environment for a CI runner: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (SOCKS5), NO_PROXY "
-                + "(upper and lower case), UNDERPASS_GATEWAY and UNDERPASS_PROXY.",
+@Command(
+        name = "env",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Print the proxy environment for a CI runner: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (SOCKS5), NO_PROXY "
+                    + "(upper and lower case), UNDERPASS_GATEWAY and UNDERPASS_PROXY.",
             "The proxy URLs hold the API key: the output is a secret. Use it as",
             "  sh:         eval \"$(underpass env --key-file runner.key)\"",
             "  fish:       underpass env --shell fish | source",
             "  powershell: underpass env --shell powershell | Out-String | iex",
-            "then reach endpoints by name: git clone https://NAME/..."})
+            "then reach endpoints by name: git clone https://NAME/..."
+        })
 final class EnvCommand implements Callable<Integer> {
     /** The proxy user name; the gateway authenticates the password (the API key) alone. */
     static final String PROXY_USER = "underpass";
@@ -70,16 +74,24 @@ final class EnvCommand implements Callable<Integer> {
         abstract String assign(String name, String value);
     }
 
-    @Option(names = "--shell", paramLabel = "SHELL", defaultValue = "sh",
+    @Option(
+            names = "--shell",
+            paramLabel = "SHELL",
+            defaultValue = "sh",
             description = "sh (also bash, zsh), fish or powershell. Default: ${DEFAULT-VALUE}.")
     Shell shell = Shell.sh;
 
-    @Option(names = "--key-file", paramLabel = "FILE",
-            description = "Put the API key in FILE into the proxy URLs instead of the logged-in one; recommended: a key "
-                    + "narrowed for the runner (underpass key create runner --scope endpoints:connect --out runner.key).")
+    @Option(
+            names = "--key-file",
+            paramLabel = "FILE",
+            description =
+                    "Put the API key in FILE into the proxy URLs instead of the logged-in one; recommended: a key "
+                            + "narrowed for the runner (underpass key create runner --scope endpoints:connect --out runner.key).")
     Path keyFile;
 
-    @Option(names = "--account", paramLabel = "NAME",
+    @Option(
+            names = "--account",
+            paramLabel = "NAME",
             description = "Refuse unless the key belongs to account NAME: a guard against handing a runner another "
                     + "account's key (the key decides which account's endpoints the runner reaches).")
     String account;
@@ -95,8 +107,9 @@ final class EnvCommand implements Callable<Integer> {
         }
         config = config.requireLogin();
         if (config.key() == null) {
-            throw new IllegalArgumentException("the proxy takes API keys only, and this login is an OIDC token (expected: "
-                    + "--key-file FILE with an API key for the runner, or " + CliConfig.KEY_ENV + ")");
+            throw new IllegalArgumentException(
+                    "the proxy takes API keys only, and this login is an OIDC token (expected: "
+                            + "--key-file FILE with an API key for the runner, or " + CliConfig.KEY_ENV + ")");
         }
         JsonNode info;
         try (ApiClient api = ApiClient.connect(config)) {
@@ -104,17 +117,21 @@ final class EnvCommand implements Callable<Integer> {
             if (account != null) {
                 String actual = api.get("/v1/whoami").path("account").asText();
                 if (!account.equals(actual)) {
-                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--account: the key in use belongs to "
-                            + "account " + actual + ", not " + account + " (expected: --key-file with a key of " + account + ")");
+                    throw new picocli.CommandLine.ParameterException(
+                            spec.commandLine(),
+                            "--account: the key in use belongs to " + "account " + actual + ", not " + account
+                                    + " (expected: --key-file with a key of " + account + ")");
                 }
             }
         }
         HostAndPort proxy = proxyOf(info);
         if (!isLoopback(proxy.host())) {
             // The proxy speaks plain HTTP: its Basic credentials cross the network readable.
-            spec.commandLine().getErr().println("underpass: note: the proxy at " + proxy + " receives this key unencrypted; "
-                    + "give runners a key of their own narrowed to endpoints:connect (--key-file), and keep the proxy on a "
-                    + "private network");
+            spec.commandLine()
+                    .getErr()
+                    .println("underpass: note: the proxy at " + proxy + " receives this key unencrypted; "
+                            + "give runners a key of their own narrowed to endpoints:connect (--key-file), and keep the proxy on a "
+                            + "private network");
         }
         PrintWriter out = spec.commandLine().getOut();
         out.print(render(shell, CliConfig.gatewayUri(config.gateway()).toString(), proxy, config.key()));
@@ -130,7 +147,8 @@ final class EnvCommand implements Callable<Integer> {
     static String render(Shell shell, String gateway, HostAndPort proxy, String key) {
         StringBuilder s = new StringBuilder("# underpass env for " + gateway
                 + ": contains a secret (an API key in the proxy URLs); do not log, print or share it\n");
-        variables(gateway, proxy, key).forEach((name, value) -> s.append(shell.assign(name, value)).append('\n'));
+        variables(gateway, proxy, key)
+                .forEach((name, value) -> s.append(shell.assign(name, value)).append('\n'));
         return s.toString();
     }
 
@@ -151,7 +169,9 @@ final class EnvCommand implements Callable<Integer> {
         for (String name : new String[] {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) {
             v.put(name, "http://" + credentials);
         }
-        v.put("ALL_PROXY", "socks5h://" + credentials); // socks5h: the proxy resolves the name, as endpoint names are private
+        v.put(
+                "ALL_PROXY",
+                "socks5h://" + credentials); // socks5h: the proxy resolves the name, as endpoint names are private
         v.put("all_proxy", "socks5h://" + credentials);
         String noProxy = noProxy(gateway);
         v.put("NO_PROXY", noProxy);
@@ -172,12 +192,16 @@ final class EnvCommand implements Callable<Integer> {
     /** The proxy address of {@code GET /v1/gateway}'s answer, checked before it is printed into a shell. */
     static HostAndPort proxyOf(JsonNode info) {
         if (info == null || !info.isObject()) {
-            throw new ApiError(0, "GET /v1/gateway: the gateway's answer is no JSON object (expected: {\"proxy\": \"HOST:PORT\", ...})");
+            throw new ApiError(
+                    0,
+                    "GET /v1/gateway: the gateway's answer is no JSON object (expected: {\"proxy\": \"HOST:PORT\", ...})");
         }
         int version = info.path("version").asInt(-1);
         if (version != GATEWAY_INFO_VERSION) {
-            throw new ApiError(0, "GET /v1/gateway: version " + info.path("version") + " (expected: " + GATEWAY_INFO_VERSION
-                    + "; the gateway is newer than this CLI: update the CLI)");
+            throw new ApiError(
+                    0,
+                    "GET /v1/gateway: version " + info.path("version") + " (expected: " + GATEWAY_INFO_VERSION
+                            + "; the gateway is newer than this CLI: update the CLI)");
         }
         String text = info.path("proxy").asText("");
         HostAndPort proxy;
@@ -187,7 +211,8 @@ final class EnvCommand implements Callable<Integer> {
             proxy = null;
         }
         if (proxy == null || !PROXY_HOST.matcher(proxy.host()).matches()) {
-            throw new ApiError(0, "GET /v1/gateway: proxy '" + text + "' (expected: HOST:PORT of the gateway's forward proxy)");
+            throw new ApiError(
+                    0, "GET /v1/gateway: proxy '" + text + "' (expected: HOST:PORT of the gateway's forward proxy)");
         }
         return proxy;
     }
@@ -197,8 +222,10 @@ final class EnvCommand implements Callable<Integer> {
         try {
             text = Files.readString(file);
         } catch (IOException e) {
-            throw new IllegalArgumentException("--key-file: cannot read " + file + ": " + e.getClass().getSimpleName()
-                    + " (expected: a readable file holding the API key)", e);
+            throw new IllegalArgumentException(
+                    "--key-file: cannot read " + file + ": " + e.getClass().getSimpleName()
+                            + " (expected: a readable file holding the API key)",
+                    e);
         }
         try {
             return LoginCommand.checkKey(text);

@@ -5,8 +5,7 @@ import java.util.Map;
 
 /** The conventional HTTPS_PROXY / NO_PROXY variables, as curl reads them. */
 final class EnvironmentProxy {
-    private EnvironmentProxy() {
-    }
+    private EnvironmentProxy() {}
 
     /** The proxy URL for {@code host}, or null when none is set or NO_PROXY excludes the host. */
     static String forHost(String host, Map<String, String> env) {
@@ -22,8 +21,10 @@ final class EnvironmentProxy {
                 if (e.startsWith("*.")) {
                     e = e.substring(1);
                 }
-                if (e.equals("*") || (!e.isEmpty() && (h.equals(e.startsWith(".") ? e.substring(1) : e)
-                        || h.endsWith(e.startsWith(".") ? e : "." + e)))) {
+                if (e.equals("*")
+                        || (!e.isEmpty()
+                                && (h.equals(e.startsWith(".") ? e.substring(1) : e)
+                                        || h.endsWith(e.startsWith(".") ? e : "." + e)))) {
                     return null;
                 }
             }

@@ -20,20 +20,32 @@ import picocli.CommandLine.Option;
  * The operator's check of every account's audit chain, straight from the gateway's store (no
  * API, no key): for a gateway that is down, or to check what the API would answer (ADR 0014).
  */
-@Command(name = "audit-verify", mixinStandardHelpOptions = true,
-        description = {"Verify the audit hash chain of every account directly in the gateway's store.",
-                "Opening the store brings its schema up to date, as the gateway does. Exits with "
-                        + AuditCommand.BROKEN + " when a chain is broken."})
+@Command(
+        name = "audit-verify",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Verify the audit hash chain of every account directly in the gateway's store.",
+            "Opening the store brings its schema up to date, as the gateway does. Exits with " + AuditCommand.BROKEN
+                    + " when a chain is broken."
+        })
 final class GatewayAuditVerifyCommand implements Callable<Integer> {
-    @Option(names = "--config", paramLabel = "FILE",
-            description = "Gateway configuration (YAML). Default: DATA_DIR/gateway.yaml if it exists, else the embedded defaults.")
+    @Option(
+            names = "--config",
+            paramLabel = "FILE",
+            description =
+                    "Gateway configuration (YAML). Default: DATA_DIR/gateway.yaml if it exists, else the embedded defaults.")
     Path config;
 
-    @Option(names = "--data-dir", paramLabel = "DIR", defaultValue = "${env:UNDERPASS_DATA_DIR:-underpass-data}",
+    @Option(
+            names = "--data-dir",
+            paramLabel = "DIR",
+            defaultValue = "${env:UNDERPASS_DATA_DIR:-underpass-data}",
             description = "The gateway's data directory (default: ${DEFAULT-VALUE}).")
     Path dataDir;
 
-    @Option(names = "--expect-head", paramLabel = "ACCOUNT=SEQ:HASH",
+    @Option(
+            names = "--expect-head",
+            paramLabel = "ACCOUNT=SEQ:HASH",
             description = "A head the gateway logged earlier ('audit heads:' lines, kept in an external log): that "
                     + "account's chain must pass through it. Repeatable.")
     List<String> heads;
@@ -72,7 +84,11 @@ final class GatewayAuditVerifyCommand implements Callable<Integer> {
     private static void print(PrintWriter out, List<AuditChain.Verification> result) {
         Table t = Table.of("ACCOUNT", "RECORDS", "HEAD", "VALID", "FIRST BAD SEQ", "PROBLEM");
         for (AuditChain.Verification v : result) {
-            t.row(v.account(), String.valueOf(v.records()), v.head().seq() + ":" + v.head().hash(), v.valid() ? "yes" : "NO",
+            t.row(
+                    v.account(),
+                    String.valueOf(v.records()),
+                    v.head().seq() + ":" + v.head().hash(),
+                    v.valid() ? "yes" : "NO",
                     v.firstBadSeq() == null ? Text.NONE : String.valueOf(v.firstBadSeq()),
                     v.problem() == null ? Text.NONE : v.problem());
         }

@@ -12,13 +12,22 @@ import picocli.CommandLine.TypeConversionException;
  * names every wrong one.
  */
 final class HealthCheckConverter implements ITypeConverter<HealthCheckConverter.PortCheck> {
-    static final String FORMAT = "PORT=PROTOCOL[:PATH][,interval=S][,timeout=S][,healthy=N][,unhealthy=N][,matcher=CODES]";
-    private static final Map<String, String> FIELDS = Map.of("interval", "intervalSeconds", "timeout", "timeoutSeconds",
-            "healthy", "healthyThreshold", "unhealthy", "unhealthyThreshold", "matcher", "matcher");
+    static final String FORMAT =
+            "PORT=PROTOCOL[:PATH][,interval=S][,timeout=S][,healthy=N][,unhealthy=N][,matcher=CODES]";
+    private static final Map<String, String> FIELDS = Map.of(
+            "interval",
+            "intervalSeconds",
+            "timeout",
+            "timeoutSeconds",
+            "healthy",
+            "healthyThreshold",
+            "unhealthy",
+            "unhealthyThreshold",
+            "matcher",
+            "matcher");
 
     /** The check for the listener on {@code port}. */
-    record PortCheck(int port, ObjectNode check) {
-    }
+    record PortCheck(int port, ObjectNode check) {}
 
     @Override
     public PortCheck convert(String value) {
@@ -75,7 +84,7 @@ final class HealthCheckConverter implements ITypeConverter<HealthCheckConverter.
     }
 
     private static TypeConversionException invalid(String value) {
-        return new TypeConversionException("'" + value + "' (expected: " + FORMAT + ", e.g. 443=https:/healthz,interval=5 "
-                + "or 22=tcp)");
+        return new TypeConversionException(
+                "'" + value + "' (expected: " + FORMAT + ", e.g. 443=https:/healthz,interval=5 " + "or 22=tcp)");
     }
 }

@@ -34,6 +34,7 @@ final class ListenerConverter implements ITypeConverter<ObjectNode> {
     }
 
     private static TypeConversionException invalid(String value) {
-        return new TypeConversionException("'" + value + "' (expected: PORT=HOST:PORT[,HOST:PORT...], e.g. 443=git.internal:443)");
+        return new TypeConversionException(
+                "'" + value + "' (expected: PORT=HOST:PORT[,HOST:PORT...], e.g. 443=git.internal:443)");
     }
 }

@@ -20,20 +20,30 @@ import picocli.CommandLine.Spec;
  * stores the file's path and the account: the token itself is short-lived, so every command
  * reads the file afresh.
  */
-@Command(name = "login", mixinStandardHelpOptions = true,
-        description = {"Log in to a gateway with an API key and store it (config.json, mode 0600) for the other commands.",
+@Command(
+        name = "login",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Log in to a gateway with an API key and store it (config.json, mode 0600) for the other commands.",
             "The key comes from --key-file, from stdin with --with-key, or from a prompt; never from an argument.",
             "With --oidc-token-file FILE --account NAME (where the gateway has OIDC login), the path of FILE and",
             "the account are stored instead, and every command reads the user's current JWT from FILE.",
             "UNDERPASS_GATEWAY and UNDERPASS_CA_FILE override the stored values in every command; UNDERPASS_API_KEY,",
-            "or UNDERPASS_LOGIN_TOKEN_FILE with UNDERPASS_ACCOUNT, the stored credential."})
+            "or UNDERPASS_LOGIN_TOKEN_FILE with UNDERPASS_ACCOUNT, the stored credential."
+        })
 final class LoginCommand implements Callable<Integer> {
     static final String KEY_PREFIX = "upk_";
 
-    @Option(names = "--gateway", required = true, paramLabel = "https://HOST:PORT", description = "The gateway's API address.")
+    @Option(
+            names = "--gateway",
+            required = true,
+            paramLabel = "https://HOST:PORT",
+            description = "The gateway's API address.")
     String gateway;
 
-    @Option(names = "--ca-file", paramLabel = "FILE",
+    @Option(
+            names = "--ca-file",
+            paramLabel = "FILE",
             description = "Trust the gateway's certificate through this CA (PEM) instead of the system trust store.")
     Path caFile;
 
@@ -47,13 +57,19 @@ final class LoginCommand implements Callable<Integer> {
         @Option(names = "--with-key", description = "Read the API key from stdin.")
         boolean stdin;
 
-        @Option(names = "--oidc-token-file", paramLabel = "FILE",
-                description = "Log in with the user's OIDC token (JWT) in FILE, read again by every command; needs --account.")
+        @Option(
+                names = "--oidc-token-file",
+                paramLabel = "FILE",
+                description =
+                        "Log in with the user's OIDC token (JWT) in FILE, read again by every command; needs --account.")
         Path oidcTokenFile;
     }
 
-    @Option(names = "--account", paramLabel = "NAME",
-            description = "With --oidc-token-file: the account to log in to (its user whose OIDC subject is the token's sub).")
+    @Option(
+            names = "--account",
+            paramLabel = "NAME",
+            description =
+                    "With --oidc-token-file: the account to log in to (its user whose OIDC subject is the token's sub).")
     String account;
 
     @Spec
@@ -69,8 +85,9 @@ final class LoginCommand implements Callable<Integer> {
         CliConfig config;
         if (source != null && source.oidcTokenFile != null) {
             if (account == null || account.isBlank()) {
-                throw new IllegalArgumentException("--oidc-token-file needs --account NAME (expected: the account to log "
-                        + "in to; the same person may be a user of several accounts)");
+                throw new IllegalArgumentException(
+                        "--oidc-token-file needs --account NAME (expected: the account to log "
+                                + "in to; the same person may be a user of several accounts)");
             }
             String tokenFile = CliConfig.absolute(source.oidcTokenFile.toString());
             ApiClient.readOidcToken(Path.of(tokenFile)); // a clear refusal before any request
@@ -91,9 +108,11 @@ final class LoginCommand implements Callable<Integer> {
         var out = spec.commandLine().getOut();
         out.println("logged in to " + base + " as " + Text.of(me.path("user")) + "@" + Text.of(me.path("account"))
                 + " (role " + Text.of(me.path("role")) + ")");
-        out.println(config.oidc() ? "OIDC token file " + config.oidcTokenFile() + " and account " + config.account()
-                + " stored in " + file + " (the token is read from the file by every command)"
-                : "credentials stored in " + file);
+        out.println(
+                config.oidc()
+                        ? "OIDC token file " + config.oidcTokenFile() + " and account " + config.account()
+                                + " stored in " + file + " (the token is read from the file by every command)"
+                        : "credentials stored in " + file);
         out.flush();
         return 0;
     }
@@ -104,8 +123,10 @@ final class LoginCommand implements Callable<Integer> {
             try {
                 key = Files.readString(source.keyFile);
             } catch (IOException e) {
-                throw new IllegalArgumentException("--key-file: cannot read " + source.keyFile + ": "
-                        + e.getClass().getSimpleName() + " (expected: a readable file holding the API key)", e);
+                throw new IllegalArgumentException(
+                        "--key-file: cannot read " + source.keyFile + ": "
+                                + e.getClass().getSimpleName() + " (expected: a readable file holding the API key)",
+                        e);
             }
         } else if (source != null && source.stdin) {
             key = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
@@ -125,7 +146,8 @@ final class LoginCommand implements Callable<Integer> {
     static String checkKey(String text) {
         String key = text.strip();
         if (key.isEmpty()) {
-            throw new IllegalArgumentException("API key: empty (expected: " + KEY_PREFIX + "..., as 'underpass key create' prints it)");
+            throw new IllegalArgumentException(
+                    "API key: empty (expected: " + KEY_PREFIX + "..., as 'underpass key create' prints it)");
         }
         if (!key.startsWith(KEY_PREFIX) || key.chars().anyMatch(Character::isWhitespace)) {
             throw new IllegalArgumentException("API key: not of the form " + KEY_PREFIX

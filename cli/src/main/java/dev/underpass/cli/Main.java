@@ -4,12 +4,31 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** Entry point of the {@code underpass} command. */
-@Command(name = "underpass", mixinStandardHelpOptions = true, version = "underpass 0.1.0",
+@Command(
+        name = "underpass",
+        mixinStandardHelpOptions = true,
+        version = "underpass 0.1.0",
         description = "Self-hosted private connectivity: a gateway on the platform, agents in private networks.",
-        subcommands = {GatewayCommand.class, AgentCommand.class, DemoCommand.class,
-            LoginCommand.class, LogoutCommand.class, WhoamiCommand.class, AccountCommand.class, UserCommand.class,
-            KeyCommand.class, AgentTokenCommand.class, AgentIdentityCommand.class, AgentEnrollmentCommand.class, AgentCertificateCommand.class, ServiceCommand.class, EndpointCommand.class, EnvCommand.class,
-            ConnectionTestCommand.class, AuditCommand.class})
+        subcommands = {
+            GatewayCommand.class,
+            AgentCommand.class,
+            DemoCommand.class,
+            LoginCommand.class,
+            LogoutCommand.class,
+            WhoamiCommand.class,
+            AccountCommand.class,
+            UserCommand.class,
+            KeyCommand.class,
+            AgentTokenCommand.class,
+            AgentIdentityCommand.class,
+            AgentEnrollmentCommand.class,
+            AgentCertificateCommand.class,
+            ServiceCommand.class,
+            EndpointCommand.class,
+            EnvCommand.class,
+            ConnectionTestCommand.class,
+            AuditCommand.class
+        })
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));

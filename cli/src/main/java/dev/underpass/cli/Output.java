@@ -12,10 +12,17 @@ import picocli.CommandLine.Spec;
 /** The {@code --output} option of a command, and printing its result as text for people or as the API's JSON. */
 final class Output {
     /** Lower case, as typed on the command line and shown in picocli's messages. */
-    enum Format { table, json }
+    enum Format {
+        table,
+        json
+    }
 
-    @Option(names = {"-o", "--output"}, paramLabel = "FORMAT", defaultValue = "table",
-            description = "table (for people) or json (the API's JSON, pretty, for scripts and jq). Default: ${DEFAULT-VALUE}.")
+    @Option(
+            names = {"-o", "--output"},
+            paramLabel = "FORMAT",
+            defaultValue = "table",
+            description =
+                    "table (for people) or json (the API's JSON, pretty, for scripts and jq). Default: ${DEFAULT-VALUE}.")
     Format format = Format.table;
 
     @Spec(Spec.Target.MIXEE)

@@ -11,15 +11,23 @@ import java.util.function.BiConsumer;
 
 /** The body of a rotation, shared by API keys and agent tokens: the grace period in seconds. */
 final class Rotation {
-    private Rotation() {
-    }
+    private Rotation() {}
 
     /**
      * Rotates {@code collection/id} (e.g. {@code /v1/api-keys}) and emits the new secret, found in
      * field {@code secretField}, with the metadata in {@code viewField} printed by {@code print}.
      */
-    static void run(String collection, String id, Duration grace, SecretOutput secret, Output output, String secretField,
-                    String viewField, String label, BiConsumer<PrintWriter, JsonNode> print) throws IOException {
+    static void run(
+            String collection,
+            String id,
+            Duration grace,
+            SecretOutput secret,
+            Output output,
+            String secretField,
+            String viewField,
+            String label,
+            BiConsumer<PrintWriter, JsonNode> print)
+            throws IOException {
         secret.checkFile();
         JsonNode created;
         try (ApiClient api = ApiClient.current()) {

@@ -24,8 +24,11 @@ import picocli.CommandLine.Option;
  * on its own labelled line. Never to stderr or a log.
  */
 final class SecretOutput {
-    @Option(names = "--out", paramLabel = "FILE",
-            description = "Write the secret to FILE (created with mode 0600; refused if FILE exists) and print only its metadata.")
+    @Option(
+            names = "--out",
+            paramLabel = "FILE",
+            description =
+                    "Write the secret to FILE (created with mode 0600; refused if FILE exists) and print only its metadata.")
     Path file;
 
     /** Refuses an existing FILE before anything is created on the gateway, so no secret is lost. */
@@ -34,7 +37,8 @@ final class SecretOutput {
             return;
         }
         if (Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
-            throw new IllegalArgumentException("--out: " + file + " exists (expected: a new file; a secret never overwrites one)");
+            throw new IllegalArgumentException(
+                    "--out: " + file + " exists (expected: a new file; a secret never overwrites one)");
         }
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) {
@@ -46,7 +50,8 @@ final class SecretOutput {
      * Prints {@code result}, whose {@code holder.field} is the secret: with {@code --out} the
      * secret is written to the file and left out of what is printed.
      */
-    void emit(Output output, JsonNode result, JsonNode holder, String field, String label, Consumer<PrintWriter> metadata)
+    void emit(
+            Output output, JsonNode result, JsonNode holder, String field, String label, Consumer<PrintWriter> metadata)
             throws IOException {
         String secret = holder.path(field).asText(null);
         if (secret == null || !(holder instanceof ObjectNode object)) {
@@ -68,15 +73,20 @@ final class SecretOutput {
 
     private static void write(Path file, String secret) throws IOException {
         // CREATE_NEW with the mode as the file is made: never a moment in which others can read it.
-        FileAttribute<?>[] mode = FileSystems.getDefault().supportedFileAttributeViews().contains("posix")
-                ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
-                : new FileAttribute<?>[0];
-        try (SeekableByteChannel ch = Files.newByteChannel(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
-                mode)) {
+        FileAttribute<?>[] mode =
+                FileSystems.getDefault().supportedFileAttributeViews().contains("posix")
+                        ? new FileAttribute<?>[] {
+                            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))
+                        }
+                        : new FileAttribute<?>[0];
+        try (SeekableByteChannel ch =
+                Files.newByteChannel(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), mode)) {
             ch.write(ByteBuffer.wrap((secret + "\n").getBytes(StandardCharsets.UTF_8)));
         } catch (IOException e) {
-            throw new IOException("--out: cannot write " + file + ": " + e.getClass().getSimpleName()
-                    + " (the secret was created on the gateway but not stored: revoke it and try again)", e);
+            throw new IOException(
+                    "--out: cannot write " + file + ": " + e.getClass().getSimpleName()
+                            + " (the secret was created on the gateway but not stored: revoke it and try again)",
+                    e);
         }
     }
 }

@@ -8,12 +8,19 @@ import picocli.CommandLine.Option;
 
 /** What {@code service create} and {@code service update} set, as the fields of the API's request. */
 final class ServiceOptions {
-    @Option(names = "--listener", paramLabel = "PORT=HOST:PORT[,HOST:PORT...]", converter = ListenerConverter.class,
-            description = "A port of the service and the targets behind it, as the provider's agents reach them; repeatable."
-                    + " On update, replaces every listener.")
+    @Option(
+            names = "--listener",
+            paramLabel = "PORT=HOST:PORT[,HOST:PORT...]",
+            converter = ListenerConverter.class,
+            description =
+                    "A port of the service and the targets behind it, as the provider's agents reach them; repeatable."
+                            + " On update, replaces every listener.")
     List<ObjectNode> listeners;
 
-    @Option(names = "--health-check", paramLabel = HealthCheckConverter.FORMAT, converter = HealthCheckConverter.class,
+    @Option(
+            names = "--health-check",
+            paramLabel = HealthCheckConverter.FORMAT,
+            converter = HealthCheckConverter.class,
             description = "How the agents check the targets of the --listener on PORT: PROTOCOL tcp (connect), tls "
                     + "(handshake), http or https (GET PATH, default /; matcher default 200-399); repeatable, e.g. "
                     + "443=https:/healthz,interval=5,matcher=200-299 or 22=tcp. Without it: tcp every 10 s. Needs the "
@@ -21,32 +28,51 @@ final class ServiceOptions {
     List<HealthCheckConverter.PortCheck> healthChecks;
 
     /** Lower camel case, as the API names them. */
-    enum LoadBalancing { leastOutstanding, roundRobin }
+    enum LoadBalancing {
+        leastOutstanding,
+        roundRobin
+    }
 
-    enum WhenAllUnhealthy { failOpen, failClosed }
+    enum WhenAllUnhealthy {
+        failOpen,
+        failClosed
+    }
 
-    @Option(names = "--load-balancing", paramLabel = "POLICY",
+    @Option(
+            names = "--load-balancing",
+            paramLabel = "POLICY",
             description = "How connections spread over healthy targets: ${COMPLETION-CANDIDATES} (default on create: "
                     + "leastOutstanding).")
     LoadBalancing loadBalancing;
 
-    @Option(names = "--when-all-unhealthy", paramLabel = "POLICY",
-            description = "When no target of a listener is healthy: failOpen (use them all anyway) or failClosed (refuse "
-                    + "connections) (default on create: failOpen).")
+    @Option(
+            names = "--when-all-unhealthy",
+            paramLabel = "POLICY",
+            description =
+                    "When no target of a listener is healthy: failOpen (use them all anyway) or failClosed (refuse "
+                            + "connections) (default on create: failOpen).")
     WhenAllUnhealthy whenAllUnhealthy;
 
     @Option(names = "--description", paramLabel = "TEXT", description = "What the service is, for its consumers.")
     String description;
 
-    @Option(names = "--allow", paramLabel = "ACCOUNT|*",
-            description = "An account that may connect, or * for every account; repeatable. On update, replaces the list.")
+    @Option(
+            names = "--allow",
+            paramLabel = "ACCOUNT|*",
+            description =
+                    "An account that may connect, or * for every account; repeatable. On update, replaces the list.")
     List<String> allow;
 
-    @Option(names = "--acceptance-required", arity = "1", paramLabel = "true|false",
+    @Option(
+            names = "--acceptance-required",
+            arity = "1",
+            paramLabel = "true|false",
             description = "Whether you accept each connection request (default on create: true).")
     Boolean acceptanceRequired;
 
-    @Option(names = "--private-dns-name", paramLabel = "NAME",
+    @Option(
+            names = "--private-dns-name",
+            paramLabel = "NAME",
             description = "A DNS name of yours for the service, given to consumers once verified (see verify-dns).")
     String privateDnsName;
 
@@ -85,8 +111,8 @@ final class ServiceOptions {
         for (JsonNode l : listeners) {
             if (l.path("port").asInt() == c.port()) {
                 if (l.has("healthCheck")) {
-                    throw new IllegalArgumentException("--health-check: port " + c.port() + " given twice (expected: one "
-                            + "per listener)");
+                    throw new IllegalArgumentException(
+                            "--health-check: port " + c.port() + " given twice (expected: one " + "per listener)");
                 }
                 ((ObjectNode) l).set("healthCheck", c.check());
                 return;

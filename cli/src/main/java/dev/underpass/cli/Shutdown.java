@@ -9,8 +9,7 @@ import org.slf4j.LoggerFactory;
  * live connections finish, up to its deadline) and runs its close action, once.
  */
 final class Shutdown {
-    private Shutdown() {
-    }
+    private Shutdown() {}
 
     /** What a server does before it closes: let live work finish. */
     @FunctionalInterface
@@ -27,21 +26,24 @@ final class Shutdown {
 
     static void awaitSignal(Drain drain, AutoCloseable server) throws InterruptedException {
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                drain.drain();
-            } catch (Exception e) {
-                System.err.println("underpass: error while draining: " + e.getMessage());
-            }
-            try {
-                server.close();
-            } catch (Exception e) {
-                System.err.println("underpass: error while stopping: " + e.getMessage());
-            } finally {
-                flushLogs();
-                stopped.countDown();
-            }
-        }, "underpass-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            try {
+                                drain.drain();
+                            } catch (Exception e) {
+                                System.err.println("underpass: error while draining: " + e.getMessage());
+                            }
+                            try {
+                                server.close();
+                            } catch (Exception e) {
+                                System.err.println("underpass: error while stopping: " + e.getMessage());
+                            } finally {
+                                flushLogs();
+                                stopped.countDown();
+                            }
+                        },
+                        "underpass-shutdown"));
         stopped.await();
     }
 }

@@ -30,7 +30,9 @@ final class Table {
         if (cells.length != columns) {
             throw new IllegalArgumentException("cells: " + cells.length + " (expected: " + columns + ")");
         }
-        rows.add(Arrays.stream(cells).map(c -> c == null || c.isEmpty() ? Text.NONE : c).toArray(String[]::new));
+        rows.add(Arrays.stream(cells)
+                .map(c -> c == null || c.isEmpty() ? Text.NONE : c)
+                .toArray(String[]::new));
         return this;
     }
 

@@ -13,8 +13,7 @@ import java.util.function.Function;
 final class Text {
     static final String NONE = "-";
 
-    private Text() {
-    }
+    private Text() {}
 
     /** A {@code key: value} line of a {@code show}. */
     static void field(PrintWriter out, String key, String value) {
@@ -30,7 +29,9 @@ final class Text {
     static String time(JsonNode value) {
         String text = of(value);
         try {
-            return NONE.equals(text) ? text : Instant.parse(text).truncatedTo(ChronoUnit.SECONDS).toString();
+            return NONE.equals(text)
+                    ? text
+                    : Instant.parse(text).truncatedTo(ChronoUnit.SECONDS).toString();
         } catch (DateTimeParseException e) {
             return text;
         }
@@ -38,8 +39,10 @@ final class Text {
 
     /** {@code text} with each control character as '?': what an agent reports must not drive the terminal. */
     static String printable(String text) {
-        return text.codePoints().map(c -> Character.isISOControl(c) ? '?' : c)
-                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
+        return text.codePoints()
+                .map(c -> Character.isISOControl(c) ? '?' : c)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append)
+                .toString();
     }
 
     /** The elements of an array, each through {@code f}, joined; {@value #NONE} when there are none. */

@@ -10,19 +10,32 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** The users of the caller's account and their roles. */
-@Command(name = "user", mixinStandardHelpOptions = true,
-        description = "Create, list, change and delete the users of your account (roles: owner, admin, member, viewer).")
+@Command(
+        name = "user",
+        mixinStandardHelpOptions = true,
+        description =
+                "Create, list, change and delete the users of your account (roles: owner, admin, member, viewer).")
 final class UserCommand {
     @Command(name = "create", mixinStandardHelpOptions = true, description = "Create a user.")
-    int create(@Parameters(paramLabel = "NAME") String name,
-               @Option(names = "--role", required = true, paramLabel = "ROLE", description = "owner, admin, member or viewer.")
-               String role,
-               @Option(names = "--oidc-subject", paramLabel = "SUB", description = "The sub claim of the OIDC tokens that "
-                       + "log in as this user (the gateway's oidcUsers issuer).") String oidcSubject,
-               @Mixin Output output) {
+    int create(
+            @Parameters(paramLabel = "NAME") String name,
+            @Option(
+                            names = "--role",
+                            required = true,
+                            paramLabel = "ROLE",
+                            description = "owner, admin, member or viewer.")
+                    String role,
+            @Option(
+                            names = "--oidc-subject",
+                            paramLabel = "SUB",
+                            description = "The sub claim of the OIDC tokens that "
+                                    + "log in as this user (the gateway's oidcUsers issuer).")
+                    String oidcSubject,
+            @Mixin Output output) {
         JsonNode user;
         try (ApiClient api = ApiClient.current()) {
-            ObjectNode body = ApiClient.JSON.createObjectNode().put("name", name).put("role", role);
+            ObjectNode body =
+                    ApiClient.JSON.createObjectNode().put("name", name).put("role", role);
             if (oidcSubject != null) {
                 body.put("oidcSubject", oidcSubject);
             }
@@ -33,29 +46,36 @@ final class UserCommand {
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "List the users of your account.")
-    int list(@Option(names = "--limit", paramLabel = "N", description = "Show at most N users.") Integer limit,
-             @Mixin Output output) {
+    int list(
+            @Option(names = "--limit", paramLabel = "N", description = "Show at most N users.") Integer limit,
+            @Mixin Output output) {
         ObjectNode page;
         try (ApiClient api = ApiClient.current()) {
             page = api.list("/v1/users", Map.of(), limit);
         }
         output.print(page, out -> {
             Table t = Table.of("NAME", "ROLE", "CREATED");
-            page.path("items").forEach(u -> t.row(Text.of(u.path("name")), Text.of(u.path("role")),
-                    Text.time(u.path("createdAt"))));
+            page.path("items")
+                    .forEach(u ->
+                            t.row(Text.of(u.path("name")), Text.of(u.path("role")), Text.time(u.path("createdAt"))));
             t.print(out);
         });
         return 0;
     }
 
     @Command(name = "update", mixinStandardHelpOptions = true, description = "Change a user's role or OIDC subject.")
-    int update(@Parameters(paramLabel = "NAME") String name,
-               @Option(names = "--role", paramLabel = "ROLE", description = "owner, admin, member or viewer.") String role,
-               @Option(names = "--oidc-subject", paramLabel = "SUB", description = "The sub claim that logs in as this "
-                       + "user through OIDC; \"\" removes it.") String oidcSubject,
-               @Mixin Output output) {
+    int update(
+            @Parameters(paramLabel = "NAME") String name,
+            @Option(names = "--role", paramLabel = "ROLE", description = "owner, admin, member or viewer.") String role,
+            @Option(
+                            names = "--oidc-subject",
+                            paramLabel = "SUB",
+                            description = "The sub claim that logs in as this " + "user through OIDC; \"\" removes it.")
+                    String oidcSubject,
+            @Mixin Output output) {
         if (role == null && oidcSubject == null) {
-            throw new IllegalArgumentException("nothing to change (expected: --role ROLE, --oidc-subject SUB, or both)");
+            throw new IllegalArgumentException(
+                    "nothing to change (expected: --role ROLE, --oidc-subject SUB, or both)");
         }
         JsonNode user;
         try (ApiClient api = ApiClient.current()) {
@@ -72,7 +92,10 @@ final class UserCommand {
         return 0;
     }
 
-    @Command(name = "delete", mixinStandardHelpOptions = true, description = "Delete a user and every API key of that user.")
+    @Command(
+            name = "delete",
+            mixinStandardHelpOptions = true,
+            description = "Delete a user and every API key of that user.")
     int delete(@Parameters(paramLabel = "NAME") String name, @Mixin Output output) {
         try (ApiClient api = ApiClient.current()) {
             api.delete("/v1/users/" + ApiClient.segment(name));

@@ -6,7 +6,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 /** Who the current key, or OIDC token, acts as. */
-@Command(name = "whoami", mixinStandardHelpOptions = true,
+@Command(
+        name = "whoami",
+        mixinStandardHelpOptions = true,
         description = "Show the account, user, role and scopes of the API key in use (key oidc for an OIDC login).")
 final class WhoamiCommand implements Callable<Integer> {
     @Mixin
@@ -21,7 +23,10 @@ final class WhoamiCommand implements Callable<Integer> {
         }
         output.print(me, out -> {
             Text.field(out, "gateway", config.gateway());
-            Text.field(out, "account", Text.of(me.path("account")) + (me.path("operator").asBoolean() ? " (operator)" : ""));
+            Text.field(
+                    out,
+                    "account",
+                    Text.of(me.path("account")) + (me.path("operator").asBoolean() ? " (operator)" : ""));
             Text.field(out, "user", Text.of(me.path("user")));
             Text.field(out, "role", Text.of(me.path("role")));
             Text.field(out, "scopes", Text.join(me.path("scopes"), " ", Text::of));

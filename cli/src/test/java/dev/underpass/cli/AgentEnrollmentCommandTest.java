@@ -15,18 +15,22 @@ class AgentEnrollmentCommandTest extends OperatorCliTest {
     void createShowsTheTokenOnceOrWritesItAndListAndDeleteWork() throws Exception {
         Cli.Run shown = operator.run("agent-enrollment", "create", "dc1");
         assertThat(shown.code()).as(shown.err()).isZero();
-        assertThat(shown.out()).contains("name: dc1", "status: pending").containsPattern("Enrollment token \\(shown once, "
-                + "store it now\\): upe_[A-Za-z0-9_-]{43}");
+        assertThat(shown.out())
+                .contains("name: dc1", "status: pending")
+                .containsPattern("Enrollment token \\(shown once, " + "store it now\\): upe_[A-Za-z0-9_-]{43}");
 
         Path file = dir.resolve("dc2.enroll");
-        Cli.Run written = operator.run("agent-enrollment", "create", "dc2", "--expires-in", "10m", "--out", file.toString());
+        Cli.Run written =
+                operator.run("agent-enrollment", "create", "dc2", "--expires-in", "10m", "--out", file.toString());
         assertThat(written.code()).as(written.err()).isZero();
         String token = Files.readString(file).trim();
         assertThat(token).startsWith("upe_");
         assertThat(written.out()).doesNotContain(token).contains("written to " + file);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file)))
+                .isEqualTo("rw-------");
 
-        JsonNode list = ApiClient.JSON.readTree(operator.run("agent-enrollment", "list", "-o", "json").out());
+        JsonNode list = ApiClient.JSON.readTree(
+                operator.run("agent-enrollment", "list", "-o", "json").out());
         assertThat(list.get("items")).hasSize(2);
         String id = list.at("/items/1/id").asText();
         assertThat(list.toString()).doesNotContain(token);

@@ -17,16 +17,37 @@ class AgentIdentityCommandTest extends OperatorCliTest {
 
     @Test
     void createListAndDeleteInTablesAndJson() throws Exception {
-        Cli.Run created = operator.run("agent-identity", "create", "ci", "--issuer", ISSUER, "--subject", "repo:acme/app:*",
-                "--claim", "repository_owner=acme", "--claim", "environment=prod");
+        Cli.Run created = operator.run(
+                "agent-identity",
+                "create",
+                "ci",
+                "--issuer",
+                ISSUER,
+                "--subject",
+                "repo:acme/app:*",
+                "--claim",
+                "repository_owner=acme",
+                "--claim",
+                "environment=prod");
         assertThat(created.code()).as(created.err()).isZero();
-        assertThat(created.out()).contains("issuer: " + ISSUER, "subject: repo:acme/app:*",
-                "claims: environment=prod,repository_owner=acme", "Run the agent with: underpass agent --identity wid-");
-        String id = created.out().lines().filter(l -> l.startsWith("id: ")).findFirst().orElseThrow().substring(4);
+        assertThat(created.out())
+                .contains(
+                        "issuer: " + ISSUER,
+                        "subject: repo:acme/app:*",
+                        "claims: environment=prod,repository_owner=acme",
+                        "Run the agent with: underpass agent --identity wid-");
+        String id = created.out()
+                .lines()
+                .filter(l -> l.startsWith("id: "))
+                .findFirst()
+                .orElseThrow()
+                .substring(4);
 
         Cli.Run table = operator.run("agent-identity", "list");
-        assertThat(table.out()).contains("ID", "ISSUER", "SUBJECT", id, "repo:acme/app:*", "environment=prod,repository_owner=acme");
-        JsonNode json = ApiClient.JSON.readTree(operator.run("agent-identity", "list", "-o", "json").out());
+        assertThat(table.out())
+                .contains("ID", "ISSUER", "SUBJECT", id, "repo:acme/app:*", "environment=prod,repository_owner=acme");
+        JsonNode json = ApiClient.JSON.readTree(
+                operator.run("agent-identity", "list", "-o", "json").out());
         assertThat(json.at("/items/0/id").asText()).isEqualTo(id);
         assertThat(json.at("/items/0/claims/repository_owner").asText()).isEqualTo("acme");
 
@@ -41,13 +62,14 @@ class AgentIdentityCommandTest extends OperatorCliTest {
 
     @Test
     void anUntrustedIssuerOrABadClaimIsRefusedClearly() {
-        Cli.Run untrusted = operator.run("agent-identity", "create", "ci", "--issuer", "https://evil.example.com",
-                "--subject", "x");
+        Cli.Run untrusted = operator.run(
+                "agent-identity", "create", "ci", "--issuer", "https://evil.example.com", "--subject", "x");
         assertThat(untrusted.code()).isEqualTo(1);
-        assertThat(untrusted.err()).contains("issuer: 'https://evil.example.com' (expected: one of the issuers this gateway "
-                + "trusts: " + ISSUER + ")");
-        Cli.Run badClaim = operator.run("agent-identity", "create", "ci", "--issuer", ISSUER, "--subject", "x",
-                "--claim", "no-equals-sign");
+        assertThat(untrusted.err())
+                .contains("issuer: 'https://evil.example.com' (expected: one of the issuers this gateway " + "trusts: "
+                        + ISSUER + ")");
+        Cli.Run badClaim = operator.run(
+                "agent-identity", "create", "ci", "--issuer", ISSUER, "--subject", "x", "--claim", "no-equals-sign");
         assertThat(badClaim.code()).isEqualTo(2);
         assertThat(badClaim.err()).contains("--claim: no-equals-sign (expected: NAME=VALUE");
     }

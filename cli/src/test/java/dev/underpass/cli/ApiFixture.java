@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
-import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.store.Store;
@@ -31,6 +31,7 @@ final class ApiFixture implements AutoCloseable {
     final ControlPlane controlPlane;
     /** What a fake gateway's agents report (service health): tests set it. */
     final AtomicReference<HealthReports> healthReports = new AtomicReference<>(HealthReports.NONE);
+
     final String gateway;
     final Path caFile;
     final String operatorKey;
@@ -42,21 +43,37 @@ final class ApiFixture implements AutoCloseable {
         GatewayCertificates certs = GatewayCertificates.ensure(dir.resolve("tls"), List.of("localhost", "127.0.0.1"));
         caFile = certs.caFile();
         store = Store.open(StoreConfig.inMemory("cli-" + UUID.randomUUID()));
-        controlPlane = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "127.0.0.1",
-                ControlPlane.Settings.DEFAULT_REQUEST_TTL, null), Clock.systemUTC(), name -> List.of(), new AuthFailures(),
-                new ControlPlane.DataPlane(null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {
-                }));
-        operatorKey = controlPlane.accounts().bootstrap().orElseThrow().ownerKey().key();
+        controlPlane = new ControlPlane(
+                store,
+                new ControlPlane.Settings(
+                        ControlPlane.Settings.DEFAULT_DOMAIN,
+                        "127.0.0.1",
+                        ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                        null),
+                Clock.systemUTC(),
+                name -> List.of(),
+                new AuthFailures(),
+                new ControlPlane.DataPlane(
+                        null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}));
+        operatorKey =
+                controlPlane.accounts().bootstrap().orElseThrow().ownerKey().key();
         group = Transport.group("cli-test");
-        server = new ApiServer(controlPlane, Tls.httpsServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile()));
+        server = new ApiServer(
+                controlPlane,
+                Tls.httpsServer(
+                        certs.certificateFile().toFile(), certs.privateKeyFile().toFile()));
         InetSocketAddress bound = server.bind(group, new InetSocketAddress("127.0.0.1", 0));
         gateway = "https://127.0.0.1:" + bound.getPort();
     }
 
     /** Starts the API; skips the test where the environment would override the CLI's stored login. */
     static ApiFixture start(Path dir) throws Exception {
-        for (String env : List.of(CliConfig.GATEWAY_ENV, CliConfig.KEY_ENV, CliConfig.CA_FILE_ENV,
-                CliConfig.OIDC_TOKEN_FILE_ENV, CliConfig.ACCOUNT_ENV)) {
+        for (String env : List.of(
+                CliConfig.GATEWAY_ENV,
+                CliConfig.KEY_ENV,
+                CliConfig.CA_FILE_ENV,
+                CliConfig.OIDC_TOKEN_FILE_ENV,
+                CliConfig.ACCOUNT_ENV)) {
             assumeTrue(System.getenv(env) == null, env + " is set in this environment");
         }
         return new ApiFixture(dir);

@@ -23,7 +23,8 @@ class ArchitectureTest {
 
     @BeforeAll
     static void importProduct() {
-        classes = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+        classes = new ClassFileImporter()
+                .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
                 .importPackages("dev.underpass");
     }
 
@@ -34,56 +35,139 @@ class ArchitectureTest {
 
     @Test
     void modulesDependOneWay() {
-        check(noClasses().that().resideInAPackage("dev.underpass.protocol..").should().dependOnClassesThat()
-                .resideInAnyPackage("dev.underpass.telemetry..", "dev.underpass.controlplane..", GATEWAY + "..",
-                        "dev.underpass.agent..", "dev.underpass.cli.."));
-        check(noClasses().that().resideInAPackage("dev.underpass.controlplane..").should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAPackage("dev.underpass.protocol..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAnyPackage(
+                        "dev.underpass.telemetry..",
+                        "dev.underpass.controlplane..",
+                        GATEWAY + "..",
+                        "dev.underpass.agent..",
+                        "dev.underpass.cli.."));
+        check(noClasses()
+                .that()
+                .resideInAPackage("dev.underpass.controlplane..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage(GATEWAY + "..", "dev.underpass.agent..", "dev.underpass.cli.."));
-        check(noClasses().that().resideInAPackage("dev.underpass.agent..").should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAPackage("dev.underpass.agent..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage("dev.underpass.controlplane..", GATEWAY + "..", "dev.underpass.cli.."));
-        check(noClasses().that().resideInAPackage(GATEWAY + "..").should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAPackage(GATEWAY + "..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAnyPackage("dev.underpass.agent..", "dev.underpass.cli.."));
     }
 
     @Test
     void theGatewaysPartsSitInTheirLayers() {
         // Only the composition knows every part; no part knows the composition.
-        check(noClasses().that().resideInAnyPackage(sub("consumer"), sub("link"), sub("auth"), sub("pki"), sub("dns"),
-                sub("audit"), sub("events"), sub("observe")).should().dependOnClassesThat().resideInAPackage(GATEWAY));
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(
+                        sub("consumer"),
+                        sub("link"),
+                        sub("auth"),
+                        sub("pki"),
+                        sub("dns"),
+                        sub("audit"),
+                        sub("events"),
+                        sub("observe"))
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(GATEWAY));
         // Consumers' entrances hand connections to the agent link, never the other way round.
-        check(noClasses().that().resideInAnyPackage(sub("link"), sub("auth"), sub("pki"), sub("dns"), sub("audit"),
-                sub("events"), sub("observe")).should().dependOnClassesThat().resideInAPackage(sub("consumer")));
-        check(noClasses().that().resideInAPackage(GATEWAY + ".consumer").should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(
+                        sub("link"), sub("auth"), sub("pki"), sub("dns"), sub("audit"), sub("events"), sub("observe"))
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(sub("consumer")));
+        check(noClasses()
+                .that()
+                .resideInAPackage(GATEWAY + ".consumer")
+                .should()
+                .dependOnClassesThat()
                 .resideInAPackage(sub("consumer.proxy")));
-        check(noClasses().that().resideInAnyPackage(sub("auth"), sub("pki"), sub("dns"), sub("audit"), sub("events"),
-                sub("observe")).should().dependOnClassesThat().resideInAPackage(sub("link")));
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(sub("auth"), sub("pki"), sub("dns"), sub("audit"), sub("events"), sub("observe"))
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(sub("link")));
         // What happens to connections is reported downwards: events know nothing of who reports or records them.
-        check(noClasses().that().resideInAnyPackage(sub("audit"), sub("events")).should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(sub("audit"), sub("events"))
+                .should()
+                .dependOnClassesThat()
                 .resideInAPackage(sub("observe")));
-        check(noClasses().that().resideInAPackage(sub("events")).should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAPackage(sub("events"))
+                .should()
+                .dependOnClassesThat()
                 .resideInAPackage(sub("audit")));
-        check(noClasses().that().resideInAPackage(sub("pki")).should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAPackage(sub("pki"))
+                .should()
+                .dependOnClassesThat()
                 .resideInAPackage(sub("auth")));
     }
 
     @Test
     void theControlPlanesDomainKnowsNothingOfHttp() {
         // Domain refusals are typed (core.Refused); the API alone maps them to statuses and problem documents.
-        check(noClasses().that().resideInAnyPackage(CONTROLPLANE + ".core..", CONTROLPLANE + ".tenancy..",
-                CONTROLPLANE + ".credential..", CONTROLPLANE + ".service..", CONTROLPLANE + ".endpoint..",
-                CONTROLPLANE + ".audit..", CONTROLPLANE + ".store..").should().dependOnClassesThat()
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(
+                        CONTROLPLANE + ".core..",
+                        CONTROLPLANE + ".tenancy..",
+                        CONTROLPLANE + ".credential..",
+                        CONTROLPLANE + ".service..",
+                        CONTROLPLANE + ".endpoint..",
+                        CONTROLPLANE + ".audit..",
+                        CONTROLPLANE + ".store..")
+                .should()
+                .dependOnClassesThat()
                 .resideInAPackage(CONTROLPLANE + ".api.."));
     }
 
     @Test
     void theAgentsPartsSitInTheirLayers() {
         // The link carries streams to targets and health reports to the gateway; targets know no link.
-        check(noClasses().that().resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".health..",
-                AGENT + ".metrics..").should().dependOnClassesThat().resideInAPackage(AGENT + ".link.."));
-        check(noClasses().that().resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".metrics..")
-                .should().dependOnClassesThat().resideInAPackage(AGENT + ".health.."));
-        check(noClasses().that().resideInAnyPackage(AGENT + ".link..", AGENT + ".config..", AGENT + ".target..",
-                AGENT + ".health..", AGENT + ".metrics..").should().dependOnClassesThat().resideInAPackage(AGENT));
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".health..", AGENT + ".metrics..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(AGENT + ".link.."));
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(AGENT + ".config..", AGENT + ".target..", AGENT + ".metrics..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(AGENT + ".health.."));
+        check(noClasses()
+                .that()
+                .resideInAnyPackage(
+                        AGENT + ".link..",
+                        AGENT + ".config..",
+                        AGENT + ".target..",
+                        AGENT + ".health..",
+                        AGENT + ".metrics..")
+                .should()
+                .dependOnClassesThat()
+                .resideInAPackage(AGENT));
     }
 
     private static String sub(String name) {

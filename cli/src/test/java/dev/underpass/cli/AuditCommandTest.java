@@ -3,12 +3,12 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Role;
-import dev.underpass.controlplane.tenancy.Users;
 import dev.underpass.controlplane.store.Store;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.Users;
 import dev.underpass.gateway.GatewayConfig;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
@@ -33,7 +33,11 @@ class AuditCommandTest {
     @BeforeEach
     void start() throws Exception {
         api = ApiFixture.start(dir);
-        acmeKey = api.controlPlane.accounts().create(api.operator(), new Accounts.CreateRequest("acme", null)).ownerKey().key();
+        acmeKey = api.controlPlane
+                .accounts()
+                .create(api.operator(), new Accounts.CreateRequest("acme", null))
+                .ownerKey()
+                .key();
         Principal p = api.controlPlane.apiKeys().authenticate(acmeKey);
         for (String name : new String[] {"alice", "bob", "carol"}) {
             api.controlPlane.users().create(p, new Users.CreateRequest(name, Role.VIEWER));
@@ -50,7 +54,12 @@ class AuditCommandTest {
     void listShowsTheAccountsEventsWithFilters() throws Exception {
         Cli.Run r = acme.run("audit", "list");
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(r.out().lines()).hasSize(1 + 4).first().asString().startsWith("SEQ").contains("ACTION", "OUTCOME");
+        assertThat(r.out().lines())
+                .hasSize(1 + 4)
+                .first()
+                .asString()
+                .startsWith("SEQ")
+                .contains("ACTION", "OUTCOME");
         assertThat(r.out()).contains("account.create", "user:alice", "user:carol", "owner@acme (key key-");
 
         Cli.Run json = acme.run("audit", "list", "--action", "user.*", "--since", "1h", "-o", "json");
@@ -76,10 +85,17 @@ class AuditCommandTest {
         assertThat(acme.run("audit", "verify", "--expect-head", head).code()).isZero();
 
         // Someone with database access gives carol another role in the record of her creation.
-        long account = api.store().jdbi().withHandle(h -> h.createQuery("select seq from accounts where name = 'acme'")
-                .mapTo(Long.class).one());
-        int changed = api.store().jdbi().withHandle(h -> h.createUpdate("update audit_events set details = "
-                + "'{\"role\":\"owner\"}' where account_seq = :a and seq = 4").bind("a", account).execute());
+        long account = api.store()
+                .jdbi()
+                .withHandle(h -> h.createQuery("select seq from accounts where name = 'acme'")
+                        .mapTo(Long.class)
+                        .one());
+        int changed = api.store()
+                .jdbi()
+                .withHandle(h -> h.createUpdate("update audit_events set details = "
+                                + "'{\"role\":\"owner\"}' where account_seq = :a and seq = 4")
+                        .bind("a", account)
+                        .execute());
         assertThat(changed).isEqualTo(1);
         Cli.Run broken = acme.run("audit", "verify");
         assertThat(broken.code()).as(broken.out() + broken.err()).isEqualTo(AuditCommand.BROKEN);
@@ -87,9 +103,14 @@ class AuditCommandTest {
 
         // Removed, and the head row put back one step: the chain alone looks whole, the head logged earlier does not.
         api.store().jdbi().useTransaction(h -> {
-            h.createUpdate("delete from audit_events where account_seq = :a and seq = 4").bind("a", account).execute();
-            h.createUpdate("update audit_heads set seq = 3, hash = (select hash from audit_events where account_seq = :a "
-                    + "and seq = 3) where account_seq = :a").bind("a", account).execute();
+            h.createUpdate("delete from audit_events where account_seq = :a and seq = 4")
+                    .bind("a", account)
+                    .execute();
+            h.createUpdate(
+                            "update audit_heads set seq = 3, hash = (select hash from audit_events where account_seq = :a "
+                                    + "and seq = 3) where account_seq = :a")
+                    .bind("a", account)
+                    .execute();
         });
         assertThat(acme.run("audit", "verify").code()).isZero();
         Cli.Run truncated = acme.run("audit", "verify", "--expect-head", head, "-o", "json");
@@ -106,8 +127,13 @@ class AuditCommandTest {
         Path data = dir.resolve("gateway-data");
         var config = GatewayConfig.defaults().storeConfig(data);
         try (Store store = Store.open(config)) {
-            ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN,
-                    "127.0.0.1", ControlPlane.Settings.DEFAULT_REQUEST_TTL, null));
+            ControlPlane cp = new ControlPlane(
+                    store,
+                    new ControlPlane.Settings(
+                            ControlPlane.Settings.DEFAULT_DOMAIN,
+                            "127.0.0.1",
+                            ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                            null));
             String key = cp.accounts().bootstrap().orElseThrow().ownerKey().key();
             cp.accounts().create(cp.apiKeys().authenticate(key), new Accounts.CreateRequest("globex", null));
         }
@@ -115,19 +141,27 @@ class AuditCommandTest {
         Cli.Run ok = cli.run("gateway", "audit-verify", "--data-dir", data.toString());
         assertThat(ok.code()).as(ok.err()).isZero();
         assertThat(ok.out().lines()).hasSize(3).first().asString().startsWith("ACCOUNT");
-        assertThat(ok.out()).containsPattern("operator +2 +2:[0-9a-f]{64} +yes")
+        assertThat(ok.out())
+                .containsPattern("operator +2 +2:[0-9a-f]{64} +yes")
                 .containsPattern("globex +1 +1:[0-9a-f]{64} +yes");
 
         try (Store store = Store.open(config)) {
-            store.jdbi().useHandle(h -> h.execute("update audit_events set actor = 'someone else' where seq = 1 "
-                    + "and account_seq = (select seq from accounts where name = 'operator')"));
+            store.jdbi()
+                    .useHandle(h -> h.execute("update audit_events set actor = 'someone else' where seq = 1 "
+                            + "and account_seq = (select seq from accounts where name = 'operator')"));
         }
         Cli.Run broken = cli.run("gateway", "audit-verify", "--data-dir", data.toString());
         assertThat(broken.code()).isEqualTo(AuditCommand.BROKEN);
-        assertThat(broken.out()).containsPattern("operator +2 .* NO +1 +hash does not match")
+        assertThat(broken.out())
+                .containsPattern("operator +2 .* NO +1 +hash does not match")
                 .containsPattern("globex +1 +1:[0-9a-f]{64} +yes");
 
-        Cli.Run unknown = cli.run("gateway", "audit-verify", "--data-dir", data.toString(), "--expect-head",
+        Cli.Run unknown = cli.run(
+                "gateway",
+                "audit-verify",
+                "--data-dir",
+                data.toString(),
+                "--expect-head",
                 "nobody=1:" + "0".repeat(64));
         assertThat(unknown.code()).isEqualTo(2);
         assertThat(unknown.err()).contains("no such account");

@@ -35,7 +35,14 @@ final class Cli {
         Path keyFile = dir.resolve("login.key");
         Files.writeString(keyFile, key + "\n");
         Cli cli = new Cli(dir.resolve("config"));
-        Run r = cli.run("login", "--gateway", api.gateway, "--ca-file", api.caFile.toString(), "--key-file", keyFile.toString());
+        Run r = cli.run(
+                "login",
+                "--gateway",
+                api.gateway,
+                "--ca-file",
+                api.caFile.toString(),
+                "--key-file",
+                keyFile.toString());
         assertThat(r.code()).as(r.err()).isZero();
         return cli;
     }

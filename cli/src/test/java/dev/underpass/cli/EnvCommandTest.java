@@ -25,8 +25,8 @@ class EnvCommandTest extends OperatorCliTest {
     static final HostAndPort PROXY = new HostAndPort("127.0.0.1", 43128);
     static final long SHELL_TIMEOUT_SECONDS = 20;
     /** Variables whose values are the proxy URLs, the only place the key may appear. */
-    static final List<String> PROXY_URL_VARIABLES = List.of("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
-            "ALL_PROXY", "all_proxy");
+    static final List<String> PROXY_URL_VARIABLES =
+            List.of("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy");
 
     @Override
     void prepare(ApiFixture api) throws Exception {
@@ -37,11 +37,17 @@ class EnvCommandTest extends OperatorCliTest {
     List<String[]> expected(String key) {
         String http = "http://underpass:" + key + "@127.0.0.1:43128";
         String socks = "socks5h://underpass:" + key + "@127.0.0.1:43128";
-        return List.of(new String[] {"HTTP_PROXY", http}, new String[] {"HTTPS_PROXY", http},
-                new String[] {"http_proxy", http}, new String[] {"https_proxy", http},
-                new String[] {"ALL_PROXY", socks}, new String[] {"all_proxy", socks},
-                new String[] {"NO_PROXY", "localhost,127.0.0.1,::1"}, new String[] {"no_proxy", "localhost,127.0.0.1,::1"},
-                new String[] {"UNDERPASS_GATEWAY", api.gateway}, new String[] {"UNDERPASS_PROXY", "127.0.0.1:43128"});
+        return List.of(
+                new String[] {"HTTP_PROXY", http},
+                new String[] {"HTTPS_PROXY", http},
+                new String[] {"http_proxy", http},
+                new String[] {"https_proxy", http},
+                new String[] {"ALL_PROXY", socks},
+                new String[] {"all_proxy", socks},
+                new String[] {"NO_PROXY", "localhost,127.0.0.1,::1"},
+                new String[] {"no_proxy", "localhost,127.0.0.1,::1"},
+                new String[] {"UNDERPASS_GATEWAY", api.gateway},
+                new String[] {"UNDERPASS_PROXY", "127.0.0.1:43128"});
     }
 
     String script(String format, String key) {
@@ -81,7 +87,9 @@ class EnvCommandTest extends OperatorCliTest {
         assertThat(ps.out()).isEqualTo(script("$env:%s = '%s'", key));
 
         for (Cli.Run r : List.of(sh, fish, ps)) {
-            assertThat(r.out().lines().findFirst().orElseThrow()).startsWith("# ").contains("secret");
+            assertThat(r.out().lines().findFirst().orElseThrow())
+                    .startsWith("# ")
+                    .contains("secret");
             assertThat(r.err()).doesNotContain(key);
         }
 
@@ -94,7 +102,8 @@ class EnvCommandTest extends OperatorCliTest {
     @Test
     void aKeyFileKeyAppearsOnlyOnStdoutAndOnlyInsideTheProxyUrls() throws Exception {
         Path runnerKey = dir.resolve("runner.key");
-        Cli.Run created = operator.run("key", "create", "runner", "--scope", "endpoints:connect", "--out", runnerKey.toString());
+        Cli.Run created =
+                operator.run("key", "create", "runner", "--scope", "endpoints:connect", "--out", runnerKey.toString());
         assertThat(created.code()).as(created.err()).isZero();
         String key = Files.readString(runnerKey).strip();
 
@@ -125,10 +134,14 @@ class EnvCommandTest extends OperatorCliTest {
     @Test
     void aRefusedKeyPrintsNothingAndNeverEchoesTheKey() throws Exception {
         Path runnerKey = dir.resolve("runner.key");
-        assertThat(operator.run("key", "create", "runner", "--out", runnerKey.toString()).code()).isZero();
+        assertThat(operator.run("key", "create", "runner", "--out", runnerKey.toString())
+                        .code())
+                .isZero();
         String key = Files.readString(runnerKey).strip();
         String id = null;
-        for (JsonNode k : ApiClient.JSON.readTree(operator.run("key", "list", "-o", "json").out()).path("items")) {
+        for (JsonNode k : ApiClient.JSON
+                .readTree(operator.run("key", "list", "-o", "json").out())
+                .path("items")) {
             if (k.path("name").asText().equals("runner")) {
                 id = k.path("id").asText();
             }
@@ -156,7 +169,9 @@ class EnvCommandTest extends OperatorCliTest {
             Cli.Run r = cli.run("env");
             assertThat(r.code()).isEqualTo(1);
             assertThat(r.out()).isEmpty();
-            assertThat(r.err()).contains("has not published its proxy address yet", "HTTP 503").doesNotContain(starting.operatorKey);
+            assertThat(r.err())
+                    .contains("has not published its proxy address yet", "HTTP 503")
+                    .doesNotContain(starting.operatorKey);
         }
     }
 
@@ -175,7 +190,8 @@ class EnvCommandTest extends OperatorCliTest {
         }
         // Keys as the gateway makes them (base64url) need no encoding and stay as they are.
         assertThat(EnvCommand.userinfo("upk_AZaz09-_")).isEqualTo("upk_AZaz09-_");
-        assertThat(EnvCommand.variables("https://gw:9443", new HostAndPort("::1", 3128), "upk_x").get("HTTPS_PROXY"))
+        assertThat(EnvCommand.variables("https://gw:9443", new HostAndPort("::1", 3128), "upk_x")
+                        .get("HTTPS_PROXY"))
                 .isEqualTo("http://underpass:upk_x@[::1]:3128");
     }
 
@@ -187,10 +203,14 @@ class EnvCommandTest extends OperatorCliTest {
 
         String printed = sh(dir, "eval \"$(cat out)\"; echo \"$HTTPS_PROXY\"");
         assertThat(printed).isEqualTo("http://underpass:" + api.operatorKey + "@127.0.0.1:43128\n");
-        String more = sh(dir, "eval \"$(cat out)\"; printf '%s\\n' \"$ALL_PROXY\" \"$no_proxy\" \"$UNDERPASS_PROXY\" "
-                + "\"$UNDERPASS_GATEWAY\"; sh -c 'echo \"$http_proxy\"'");
-        assertThat(more).isEqualTo("socks5h://underpass:" + api.operatorKey + "@127.0.0.1:43128\nlocalhost,127.0.0.1,::1\n"
-                + "127.0.0.1:43128\n" + api.gateway + "\nhttp://underpass:" + api.operatorKey + "@127.0.0.1:43128\n");
+        String more = sh(
+                dir,
+                "eval \"$(cat out)\"; printf '%s\\n' \"$ALL_PROXY\" \"$no_proxy\" \"$UNDERPASS_PROXY\" "
+                        + "\"$UNDERPASS_GATEWAY\"; sh -c 'echo \"$http_proxy\"'");
+        assertThat(more)
+                .isEqualTo("socks5h://underpass:" + api.operatorKey + "@127.0.0.1:43128\nlocalhost,127.0.0.1,::1\n"
+                        + "127.0.0.1:43128\n" + api.gateway + "\nhttp://underpass:" + api.operatorKey
+                        + "@127.0.0.1:43128\n");
     }
 
     @Test
@@ -198,7 +218,9 @@ class EnvCommandTest extends OperatorCliTest {
         String hostile = "it's \"$HOME\" `id` $(echo pwned) \\ '' ; x\n\t%";
         Files.writeString(dir.resolve("hostile"), EnvCommand.Shell.sh.assign("V", hostile) + "\n");
         assertThat(sh(dir, "eval \"$(cat hostile)\"; printf '%s' \"$V\"")).isEqualTo(hostile);
-        assertThat(sh(dir, ". ./hostile; sh -c 'printf %s \"$V\"'")).as("exported").isEqualTo(hostile);
+        assertThat(sh(dir, ". ./hostile; sh -c 'printf %s \"$V\"'"))
+                .as("exported")
+                .isEqualTo(hostile);
 
         assertThat(EnvCommand.Shell.fish.assign("V", "a'b\\c")).isEqualTo("set -gx V 'a\\'b\\\\c'");
         assertThat(EnvCommand.Shell.powershell.assign("V", "a'b\u2019c$d")).isEqualTo("$env:V = 'a''b\u2019\u2019c$d'");
@@ -206,15 +228,18 @@ class EnvCommandTest extends OperatorCliTest {
 
     /** Runs {@code script} with a real {@code /bin/sh} in {@code cwd}, without proxy variables, bounded in time; its stdout. */
     static String sh(Path cwd, String script) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder("/bin/sh", "-c", script).directory(cwd.toFile())
+        ProcessBuilder pb = new ProcessBuilder("/bin/sh", "-c", script)
+                .directory(cwd.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectError(ProcessBuilder.Redirect.INHERIT);
-        pb.environment().keySet().removeIf(n -> n.toLowerCase(java.util.Locale.ROOT).endsWith("_proxy")
-                || n.startsWith("UNDERPASS_"));
+        pb.environment()
+                .keySet()
+                .removeIf(n -> n.toLowerCase(java.util.Locale.ROOT).endsWith("_proxy") || n.startsWith("UNDERPASS_"));
         Process p = pb.start();
         try {
             // The output is small: read after the process ends, so a hang is caught by the timeout.
-            assertThat(p.waitFor(SHELL_TIMEOUT_SECONDS, TimeUnit.SECONDS)).as("/bin/sh ended within %ss", SHELL_TIMEOUT_SECONDS)
+            assertThat(p.waitFor(SHELL_TIMEOUT_SECONDS, TimeUnit.SECONDS))
+                    .as("/bin/sh ended within %ss", SHELL_TIMEOUT_SECONDS)
                     .isTrue();
             assertThat(p.exitValue()).as("exit code of /bin/sh -c %s", script).isZero();
             return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

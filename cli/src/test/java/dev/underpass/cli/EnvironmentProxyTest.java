@@ -12,7 +12,9 @@ class EnvironmentProxyTest {
     @Test
     void noProxyVariableMeansNoProxy() {
         assertThat(EnvironmentProxy.forHost(HOST, Map.of())).isNull();
-        assertThat(EnvironmentProxy.forHost(HOST, Map.of("HTTP_PROXY", PROXY))).as("only HTTPS_PROXY counts").isNull();
+        assertThat(EnvironmentProxy.forHost(HOST, Map.of("HTTP_PROXY", PROXY)))
+                .as("only HTTPS_PROXY counts")
+                .isNull();
     }
 
     @Test
@@ -36,7 +38,9 @@ class EnvironmentProxyTest {
     @Test
     void noProxyExactHost() {
         assertThat(forHost(HOST, "gw.example.com")).isNull();
-        assertThat(forHost("GW.Example.COM", "gw.example.com")).as("case-insensitive").isNull();
+        assertThat(forHost("GW.Example.COM", "gw.example.com"))
+                .as("case-insensitive")
+                .isNull();
         assertThat(forHost(HOST, "GW.EXAMPLE.COM")).as("case-insensitive").isNull();
         assertThat(forHost(HOST, "other.example.com")).isEqualTo(PROXY);
     }
@@ -79,7 +83,8 @@ class EnvironmentProxyTest {
 
     @Test
     void lowerCaseNoProxyIsReadToo() {
-        assertThat(EnvironmentProxy.forHost(HOST, Map.of("HTTPS_PROXY", PROXY, "no_proxy", "example.com"))).isNull();
+        assertThat(EnvironmentProxy.forHost(HOST, Map.of("HTTPS_PROXY", PROXY, "no_proxy", "example.com")))
+                .isNull();
     }
 
     @Test

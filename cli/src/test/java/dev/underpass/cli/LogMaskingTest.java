@@ -50,7 +50,8 @@ class LogMaskingTest {
             long configuredAt = System.currentTimeMillis();
             configurator.doConfigure(config);
             errors = context.getStatusManager().getCopyOfStatusList().stream()
-                    .filter(s -> s.getLevel() == Status.ERROR && s.getTimestamp() >= configuredAt).toList();
+                    .filter(s -> s.getLevel() == Status.ERROR && s.getTimestamp() >= configuredAt)
+                    .toList();
             System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
 
             Logger log = LoggerFactory.getLogger("dev.underpass.gateway.MaskingProbe");
@@ -64,8 +65,11 @@ class LogMaskingTest {
             log.info("oidc token {} accepted for agent agt-1", JWT);
             log.info("connection 12 endpoint=ep-0123456789abcdef from=/127.0.0.1:5555 closed: COMPLETED sent=10 "
                     + "received=20 duration=3ms");
-            log.error("agent agt-2 login failed", new IllegalStateException("token " + EXCEPTION_TOKEN + " revoked",
-                    new IOException("secret=" + CAUSE_SECRET + " rejected by store")));
+            log.error(
+                    "agent agt-2 login failed",
+                    new IllegalStateException(
+                            "token " + EXCEPTION_TOKEN + " revoked",
+                            new IOException("secret=" + CAUSE_SECRET + " rejected by store")));
             // Writes out the asynchronous appender's queue: everything above is on stderr after this.
             context.stop();
         } finally {
@@ -75,22 +79,33 @@ class LogMaskingTest {
         assertThat(errors).as("logback.xml loads without errors").isEmpty();
 
         String out = captured.toString(StandardCharsets.UTF_8);
-        assertThat(out).doesNotContain(AGENT_TOKEN.substring(4), API_KEY.substring(4), BEARER, BASIC, URL_PASSWORD,
-                PASSWORD, JSON_PASSWORD, JWT.substring(3), EXCEPTION_TOKEN.substring(4), CAUSE_SECRET);
-        assertThat(out).contains(
-                "INFO  MaskingProbe - agent agt-0123456789abcdef authenticated with token upa_****\n",
-                "INFO  MaskingProbe - api request with key upk_**** from /127.0.0.1:5555\n",
-                "INFO  MaskingProbe - headers: Authorization: Bearer ****\n",
-                "WARN  MaskingProbe - proxy request refused, Proxy-Authorization: Basic ****\n",
-                "WARN  MaskingProbe - upstream http://alice:****@proxy.example:3128 unreachable\n",
-                "INFO  MaskingProbe - store url=jdbc:postgresql://db:5432/underpass?user=underpass&password=****&ssl=true\n",
-                "INFO  MaskingProbe - request body {\"user\":\"bob\",\"password\":\"****\"}\n",
-                "INFO  MaskingProbe - oidc token eyJ**** accepted for agent agt-1\n",
-                "INFO  MaskingProbe - connection 12 endpoint=ep-0123456789abcdef from=/127.0.0.1:5555 closed: COMPLETED "
-                        + "sent=10 received=20 duration=3ms\n",
-                "ERROR MaskingProbe - agent agt-2 login failed\njava.lang.IllegalStateException: token upa_**** revoked\n",
-                "Caused by: java.io.IOException: secret=**** rejected by store\n",
-                "at dev.underpass.cli.LogMaskingTest.secretsLoggedOnPurposeNeverReachTheOutputButTheRestOfTheLineDoes");
+        assertThat(out)
+                .doesNotContain(
+                        AGENT_TOKEN.substring(4),
+                        API_KEY.substring(4),
+                        BEARER,
+                        BASIC,
+                        URL_PASSWORD,
+                        PASSWORD,
+                        JSON_PASSWORD,
+                        JWT.substring(3),
+                        EXCEPTION_TOKEN.substring(4),
+                        CAUSE_SECRET);
+        assertThat(out)
+                .contains(
+                        "INFO  MaskingProbe - agent agt-0123456789abcdef authenticated with token upa_****\n",
+                        "INFO  MaskingProbe - api request with key upk_**** from /127.0.0.1:5555\n",
+                        "INFO  MaskingProbe - headers: Authorization: Bearer ****\n",
+                        "WARN  MaskingProbe - proxy request refused, Proxy-Authorization: Basic ****\n",
+                        "WARN  MaskingProbe - upstream http://alice:****@proxy.example:3128 unreachable\n",
+                        "INFO  MaskingProbe - store url=jdbc:postgresql://db:5432/underpass?user=underpass&password=****&ssl=true\n",
+                        "INFO  MaskingProbe - request body {\"user\":\"bob\",\"password\":\"****\"}\n",
+                        "INFO  MaskingProbe - oidc token eyJ**** accepted for agent agt-1\n",
+                        "INFO  MaskingProbe - connection 12 endpoint=ep-0123456789abcdef from=/127.0.0.1:5555 closed: COMPLETED "
+                                + "sent=10 received=20 duration=3ms\n",
+                        "ERROR MaskingProbe - agent agt-2 login failed\njava.lang.IllegalStateException: token upa_**** revoked\n",
+                        "Caused by: java.io.IOException: secret=**** rejected by store\n",
+                        "at dev.underpass.cli.LogMaskingTest.secretsLoggedOnPurposeNeverReachTheOutputButTheRestOfTheLineDoes");
         // The stack trace is written once, by %ex inside %mask: Logback adds no unmasked one of its own.
         assertThat(out.split("java.lang.IllegalStateException", -1)).hasSize(2);
     }

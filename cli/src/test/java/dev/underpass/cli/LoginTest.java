@@ -34,23 +34,33 @@ class LoginTest {
         Files.writeString(keyFile, api.operatorKey + "\n");
         Cli cli = new Cli(dir.resolve("home/.config/underpass"));
 
-        Cli.Run login = cli.run("login", "--gateway", api.gateway, "--ca-file", api.caFile.toString(),
-                "--key-file", keyFile.toString());
+        Cli.Run login = cli.run(
+                "login",
+                "--gateway",
+                api.gateway,
+                "--ca-file",
+                api.caFile.toString(),
+                "--key-file",
+                keyFile.toString());
 
         assertThat(login.code()).as(login.err()).isZero();
         assertThat(login.out()).contains("logged in to " + api.gateway + " as admin@operator (role owner)");
         assertThat(login.all()).doesNotContain(api.operatorKey);
         Path config = cli.configDir.resolve("config.json");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(config))).isEqualTo("rw-------");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(cli.configDir))).isEqualTo("rwx------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(config)))
+                .isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(cli.configDir)))
+                .isEqualTo("rwx------");
         JsonNode stored = ApiClient.JSON.readTree(config.toFile());
         assertThat(stored.path("gateway").asText()).isEqualTo(api.gateway);
-        assertThat(stored.path("caFile").asText()).isEqualTo(api.caFile.toAbsolutePath().toString());
+        assertThat(stored.path("caFile").asText())
+                .isEqualTo(api.caFile.toAbsolutePath().toString());
         assertThat(stored.path("key").asText()).isEqualTo(api.operatorKey);
 
         Cli.Run whoami = cli.run("whoami");
         assertThat(whoami.code()).as(whoami.err()).isZero();
-        assertThat(whoami.out()).contains("account: operator (operator)", "user: admin", "role: owner", "accounts:write");
+        assertThat(whoami.out())
+                .contains("account: operator (operator)", "user: admin", "role: owner", "accounts:write");
 
         Cli.Run json = cli.run("whoami", "--output", "json");
         assertThat(json.code()).isZero();
@@ -62,8 +72,14 @@ class LoginTest {
     @Test
     void loginReadsTheKeyFromStdinWithWithKey() {
         Cli cli = new Cli(dir.resolve("config"));
-        Cli.Run login = cli.runWithStdin(api.operatorKey + "\n", "login", "--gateway", api.gateway + "/",
-                "--ca-file", api.caFile.toString(), "--with-key");
+        Cli.Run login = cli.runWithStdin(
+                api.operatorKey + "\n",
+                "login",
+                "--gateway",
+                api.gateway + "/",
+                "--ca-file",
+                api.caFile.toString(),
+                "--with-key");
         assertThat(login.code()).as(login.err()).isZero();
         assertThat(cli.run("whoami").out()).contains("user: admin");
     }
@@ -75,8 +91,14 @@ class LoginTest {
         Files.writeString(keyFile, wrong);
         Cli cli = new Cli(dir.resolve("config"));
 
-        Cli.Run login = cli.run("login", "--gateway", api.gateway, "--ca-file", api.caFile.toString(),
-                "--key-file", keyFile.toString());
+        Cli.Run login = cli.run(
+                "login",
+                "--gateway",
+                api.gateway,
+                "--ca-file",
+                api.caFile.toString(),
+                "--key-file",
+                keyFile.toString());
 
         assertThat(login.code()).isEqualTo(1);
         assertThat(login.err()).contains("underpass: API key not recognised: it is unknown or was revoked (HTTP 401");
@@ -94,15 +116,17 @@ class LoginTest {
     @Test
     void somethingOtherThanAnApiKeyIsRefusedWithoutEchoingIt() {
         String token = "upa_" + "1".repeat(43);
-        Cli.Run login = new Cli(dir.resolve("config")).runWithStdin(token, "login", "--gateway", api.gateway, "--with-key");
+        Cli.Run login =
+                new Cli(dir.resolve("config")).runWithStdin(token, "login", "--gateway", api.gateway, "--with-key");
         assertThat(login.code()).isEqualTo(2);
         assertThat(login.err()).contains("not of the form upk_").doesNotContain(token);
     }
 
     @Test
     void aPlainHttpGatewayIsRefusedBeforeTheKeyIsSent() {
-        Cli.Run login = new Cli(dir.resolve("config")).runWithStdin(api.operatorKey, "login", "--gateway",
-                api.gateway.replace("https:", "http:"), "--with-key");
+        Cli.Run login = new Cli(dir.resolve("config"))
+                .runWithStdin(
+                        api.operatorKey, "login", "--gateway", api.gateway.replace("https:", "http:"), "--with-key");
         assertThat(login.code()).isEqualTo(2);
         assertThat(login.err()).contains("expected: https://HOST:PORT");
     }
@@ -111,7 +135,8 @@ class LoginTest {
     void withoutTheCaFileTheGatewayIsNotTrusted() throws Exception {
         Path keyFile = dir.resolve("operator.key");
         Files.writeString(keyFile, api.operatorKey);
-        Cli.Run login = new Cli(dir.resolve("config")).run("login", "--gateway", api.gateway, "--key-file", keyFile.toString());
+        Cli.Run login =
+                new Cli(dir.resolve("config")).run("login", "--gateway", api.gateway, "--key-file", keyFile.toString());
         assertThat(login.code()).isEqualTo(1);
         assertThat(login.err()).contains("TLS handshake failed", "--ca-file").doesNotContain(api.operatorKey);
     }
@@ -123,7 +148,8 @@ class LoginTest {
         Cli.Run logout = cli.run("logout");
 
         assertThat(logout.code()).isZero();
-        assertThat(Files.readString(cli.configDir.resolve("config.json"))).doesNotContain(api.operatorKey)
+        assertThat(Files.readString(cli.configDir.resolve("config.json")))
+                .doesNotContain(api.operatorKey)
                 .contains(api.gateway);
         Cli.Run whoami = cli.run("whoami");
         assertThat(whoami.code()).isEqualTo(2);

@@ -18,8 +18,7 @@ class MainTest {
     Path dir;
 
     /** What a run printed, and its exit code. */
-    record Run(int code, String out, String err) {
-    }
+    record Run(int code, String out, String err) {}
 
     /** Runs with stdout and stderr captured; tests in this class run one at a time. */
     private static Run run(IntSupplier main) {
@@ -44,7 +43,10 @@ class MainTest {
         assumeTrue(System.getenv(AgentConfig.TOKEN_ENV) == null, AgentConfig.TOKEN_ENV + " is set in this environment");
         Run r = run(() -> Main.run("agent"));
         assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("gateway: missing").contains("token: missing").contains("targets: []");
+        assertThat(r.err())
+                .contains("gateway: missing")
+                .contains("token: missing")
+                .contains("targets: []");
     }
 
     @Test

@@ -30,7 +30,8 @@ final class OidcGatewayFixture implements AutoCloseable {
     private OidcGatewayFixture(Path dir) throws Exception {
         issuer = new OidcIssuerServer();
         try {
-            Path config = Files.writeString(dir.resolve("gateway.yaml"), """
+            Path config =
+                    Files.writeString(dir.resolve("gateway.yaml"), """
                     agentListen: 127.0.0.1:0
                     apiListen: 127.0.0.1:0
                     proxyListen: 127.0.0.1:0
@@ -54,8 +55,12 @@ final class OidcGatewayFixture implements AutoCloseable {
 
     /** Starts the gateway; skips the test where the environment would override the CLI's stored login. */
     static OidcGatewayFixture start(Path dir) throws Exception {
-        for (String env : List.of(CliConfig.GATEWAY_ENV, CliConfig.KEY_ENV, CliConfig.CA_FILE_ENV,
-                CliConfig.OIDC_TOKEN_FILE_ENV, CliConfig.ACCOUNT_ENV)) {
+        for (String env : List.of(
+                CliConfig.GATEWAY_ENV,
+                CliConfig.KEY_ENV,
+                CliConfig.CA_FILE_ENV,
+                CliConfig.OIDC_TOKEN_FILE_ENV,
+                CliConfig.ACCOUNT_ENV)) {
             assumeTrue(System.getenv(env) == null, env + " is set in this environment");
         }
         return new OidcGatewayFixture(dir);

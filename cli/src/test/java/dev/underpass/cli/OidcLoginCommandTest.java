@@ -25,6 +25,7 @@ class OidcLoginCommandTest {
 
     @TempDir
     Path dir;
+
     OidcGatewayFixture gw;
     Cli acmeOwner;
     Cli globexOwner;
@@ -45,13 +46,18 @@ class OidcLoginCommandTest {
     }
 
     private String ownerKey(String account) {
-        return gw.controlPlane().accounts().create(gw.operator(), new Accounts.CreateRequest(account, null)).ownerKey().key();
+        return gw.controlPlane()
+                .accounts()
+                .create(gw.operator(), new Accounts.CreateRequest(account, null))
+                .ownerKey()
+                .key();
     }
 
     private Cli loggedIn(String name, String key) throws Exception {
         Path keyFile = Files.writeString(dir.resolve(name + ".key"), key + "\n");
         Cli cli = new Cli(dir.resolve(name));
-        ok(cli.run("login", "--gateway", gw.gateway, "--ca-file", gw.caFile.toString(), "--key-file", keyFile.toString()));
+        ok(cli.run(
+                "login", "--gateway", gw.gateway, "--ca-file", gw.caFile.toString(), "--key-file", keyFile.toString()));
         return cli;
     }
 
@@ -61,8 +67,15 @@ class OidcLoginCommandTest {
     }
 
     private Cli.Run login(Cli cli, Path tokenFile, String... more) {
-        String[] args = {"login", "--gateway", gw.gateway, "--ca-file", gw.caFile.toString(),
-            "--oidc-token-file", tokenFile.toString()};
+        String[] args = {
+            "login",
+            "--gateway",
+            gw.gateway,
+            "--ca-file",
+            gw.caFile.toString(),
+            "--oidc-token-file",
+            tokenFile.toString()
+        };
         String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
         System.arraycopy(more, 0, all, args.length, more.length);
         return cli.run(all);
@@ -75,19 +88,27 @@ class OidcLoginCommandTest {
         Cli cli = new Cli(dir.resolve("alice"));
 
         Cli.Run login = ok(login(cli, tokenFile, "--account", "acme"));
-        assertThat(login.out()).contains("logged in to " + gw.gateway + " as alice@acme (role member)",
-                "OIDC token file " + tokenFile.toAbsolutePath() + " and account acme stored in");
+        assertThat(login.out())
+                .contains(
+                        "logged in to " + gw.gateway + " as alice@acme (role member)",
+                        "OIDC token file " + tokenFile.toAbsolutePath() + " and account acme stored in");
         assertThat(login.all()).doesNotContain(jwt);
         Path config = cli.configDir.resolve(CliConfig.FILE_NAME);
         String stored = Files.readString(config);
         assertThat(stored).doesNotContain(jwt).doesNotContain("\"key\"");
         JsonNode json = ApiClient.JSON.readTree(stored);
-        assertThat(json.path("oidcTokenFile").asText()).isEqualTo(tokenFile.toAbsolutePath().toString());
+        assertThat(json.path("oidcTokenFile").asText())
+                .isEqualTo(tokenFile.toAbsolutePath().toString());
         assertThat(json.path("account").asText()).isEqualTo("acme");
 
         Cli.Run whoami = ok(cli.run("whoami"));
-        assertThat(whoami.out()).contains("account: acme", "user: alice", "role: member", "API key: oidc",
-                "OIDC token file: " + tokenFile.toAbsolutePath());
+        assertThat(whoami.out())
+                .contains(
+                        "account: acme",
+                        "user: alice",
+                        "role: member",
+                        "API key: oidc",
+                        "OIDC token file: " + tokenFile.toAbsolutePath());
         assertThat(whoami.all()).doesNotContain(jwt);
         assertThat(ok(cli.run("user", "list")).out()).contains("alice").doesNotContain(" al ");
 
@@ -100,11 +121,13 @@ class OidcLoginCommandTest {
         Files.delete(tokenFile);
         Cli.Run gone = cli.run("whoami");
         assertThat(gone.code()).isEqualTo(2);
-        assertThat(gone.err()).contains("OIDC token file " + tokenFile.toAbsolutePath() + ": cannot read it: NoSuchFileException");
+        assertThat(gone.err())
+                .contains("OIDC token file " + tokenFile.toAbsolutePath() + ": cannot read it: NoSuchFileException");
 
         Cli.Run logout = ok(cli.run("logout"));
         assertThat(logout.out()).contains("OIDC token file and account removed");
-        assertThat(ApiClient.JSON.readTree(config.toFile()).has("oidcTokenFile")).isFalse();
+        assertThat(ApiClient.JSON.readTree(config.toFile()).has("oidcTokenFile"))
+                .isFalse();
         assertThat(cli.run("whoami").err()).contains("not logged in");
     }
 
@@ -113,7 +136,8 @@ class OidcLoginCommandTest {
         Path tokenFile = Files.writeString(dir.resolve("oidc-token"), gw.token(ALICE));
         Cli atGlobex = new Cli(dir.resolve("globex-alice"));
         ok(login(atGlobex, tokenFile, "--account", "globex"));
-        assertThat(ok(atGlobex.run("whoami")).out()).contains("account: globex", "user: al", "role: viewer", "API key: oidc");
+        assertThat(ok(atGlobex.run("whoami")).out())
+                .contains("account: globex", "user: al", "role: viewer", "API key: oidc");
         Cli atAcme = new Cli(dir.resolve("acme-alice"));
         ok(login(atAcme, tokenFile, "--account", "acme"));
         assertThat(ok(atAcme.run("whoami")).out()).contains("account: acme", "user: alice");
@@ -125,8 +149,8 @@ class OidcLoginCommandTest {
         Cli cli = new Cli(dir.resolve("nobody"));
         Cli.Run unknown = login(cli, tokenFile, "--account", "initech");
         assertThat(unknown.code()).isEqualTo(ApiError.EXIT_CODE);
-        assertThat(unknown.err()).contains("OIDC token refused: no user of account initech has oidcSubject '" + ALICE + "'",
-                "HTTP 401");
+        assertThat(unknown.err())
+                .contains("OIDC token refused: no user of account initech has oidcSubject '" + ALICE + "'", "HTTP 401");
         assertThat(Files.exists(cli.configDir.resolve(CliConfig.FILE_NAME))).isFalse();
 
         Cli.Run noAccount = login(cli, tokenFile);
@@ -138,8 +162,16 @@ class OidcLoginCommandTest {
         assertThat(key.code()).isEqualTo(2);
         assertThat(key.err()).contains("holds an API key, not a JWT").doesNotContain("upk_0");
 
-        Cli.Run accountWithKey = cli.run("login", "--gateway", gw.gateway, "--ca-file", gw.caFile.toString(),
-                "--key-file", keyFile.toString(), "--account", "acme");
+        Cli.Run accountWithKey = cli.run(
+                "login",
+                "--gateway",
+                gw.gateway,
+                "--ca-file",
+                gw.caFile.toString(),
+                "--key-file",
+                keyFile.toString(),
+                "--account",
+                "acme");
         assertThat(accountWithKey.code()).isEqualTo(2);
         assertThat(accountWithKey.err()).contains("--account: only with --oidc-token-file");
     }

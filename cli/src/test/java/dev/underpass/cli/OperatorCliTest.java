@@ -12,6 +12,7 @@ import org.junit.jupiter.api.io.TempDir;
 abstract class OperatorCliTest {
     @TempDir
     Path dir;
+
     ApiFixture api;
     Cli operator;
 
@@ -28,6 +29,5 @@ abstract class OperatorCliTest {
     }
 
     /** Runs before the operator logs in; nothing by default. */
-    void prepare(ApiFixture api) throws Exception {
-    }
+    void prepare(ApiFixture api) throws Exception {}
 }

@@ -38,13 +38,31 @@ class ProviderConsumerFlowTest {
         Cli provider = Cli.loggedIn(api, dir.resolve("provider"), createAccount(operator, "acme"));
         Cli consumer = Cli.loggedIn(api, dir.resolve("consumer"), createAccount(operator, "globex"));
         Cli.Run accounts = operator.run("account", "list");
-        assertThat(accounts.out()).containsPattern("NAME +OPERATOR +CREATED").containsPattern("acme +no").contains("globex");
+        assertThat(accounts.out())
+                .containsPattern("NAME +OPERATOR +CREATED")
+                .containsPattern("acme +no")
+                .contains("globex");
 
-        Cli.Run created = provider.run("service", "create", "git", "--listener", "443=git.internal:443",
-                "--listener", "22=git.internal:22,git2.internal:22", "--allow", "globex", "--description", "Git server");
+        Cli.Run created = provider.run(
+                "service",
+                "create",
+                "git",
+                "--listener",
+                "443=git.internal:443",
+                "--listener",
+                "22=git.internal:22,git2.internal:22",
+                "--allow",
+                "globex",
+                "--description",
+                "Git server");
         assertThat(created.code()).as(created.err()).isZero();
-        assertThat(created.out()).contains("reference: acme/git", "acceptance: required", "allowed principals: globex",
-                "22/tcp", "git.internal:22, git2.internal:22");
+        assertThat(created.out())
+                .contains(
+                        "reference: acme/git",
+                        "acceptance: required",
+                        "allowed principals: globex",
+                        "22/tcp",
+                        "git.internal:22, git2.internal:22");
 
         Cli.Run offers = consumer.run("service", "list", "--available");
         assertThat(offers.code()).as(offers.err()).isZero();
@@ -58,9 +76,12 @@ class ProviderConsumerFlowTest {
 
         Cli.Run pending = provider.run("endpoint", "list", "--side", "provider");
         assertThat(pending.code()).as(pending.err()).isZero();
-        assertThat(pending.out()).containsPattern("ID +SERVICE +ACCOUNT +STATE +PORTS")
+        assertThat(pending.out())
+                .containsPattern("ID +SERVICE +ACCOUNT +STATE +PORTS")
                 .containsPattern(id + " +acme/git +globex +pendingAcceptance");
-        assertThat(provider.run("endpoint", "list", "--side", "provider", "--state", "available").out()).doesNotContain(id);
+        assertThat(provider.run("endpoint", "list", "--side", "provider", "--state", "available")
+                        .out())
+                .doesNotContain(id);
 
         Cli.Run accept = provider.run("endpoint", "accept", id, "--reason", "approved in ticket 42");
         assertThat(accept.code()).as(accept.err()).isZero();
@@ -68,13 +89,23 @@ class ProviderConsumerFlowTest {
 
         Cli.Run show = consumer.run("endpoint", "show", id);
         assertThat(show.code()).as(show.err()).isZero();
-        assertThat(show.out()).contains("id: " + id, "service: acme/git", "account: globex", "state: pending",
-                "reason: approved in ticket 42", "DNS names: " + id + ".git.acme.", "events:");
-        assertThat(show.out()).containsPattern("TIME +CHANGE +ACTOR +REASON")
-                .containsPattern("new . pendingAcceptance +owner@globex \\(key key-[0-9a-f]+\\) +waiting for acme to accept")
+        assertThat(show.out())
+                .contains(
+                        "id: " + id,
+                        "service: acme/git",
+                        "account: globex",
+                        "state: pending",
+                        "reason: approved in ticket 42",
+                        "DNS names: " + id + ".git.acme.",
+                        "events:");
+        assertThat(show.out())
+                .containsPattern("TIME +CHANGE +ACTOR +REASON")
+                .containsPattern(
+                        "new . pendingAcceptance +owner@globex \\(key key-[0-9a-f]+\\) +waiting for acme to accept")
                 .containsPattern("pendingAcceptance . pending +account acme +approved in ticket 42");
 
-        JsonNode mine = ApiClient.JSON.readTree(consumer.run("endpoint", "list", "-o", "json").out());
+        JsonNode mine = ApiClient.JSON.readTree(
+                consumer.run("endpoint", "list", "-o", "json").out());
         assertThat(mine.path("items")).hasSize(1);
         assertThat(mine.path("items").get(0).path("id").asText()).isEqualTo(id);
         assertThat(mine.has("nextPageToken")).isFalse();
@@ -89,15 +120,30 @@ class ProviderConsumerFlowTest {
         Cli operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
         operator.run("service", "create", "web", "--listener", "80=web.internal:8080", "--acceptance-required=false");
 
-        Cli.Run update = operator.run("service", "update", "web", "--allow", "*", "--private-dns-name", "web.example.com",
-                "--listener", "443=web.internal:8443");
+        Cli.Run update = operator.run(
+                "service",
+                "update",
+                "web",
+                "--allow",
+                "*",
+                "--private-dns-name",
+                "web.example.com",
+                "--listener",
+                "443=web.internal:8443");
         assertThat(update.code()).as(update.err()).isZero();
         Cli.Run show = operator.run("service", "show", "web");
-        assertThat(show.out()).contains("acceptance: automatic", "allowed principals: *", "443/tcp", "web.internal:8443",
-                "private DNS name: web.example.com (pendingVerification)",
-                "TXT _underpass-verification.web.example.com \"underpass-verification=",
-                "then run 'underpass service verify-dns web'").doesNotContain("80/tcp");
-        JsonNode json = ApiClient.JSON.readTree(operator.run("service", "show", "web", "-o", "json").out());
+        assertThat(show.out())
+                .contains(
+                        "acceptance: automatic",
+                        "allowed principals: *",
+                        "443/tcp",
+                        "web.internal:8443",
+                        "private DNS name: web.example.com (pendingVerification)",
+                        "TXT _underpass-verification.web.example.com \"underpass-verification=",
+                        "then run 'underpass service verify-dns web'")
+                .doesNotContain("80/tcp");
+        JsonNode json = ApiClient.JSON.readTree(
+                operator.run("service", "show", "web", "-o", "json").out());
         assertThat(json.at("/privateDns/state").asText()).isEqualTo("pendingVerification");
 
         Cli.Run removed = operator.run("service", "update", "web", "--no-private-dns-name");
@@ -118,9 +164,13 @@ class ProviderConsumerFlowTest {
         assertThat(r.code()).as(r.err()).isZero();
         String key = Files.readString(keyFile).strip();
         assertThat(key).startsWith("upk_");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(keyFile))).isEqualTo("rw-------");
-        assertThat(r.out()).contains("account: " + name, "owner: owner (role owner)",
-                "API key of owner@" + name + " written to " + keyFile);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(keyFile)))
+                .isEqualTo("rw-------");
+        assertThat(r.out())
+                .contains(
+                        "account: " + name,
+                        "owner: owner (role owner)",
+                        "API key of owner@" + name + " written to " + keyFile);
         assertThat(r.all()).doesNotContain(key);
         return key;
     }

@@ -12,28 +12,37 @@ class RefusalsTest extends OperatorCliTest {
 
     @Test
     void aViewerCannotCreateAService() throws Exception {
-        assertThat(operator.run("user", "create", "vera", "--role", "viewer").code()).isZero();
+        assertThat(operator.run("user", "create", "vera", "--role", "viewer").code())
+                .isZero();
         Path keyFile = dir.resolve("vera.key");
-        assertThat(operator.run("key", "create", "laptop", "--user", "vera", "--out", keyFile.toString()).code()).isZero();
-        Cli vera = Cli.loggedIn(api, dir.resolve("vera"), Files.readString(keyFile).strip());
+        assertThat(operator.run("key", "create", "laptop", "--user", "vera", "--out", keyFile.toString())
+                        .code())
+                .isZero();
+        Cli vera =
+                Cli.loggedIn(api, dir.resolve("vera"), Files.readString(keyFile).strip());
 
         Cli.Run r = vera.run("service", "create", "web", "--listener", "80=web.internal:80");
 
         assertThat(r.code()).isEqualTo(1);
         assertThat(r.out()).isEmpty();
-        assertThat(r.err()).containsPattern("underpass: this operation needs scope services:write, which key key-\\w+ of vera "
-                + "\\(role viewer in account operator\\) does not have \\(HTTP 403 Forbidden\\)");
+        assertThat(r.err())
+                .containsPattern("underpass: this operation needs scope services:write, which key key-\\w+ of vera "
+                        + "\\(role viewer in account operator\\) does not have \\(HTTP 403 Forbidden\\)");
         assertThat(vera.run("service", "list").code()).isZero();
     }
 
     @Test
     void invalidListenersAreRefusedWithEveryFieldNamed() {
-        Cli.Run r = operator.run("service", "create", "web", "--listener", "70000=web.internal:80", "--listener", "22=nohost");
+        Cli.Run r = operator.run(
+                "service", "create", "web", "--listener", "70000=web.internal:80", "--listener", "22=nohost");
 
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("underpass: the request has 2 invalid field(s)", "(HTTP 400 Bad Request)",
-                "\n  - listeners[0].port: 70000 (expected: 1-65535)",
-                "\n  - listeners[1].targets[0]: 'nohost' (expected: host:port as the agent reaches it)");
+        assertThat(r.err())
+                .contains(
+                        "underpass: the request has 2 invalid field(s)",
+                        "(HTTP 400 Bad Request)",
+                        "\n  - listeners[0].port: 70000 (expected: 1-65535)",
+                        "\n  - listeners[1].targets[0]: 'nohost' (expected: host:port as the agent reaches it)");
         assertThat(operator.run("service", "list", "-o", "json").out()).doesNotContain("\"web\"");
     }
 
@@ -48,7 +57,8 @@ class RefusalsTest extends OperatorCliTest {
     void decidingAnUnknownEndpointIsA404() {
         Cli.Run r = operator.run("endpoint", "accept", "ep-0000000000000000");
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("underpass: endpoint ep-0000000000000000 does not exist in your account (HTTP 404");
+        assertThat(r.err())
+                .contains("underpass: endpoint ep-0000000000000000 does not exist in your account (HTTP 404");
     }
 
     @Test
@@ -66,10 +76,11 @@ class RefusalsTest extends OperatorCliTest {
         }
         Path keyFile = dir.resolve("k");
         Files.writeString(keyFile, api.operatorKey);
-        Cli.Run r = new Cli(dir.resolve("nowhere")).run("login", "--gateway", "https://127.0.0.1:" + closed,
-                "--key-file", keyFile.toString());
+        Cli.Run r = new Cli(dir.resolve("nowhere"))
+                .run("login", "--gateway", "https://127.0.0.1:" + closed, "--key-file", keyFile.toString());
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("https://127.0.0.1:" + closed, "no answer", "ConnectException")
+        assertThat(r.err())
+                .contains("https://127.0.0.1:" + closed, "no answer", "ConnectException")
                 .doesNotContain(api.operatorKey);
     }
 

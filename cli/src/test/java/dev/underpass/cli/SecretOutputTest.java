@@ -22,7 +22,8 @@ class SecretOutputTest extends OperatorCliTest {
         assertThat(r.code()).as(r.err()).isZero();
         String key = Files.readString(file).strip();
         assertThat(key).startsWith("upk_");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file)))
+                .isEqualTo("rw-------");
         assertThat(r.all()).doesNotContain(key);
         assertThat(r.out()).contains("name: ci", "API key written to " + file + " (mode 0600)");
         Cli ci = Cli.loggedIn(api, dir.resolve("ci"), key);
@@ -33,14 +34,20 @@ class SecretOutputTest extends OperatorCliTest {
     void anExistingOutFileIsRefusedUntouchedAndNothingIsCreated() throws Exception {
         Path file = dir.resolve("taken.key");
         Files.writeString(file, "keep me");
-        int keysBefore = ApiClient.JSON.readTree(operator.run("key", "list", "-o", "json").out()).path("items").size();
+        int keysBefore = ApiClient.JSON
+                .readTree(operator.run("key", "list", "-o", "json").out())
+                .path("items")
+                .size();
 
         Cli.Run r = operator.run("key", "create", "ci", "--out", file.toString());
 
         assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("--out: " + file + " exists");
         assertThat(Files.readString(file)).isEqualTo("keep me");
-        assertThat(ApiClient.JSON.readTree(operator.run("key", "list", "-o", "json").out()).path("items")).hasSize(keysBefore);
+        assertThat(ApiClient.JSON
+                        .readTree(operator.run("key", "list", "-o", "json").out())
+                        .path("items"))
+                .hasSize(keysBefore);
     }
 
     @Test
@@ -48,19 +55,27 @@ class SecretOutputTest extends OperatorCliTest {
         Cli.Run r = operator.run("key", "create", "ci", "--expires-in", "90d");
 
         assertThat(r.code()).as(r.err()).isZero();
-        String line = r.out().lines().filter(l -> l.startsWith("API key (shown once, store it now): ")).findFirst().orElseThrow();
+        String line = r.out()
+                .lines()
+                .filter(l -> l.startsWith("API key (shown once, store it now): "))
+                .findFirst()
+                .orElseThrow();
         String key = line.substring(line.indexOf(": ") + 2);
         assertThat(key).startsWith("upk_");
         assertThat(r.out().split(key, -1)).hasSize(2);
         assertThat(r.err()).doesNotContain(key);
-        JsonNode listed = ApiClient.JSON.readTree(operator.run("key", "list", "-o", "json").out()).path("items");
-        Instant expires = Instant.parse(listed.get(listed.size() - 1).path("expiresAt").asText());
+        JsonNode listed = ApiClient.JSON
+                .readTree(operator.run("key", "list", "-o", "json").out())
+                .path("items");
+        Instant expires =
+                Instant.parse(listed.get(listed.size() - 1).path("expiresAt").asText());
         assertThat(Duration.between(Instant.now(), expires)).isBetween(Duration.ofDays(89), Duration.ofDays(90));
     }
 
     @Test
     void jsonOutputCarriesTheSecretUnlessItWentToAFile() throws Exception {
-        JsonNode shown = ApiClient.JSON.readTree(operator.run("agent-token", "create", "dc1", "-o", "json").out());
+        JsonNode shown = ApiClient.JSON.readTree(
+                operator.run("agent-token", "create", "dc1", "-o", "json").out());
         assertThat(shown.path("token").asText()).startsWith("upa_");
         assertThat(shown.at("/agentToken/name").asText()).isEqualTo("dc1");
 
@@ -72,16 +87,21 @@ class SecretOutputTest extends OperatorCliTest {
         assertThat(stored.at("/agentToken/name").asText()).isEqualTo("dc2");
         String token = Files.readString(file).strip();
         assertThat(token).startsWith("upa_");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file)))
+                .isEqualTo("rw-------");
         assertThat(r.all()).doesNotContain(token);
     }
 
     @Test
     void rotatingWithoutGraceEndsTheOldKeyAndStoresTheNewOne() throws Exception {
         Path oldFile = dir.resolve("old.key");
-        String id = ApiClient.JSON.readTree(operator.run("key", "create", "ci", "--out", oldFile.toString(), "-o", "json").out())
-                .at("/apiKey/id").asText();
-        Cli old = Cli.loggedIn(api, dir.resolve("old"), Files.readString(oldFile).strip());
+        String id = ApiClient.JSON
+                .readTree(operator.run("key", "create", "ci", "--out", oldFile.toString(), "-o", "json")
+                        .out())
+                .at("/apiKey/id")
+                .asText();
+        Cli old =
+                Cli.loggedIn(api, dir.resolve("old"), Files.readString(oldFile).strip());
 
         Path newFile = dir.resolve("new.key");
         Cli.Run rotate = operator.run("key", "rotate", id, "--grace", "0s", "--out", newFile.toString());
@@ -93,7 +113,8 @@ class SecretOutputTest extends OperatorCliTest {
         Cli.Run refused = old.run("whoami");
         assertThat(refused.code()).isEqualTo(1);
         assertThat(refused.err()).contains("API key " + id + " expired at", "HTTP 401");
-        assertThat(Cli.loggedIn(api, dir.resolve("new"), fresh).run("whoami").out()).contains("user: admin");
+        assertThat(Cli.loggedIn(api, dir.resolve("new"), fresh).run("whoami").out())
+                .contains("user: admin");
 
         Cli.Run revoke = operator.run("key", "revoke", id);
         assertThat(revoke.code()).as(revoke.err()).isZero();
@@ -102,11 +123,15 @@ class SecretOutputTest extends OperatorCliTest {
 
     @Test
     void agentTokenRotationPrintsTheNewTokenOnce() throws Exception {
-        String id = ApiClient.JSON.readTree(operator.run("agent-token", "create", "dc1", "-o", "json").out())
-                .at("/agentToken/id").asText();
+        String id = ApiClient.JSON
+                .readTree(operator.run("agent-token", "create", "dc1", "-o", "json")
+                        .out())
+                .at("/agentToken/id")
+                .asText();
         Cli.Run r = operator.run("agent-token", "rotate", id, "--grace", "1h");
         assertThat(r.code()).as(r.err()).isZero();
-        assertThat(r.out()).containsPattern("(?m)^Agent token \\(shown once, store it now\\): upa_\\S+$")
+        assertThat(r.out())
+                .containsPattern("(?m)^Agent token \\(shown once, store it now\\): upa_\\S+$")
                 .contains("replaces: " + id + " (keeps working until about ");
     }
 }

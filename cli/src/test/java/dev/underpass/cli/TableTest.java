@@ -11,10 +11,8 @@ class TableTest {
     void tableColumnsAlignOnTheWidestCellWithoutTrailingBlanks() {
         StringWriter s = new StringWriter();
         Table.of("ID", "STATE").row("ep-1", "available").row("ep-long-id", null).print(new PrintWriter(s, true));
-        assertThat(s.toString().lines()).containsExactly(
-                "ID           STATE",
-                "ep-1         available",
-                "ep-long-id   -");
+        assertThat(s.toString().lines())
+                .containsExactly("ID           STATE", "ep-1         available", "ep-long-id   -");
     }
 
     @Test
@@ -22,8 +20,6 @@ class TableTest {
         // A service description or an agent's reason comes from someone else: it is shown, never interpreted.
         StringWriter s = new StringWriter();
         Table.of("NAME", "DESCRIPTION").row("db", "@|bold x|@").print(new PrintWriter(s, true));
-        assertThat(s.toString().lines()).containsExactly(
-                "NAME   DESCRIPTION",
-                "db     @|bold x|@");
+        assertThat(s.toString().lines()).containsExactly("NAME   DESCRIPTION", "db     @|bold x|@");
     }
 }

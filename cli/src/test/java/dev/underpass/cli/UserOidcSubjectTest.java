@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 class UserOidcSubjectTest {
     @TempDir
     Path dir;
+
     ApiFixture api;
 
     @BeforeEach
@@ -31,11 +32,13 @@ class UserOidcSubjectTest {
     @Test
     void aUsersOidcSubjectIsSetChangedAndRemoved() throws Exception {
         Cli operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
-        Cli.Run created = operator.run("user", "create", "bob", "--role", "viewer", "--oidc-subject", "bob@corp.example");
+        Cli.Run created =
+                operator.run("user", "create", "bob", "--role", "viewer", "--oidc-subject", "bob@corp.example");
         assertThat(created.code()).as(created.err()).isZero();
         assertThat(created.out()).contains("OIDC subject: bob@corp.example");
 
-        Cli.Run changed = operator.run("user", "update", "bob", "--oidc-subject", "robert@corp.example", "--output", "json");
+        Cli.Run changed =
+                operator.run("user", "update", "bob", "--oidc-subject", "robert@corp.example", "--output", "json");
         assertThat(changed.code()).as(changed.err()).isZero();
         JsonNode user = ApiClient.JSON.readTree(changed.out());
         assertThat(user.path("oidcSubject").asText()).isEqualTo("robert@corp.example");
@@ -44,7 +47,11 @@ class UserOidcSubjectTest {
         Cli.Run removed = operator.run("user", "update", "bob", "--oidc-subject", "", "--output", "json");
         assertThat(removed.code()).as(removed.err()).isZero();
         assertThat(ApiClient.JSON.readTree(removed.out()).path("oidcSubject").isNull()
-                || ApiClient.JSON.readTree(removed.out()).path("oidcSubject").isMissingNode()).isTrue();
+                        || ApiClient.JSON
+                                .readTree(removed.out())
+                                .path("oidcSubject")
+                                .isMissingNode())
+                .isTrue();
 
         Cli.Run nothing = operator.run("user", "update", "bob");
         assertThat(nothing.code()).isEqualTo(2);
@@ -58,20 +65,31 @@ class UserOidcSubjectTest {
         Cli.Run atAcme = acme.run("user", "create", "bob", "--role", "viewer", "--oidc-subject", "bob@corp.example");
         assertThat(atAcme.code()).as(atAcme.err()).isZero();
         assertThat(atAcme.out()).contains("OIDC subject: bob@corp.example");
-        Cli.Run atGlobex = globex.run("user", "create", "robert", "--role", "viewer", "--oidc-subject", "bob@corp.example");
-        assertThat(atGlobex.code()).as("another account may link the same person: " + atGlobex.err()).isZero();
+        Cli.Run atGlobex =
+                globex.run("user", "create", "robert", "--role", "viewer", "--oidc-subject", "bob@corp.example");
+        assertThat(atGlobex.code())
+                .as("another account may link the same person: " + atGlobex.err())
+                .isZero();
 
-        Cli.Run duplicate = acme.run("user", "create", "bobby", "--role", "viewer", "--oidc-subject", "bob@corp.example");
+        Cli.Run duplicate =
+                acme.run("user", "create", "bobby", "--role", "viewer", "--oidc-subject", "bob@corp.example");
         assertThat(duplicate.code()).isEqualTo(ApiError.EXIT_CODE);
         assertThat(duplicate.err()).contains("oidcSubject: already linked to user 'bob' of account acme", "HTTP 409");
-        assertThat(acme.run("user", "create", "bobby", "--role", "viewer").code()).as("without a subject").isZero();
+        assertThat(acme.run("user", "create", "bobby", "--role", "viewer").code())
+                .as("without a subject")
+                .isZero();
         Cli.Run changed = acme.run("user", "update", "bobby", "--oidc-subject", "bob@corp.example");
         assertThat(changed.code()).isEqualTo(ApiError.EXIT_CODE);
-        assertThat(changed.err()).contains("already linked to user 'bob' of account acme").doesNotContain("globex");
+        assertThat(changed.err())
+                .contains("already linked to user 'bob' of account acme")
+                .doesNotContain("globex");
     }
 
     private String ownerKey(String account) {
-        return api.controlPlane.accounts().create(api.operator(),
-                new dev.underpass.controlplane.tenancy.Accounts.CreateRequest(account, null)).ownerKey().key();
+        return api.controlPlane
+                .accounts()
+                .create(api.operator(), new dev.underpass.controlplane.tenancy.Accounts.CreateRequest(account, null))
+                .ownerKey()
+                .key();
     }
 }

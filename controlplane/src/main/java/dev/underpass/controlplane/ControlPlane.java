@@ -43,8 +43,7 @@ public final class ControlPlane {
      * so that its live sessions end. {@link #NONE} without a gateway (tests, tools).
      */
     public record DataPlane(AgentPresence presence, HealthReports health, Consumer<String> credentialRevoked) {
-        public static final DataPlane NONE = new DataPlane(null, HealthReports.NONE, id -> {
-        });
+        public static final DataPlane NONE = new DataPlane(null, HealthReports.NONE, id -> {});
 
         public DataPlane {
             Objects.requireNonNull(health, "health");
@@ -75,13 +74,23 @@ public final class ControlPlane {
     }
 
     /** With {@code authFailures}: the limits on failed authentication attempts (see {@link AuthFailures}). */
-    public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt, AuthFailures authFailures) {
+    public ControlPlane(
+            Store store,
+            Settings settings,
+            Clock clock,
+            PrivateNameVerification.TxtLookup txt,
+            AuthFailures authFailures) {
         this(store, settings, clock, txt, authFailures, DataPlane.NONE);
     }
 
     /** With the gateway's {@code dataPlane}: what it tells the control plane and is told by it. */
-    public ControlPlane(Store store, Settings settings, Clock clock, PrivateNameVerification.TxtLookup txt,
-                        AuthFailures authFailures, DataPlane dataPlane) {
+    public ControlPlane(
+            Store store,
+            Settings settings,
+            Clock clock,
+            PrivateNameVerification.TxtLookup txt,
+            AuthFailures authFailures,
+            DataPlane dataPlane) {
         this.dataPlane = Objects.requireNonNull(dataPlane, "dataPlane");
         Consumer<String> revoked = dataPlane.credentialRevoked();
         var jdbi = store.jdbi();
@@ -92,17 +101,14 @@ public final class ControlPlane {
         this.apiKeys = new ApiKeys(jdbi, clock, authFailures, audit);
         this.accounts = new Accounts(jdbi, clock, apiKeys, audit);
         this.users = new Users(jdbi, clock, audit);
-        this.agentTokens = new AgentTokens(jdbi, clock, revoked,
-                authFailures, audit);
+        this.agentTokens = new AgentTokens(jdbi, clock, revoked, authFailures, audit);
         this.services = new Services(jdbi, clock, changed, audit);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost(), audit);
         this.privateDns = new PrivateNameVerification(services, txt);
         this.oidcLogins = new OidcLogins(jdbi, authFailures);
         // A deleted identity ends its sessions as a revoked token does, told its wid- id.
-        this.agentIdentities = new AgentIdentities(jdbi, clock, revoked,
-                audit);
-        this.agentEnrollments = new AgentEnrollments(jdbi, clock, revoked,
-                authFailures, audit);
+        this.agentIdentities = new AgentIdentities(jdbi, clock, revoked, audit);
+        this.agentEnrollments = new AgentEnrollments(jdbi, clock, revoked, authFailures, audit);
     }
 
     public ControlPlane(Store store, Settings settings) {

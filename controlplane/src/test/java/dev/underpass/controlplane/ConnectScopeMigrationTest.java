@@ -29,6 +29,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 class ConnectScopeMigrationTest {
     @TempDir
     static Path dir;
+
     static Databases databases;
 
     @BeforeAll
@@ -45,8 +46,12 @@ class ConnectScopeMigrationTest {
     @EnumSource(Db.class)
     void runnerKeysNarrowedToEndpointsReadGetEndpointsConnect(Db db) {
         StoreConfig config = databases.fresh(db);
-        Flyway.configure().dataSource(config.url(), config.user(), config.password()).locations("classpath:db/migration")
-                .target("5").load().migrate();
+        Flyway.configure()
+                .dataSource(config.url(), config.user(), config.password())
+                .locations("classpath:db/migration")
+                .target("5")
+                .load()
+                .migrate();
         Map<String, String> keys = new LinkedHashMap<>(); // key -> scopes as version 5 stored them
         keys.put(Secrets.apiKey(), "endpoints:read");
         keys.put(Secrets.apiKey(), "endpoints:read services:read");
@@ -54,24 +59,35 @@ class ConnectScopeMigrationTest {
         keys.put(Secrets.apiKey(), "*");
         Jdbi.create(config.url(), config.user(), config.password()).useHandle(h -> {
             var now = Sql.at(TestClock.START);
-            h.createUpdate("insert into accounts (name, operator, created_at) values ('platform', false, :t)").bind("t", now)
+            h.createUpdate("insert into accounts (name, operator, created_at) values ('platform', false, :t)")
+                    .bind("t", now)
                     .execute();
             h.createUpdate("insert into users (account_seq, name, role, created_at) select seq, 'ci', 'member', :t "
-                    + "from accounts").bind("t", now).execute();
+                            + "from accounts")
+                    .bind("t", now)
+                    .execute();
             int i = 0;
             for (var k : keys.entrySet()) {
                 h.createUpdate("insert into api_keys (id, account_seq, user_seq, name, prefix, secret_sha256, scopes, "
                                 + "created_at, created_by) select :id, a.seq, u.seq, :n, :p, :h, :s, :t, 'test' "
                                 + "from accounts a join users u on u.account_seq = a.seq")
-                        .bind("id", "key-000000000000000" + i).bind("n", "k" + i++).bind("p", Secrets.shownPrefix(k.getKey()))
-                        .bind("h", Secrets.sha256Hex(k.getKey())).bind("s", k.getValue()).bind("t", now).execute();
+                        .bind("id", "key-000000000000000" + i)
+                        .bind("n", "k" + i++)
+                        .bind("p", Secrets.shownPrefix(k.getKey()))
+                        .bind("h", Secrets.sha256Hex(k.getKey()))
+                        .bind("s", k.getValue())
+                        .bind("t", now)
+                        .execute();
             }
         });
 
         try (Store store = Store.open(config)) {
             ApiKeys apiKeys = new ControlPlane(store, ControlPlaneFixture.SETTINGS).apiKeys();
-            var connect = keys.keySet().stream().map(k -> apiKeys.authenticate(k).can(Scope.ENDPOINTS_CONNECT)).toList();
-            assertThat(connect).as("endpoints:read, endpoints:read services:read, endpoints:write keys:read, *")
+            var connect = keys.keySet().stream()
+                    .map(k -> apiKeys.authenticate(k).can(Scope.ENDPOINTS_CONNECT))
+                    .toList();
+            assertThat(connect)
+                    .as("endpoints:read, endpoints:read services:read, endpoints:write keys:read, *")
                     .containsExactly(true, true, false, true);
             Principal runner = apiKeys.authenticate(keys.keySet().iterator().next());
             assertThat(runner.scopes()).containsExactlyInAnyOrder(Scope.ENDPOINTS_READ, Scope.ENDPOINTS_CONNECT);

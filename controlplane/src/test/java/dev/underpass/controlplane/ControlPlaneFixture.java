@@ -31,6 +31,7 @@ public final class ControlPlaneFixture implements AutoCloseable {
     public final ControlPlane cp;
     /** The operator owner's first key, as bootstrap showed it. */
     public final String operatorKey;
+
     public final Principal operator;
     /** How often the control plane told its listeners that endpoints changed. */
     public final AtomicInteger endpointChanges = new AtomicInteger();
@@ -40,19 +41,29 @@ public final class ControlPlaneFixture implements AutoCloseable {
     /** The limits on failed authentication attempts the control plane checks API keys and agent tokens within. */
     public final AuthFailures authFailures;
 
-    private ControlPlaneFixture(StoreConfig config, TestClock clock, Map<String, List<String>> txt, String operatorKey,
-                                AuthFailures authFailures) {
+    private ControlPlaneFixture(
+            StoreConfig config,
+            TestClock clock,
+            Map<String, List<String>> txt,
+            String operatorKey,
+            AuthFailures authFailures) {
         this.config = config;
         this.clock = clock;
         this.txt = txt;
         this.authFailures = authFailures;
         this.store = Store.open(config);
         try {
-            this.cp = new ControlPlane(store, SETTINGS, clock, name -> txt.getOrDefault(name, List.of()), authFailures,
-                    new ControlPlane.DataPlane(null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {
-                    }));
+            this.cp = new ControlPlane(
+                    store,
+                    SETTINGS,
+                    clock,
+                    name -> txt.getOrDefault(name, List.of()),
+                    authFailures,
+                    new ControlPlane.DataPlane(
+                            null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}));
             cp.onEndpointChange(endpointChanges::incrementAndGet);
-            this.operatorKey = operatorKey != null ? operatorKey
+            this.operatorKey = operatorKey != null
+                    ? operatorKey
                     : cp.accounts().bootstrap().orElseThrow().ownerKey().key();
             this.operator = cp.apiKeys().authenticate(this.operatorKey);
         } catch (RuntimeException e) {
@@ -79,7 +90,10 @@ public final class ControlPlaneFixture implements AutoCloseable {
 
     /** A new account created by the operator; returns its owner's first key. */
     public String account(String name) {
-        return cp.accounts().create(operator, new Accounts.CreateRequest(name, null)).ownerKey().key();
+        return cp.accounts()
+                .create(operator, new Accounts.CreateRequest(name, null))
+                .ownerKey()
+                .key();
     }
 
     public Principal as(String key) {
@@ -89,14 +103,23 @@ public final class ControlPlaneFixture implements AutoCloseable {
     /** A new user of {@code admin}'s account with {@code role}; returns the user's first key. */
     public String user(Principal admin, String name, Role role) {
         cp.users().create(admin, new Users.CreateRequest(name, role));
-        return cp.apiKeys().create(admin, new ApiKeys.CreateRequest("key-" + name, name, null, null)).key();
+        return cp.apiKeys()
+                .create(admin, new ApiKeys.CreateRequest("key-" + name, name, null, null))
+                .key();
     }
 
     /** A one-port service (443 to {@code name}.internal:443) of {@code p}'s account. */
     public Services.View service(Principal p, String name, boolean acceptanceRequired, String... allowed) {
-        return cp.services().create(p, new Services.CreateRequest(name, null,
-                List.of(new Services.Listener("tcp", 443, List.of(name + ".internal:443"))), List.of(allowed),
-                acceptanceRequired, null));
+        return cp.services()
+                .create(
+                        p,
+                        new Services.CreateRequest(
+                                name,
+                                null,
+                                List.of(new Services.Listener("tcp", 443, List.of(name + ".internal:443"))),
+                                List.of(allowed),
+                                acceptanceRequired,
+                                null));
     }
 
     @Override

@@ -35,7 +35,8 @@ public final class Databases implements AutoCloseable {
         return switch (db) {
             case H2 -> StoreConfig.embedded(dir.resolve(name));
             case POSTGRES -> {
-                try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
+                try (Connection c = pg.getPostgresDatabase().getConnection();
+                        Statement s = c.createStatement()) {
                     s.execute("create database " + name);
                 } catch (SQLException e) {
                     throw new IllegalStateException("cannot create database " + name, e);

@@ -27,6 +27,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 class HealthCheckMigrationTest {
     @TempDir
     static Path dir;
+
     static Databases databases;
 
     @BeforeAll
@@ -43,37 +44,54 @@ class HealthCheckMigrationTest {
     @EnumSource(Db.class)
     void servicesOfTheFirstSchemaGetTheDefaults(Db db) {
         StoreConfig config = databases.fresh(db);
-        Flyway.configure().dataSource(config.url(), config.user(), config.password()).locations("classpath:db/migration")
-                .target("1").load().migrate();
+        Flyway.configure()
+                .dataSource(config.url(), config.user(), config.password())
+                .locations("classpath:db/migration")
+                .target("1")
+                .load()
+                .migrate();
         Jdbi.create(config.url(), config.user(), config.password()).useHandle(h -> {
             var now = Sql.at(TestClock.START);
             for (String account : List.of("acme", "globex")) {
                 h.createUpdate("insert into accounts (name, operator, created_at) values (:n, false, :t)")
-                        .bind("n", account).bind("t", now).execute();
+                        .bind("n", account)
+                        .bind("t", now)
+                        .execute();
             }
-            h.createUpdate("insert into services (account_seq, name, description, acceptance_required, created_at, updated_at) "
-                    + "select seq, 'git', '', false, :t, :t from accounts where name = 'acme'").bind("t", now).execute();
+            h.createUpdate(
+                            "insert into services (account_seq, name, description, acceptance_required, created_at, updated_at) "
+                                    + "select seq, 'git', '', false, :t, :t from accounts where name = 'acme'")
+                    .bind("t", now)
+                    .execute();
             h.execute("insert into service_listeners (service_seq, protocol, port, targets) "
                     + "select seq, 'tcp', 443, 'git1.internal:443\ngit2.internal:443' from services");
             h.execute("insert into service_listeners (service_seq, protocol, port, targets) "
                     + "select seq, 'tcp', 22, 'git1.internal:22' from services");
-            h.createUpdate("insert into endpoints (id, account_seq, service_seq, service_ref, state, version, created_at, "
-                            + "updated_at) select 'ep-0123456789abcdef', a.seq, s.seq, 'acme/git', 'available', 1, :t, :t "
-                            + "from accounts a, services s where a.name = 'globex'")
-                    .bind("t", now).execute();
+            h.createUpdate(
+                            "insert into endpoints (id, account_seq, service_seq, service_ref, state, version, created_at, "
+                                    + "updated_at) select 'ep-0123456789abcdef', a.seq, s.seq, 'acme/git', 'available', 1, :t, :t "
+                                    + "from accounts a, services s where a.name = 'globex'")
+                    .bind("t", now)
+                    .execute();
         });
 
         try (Store store = Store.open(config)) {
-            List<String> applied = store.jdbi().withHandle(h -> h.createQuery(
-                            "select version from flyway_schema_history where version is not null order by installed_rank")
-                    .mapTo(String.class).list());
+            List<String> applied = store.jdbi()
+                    .withHandle(h -> h.createQuery(
+                                    "select version from flyway_schema_history where version is not null order by installed_rank")
+                            .mapTo(String.class)
+                            .list());
             assertThat(applied).containsExactly("1", "2", "3", "4", "5", "6");
             ControlPlane cp = new ControlPlane(store, ControlPlaneFixture.SETTINGS);
 
-            assertThat(cp.services().healthChecks("acme")).containsExactly(
-                    new Services.TargetCheck("git:22/git1.internal:22", "git", 22, "git1.internal:22", HealthCheck.DEFAULT),
-                    new Services.TargetCheck("git:443/git1.internal:443", "git", 443, "git1.internal:443", HealthCheck.DEFAULT),
-                    new Services.TargetCheck("git:443/git2.internal:443", "git", 443, "git2.internal:443", HealthCheck.DEFAULT));
+            assertThat(cp.services().healthChecks("acme"))
+                    .containsExactly(
+                            new Services.TargetCheck(
+                                    "git:22/git1.internal:22", "git", 22, "git1.internal:22", HealthCheck.DEFAULT),
+                            new Services.TargetCheck(
+                                    "git:443/git1.internal:443", "git", 443, "git1.internal:443", HealthCheck.DEFAULT),
+                            new Services.TargetCheck(
+                                    "git:443/git2.internal:443", "git", 443, "git2.internal:443", HealthCheck.DEFAULT));
             Endpoints.Listening l = cp.endpoints().listening().getFirst();
             assertThat(l.id()).isEqualTo("ep-0123456789abcdef");
             assertThat(l.healthChecks()).isEqualTo(Map.of(22, HealthCheck.DEFAULT, 443, HealthCheck.DEFAULT));

@@ -8,8 +8,7 @@ import java.util.Set;
 
 /** Where two JSON trees differ, as JSON pointers with both values: readable failures for big snapshots. */
 public final class JsonDiff {
-    private JsonDiff() {
-    }
+    private JsonDiff() {}
 
     public static List<String> of(JsonNode expected, JsonNode actual) {
         List<String> out = new ArrayList<>();

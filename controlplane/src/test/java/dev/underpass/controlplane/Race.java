@@ -12,8 +12,7 @@ import java.util.concurrent.TimeUnit;
 public final class Race {
     static final long TIMEOUT_SECONDS = 60;
 
-    private Race() {
-    }
+    private Race() {}
 
     /** Runs {@code a} and {@code b} at once; returns what each threw, in order (null where it succeeded). */
     public static List<Throwable> of(Runnable a, Runnable b) throws Exception {

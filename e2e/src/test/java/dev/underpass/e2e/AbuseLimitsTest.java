@@ -32,6 +32,7 @@ class AbuseLimitsTest {
 
     @TempDir
     Path dir;
+
     EchoServer echo;
     Tunnel tunnel;
     final List<Socket> held = new ArrayList<>();
@@ -61,18 +62,26 @@ class AbuseLimitsTest {
         for (int i = 0; i < 3; i++) {
             held.add(echoed(port, "held " + i));
         }
-        assertThat(refusedOnEndpointPort(port)).as("a fourth connection on the endpoint port").isTrue();
-        tunnel.gateway().awaitLog("refused: account platform holds 3 live connections through endpoint ports and the TLS "
-                + "listener, its limit", WAIT);
+        assertThat(refusedOnEndpointPort(port))
+                .as("a fourth connection on the endpoint port")
+                .isTrue();
+        tunnel.gateway()
+                .awaitLog(
+                        "refused: account platform holds 3 live connections through endpoint ports and the TLS "
+                                + "listener, its limit",
+                        WAIT);
 
         // The proxy, which authenticates, has a budget of its own: whoever reaches an endpoint port cannot spend it.
         String name = tunnel.endpointDnsName("echo") + ":" + Tunnel.servicePort("echo");
         for (int i = 0; i < 3; i++) {
             held.add(proxyTunnel(name, "proxied " + i));
         }
-        assertThat(proxyConnect(name)).startsWith("HTTP/1.1 429")
+        assertThat(proxyConnect(name))
+                .startsWith("HTTP/1.1 429")
                 .contains("account platform already holds 3 live connections through the forward proxy, its limit");
-        assertThat(socksConnect(name)).as("SOCKS5: connection not allowed by ruleset").isEqualTo(2);
+        assertThat(socksConnect(name))
+                .as("SOCKS5: connection not allowed by ruleset")
+                .isEqualTo(2);
         tunnel.gateway().awaitLog("refused: account platform holds 3 live connections through the forward proxy", WAIT);
 
         held.removeFirst().close(); // one of the endpoint port's
@@ -94,9 +103,11 @@ class AbuseLimitsTest {
         Socket s = new Socket("127.0.0.1", tunnel.proxyPort());
         try {
             s.setSoTimeout((int) WAIT.toMillis());
-            String auth = Base64.getEncoder().encodeToString(("ci:" + tunnel.platformKey()).getBytes(StandardCharsets.UTF_8));
-            s.getOutputStream().write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String auth =
+                    Base64.getEncoder().encodeToString(("ci:" + tunnel.platformKey()).getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream()
+                    .write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             String established = "HTTP/1.1 200 Connection established\r\n\r\n";
             String head = new String(s.getInputStream().readNBytes(established.length()), StandardCharsets.US_ASCII);
             assertThat(head).isEqualTo(established);
@@ -139,7 +150,9 @@ class AbuseLimitsTest {
                 Thread.sleep(100);
             }
         }
-        assertThat(again).as("the link carries new connections once streams ended").isNotNull();
+        assertThat(again)
+                .as("the link carries new connections once streams ended")
+                .isNotNull();
         held.add(again);
     }
 
@@ -174,9 +187,11 @@ class AbuseLimitsTest {
     private String proxyConnect(String destination) throws IOException {
         try (Socket s = new Socket("127.0.0.1", tunnel.proxyPort())) {
             s.setSoTimeout((int) WAIT.toMillis());
-            String auth = Base64.getEncoder().encodeToString(("ci:" + tunnel.platformKey()).getBytes(StandardCharsets.UTF_8));
-            s.getOutputStream().write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth
-                    + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String auth =
+                    Base64.getEncoder().encodeToString(("ci:" + tunnel.platformKey()).getBytes(StandardCharsets.UTF_8));
+            s.getOutputStream()
+                    .write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         }
     }

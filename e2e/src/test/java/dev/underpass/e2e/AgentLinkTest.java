@@ -29,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AgentLinkTest {
     @TempDir
     static Path dir;
+
     static EchoServer echo;
     static Tunnel tunnel;
 
@@ -45,22 +46,31 @@ class AgentLinkTest {
     }
 
     private static List<String> agentArgs(Path tokenFile, String... trust) {
-        var args = new java.util.ArrayList<>(List.of("agent", "--gateway", "localhost:" + tunnel.agentPort(),
-                "--token-file", tokenFile.toString(), "--target", echo.address()));
+        var args = new java.util.ArrayList<>(List.of(
+                "agent",
+                "--gateway",
+                "localhost:" + tunnel.agentPort(),
+                "--token-file",
+                tokenFile.toString(),
+                "--target",
+                echo.address()));
         args.addAll(List.of(trust));
         return args;
     }
 
     private static void assertTunnelStillWorks() throws Exception {
         assertThat(tunnel.gateway().isAlive()).isTrue();
-        assertThat(Clients.echo(tunnel.endpointPort("echo"), "alive".getBytes())).isEqualTo("alive".getBytes());
+        assertThat(Clients.echo(tunnel.endpointPort("echo"), "alive".getBytes()))
+                .isEqualTo("alive".getBytes());
     }
 
     @Test
     void aWrongTokenIsRefusedWithAClearErrorOnBothSides() throws Exception {
         Path badToken = Files.writeString(dir.resolve("bad-token"), "upa_not-a-real-token\n");
-        try (UnderpassProcess agent = tunnel.startAgentProcess(agentArgs(badToken, "--ca-file", tunnel.caFile().toString()))) {
-            agent.awaitLog("the gateway refused the session: 401 Unauthorized: agent token not recognised", Tunnel.WAIT);
+        try (UnderpassProcess agent = tunnel.startAgentProcess(
+                agentArgs(badToken, "--ca-file", tunnel.caFile().toString()))) {
+            agent.awaitLog(
+                    "the gateway refused the session: 401 Unauthorized: agent token not recognised", Tunnel.WAIT);
             tunnel.gateway().awaitLog("refused: agent token not recognised", Tunnel.WAIT);
             assertThat(agent.output()).doesNotContain("upa_not-a-real-token");
             assertThat(tunnel.gateway().output()).doesNotContain("upa_not-a-real-token");
@@ -72,12 +82,16 @@ class AgentLinkTest {
     @Test
     void anAgentRefusesAGatewayWhoseCertificateItDoesNotTrust() throws Exception {
         // A CA of another gateway, and a pin that matches nothing.
-        Path otherCa = GatewayCertificates.ensure(dir.resolve("other-ca"), List.of("localhost")).caFile();
-        try (UnderpassProcess byCa = tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--ca-file", otherCa.toString()));
-             UnderpassProcess byPin = tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(),
-                     "--pin", "sha256:" + "ab".repeat(32)))) {
-            byCa.awaitLog("TLS handshake failed: .*(PKIX|certificate|unable to find valid certification path)", Tunnel.WAIT);
-            byPin.awaitLog("TLS handshake failed: .*matches no certificate of the chain against the pinned", Tunnel.WAIT);
+        Path otherCa = GatewayCertificates.ensure(dir.resolve("other-ca"), List.of("localhost"))
+                .caFile();
+        try (UnderpassProcess byCa =
+                        tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--ca-file", otherCa.toString()));
+                UnderpassProcess byPin =
+                        tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--pin", "sha256:" + "ab".repeat(32)))) {
+            byCa.awaitLog(
+                    "TLS handshake failed: .*(PKIX|certificate|unable to find valid certification path)", Tunnel.WAIT);
+            byPin.awaitLog(
+                    "TLS handshake failed: .*matches no certificate of the chain against the pinned", Tunnel.WAIT);
             assertThat(byCa.output()).doesNotContain("session").doesNotContain("established");
         }
         tunnel.gateway().awaitLog("agent link from .* refused: TLS handshake failed", Tunnel.WAIT);
@@ -91,10 +105,18 @@ class AgentLinkTest {
         Path impostorDir = dir.resolve("impostor");
         var impostorCerts = GatewayCertificates.ensure(impostorDir, List.of("localhost", "127.0.0.1"));
         String pin = GatewayCertificates.fingerprint(tunnel.caFile());
-        try (ImpostorGateway impostor = new ImpostorGateway(impostorCerts.privateKeyFile(),
-                List.of(impostorCerts.certificateFile(), tunnel.caFile()));
-             UnderpassProcess agent = tunnel.startAgentProcess(List.of("agent", "--gateway", "localhost:" + impostor.port(),
-                     "--token-file", tunnel.tokenFile().toString(), "--target", echo.address(), "--pin", pin))) {
+        try (ImpostorGateway impostor = new ImpostorGateway(
+                        impostorCerts.privateKeyFile(), List.of(impostorCerts.certificateFile(), tunnel.caFile()));
+                UnderpassProcess agent = tunnel.startAgentProcess(List.of(
+                        "agent",
+                        "--gateway",
+                        "localhost:" + impostor.port(),
+                        "--token-file",
+                        tunnel.tokenFile().toString(),
+                        "--target",
+                        echo.address(),
+                        "--pin",
+                        pin))) {
             agent.awaitLog("TLS handshake failed", Tunnel.WAIT);
             assertThat(impostor.completedHandshakes()).isZero();
             assertThat(agent.output()).doesNotContain("established");
@@ -104,7 +126,8 @@ class AgentLinkTest {
     @Test
     void thePinnedFingerprintOfTheGatewayCaIsAccepted() throws Exception {
         String pin = GatewayCertificates.fingerprint(tunnel.caFile());
-        try (UnderpassProcess agent = tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--pin", pin, "--name", "pinned"))) {
+        try (UnderpassProcess agent =
+                tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--pin", pin, "--name", "pinned"))) {
             agent.awaitLog("session \\d+ established", Tunnel.WAIT);
         }
     }
@@ -113,8 +136,8 @@ class AgentLinkTest {
     void garbageOnTheAgentPortIsRefusedAndChangesNothing() throws Exception {
         byte[] junk = new byte[64 * 1024];
         new Random(9).nextBytes(junk);
-        for (byte[] payload : List.of(junk, "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(),
-                "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes())) {
+        for (byte[] payload : List.of(
+                junk, "GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(), "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes())) {
             try (Socket s = new Socket("127.0.0.1", tunnel.agentPort())) {
                 s.setSoTimeout(30_000);
                 OutputStream out = s.getOutputStream();
@@ -140,14 +163,21 @@ class AgentLinkTest {
     @Test
     void theAgentReachesTheGatewayThroughAnHttpConnectProxyAndDetectsADeadLink() throws Exception {
         try (ConnectProxy proxy = new ConnectProxy();
-             UnderpassProcess agent = tunnel.startAgentProcess(agentArgs(tunnel.tokenFile(), "--ca-file",
-                     tunnel.caFile().toString(), "--proxy", "http://" + proxy.address(), "--name", "proxied"))) {
+                UnderpassProcess agent = tunnel.startAgentProcess(agentArgs(
+                        tunnel.tokenFile(),
+                        "--ca-file",
+                        tunnel.caFile().toString(),
+                        "--proxy",
+                        "http://" + proxy.address(),
+                        "--name",
+                        "proxied"))) {
             agent.awaitLog("session \\d+ established", Tunnel.WAIT);
             assertThat(proxy.connectTargets()).contains("localhost:" + tunnel.agentPort());
             long cut = System.nanoTime();
             proxy.freeze(); // the link goes silent without closing
             agent.awaitLog("no frame from the gateway within the heartbeat timeout", Tunnel.WAIT);
-            tunnel.gateway().awaitLog("agent=proxied.*no frame from the agent within the heartbeat timeout", Tunnel.WAIT);
+            tunnel.gateway()
+                    .awaitLog("agent=proxied.*no frame from the agent within the heartbeat timeout", Tunnel.WAIT);
             long detectedMillis = (System.nanoTime() - cut) / 1_000_000;
             assertThat(detectedMillis).isLessThan(20_000);
         }

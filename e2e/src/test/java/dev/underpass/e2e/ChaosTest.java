@@ -54,7 +54,9 @@ import org.junit.jupiter.api.io.TempDir;
 class ChaosTest {
     /** The gateway's heartbeat timeout as the {@link Tunnel} harness configures it. */
     static final Duration GATEWAY_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+
+    private static final HttpClient HTTP =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
 
     @TempDir
     Path dir;
@@ -67,17 +69,21 @@ class ChaosTest {
         int transfers = 100;
         int head = 64 * 1024;
         int length = 512 * 1024; // the rest after the gate: 28 chunks of 16 KiB, 100 ms apart, about 3 s
-        try (PacedSourceServer source = new PacedSourceServer(head, 16 * 1024, Duration.ofMillis(100), Duration.ofSeconds(90));
-             Tunnel t = Tunnel.startWithoutAgent(dir)) {
+        try (PacedSourceServer source =
+                        new PacedSourceServer(head, 16 * 1024, Duration.ofMillis(100), Duration.ofSeconds(90));
+                Tunnel t = Tunnel.startWithoutAgent(dir)) {
             int port = t.publish("source", List.of(listener(1, source.address())));
             String gateway = "localhost:" + t.agentPort();
-            UnderpassProcess a = startAgent(t, "agent-a", gateway, List.of(source.address()), "metricsListen: \"127.0.0.1:0\"\n");
-            UnderpassProcess b = startAgent(t, "agent-b", gateway, List.of(source.address()), "metricsListen: \"127.0.0.1:0\"\n");
+            UnderpassProcess a =
+                    startAgent(t, "agent-a", gateway, List.of(source.address()), "metricsListen: \"127.0.0.1:0\"\n");
+            UnderpassProcess b =
+                    startAgent(t, "agent-b", gateway, List.of(source.address()), "metricsListen: \"127.0.0.1:0\"\n");
             int opsA = opsPort(a);
             int opsB = opsPort(b);
             assertThat(metric(opsA, "underpass_agent_sessions")).isEqualTo(1);
             assertThat(metric(opsB, "underpass_agent_sessions")).isEqualTo(1);
-            assertThat(metric(opsA, "underpass_agent_streams_active") + metric(opsB, "underpass_agent_streams_active")).isZero();
+            assertThat(metric(opsA, "underpass_agent_streams_active") + metric(opsB, "underpass_agent_streams_active"))
+                    .isZero();
 
             ExecutorService consumers = Executors.newVirtualThreadPerTaskExecutor();
             try {
@@ -89,17 +95,25 @@ class ChaosTest {
                 }
                 // Every transfer is under way and held in the middle: none can end before the kill.
                 assertThat(heads.await(Tunnel.WAIT.toSeconds(), TimeUnit.SECONDS))
-                        .as("every consumer received the first %d bytes", head).isTrue();
-                await("the source holds all " + transfers + " transfers at its gate", Tunnel.WAIT,
+                        .as("every consumer received the first %d bytes", head)
+                        .isTrue();
+                await(
+                        "the source holds all " + transfers + " transfers at its gate",
+                        Tunnel.WAIT,
                         () -> source.held() == transfers);
                 long[] gauges = new long[2];
-                await("the agents' underpass_agent_streams_active add up to " + transfers, Duration.ofSeconds(30), () -> {
-                    gauges[0] = metric(opsA, "underpass_agent_streams_active");
-                    gauges[1] = metric(opsB, "underpass_agent_streams_active");
-                    return gauges[0] + gauges[1] == transfers;
-                }, () -> "agent-a " + gauges[0] + ", agent-b " + gauges[1]);
+                await(
+                        "the agents' underpass_agent_streams_active add up to " + transfers,
+                        Duration.ofSeconds(30),
+                        () -> {
+                            gauges[0] = metric(opsA, "underpass_agent_streams_active");
+                            gauges[1] = metric(opsB, "underpass_agent_streams_active");
+                            return gauges[0] + gauges[1] == transfers;
+                        },
+                        () -> "agent-a " + gauges[0] + ", agent-b " + gauges[1]);
                 long killedStreams = metric(opsA, "underpass_agent_streams_active");
-                assertThat(killedStreams).as("streams on the agent to be killed (least outstanding spreads them)")
+                assertThat(killedStreams)
+                        .as("streams on the agent to be killed (least outstanding spreads them)")
                         .isBetween(1L, transfers - 1L);
 
                 long killedAt = System.nanoTime();
@@ -113,25 +127,39 @@ class ChaosTest {
                 long settledMillis = (System.nanoTime() - killedAt) / 1_000_000;
 
                 Map<Kind, List<Outcome>> byKind = new TreeMap<>();
-                outcomes.forEach(o -> byKind.computeIfAbsent(o.kind(), k -> new ArrayList<>()).add(o));
+                outcomes.forEach(o ->
+                        byKind.computeIfAbsent(o.kind(), k -> new ArrayList<>()).add(o));
                 Map<String, Integer> errors = new TreeMap<>();
                 byKind.getOrDefault(Kind.ERROR, List.of()).forEach(o -> errors.merge(o.detail(), 1, Integer::sum));
                 long lastErrorMillis = byKind.getOrDefault(Kind.ERROR, List.of()).stream()
-                        .mapToLong(o -> (o.endNanos() - killedAt) / 1_000_000).max().orElse(-1);
-                System.out.printf("[chaos] kill -9 of agent-a with %d of %d streams: %s; errors %s, the last %d ms after the kill;"
-                        + " all settled %d ms after the kill%n", killedStreams, transfers, counts(byKind), errors, lastErrorMillis,
-                        settledMillis);
+                        .mapToLong(o -> (o.endNanos() - killedAt) / 1_000_000)
+                        .max()
+                        .orElse(-1);
+                System.out.printf(
+                        "[chaos] kill -9 of agent-a with %d of %d streams: %s; errors %s, the last %d ms after the kill;"
+                                + " all settled %d ms after the kill%n",
+                        killedStreams, transfers, counts(byKind), errors, lastErrorMillis, settledMillis);
 
-                assertThat(byKind.getOrDefault(Kind.SHORT, List.of())).as("silently short data (a clean EOF before the end)").isEmpty();
-                assertThat(byKind.getOrDefault(Kind.CORRUPT, List.of())).as("wrong bytes").isEmpty();
-                assertThat(byKind.getOrDefault(Kind.HUNG, List.of())).as("reads that hung").isEmpty();
-                assertThat(byKind.getOrDefault(Kind.ERROR, List.of())).as("transfers that failed with an error: exactly "
-                        + "those the killed agent carried").hasSize((int) killedStreams);
-                assertThat(byKind.getOrDefault(Kind.OK, List.of())).as("transfers complete with the right SHA-256")
+                assertThat(byKind.getOrDefault(Kind.SHORT, List.of()))
+                        .as("silently short data (a clean EOF before the end)")
+                        .isEmpty();
+                assertThat(byKind.getOrDefault(Kind.CORRUPT, List.of()))
+                        .as("wrong bytes")
+                        .isEmpty();
+                assertThat(byKind.getOrDefault(Kind.HUNG, List.of()))
+                        .as("reads that hung")
+                        .isEmpty();
+                assertThat(byKind.getOrDefault(Kind.ERROR, List.of()))
+                        .as("transfers that failed with an error: exactly " + "those the killed agent carried")
+                        .hasSize((int) killedStreams);
+                assertThat(byKind.getOrDefault(Kind.OK, List.of()))
+                        .as("transfers complete with the right SHA-256")
                         .hasSize(transfers - (int) killedStreams);
                 // The consumers learn at once (the link closes), not after a heartbeat timeout or more.
-                assertThat(lastErrorMillis).as("ms from the kill to the last consumer's error")
-                        .isLessThanOrEqualTo(GATEWAY_HEARTBEAT_TIMEOUT.plusSeconds(5).toMillis());
+                assertThat(lastErrorMillis)
+                        .as("ms from the kill to the last consumer's error")
+                        .isLessThanOrEqualTo(
+                                GATEWAY_HEARTBEAT_TIMEOUT.plusSeconds(5).toMillis());
             } finally {
                 consumers.shutdownNow();
             }
@@ -143,13 +171,21 @@ class ChaosTest {
                 assertThat(d.bytes()).isEqualTo(32 * 1024);
                 assertThat(d.sha256()).isEqualTo(DataStream.sha256(5000 + i, 32 * 1024, Clients.CHUNK));
             }
-            await("agent-b's underpass_agent_streams_active back to 0", Tunnel.WAIT,
+            await(
+                    "agent-b's underpass_agent_streams_active back to 0",
+                    Tunnel.WAIT,
                     () -> metric(opsB, "underpass_agent_streams_active") == 0);
             assertThat(t.gateway().isAlive()).isTrue();
         }
     }
 
-    enum Kind { OK, ERROR, SHORT, CORRUPT, HUNG }
+    enum Kind {
+        OK,
+        ERROR,
+        SHORT,
+        CORRUPT,
+        HUNG
+    }
 
     record Outcome(int index, Kind kind, long bytes, String detail, long endNanos) {
         Outcome(int index, Kind kind, long bytes, String detail) {
@@ -207,35 +243,50 @@ class ChaosTest {
 
     @Test
     void theGatewayRestartedUnderLoadServesAgainThroughTheSameAgentsWithinAMinute() throws Exception {
-        try (EchoServer echo = new EchoServer(); Tunnel t = Tunnel.start(dir, Map.of("echo", echo.address()))) {
+        try (EchoServer echo = new EchoServer();
+                Tunnel t = Tunnel.start(dir, Map.of("echo", echo.address()))) {
             int port = t.endpointPort("echo");
             long agentPid = t.agent().pid();
-            try (ConnectionLoop loop = ConnectionLoop.start(port, 20_000, Duration.ofSeconds(100), Duration.ofMillis(10))) {
+            try (ConnectionLoop loop =
+                    ConnectionLoop.start(port, 20_000, Duration.ofSeconds(100), Duration.ofMillis(10))) {
                 loop.awaitSuccesses(20, Tunnel.WAIT);
                 long stoppedAt = System.nanoTime();
                 t.gateway().close(); // SIGTERM; the gateway drains and exits
                 long exitedAt = System.nanoTime();
                 t.startGateway(); // on the same agent, API and endpoint ports, with the same data dir
                 long upMillis = (System.nanoTime() - stoppedAt) / 1_000_000;
-                assertThat(t.endpointPort("echo")).as("the endpoint's port after the restart").isEqualTo(port);
+                assertThat(t.endpointPort("echo"))
+                        .as("the endpoint's port after the restart")
+                        .isEqualTo(port);
                 t.gateway().awaitLog("agent=test-agent\\) advertised", Tunnel.WAIT);
 
                 // The first connection through the new gateway process.
-                ConnectionLoop.Attempt first = loop.awaitAttempt(a -> a.ok() && a.startNanos() > exitedAt,
+                ConnectionLoop.Attempt first = loop.awaitAttempt(
+                        a -> a.ok() && a.startNanos() > exitedAt,
                         Duration.ofSeconds(60).minusNanos(System.nanoTime() - stoppedAt));
                 long resumedMillis = (first.endNanos() - stoppedAt) / 1_000_000;
-                assertThat(resumedMillis).as("service resumed after the gateway's stop").isLessThanOrEqualTo(60_000);
+                assertThat(resumedMillis)
+                        .as("service resumed after the gateway's stop")
+                        .isLessThanOrEqualTo(60_000);
                 // Once it has resumed, it stays up: the next connections all succeed.
                 List<ConnectionLoop.Attempt> after = loop.awaitAttemptsAfter(first, 20, Tunnel.WAIT);
                 assertThat(after).as("connections after the first success").allMatch(ConnectionLoop.Attempt::ok);
                 long failed = loop.attempts().stream().filter(a -> !a.ok()).count();
                 // How long after the new gateway opened its agent port the agent was back (issue 12: 3-5 s).
-                long agentBackMillis = Duration.between(logTime(t.gateway(), "agent port listening"),
-                        logTime(t.gateway(), "advertised")).toMillis();
-                System.out.printf("[chaos] gateway restart: exited %d ms after SIGTERM, up again after %d ms, the agent back %d ms"
-                        + " after the agent port opened, service resumed %d ms after the stop; %d failed connections during the"
-                        + " outage, %d succeeded in all; first failure: %s%n", (exitedAt - stoppedAt) / 1_000_000, upMillis,
-                        agentBackMillis, resumedMillis, failed, loop.successes(), loop.firstFailure());
+                long agentBackMillis = Duration.between(
+                                logTime(t.gateway(), "agent port listening"), logTime(t.gateway(), "advertised"))
+                        .toMillis();
+                System.out.printf(
+                        "[chaos] gateway restart: exited %d ms after SIGTERM, up again after %d ms, the agent back %d ms"
+                                + " after the agent port opened, service resumed %d ms after the stop; %d failed connections during the"
+                                + " outage, %d succeeded in all; first failure: %s%n",
+                        (exitedAt - stoppedAt) / 1_000_000,
+                        upMillis,
+                        agentBackMillis,
+                        resumedMillis,
+                        failed,
+                        loop.successes(),
+                        loop.firstFailure());
             }
             // The same agent process reconnected by itself.
             assertThat(t.agent().pid()).isEqualTo(agentPid);
@@ -250,16 +301,31 @@ class ChaosTest {
 
     @Test
     void aTargetFailingItsHttpHealthCheckGetsNoConnectionsUntilItIsHealthyAgain() throws Exception {
-        try (HttpTarget t1 = new HttpTarget("t1"); HttpTarget t2 = new HttpTarget("t2"); Tunnel t = Tunnel.startWithoutAgent(dir)) {
-            Map<String, Object> check = Map.of("protocol", "http", "path", "/healthz", "intervalSeconds", 1, "timeoutSeconds", 1,
-                    "healthyThreshold", 2, "unhealthyThreshold", 2);
+        try (HttpTarget t1 = new HttpTarget("t1");
+                HttpTarget t2 = new HttpTarget("t2");
+                Tunnel t = Tunnel.startWithoutAgent(dir)) {
+            Map<String, Object> check = Map.of(
+                    "protocol",
+                    "http",
+                    "path",
+                    "/healthz",
+                    "intervalSeconds",
+                    1,
+                    "timeoutSeconds",
+                    1,
+                    "healthyThreshold",
+                    2,
+                    "unhealthyThreshold",
+                    2);
             Map<String, Object> web = new LinkedHashMap<>(listener(80, t1.address(), t2.address()));
             web.put("healthCheck", check);
             int port = t.publish("web", List.of(web));
             startAgent(t, "web-agent", "localhost:" + t.agentPort(), List.of(t1.address(), t2.address()), "");
 
             awaitHealth(t, "web", Map.of(t1.address(), "healthy", t2.address(), "healthy"));
-            assertThat(get(port, 20)).as("servers reached while both are healthy").containsKeys("t1", "t2");
+            assertThat(get(port, 20))
+                    .as("servers reached while both are healthy")
+                    .containsKeys("t1", "t2");
 
             t1.healthStatus(503);
             long flipped = System.nanoTime();
@@ -267,7 +333,9 @@ class ChaosTest {
             long unhealthyMillis = (System.nanoTime() - flipped) / 1_000_000;
             int t1Hits = t1.hits();
             Map<String, Integer> whileUnhealthy = get(port, 20);
-            assertThat(whileUnhealthy).as("servers reached while t1 is unhealthy").isEqualTo(Map.of("t2", 20));
+            assertThat(whileUnhealthy)
+                    .as("servers reached while t1 is unhealthy")
+                    .isEqualTo(Map.of("t2", 20));
             assertThat(t1.hits()).as("t1's hits other than /healthz").isEqualTo(t1Hits);
 
             t1.healthStatus(200);
@@ -276,14 +344,22 @@ class ChaosTest {
             long healthyMillis = (System.nanoTime() - flipped) / 1_000_000;
             Map<String, Integer> again = get(port, 20);
             assertThat(again).as("servers reached once t1 is healthy again").containsKeys("t1", "t2");
-            System.out.printf("[chaos] flapping target: unhealthy after %d ms, healthy again after %d ms; %s, then %s%n",
+            System.out.printf(
+                    "[chaos] flapping target: unhealthy after %d ms, healthy again after %d ms; %s, then %s%n",
                     unhealthyMillis, healthyMillis, whileUnhealthy, again);
 
             // The CLI shows the same health.
             Path key = Files.writeString(dir.resolve("acme.key"), t.acmeKey() + "\n");
             Cli cli = new Cli(dir, "acme");
-            cli.run("login", "--gateway", "https://localhost:" + t.apiPort(), "--ca-file", t.caFile().toString(),
-                    "--key-file", key.toString()).ok("login");
+            cli.run(
+                            "login",
+                            "--gateway",
+                            "https://localhost:" + t.apiPort(),
+                            "--ca-file",
+                            t.caFile().toString(),
+                            "--key-file",
+                            key.toString())
+                    .ok("login");
             JsonNode health = cli.json("service", "health", "web");
             assertThat(states(health)).isEqualTo(Map.of(t1.address(), "healthy", t2.address(), "healthy"));
             assertThat(t1.failures()).isEmpty();
@@ -294,15 +370,21 @@ class ChaosTest {
     /** Waits until {@code GET /v1/services/{service}/health} shows exactly {@code expected} (target to state). */
     private static void awaitHealth(Tunnel t, String service, Map<String, String> expected) throws Exception {
         JsonNode[] last = new JsonNode[1];
-        await("service " + service + " health " + expected, Duration.ofSeconds(30), () -> {
-            last[0] = t.getAsProvider("/v1/services/" + service + "/health");
-            return states(last[0]).equals(expected);
-        }, () -> String.valueOf(last[0]));
+        await(
+                "service " + service + " health " + expected,
+                Duration.ofSeconds(30),
+                () -> {
+                    last[0] = t.getAsProvider("/v1/services/" + service + "/health");
+                    return states(last[0]).equals(expected);
+                },
+                () -> String.valueOf(last[0]));
     }
 
     private static Map<String, String> states(JsonNode health) {
         Map<String, String> states = new TreeMap<>();
-        health.get("targets").forEach(x -> states.put(x.get("target").asText(), x.get("state").asText()));
+        health.get("targets")
+                .forEach(
+                        x -> states.put(x.get("target").asText(), x.get("state").asText()));
         return states;
     }
 
@@ -311,8 +393,9 @@ class ChaosTest {
         Map<String, Integer> seen = new TreeMap<>();
         for (int i = 0; i < count; i++) {
             try (Socket s = Clients.connect(port)) {
-                s.getOutputStream().write(("GET /hit/" + i + " HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
-                        .getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream()
+                        .write(("GET /hit/" + i + " HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+                                .getBytes(StandardCharsets.US_ASCII));
                 String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
                 assertThat(response).startsWith("HTTP/1.1 200 ");
                 seen.merge(response.substring(response.indexOf("\r\n\r\n") + 4), 1, Integer::sum);
@@ -326,19 +409,24 @@ class ChaosTest {
 
     @Test
     void aSilentAgentLinkIsDetectedWithinTheHeartbeatTimeoutAndTheAgentComesBack() throws Exception {
-        try (EchoServer echo = new EchoServer(); Tunnel t = Tunnel.startWithoutAgent(dir);
-             FreezableRelay relay = new FreezableRelay("127.0.0.1", t.agentPort())) {
+        try (EchoServer echo = new EchoServer();
+                Tunnel t = Tunnel.startWithoutAgent(dir);
+                FreezableRelay relay = new FreezableRelay("127.0.0.1", t.agentPort())) {
             int port = t.publish("echo", List.of(listener(1, echo.address())));
             UnderpassProcess agent = startAgent(t, "relayed", "localhost:" + relay.port(), List.of(echo.address()), "");
             assertThat(Clients.echo(port, "before".getBytes())).isEqualTo("before".getBytes());
 
             long cut = System.nanoTime();
             relay.freeze(); // no byte moves either way; every socket stays open
-            t.gateway().awaitLog("agent=relayed\\): no frame from the agent within the heartbeat timeout, closing the link",
-                    Tunnel.WAIT);
+            t.gateway()
+                    .awaitLog(
+                            "agent=relayed\\): no frame from the agent within the heartbeat timeout, closing the link",
+                            Tunnel.WAIT);
             long detectedMillis = (System.nanoTime() - cut) / 1_000_000;
-            assertThat(detectedMillis).as("ms from the freeze to the gateway's heartbeat timeout")
-                    .isLessThanOrEqualTo(GATEWAY_HEARTBEAT_TIMEOUT.plusSeconds(5).toMillis());
+            assertThat(detectedMillis)
+                    .as("ms from the freeze to the gateway's heartbeat timeout")
+                    .isLessThanOrEqualTo(
+                            GATEWAY_HEARTBEAT_TIMEOUT.plusSeconds(5).toMillis());
             agent.awaitLog("no frame from the gateway within the heartbeat timeout", Tunnel.WAIT);
 
             relay.thaw();
@@ -348,7 +436,8 @@ class ChaosTest {
             assertThat(Clients.echo(port, "after".getBytes())).isEqualTo("after".getBytes());
             assertThat(agent.isAlive()).isTrue();
             assertThat(relay.connections()).as("links through the relay").isGreaterThanOrEqualTo(2);
-            System.out.printf("[chaos] frozen link: the gateway gave up after %d ms; the agent was back %d ms after the thaw%n",
+            System.out.printf(
+                    "[chaos] frozen link: the gateway gave up after %d ms; the agent was back %d ms after the thaw%n",
                     detectedMillis, backMillis);
         }
     }
@@ -358,7 +447,8 @@ class ChaosTest {
 
     @Test
     void aRollingRestartOfTwoAgentsFailsNoConnection() throws Exception {
-        try (EchoServer echo = new EchoServer(); Tunnel t = Tunnel.startWithoutAgent(dir)) {
+        try (EchoServer echo = new EchoServer();
+                Tunnel t = Tunnel.startWithoutAgent(dir)) {
             int port = t.publish("echo", List.of(listener(1, echo.address())));
             String gateway = "localhost:" + t.agentPort();
             String extra = "drainTimeoutSeconds: 20\nmetricsListen: \"127.0.0.1:0\"\n";
@@ -378,22 +468,29 @@ class ChaosTest {
                     c.roundTrip("hello " + i + "\n");
                     int opened = i + 1;
                     long[] g = new long[names.size()];
-                    await(opened + " long-lived connection(s) on the agents", Duration.ofSeconds(30), () -> {
-                        for (int k = 0; k < names.size(); k++) {
-                            g[k] = metric(ops.get(names.get(k)), "underpass_agent_streams_active");
-                        }
-                        return Arrays.stream(g).sum() == opened;
-                    }, () -> Arrays.toString(g));
+                    await(
+                            opened + " long-lived connection(s) on the agents",
+                            Duration.ofSeconds(30),
+                            () -> {
+                                for (int k = 0; k < names.size(); k++) {
+                                    g[k] = metric(ops.get(names.get(k)), "underpass_agent_streams_active");
+                                }
+                                return Arrays.stream(g).sum() == opened;
+                            },
+                            () -> Arrays.toString(g));
                     for (int k = 0; k < names.size(); k++) {
                         if (g[k] == 1 && !longLived.containsKey(names.get(k))) {
                             longLived.put(names.get(k), c);
                         }
                     }
-                    assertThat(longLived).as("the long-lived connections, by agent (least outstanding: one each)").hasSize(opened);
+                    assertThat(longLived)
+                            .as("the long-lived connections, by agent (least outstanding: one each)")
+                            .hasSize(opened);
                 }
 
                 List<String> timings = new ArrayList<>();
-                try (ConnectionLoop loop = ConnectionLoop.start(port, 20_000, Duration.ofSeconds(100), Duration.ofMillis(10))) {
+                try (ConnectionLoop loop =
+                        ConnectionLoop.start(port, 20_000, Duration.ofSeconds(100), Duration.ofMillis(10))) {
                     loop.awaitSuccesses(20, Tunnel.WAIT);
                     for (String name : names) {
                         UnderpassProcess old = agents.get(name);
@@ -404,16 +501,21 @@ class ChaosTest {
                         // Its live connection goes on while it drains, and the agent waits for it.
                         LongEcho live = longLived.get(name);
                         live.roundTrip("while " + name + " drains\n");
-                        assertThat(old.isAlive()).as(name + " waits for its live connection").isTrue();
+                        assertThat(old.isAlive())
+                                .as(name + " waits for its live connection")
+                                .isTrue();
                         live.finish("bye from " + name + "\n");
-                        assertThat(old.awaitExit(Duration.ofSeconds(30))).as(name + " exits once drained").isTrue();
+                        assertThat(old.awaitExit(Duration.ofSeconds(30)))
+                                .as(name + " exits once drained")
+                                .isTrue();
                         long exitedMillis = (System.nanoTime() - stopping) / 1_000_000;
                         old.awaitLog("agent drained in \\d+ ms: every connection finished", Tunnel.WAIT);
 
                         long starting = System.nanoTime();
                         agents.put(name, startAgent(t, name, gateway, List.of(echo.address()), extra));
                         long advertised = System.nanoTime();
-                        assertThat(loop.attempts()).as("connections that succeeded while " + name + " was away")
+                        assertThat(loop.attempts())
+                                .as("connections that succeeded while " + name + " was away")
                                 .anyMatch(a -> a.ok() && a.startNanos() > stopping && a.endNanos() < advertised);
                         loop.awaitSuccesses(loop.successes() + 20, Tunnel.WAIT); // traffic flows with the new session
                         timings.add(name + " exited " + exitedMillis + " ms after SIGTERM, advertised again "
@@ -421,10 +523,15 @@ class ChaosTest {
                     }
                     loop.awaitSuccesses(loop.successes() + 20, Tunnel.WAIT);
                     loop.stop();
-                    System.out.printf("[chaos] rolling restart: %s; %d connections, %d failed%n", timings,
-                            loop.attempts().size(), loop.attempts().size() - loop.successes());
-                    assertThat(loop.failures()).as("failed connections during the rolling restart").isEmpty();
-                    assertThat(loop.successes()).as("connections that kept flowing").isGreaterThanOrEqualTo(80);
+                    System.out.printf(
+                            "[chaos] rolling restart: %s; %d connections, %d failed%n",
+                            timings, loop.attempts().size(), loop.attempts().size() - loop.successes());
+                    assertThat(loop.failures())
+                            .as("failed connections during the rolling restart")
+                            .isEmpty();
+                    assertThat(loop.successes())
+                            .as("connections that kept flowing")
+                            .isGreaterThanOrEqualTo(80);
                 }
             } finally {
                 for (LongEcho c : longLived.values()) {
@@ -447,7 +554,9 @@ class ChaosTest {
         void roundTrip(String text) throws IOException {
             byte[] b = text.getBytes(StandardCharsets.UTF_8);
             socket.getOutputStream().write(b);
-            assertThat(socket.getInputStream().readNBytes(b.length)).as("echo of " + text.trim()).isEqualTo(b);
+            assertThat(socket.getInputStream().readNBytes(b.length))
+                    .as("echo of " + text.trim())
+                    .isEqualTo(b);
         }
 
         /** Sends {@code text}, half-closes and reads the rest: exactly its echo, then a clean end. */
@@ -455,7 +564,9 @@ class ChaosTest {
             byte[] b = text.getBytes(StandardCharsets.UTF_8);
             socket.getOutputStream().write(b);
             socket.shutdownOutput();
-            assertThat(socket.getInputStream().readAllBytes()).as("echo of " + text.trim() + ", then EOF").isEqualTo(b);
+            assertThat(socket.getInputStream().readAllBytes())
+                    .as("echo of " + text.trim() + ", then EOF")
+                    .isEqualTo(b);
             socket.close();
         }
 
@@ -477,13 +588,21 @@ class ChaosTest {
      * Starts an agent of acme from a YAML configuration (as {@code agent --config FILE}) and waits
      * until the gateway has its session and its advertised targets.
      */
-    private static UnderpassProcess startAgent(Tunnel t, String name, String gateway, List<String> targets, String extraYaml)
-            throws Exception {
+    private static UnderpassProcess startAgent(
+            Tunnel t, String name, String gateway, List<String> targets, String extraYaml) throws Exception {
         StringBuilder y = new StringBuilder()
-                .append("gateway: ").append(q(gateway)).append('\n')
-                .append("name: ").append(q(name)).append('\n')
-                .append("tokenFile: ").append(q(t.tokenFile().toString())).append('\n')
-                .append("caFile: ").append(q(t.caFile().toString())).append('\n')
+                .append("gateway: ")
+                .append(q(gateway))
+                .append('\n')
+                .append("name: ")
+                .append(q(name))
+                .append('\n')
+                .append("tokenFile: ")
+                .append(q(t.tokenFile().toString()))
+                .append('\n')
+                .append("caFile: ")
+                .append(q(t.caFile().toString()))
+                .append('\n')
                 .append("targets:\n");
         targets.forEach(x -> y.append("  - ").append(q(x)).append('\n'));
         y.append(extraYaml);
@@ -492,8 +611,11 @@ class ChaosTest {
         int before = Tunnel.countLog(t.gateway(), "agent=" + name + ") advertised");
         UnderpassProcess p = t.startAgentProcess(List.of("agent", "--config", config.toString()));
         t.gateway().awaitLog(advertised, before + 1, Tunnel.WAIT);
-        t.gateway().awaitLog("agent=" + Pattern.quote(name) + "\\) established from \\S+ \\(protocol version 2\\)", before + 1,
-                Tunnel.WAIT);
+        t.gateway()
+                .awaitLog(
+                        "agent=" + Pattern.quote(name) + "\\) established from \\S+ \\(protocol version 2\\)",
+                        before + 1,
+                        Tunnel.WAIT);
         p.awaitLog("session \\d+ established", Tunnel.WAIT);
         return p;
     }
@@ -504,14 +626,18 @@ class ChaosTest {
 
     /** The agent's ops port (/metrics, /healthz, /readyz), from its log. */
     private static int opsPort(UnderpassProcess p) throws InterruptedException {
-        return Integer.parseInt(p.awaitLog("ops server listening on \\S+:(\\d+) \\(/metrics, /healthz, /readyz\\)", Tunnel.WAIT)
-                .group(1));
+        return Integer.parseInt(
+                p.awaitLog("ops server listening on \\S+:(\\d+) \\(/metrics, /healthz, /readyz\\)", Tunnel.WAIT)
+                        .group(1));
     }
 
     /** The sum of every series of {@code name} on the ops port's /metrics (Prometheus text format). */
     static long metric(int opsPort, String name) throws IOException, InterruptedException {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + opsPort + "/metrics"))
-                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = HTTP.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + opsPort + "/metrics"))
+                        .timeout(Duration.ofSeconds(10))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).as("GET /metrics").isEqualTo(200);
         double sum = 0;
         boolean found = false;
@@ -523,7 +649,9 @@ class ChaosTest {
             if (!(rest.startsWith(" ") || rest.startsWith("{"))) {
                 continue; // another metric whose name starts with this one
             }
-            String[] fields = (rest.startsWith("{") ? rest.substring(rest.lastIndexOf('}') + 1) : rest).trim().split("\\s+");
+            String[] fields = (rest.startsWith("{") ? rest.substring(rest.lastIndexOf('}') + 1) : rest)
+                    .trim()
+                    .split("\\s+");
             sum += Double.parseDouble(fields[0]);
             found = true;
         }
@@ -535,9 +663,13 @@ class ChaosTest {
 
     /** When the first log line of {@code p} containing {@code text} was written (the line's own timestamp). */
     static java.time.Instant logTime(UnderpassProcess p, String text) {
-        String line = p.output().lines().filter(l -> l.contains(text)).findFirst()
+        String line = p.output()
+                .lines()
+                .filter(l -> l.contains(text))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no log line with '" + text + "'"));
-        return java.time.OffsetDateTime.parse(line.substring(0, line.indexOf(' '))).toInstant();
+        return java.time.OffsetDateTime.parse(line.substring(0, line.indexOf(' ')))
+                .toInstant();
     }
 
     @FunctionalInterface
@@ -550,11 +682,13 @@ class ChaosTest {
     }
 
     /** Polls {@code c} every 100 ms until it holds, failing after {@code timeout} with {@code state}. */
-    static void await(String what, Duration timeout, Condition c, java.util.function.Supplier<String> state) throws Exception {
+    static void await(String what, Duration timeout, Condition c, java.util.function.Supplier<String> state)
+            throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!c.holds()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("not within " + timeout.toSeconds() + " s: " + what + "; last seen: " + state.get());
+                throw new AssertionError(
+                        "not within " + timeout.toSeconds() + " s: " + what + "; last seen: " + state.get());
             }
             Thread.sleep(100); // polling a condition, bounded by the deadline
         }
@@ -565,8 +699,7 @@ class ChaosTest {
      * short message, close. Bounded in count and time; records every attempt.
      */
     static final class ConnectionLoop implements AutoCloseable {
-        record Attempt(int index, long startNanos, long endNanos, boolean ok, String error) {
-        }
+        record Attempt(int index, long startNanos, long endNanos, boolean ok, String error) {}
 
         private final int port;
         private final int maxAttempts;
@@ -631,23 +764,38 @@ class ChaosTest {
         }
 
         String firstFailure() {
-            return attempts.stream().filter(a -> !a.ok()).map(Attempt::error).findFirst().orElse("none");
+            return attempts.stream()
+                    .filter(a -> !a.ok())
+                    .map(Attempt::error)
+                    .findFirst()
+                    .orElse("none");
         }
 
         void awaitSuccesses(int n, Duration timeout) throws Exception {
-            await(n + " successful connections", timeout, () -> {
-                assertThat(thread.isAlive() || successes() >= n).as("the connection loop is still running").isTrue();
-                return successes() >= n;
-            }, () -> successes() + " successes, " + failures().size() + " failures, last: "
-                    + (attempts.isEmpty() ? "none" : attempts.get(attempts.size() - 1)));
+            await(
+                    n + " successful connections",
+                    timeout,
+                    () -> {
+                        assertThat(thread.isAlive() || successes() >= n)
+                                .as("the connection loop is still running")
+                                .isTrue();
+                        return successes() >= n;
+                    },
+                    () -> successes() + " successes, " + failures().size() + " failures, last: "
+                            + (attempts.isEmpty() ? "none" : attempts.get(attempts.size() - 1)));
         }
 
         Attempt awaitAttempt(Predicate<Attempt> p, Duration timeout) throws Exception {
             Attempt[] found = new Attempt[1];
-            await("a connection attempt as expected", timeout, () -> {
-                found[0] = attempts.stream().filter(p).findFirst().orElse(null);
-                return found[0] != null;
-            }, () -> attempts.size() + " attempts, last: " + (attempts.isEmpty() ? "none" : attempts.get(attempts.size() - 1)));
+            await(
+                    "a connection attempt as expected",
+                    timeout,
+                    () -> {
+                        found[0] = attempts.stream().filter(p).findFirst().orElse(null);
+                        return found[0] != null;
+                    },
+                    () -> attempts.size() + " attempts, last: "
+                            + (attempts.isEmpty() ? "none" : attempts.get(attempts.size() - 1)));
             return found[0];
         }
 

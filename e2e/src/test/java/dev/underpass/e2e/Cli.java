@@ -47,12 +47,15 @@ final class Cli {
 
     Result run(String... args) throws Exception {
         List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty(UnderpassProcess.ROOT_PROPERTY), "underpass").toString());
+        cmd.add(Path.of(System.getProperty(UnderpassProcess.ROOT_PROPERTY), "underpass")
+                .toString());
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(workDir, "cli-", ".out");
         Path err = Files.createTempFile(workDir, "cli-", ".err");
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(workDir.toFile())
-                .redirectOutput(out.toFile()).redirectError(err.toFile())
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .directory(workDir.toFile())
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().put("UNDERPASS_SKIP_BUILD", "1");
         pb.environment().put("UNDERPASS_CONFIG_DIR", configDir.toString());
@@ -66,7 +69,10 @@ final class Cli {
             p.waitFor(10, TimeUnit.SECONDS);
             throw new AssertionError(String.join(" ", args) + " did not finish within " + TIMEOUT_SECONDS + "s");
         }
-        return new Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8), Files.readString(err, StandardCharsets.UTF_8));
+        return new Result(
+                p.exitValue(),
+                Files.readString(out, StandardCharsets.UTF_8),
+                Files.readString(err, StandardCharsets.UTF_8));
     }
 
     /** {@code args} with {@code --output json}, which must succeed; its JSON. */

@@ -16,8 +16,7 @@ final class Clients {
     static final Duration READ_TIMEOUT = Duration.ofSeconds(60);
     static final int CHUNK = 256 * 1024;
 
-    private Clients() {
-    }
+    private Clients() {}
 
     static Socket connect(int port) throws IOException {
         Socket s = new Socket();
@@ -45,8 +44,7 @@ final class Clients {
     }
 
     /** Result of reading a download: bytes, hash and whether it ended with a clean FIN. */
-    record Download(long bytes, String sha256) {
-    }
+    record Download(long bytes, String sha256) {}
 
     /** Asks a SourceServer for {@code length} bytes and reads them all, hashing. */
     static Download download(int port, long length, long seed) throws IOException {

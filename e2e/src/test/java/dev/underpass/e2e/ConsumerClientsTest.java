@@ -62,6 +62,7 @@ class ConsumerClientsTest {
      * Maven 3.6.3 and newer.
      */
     static final String DEPENDENCY_GET = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:get";
+
     static final String GROUP_PATH = "com/example/underpass-demo/1.0/";
     static final String JAR = GROUP_PATH + "underpass-demo-1.0.jar";
     static final String POM = GROUP_PATH + "underpass-demo-1.0.pom";
@@ -72,6 +73,7 @@ class ConsumerClientsTest {
 
     @TempDir
     static Path dir;
+
     static EmbeddedPostgres pg;
     static HttpServer repo;
     static ExecutorService repoPool;
@@ -117,15 +119,20 @@ class ConsumerClientsTest {
         long idSum = 0;
         long payloadBytes = 0;
         try (Connection c = DriverManager.getConnection(url, "postgres", "")) {
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select inet_server_port()")) {
+            try (Statement s = c.createStatement();
+                    ResultSet r = s.executeQuery("select inet_server_port()")) {
                 r.next();
-                assertThat(r.getInt(1)).as("the driver talks to the PostgreSQL behind the agent").isEqualTo(pg.getPort());
+                assertThat(r.getInt(1))
+                        .as("the driver talks to the PostgreSQL behind the agent")
+                        .isEqualTo(pg.getPort());
             }
             try (Statement s = c.createStatement()) {
-                s.execute("create table consumer_rows (id int primary key, name text not null, payload bytea not null)");
+                s.execute(
+                        "create table consumer_rows (id int primary key, name text not null, payload bytea not null)");
             }
             c.setAutoCommit(false);
-            try (PreparedStatement insert = c.prepareStatement("insert into consumer_rows (id, name, payload) values (?, ?, ?)")) {
+            try (PreparedStatement insert =
+                    c.prepareStatement("insert into consumer_rows (id, name, payload) values (?, ?, ?)")) {
                 for (int id = 1; id <= ROWS; id++) {
                     byte[] payload = new byte[100 + random.nextInt(900)];
                     random.nextBytes(payload);
@@ -135,7 +142,11 @@ class ConsumerClientsTest {
                     insert.setBytes(3, payload);
                     insert.addBatch();
                     digestRow(sent, id, name, payload);
-                    serverView.append(serverView.isEmpty() ? "" : ",").append(name).append(':').append(HexFormat.of().formatHex(payload));
+                    serverView
+                            .append(serverView.isEmpty() ? "" : ",")
+                            .append(name)
+                            .append(':')
+                            .append(HexFormat.of().formatHex(payload));
                     idSum += id;
                     payloadBytes += payload.length;
                 }
@@ -146,30 +157,38 @@ class ConsumerClientsTest {
             c.setAutoCommit(true);
 
             // What the server stored, computed by the server: the batch arrived intact.
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select count(*), sum(id), "
-                    + "md5(string_agg(name || ':' || encode(payload, 'hex'), ',' order by id)) from consumer_rows")) {
+            try (Statement s = c.createStatement();
+                    ResultSet r = s.executeQuery(
+                            "select count(*), sum(id), "
+                                    + "md5(string_agg(name || ':' || encode(payload, 'hex'), ',' order by id)) from consumer_rows")) {
                 r.next();
                 assertThat(r.getLong(1)).isEqualTo(ROWS);
                 assertThat(r.getLong(2)).isEqualTo(idSum);
-                assertThat(r.getString(3)).as("MD5 of the rows as the server stored them").isEqualTo(md5(serverView.toString()));
+                assertThat(r.getString(3))
+                        .as("MD5 of the rows as the server stored them")
+                        .isEqualTo(md5(serverView.toString()));
             }
             // What the driver reads back: the same rows, byte for byte.
             MessageDigest read = MessageDigest.getInstance("SHA-256");
             int rows = 0;
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select id, name, payload from consumer_rows order by id")) {
+            try (Statement s = c.createStatement();
+                    ResultSet r = s.executeQuery("select id, name, payload from consumer_rows order by id")) {
                 while (r.next()) {
                     digestRow(read, r.getInt(1), r.getString(2), r.getBytes(3));
                     rows++;
                 }
             }
             assertThat(rows).isEqualTo(ROWS);
-            assertThat(HexFormat.of().formatHex(read.digest())).as("SHA-256 of the rows read back")
+            assertThat(HexFormat.of().formatHex(read.digest()))
+                    .as("SHA-256 of the rows read back")
                     .isEqualTo(HexFormat.of().formatHex(sent.digest()));
 
             // A result of five MB: every row complete, its MD5 computed by the server.
             long bigChars = 0;
-            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select i, md5(v), v from (select i, repeat(md5(i::text), "
-                    + BIG_ROW_REPEAT + ") as v from generate_series(1, " + BIG_ROWS + ") as i) as big order by i")) {
+            try (Statement s = c.createStatement();
+                    ResultSet r =
+                            s.executeQuery("select i, md5(v), v from (select i, repeat(md5(i::text), " + BIG_ROW_REPEAT
+                                    + ") as v from generate_series(1, " + BIG_ROWS + ") as i) as big order by i")) {
                 int i = 0;
                 while (r.next()) {
                     i++;
@@ -187,10 +206,15 @@ class ConsumerClientsTest {
             }
         }
         // The gateway carried the connection, and counted the bytes in both directions.
-        Matcher closed = tunnel.gateway().awaitLog("connection \\d+ endpoint=" + Pattern.quote(tunnel.endpointId("pg"))
-                + " port=1 from=\\S+ target=127\\.0\\.0\\.1:" + pg.getPort() + " session=\\S+ closed: .* sent=(\\d+) received=(\\d+)",
-                Tunnel.WAIT);
-        assertThat(Long.parseLong(closed.group(1))).as("bytes to the driver").isGreaterThan((long) BIG_ROWS * 32 * BIG_ROW_REPEAT);
+        Matcher closed = tunnel.gateway()
+                .awaitLog(
+                        "connection \\d+ endpoint=" + Pattern.quote(tunnel.endpointId("pg"))
+                                + " port=1 from=\\S+ target=127\\.0\\.0\\.1:" + pg.getPort()
+                                + " session=\\S+ closed: .* sent=(\\d+) received=(\\d+)",
+                        Tunnel.WAIT);
+        assertThat(Long.parseLong(closed.group(1)))
+                .as("bytes to the driver")
+                .isGreaterThan((long) BIG_ROWS * 32 * BIG_ROW_REPEAT);
         assertThat(Long.parseLong(closed.group(2))).as("bytes from the driver").isGreaterThan(payloadBytes);
     }
 
@@ -209,41 +233,74 @@ class ConsumerClientsTest {
             Path work = Files.createDirectories(dir.resolve("maven"));
             Path settings = work.resolve("settings.xml");
             Files.writeString(settings, settings(name));
-            Run r = Run.of(work, Map.of(), MAVEN_TIMEOUT_SECONDS, mvn, "-B", "-s", settings.toString(),
-                    "-Dmaven.repo.local=" + localRepo, DEPENDENCY_GET, "-Dartifact=com.example:underpass-demo:1.0",
-                    "-Dtransitive=false", "-DremoteRepositories=repo::::http://" + name + ":1/");
+            Run r = Run.of(
+                    work,
+                    Map.of(),
+                    MAVEN_TIMEOUT_SECONDS,
+                    mvn,
+                    "-B",
+                    "-s",
+                    settings.toString(),
+                    "-Dmaven.repo.local=" + localRepo,
+                    DEPENDENCY_GET,
+                    "-Dartifact=com.example:underpass-demo:1.0",
+                    "-Dtransitive=false",
+                    "-DremoteRepositories=repo::::http://" + name + ":1/");
             if (r.exitCode() != 0) {
                 throw new AssertionError("mvn dependency:get exited with " + r.exitCode() + "; output:\n" + r.output()
                         + "\n--- repository requests: " + repoLog + "\n" + logs());
             }
             Path jar = localRepo.resolve(JAR);
             assertThat(jar).as(r.output()).exists();
-            assertThat(sha1(Files.readAllBytes(jar))).as("SHA-1 of the jar Maven stored").isEqualTo(sha1(repoFiles.get(JAR)));
+            assertThat(sha1(Files.readAllBytes(jar)))
+                    .as("SHA-1 of the jar Maven stored")
+                    .isEqualTo(sha1(repoFiles.get(JAR)));
             assertThat(Files.readAllBytes(localRepo.resolve(POM))).isEqualTo(repoFiles.get(POM));
 
             // The private repository saw Maven's requests; none carried the consumer's key.
             assertThat(requests(POM)).as(repoLog.toString()).isPositive();
             assertThat(requests(JAR)).as(repoLog.toString()).isPositive();
-            assertThat(requests(JAR + ".sha1")).as("Maven checks the checksum: " + repoLog).isPositive();
-            assertThat(repoLog).as("the proxy strips Proxy-Authorization").noneMatch(l -> l.contains("proxy-authorization"));
+            assertThat(requests(JAR + ".sha1"))
+                    .as("Maven checks the checksum: " + repoLog)
+                    .isPositive();
+            assertThat(repoLog)
+                    .as("the proxy strips Proxy-Authorization")
+                    .noneMatch(l -> l.contains("proxy-authorization"));
             assertThat(repoLog).allMatch(l -> l.contains("host=" + name + ":1"));
 
             // Each request was one absolute-form proxy request, carried to the endpoint.
             // The log is written asynchronously: wait for the last line before counting.
-            String carriedLine = "GET " + Pattern.quote(name) + ":1 from \\S+ account=platform key=key-[0-9a-f]+ -> endpoint "
-                    + Pattern.quote(tunnel.endpointId("repo")) + " port 1";
+            String carriedLine =
+                    "GET " + Pattern.quote(name) + ":1 from \\S+ account=platform key=key-[0-9a-f]+ -> endpoint "
+                            + Pattern.quote(tunnel.endpointId("repo")) + " port 1";
             tunnel.gateway().awaitLog(carriedLine, repoLog.size(), Tunnel.WAIT);
             String gatewayLog = tunnel.gateway().output();
-            long carried = gatewayLog.lines().filter(Pattern.compile("GET " + Pattern.quote(name) + ":1 from \\S+ account=platform "
-                    + "key=key-[0-9a-f]+ -> endpoint " + Pattern.quote(tunnel.endpointId("repo")) + " port 1").asPredicate()).count();
+            long carried = gatewayLog
+                    .lines()
+                    .filter(Pattern.compile("GET " + Pattern.quote(name) + ":1 from \\S+ account=platform "
+                                    + "key=key-[0-9a-f]+ -> endpoint " + Pattern.quote(tunnel.endpointId("repo"))
+                                    + " port 1")
+                            .asPredicate())
+                    .count();
             int served = repoLog.size();
-            assertThat(carried).as("proxied GETs, one per request the repository saw: " + repoLog).isEqualTo(served);
+            assertThat(carried)
+                    .as("proxied GETs, one per request the repository saw: " + repoLog)
+                    .isEqualTo(served);
             assertThat(gatewayLog).as("the key is never logged").doesNotContain(tunnel.platformKey());
-            long challenged = gatewayLog.lines().filter(l -> l.contains(" for " + name + ":1 refused: 407")).count();
-            System.out.printf("maven: %d requests to the repository through the proxy, %d answered 407 first (%s): %s%n",
-                    served, challenged, challenged == 0 ? "credentials sent preemptively" : "credentials sent after the challenge",
+            long challenged = gatewayLog
+                    .lines()
+                    .filter(l -> l.contains(" for " + name + ":1 refused: 407"))
+                    .count();
+            System.out.printf(
+                    "maven: %d requests to the repository through the proxy, %d answered 407 first (%s): %s%n",
+                    served,
+                    challenged,
+                    challenged == 0 ? "credentials sent preemptively" : "credentials sent after the challenge",
                     repoLog);
-            r.output().lines().filter(l -> l.contains("Downloaded from") || l.contains("Downloading from")).forEach(System.out::println);
+            r.output()
+                    .lines()
+                    .filter(l -> l.contains("Downloaded from") || l.contains("Downloading from"))
+                    .forEach(System.out::println);
         } finally {
             deleteTree(demoDir);
             deleteIfEmpty(localRepo.resolve("com/example"));
@@ -311,7 +368,8 @@ class ConsumerClientsTest {
         try (ex) {
             String path = ex.getRequestURI().getPath().replaceFirst("^/+", "");
             byte[] body = repoFiles.get(path);
-            repoLog.add(ex.getRequestMethod() + " /" + path + " host=" + ex.getRequestHeaders().getFirst("Host")
+            repoLog.add(ex.getRequestMethod() + " /" + path + " host="
+                    + ex.getRequestHeaders().getFirst("Host")
                     + (ex.getRequestHeaders().containsKey("Proxy-Authorization") ? " proxy-authorization" : "")
                     + " -> " + (body == null ? 404 : 200));
             repoRequests.computeIfAbsent(path, p -> new AtomicInteger()).incrementAndGet();
@@ -391,6 +449,9 @@ class ConsumerClientsTest {
 
     /** Everything the gateway and agent logged, for failure messages. */
     private static String logs() {
-        return tunnel == null ? "" : "--- gateway:\n" + tunnel.gateway().output() + "--- agent:\n" + tunnel.agent().output();
+        return tunnel == null
+                ? ""
+                : "--- gateway:\n" + tunnel.gateway().output() + "--- agent:\n"
+                        + tunnel.agent().output();
     }
 }

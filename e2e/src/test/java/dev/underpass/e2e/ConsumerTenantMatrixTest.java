@@ -39,6 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConsumerTenantMatrixTest {
     @TempDir
     static Path dir;
+
     static EchoServer echo;
     static Tunnel tunnel;
     static String globexKey;
@@ -51,10 +52,21 @@ class ConsumerTenantMatrixTest {
         echo = new EchoServer();
         tunnel = Tunnel.start(dir, Map.of("echo", echo.address()));
         Api api = tunnel.api();
-        String operatorKey = Files.readString(tunnel.dataDir().resolve("admin-key")).trim();
-        globexKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "globex")).at("/ownerKey/key").asText();
-        api.post(tunnel.acmeKey(), "/v1/services", Map.of("name", "open", "allowedPrincipals", List.of("*"),
-                "listeners", List.of(Map.of("port", 1, "targets", List.of(echo.address())))));
+        String operatorKey =
+                Files.readString(tunnel.dataDir().resolve("admin-key")).trim();
+        globexKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "globex"))
+                .at("/ownerKey/key")
+                .asText();
+        api.post(
+                tunnel.acmeKey(),
+                "/v1/services",
+                Map.of(
+                        "name",
+                        "open",
+                        "allowedPrincipals",
+                        List.of("*"),
+                        "listeners",
+                        List.of(Map.of("port", 1, "targets", List.of(echo.address())))));
         JsonNode request = api.post(globexKey, "/v1/endpoints", Map.of("service", "acme/open"));
         pendingId = request.get("id").asText();
         assertThat(request.get("state").asText()).isEqualTo("pendingAcceptance");
@@ -72,40 +84,56 @@ class ConsumerTenantMatrixTest {
     void httpConnectRefusesAnotherTenantsEndpointAsIfItDidNotExist() throws Exception {
         int before = echo.carried();
         String foreign = proxy("CONNECT " + available + " HTTP/1.1\r\n", globexKey);
-        String missing = proxy("CONNECT ep-0000000000000000.echo.acme.endpoints.underpass.internal:1 HTTP/1.1\r\n", globexKey);
+        String missing =
+                proxy("CONNECT ep-0000000000000000.echo.acme.endpoints.underpass.internal:1 HTTP/1.1\r\n", globexKey);
         assertThat(foreign).startsWith("HTTP/1.1 403").contains("is not an available endpoint of account globex");
-        assertThat(withoutName(foreign, available)).isEqualTo(withoutName(missing,
-                "ep-0000000000000000.echo.acme.endpoints.underpass.internal:1"));
+        assertThat(withoutName(foreign, available))
+                .isEqualTo(withoutName(missing, "ep-0000000000000000.echo.acme.endpoints.underpass.internal:1"));
         String reverse = proxy("CONNECT " + pending + " HTTP/1.1\r\n", tunnel.platformKey());
-        assertThat(reverse).startsWith("HTTP/1.1 403").contains("account platform").doesNotContain("pendingAcceptance")
+        assertThat(reverse)
+                .startsWith("HTTP/1.1 403")
+                .contains("account platform")
+                .doesNotContain("pendingAcceptance")
                 .doesNotContain("globex");
-        String missingForPlatform = proxy("CONNECT ep-0000000000000000.open.acme.endpoints.underpass.internal:1 HTTP/1.1\r\n",
+        String missingForPlatform = proxy(
+                "CONNECT ep-0000000000000000.open.acme.endpoints.underpass.internal:1 HTTP/1.1\r\n",
                 tunnel.platformKey());
-        assertThat(withoutName(reverse, pending)).as("the same answer as for a name that never existed")
-                .isEqualTo(withoutName(missingForPlatform, "ep-0000000000000000.open.acme.endpoints.underpass.internal:1"));
-        assertThat(echo.carried()).as("connections that brought bytes to the target").isEqualTo(before);
+        assertThat(withoutName(reverse, pending))
+                .as("the same answer as for a name that never existed")
+                .isEqualTo(withoutName(
+                        missingForPlatform, "ep-0000000000000000.open.acme.endpoints.underpass.internal:1"));
+        assertThat(echo.carried())
+                .as("connections that brought bytes to the target")
+                .isEqualTo(before);
         // The owner of the endpoint is carried, so the refusals are about who asks, not about the name.
-        assertThat(proxy("CONNECT " + available + " HTTP/1.1\r\n", tunnel.platformKey())).startsWith("HTTP/1.1 200");
+        assertThat(proxy("CONNECT " + available + " HTTP/1.1\r\n", tunnel.platformKey()))
+                .startsWith("HTTP/1.1 200");
     }
 
     @Test
     void absoluteFormHttpRefusesAnotherTenantsEndpoint() throws Exception {
         int before = echo.carried();
         String foreign = proxy("GET http://" + available + "/ HTTP/1.1\r\nHost: " + available + "\r\n", globexKey);
-        String missing = proxy("GET http://ep-0000000000000000.echo.acme.endpoints.underpass.internal:1/ HTTP/1.1\r\n"
-                + "Host: x\r\n", globexKey);
-        assertThat(foreign).startsWith("HTTP/1.1 403").contains("is not an available endpoint of account globex")
+        String missing = proxy(
+                "GET http://ep-0000000000000000.echo.acme.endpoints.underpass.internal:1/ HTTP/1.1\r\n" + "Host: x\r\n",
+                globexKey);
+        assertThat(foreign)
+                .startsWith("HTTP/1.1 403")
+                .contains("is not an available endpoint of account globex")
                 .doesNotContain("platform");
-        assertThat(withoutName(foreign, available)).isEqualTo(withoutName(missing,
-                "ep-0000000000000000.echo.acme.endpoints.underpass.internal:1"));
+        assertThat(withoutName(foreign, available))
+                .isEqualTo(withoutName(missing, "ep-0000000000000000.echo.acme.endpoints.underpass.internal:1"));
         assertThat(echo.carried()).isEqualTo(before);
     }
 
     @Test
     void socks5RefusesAnotherTenantsEndpointWithTheReplyOfAnUnknownName() throws Exception {
         int before = echo.carried();
-        assertThat(socks(available, globexKey)).as("connection not allowed by ruleset").isEqualTo(2);
-        assertThat(socks("ep-0000000000000000.echo.acme.endpoints.underpass.internal:1", globexKey)).isEqualTo(2);
+        assertThat(socks(available, globexKey))
+                .as("connection not allowed by ruleset")
+                .isEqualTo(2);
+        assertThat(socks("ep-0000000000000000.echo.acme.endpoints.underpass.internal:1", globexKey))
+                .isEqualTo(2);
         assertThat(socks(pending, tunnel.platformKey())).isEqualTo(2);
         assertThat(echo.carried()).isEqualTo(before);
         assertThat(socks(available, tunnel.platformKey())).as("the owner").isEqualTo(0);
@@ -115,8 +143,10 @@ class ConsumerTenantMatrixTest {
     void anEndpointThatIsNotAvailableHasNoPortNoTlsRouteAndNoDnsName() throws Exception {
         JsonNode view = tunnel.api().get(globexKey, "/v1/endpoints/" + pendingId);
         assertThat(view.get("state").asText()).isEqualTo("pendingAcceptance");
-        assertThat(view.at("/ports/0/gatewayPort").isMissingNode() || view.at("/ports/0/gatewayPort").isNull())
-                .as("a gateway port for a pending endpoint: %s", view).isTrue();
+        assertThat(view.at("/ports/0/gatewayPort").isMissingNode()
+                        || view.at("/ports/0/gatewayPort").isNull())
+                .as("a gateway port for a pending endpoint: %s", view)
+                .isTrue();
 
         Hashtable<String, String> env = new Hashtable<>();
         env.put("java.naming.factory.initial", "com.sun.jndi.dns.DnsContextFactory");
@@ -125,9 +155,12 @@ class ConsumerTenantMatrixTest {
         try {
             String pendingHost = pending.substring(0, pending.lastIndexOf(':'));
             assertThatThrownBy(() -> dns.getAttributes(pendingHost, new String[] {"A"}))
-                    .as("a pending endpoint's name").isInstanceOf(NameNotFoundException.class);
-            assertThatThrownBy(() -> dns.getAttributes("ep-0000000000000000.echo.acme.endpoints.underpass.internal",
-                    new String[] {"A"})).as("a name that never existed").isInstanceOf(NameNotFoundException.class);
+                    .as("a pending endpoint's name")
+                    .isInstanceOf(NameNotFoundException.class);
+            assertThatThrownBy(() -> dns.getAttributes(
+                            "ep-0000000000000000.echo.acme.endpoints.underpass.internal", new String[] {"A"}))
+                    .as("a name that never existed")
+                    .isInstanceOf(NameNotFoundException.class);
         } finally {
             dns.close();
         }
@@ -153,8 +186,9 @@ class ConsumerTenantMatrixTest {
         try (Socket s = new Socket("127.0.0.1", tunnel.proxyPort())) {
             s.setSoTimeout((int) Tunnel.WAIT.toMillis());
             String auth = Base64.getEncoder().encodeToString(("ci:" + key).getBytes(StandardCharsets.UTF_8));
-            s.getOutputStream().write((head + "Proxy-Authorization: Basic " + auth + "\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write((head + "Proxy-Authorization: Basic " + auth + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
             ByteArrayOutputStream got = new ByteArrayOutputStream();
             int b;
@@ -163,7 +197,9 @@ class ConsumerTenantMatrixTest {
                 if (got.toString(StandardCharsets.ISO_8859_1).startsWith("HTTP/1.1 200")
                         && got.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
                     s.getOutputStream().write(PROBE);
-                    assertThat(in.readNBytes(PROBE.length)).as("echoed through the tunnel").isEqualTo(PROBE);
+                    assertThat(in.readNBytes(PROBE.length))
+                            .as("echoed through the tunnel")
+                            .isEqualTo(PROBE);
                     break; // a tunnel: its head is all there is to read
                 }
             }
@@ -197,10 +233,13 @@ class ConsumerTenantMatrixTest {
             command.write(new byte[] {(byte) (port >> 8), (byte) port});
             out.write(command.toByteArray());
             byte[] reply = in.readNBytes(2);
-            if (reply.length == 2 && reply[1] == 0) { // through, as for the owner: the rest of the reply, then the probe
+            if (reply.length == 2
+                    && reply[1] == 0) { // through, as for the owner: the rest of the reply, then the probe
                 in.readNBytes(8); // reserved, address type, IPv4 address and port
                 out.write(PROBE);
-                assertThat(in.readNBytes(PROBE.length)).as("echoed through SOCKS5").isEqualTo(PROBE);
+                assertThat(in.readNBytes(PROBE.length))
+                        .as("echoed through SOCKS5")
+                        .isEqualTo(PROBE);
             }
             return reply.length == 2 ? reply[1] : -1;
         }
@@ -211,8 +250,17 @@ class ConsumerTenantMatrixTest {
         byte[] name = host.getBytes(StandardCharsets.US_ASCII);
         ByteArrayOutputStream sni = new ByteArrayOutputStream();
         int listLength = name.length + 3;
-        sni.writeBytes(new byte[] {0, 0, (byte) ((listLength + 2) >> 8), (byte) (listLength + 2),
-            (byte) (listLength >> 8), (byte) listLength, 0, (byte) (name.length >> 8), (byte) name.length});
+        sni.writeBytes(new byte[] {
+            0,
+            0,
+            (byte) ((listLength + 2) >> 8),
+            (byte) (listLength + 2),
+            (byte) (listLength >> 8),
+            (byte) listLength,
+            0,
+            (byte) (name.length >> 8),
+            (byte) name.length
+        });
         sni.writeBytes(name);
         byte[] ext = sni.toByteArray();
         ByteArrayOutputStream body = new ByteArrayOutputStream();
@@ -226,8 +274,9 @@ class ConsumerTenantMatrixTest {
         byte[] hello = body.toByteArray();
         ByteArrayOutputStream record = new ByteArrayOutputStream();
         int hs = hello.length + 4;
-        record.writeBytes(new byte[] {22, 3, 1, (byte) (hs >> 8), (byte) hs, 1, 0, (byte) (hello.length >> 8),
-            (byte) hello.length});
+        record.writeBytes(
+                new byte[] {22, 3, 1, (byte) (hs >> 8), (byte) hs, 1, 0, (byte) (hello.length >> 8), (byte) hello.length
+                });
         record.writeBytes(hello);
         return record.toByteArray();
     }

@@ -36,6 +36,7 @@ class ControlPlaneTest {
 
     @TempDir
     Path dir;
+
     final List<AutoCloseable> running = new ArrayList<>();
     UnderpassProcess gateway;
     int agentPort;
@@ -53,27 +54,49 @@ class ControlPlaneTest {
     private void startGateway() throws Exception {
         int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
         Path config = dir.resolve("gateway.yaml");
-        Files.writeString(config, "agentListen: 127.0.0.1:" + agentPort + "\napiListen: 127.0.0.1:" + apiPort
-                + "\nproxyListen: 127.0.0.1:" + proxyPort + "\nsniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\nendpointPorts: " + base + "-" + (base + 999) + "\n");
-        gateway = UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(), "gateway", "--config", config.toString(),
-                "--data-dir", dir.resolve("data").toString());
+        Files.writeString(
+                config,
+                "agentListen: 127.0.0.1:" + agentPort + "\napiListen: 127.0.0.1:" + apiPort
+                        + "\nproxyListen: 127.0.0.1:" + proxyPort
+                        + "\nsniListen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\nendpointPorts: " + base + "-"
+                        + (base + 999) + "\n");
+        gateway = UnderpassProcess.start(
+                "gateway-" + ++gatewayStarts,
+                dir,
+                Map.of(),
+                "gateway",
+                "--config",
+                config.toString(),
+                "--data-dir",
+                dir.resolve("data").toString());
         running.add(gateway);
-        apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
-        proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
-        agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
+        apiPort = Integer.parseInt(
+                gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        proxyPort = Integer.parseInt(
+                gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
+        agentPort = Integer.parseInt(
+                gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
     }
 
     private Cli login(String principal, Path keyFile) throws Exception {
         Cli cli = new Cli(dir, principal);
-        cli.run("login", "--gateway", "https://localhost:" + apiPort, "--ca-file", dir.resolve("data/tls/ca.pem").toString(),
-                "--key-file", keyFile.toString()).ok("login as " + principal);
+        cli.run(
+                        "login",
+                        "--gateway",
+                        "https://localhost:" + apiPort,
+                        "--ca-file",
+                        dir.resolve("data/tls/ca.pem").toString(),
+                        "--key-file",
+                        keyFile.toString())
+                .ok("login as " + principal);
         return cli;
     }
 
     /** A new account, and the CLI logged in as its owner. */
     private Cli account(Cli operator, String name) throws Exception {
-        String key = operator.json("account", "create", name).at("/ownerKey/key").asText();
+        String key =
+                operator.json("account", "create", name).at("/ownerKey/key").asText();
         assertThat(key).startsWith("upk_");
         Path file = dir.resolve(name + "-key");
         Files.writeString(file, key + "\n");
@@ -104,14 +127,34 @@ class ControlPlaneTest {
 
         // The provider: an agent token, the agent, a service.
         Path token = dir.resolve("acme-agent-token");
-        acme.run("agent-token", "create", "acme-agent", "--out", token.toString()).ok("agent-token create");
-        UnderpassProcess agent = UnderpassProcess.start("agent", dir, Map.of(), "agent", "--gateway", "localhost:" + agentPort,
-                "--token-file", token.toString(), "--ca-file", dir.resolve("data/tls/ca.pem").toString(),
-                "--target", echo.address());
+        acme.run("agent-token", "create", "acme-agent", "--out", token.toString())
+                .ok("agent-token create");
+        UnderpassProcess agent = UnderpassProcess.start(
+                "agent",
+                dir,
+                Map.of(),
+                "agent",
+                "--gateway",
+                "localhost:" + agentPort,
+                "--token-file",
+                token.toString(),
+                "--ca-file",
+                dir.resolve("data/tls/ca.pem").toString(),
+                "--target",
+                echo.address());
         running.add(agent);
         agent.awaitLog("session \\d+ established", WAIT);
-        acme.run("service", "create", "echo", "--listener", "7=" + echo.address(), "--allow", "platform",
-                "--description", "echo behind the agent").ok("service create");
+        acme.run(
+                        "service",
+                        "create",
+                        "echo",
+                        "--listener",
+                        "7=" + echo.address(),
+                        "--allow",
+                        "platform",
+                        "--description",
+                        "echo behind the agent")
+                .ok("service create");
 
         // The consumer asks; the provider sees the request pending and accepts it.
         JsonNode created = platform.json("endpoint", "create", "acme/echo");
@@ -119,7 +162,8 @@ class ControlPlaneTest {
         assertThat(created.get("state").asText()).isEqualTo("pendingAcceptance");
         JsonNode pending = acme.json("endpoint", "list", "--side", "provider", "--state", "pendingAcceptance");
         assertThat(pending.toString()).contains(id);
-        acme.run("endpoint", "accept", id, "--reason", "approved in the e2e test").ok("endpoint accept");
+        acme.run("endpoint", "accept", id, "--reason", "approved in the e2e test")
+                .ok("endpoint accept");
         JsonNode available = awaitState(platform, id, "available");
         int port = available.at("/ports/0/gatewayPort").asInt();
         assertThat(Clients.echo(port, "through the endpoint".getBytes(StandardCharsets.UTF_8)))
@@ -128,7 +172,8 @@ class ControlPlaneTest {
         // Live connections, one on the endpoint's port and one through the forward proxy by the
         // endpoint's name; then the provider rejects: both end, the listener goes.
         String name = available.at("/dnsNames/0").asText();
-        try (Socket live = Clients.connect(port); Socket proxied = proxied(name + ":7")) {
+        try (Socket live = Clients.connect(port);
+                Socket proxied = proxied(name + ":7")) {
             for (Socket s : List.of(live, proxied)) {
                 s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
                 assertThat(s.getInputStream().readNBytes(4)).isEqualTo("ping".getBytes(StandardCharsets.UTF_8));
@@ -138,21 +183,40 @@ class ControlPlaneTest {
             assertThat(endOf(proxied)).as("the proxied connection ends").isTrue();
         }
         gateway.awaitLog("endpoint " + id + " port 7 closed .* 2 live connection\\(s\\) reset", WAIT);
-        assertThat(refused(port)).as("nobody listens on the endpoint's port any more").isTrue();
+        assertThat(refused(port))
+                .as("nobody listens on the endpoint's port any more")
+                .isTrue();
         JsonNode rejected = platform.json("endpoint", "show", id);
         assertThat(rejected.get("state").asText()).isEqualTo("rejected");
-        assertThat(rejected.get("events")).extracting(e -> e.get("to").asText())
+        assertThat(rejected.get("events"))
+                .extracting(e -> e.get("to").asText())
                 .containsExactly("pendingAcceptance", "pending", "available", "rejected");
         assertThat(rejected.get("events").get(3).get("actor").asText())
-                .as("the consumer sees which account decided, not its users or keys").isEqualTo("account acme");
-        assertThat(acme.json("endpoint", "show", id).get("events").get(3).get("actor").asText()).startsWith("owner@acme (key key-");
+                .as("the consumer sees which account decided, not its users or keys")
+                .isEqualTo("account acme");
+        assertThat(acme.json("endpoint", "show", id)
+                        .get("events")
+                        .get(3)
+                        .get("actor")
+                        .asText())
+                .startsWith("owner@acme (key key-");
         assertThat(rejected.get("events").get(3).get("reason").asText()).isEqualTo("no longer needed");
 
         // A second service without acceptance: available at once.
-        acme.run("service", "create", "echo2", "--listener", "7=" + echo.address(), "--allow", "platform",
-                "--acceptance-required=false").ok("service create echo2");
+        acme.run(
+                        "service",
+                        "create",
+                        "echo2",
+                        "--listener",
+                        "7=" + echo.address(),
+                        "--allow",
+                        "platform",
+                        "--acceptance-required=false")
+                .ok("service create echo2");
         String id2 = platform.json("endpoint", "create", "acme/echo2").get("id").asText();
-        int port2 = awaitState(platform, id2, "available").at("/ports/0/gatewayPort").asInt();
+        int port2 = awaitState(platform, id2, "available")
+                .at("/ports/0/gatewayPort")
+                .asInt();
 
         JsonNode servicesBefore = acme.json("service", "list");
         JsonNode endpointBefore = platform.json("endpoint", "show", id);
@@ -163,9 +227,12 @@ class ControlPlaneTest {
 
         assertThat(acme.json("service", "list")).isEqualTo(servicesBefore);
         assertThat(platform.json("endpoint", "show", id)).isEqualTo(endpointBefore);
-        assertThat(acme.json("agent-token", "list").findValuesAsText("id")).isEqualTo(tokensBefore.findValuesAsText("id"));
+        assertThat(acme.json("agent-token", "list").findValuesAsText("id"))
+                .isEqualTo(tokensBefore.findValuesAsText("id"));
         JsonNode after = awaitState(platform, id2, "available");
-        assertThat(after.at("/ports/0/gatewayPort").asInt()).as("the same gateway port after restart").isEqualTo(port2);
+        assertThat(after.at("/ports/0/gatewayPort").asInt())
+                .as("the same gateway port after restart")
+                .isEqualTo(port2);
         agent.awaitLog("session \\d+ established", 2, WAIT);
         byte[] payload = "after restart".getBytes(StandardCharsets.UTF_8);
         assertThat(echoWhenReady(port2, payload)).isEqualTo(payload);
@@ -177,8 +244,9 @@ class ControlPlaneTest {
         Socket s = new Socket("127.0.0.1", proxyPort);
         s.setSoTimeout((int) WAIT.toMillis());
         String auth = java.util.Base64.getEncoder().encodeToString(("runner:" + key).getBytes(StandardCharsets.UTF_8));
-        s.getOutputStream().write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n")
-                .getBytes(StandardCharsets.US_ASCII));
+        s.getOutputStream()
+                .write(("CONNECT " + destination + " HTTP/1.1\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n")
+                        .getBytes(StandardCharsets.US_ASCII));
         byte[] answer = s.getInputStream().readNBytes("HTTP/1.1 200 Connection established\r\n\r\n".length());
         assertThat(new String(answer, StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200");
         return s;

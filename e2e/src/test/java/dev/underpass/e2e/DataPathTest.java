@@ -36,6 +36,7 @@ class DataPathTest {
 
     @TempDir
     static Path dir;
+
     static EchoServer echo;
     static HashServer hash;
     static SourceServer source;
@@ -48,8 +49,17 @@ class DataPathTest {
         hash = new HashServer();
         source = new SourceServer();
         hold = new HoldServer();
-        tunnel = Tunnel.start(dir, Map.of("echo", echo.address(), "hash", hash.address(), "source", source.address(),
-                "hold", hold.address()));
+        tunnel = Tunnel.start(
+                dir,
+                Map.of(
+                        "echo",
+                        echo.address(),
+                        "hash",
+                        hash.address(),
+                        "source",
+                        source.address(),
+                        "hold",
+                        hold.address()));
     }
 
     @AfterAll
@@ -143,7 +153,8 @@ class DataPathTest {
             long perStalled = (source.written() - before - 4 * (64L << 20)) / stalledCount;
             assertThat(perStalled).isLessThan(16L << 20);
             Thread.sleep(1000); // and stays held back
-            assertThat((source.written() - before - 4 * (64L << 20)) / stalledCount).isLessThan(16L << 20);
+            assertThat((source.written() - before - 4 * (64L << 20)) / stalledCount)
+                    .isLessThan(16L << 20);
             assertThat(tunnel.gateway().isAlive()).isTrue();
             assertThat(tunnel.agent().isAlive()).isTrue();
         } finally {
@@ -185,7 +196,9 @@ class DataPathTest {
                 Clients.Download d = Clients.download(tunnel.endpointPort("source"), 64L << 20, 77);
                 assertThat(d.sha256()).isEqualTo(DataStream.sha256(77, 64L << 20, Clients.CHUNK));
                 assertThat(tunnel.agent().isAlive()).isTrue();
-                assertThat(tunnel.agent().output()).doesNotContain("OutOfDirectMemoryError").doesNotContain("link error");
+                assertThat(tunnel.agent().output())
+                        .doesNotContain("OutOfDirectMemoryError")
+                        .doesNotContain("link error");
             } finally {
                 for (Socket s : uploads) {
                     s.close(); // unblocks the writers

@@ -22,13 +22,23 @@ class DemoTest {
         Cli.Result r = new Cli(dir, "demo").run("demo", "--check", "--data-dir", data.toString());
 
         assertThat(r.exitCode()).as(r.err()).isZero();
-        assertThat(r.out()).contains("endpoint:       ep-").contains("available (accepted by acme)")
-                .contains("HTTP/1.1 200 OK").contains("hello from the private service, reached through Underpass");
-        assertThat(r.err()).as("every step went through the API").contains("POST /v1/accounts 201")
-                .contains("POST /v1/endpoints 201").containsPattern("POST /v1/endpoints/ep-[0-9a-f]+/accept 200");
+        assertThat(r.out())
+                .contains("endpoint:       ep-")
+                .contains("available (accepted by acme)")
+                .contains("HTTP/1.1 200 OK")
+                .contains("hello from the private service, reached through Underpass");
+        assertThat(r.err())
+                .as("every step went through the API")
+                .contains("POST /v1/accounts 201")
+                .contains("POST /v1/endpoints 201")
+                .containsPattern("POST /v1/endpoints/ep-[0-9a-f]+/accept 200");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(data.resolve("admin-key"))))
                 .isEqualTo("rw-------");
         String key = Files.readString(data.resolve("admin-key")).trim();
-        assertThat(r.out() + r.err()).as("no key or token is ever printed").doesNotContain(key).doesNotContain("upk_").doesNotContain("upa_");
+        assertThat(r.out() + r.err())
+                .as("no key or token is ever printed")
+                .doesNotContain(key)
+                .doesNotContain("upk_")
+                .doesNotContain("upa_");
     }
 }

@@ -4,11 +4,11 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
-import java.net.Socket;
 import java.security.Principal;
 import java.security.PrivateKey;
 import java.security.cert.CertificateFactory;
@@ -39,11 +39,14 @@ final class ImpostorGateway implements AutoCloseable {
         CertificateFactory cf = CertificateFactory.getInstance("X.509");
         for (Path pem : chainPems) {
             try (InputStream in = Files.newInputStream(pem)) {
-                chain.add((X509Certificate) cf.generateCertificates(in).iterator().next()); // first certificate of each file
+                chain.add((X509Certificate)
+                        cf.generateCertificates(in).iterator().next()); // first certificate of each file
             }
         }
-        String base64 = Files.readString(keyPem).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
-        PrivateKey key = KeyFactory.getInstance("EC").generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(base64)));
+        String base64 =
+                Files.readString(keyPem).replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+        PrivateKey key = KeyFactory.getInstance("EC")
+                .generatePrivate(new PKCS8EncodedKeySpec(Base64.getDecoder().decode(base64)));
         // A key manager that serves the chain as given: key stores refuse an inconsistent chain.
         X509Certificate[] certs = chain.toArray(X509Certificate[]::new);
         X509ExtendedKeyManager km = new X509ExtendedKeyManager() {

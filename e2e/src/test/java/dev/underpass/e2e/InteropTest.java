@@ -2,8 +2,8 @@ package dev.underpass.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.sun.net.httpserver.HttpExchange;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import com.sun.net.httpserver.HttpsServer;
 import dev.underpass.testkit.Sha256;
@@ -47,6 +47,7 @@ class InteropTest {
 
     @TempDir
     static Path dir;
+
     static byte[] httpBig;
     static HttpServer http;
     static HttpsServer https;
@@ -107,7 +108,15 @@ class InteropTest {
     @Test
     void curlGetsASmallBody() throws Exception {
         String curl = Tools.require("curl", "curl");
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*",
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "--noproxy",
+                "*",
                 "http://127.0.0.1:" + tunnel.endpointPort("http") + "/hello");
         ok(r, "curl /hello");
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
@@ -118,20 +127,38 @@ class InteropTest {
     @Test
     void curlReachesTheEndpointByNameThroughTheProxyWithConnect() throws Exception {
         String curl = Tools.require("curl", "curl");
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-p",
-                "-x", "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "-p",
+                "-x",
+                "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
                 "http://" + tunnel.endpointDnsName("http") + ":1/hello");
         ok(r, "curl -p -x (CONNECT)");
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
-        tunnel.gateway().awaitLog("CONNECT " + tunnel.endpointDnsName("http")
-                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1", Tunnel.WAIT);
+        tunnel.gateway()
+                .awaitLog(
+                        "CONNECT " + tunnel.endpointDnsName("http")
+                                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint "
+                                + tunnel.endpointId("http") + " port 1",
+                        Tunnel.WAIT);
     }
 
     @Test
     void curlUsesTheProxyAsHttpProxyForAbsoluteFormRequestsWithABody() throws Exception {
         String curl = Tools.require("curl", "curl");
         String proxy = "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort();
-        Run get = Run.of(dir, Map.of("http_proxy", proxy), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",
+        Run get = Run.of(
+                dir,
+                Map.of("http_proxy", proxy),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
                 "http://" + tunnel.endpointDnsName("http") + ":1/hello");
         ok(get, "curl with http_proxy (absolute-form GET)");
         assertThat(get.output()).as(logs()).isEqualTo(HELLO);
@@ -139,16 +166,46 @@ class InteropTest {
         Path in = dir.resolve("proxy-upload.bin");
         byte[] payload = random(BIG_HTTP, 29);
         Files.write(in, payload);
-        Run post = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-x", proxy, "-H", "Expect:",
-                "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + in,
+        Run post = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "-x",
+                proxy,
+                "-H",
+                "Expect:",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                "@" + in,
                 "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
         ok(post, "curl -x POST (absolute-form with an 8 MiB body)");
         assertThat(post.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
-        Run chunked = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "-x", proxy, "-H", "Expect:",
-                "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + in,
+        Run chunked = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "-x",
+                proxy,
+                "-H",
+                "Expect:",
+                "-H",
+                "Transfer-Encoding: chunked",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                "@" + in,
                 "http://" + tunnel.endpointDnsName("http") + ":1/sha256");
         ok(chunked, "curl -x POST with a chunked body");
-        assertThat(chunked.output()).as("the chunked framing arrives intact").isEqualTo(sha256(payload) + " " + payload.length + "\n");
+        assertThat(chunked.output())
+                .as("the chunked framing arrives intact")
+                .isEqualTo(sha256(payload) + " " + payload.length + "\n");
         tunnel.gateway().awaitLog("POST " + tunnel.endpointDnsName("http") + ":1 from .* -> endpoint", Tunnel.WAIT);
     }
 
@@ -157,15 +214,37 @@ class InteropTest {
         String curl = Tools.require("curl", "curl");
         String name = tunnel.endpointDnsName("tls-web");
         // curl checks the private server's own certificate: TLS runs end to end, the gateway only routes.
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*",
-                "--cacert", httpsCa.toString(), "--resolve", name + ":" + tunnel.sniPort() + ":127.0.0.1",
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "--noproxy",
+                "*",
+                "--cacert",
+                httpsCa.toString(),
+                "--resolve",
+                name + ":" + tunnel.sniPort() + ":127.0.0.1",
                 "https://" + name + ":" + tunnel.sniPort() + "/hello");
         ok(r, "curl https:// through the TLS listener");
         assertThat(r.output()).as(logs()).isEqualTo("hello over TLS\n");
-        tunnel.gateway().awaitLog("TLS connection from .* for " + java.util.regex.Pattern.quote(name) + " -> endpoint "
-                + tunnel.endpointId("tls-web"), Tunnel.WAIT);
-        Run unknown = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-k", "--resolve",
-                "nobody.example:" + tunnel.sniPort() + ":127.0.0.1", "https://nobody.example:" + tunnel.sniPort() + "/");
+        tunnel.gateway()
+                .awaitLog(
+                        "TLS connection from .* for " + java.util.regex.Pattern.quote(name) + " -> endpoint "
+                                + tunnel.endpointId("tls-web"),
+                        Tunnel.WAIT);
+        Run unknown = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-k",
+                "--resolve",
+                "nobody.example:" + tunnel.sniPort() + ":127.0.0.1",
+                "https://nobody.example:" + tunnel.sniPort() + "/");
         assertThat(unknown.exitCode()).as(unknown.output()).isNotZero();
         tunnel.gateway().awaitLog("server name nobody.example is no available endpoint", Tunnel.WAIT);
     }
@@ -182,16 +261,32 @@ class InteropTest {
             assertThat(a.get()).as("the TLS listener's address").isEqualTo("127.0.0.1");
             // Resolved there, the name reaches the private service through the TLS listener.
             String curl = Tools.require("curl", "curl");
-            Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*",
-                    "--cacert", httpsCa.toString(), "--resolve", name + ":" + tunnel.sniPort() + ":" + a.get(),
+            Run r = Run.of(
+                    dir,
+                    Map.of(),
+                    CLIENT_TIMEOUT_SECONDS,
+                    curl,
+                    "-sS",
+                    "--fail",
+                    "--noproxy",
+                    "*",
+                    "--cacert",
+                    httpsCa.toString(),
+                    "--resolve",
+                    name + ":" + tunnel.sniPort() + ":" + a.get(),
                     "https://" + name + ":" + tunnel.sniPort() + "/hello");
             ok(r, "curl https:// to the address the gateway's DNS gave");
             assertThat(r.output()).isEqualTo("hello over TLS\n");
             // An endpoint without a TLS port answers with where its ports listen (issue 12: NXDOMAIN).
-            assertThat(dns.getAttributes(tunnel.endpointDnsName("http"), new String[] {"A"}).get("A").get())
-                    .as("the endpoint ports' address").isEqualTo("127.0.0.1");
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> dns.getAttributes("github.com", new String[] {"A"}))
-                    .as("not a recursive resolver").isInstanceOf(javax.naming.NamingException.class);
+            assertThat(dns.getAttributes(tunnel.endpointDnsName("http"), new String[] {"A"})
+                            .get("A")
+                            .get())
+                    .as("the endpoint ports' address")
+                    .isEqualTo("127.0.0.1");
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                            () -> dns.getAttributes("github.com", new String[] {"A"}))
+                    .as("not a recursive resolver")
+                    .isInstanceOf(javax.naming.NamingException.class);
         } finally {
             dns.close();
         }
@@ -202,8 +297,15 @@ class InteropTest {
         Path key = dir.resolve("platform.key");
         Files.writeString(key, tunnel.platformKey() + "\n");
         Cli platform = new Cli(dir, "platform-test");
-        platform.run("login", "--gateway", "https://localhost:" + tunnel.apiPort(), "--ca-file", tunnel.caFile().toString(),
-                "--key-file", key.toString()).ok("login");
+        platform.run(
+                        "login",
+                        "--gateway",
+                        "https://localhost:" + tunnel.apiPort(),
+                        "--ca-file",
+                        tunnel.caFile().toString(),
+                        "--key-file",
+                        key.toString())
+                .ok("login");
 
         // The agent's default TCP check finds the target healthy on its first pass, soon after the session starts.
         JsonNode http = platform.json("test", tunnel.endpointId("http"));
@@ -211,14 +313,17 @@ class InteropTest {
             Thread.sleep(500);
             http = platform.json("test", tunnel.endpointId("http"));
         }
-        assertThat(verdicts(http)).containsExactly("gateway=pass", "endpoint=pass", "agents=pass", "target health=pass",
-                "tcp=pass", "tls=skip");
+        assertThat(verdicts(http))
+                .containsExactly(
+                        "gateway=pass", "endpoint=pass", "agents=pass", "target health=pass", "tcp=pass", "tls=skip");
         assertThat(http.toString()).contains("1 of 1 target(s) of port 1 healthy");
         assertThat(http.get("ok").asBoolean()).isTrue();
 
         JsonNode tls = platform.json("test", tunnel.endpointId("tls-web"), "--port", "443");
         assertThat(verdicts(tls)).contains("tcp=pass", "tls=pass");
-        assertThat(tls.toString()).contains("TLSv1.3 handshake with the target").contains("CN=" + tunnel.endpointDnsName("tls-web"));
+        assertThat(tls.toString())
+                .contains("TLSv1.3 handshake with the target")
+                .contains("CN=" + tunnel.endpointDnsName("tls-web"));
 
         if (sshd != null) {
             JsonNode ssh = platform.json("test", tunnel.endpointId("ssh"));
@@ -231,20 +336,33 @@ class InteropTest {
 
     private static List<String> verdicts(JsonNode result) {
         List<String> v = new java.util.ArrayList<>();
-        result.get("checks").forEach(c -> v.add(c.get("check").asText() + "=" + c.get("verdict").asText()));
+        result.get("checks")
+                .forEach(c ->
+                        v.add(c.get("check").asText() + "=" + c.get("verdict").asText()));
         return v;
     }
 
     @Test
     void curlReachesTheEndpointByNameThroughTheProxyWithSocks5() throws Exception {
         String curl = Tools.require("curl", "curl");
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail",
-                "-x", "socks5h://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "-x",
+                "socks5h://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
                 "http://" + tunnel.endpointDnsName("http") + ":1/hello");
         ok(r, "curl -x socks5h://");
         assertThat(r.output()).as(logs()).isEqualTo(HELLO);
-        tunnel.gateway().awaitLog("SOCKS5 CONNECT " + tunnel.endpointDnsName("http")
-                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint " + tunnel.endpointId("http") + " port 1", Tunnel.WAIT);
+        tunnel.gateway()
+                .awaitLog(
+                        "SOCKS5 CONNECT " + tunnel.endpointDnsName("http")
+                                + ":1 from .* account=platform key=key-[0-9a-f]+ -> endpoint "
+                                + tunnel.endpointId("http") + " port 1",
+                        Tunnel.WAIT);
     }
 
     @Test
@@ -252,34 +370,91 @@ class InteropTest {
         String curl = Tools.require("curl", "curl");
         String name = tunnel.endpointDnsName("http");
         String proxy = "127.0.0.1:" + tunnel.proxyPort();
-        Run noKey = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p", "-x", "http://" + proxy,
+        Run noKey = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-p",
+                "-x",
+                "http://" + proxy,
                 "http://" + name + ":1/hello");
         assertThat(noKey.exitCode()).as(noKey.output()).isNotZero();
         assertThat(noKey.output()).contains("407");
-        Run badKey = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
-                "-x", "http://runner:upk_not-a-key@" + proxy, "http://" + name + ":1/hello");
+        Run badKey = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-p",
+                "-x",
+                "http://runner:upk_not-a-key@" + proxy,
+                "http://" + name + ":1/hello");
         assertThat(badKey.output()).contains("407");
-        Run otherAccount = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
-                "-x", "http://runner:" + tunnel.acmeKey() + "@" + proxy, "http://" + name + ":1/hello");
-        assertThat(otherAccount.output()).as("acme has no endpoint by that name").contains("403");
-        Run publicName = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "-p",
-                "-x", "http://runner:" + tunnel.platformKey() + "@" + proxy, "http://example.com:80/");
+        Run otherAccount = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-p",
+                "-x",
+                "http://runner:" + tunnel.acmeKey() + "@" + proxy,
+                "http://" + name + ":1/hello");
+        assertThat(otherAccount.output())
+                .as("acme has no endpoint by that name")
+                .contains("403");
+        Run publicName = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-p",
+                "-x",
+                "http://runner:" + tunnel.platformKey() + "@" + proxy,
+                "http://example.com:80/");
         assertThat(publicName.output()).as("no public egress").contains("403");
-        Run socksOther = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS",
-                "-x", "socks5h://runner:" + tunnel.acmeKey() + "@" + proxy, "http://" + name + ":1/hello");
+        Run socksOther = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "-x",
+                "socks5h://runner:" + tunnel.acmeKey() + "@" + proxy,
+                "http://" + name + ":1/hello");
         assertThat(socksOther.exitCode()).as(socksOther.output()).isNotZero();
         tunnel.gateway().awaitLog("refused: 407", Tunnel.WAIT);
-        tunnel.gateway().awaitLog("SOCKS5 request from .* refused: .* is not an available endpoint of account acme", Tunnel.WAIT);
-        assertThat(tunnel.gateway().output()).contains("refused: 403")
-                .doesNotContain(tunnel.platformKey()).doesNotContain(tunnel.acmeKey());
+        tunnel.gateway()
+                .awaitLog(
+                        "SOCKS5 request from .* refused: .* is not an available endpoint of account acme", Tunnel.WAIT);
+        assertThat(tunnel.gateway().output())
+                .contains("refused: 403")
+                .doesNotContain(tunnel.platformKey())
+                .doesNotContain(tunnel.acmeKey());
     }
 
     @Test
     void curlDownloadsEightMebibytesWithTheSameSha256() throws Exception {
         String curl = Tools.require("curl", "curl");
         Path out = dir.resolve("curl-big.bin");
-        ok(Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*", "-o", out.toString(),
-                "http://127.0.0.1:" + tunnel.endpointPort("http") + "/big.bin"), "curl /big.bin");
+        ok(
+                Run.of(
+                        dir,
+                        Map.of(),
+                        CLIENT_TIMEOUT_SECONDS,
+                        curl,
+                        "-sS",
+                        "--fail",
+                        "--noproxy",
+                        "*",
+                        "-o",
+                        out.toString(),
+                        "http://127.0.0.1:" + tunnel.endpointPort("http") + "/big.bin"),
+                "curl /big.bin");
         assertThat(Files.size(out)).as(logs()).isEqualTo(BIG_HTTP);
         assertThat(sha256(out)).as(logs()).isEqualTo(sha256(httpBig));
     }
@@ -290,8 +465,21 @@ class InteropTest {
         Path in = dir.resolve("curl-upload.bin");
         byte[] payload = random(BIG_HTTP, 23);
         Files.write(in, payload);
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--noproxy", "*", "-H", "Expect:",
-                "-H", "Content-Type: application/octet-stream", "--data-binary", "@" + in,
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "--noproxy",
+                "*",
+                "-H",
+                "Expect:",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                "@" + in,
                 "http://127.0.0.1:" + tunnel.endpointPort("http") + "/sha256");
         ok(r, "curl POST /sha256");
         assertThat(r.output()).as(logs()).isEqualTo(sha256(payload) + " " + payload.length + "\n");
@@ -305,13 +493,36 @@ class InteropTest {
         String socat = Tools.require("socat", "socat");
         Tools.require("sshd", "openssh-server");
         // socat speaks CONNECT to the gateway's proxy, with the consumer's key as the password.
-        String proxyCommand = socat + " - PROXY:127.0.0.1:%h:%p,proxyport=" + tunnel.proxyPort()
-                + ",proxyauth=runner:" + tunnel.platformKey();
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, ssh, "-F", "/dev/null", "-p", "1",
-                "-o", "ProxyCommand=" + proxyCommand, "-o", "HostKeyAlias=[127.0.0.1]:" + tunnel.endpointPort("ssh"),
-                "-i", clientKey.toString(), "-o", "IdentitiesOnly=yes",
-                "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", user() + "@" + tunnel.endpointDnsName("ssh"),
+        String proxyCommand = socat + " - PROXY:127.0.0.1:%h:%p,proxyport=" + tunnel.proxyPort() + ",proxyauth=runner:"
+                + tunnel.platformKey();
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                ssh,
+                "-F",
+                "/dev/null",
+                "-p",
+                "1",
+                "-o",
+                "ProxyCommand=" + proxyCommand,
+                "-o",
+                "HostKeyAlias=[127.0.0.1]:" + tunnel.endpointPort("ssh"),
+                "-i",
+                clientKey.toString(),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "UserKnownHostsFile=" + knownHosts,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=20",
+                "-o",
+                "LogLevel=ERROR",
+                user() + "@" + tunnel.endpointDnsName("ssh"),
                 "echo hello-through-the-proxy");
         ok(r, "ssh with a ProxyCommand");
         assertThat(r.output().lines().toList()).as(logs()).contains("hello-through-the-proxy");
@@ -322,14 +533,35 @@ class InteropTest {
     void sshRunsACommandOnTheRealSshdBehindTheAgent() throws Exception {
         String ssh = Tools.require("ssh", "openssh-client");
         Tools.require("sshd", "openssh-server");
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, ssh, "-F", "/dev/null", "-p",
-                String.valueOf(tunnel.endpointPort("ssh")), "-i", clientKey.toString(), "-o", "IdentitiesOnly=yes",
-                "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "BatchMode=yes",
-                "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR", user() + "@127.0.0.1",
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                ssh,
+                "-F",
+                "/dev/null",
+                "-p",
+                String.valueOf(tunnel.endpointPort("ssh")),
+                "-i",
+                clientKey.toString(),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "UserKnownHostsFile=" + knownHosts,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=20",
+                "-o",
+                "LogLevel=ERROR",
+                user() + "@127.0.0.1",
                 "echo hello-through-underpass; head -c 1048576 /dev/zero | sha256sum");
         ok(r, "ssh");
-        assertThat(r.output().lines().toList()).as(logs()).containsSubsequence(
-                "hello-through-underpass", sha256(new byte[1 << 20]) + "  -");
+        assertThat(r.output().lines().toList())
+                .as(logs())
+                .containsSubsequence("hello-through-underpass", sha256(new byte[1 << 20]) + "  -");
     }
 
     @Test
@@ -346,8 +578,16 @@ class InteropTest {
         Files.write(localUp, up);
         Files.write(remoteDown, down);
         String target = user() + "@127.0.0.1:";
-        ok(Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, scpCommand(scp, localUp.toString(), target + remoteUp)), "scp upload");
-        ok(Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, scpCommand(scp, target + remoteDown, localDown.toString())), "scp download");
+        ok(
+                Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, scpCommand(scp, localUp.toString(), target + remoteUp)),
+                "scp upload");
+        ok(
+                Run.of(
+                        dir,
+                        Map.of(),
+                        CLIENT_TIMEOUT_SECONDS,
+                        scpCommand(scp, target + remoteDown, localDown.toString())),
+                "scp download");
         assertThat(sha256(remoteUp)).as(logs()).isEqualTo(sha256(up));
         assertThat(sha256(localDown)).as(logs()).isEqualTo(sha256(down));
     }
@@ -358,11 +598,32 @@ class InteropTest {
     void gitCloneThroughTheTunnelGetsTheSameCommitsAndBytes() throws Exception {
         String git = Tools.require("git", "git");
         Path clone = dir.resolve("clone-dir");
-        ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "clone", "-q",
-                "git://127.0.0.1:" + tunnel.endpointPort("git") + "/repo.git", clone.toString()), "git clone");
-        Run head = ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"), "rev-parse");
+        ok(
+                Run.of(
+                        dir,
+                        gitEnv(),
+                        CLIENT_TIMEOUT_SECONDS,
+                        git,
+                        "clone",
+                        "-q",
+                        "git://127.0.0.1:" + tunnel.endpointPort("git") + "/repo.git",
+                        clone.toString()),
+                "git clone");
+        Run head = ok(
+                Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"),
+                "rev-parse");
         assertThat(head.output().trim()).as(logs()).isEqualTo(gitHead);
-        Run count = ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-list", "--count", "HEAD"),
+        Run count = ok(
+                Run.of(
+                        dir,
+                        gitEnv(),
+                        CLIENT_TIMEOUT_SECONDS,
+                        git,
+                        "-C",
+                        clone.toString(),
+                        "rev-list",
+                        "--count",
+                        "HEAD"),
                 "rev-list");
         assertThat(count.output().trim()).isEqualTo("3");
         assertThat(sha256(clone.resolve("big.bin"))).as(logs()).isEqualTo(gitBigSha256);
@@ -376,11 +637,22 @@ class InteropTest {
         String name = tunnel.endpointDnsName("tls-web");
         Map<String, String> env = new java.util.HashMap<>(gitEnv());
         env.put("GIT_SSL_CAINFO", httpsCa.toString());
-        ok(Run.of(dir, env, CLIENT_TIMEOUT_SECONDS, git,
-                "-c", "http.proxy=http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
-                "clone", "-q", "https://" + name + "/git/repo.git", clone.toString()),
+        ok(
+                Run.of(
+                        dir,
+                        env,
+                        CLIENT_TIMEOUT_SECONDS,
+                        git,
+                        "-c",
+                        "http.proxy=http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+                        "clone",
+                        "-q",
+                        "https://" + name + "/git/repo.git",
+                        clone.toString()),
                 "git clone https:// through the proxy");
-        Run head = ok(Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"), "rev-parse");
+        Run head = ok(
+                Run.of(dir, gitEnv(), CLIENT_TIMEOUT_SECONDS, git, "-C", clone.toString(), "rev-parse", "HEAD"),
+                "rev-parse");
         assertThat(head.output().trim()).as(logs()).isEqualTo(gitHead);
         assertThat(sha256(clone.resolve("big.bin"))).as(logs()).isEqualTo(gitBigSha256);
         tunnel.gateway().awaitLog("CONNECT " + name + ":443 from", Tunnel.WAIT);
@@ -390,8 +662,17 @@ class InteropTest {
     void curlFetchesAnHttpsUrlThroughTheProxyWithTheServersOwnCertificate() throws Exception {
         String curl = Tools.require("curl", "curl");
         String name = tunnel.endpointDnsName("tls-web");
-        Run r = Run.of(dir, Map.of(), CLIENT_TIMEOUT_SECONDS, curl, "-sS", "--fail", "--cacert", httpsCa.toString(),
-                "-x", "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
+        Run r = Run.of(
+                dir,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                curl,
+                "-sS",
+                "--fail",
+                "--cacert",
+                httpsCa.toString(),
+                "-x",
+                "http://runner:" + tunnel.platformKey() + "@127.0.0.1:" + tunnel.proxyPort(),
                 "https://" + name + "/hello");
         ok(r, "curl -x https://");
         assertThat(r.output()).as(logs()).isEqualTo("hello over TLS\n");
@@ -407,8 +688,11 @@ class InteropTest {
     private static void startHttps() throws IOException {
         https = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         https.createContext("/git/", exchange -> {
-            Path file = gitServed == null ? null
-                    : gitServed.resolve(exchange.getRequestURI().getPath().substring("/git/".length())).normalize();
+            Path file = gitServed == null
+                    ? null
+                    : gitServed
+                            .resolve(exchange.getRequestURI().getPath().substring("/git/".length()))
+                            .normalize();
             if (file == null || !file.startsWith(gitServed) || !Files.isRegularFile(file)) {
                 exchange.sendResponseHeaders(404, -1);
             } else {
@@ -430,10 +714,12 @@ class InteropTest {
     private static void serveHttpsAs(String name) throws Exception {
         var certs = dev.underpass.gateway.pki.GatewayCertificates.ensure(dir.resolve("https-tls"), List.of(name));
         httpsCa = certs.caFile();
-        io.netty.handler.ssl.SslContext netty = io.netty.handler.ssl.SslContextBuilder
-                .forServer(certs.certificateFile().toFile(), certs.privateKeyFile().toFile())
-                .sslProvider(io.netty.handler.ssl.SslProvider.JDK).build();
-        https.setHttpsConfigurator(new com.sun.net.httpserver.HttpsConfigurator(((io.netty.handler.ssl.JdkSslContext) netty).context()));
+        io.netty.handler.ssl.SslContext netty = io.netty.handler.ssl.SslContextBuilder.forServer(
+                        certs.certificateFile().toFile(), certs.privateKeyFile().toFile())
+                .sslProvider(io.netty.handler.ssl.SslProvider.JDK)
+                .build();
+        https.setHttpsConfigurator(
+                new com.sun.net.httpserver.HttpsConfigurator(((io.netty.handler.ssl.JdkSslContext) netty).context()));
         https.start();
     }
 
@@ -474,9 +760,37 @@ class InteropTest {
         Path sshDir = Files.createDirectories(dir.resolve("sshd"));
         Path hostKey = sshDir.resolve("host_ed25519");
         clientKey = sshDir.resolve("client_ed25519");
-        ok(Run.of(sshDir, Map.of(), 60, keygen, "-q", "-t", "ed25519", "-N", "", "-C", "underpass-host", "-f", hostKey.toString()),
+        ok(
+                Run.of(
+                        sshDir,
+                        Map.of(),
+                        60,
+                        keygen,
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        "underpass-host",
+                        "-f",
+                        hostKey.toString()),
                 "ssh-keygen host");
-        ok(Run.of(sshDir, Map.of(), 60, keygen, "-q", "-t", "ed25519", "-N", "", "-C", "underpass-client", "-f", clientKey.toString()),
+        ok(
+                Run.of(
+                        sshDir,
+                        Map.of(),
+                        60,
+                        keygen,
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        "underpass-client",
+                        "-f",
+                        clientKey.toString()),
                 "ssh-keygen client");
         Path authorizedKeys = sshDir.resolve("authorized_keys");
         Files.copy(sshDir.resolve("client_ed25519.pub"), authorizedKeys);
@@ -486,26 +800,31 @@ class InteropTest {
         // The client pins the host key under the endpoint's address: it must reach this sshd, nothing else.
         knownHosts = sshDir.resolve("known_hosts");
         Path config = sshDir.resolve("sshd_config");
-        Files.writeString(config, String.join("\n",
-                "ListenAddress 127.0.0.1",
-                "HostKey " + hostKey,
-                "PidFile " + sshDir.resolve("sshd.pid"),
-                "UsePAM no",
-                "StrictModes no",
-                "PermitRootLogin yes",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "AuthorizedKeysFile " + authorizedKeys,
-                "PrintMotd no",
-                "Subsystem sftp internal-sftp",
-                ""));
-        sshd = ServerProcess.start("sshd", sshDir, port, sshdPath, "-D", "-e", "-f", config.toString(), "-p", String.valueOf(port));
+        Files.writeString(
+                config,
+                String.join(
+                        "\n",
+                        "ListenAddress 127.0.0.1",
+                        "HostKey " + hostKey,
+                        "PidFile " + sshDir.resolve("sshd.pid"),
+                        "UsePAM no",
+                        "StrictModes no",
+                        "PermitRootLogin yes",
+                        "PubkeyAuthentication yes",
+                        "PasswordAuthentication no",
+                        "KbdInteractiveAuthentication no",
+                        "AuthorizedKeysFile " + authorizedKeys,
+                        "PrintMotd no",
+                        "Subsystem sftp internal-sftp",
+                        ""));
+        sshd = ServerProcess.start(
+                "sshd", sshDir, port, sshdPath, "-D", "-e", "-f", config.toString(), "-p", String.valueOf(port));
     }
 
     /** Called once the tunnel is up: the known_hosts entry names the endpoint port. */
     private static void pinHostKey() throws IOException {
-        String hostPub = Files.readString(dir.resolve("sshd").resolve("host_ed25519.pub")).trim();
+        String hostPub = Files.readString(dir.resolve("sshd").resolve("host_ed25519.pub"))
+                .trim();
         Files.writeString(knownHosts, "[127.0.0.1]:" + tunnel.endpointPort("ssh") + " " + hostPub + "\n");
     }
 
@@ -516,8 +835,9 @@ class InteropTest {
         Path base = Files.createDirectories(gitDir.resolve("served"));
         Map<String, String> env = gitEnv();
         ok(Run.of(gitDir, env, 60, git, "init", "-q", "-b", "main", work.toString()), "git init");
-        String[] commit = {git, "-C", work.toString(), "-c", "user.name=t", "-c", "user.email=t@example.invalid",
-                "commit", "-q", "-m"};
+        String[] commit = {
+            git, "-C", work.toString(), "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m"
+        };
         Files.writeString(work.resolve("README"), "first version\n");
         ok(Run.of(gitDir, env, 60, git, "-C", work.toString(), "add", "README"), "git add");
         ok(Run.of(gitDir, env, 60, concat(commit, "first")), "git commit 1");
@@ -529,16 +849,42 @@ class InteropTest {
         Files.writeString(work.resolve("README"), "second version\n");
         ok(Run.of(gitDir, env, 60, git, "-C", work.toString(), "add", "README"), "git add");
         ok(Run.of(gitDir, env, 60, concat(commit, "second")), "git commit 3");
-        gitHead = ok(Run.of(gitDir, env, 60, git, "-C", work.toString(), "rev-parse", "HEAD"), "rev-parse").output().trim();
-        ok(Run.of(gitDir, env, 60, git, "clone", "-q", "--bare", work.toString(), base.resolve("repo.git").toString()), "git clone --bare");
+        gitHead = ok(Run.of(gitDir, env, 60, git, "-C", work.toString(), "rev-parse", "HEAD"), "rev-parse")
+                .output()
+                .trim();
+        ok(
+                Run.of(
+                        gitDir,
+                        env,
+                        60,
+                        git,
+                        "clone",
+                        "-q",
+                        "--bare",
+                        work.toString(),
+                        base.resolve("repo.git").toString()),
+                "git clone --bare");
         // The files git's "dumb" HTTP protocol reads, so that the HTTPS server can serve the repository too.
-        ok(Run.of(gitDir, env, 60, git, "--git-dir=" + base.resolve("repo.git"), "update-server-info"), "git update-server-info");
+        ok(
+                Run.of(gitDir, env, 60, git, "--git-dir=" + base.resolve("repo.git"), "update-server-info"),
+                "git update-server-info");
         gitServed = base;
         // Run git-daemon itself, not the "git daemon" wrapper, so the handle we stop is the server.
-        String execPath = ok(Run.of(gitDir, env, 60, git, "--exec-path"), "git --exec-path").output().trim();
+        String execPath = ok(Run.of(gitDir, env, 60, git, "--exec-path"), "git --exec-path")
+                .output()
+                .trim();
         int port = ServerProcess.freePort();
-        gitDaemon = ServerProcess.start("git-daemon", gitDir, port, Path.of(execPath, "git-daemon").toString(),
-                "--reuseaddr", "--export-all", "--base-path=" + base, "--listen=127.0.0.1", "--port=" + port, base.toString());
+        gitDaemon = ServerProcess.start(
+                "git-daemon",
+                gitDir,
+                port,
+                Path.of(execPath, "git-daemon").toString(),
+                "--reuseaddr",
+                "--export-all",
+                "--base-path=" + base,
+                "--listen=127.0.0.1",
+                "--port=" + port,
+                base.toString());
     }
 
     // --- helpers -------------------------------------------------------------------------------
@@ -553,10 +899,30 @@ class InteropTest {
     }
 
     private static String[] scpCommand(String scp, String from, String to) {
-        return new String[] {scp, "-q", "-F", "/dev/null", "-P", String.valueOf(tunnel.endpointPort("ssh")),
-                "-i", clientKey.toString(), "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", "UserKnownHostsFile=" + knownHosts, "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
-                "-o", "LogLevel=ERROR", from, to};
+        return new String[] {
+            scp,
+            "-q",
+            "-F",
+            "/dev/null",
+            "-P",
+            String.valueOf(tunnel.endpointPort("ssh")),
+            "-i",
+            clientKey.toString(),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "UserKnownHostsFile=" + knownHosts,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=20",
+            "-o",
+            "LogLevel=ERROR",
+            from,
+            to
+        };
     }
 
     private static String user() {
@@ -575,7 +941,8 @@ class InteropTest {
 
     private static Run ok(Run r, String what) {
         if (r.exitCode() != 0) {
-            throw new AssertionError(what + " exited with " + r.exitCode() + "; output:\n" + r.output() + "\n" + logs());
+            throw new AssertionError(
+                    what + " exited with " + r.exitCode() + "; output:\n" + r.output() + "\n" + logs());
         }
         return r;
     }
@@ -584,7 +951,10 @@ class InteropTest {
     private static String logs() {
         StringBuilder b = new StringBuilder();
         if (tunnel != null) {
-            b.append("--- gateway:\n").append(tunnel.gateway().output()).append("--- agent:\n").append(tunnel.agent().output());
+            b.append("--- gateway:\n")
+                    .append(tunnel.gateway().output())
+                    .append("--- agent:\n")
+                    .append(tunnel.agent().output());
         }
         if (sshd != null) {
             b.append("--- sshd:\n").append(sshd.output());

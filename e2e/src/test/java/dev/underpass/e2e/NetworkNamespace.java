@@ -39,7 +39,8 @@ final class NetworkNamespace implements AutoCloseable {
     static Created create(String ip, String name, Path workDir) throws IOException, InterruptedException {
         Run add = Run.of(workDir, Map.of(), IP_TIMEOUT_SECONDS, ip, "netns", "add", name);
         if (add.exitCode() != 0) {
-            return new Created(null, "ip netns add " + name + " failed: " + add.output().trim());
+            return new Created(
+                    null, "ip netns add " + name + " failed: " + add.output().trim());
         }
         NetworkNamespace ns = new NetworkNamespace(ip, name, workDir);
         try {
@@ -52,8 +53,7 @@ final class NetworkNamespace implements AutoCloseable {
     }
 
     /** The namespace, or why it could not be made. */
-    record Created(NetworkNamespace namespace, String failure) {
-    }
+    record Created(NetworkNamespace namespace, String failure) {}
 
     String name() {
         return name;
@@ -102,7 +102,8 @@ final class NetworkNamespace implements AutoCloseable {
         try {
             Run r = Run.of(workDir, Map.of(), IP_TIMEOUT_SECONDS, cmd.toArray(String[]::new));
             if (r.exitCode() != 0) {
-                throw new AssertionError(String.join(" ", cmd) + " exited with " + r.exitCode() + ": " + r.output().trim());
+                throw new AssertionError(String.join(" ", cmd) + " exited with " + r.exitCode() + ": "
+                        + r.output().trim());
             }
         } catch (IOException e) {
             throw new AssertionError(String.join(" ", cmd) + ": " + e, e);

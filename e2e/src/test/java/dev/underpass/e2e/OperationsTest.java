@@ -39,9 +39,11 @@ class OperationsTest {
 
     @TempDir
     Path dir;
+
     EchoServer echo;
     Tunnel tunnel;
-    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    final HttpClient http =
+            HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     final List<Socket> sockets = new ArrayList<>();
 
     @BeforeEach
@@ -64,8 +66,11 @@ class OperationsTest {
     }
 
     private HttpResponse<String> get(int port, String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
-                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+        return http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                        .timeout(Duration.ofSeconds(10))
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     /** The sum of every series of {@code metric} whose labels include each of {@code labels}. */
@@ -109,9 +114,20 @@ class OperationsTest {
     void gatewayAndAgentServeMetricsAndProbesThatFollowTheTraffic() throws Exception {
         int gatewayOps = opsPort(tunnel.gateway());
         // A second agent with its metrics port; the first one goes, so traffic takes the second.
-        UnderpassProcess agent = tunnel.startAgentProcess(List.of("agent", "--gateway", "localhost:" + tunnel.agentPort(),
-                "--token-file", tunnel.tokenFile().toString(), "--ca-file", tunnel.caFile().toString(), "--name", "metered",
-                "--target", echo.address(), "--metrics-listen", "127.0.0.1:0"));
+        UnderpassProcess agent = tunnel.startAgentProcess(List.of(
+                "agent",
+                "--gateway",
+                "localhost:" + tunnel.agentPort(),
+                "--token-file",
+                tunnel.tokenFile().toString(),
+                "--ca-file",
+                tunnel.caFile().toString(),
+                "--name",
+                "metered",
+                "--target",
+                echo.address(),
+                "--metrics-listen",
+                "127.0.0.1:0"));
         int agentOps = opsPort(agent);
         tunnel.gateway().awaitLog("agent=metered\\) advertised", WAIT);
         tunnel.agent().close();
@@ -133,15 +149,18 @@ class OperationsTest {
         String endpoint = "endpoint=\"" + tunnel.endpointId("echo") + "\"";
         String target = "target=\"" + echo.address() + "\"";
         awaitMetric(gatewayOps, "underpass_streams_total", 3, service, endpoint, "outcome=\"completed\"");
-        assertThat(metric(gatewayOps, "underpass_streams_active", service, endpoint)).isEqualTo(1);
+        assertThat(metric(gatewayOps, "underpass_streams_active", service, endpoint))
+                .isEqualTo(1);
         assertThat(metric(gatewayOps, "underpass_stream_bytes_total", service, "direction=\"to_target\""))
                 .isEqualTo(3000);
-        assertThat(metric(gatewayOps, "underpass_stream_setup_seconds_count", service)).isEqualTo(4);
+        assertThat(metric(gatewayOps, "underpass_stream_setup_seconds_count", service))
+                .isEqualTo(4);
         awaitMetric(agentOps, "underpass_agent_streams_total", 3, target, "outcome=\"completed\"");
         assertThat(metric(agentOps, "underpass_agent_streams_active")).isEqualTo(1);
         assertThat(metric(agentOps, "underpass_agent_stream_bytes_total", target, "direction=\"to_gateway\""))
                 .isEqualTo(3000);
-        assertThat(metric(agentOps, "underpass_agent_dial_seconds_count", target)).isEqualTo(4);
+        assertThat(metric(agentOps, "underpass_agent_dial_seconds_count", target))
+                .isEqualTo(4);
         // The default TCP health check runs on the agent and shows on both sides.
         awaitMetric(agentOps, "underpass_agent_target_healthy", 1, target);
         awaitMetric(gatewayOps, "underpass_target_healthy_agents", 1, service, target);
@@ -187,14 +206,25 @@ class OperationsTest {
         finish(live);
 
         tunnel.gateway().awaitLog("gateway drained in \\d+ ms: every connection finished", WAIT);
-        assertThat(tunnel.gateway().awaitExit(WAIT)).as("the gateway exits once drained").isTrue();
+        assertThat(tunnel.gateway().awaitExit(WAIT))
+                .as("the gateway exits once drained")
+                .isTrue();
     }
 
     @Test
     void aStoppingAgentFinishesItsConnectionsWhileNewOnesGoToTheOtherAgent() throws Exception {
-        UnderpassProcess second = tunnel.startAgentProcess(List.of("agent", "--gateway", "localhost:" + tunnel.agentPort(),
-                "--token-file", tunnel.tokenFile().toString(), "--ca-file", tunnel.caFile().toString(), "--name", "second",
-                "--target", echo.address()));
+        UnderpassProcess second = tunnel.startAgentProcess(List.of(
+                "agent",
+                "--gateway",
+                "localhost:" + tunnel.agentPort(),
+                "--token-file",
+                tunnel.tokenFile().toString(),
+                "--ca-file",
+                tunnel.caFile().toString(),
+                "--name",
+                "second",
+                "--target",
+                echo.address()));
         tunnel.gateway().awaitLog("agent=second\\) advertised", WAIT);
         // Least outstanding: with one connection held on each agent, both carry one.
         Socket one = echoed("one");
@@ -209,7 +239,9 @@ class OperationsTest {
             finish(echoed("new " + i));
         }
         second.awaitLog("target=" + echo.address() + " closed", 5, WAIT); // all five through the second agent
-        assertThat(first.isAlive()).as("the first agent waits for its live connection").isTrue();
+        assertThat(first.isAlive())
+                .as("the first agent waits for its live connection")
+                .isTrue();
         for (Socket s : List.of(one, two)) {
             s.getOutputStream().write("!".getBytes(StandardCharsets.US_ASCII));
             s.getOutputStream().flush();
@@ -217,8 +249,12 @@ class OperationsTest {
             finish(s);
         }
         first.awaitLog("agent drained in \\d+ ms: every connection finished", WAIT);
-        assertThat(first.awaitExit(WAIT)).as("the first agent exits once drained").isTrue();
-        assertThat(first.exitValue()).as("the JVM's status after SIGTERM and its shutdown hook").isEqualTo(143);
+        assertThat(first.awaitExit(WAIT))
+                .as("the first agent exits once drained")
+                .isTrue();
+        assertThat(first.exitValue())
+                .as("the JVM's status after SIGTERM and its shutdown hook")
+                .isEqualTo(143);
         assertThat(second.isAlive()).isTrue();
     }
 }

@@ -43,21 +43,29 @@ class ProcessDeathTest {
 
     @Test
     void killingTheAgentMidUploadResetsTheTargetsConnectionsInsteadOfEndingThemShort() throws Exception {
-        try (UploadSink sink = new UploadSink(HEAD); Tunnel t = Tunnel.start(dir, Map.of("sink", sink.address()))) {
+        try (UploadSink sink = new UploadSink(HEAD);
+                Tunnel t = Tunnel.start(dir, Map.of("sink", sink.address()))) {
             ExecutorService consumers = Executors.newVirtualThreadPerTaskExecutor();
             try {
                 CountDownLatch go = new CountDownLatch(1);
                 List<Future<String>> uploads = startUploads(consumers, t.endpointPort("sink"), go);
-                ChaosTest.await("every upload under way at the target", Tunnel.WAIT, () -> sink.pastHead() == TRANSFERS,
+                ChaosTest.await(
+                        "every upload under way at the target",
+                        Tunnel.WAIT,
+                        () -> sink.pastHead() == TRANSFERS,
                         () -> sink.pastHead() + " of " + TRANSFERS);
 
                 t.agent().kill();
                 go.countDown();
 
-                ChaosTest.await("every upload ended at the target", Duration.ofSeconds(60),
-                        () -> sink.uploads().size() == TRANSFERS, () -> sink.uploads().toString());
-                assertThat(sink.uploads()).as("how the uploads ended at the target").allSatisfy(u ->
-                        assertThat(u.ending()).as(u.detail()).isEqualTo(UploadSink.Ending.RESET));
+                ChaosTest.await(
+                        "every upload ended at the target",
+                        Duration.ofSeconds(60),
+                        () -> sink.uploads().size() == TRANSFERS,
+                        () -> sink.uploads().toString());
+                assertThat(sink.uploads())
+                        .as("how the uploads ended at the target")
+                        .allSatisfy(u -> assertThat(u.ending()).as(u.detail()).isEqualTo(UploadSink.Ending.RESET));
                 assertThat(outcomes(uploads)).as("what the consumers saw").allMatch(o -> o.startsWith("error"));
             } finally {
                 consumers.shutdownNow();
@@ -68,8 +76,9 @@ class ProcessDeathTest {
     @Test
     void killingTheGatewayMidTransferResetsConsumersAndTargetsInBothDirections() throws Exception {
         try (UploadSink sink = new UploadSink(HEAD);
-             PacedSourceServer source = new PacedSourceServer(HEAD, CHUNK, Duration.ofMillis(50), Duration.ofSeconds(90));
-             Tunnel t = Tunnel.start(dir, Map.of("sink", sink.address(), "source", source.address()))) {
+                PacedSourceServer source =
+                        new PacedSourceServer(HEAD, CHUNK, Duration.ofMillis(50), Duration.ofSeconds(90));
+                Tunnel t = Tunnel.start(dir, Map.of("sink", sink.address(), "source", source.address()))) {
             ExecutorService consumers = Executors.newVirtualThreadPerTaskExecutor();
             try {
                 CountDownLatch go = new CountDownLatch(1);
@@ -80,9 +89,14 @@ class ProcessDeathTest {
                     long seed = 100 + i;
                     downloads.add(consumers.submit(() -> download(t.endpointPort("source"), seed, heads)));
                 }
-                ChaosTest.await("every upload under way at the target", Tunnel.WAIT, () -> sink.pastHead() == TRANSFERS,
+                ChaosTest.await(
+                        "every upload under way at the target",
+                        Tunnel.WAIT,
+                        () -> sink.pastHead() == TRANSFERS,
                         () -> sink.pastHead() + " of " + TRANSFERS);
-                assertThat(heads.await(Tunnel.WAIT.toSeconds(), TimeUnit.SECONDS)).as("every download under way").isTrue();
+                assertThat(heads.await(Tunnel.WAIT.toSeconds(), TimeUnit.SECONDS))
+                        .as("every download under way")
+                        .isTrue();
                 ChaosTest.await("the source holds every download", Tunnel.WAIT, () -> source.held() == TRANSFERS);
 
                 t.gateway().kill();
@@ -91,11 +105,17 @@ class ProcessDeathTest {
 
                 List<String> downloaded = outcomes(downloads);
                 assertThat(downloaded).as("what the downloading consumers saw").allMatch(o -> o.startsWith("error"));
-                assertThat(outcomes(uploads)).as("what the uploading consumers saw").allMatch(o -> o.startsWith("error"));
-                ChaosTest.await("every upload ended at the target", Duration.ofSeconds(60),
-                        () -> sink.uploads().size() == TRANSFERS, () -> sink.uploads().toString());
-                assertThat(sink.uploads()).as("how the uploads ended at the target").allSatisfy(u ->
-                        assertThat(u.ending()).as(u.detail()).isEqualTo(UploadSink.Ending.RESET));
+                assertThat(outcomes(uploads))
+                        .as("what the uploading consumers saw")
+                        .allMatch(o -> o.startsWith("error"));
+                ChaosTest.await(
+                        "every upload ended at the target",
+                        Duration.ofSeconds(60),
+                        () -> sink.uploads().size() == TRANSFERS,
+                        () -> sink.uploads().toString());
+                assertThat(sink.uploads())
+                        .as("how the uploads ended at the target")
+                        .allSatisfy(u -> assertThat(u.ending()).as(u.detail()).isEqualTo(UploadSink.Ending.RESET));
             } finally {
                 consumers.shutdownNow();
             }
@@ -173,8 +193,8 @@ class ProcessDeathTest {
         for (Future<String> f : futures) {
             all.add(f.get(90, TimeUnit.SECONDS));
         }
-        Map<String, Long> counted = all.stream().collect(Collectors.groupingBy(Function.identity(), TreeMap::new,
-                Collectors.counting()));
+        Map<String, Long> counted =
+                all.stream().collect(Collectors.groupingBy(Function.identity(), TreeMap::new, Collectors.counting()));
         System.out.println("[process death] " + counted);
         return all;
     }

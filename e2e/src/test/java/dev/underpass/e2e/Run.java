@@ -13,8 +13,11 @@ record Run(int exitCode, String output) {
     static Run of(Path workDir, Map<String, String> env, long timeoutSeconds, String... command)
             throws IOException, InterruptedException {
         Path out = Files.createTempFile(workDir, "run-", ".out");
-        ProcessBuilder pb = new ProcessBuilder(List.of(command)).directory(workDir.toFile())
-                .redirectErrorStream(true).redirectOutput(out.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        ProcessBuilder pb = new ProcessBuilder(List.of(command))
+                .directory(workDir.toFile())
+                .redirectErrorStream(true)
+                .redirectOutput(out.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         pb.environment().putAll(env);
         Process p = pb.start();
         if (!p.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {

@@ -41,9 +41,12 @@ final class ServerProcess implements AutoCloseable {
     /** Starts {@code command} in {@code workDir} and waits until it accepts connections on 127.0.0.1:{@code port}. */
     static ServerProcess start(String name, Path workDir, int port, String... command) throws Exception {
         Path log = workDir.resolve(name + ".log");
-        Process p = new ProcessBuilder(List.of(command)).directory(workDir.toFile()).redirectErrorStream(true)
+        Process p = new ProcessBuilder(List.of(command))
+                .directory(workDir.toFile())
+                .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .start();
         ServerProcess server = new ServerProcess(name, p, log, port);
         try {
             server.awaitListening();
@@ -61,9 +64,12 @@ final class ServerProcess implements AutoCloseable {
      */
     static ServerProcess startLogged(String name, Path workDir, String readyRegex, String... command) throws Exception {
         Path log = workDir.resolve(name + ".log");
-        Process p = new ProcessBuilder(List.of(command)).directory(workDir.toFile()).redirectErrorStream(true)
+        Process p = new ProcessBuilder(List.of(command))
+                .directory(workDir.toFile())
+                .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .start();
         ServerProcess server = new ServerProcess(name, p, log, -1);
         try {
             java.util.regex.Pattern ready = java.util.regex.Pattern.compile(readyRegex);
@@ -74,8 +80,8 @@ final class ServerProcess implements AutoCloseable {
                             + "/; log:\n" + server.output());
                 }
                 if (System.nanoTime() > deadline) {
-                    throw new AssertionError(name + " did not log /" + readyRegex + "/ within " + LISTEN_WAIT.toSeconds()
-                            + "s; log:\n" + server.output());
+                    throw new AssertionError(name + " did not log /" + readyRegex + "/ within "
+                            + LISTEN_WAIT.toSeconds() + "s; log:\n" + server.output());
                 }
                 Thread.sleep(50);
             }

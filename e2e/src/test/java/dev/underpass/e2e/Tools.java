@@ -8,8 +8,7 @@ import org.junit.jupiter.api.Assumptions;
  * with the reason on a developer's machine and fail it under CI, which must install them.
  */
 final class Tools {
-    private Tools() {
-    }
+    private Tools() {}
 
     static String require(String name, String... alternatives) {
         for (String dir : (System.getenv("PATH") + File.pathSeparator + "/usr/sbin:/sbin").split(File.pathSeparator)) {
@@ -18,7 +17,8 @@ final class Tools {
                 return f.getAbsolutePath();
             }
         }
-        String reason = name + " is not installed (.ci/run installs it: apt-get install " + String.join(" ", alternatives) + ")";
+        String reason = name + " is not installed (.ci/run installs it: apt-get install "
+                + String.join(" ", alternatives) + ")";
         if (System.getenv("CI") != null) {
             throw new AssertionError(reason);
         }

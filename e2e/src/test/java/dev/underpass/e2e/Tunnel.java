@@ -27,6 +27,7 @@ final class Tunnel implements AutoCloseable {
     private final List<String> agentTargets;
     /** More of the gateway's YAML configuration, appended to the harness's own. */
     private final String gatewayYaml;
+
     private final Path tokenFile;
     private final List<UnderpassProcess> processes = new ArrayList<>();
     private final Map<String, String> endpointIds = new LinkedHashMap<>();
@@ -99,8 +100,13 @@ final class Tunnel implements AutoCloseable {
      * the gateway port of the endpoint's first listener. A restarted gateway waits for it too.
      */
     int publish(String name, List<Map<String, Object>> listeners) throws Exception {
-        api.post(acmeKey, "/v1/services", Map.of("name", name, "allowedPrincipals", List.of("platform"), "listeners", listeners));
-        String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + name)).get("id").asText();
+        api.post(
+                acmeKey,
+                "/v1/services",
+                Map.of("name", name, "allowedPrincipals", List.of("platform"), "listeners", listeners));
+        String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + name))
+                .get("id")
+                .asText();
         api.post(acmeKey, "/v1/endpoints/" + id + "/accept", Map.of());
         endpointIds.put(name, id);
         int port = awaitAvailable(id);
@@ -128,13 +134,25 @@ final class Tunnel implements AutoCloseable {
                 + gatewayYaml;
         Path config = dir.resolve("gateway.yaml");
         Files.writeString(config, y);
-        gateway = track(UnderpassProcess.start("gateway-" + ++gatewayStarts, dir, Map.of(),
-                "gateway", "--config", config.toString(), "--data-dir", dataDir().toString()));
-        apiPort = Integer.parseInt(gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
-        proxyPort = Integer.parseInt(gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
-        sniPort = Integer.parseInt(gateway.awaitLog("TLS listener routing by server name on .*:(\\d+) ", WAIT).group(1));
-        dnsPort = Integer.parseInt(gateway.awaitLog("private DNS listening on .*:(\\d+) ", WAIT).group(1));
-        agentPort = Integer.parseInt(gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
+        gateway = track(UnderpassProcess.start(
+                "gateway-" + ++gatewayStarts,
+                dir,
+                Map.of(),
+                "gateway",
+                "--config",
+                config.toString(),
+                "--data-dir",
+                dataDir().toString()));
+        apiPort = Integer.parseInt(
+                gateway.awaitLog("api listening on .*:(\\d+) ", WAIT).group(1));
+        proxyPort = Integer.parseInt(
+                gateway.awaitLog("forward proxy listening on .*:(\\d+) ", WAIT).group(1));
+        sniPort = Integer.parseInt(gateway.awaitLog("TLS listener routing by server name on .*:(\\d+) ", WAIT)
+                .group(1));
+        dnsPort = Integer.parseInt(
+                gateway.awaitLog("private DNS listening on .*:(\\d+) ", WAIT).group(1));
+        agentPort = Integer.parseInt(
+                gateway.awaitLog("agent port listening on .*:(\\d+) ", WAIT).group(1));
         gateway.awaitLog("gateway ready", WAIT);
         api = new Api(apiPort, caFile());
         for (Map.Entry<String, String> e : endpointIds.entrySet()) {
@@ -145,14 +163,30 @@ final class Tunnel implements AutoCloseable {
     /** The accounts, the agent token, a service and an accepted endpoint per target, through the API. */
     private void setUp() throws Exception {
         String operatorKey = Files.readString(dataDir().resolve("admin-key")).trim();
-        acmeKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "acme")).at("/ownerKey/key").asText();
-        platformKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "platform")).at("/ownerKey/key").asText();
-        String token = api.post(acmeKey, "/v1/agent-tokens", Map.of("name", "acme-agent")).get("token").asText();
+        acmeKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "acme"))
+                .at("/ownerKey/key")
+                .asText();
+        platformKey = api.post(operatorKey, "/v1/accounts", Map.of("name", "platform"))
+                .at("/ownerKey/key")
+                .asText();
+        String token = api.post(acmeKey, "/v1/agent-tokens", Map.of("name", "acme-agent"))
+                .get("token")
+                .asText();
         Files.writeString(tokenFile, token + "\n");
         for (Map.Entry<String, String> s : services.entrySet()) {
-            api.post(acmeKey, "/v1/services", Map.of("name", s.getKey(), "allowedPrincipals", List.of("platform"),
-                    "listeners", List.of(Map.of("port", servicePort(s.getKey()), "targets", List.of(s.getValue())))));
-            String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + s.getKey())).get("id").asText();
+            api.post(
+                    acmeKey,
+                    "/v1/services",
+                    Map.of(
+                            "name",
+                            s.getKey(),
+                            "allowedPrincipals",
+                            List.of("platform"),
+                            "listeners",
+                            List.of(Map.of("port", servicePort(s.getKey()), "targets", List.of(s.getValue())))));
+            String id = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/" + s.getKey()))
+                    .get("id")
+                    .asText();
             api.post(acmeKey, "/v1/endpoints/" + id + "/accept", Map.of());
             endpointIds.put(s.getKey(), id);
             endpointPorts.put(s.getKey(), awaitAvailable(id));
@@ -180,8 +214,16 @@ final class Tunnel implements AutoCloseable {
 
     /** Starts the agent with the harness's token, trusting the generated CA, and waits for its session. */
     void startAgent(String... extraArgs) throws Exception {
-        List<String> args = new ArrayList<>(List.of("agent", "--gateway", "localhost:" + agentPort,
-                "--token-file", tokenFile.toString(), "--ca-file", caFile().toString(), "--name", "test-agent"));
+        List<String> args = new ArrayList<>(List.of(
+                "agent",
+                "--gateway",
+                "localhost:" + agentPort,
+                "--token-file",
+                tokenFile.toString(),
+                "--ca-file",
+                caFile().toString(),
+                "--name",
+                "test-agent"));
         agentTargets.forEach(t -> {
             args.add("--target");
             args.add(t);
@@ -218,7 +260,9 @@ final class Tunnel implements AutoCloseable {
 
     /** The generated DNS name of the endpoint for {@code service}, as consumers give it to the forward proxy. */
     String endpointDnsName(String service) throws Exception {
-        return api.get(platformKey, "/v1/endpoints/" + endpointIds.get(service)).at("/dnsNames/0").asText();
+        return api.get(platformKey, "/v1/endpoints/" + endpointIds.get(service))
+                .at("/dnsNames/0")
+                .asText();
     }
 
     int proxyPort() {

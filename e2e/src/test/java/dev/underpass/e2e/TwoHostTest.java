@@ -136,11 +136,15 @@ class TwoHostTest {
     @Order(1)
     void theGatewayHostHasNoRouteIntoTheCustomersNetwork() throws Exception {
         Run route = Run.of(gatewayHome, Map.of(), 30, gatewayHost.exec(ipCommand, "route", "get", GIT_SERVER_ADDRESS));
-        assertThat(route.exitCode()).as("ip route get %s on the gateway host: %s", GIT_SERVER_ADDRESS, route.output())
+        assertThat(route.exitCode())
+                .as("ip route get %s on the gateway host: %s", GIT_SERVER_ADDRESS, route.output())
                 .isNotZero();
         assertThat(route.output()).contains("unreachable");
-        Run agentRoute = Run.of(customerHome, Map.of(), 30, customerHost.exec(ipCommand, "route", "get", GIT_SERVER_ADDRESS));
-        assertThat(agentRoute.exitCode()).as("the customer host reaches the git server: %s", agentRoute.output()).isZero();
+        Run agentRoute =
+                Run.of(customerHome, Map.of(), 30, customerHost.exec(ipCommand, "route", "get", GIT_SERVER_ADDRESS));
+        assertThat(agentRoute.exitCode())
+                .as("the customer host reaches the git server: %s", agentRoute.output())
+                .isZero();
     }
 
     @Test
@@ -151,15 +155,24 @@ class TwoHostTest {
         String port = address.substring(address.lastIndexOf(':') + 1);
         // The consumer pins the git server's own host key: SSH runs end to end, the gateway only carries bytes.
         Path knownHosts = gatewayHome.resolve("known_hosts");
-        Files.writeString(knownHosts, "[" + host + "]:" + port + " "
-                + Files.readString(gitServerHome.resolve("host_ed25519.pub")).trim() + "\n");
+        Files.writeString(
+                knownHosts,
+                "[" + host + "]:" + port + " "
+                        + Files.readString(gitServerHome.resolve("host_ed25519.pub"))
+                                .trim() + "\n");
         Map<String, String> env = new LinkedHashMap<>(gitEnv());
-        env.put("GIT_SSH_COMMAND", "ssh -F /dev/null -i " + clientKey + " -o IdentitiesOnly=yes -o BatchMode=yes"
-                + " -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + knownHosts + " -o ConnectTimeout=30");
+        env.put(
+                "GIT_SSH_COMMAND",
+                "ssh -F /dev/null -i " + clientKey + " -o IdentitiesOnly=yes -o BatchMode=yes"
+                        + " -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + knownHosts
+                        + " -o ConnectTimeout=30");
         Path clone = gatewayHome.resolve("ssh-clone");
         String url = "ssh://root@" + host + ":" + port + gitServerHome.resolve("repo.git");
-        Run r = Run.of(gatewayHome, env, CLIENT_TIMEOUT_SECONDS, gatewayHost.exec(git, "clone", "-q", url, clone.toString()));
-        assertThat(r.exitCode()).as("git clone %s: %s%s", url, r.output(), logs()).isZero();
+        Run r = Run.of(
+                gatewayHome, env, CLIENT_TIMEOUT_SECONDS, gatewayHost.exec(git, "clone", "-q", url, clone.toString()));
+        assertThat(r.exitCode())
+                .as("git clone %s: %s%s", url, r.output(), logs())
+                .isZero();
         assertCloned(clone);
     }
 
@@ -167,7 +180,8 @@ class TwoHostTest {
     @Order(3)
     void gitCloneOverHttpsByThePrivateDnsNameThroughTheForwardProxy() throws Exception {
         // README: a key of the consumer account narrowed for the runner, then `underpass env` on the runner.
-        assertThat(endpoint.get("dnsNames").toString()).as("endpoint show lists the verified private DNS name")
+        assertThat(endpoint.get("dnsNames").toString())
+                .as("endpoint show lists the verified private DNS name")
                 .contains("\"" + GIT_SERVER_NAME + "\"");
         underpass("platform", "key", "create", "runner", "--scope", RUNNER_SCOPE, "--out", "runner.key")
                 .ok("key create runner");
@@ -176,7 +190,9 @@ class TwoHostTest {
         Map<String, String> env = new LinkedHashMap<>(gitEnv());
         env.put("PATH", launcherDir() + File.pathSeparator + System.getenv("PATH"));
         env.put("UNDERPASS_SKIP_BUILD", "1");
-        env.put("UNDERPASS_CONFIG_DIR", Files.createDirectories(dir.resolve("cli-runner")).toString());
+        env.put(
+                "UNDERPASS_CONFIG_DIR",
+                Files.createDirectories(dir.resolve("cli-runner")).toString());
         env.put("UNDERPASS_GATEWAY", "https://localhost:9443");
         env.put("UNDERPASS_CA_FILE", "underpass-data/tls/ca.pem");
         env.put("GIT_SSL_CAINFO", privateCa.toString()); // git trusts acme's private CA, as acme's users do
@@ -185,18 +201,21 @@ class TwoHostTest {
                 + "git clone -q https://" + GIT_SERVER_NAME + "/repo.git " + clone + "\n";
         Run r = Run.of(gatewayHome, env, CLIENT_TIMEOUT_SECONDS, gatewayHost.exec("bash", "-c", script));
         assertThat(r.exitCode())
-                .as("eval underpass env; git clone https://%s/repo.git: %s%s", GIT_SERVER_NAME, r.output(), logs()).isZero();
+                .as("eval underpass env; git clone https://%s/repo.git: %s%s", GIT_SERVER_NAME, r.output(), logs())
+                .isZero();
         assertCloned(clone);
-        gateway.awaitLog("CONNECT " + Pattern.quote(GIT_SERVER_NAME) + ":443 from .* account=platform .*-> endpoint "
-                + endpointId, WAIT);
+        gateway.awaitLog(
+                "CONNECT " + Pattern.quote(GIT_SERVER_NAME) + ":443 from .* account=platform .*-> endpoint "
+                        + endpointId,
+                WAIT);
     }
 
     @Test
     @Order(4)
     void theLogsHaveNoErrorAndNoSecret() throws Exception {
         List<String> secrets = new ArrayList<>();
-        for (String file : List.of("underpass-data/admin-key", "acme-owner.key", "platform-owner.key", "acme-agent.token",
-                "runner.key")) {
+        for (String file : List.of(
+                "underpass-data/admin-key", "acme-owner.key", "platform-owner.key", "acme-agent.token", "runner.key")) {
             Path f = gatewayHome.resolve(file);
             if (Files.exists(f)) {
                 secrets.add(Files.readString(f).strip());
@@ -204,8 +223,12 @@ class TwoHostTest {
         }
         for (UnderpassProcess p : List.of(gateway, agent)) {
             String log = p.output();
-            assertThat(log.lines().filter(l -> l.matches("^\\S+ ERROR .*")).toList()).as("ERROR lines in\n%s", log).isEmpty();
-            assertThat(RAW_SECRET.matcher(log).find()).as("a raw key or token in\n%s", log).isFalse();
+            assertThat(log.lines().filter(l -> l.matches("^\\S+ ERROR .*")).toList())
+                    .as("ERROR lines in\n%s", log)
+                    .isEmpty();
+            assertThat(RAW_SECRET.matcher(log).find())
+                    .as("a raw key or token in\n%s", log)
+                    .isFalse();
             for (String secret : secrets) {
                 assertThat(log).as("a secret the CLI wrote to a file").doesNotContain(secret);
             }
@@ -216,7 +239,8 @@ class TwoHostTest {
 
     private static void requireRootAndTools() throws IOException {
         Object uid = Files.getAttribute(Path.of("/proc/self"), "unix:uid");
-        Assumptions.assumeTrue(Integer.valueOf(0).equals(uid),
+        Assumptions.assumeTrue(
+                Integer.valueOf(0).equals(uid),
                 "network namespaces need root (ip netns add); this test runs as uid " + uid);
         ipCommand = Tools.require("ip", "iproute2");
         git = Tools.require("git", "git");
@@ -264,34 +288,70 @@ class TwoHostTest {
         String keygen = Tools.require("ssh-keygen", "openssh-client");
         Path hostKey = gitServerHome.resolve("host_ed25519");
         clientKey = gatewayHome.resolve("id_ed25519");
-        must("ssh-keygen (host key)", gitServerHome, Map.of(), keygen, "-q", "-t", "ed25519", "-N", "", "-f", hostKey.toString());
-        must("ssh-keygen (client key)", gatewayHome, Map.of(), keygen, "-q", "-t", "ed25519", "-N", "",
-                "-f", clientKey.toString());
+        must(
+                "ssh-keygen (host key)",
+                gitServerHome,
+                Map.of(),
+                keygen,
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                hostKey.toString());
+        must(
+                "ssh-keygen (client key)",
+                gatewayHome,
+                Map.of(),
+                keygen,
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                clientKey.toString());
         Path authorizedKeys = gitServerHome.resolve("authorized_keys");
         Files.copy(gatewayHome.resolve("id_ed25519.pub"), authorizedKeys);
         Files.createDirectories(Path.of("/run/sshd")); // sshd's privilege-separation directory
         Path config = gitServerHome.resolve("sshd_config");
-        Files.writeString(config, String.join("\n",
-                "ListenAddress " + GIT_SERVER_ADDRESS + ":22",
-                "HostKey " + hostKey,
-                "PidFile " + gitServerHome.resolve("sshd.pid"),
-                "UsePAM no",
-                "StrictModes no",
-                "PermitRootLogin yes",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "AuthorizedKeysFile " + authorizedKeys,
-                ""));
-        sshd = track(ServerProcess.startLogged("sshd", gitServerHome, "Server listening on " + Pattern.quote(GIT_SERVER_ADDRESS),
+        Files.writeString(
+                config,
+                String.join(
+                        "\n",
+                        "ListenAddress " + GIT_SERVER_ADDRESS + ":22",
+                        "HostKey " + hostKey,
+                        "PidFile " + gitServerHome.resolve("sshd.pid"),
+                        "UsePAM no",
+                        "StrictModes no",
+                        "PermitRootLogin yes",
+                        "PubkeyAuthentication yes",
+                        "PasswordAuthentication no",
+                        "KbdInteractiveAuthentication no",
+                        "AuthorizedKeysFile " + authorizedKeys,
+                        ""));
+        sshd = track(ServerProcess.startLogged(
+                "sshd",
+                gitServerHome,
+                "Server listening on " + Pattern.quote(GIT_SERVER_ADDRESS),
                 gitServerHost.exec(Tools.require("sshd", "openssh-server"), "-D", "-e", "-f", config.toString())));
 
         makeThePrivateCaAndCertificate();
         Path server = gitServerHome.resolve("https_server.py");
         Files.writeString(server, HTTPS_SERVER);
-        httpsServer = track(ServerProcess.startLogged("https-server", gitServerHome, "serving https",
-                gitServerHost.exec(Tools.require("python3", "python3"), "-u", server.toString(), GIT_SERVER_ADDRESS, "443",
-                        gitServerHome.resolve("server.pem").toString(), gitServerHome.resolve("server-key.pem").toString(),
+        httpsServer = track(ServerProcess.startLogged(
+                "https-server",
+                gitServerHome,
+                "serving https",
+                gitServerHost.exec(
+                        Tools.require("python3", "python3"),
+                        "-u",
+                        server.toString(),
+                        GIT_SERVER_ADDRESS,
+                        "443",
+                        gitServerHome.resolve("server.pem").toString(),
+                        gitServerHome.resolve("server-key.pem").toString(),
                         gitServerHome.toString())));
     }
 
@@ -301,11 +361,35 @@ class TwoHostTest {
         must("git init", gitServerHome, gitEnv(), git, "init", "-q", "-b", "main", work.toString());
         Files.writeString(work.resolve("README"), README_TEXT);
         must("git add", gitServerHome, gitEnv(), git, "-C", work.toString(), "add", "README");
-        must("git commit", gitServerHome, gitEnv(), git, "-C", work.toString(), "-c", "user.name=acme", "-c",
-                "user.email=git@acme.test", "commit", "-q", "-m", "first");
-        commit = must("git rev-parse", gitServerHome, gitEnv(), git, "-C", work.toString(), "rev-parse", "HEAD").output().trim();
+        must(
+                "git commit",
+                gitServerHome,
+                gitEnv(),
+                git,
+                "-C",
+                work.toString(),
+                "-c",
+                "user.name=acme",
+                "-c",
+                "user.email=git@acme.test",
+                "commit",
+                "-q",
+                "-m",
+                "first");
+        commit = must("git rev-parse", gitServerHome, gitEnv(), git, "-C", work.toString(), "rev-parse", "HEAD")
+                .output()
+                .trim();
         Path bare = gitServerHome.resolve("repo.git");
-        must("git clone --bare", gitServerHome, gitEnv(), git, "clone", "-q", "--bare", work.toString(), bare.toString());
+        must(
+                "git clone --bare",
+                gitServerHome,
+                gitEnv(),
+                git,
+                "clone",
+                "-q",
+                "--bare",
+                work.toString(),
+                bare.toString());
         must("git update-server-info", gitServerHome, gitEnv(), git, "--git-dir=" + bare, "update-server-info");
     }
 
@@ -313,17 +397,67 @@ class TwoHostTest {
     private static void makeThePrivateCaAndCertificate() throws Exception {
         String openssl = Tools.require("openssl", "openssl");
         privateCa = gitServerHome.resolve("acme-ca.pem");
-        must("openssl req (the CA)", gitServerHome, Map.of(), openssl, "req", "-x509", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "acme-ca-key.pem", "-out", privateCa.toString(),
-                "-days", "2", "-subj", "/CN=Acme Test Private CA");
-        must("openssl req (the server)", gitServerHome, Map.of(), openssl, "req", "-newkey", "ec",
-                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr",
-                "-subj", "/CN=" + GIT_SERVER_NAME);
-        Files.writeString(gitServerHome.resolve("server.ext"), "subjectAltName=DNS:" + GIT_SERVER_NAME + "\n"
-                + "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n");
-        must("openssl x509 (the CA signs the server's certificate)", gitServerHome, Map.of(), openssl, "x509", "-req",
-                "-in", "server.csr", "-CA", privateCa.toString(), "-CAkey", "acme-ca-key.pem", "-CAcreateserial", "-days", "2",
-                "-extfile", "server.ext", "-out", "server.pem");
+        must(
+                "openssl req (the CA)",
+                gitServerHome,
+                Map.of(),
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "acme-ca-key.pem",
+                "-out",
+                privateCa.toString(),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Acme Test Private CA");
+        must(
+                "openssl req (the server)",
+                gitServerHome,
+                Map.of(),
+                openssl,
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server-key.pem",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=" + GIT_SERVER_NAME);
+        Files.writeString(
+                gitServerHome.resolve("server.ext"),
+                "subjectAltName=DNS:" + GIT_SERVER_NAME + "\n"
+                        + "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n");
+        must(
+                "openssl x509 (the CA signs the server's certificate)",
+                gitServerHome,
+                Map.of(),
+                openssl,
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                privateCa.toString(),
+                "-CAkey",
+                "acme-ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.pem");
     }
 
     /**
@@ -359,20 +493,47 @@ class TwoHostTest {
         gateway = track(UnderpassProcess.start("gateway", dir, gatewayHome, gatewayHost.prefix(), Map.of(), "gateway"));
         gateway.awaitLog("gateway ready", WAIT);
         // The README's defaults: the API on loopback, the agent port on every address (0.0.0.0 or [::]).
-        assertThat(gateway.output()).containsPattern("api listening on /127\\.0\\.0\\.1:9443 ")
+        assertThat(gateway.output())
+                .containsPattern("api listening on /127\\.0\\.0\\.1:9443 ")
                 .containsPattern("agent port listening on /\\S+:8443 ");
     }
 
     /** Step 2: the operator logs in and creates acme (the provider) and platform (the consumer). */
     private static void operatorCreatesTheTenants() throws Exception {
-        underpass("operator", "login", "--gateway", "https://localhost:9443", "--ca-file", "underpass-data/tls/ca.pem",
-                "--key-file", "underpass-data/admin-key").ok("login (operator)");
-        underpass("operator", "account", "create", "acme", "--out", "acme-owner.key").ok("account create acme");
-        underpass("operator", "account", "create", "platform", "--out", "platform-owner.key").ok("account create platform");
-        underpass("acme", "login", "--gateway", "https://localhost:9443", "--ca-file", "underpass-data/tls/ca.pem",
-                "--key-file", "acme-owner.key").ok("login (acme)");
-        underpass("platform", "login", "--gateway", "https://localhost:9443", "--ca-file", "underpass-data/tls/ca.pem",
-                "--key-file", "platform-owner.key").ok("login (platform)");
+        underpass(
+                        "operator",
+                        "login",
+                        "--gateway",
+                        "https://localhost:9443",
+                        "--ca-file",
+                        "underpass-data/tls/ca.pem",
+                        "--key-file",
+                        "underpass-data/admin-key")
+                .ok("login (operator)");
+        underpass("operator", "account", "create", "acme", "--out", "acme-owner.key")
+                .ok("account create acme");
+        underpass("operator", "account", "create", "platform", "--out", "platform-owner.key")
+                .ok("account create platform");
+        underpass(
+                        "acme",
+                        "login",
+                        "--gateway",
+                        "https://localhost:9443",
+                        "--ca-file",
+                        "underpass-data/tls/ca.pem",
+                        "--key-file",
+                        "acme-owner.key")
+                .ok("login (acme)");
+        underpass(
+                        "platform",
+                        "login",
+                        "--gateway",
+                        "https://localhost:9443",
+                        "--ca-file",
+                        "underpass-data/tls/ca.pem",
+                        "--key-file",
+                        "platform-owner.key")
+                .ok("login (platform)");
     }
 
     /**
@@ -381,26 +542,57 @@ class TwoHostTest {
      * name verified, and creates the agent's token.
      */
     private static void acmePublishesGithubWithAVerifiedPrivateDnsName() throws Exception {
-        JsonNode service = json("acme", "service", "create", "github", "--description", "GitHub Enterprise",
-                "--listener", "443=" + GIT_SERVER_NAME + ":443", "--listener", "22=" + GIT_SERVER_NAME + ":22",
-                "--allow", "platform", "--private-dns-name", GIT_SERVER_NAME);
+        JsonNode service = json(
+                "acme",
+                "service",
+                "create",
+                "github",
+                "--description",
+                "GitHub Enterprise",
+                "--listener",
+                "443=" + GIT_SERVER_NAME + ":443",
+                "--listener",
+                "22=" + GIT_SERVER_NAME + ":22",
+                "--allow",
+                "platform",
+                "--private-dns-name",
+                GIT_SERVER_NAME);
         String record = service.at("/privateDns/verificationRecord").asText();
         String value = service.at("/privateDns/verificationValue").asText();
-        assertThat(record).as("service create names the TXT record to publish: %s", service).isNotBlank();
+        assertThat(record)
+                .as("service create names the TXT record to publish: %s", service)
+                .isNotBlank();
         assertThat(value).isNotBlank();
         startTheGatewayHostsResolverWith(record, value);
         Cli.Result verify = underpass("acme", "service", "verify-dns", "github");
-        assertThat(verify.exitCode()).as("service verify-dns github: %s%s\n%s", verify.out(), verify.err(), logs()).isZero();
+        assertThat(verify.exitCode())
+                .as("service verify-dns github: %s%s\n%s", verify.out(), verify.err(), logs())
+                .isZero();
         assertThat(verify.out()).contains("verified");
-        underpass("acme", "agent-token", "create", "acme-dc1", "--out", "acme-agent.token").ok("agent-token create");
+        underpass("acme", "agent-token", "create", "acme-dc1", "--out", "acme-agent.token")
+                .ok("agent-token create");
     }
 
     /** The gateway host's DNS resolver (its resolv.conf names it): dnsmasq, answering the TXT record and nothing else. */
     private static void startTheGatewayHostsResolverWith(String record, String value) throws Exception {
-        dnsServer = track(ServerProcess.startLogged("dnsmasq", gatewayHome, "started, version",
-                gatewayHost.exec(Tools.require("dnsmasq", "dnsmasq-base"), "--keep-in-foreground", "--log-facility=-",
-                        "--log-queries", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file",
-                        "--user=root", "--group=root", "--listen-address=127.0.0.1", "--bind-interfaces", "--port=53",
+        dnsServer = track(ServerProcess.startLogged(
+                "dnsmasq",
+                gatewayHome,
+                "started, version",
+                gatewayHost.exec(
+                        Tools.require("dnsmasq", "dnsmasq-base"),
+                        "--keep-in-foreground",
+                        "--log-facility=-",
+                        "--log-queries",
+                        "--conf-file=/dev/null",
+                        "--no-resolv",
+                        "--no-hosts",
+                        "--pid-file",
+                        "--user=root",
+                        "--group=root",
+                        "--listen-address=127.0.0.1",
+                        "--bind-interfaces",
+                        "--port=53",
                         "--txt-record=" + record + "," + value)));
     }
 
@@ -412,22 +604,38 @@ class TwoHostTest {
     private static void startTheAgentOnTheCustomerHost() throws Exception {
         Files.copy(gatewayHome.resolve("underpass-data/tls/ca.pem"), customerHome.resolve("ca.pem"));
         Files.copy(gatewayHome.resolve("acme-agent.token"), customerHome.resolve("acme-agent.token"));
-        String token = Files.readString(customerHome.resolve("acme-agent.token")).strip();
+        String token =
+                Files.readString(customerHome.resolve("acme-agent.token")).strip();
         int before = count(gateway, "advertised");
-        agent = track(UnderpassProcess.start("agent", dir, customerHome, customerHost.prefix(),
-                Map.of("UNDERPASS_AGENT_TOKEN", token), "agent", "--gateway", GATEWAY_ADDRESS + ":8443", "--ca-file", "ca.pem",
-                "--target", GIT_SERVER_NAME + ":443", "--target", GIT_SERVER_NAME + ":22"));
+        agent = track(UnderpassProcess.start(
+                "agent",
+                dir,
+                customerHome,
+                customerHost.prefix(),
+                Map.of("UNDERPASS_AGENT_TOKEN", token),
+                "agent",
+                "--gateway",
+                GATEWAY_ADDRESS + ":8443",
+                "--ca-file",
+                "ca.pem",
+                "--target",
+                GIT_SERVER_NAME + ":443",
+                "--target",
+                GIT_SERVER_NAME + ":22"));
         try {
             gateway.awaitLog("advertised", before + 1, WAIT);
         } catch (AssertionError e) {
-            throw new AssertionError("the agent on the customer host did not connect to the gateway at " + GATEWAY_ADDRESS
-                    + ":8443 within " + WAIT.toSeconds() + "s\n" + logs(), e);
+            throw new AssertionError(
+                    "the agent on the customer host did not connect to the gateway at " + GATEWAY_ADDRESS
+                            + ":8443 within " + WAIT.toSeconds() + "s\n" + logs(),
+                    e);
         }
     }
 
     /** Step 5: platform requests an endpoint, acme finds and accepts the request, platform waits for it to be available. */
     private static void platformRequestsAnEndpointAndAcmeAcceptsIt() throws Exception {
-        endpointId = json("platform", "endpoint", "create", "acme/github").get("id").asText();
+        endpointId =
+                json("platform", "endpoint", "create", "acme/github").get("id").asText();
         JsonNode pending = json("acme", "endpoint", "list", "--side", "provider", "--state", "pendingAcceptance");
         assertThat(pending.toString()).as("acme's pending connection requests").contains(endpointId);
         underpass("acme", "endpoint", "accept", endpointId).ok("endpoint accept");
@@ -435,8 +643,8 @@ class TwoHostTest {
         endpoint = json("platform", "endpoint", "show", endpointId);
         while (!"available".equals(endpoint.path("state").asText())) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("endpoint " + endpointId + " not available within " + WAIT.toSeconds() + "s: "
-                        + endpoint);
+                throw new AssertionError(
+                        "endpoint " + endpointId + " not available within " + WAIT.toSeconds() + "s: " + endpoint);
             }
             Thread.sleep(500);
             endpoint = json("platform", "endpoint", "show", endpointId);
@@ -455,23 +663,36 @@ class TwoHostTest {
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(dir, "cli-", ".out");
         Path err = Files.createTempFile(dir, "cli-", ".err");
-        ProcessBuilder pb = new ProcessBuilder(gatewayHost.exec(cmd.toArray(String[]::new))).directory(gatewayHome.toFile())
-                .redirectOutput(out.toFile()).redirectError(err.toFile())
+        ProcessBuilder pb = new ProcessBuilder(gatewayHost.exec(cmd.toArray(String[]::new)))
+                .directory(gatewayHome.toFile())
+                .redirectOutput(out.toFile())
+                .redirectError(err.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
         pb.environment().put("UNDERPASS_SKIP_BUILD", "1");
-        pb.environment().put("UNDERPASS_CONFIG_DIR", Files.createDirectories(dir.resolve("cli-" + who)).toString());
-        for (String v : List.of("UNDERPASS_API_KEY", "UNDERPASS_GATEWAY", "UNDERPASS_CA_FILE", "UNDERPASS_LOGIN_TOKEN_FILE",
-                "UNDERPASS_ACCOUNT", "HTTPS_PROXY", "https_proxy")) {
+        pb.environment()
+                .put(
+                        "UNDERPASS_CONFIG_DIR",
+                        Files.createDirectories(dir.resolve("cli-" + who)).toString());
+        for (String v : List.of(
+                "UNDERPASS_API_KEY",
+                "UNDERPASS_GATEWAY",
+                "UNDERPASS_CA_FILE",
+                "UNDERPASS_LOGIN_TOKEN_FILE",
+                "UNDERPASS_ACCOUNT",
+                "HTTPS_PROXY",
+                "https_proxy")) {
             pb.environment().remove(v);
         }
         Process p = pb.start();
         if (!p.waitFor(Cli.TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
-            throw new AssertionError("underpass " + String.join(" ", args) + " did not finish within " + Cli.TIMEOUT_SECONDS
-                    + "s");
+            throw new AssertionError(
+                    "underpass " + String.join(" ", args) + " did not finish within " + Cli.TIMEOUT_SECONDS + "s");
         }
-        return new Cli.Result(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+        return new Cli.Result(
+                p.exitValue(),
+                Files.readString(out, StandardCharsets.UTF_8),
                 Files.readString(err, StandardCharsets.UTF_8));
     }
 
@@ -479,11 +700,15 @@ class TwoHostTest {
     private static JsonNode json(String who, String... args) throws Exception {
         List<String> all = new ArrayList<>(List.of(args));
         all.addAll(List.of("--output", "json"));
-        return underpass(who, all.toArray(String[]::new)).ok("underpass " + String.join(" ", args)).json();
+        return underpass(who, all.toArray(String[]::new))
+                .ok("underpass " + String.join(" ", args))
+                .json();
     }
 
     private static Path launcherDir() {
-        return Path.of(System.getProperty(UnderpassProcess.ROOT_PROPERTY)).toAbsolutePath().normalize();
+        return Path.of(System.getProperty(UnderpassProcess.ROOT_PROPERTY))
+                .toAbsolutePath()
+                .normalize();
     }
 
     /** Where consumers connect for service port {@code servicePort}, as {@code endpoint show} lists it. */
@@ -498,7 +723,8 @@ class TwoHostTest {
 
     private static void assertCloned(Path clone) throws Exception {
         String head = must("git rev-parse", gatewayHome, gitEnv(), git, "-C", clone.toString(), "rev-parse", "HEAD")
-                .output().trim();
+                .output()
+                .trim();
         assertThat(head).as("the clone's commit").isEqualTo(commit);
         assertThat(Files.readString(clone.resolve("README"))).isEqualTo(README_TEXT);
     }

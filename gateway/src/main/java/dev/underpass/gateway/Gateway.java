@@ -1,5 +1,14 @@
 package dev.underpass.gateway;
 
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.GatewayInfo;
+import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.service.PrivateNameVerification;
+import dev.underpass.controlplane.store.Store;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.gateway.audit.AuditHeadLog;
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.auth.AgentAuthenticator;
@@ -16,7 +25,6 @@ import dev.underpass.gateway.consumer.EndpointProvisioner;
 import dev.underpass.gateway.consumer.SniListener;
 import dev.underpass.gateway.consumer.proxy.Egress;
 import dev.underpass.gateway.consumer.proxy.EgressPolicy;
-import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.consumer.proxy.ForwardProxy;
 import dev.underpass.gateway.consumer.proxy.ProxyChecks;
 import dev.underpass.gateway.dns.PrivateDnsServer;
@@ -24,43 +32,11 @@ import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentServer;
 import dev.underpass.gateway.link.AgentStreams;
 import dev.underpass.gateway.link.HealthCheckPush;
+import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.gateway.pki.GatewayCertificates;
 import dev.underpass.gateway.pki.GatewayKeys;
-import dev.underpass.gateway.audit.AuditHeadLog;
-import dev.underpass.gateway.audit.ConnectionAudit;
-import dev.underpass.gateway.auth.AgentAuthenticator;
-import dev.underpass.gateway.auth.AgentCertificates;
-import dev.underpass.gateway.auth.AgentJwtVerifier;
-import dev.underpass.gateway.auth.IssuerKeys;
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.auth.TrustedIssuers;
-import dev.underpass.gateway.auth.UserJwtVerifier;
-import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointPorts;
-import dev.underpass.gateway.consumer.EndpointProvisioner;
-import dev.underpass.gateway.consumer.SniListener;
-import dev.underpass.gateway.consumer.proxy.EgressPolicy;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.gateway.consumer.proxy.ProxyChecks;
-import dev.underpass.gateway.link.AgentRegistry;
-import dev.underpass.gateway.link.AgentServer;
-import dev.underpass.gateway.link.AgentStreams;
-import dev.underpass.gateway.link.HealthCheckPush;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.gateway.pki.GatewayKeys;
-import dev.underpass.controlplane.tenancy.Accounts;
-import dev.underpass.controlplane.credential.AgentEnrollments;
-import dev.underpass.controlplane.credential.AgentIdentities;
-import dev.underpass.controlplane.credential.AuthFailures;
-import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.GatewayInfo;
-import dev.underpass.controlplane.service.PrivateNameVerification;
-import dev.underpass.controlplane.api.ApiServer;
-import dev.underpass.controlplane.store.Store;
 import dev.underpass.protocol.Drain;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.SecretBox;
@@ -123,13 +99,21 @@ public final class Gateway implements AutoCloseable {
     private final AtomicBoolean draining;
 
     /** Where consumers come in: closed first when the gateway drains. */
-    private record Entrances(EndpointProvisioner provisioner, EndpointPorts ports, ForwardProxy proxy,
-                             SniListener sni) {
-    }
+    private record Entrances(
+            EndpointProvisioner provisioner, EndpointPorts ports, ForwardProxy proxy, SniListener sni) {}
 
-    private Gateway(List<AutoCloseable> parts, InetSocketAddress agentAddress, InetSocketAddress apiAddress,
-                    InetSocketAddress proxyAddress, Path caFile, ControlPlane controlPlane, Entrances entrances,
-                    AgentRegistry registry, Duration drainTimeout, InetSocketAddress metricsAddress, AtomicBoolean draining) {
+    private Gateway(
+            List<AutoCloseable> parts,
+            InetSocketAddress agentAddress,
+            InetSocketAddress apiAddress,
+            InetSocketAddress proxyAddress,
+            Path caFile,
+            ControlPlane controlPlane,
+            Entrances entrances,
+            AgentRegistry registry,
+            Duration drainTimeout,
+            InetSocketAddress metricsAddress,
+            AtomicBoolean draining) {
         this.registry = registry;
         this.draining = draining;
         this.metricsAddress = metricsAddress;
@@ -162,7 +146,8 @@ public final class Gateway implements AutoCloseable {
      * As {@link #start(GatewayConfig, Path, AuthFailures)}, with the key that seals private keys at
      * rest ({@link SecretBox#KEY_ENV}; null: none).
      */
-    static Gateway start(GatewayConfig config, Path dataDir, AuthFailures authFailures, SecretBox secretBox) throws Exception {
+    static Gateway start(GatewayConfig config, Path dataDir, AuthFailures authFailures, SecretBox secretBox)
+            throws Exception {
         Objects.requireNonNull(config, "config");
         Objects.requireNonNull(dataDir, "dataDir");
         List<String> errors = config.validate();
@@ -170,9 +155,16 @@ public final class Gateway implements AutoCloseable {
             throw new IllegalArgumentException("invalid gateway configuration:\n  " + String.join("\n  ", errors));
         }
         // Private keys may be sealed at rest (ADR 0015); they are opened in memory only.
-        GatewayKeys.Loaded keys = GatewayKeys.load(new GatewayKeys.Source(config.tls() == null ? null : config.tls().certificate(),
-                config.tls() == null ? null : config.tls().privateKey(), config.serverNames(),
-                List.of(config.agentListenAddress().host(), config.apiListenAddress().host())), dataDir, secretBox);
+        GatewayKeys.Loaded keys = GatewayKeys.load(
+                new GatewayKeys.Source(
+                        config.tls() == null ? null : config.tls().certificate(),
+                        config.tls() == null ? null : config.tls().privateKey(),
+                        config.serverNames(),
+                        List.of(
+                                config.agentListenAddress().host(),
+                                config.apiListenAddress().host())),
+                dataDir,
+                secretBox);
         ServerTls tls = ServerTls.of(config, keys);
         // Everything started is closed in reverse order, also when a later step fails.
         List<AutoCloseable> parts = new ArrayList<>();
@@ -182,7 +174,8 @@ public final class Gateway implements AutoCloseable {
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
             Observability seen = Observability.start(cp, registry, group, parts);
-            AgentSide agents = AgentSide.build(config, cp, keys, tls.agents(), authFailures, registry, seen, group, parts);
+            AgentSide agents =
+                    AgentSide.build(config, cp, keys, tls.agents(), authFailures, registry, seen, group, parts);
             ConsumerSide consumers = ConsumerSide.build(config, cp, registry, seen, group, parts);
             ApiServer api = new ApiServer(cp, tls.api());
             parts.add(api);
@@ -192,27 +185,58 @@ public final class Gateway implements AutoCloseable {
             InetSocketAddress agentAddress = agents.start(config, group);
             consumers.provisioner().start();
             follow(cp, consumers, agents, registry, parts);
-            InetSocketAddress apiAddress = bind("api listening on", api::bind, group, config.apiListenAddress(),
+            InetSocketAddress apiAddress = bind(
+                    "api listening on",
+                    api::bind,
+                    group,
+                    config.apiListenAddress(),
                     "(HTTPS, TLS 1.3; document at /v1/openapi.yaml)");
-            InetSocketAddress proxyAddress = bind("forward proxy listening on", consumers.proxy()::bind, group, config.proxyListenAddress(),
+            InetSocketAddress proxyAddress = bind(
+                    "forward proxy listening on",
+                    consumers.proxy()::bind,
+                    group,
+                    config.proxyListenAddress(),
                     "(HTTP CONNECT, absolute-form http:// and SOCKS5; an API key as the password)");
-            cp.gatewayInfo(GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
-            bind("TLS listener routing by server name on", consumers.sni()::bind, group, config.sniListenAddress(),
+            cp.gatewayInfo(
+                    GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
+            bind(
+                    "TLS listener routing by server name on",
+                    consumers.sni()::bind,
+                    group,
+                    config.sniListenAddress(),
                     "(to each endpoint's port " + config.sniServicePort() + ")");
             consumers.startDns(config, group, parts);
             if (keys.caFile() != null) {
-                log.info("agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})", keys.caFile(),
+                log.info(
+                        "agents and the CLI trust the gateway with --ca-file {} (agents may also --pin {})",
+                        keys.caFile(),
                         GatewayCertificates.fingerprint(keys.caFile()));
             }
             AtomicBoolean draining = new AtomicBoolean();
-            OpsServer ops = seen.serve(config.metricsListenAddress(), List.of(
-                    new Probe("store", () -> Optional.ofNullable(consumers.provisioner().storeProblem())),
-                    new Probe("consumers", () -> draining.get() ? Optional.of("the gateway is draining") : Optional.empty())));
+            OpsServer ops = seen.serve(
+                    config.metricsListenAddress(),
+                    List.of(
+                            new Probe(
+                                    "store",
+                                    () -> Optional.ofNullable(
+                                            consumers.provisioner().storeProblem())),
+                            new Probe(
+                                    "consumers",
+                                    () -> draining.get() ? Optional.of("the gateway is draining") : Optional.empty())));
             parts.add(ops);
             log.info("gateway ready");
-            return new Gateway(parts, agentAddress, apiAddress, proxyAddress, keys.caFile(), cp,
+            return new Gateway(
+                    parts,
+                    agentAddress,
+                    apiAddress,
+                    proxyAddress,
+                    keys.caFile(),
+                    cp,
                     new Entrances(consumers.provisioner(), consumers.ports(), consumers.proxy(), consumers.sni()),
-                    registry, config.drainTimeout(), ops.address(), draining);
+                    registry,
+                    config.drainTimeout(),
+                    ops.address(),
+                    draining);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -224,32 +248,58 @@ public final class Gateway implements AutoCloseable {
         static ServerTls of(GatewayConfig config, GatewayKeys.Loaded keys) throws IOException {
             String certShown = config.tls() != null ? config.tls().certificate() : "tls/gateway.pem";
             try {
-                return new ServerTls(Tls.server(keys.certificateChain(), keys.privateKey(), keys.agentCa().certificate()),
+                return new ServerTls(
+                        Tls.server(
+                                keys.certificateChain(),
+                                keys.privateKey(),
+                                keys.agentCa().certificate()),
                         Tls.httpsServer(keys.certificateChain(), keys.privateKey()));
             } catch (IOException | IllegalArgumentException e) {
-                throw new IOException("tls: cannot load certificate " + certShown + " and its key: " + e.getMessage(), e);
+                throw new IOException(
+                        "tls: cannot load certificate " + certShown + " and its key: " + e.getMessage(), e);
             }
         }
     }
 
     /** The store, the control plane on it, its OIDC settings and, on a fresh store, the operator's first key. */
-    private static ControlPlane controlPlane(GatewayConfig config, Path dataDir, AuthFailures authFailures,
-                                             ControlPlane.DataPlane dataPlane, List<AutoCloseable> parts) throws IOException {
+    private static ControlPlane controlPlane(
+            GatewayConfig config,
+            Path dataDir,
+            AuthFailures authFailures,
+            ControlPlane.DataPlane dataPlane,
+            List<AutoCloseable> parts)
+            throws IOException {
         Store store = Store.open(config.storeConfig(dataDir));
         parts.add(store);
-        ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(config.endpointDomain(),
-                config.consumerHost(), config.connectionRequestTtl(), config.dnsServer()), Clock.systemUTC(),
-                PrivateNameVerification.jndi(config.dnsServer()), authFailures, dataPlane);
-        cp.agentIdentities().trustIssuers(config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
+        ControlPlane cp = new ControlPlane(
+                store,
+                new ControlPlane.Settings(
+                        config.endpointDomain(),
+                        config.consumerHost(),
+                        config.connectionRequestTtl(),
+                        config.dnsServer()),
+                Clock.systemUTC(),
+                PrivateNameVerification.jndi(config.dnsServer()),
+                authFailures,
+                dataPlane);
+        cp.agentIdentities()
+                .trustIssuers(
+                        config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
         if (!config.oidcIssuers().isEmpty()) {
-            log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
+            log.info(
+                    "agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
                     config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
         }
         if (config.oidcUsers() != null) {
             TrustedIssuers trusted = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
-            cp.oidcLogins().verifier(new UserJwtVerifier(trusted.keys(config.oidcUsers().issuer()),
-                    config.oidcUsers().audience(), Clock.systemUTC()));
-            log.info("API users may log in with JWTs of {} for audience {} (OIDC login)", config.oidcUsers().issuer(),
+            cp.oidcLogins()
+                    .verifier(new UserJwtVerifier(
+                            trusted.keys(config.oidcUsers().issuer()),
+                            config.oidcUsers().audience(),
+                            Clock.systemUTC()));
+            log.info(
+                    "API users may log in with JWTs of {} for audience {} (OIDC login)",
+                    config.oidcUsers().issuer(),
                     config.oidcUsers().audience());
         }
         writeFirstKey(cp, dataDir);
@@ -258,8 +308,8 @@ public final class Gateway implements AutoCloseable {
 
     /** Metrics, the connection audit and the one reporter of consumer connections that feeds both and the log. */
     private record Observability(Telemetry telemetry, GatewayMetrics metrics, ConnectionReports reports) {
-        static Observability start(ControlPlane cp, AgentRegistry registry, EventLoopGroup group,
-                                   List<AutoCloseable> parts) {
+        static Observability start(
+                ControlPlane cp, AgentRegistry registry, EventLoopGroup group, List<AutoCloseable> parts) {
             Telemetry telemetry = Telemetry.create(
                     Telemetry.limitTagValues("underpass.", "service", MAX_LABEL_VALUES),
                     Telemetry.limitTagValues("underpass.", "endpoint", MAX_LABEL_VALUES),
@@ -268,10 +318,13 @@ public final class Gateway implements AutoCloseable {
             // Audit records of consumer connections (ADR 0014): written off the event loops, and flushed on
             // close after the event loops stop and before the store closes; then the chains' heads are logged.
             parts.add(AuditHeadLog.start(cp.audit().events(), AuditHeadLog.DEFAULT_PERIOD));
-            ConnectionAudit audit = ConnectionAudit.start(cp.audit(), telemetry.registry(), ConnectionAudit.DEFAULT_CAPACITY);
+            ConnectionAudit audit =
+                    ConnectionAudit.start(cp.audit(), telemetry.registry(), ConnectionAudit.DEFAULT_CAPACITY);
             parts.add(audit);
-            GatewayMetrics metrics = new GatewayMetrics(telemetry.registry(), () -> registry.all().size());
-            return new Observability(telemetry, metrics, new ConnectionReports(metrics, audit, repeated(GatewayLog.CONNECTIONS, group)));
+            GatewayMetrics metrics = new GatewayMetrics(
+                    telemetry.registry(), () -> registry.all().size());
+            return new Observability(
+                    telemetry, metrics, new ConnectionReports(metrics, audit, repeated(GatewayLog.CONNECTIONS, group)));
         }
 
         OpsServer serve(HostAndPort listen, List<Probe> probes) throws IOException {
@@ -281,9 +334,16 @@ public final class Gateway implements AutoCloseable {
 
     /** The agent port: agent links, their authentication and enrollment, and the health checks pushed to them. */
     private record AgentSide(AgentServer server, HealthCheckPush healthChecks) {
-        static AgentSide build(GatewayConfig config, ControlPlane cp, GatewayKeys.Loaded keys, SslContext tls,
-                               AuthFailures authFailures, AgentRegistry registry, Observability seen, EventLoopGroup group,
-                               List<AutoCloseable> parts) {
+        static AgentSide build(
+                GatewayConfig config,
+                ControlPlane cp,
+                GatewayKeys.Loaded keys,
+                SslContext tls,
+                AuthFailures authFailures,
+                AgentRegistry registry,
+                Observability seen,
+                EventLoopGroup group,
+                List<AutoCloseable> parts) {
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
             // agent links is refused with 503 instead of starving the API of store connections.
             ThreadPoolExecutor verifier = boundedPool("underpass-auth-");
@@ -291,12 +351,23 @@ public final class Gateway implements AutoCloseable {
             HealthCheckPush healthChecks = new HealthCheckPush(cp.services()::healthChecks, registry, seen.metrics());
             parts.add(healthChecks);
             TrustedIssuers trustedIssuers = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
-            AgentAuthenticator credentials = new AgentAuthenticator(cp.agentTokens(), cp.agentIdentities(),
-                    new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()), authFailures);
-            AgentServer server = new AgentServer(tls,
-                    new AgentStreams(credentials, new AgentCertificates(cp.agentEnrollments(), keys.agentCa()), verifier,
-                            registry, healthChecks::advertised, seen.reports(), repeated(GatewayLog.SESSIONS, group)),
-                    config.heartbeatTimeout().toMillis(), config.limits().streamsPerAgent());
+            AgentAuthenticator credentials = new AgentAuthenticator(
+                    cp.agentTokens(),
+                    cp.agentIdentities(),
+                    new AgentJwtVerifier(trustedIssuers, cp.agentIdentities()::binding, Clock.systemUTC()),
+                    authFailures);
+            AgentServer server = new AgentServer(
+                    tls,
+                    new AgentStreams(
+                            credentials,
+                            new AgentCertificates(cp.agentEnrollments(), keys.agentCa()),
+                            verifier,
+                            registry,
+                            healthChecks::advertised,
+                            seen.reports(),
+                            repeated(GatewayLog.SESSIONS, group)),
+                    config.heartbeatTimeout().toMillis(),
+                    config.limits().streamsPerAgent());
             parts.add(server::close);
             return new AgentSide(server, healthChecks);
         }
@@ -305,23 +376,42 @@ public final class Gateway implements AutoCloseable {
             healthChecks.start();
             HostAndPort listen = config.agentListenAddress();
             InetSocketAddress address = server.bind(group, new InetSocketAddress(listen.host(), listen.port()));
-            log.info("agent port listening on {} (TLS 1.3, {} transport, {} TLS)", address, Transport.name(), Tls.provider());
+            log.info(
+                    "agent port listening on {} (TLS 1.3, {} transport, {} TLS)",
+                    address,
+                    Transport.name(),
+                    Tls.provider());
             return address;
         }
     }
 
     /** Where consumers come in: endpoint ports that follow the store, the forward proxy, the TLS listener, DNS. */
-    private record ConsumerSide(EndpointPorts ports, ConsumerRoutes routes, EndpointProvisioner provisioner,
-                                ForwardProxy proxy, SniListener sni) {
-        static ConsumerSide build(GatewayConfig config, ControlPlane cp, AgentRegistry registry, Observability seen,
-                                  EventLoopGroup group, List<AutoCloseable> parts) {
+    private record ConsumerSide(
+            EndpointPorts ports,
+            ConsumerRoutes routes,
+            EndpointProvisioner provisioner,
+            ForwardProxy proxy,
+            SniListener sni) {
+        static ConsumerSide build(
+                GatewayConfig config,
+                ControlPlane cp,
+                AgentRegistry registry,
+                Observability seen,
+                EventLoopGroup group,
+                List<AutoCloseable> parts) {
             ConsumerLimit limit = new ConsumerLimit(config.limits().connectionsPerConsumer());
-            EndpointPorts ports = new EndpointPorts(registry, config.dialTimeout(), seen.reports(), limit,
-                    EndpointPorts.WAIT_FOR_AGENTS_AFTER_START);
+            EndpointPorts ports = new EndpointPorts(
+                    registry, config.dialTimeout(), seen.reports(), limit, EndpointPorts.WAIT_FOR_AGENTS_AFTER_START);
             parts.add(ports::close);
             ConsumerRoutes routes = new ConsumerRoutes();
-            EndpointProvisioner provisioner = new EndpointProvisioner(cp.endpoints(), ports, routes,
-                    config.sniServicePort(), group, config.endpointBind(), config.endpointPortRange(),
+            EndpointProvisioner provisioner = new EndpointProvisioner(
+                    cp.endpoints(),
+                    ports,
+                    routes,
+                    config.sniServicePort(),
+                    group,
+                    config.endpointBind(),
+                    config.endpointPortRange(),
                     config.connectionRequestTtl());
             parts.add(provisioner);
             // Consumers' keys and names are checked on their own bounded pool: a flood of bad proxy
@@ -331,8 +421,11 @@ public final class Gateway implements AutoCloseable {
             ProxyChecks checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), proxyChecks, limit, seen.reports());
             // Consumers' refusals, on the proxy and the TLS listener: one line per source and interval.
             RepeatedEvents refusals = repeated(GatewayLog.PROXY, group);
-            ForwardProxy proxy = new ForwardProxy(checks, routes,
-                    new Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks), refusals);
+            ForwardProxy proxy = new ForwardProxy(
+                    checks,
+                    routes,
+                    new Egress(new EgressPolicy(config.egressAllow()), config.dialTimeout(), proxyChecks),
+                    refusals);
             parts.add(proxy);
             SniListener sni = new SniListener(routes, refusals);
             parts.add(sni);
@@ -351,9 +444,11 @@ public final class Gateway implements AutoCloseable {
             List<InetAddress> tlsListener = List.of(InetAddress.getByName(config.dnsAnswerHost()));
             List<InetAddress> endpointPorts = List.of(InetAddress.getByName(config.consumerHost()));
             PrivateDnsServer dns = new PrivateDnsServer(
-                    name -> routes.findByServerName(name) != null ? tlsListener
+                    name -> routes.findByServerName(name) != null
+                            ? tlsListener
                             : routes.isEndpointName(name) ? endpointPorts : List.of(),
-                    config.endpointDomain(), config.dnsForwardAddress());
+                    config.endpointDomain(),
+                    config.dnsForwardAddress());
             parts.add(dns);
             HostAndPort listen = config.dnsListenAddress();
             dns.bind(group, new InetSocketAddress(listen.host(), listen.port()));
@@ -366,24 +461,33 @@ public final class Gateway implements AutoCloseable {
      */
     private static ControlPlane.DataPlane dataPlane(AgentRegistry registry) {
         return new ControlPlane.DataPlane(
-                (account, targets) -> registry.sessionsServing(account, targets.stream().map(HostAndPort::parse).toList()),
+                (account, targets) -> registry.sessionsServing(
+                        account, targets.stream().map(HostAndPort::parse).toList()),
                 HealthCheckPush.reports(registry),
-                id -> registry.closeSessionsOf(id, id.startsWith(AgentIdentities.ID_PREFIX)
-                        ? "its agent identity was deleted" : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
-                        ? "its agent certificate was revoked" : "its agent token was revoked"));
+                id -> registry.closeSessionsOf(
+                        id,
+                        id.startsWith(AgentIdentities.ID_PREFIX)
+                                ? "its agent identity was deleted"
+                                : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
+                                        ? "its agent certificate was revoked"
+                                        : "its agent token was revoked"));
     }
 
     /** The data plane follows the store: endpoint changes open and close ports and push health checks; tokens expire. */
-    private static void follow(ControlPlane cp, ConsumerSide consumers, AgentSide agents, AgentRegistry registry,
-                               List<AutoCloseable> parts) {
+    private static void follow(
+            ControlPlane cp,
+            ConsumerSide consumers,
+            AgentSide agents,
+            AgentRegistry registry,
+            List<AutoCloseable> parts) {
         cp.onEndpointChange(consumers.provisioner()::changed);
         cp.onEndpointChange(agents.healthChecks()::changed);
         // Tokens also stop working when they expire (the end of a rotation's grace period).
         ScheduledExecutorService expiry = Executors.newSingleThreadScheduledExecutor(
                 Thread.ofPlatform().name("underpass-token-expiry").daemon().factory());
         parts.add(expiry::shutdownNow);
-        expiry.scheduleWithFixedDelay(() -> endExpiredSessions(cp, registry), TOKEN_CHECK_SECONDS, TOKEN_CHECK_SECONDS,
-                TimeUnit.SECONDS);
+        expiry.scheduleWithFixedDelay(
+                () -> endExpiredSessions(cp, registry), TOKEN_CHECK_SECONDS, TOKEN_CHECK_SECONDS, TimeUnit.SECONDS);
     }
 
     /** Something that binds a port on the group. */
@@ -391,7 +495,8 @@ public final class Gateway implements AutoCloseable {
         InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException;
     }
 
-    private static InetSocketAddress bind(String whatOn, Binder binder, EventLoopGroup group, HostAndPort listen, String how)
+    private static InetSocketAddress bind(
+            String whatOn, Binder binder, EventLoopGroup group, HostAndPort listen, String how)
             throws InterruptedException {
         InetSocketAddress address = binder.bind(group, new InetSocketAddress(listen.host(), listen.port()));
         log.info("{} {} {}", whatOn, address, how);
@@ -400,7 +505,12 @@ public final class Gateway implements AutoCloseable {
 
     /** A few threads and a bounded queue for work that waits on the store. */
     private static ThreadPoolExecutor boundedPool(String name) {
-        return new ThreadPoolExecutor(2, 2, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(256),
+        return new ThreadPoolExecutor(
+                2,
+                2,
+                30,
+                TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(256),
                 Thread.ofPlatform().name(name, 0).daemon().factory());
     }
 
@@ -418,16 +528,22 @@ public final class Gateway implements AutoCloseable {
             Files.createDirectories(dataDir);
             Files.deleteIfExists(file);
             try {
-                Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+                Files.createFile(
+                        file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             } catch (UnsupportedOperationException notPosix) {
                 Files.createFile(file);
                 log.warn("{}: this file system has no POSIX permissions; restrict access to the file yourself", file);
             }
             Files.writeString(file, key + "\n", StandardOpenOption.TRUNCATE_EXISTING);
         });
-        created.ifPresent(c -> log.info("first start: created account '{}' with owner '{}'; its API key ({}) is in {} "
+        created.ifPresent(c -> log.info(
+                "first start: created account '{}' with owner '{}'; its API key ({}) is in {} "
                         + "(readable only by you; use it with 'underpass login --key-file {}', then keep it safe or delete "
-                        + "the file)", Accounts.OPERATOR_ACCOUNT, Accounts.OPERATOR_USER, c.ownerKey().apiKey().id(), file,
+                        + "the file)",
+                Accounts.OPERATOR_ACCOUNT,
+                Accounts.OPERATOR_USER,
+                c.ownerKey().apiKey().id(),
+                file,
                 file));
     }
 
@@ -435,10 +551,14 @@ public final class Gateway implements AutoCloseable {
         try {
             // Sessions of agent identities are not agent tokens: they end when the identity is deleted.
             var ids = registry.tokenIds();
-            var identities = ids.stream().filter(id -> id.startsWith(AgentIdentities.ID_PREFIX)).toList();
+            var identities = ids.stream()
+                    .filter(id -> id.startsWith(AgentIdentities.ID_PREFIX))
+                    .toList();
             ids.removeAll(identities);
             // Sessions of client certificates end when the certificate is revoked (at once) or expires.
-            var certificates = ids.stream().filter(id -> id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)).toList();
+            var certificates = ids.stream()
+                    .filter(id -> id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX))
+                    .toList();
             ids.removeAll(certificates);
             for (String id : cp.agentEnrollments().inactive(certificates)) {
                 registry.closeSessionsOf(id, "its agent certificate expired or was revoked");
@@ -450,7 +570,10 @@ public final class Gateway implements AutoCloseable {
                 registry.closeSessionsOf(id, "its agent identity was deleted");
             }
         } catch (RuntimeException e) {
-            log.warn("checking the agent tokens of live sessions failed, retried in {}s: {}", TOKEN_CHECK_SECONDS, e.toString());
+            log.warn(
+                    "checking the agent tokens of live sessions failed, retried in {}s: {}",
+                    TOKEN_CHECK_SECONDS,
+                    e.toString());
         }
     }
 
@@ -481,7 +604,6 @@ public final class Gateway implements AutoCloseable {
         return proxyAddress;
     }
 
-
     /** The generated CA certificate, or null when the operator configured the certificate. */
     public Path caFile() {
         return caFile;
@@ -499,7 +621,9 @@ public final class Gateway implements AutoCloseable {
     public void drain() throws InterruptedException {
         draining.set(true);
         int told = registry.gatewayStopping(AGENT_RECONNECT);
-        log.info("told {} agent session(s) that the gateway is stopping (reconnect about every {} ms)", told,
+        log.info(
+                "told {} agent session(s) that the gateway is stopping (reconnect about every {} ms)",
+                told,
                 AGENT_RECONNECT.toMillis());
         entrances.provisioner().close(); // it must not open endpoint ports again
         entrances.proxy().close();

@@ -1,9 +1,5 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.consumer.proxy.EgressPolicy;
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.consumer.proxy.EgressPolicy;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -11,6 +7,8 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Names;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.gateway.auth.OidcIssuer;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
 import dev.underpass.protocol.HostAndPort;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -57,11 +55,13 @@ public record GatewayConfig(
     public static final String DEFAULT_PROXY_LISTEN = "127.0.0.1:3128";
     /** The TLS port routing by server name, standing for the service port {@link #DEFAULT_SNI_SERVICE_PORT}. */
     public static final String DEFAULT_SNI_LISTEN = "127.0.0.1:4443";
+
     public static final int DEFAULT_SNI_SERVICE_PORT = 443;
     /** Plain HTTP for Prometheus and probes (/metrics, /healthz, /readyz), on loopback by default. */
     public static final String DEFAULT_METRICS_LISTEN = "127.0.0.1:9464";
     /** How long a stopping gateway lets live connections finish (inside Kubernetes' default 30 s grace). */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(20);
+
     public static final String DEFAULT_ENDPOINT_BIND = "127.0.0.1";
     public static final String DEFAULT_ENDPOINT_PORTS = "20000-20999";
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -85,28 +85,33 @@ public record GatewayConfig(
         endpointDomain = endpointDomain == null ? ControlPlane.Settings.DEFAULT_DOMAIN : endpointDomain;
         serverNames = serverNames == null ? List.of("localhost", "127.0.0.1") : List.copyOf(serverNames);
         limits = limits == null ? new Limits(null, null) : limits;
-        oidcIssuers = oidcIssuers == null ? List.of() : java.util.Collections.unmodifiableList(new ArrayList<>(oidcIssuers));
+        oidcIssuers =
+                oidcIssuers == null ? List.of() : java.util.Collections.unmodifiableList(new ArrayList<>(oidcIssuers));
     }
 
     /**
      * Abuse limits: live consumer connections per consumer account (endpoint ports, proxy and TLS
      * listener together) and concurrent streams per agent link (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
      */
-    public record Limits(@JsonProperty("connectionsPerConsumer") Integer connectionsPerConsumer,
-                         @JsonProperty("streamsPerAgent") Integer streamsPerAgent) {
+    public record Limits(
+            @JsonProperty("connectionsPerConsumer") Integer connectionsPerConsumer,
+            @JsonProperty("streamsPerAgent") Integer streamsPerAgent) {
         public static final int DEFAULT_CONNECTIONS_PER_CONSUMER = 4096;
-        public static final int DEFAULT_STREAMS_PER_AGENT = (int) dev.underpass.protocol.LinkSettings.MAX_CONCURRENT_STREAMS;
+        public static final int DEFAULT_STREAMS_PER_AGENT =
+                (int) dev.underpass.protocol.LinkSettings.MAX_CONCURRENT_STREAMS;
 
         public Limits {
-            connectionsPerConsumer = connectionsPerConsumer == null ? DEFAULT_CONNECTIONS_PER_CONSUMER : connectionsPerConsumer;
+            connectionsPerConsumer =
+                    connectionsPerConsumer == null ? DEFAULT_CONNECTIONS_PER_CONSUMER : connectionsPerConsumer;
             streamsPerAgent = streamsPerAgent == null ? DEFAULT_STREAMS_PER_AGENT : streamsPerAgent;
         }
     }
 
     /** An empty configuration: the embedded defaults. */
     public static GatewayConfig defaults() {
-        return new GatewayConfig(null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null);
+        return new GatewayConfig(
+                null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
+                null, null, null, null, null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -121,31 +126,52 @@ public record GatewayConfig(
 
     /** As {@link #withListen(String, String, String, String)}, with the metrics and probes port. */
     public GatewayConfig withListen(String agent, String api, String proxy, String sni, String metrics) {
-        return new GatewayConfig(agent != null ? agent : agentListen, api != null ? api : apiListen,
-                proxy != null ? proxy : proxyListen, sni != null ? sni : sniListen, sniServicePort, dnsListen, dnsForward,
-                egressAllow, endpointBind, endpointHost, endpointPorts, endpointDomain, serverNames, tls, store,
-                heartbeatTimeoutSeconds, dialTimeoutSeconds, connectionRequestTtlHours, dnsServer,
-                metrics != null ? metrics : metricsListen, drainTimeoutSeconds, limits, oidcIssuers, oidcUsers);
+        return new GatewayConfig(
+                agent != null ? agent : agentListen,
+                api != null ? api : apiListen,
+                proxy != null ? proxy : proxyListen,
+                sni != null ? sni : sniListen,
+                sniServicePort,
+                dnsListen,
+                dnsForward,
+                egressAllow,
+                endpointBind,
+                endpointHost,
+                endpointPorts,
+                endpointDomain,
+                serverNames,
+                tls,
+                store,
+                heartbeatTimeoutSeconds,
+                dialTimeoutSeconds,
+                connectionRequestTtlHours,
+                dnsServer,
+                metrics != null ? metrics : metricsListen,
+                drainTimeoutSeconds,
+                limits,
+                oidcIssuers,
+                oidcUsers);
     }
 
     /** PEM files of the gateway's certificate chain and private key. */
-    public record TlsFiles(@JsonProperty("certificate") String certificate,
-                           @JsonProperty("privateKey") String privateKey) {
-    }
+    public record TlsFiles(
+            @JsonProperty("certificate") String certificate,
+            @JsonProperty("privateKey") String privateKey) {}
 
     /**
      * The store: a JDBC URL (PostgreSQL for production) and user; the password comes from
      * {@value #STORE_PASSWORD_ENV}. Absent, the embedded database under the data directory.
      */
-    public record StoreSettings(@JsonProperty("url") String url, @JsonProperty("user") String user) {
-    }
+    public record StoreSettings(
+            @JsonProperty("url") String url,
+            @JsonProperty("user") String user) {}
 
     /** Sections of the tunnel core's configuration file that the store replaced. */
     private static final java.util.Set<String> MOVED_TO_STORE = java.util.Set.of("accounts", "services", "endpoints");
 
     public static GatewayConfig load(Path file) throws IOException {
-        ObjectMapper yaml = new ObjectMapper(new YAMLFactory())
-                .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+        ObjectMapper yaml =
+                new ObjectMapper(new YAMLFactory()).configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
         try (com.fasterxml.jackson.core.JsonParser parser = yaml.createParser(Files.readAllBytes(file))) {
             if (parser.nextToken() == null) {
                 return defaults(); // an empty file, or only comments
@@ -153,18 +179,28 @@ public record GatewayConfig(
             GatewayConfig config = yaml.readValue(parser, GatewayConfig.class);
             return config == null ? defaults() : config;
         } catch (com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException e) {
-            String moved = MOVED_TO_STORE.contains(e.getPropertyName()) ? "; accounts, services and endpoints live in the store "
-                    + "now: create them with the API or CLI ('underpass account create', 'underpass service create', ...)" : "";
-            throw new IOException(file + ": unknown setting '" + e.getPropertyName() + "'" + moved + " (line "
-                    + e.getLocation().getLineNr() + "; expected one of: " + e.getKnownPropertyIds() + ")", e);
+            String moved = MOVED_TO_STORE.contains(e.getPropertyName())
+                    ? "; accounts, services and endpoints live in the store "
+                            + "now: create them with the API or CLI ('underpass account create', 'underpass service create', ...)"
+                    : "";
+            throw new IOException(
+                    file + ": unknown setting '" + e.getPropertyName() + "'" + moved + " (line "
+                            + e.getLocation().getLineNr() + "; expected one of: " + e.getKnownPropertyIds() + ")",
+                    e);
         } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new IOException(file + ": " + e.getOriginalMessage()
-                    + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")"), e);
+            throw new IOException(
+                    file + ": " + e.getOriginalMessage()
+                            + (e.getLocation() == null
+                                    ? ""
+                                    : " (line " + e.getLocation().getLineNr() + ")"),
+                    e);
         }
     }
 
     public Duration heartbeatTimeout() {
-        return heartbeatTimeoutSeconds == null ? DEFAULT_HEARTBEAT_TIMEOUT : Duration.ofSeconds(heartbeatTimeoutSeconds);
+        return heartbeatTimeoutSeconds == null
+                ? DEFAULT_HEARTBEAT_TIMEOUT
+                : Duration.ofSeconds(heartbeatTimeoutSeconds);
     }
 
     public Duration drainTimeout() {
@@ -180,7 +216,8 @@ public record GatewayConfig(
     }
 
     public Duration connectionRequestTtl() {
-        return connectionRequestTtlHours == null ? ControlPlane.Settings.DEFAULT_REQUEST_TTL
+        return connectionRequestTtlHours == null
+                ? ControlPlane.Settings.DEFAULT_REQUEST_TTL
                 : Duration.ofHours(connectionRequestTtlHours);
     }
 
@@ -210,7 +247,8 @@ public record GatewayConfig(
             return StoreConfig.embedded(dataDir);
         }
         String password = System.getenv(STORE_PASSWORD_ENV);
-        return new StoreConfig(store.url(), store.user() == null ? "underpass" : store.user(), password == null ? "" : password);
+        return new StoreConfig(
+                store.url(), store.user() == null ? "underpass" : store.user(), password == null ? "" : password);
     }
 
     /** Where the private DNS server listens, or null when it is off (the default). */
@@ -262,12 +300,17 @@ public record GatewayConfig(
     public List<String> validate() {
         List<String> errors = new ArrayList<>();
         check(errors, "agentListen", agentListen, () -> HostAndPort.parse(agentListen));
-        check(errors, "endpointPorts", endpointPorts, () -> {
-            int[] r = endpointPortRange();
-            if (r[0] < 1 || r[1] > 65535 || r[0] > r[1]) {
-                throw new IllegalArgumentException("range");
-            }
-        }, "first-last within 1-65535");
+        check(
+                errors,
+                "endpointPorts",
+                endpointPorts,
+                () -> {
+                    int[] r = endpointPortRange();
+                    if (r[0] < 1 || r[1] > 65535 || r[0] > r[1]) {
+                        throw new IllegalArgumentException("range");
+                    }
+                },
+                "first-last within 1-65535");
         if (heartbeatTimeoutSeconds != null && heartbeatTimeoutSeconds < 2) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeoutSeconds + " (expected: >= 2)");
         }
@@ -286,7 +329,8 @@ public record GatewayConfig(
             errors.add("dialTimeoutSeconds: " + dialTimeoutSeconds + " (expected: >= 1)");
         }
         if (tls != null && (tls.certificate() == null || tls.privateKey() == null)) {
-            errors.add("tls: both certificate and privateKey (expected: two PEM file paths, or no tls section to generate them)");
+            errors.add(
+                    "tls: both certificate and privateKey (expected: two PEM file paths, or no tls section to generate them)");
         }
         check(errors, "apiListen", apiListen, () -> HostAndPort.parse(apiListen));
         check(errors, "proxyListen", proxyListen, () -> HostAndPort.parse(proxyListen));
@@ -296,15 +340,22 @@ public record GatewayConfig(
             check(errors, "dnsListen", dnsListen, () -> HostAndPort.parse(dnsListen));
         }
         if (dnsForward != null) {
-            check(errors, "dnsForward", dnsForward, () -> {
-                if (dnsListen == null || !HostAndPort.parse(dnsForward).host().matches("[0-9.:a-fA-F\\[\\]]+")) {
-                    throw new IllegalArgumentException("needs dnsListen and an IP address");
-                }
-            }, "an upstream resolver's IP:port, and dnsListen set");
+            check(
+                    errors,
+                    "dnsForward",
+                    dnsForward,
+                    () -> {
+                        if (dnsListen == null
+                                || !HostAndPort.parse(dnsForward).host().matches("[0-9.:a-fA-F\\[\\]]+")) {
+                            throw new IllegalArgumentException("needs dnsListen and an IP address");
+                        }
+                    },
+                    "an upstream resolver's IP:port, and dnsListen set");
         }
         errors.addAll(EgressPolicy.validate(egressAllow));
         if (sniServicePort < 1 || sniServicePort > 65535) {
-            errors.add("sniServicePort: " + sniServicePort + " (expected: 1-65535, the service port TLS names are routed to)");
+            errors.add("sniServicePort: " + sniServicePort
+                    + " (expected: 1-65535, the service port TLS names are routed to)");
         }
         if (dnsServer != null) {
             check(errors, "dnsServer", dnsServer, () -> HostAndPort.parse(dnsServer));
@@ -313,17 +364,25 @@ public record GatewayConfig(
             errors.add("connectionRequestTtlHours: " + connectionRequestTtlHours + " (expected: >= 1)");
         }
         if (!Names.validDnsName(endpointDomain) || endpointDomain.length() > MAX_ENDPOINT_DOMAIN) {
-            errors.add("endpointDomain: " + endpointDomain + " (expected: a lowercase DNS name such as endpoints.example.com, "
-                    + "at most " + MAX_ENDPOINT_DOMAIN + " characters so that endpoint names fit in 253)");
+            errors.add("endpointDomain: " + endpointDomain
+                    + " (expected: a lowercase DNS name such as endpoints.example.com, " + "at most "
+                    + MAX_ENDPOINT_DOMAIN + " characters so that endpoint names fit in 253)");
         }
         if (serverNames.isEmpty()) {
             errors.add("serverNames: [] (expected: at least one name or address of the gateway)");
         }
-        check(errors, "endpointBind", endpointBind, () -> HostAndPort.parse(
-                (endpointBind.contains(":") && !endpointBind.startsWith("[") ? "[" + endpointBind + "]" : endpointBind) + ":1"),
+        check(
+                errors,
+                "endpointBind",
+                endpointBind,
+                () -> HostAndPort.parse((endpointBind.contains(":") && !endpointBind.startsWith("[")
+                                ? "[" + endpointBind + "]"
+                                : endpointBind)
+                        + ":1"),
                 "an IP address or host name");
         if (store != null && (store.url() == null || !store.url().startsWith("jdbc:"))) {
-            errors.add("store.url: " + store.url() + " (expected: a JDBC URL such as jdbc:postgresql://db:5432/underpass)");
+            errors.add("store.url: " + store.url()
+                    + " (expected: a JDBC URL such as jdbc:postgresql://db:5432/underpass)");
         }
         return errors;
     }

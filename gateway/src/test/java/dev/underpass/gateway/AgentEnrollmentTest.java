@@ -1,15 +1,14 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.pki.AgentCertificateAuthority;
-import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.credential.AgentEnrollments;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Page;
 import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.gateway.AgentLinks.Stream;
+import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.Enrollment;
 import dev.underpass.protocol.Protocol;
@@ -79,6 +78,7 @@ class AgentEnrollmentTest {
 
     @TempDir
     Path dir;
+
     final AtomicLong nanos = new AtomicLong();
     Gateway gateway;
     ControlPlane cp;
@@ -100,15 +100,17 @@ class AgentEnrollmentTest {
     }
 
     /** A status and body the gateway answered on one stream. */
-    record Answer(int status, String body) {
-    }
+    record Answer(int status, String body) {}
 
     @Test
     void anEnrolledAgentOpensASessionWithItsCertificateAndNoToken() throws Exception {
-        AgentEnrollments.Created e = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null));
+        AgentEnrollments.Created e =
+                cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null));
         assertThat(e.token()).startsWith("upe_");
-        assertThat(e.enrollment().expiresAt()).isBetween(Instant.now().plus(Duration.ofMinutes(59)),
-                Instant.now().plus(Duration.ofMinutes(61)));
+        assertThat(e.enrollment().expiresAt())
+                .isBetween(
+                        Instant.now().plus(Duration.ofMinutes(59)),
+                        Instant.now().plus(Duration.ofMinutes(61)));
         KeyPair keys = ecKeys();
         Answer a = enroll(e.token(), csr(keys, keys));
         assertThat(a.status()).as(a.body()).isEqualTo(201);
@@ -124,11 +126,13 @@ class AgentEnrollmentTest {
         assertThat(id).matches("agc-[0-9a-f]{16}");
         assertThat(leaf.getExtendedKeyUsage()).containsExactly(KeyPurposeId.id_kp_clientAuth.getId());
         assertThat(leaf.getSubjectAlternativeNames()).containsExactly(List.of(6, "underpass:agent:acme/dc1"));
-        assertThat(leaf.getNotAfter().toInstant()).isBetween(Instant.now().plus(Duration.ofDays(89)),
-                Instant.now().plus(Duration.ofDays(91)));
+        assertThat(leaf.getNotAfter().toInstant())
+                .isBetween(
+                        Instant.now().plus(Duration.ofDays(89)), Instant.now().plus(Duration.ofDays(91)));
         assertThat(leaf.getBasicConstraints()).isEqualTo(-1);
         // The gateway's server CA did not sign it: a client certificate can never pass as the gateway.
-        assertThat(leaf.getIssuerX500Principal()).isNotEqualTo(readCertificate(gateway.caFile()).getSubjectX500Principal());
+        assertThat(leaf.getIssuerX500Principal())
+                .isNotEqualTo(readCertificate(gateway.caFile()).getSubjectX500Principal());
 
         Page<AgentEnrollments.CertificateView> certs = cp.agentEnrollments().certificates(acme, Page.Request.first());
         assertThat(certs.items()).singleElement().satisfies(c -> {
@@ -138,7 +142,8 @@ class AgentEnrollmentTest {
             assertThat(c.enrollmentId()).isEqualTo(e.enrollment().id());
             assertThat(c.fingerprint()).isEqualTo("sha256:" + AgentCertificateAuthority.fingerprint(leaf));
         });
-        assertThat(cp.agentEnrollments().list(acme, Page.Request.first()).items()).singleElement()
+        assertThat(cp.agentEnrollments().list(acme, Page.Request.first()).items())
+                .singleElement()
                 .satisfies(v -> assertThat(v.status()).isEqualTo("used"));
 
         Channel link = connect(a.body(), keys);
@@ -151,18 +156,25 @@ class AgentEnrollmentTest {
 
     @Test
     void aTokenWorksOnce() throws Exception {
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         KeyPair keys = ecKeys();
         assertThat(enroll(token, csr(keys, keys)).status()).isEqualTo(201);
         Answer again = enroll(token, csr(keys, keys));
         assertThat(again.status()).isEqualTo(401);
         assertThat(again.body()).contains("enrollment token already used");
-        assertThat(cp.agentEnrollments().certificates(acme, Page.Request.first()).items()).hasSize(1);
+        assertThat(cp.agentEnrollments()
+                        .certificates(acme, Page.Request.first())
+                        .items())
+                .hasSize(1);
     }
 
     @Test
     void agentsRacingWithOneTokenGetExactlyOneCertificate() throws Exception {
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         int racers = 6;
         List<Callable<Answer>> tries = new ArrayList<>();
         for (int i = 0; i < racers; i++) {
@@ -179,9 +191,16 @@ class AgentEnrollmentTest {
         } finally {
             pool.shutdownNow();
         }
-        assertThat(answers.stream().filter(a -> a.status() == 201)).as("%s", answers).hasSize(1);
-        assertThat(answers.stream().filter(a -> a.status() == 401)).as("%s", answers).hasSize(racers - 1);
-        assertThat(cp.agentEnrollments().certificates(acme, Page.Request.first()).items()).hasSize(1);
+        assertThat(answers.stream().filter(a -> a.status() == 201))
+                .as("%s", answers)
+                .hasSize(1);
+        assertThat(answers.stream().filter(a -> a.status() == 401))
+                .as("%s", answers)
+                .hasSize(racers - 1);
+        assertThat(cp.agentEnrollments()
+                        .certificates(acme, Page.Request.first())
+                        .items())
+                .hasSize(1);
     }
 
     @Test
@@ -206,12 +225,17 @@ class AgentEnrollmentTest {
         Answer none = enroll(null, request);
         assertThat(none.status()).isEqualTo(401);
         assertThat(none.body()).contains("no enrollment token");
-        assertThat(cp.agentEnrollments().certificates(acme, Page.Request.first()).items()).isEmpty();
+        assertThat(cp.agentEnrollments()
+                        .certificates(acme, Page.Request.first())
+                        .items())
+                .isEmpty();
     }
 
     @Test
     void aBadRequestIs400AndRecordsNothing() throws Exception {
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         Answer garbage = enroll(token, "this is not a certificate request");
         assertThat(garbage.status()).isEqualTo(400);
         assertThat(garbage.body()).contains("certificate request");
@@ -219,8 +243,12 @@ class AgentEnrollmentTest {
         Answer forged = enroll(token, csr(keys, ecKeys())); // carries one key, signed with another
         assertThat(forged.status()).isEqualTo(400);
         assertThat(forged.body()).contains("signature does not verify");
-        assertThat(cp.agentEnrollments().certificates(acme, Page.Request.first()).items()).isEmpty();
-        assertThat(cp.agentEnrollments().list(acme, Page.Request.first()).items()).singleElement()
+        assertThat(cp.agentEnrollments()
+                        .certificates(acme, Page.Request.first())
+                        .items())
+                .isEmpty();
+        assertThat(cp.agentEnrollments().list(acme, Page.Request.first()).items())
+                .singleElement()
                 .satisfies(v -> assertThat(v.status()).isEqualTo("pending"));
         // Nothing was used up: the same token still enrolls.
         assertThat(enroll(token, csr(keys, keys)).status()).isEqualTo(201);
@@ -232,10 +260,16 @@ class AgentEnrollmentTest {
         KeyPair keys = ecKeys();
         X500Name ca = new X500Name("CN=Not the agent CA");
         Instant now = Instant.now();
-        var b = new JcaX509v3CertificateBuilder(ca, BigInteger.TEN, Date.from(now.minusSeconds(60)),
-                Date.from(now.plus(Duration.ofDays(1))), new X500Name("CN=agc-0123456789abcdef"), keys.getPublic());
+        var b = new JcaX509v3CertificateBuilder(
+                ca,
+                BigInteger.TEN,
+                Date.from(now.minusSeconds(60)),
+                Date.from(now.plus(Duration.ofDays(1))),
+                new X500Name("CN=agc-0123456789abcdef"),
+                keys.getPublic());
         b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
-        X509CertificateHolder forged = b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
+        X509CertificateHolder forged =
+                b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
         String pem = pem(new JcaX509CertificateConverter().getCertificate(forged));
 
         Channel link = connect(pem, keys);
@@ -243,36 +277,58 @@ class AgentEnrollmentTest {
         try {
             session = openSession(link);
         } catch (Exception refusedAtTls) {
-            assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+            assertThat(link.closeFuture().await(WAIT.toMillis()))
+                    .as("link closed")
+                    .isTrue();
             return;
         }
         Object first = session.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS);
         if (first instanceof Http2HeadersFrame h) {
             assertThat(h.headers().status().toString()).isEqualTo("401");
         }
-        assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed, no session").isTrue();
+        assertThat(link.closeFuture().await(WAIT.toMillis()))
+                .as("link closed, no session")
+                .isTrue();
     }
 
     @Test
     void aRevokedCertificateEndsItsSessionAndIsRefusedAfterwards() throws Exception {
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         KeyPair keys = ecKeys();
         Answer a = enroll(token, csr(keys, keys));
         assertThat(a.status()).isEqualTo(201);
         Channel link = connect(a.body(), keys);
         Stream session = openSession(link);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
-        String id = cp.agentEnrollments().certificates(acme, Page.Request.first()).items().getFirst().id();
+        String id = cp.agentEnrollments()
+                .certificates(acme, Page.Request.first())
+                .items()
+                .getFirst()
+                .id();
 
         assertThat(cp.agentEnrollments().revokeCertificate(acme, id).status()).isEqualTo("revoked");
-        assertThat(link.closeFuture().await(WAIT.toMillis())).as("live session ended").isTrue();
-        // Each change is in acme's audit log: who created the enrollment, which enrollment was issued what, who revoked it.
-        var audit = cp.audit().events().list(acme, null, dev.underpass.controlplane.audit.AuditEvents.Filter.ALL,
-                Page.Request.first()).items();
-        assertThat(audit).extracting(r -> r.action() + " " + r.actor().replaceFirst(" \\(key .*\\)$", "")).contains(
-                "agentEnrollment.create owner@acme", "agentCertificate.issue enrollment " + cp.agentEnrollments()
-                        .certificates(acme, Page.Request.first()).items().getFirst().enrollmentId(),
-                "agentCertificate.revoke owner@acme");
+        assertThat(link.closeFuture().await(WAIT.toMillis()))
+                .as("live session ended")
+                .isTrue();
+        // Each change is in acme's audit log: who created the enrollment, which enrollment was issued what, who revoked
+        // it.
+        var audit = cp.audit()
+                .events()
+                .list(acme, null, dev.underpass.controlplane.audit.AuditEvents.Filter.ALL, Page.Request.first())
+                .items();
+        assertThat(audit)
+                .extracting(r -> r.action() + " " + r.actor().replaceFirst(" \\(key .*\\)$", ""))
+                .contains(
+                        "agentEnrollment.create owner@acme",
+                        "agentCertificate.issue enrollment "
+                                + cp.agentEnrollments()
+                                        .certificates(acme, Page.Request.first())
+                                        .items()
+                                        .getFirst()
+                                        .enrollmentId(),
+                        "agentCertificate.revoke owner@acme");
 
         Channel again = connect(a.body(), keys);
         Stream refused = openSession(again);
@@ -284,7 +340,9 @@ class AgentEnrollmentTest {
 
     @Test
     void aSecondStreamBeforeASessionIsRefusedAndEndsTheLink() throws Exception {
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         Channel link = connect(null, null);
         open(link, enrollHeaders(token), null); // its request body is still to come
         Stream second = open(link, enrollHeaders(token), null);
@@ -311,9 +369,12 @@ class AgentEnrollmentTest {
         // read: garbage is 429 too, not 400.
         Answer limited = enroll(unknown, "this is not a certificate request");
         assertThat(limited.status()).as(limited.body()).isEqualTo(429);
-        assertThat(limited.body()).contains("too many failed authentication attempts with enrollment token upe_yyyyyyyy");
+        assertThat(limited.body())
+                .contains("too many failed authentication attempts with enrollment token upe_yyyyyyyy");
         // Another token from the same source is within its limits and still enrolls.
-        String token = cp.agentEnrollments().create(acme, new AgentEnrollments.CreateRequest("dc1", null)).token();
+        String token = cp.agentEnrollments()
+                .create(acme, new AgentEnrollments.CreateRequest("dc1", null))
+                .token();
         KeyPair keys = ecKeys();
         assertThat(enroll(token, csr(keys, keys)).status()).isEqualTo(201);
     }
@@ -359,9 +420,13 @@ class AgentEnrollmentTest {
     /** A link to the agent port, with a client certificate when {@code chainPem} is not null. */
     private Channel connect(String chainPem, KeyPair keys) throws Exception {
         TrustManagerFactory trust = AgentLinks.gatewayTrust(gateway);
-        SslContext ssl = chainPem == null ? Tls.client(trust, true) : Tls.client(trust, true,
-                chainPem.getBytes(StandardCharsets.US_ASCII),
-                pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII));
+        SslContext ssl = chainPem == null
+                ? Tls.client(trust, true)
+                : Tls.client(
+                        trust,
+                        true,
+                        chainPem.getBytes(StandardCharsets.US_ASCII),
+                        pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII));
         return AgentLinks.connect(group, gateway, ssl);
     }
 

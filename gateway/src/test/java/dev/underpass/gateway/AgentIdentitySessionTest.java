@@ -1,17 +1,16 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.auth.OidcIssuer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
-import dev.underpass.controlplane.credential.AgentIdentities;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.gateway.AgentLinks.Stream;
+import dev.underpass.gateway.auth.OidcIssuer;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.testkit.OidcIssuerServer;
@@ -50,6 +49,7 @@ class AgentIdentitySessionTest {
     Path dir;
     /** The clock of the limits on failed authentication: it stands still. */
     final AtomicLong nanos = new AtomicLong();
+
     OidcIssuerServer issuer;
     Gateway gateway;
     Principal acme;
@@ -61,14 +61,15 @@ class AgentIdentitySessionTest {
     @BeforeEach
     void start() throws Exception {
         issuer = new OidcIssuerServer();
-        gateway = AgentLinks.start(dir, """
+        gateway = AgentLinks.start(
+                dir, """
                 oidcIssuers:
                   - issuer: %s
                 """.formatted(issuer.issuer()), new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
         ControlPlane cp = gateway.controlPlane();
         acme = AgentLinks.account(cp, AgentLinks.operator(cp, dir.resolve("data")), "acme");
-        identity = cp.agentIdentities().create(acme, new AgentIdentities.CreateRequest("edge", issuer.issuer(), SUBJECT,
-                Map.of()));
+        identity = cp.agentIdentities()
+                .create(acme, new AgentIdentities.CreateRequest("edge", issuer.issuer(), SUBJECT, Map.of()));
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         sessionLog = (Logger) LoggerFactory.getLogger("underpass.gateway.sessions");
         logged = new ListAppender<>();
@@ -99,7 +100,10 @@ class AgentIdentitySessionTest {
     }
 
     private List<String> refusalLines() {
-        return logged.list.stream().map(ILoggingEvent::getFormattedMessage).filter(m -> m.contains("refused")).toList();
+        return logged.list.stream()
+                .map(ILoggingEvent::getFormattedMessage)
+                .filter(m -> m.contains("refused"))
+                .toList();
     }
 
     @Test
@@ -111,21 +115,31 @@ class AgentIdentitySessionTest {
         assertThat(ok.headers().get(Protocol.HEADER_ACCOUNT).toString()).isEqualTo("acme");
         session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:7")));
         assertThat(logged.list.stream().map(ILoggingEvent::getFormattedMessage))
-                .anySatisfy(m -> assertThat(m).contains("established").contains("account=acme")
+                .anySatisfy(m -> assertThat(m)
+                        .contains("established")
+                        .contains("account=acme")
                         .contains("agent identity edge " + identity.id()));
-        AgentIdentities.View listed = gateway.controlPlane().agentIdentities()
-                .list(acme, dev.underpass.controlplane.core.Page.Request.of(null, null)).items().getFirst();
+        AgentIdentities.View listed = gateway.controlPlane()
+                .agentIdentities()
+                .list(acme, dev.underpass.controlplane.core.Page.Request.of(null, null))
+                .items()
+                .getFirst();
         assertThat(listed.lastUsedAt()).as("last used").isNotNull();
 
         // The periodic check of agent tokens' expiry leaves identities' sessions alone.
-        long until = System.nanoTime() + Duration.ofSeconds(Gateway.TOKEN_CHECK_SECONDS + 3).toNanos();
+        long until = System.nanoTime()
+                + Duration.ofSeconds(Gateway.TOKEN_CHECK_SECONDS + 3).toNanos();
         while (System.nanoTime() < until) {
             link.writeAndFlush(new DefaultHttp2PingFrame(1)).sync(); // heartbeats, as an agent sends
-            assertThat(link.closeFuture().await(500)).as("link closed by the token check").isFalse();
+            assertThat(link.closeFuture().await(500))
+                    .as("link closed by the token check")
+                    .isFalse();
         }
 
         gateway.controlPlane().agentIdentities().delete(acme, identity.id());
-        assertThat(link.closeFuture().await(WAIT.toMillis())).as("the live link closed").isTrue();
+        assertThat(link.closeFuture().await(WAIT.toMillis()))
+                .as("the live link closed")
+                .isTrue();
         assertThat(logged.list.stream().map(ILoggingEvent::getFormattedMessage))
                 .anySatisfy(m -> assertThat(m).contains("ended: its agent identity was deleted"));
         Stream again = openSession(connect(), issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
@@ -140,13 +154,21 @@ class AgentIdentitySessionTest {
         Stream session = openSession(link, jwt, identity.id());
         assertThat(session.status()).isEqualTo("401");
         String detail = session.body();
-        assertThat(detail).contains("OIDC token of identity " + identity.id() + " (issuer " + issuer.issuer()
-                + ") refused: wrong audience: aud [kubernetes] (expected to contain: underpass)").doesNotContain(jwt);
+        assertThat(detail)
+                .contains("OIDC token of identity " + identity.id() + " (issuer " + issuer.issuer()
+                        + ") refused: wrong audience: aud [kubernetes] (expected to contain: underpass)")
+                .doesNotContain(jwt);
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
 
-        assertThat(refusalLines()).singleElement().satisfies(line -> assertThat(line)
-                .contains("agent link from /127.0.0.1:").contains(identity.id()).contains(issuer.issuer())
-                .contains("wrong audience").doesNotContain(jwt).doesNotContain(jwt.substring(jwt.lastIndexOf('.') + 1)));
+        assertThat(refusalLines())
+                .singleElement()
+                .satisfies(line -> assertThat(line)
+                        .contains("agent link from /127.0.0.1:")
+                        .contains(identity.id())
+                        .contains(issuer.issuer())
+                        .contains("wrong audience")
+                        .doesNotContain(jwt)
+                        .doesNotContain(jwt.substring(jwt.lastIndexOf('.') + 1)));
     }
 
     @Test
@@ -165,8 +187,11 @@ class AgentIdentitySessionTest {
         int attempts = 2 * AuthFailures.Limits.DEFAULTS.perPrincipal();
         assertThat(attempts).as("below the per-source limit").isLessThan(AuthFailures.Limits.DEFAULTS.perSource());
         for (int i = 0; i < attempts; i++) {
-            String bad = i % 2 == 0 ? "not-a-jwt" : OidcIssuerServer.sign(issuer.claims(SUBJECT,
-                    OidcIssuer.DEFAULT_AUDIENCE, b -> { }), OidcIssuerServer.newKey(issuer.key().getKeyID()));
+            String bad = i % 2 == 0
+                    ? "not-a-jwt"
+                    : OidcIssuerServer.sign(
+                            issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}),
+                            OidcIssuerServer.newKey(issuer.key().getKeyID()));
             Stream refused = openSession(connect(), bad, identity.id());
             assertThat(refused.status()).as("attempt %d", i).isEqualTo("401");
             assertThat(refused.body()).containsAnyOf("malformed token", "bad signature");
@@ -179,13 +204,19 @@ class AgentIdentitySessionTest {
     void repeatedFailuresForAnIdentityGet429WhileItsOwnAgentStillOpensItsSession() throws Exception {
         int limit = AuthFailures.Limits.DEFAULTS.perPrincipal();
         for (int i = 0; i < limit; i++) {
-            assertThat(openSession(connect(), issuer.token("someone-else", OidcIssuer.DEFAULT_AUDIENCE), identity.id()).status())
-                    .as("attempt %d", i).isEqualTo("401");
+            assertThat(openSession(connect(), issuer.token("someone-else", OidcIssuer.DEFAULT_AUDIENCE), identity.id())
+                            .status())
+                    .as("attempt %d", i)
+                    .isEqualTo("401");
         }
-        Stream limited = openSession(connect(), issuer.token("someone-else", OidcIssuer.DEFAULT_AUDIENCE), identity.id());
+        Stream limited =
+                openSession(connect(), issuer.token("someone-else", OidcIssuer.DEFAULT_AUDIENCE), identity.id());
         assertThat(limited.status()).isEqualTo("429");
-        assertThat(limited.body()).contains("too many failed authentication attempts with agent identity " + identity.id());
+        assertThat(limited.body())
+                .contains("too many failed authentication attempts with agent identity " + identity.id());
         Stream real = openSession(connect(), issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
-        assertThat(real.status()).as("the identity's own agent is checked and accepted").isEqualTo("200");
+        assertThat(real.status())
+                .as("the identity's own agent is checked and accepted")
+                .isEqualTo("200");
     }
 }

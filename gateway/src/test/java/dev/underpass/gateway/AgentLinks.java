@@ -2,12 +2,12 @@ package dev.underpass.gateway;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.underpass.controlplane.tenancy.Accounts;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.endpoint.EndpointState;
 import dev.underpass.controlplane.endpoint.Endpoints;
-import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.LinkSettings;
@@ -55,15 +55,17 @@ public final class AgentLinks {
     /** How long a {@link Stream} waits for an answer's headers or body. */
     static final Duration WAIT = Duration.ofSeconds(20);
 
-    private AgentLinks() {
-    }
+    private AgentLinks() {}
 
     // --- the gateway and its accounts ---
 
     /** A gateway with the default configuration on loopback ports, its data in {@code dir}. */
     static Gateway start(Path dir, AuthFailures failures) throws Exception {
-        return Gateway.start(GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0",
-                "127.0.0.1:0", "127.0.0.1:0"), dir, failures);
+        return Gateway.start(
+                GatewayConfig.defaults()
+                        .withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"),
+                dir,
+                failures);
     }
 
     /**
@@ -83,12 +85,17 @@ public final class AgentLinks {
 
     /** The operator, by the admin key the gateway wrote to its data folder {@code data}. */
     static Principal operator(ControlPlane cp, Path data) throws Exception {
-        return cp.apiKeys().authenticate(Files.readString(data.resolve(Gateway.ADMIN_KEY_FILE)).trim());
+        return cp.apiKeys()
+                .authenticate(
+                        Files.readString(data.resolve(Gateway.ADMIN_KEY_FILE)).trim());
     }
 
     /** The owner key of a new account {@code name}. */
     static String accountKey(ControlPlane cp, Principal operator, String name) {
-        return cp.accounts().create(operator, new Accounts.CreateRequest(name, null)).ownerKey().key();
+        return cp.accounts()
+                .create(operator, new Accounts.CreateRequest(name, null))
+                .ownerKey()
+                .key();
     }
 
     /** A new account {@code name}, as its owner. */
@@ -134,7 +141,9 @@ public final class AgentLinks {
     /** A link to the gateway's agent port over {@code ssl} (which may present a client certificate). */
     static Channel connect(EventLoopGroup group, Gateway gateway, SslContext ssl) throws Exception {
         int port = gateway.agentAddress().getPort();
-        return new Bootstrap().group(group).channel(NioSocketChannel.class)
+        return new Bootstrap()
+                .group(group)
+                .channel(NioSocketChannel.class)
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
@@ -143,14 +152,20 @@ public final class AgentLinks {
                         ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
                     }
                 })
-                .connect(new InetSocketAddress("127.0.0.1", port)).sync().channel();
+                .connect(new InetSocketAddress("127.0.0.1", port))
+                .sync()
+                .channel();
     }
 
     // --- requests and streams ---
 
     /** The pseudo-headers of a POST to {@code path}. */
     static Http2Headers post(CharSequence path) {
-        return new DefaultHttp2Headers().method("POST").path(path).scheme("https").authority("localhost");
+        return new DefaultHttp2Headers()
+                .method("POST")
+                .path(path)
+                .scheme("https")
+                .authority("localhost");
     }
 
     /** A session request offering {@code versions}, with an authorization header unless it is null. */
@@ -198,7 +213,8 @@ public final class AgentLinks {
                     line.append(s);
                     int nl = line.indexOf("\n");
                     if (nl >= 0) {
-                        return ControlCodec.decode(Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8));
+                        return ControlCodec.decode(
+                                Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8));
                     }
                 }
             }
@@ -213,7 +229,11 @@ public final class AgentLinks {
 
     /** A new stream on {@code link} whose frames {@code handler} reads; nothing is sent on it yet. */
     static Http2StreamChannel stream(Channel link, ChannelHandler handler) throws InterruptedException {
-        return new Http2StreamChannelBootstrap(link).handler(handler).open().sync().getNow();
+        return new Http2StreamChannelBootstrap(link)
+                .handler(handler)
+                .open()
+                .sync()
+                .getNow();
     }
 
     /** A new stream on {@code link} that queues what it receives; nothing is sent on it yet. */
@@ -235,7 +255,9 @@ public final class AgentLinks {
     /** A new stream with {@code headers} sent (ending the request if {@code endStream}). */
     static Stream open(Channel link, Http2Headers headers, boolean endStream) throws InterruptedException {
         Stream s = stream(link);
-        s.channel().writeAndFlush(new DefaultHttp2HeadersFrame(headers, endStream)).sync();
+        s.channel()
+                .writeAndFlush(new DefaultHttp2HeadersFrame(headers, endStream))
+                .sync();
         return s;
     }
 }

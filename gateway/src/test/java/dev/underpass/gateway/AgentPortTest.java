@@ -4,13 +4,13 @@ import static dev.underpass.gateway.AgentLinks.open;
 import static dev.underpass.gateway.AgentLinks.stream;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.controlplane.ControlPlane;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.credential.AgentTokens;
 import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.credential.AuthFailures;
-import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.endpoint.Endpoints;
-import dev.underpass.controlplane.core.Principal;
-import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.ServiceHealth;
 import dev.underpass.controlplane.service.Services;
@@ -55,6 +55,7 @@ class AgentPortTest {
     Path dir;
     /** The clock of the limits on failed authentication: it stands still unless a test moves it. */
     final AtomicLong nanos = new AtomicLong();
+
     Gateway gateway;
     ServerSocket target;
     String token;
@@ -78,10 +79,21 @@ class AgentPortTest {
         token = created.token();
         tokenId = created.agentToken().id();
         provider = acme;
-        cp.services().create(acme, new Services.CreateRequest("svc", null,
-                List.of(new Services.Listener("tcp", 7, List.of(targetAddress))), List.of("platform"), false, null));
-        String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/svc")).id();
-        endpointPort = AgentLinks.awaitAvailable(cp, platform, id).ports().getFirst().gatewayPort();
+        cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "svc",
+                                null,
+                                List.of(new Services.Listener("tcp", 7, List.of(targetAddress))),
+                                List.of("platform"),
+                                false,
+                                null));
+        String id = cp.endpoints()
+                .create(platform, new Endpoints.CreateRequest("acme/svc"))
+                .id();
+        endpointPort =
+                AgentLinks.awaitAvailable(cp, platform, id).ports().getFirst().gatewayPort();
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
     }
 
@@ -106,7 +118,10 @@ class AgentPortTest {
     @Test
     void aDataStreamBeforeASessionIsRefusedAndTheLinkClosed() throws Exception {
         Channel link = connect();
-        Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https");
+        Http2Headers h = new DefaultHttp2Headers()
+                .method("POST")
+                .path(Protocol.STREAM_PATH)
+                .scheme("https");
         h.set(Protocol.HEADER_CONNECTION_ID, "1");
         Stream s = open(link, h, false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("401");
@@ -119,13 +134,18 @@ class AgentPortTest {
         // stream here is an enrollment whose body never comes, so it holds the link's one stream before a session:
         // before the fix, each session request after it got a 409 and the link stayed open until the heartbeat timeout.
         Channel link = connect();
-        open(link, AgentLinks.post(dev.underpass.protocol.Enrollment.PATH).set("authorization", "Bearer upe_" + "x".repeat(43)),
+        open(
+                link,
+                AgentLinks.post(dev.underpass.protocol.Enrollment.PATH)
+                        .set("authorization", "Bearer upe_" + "x".repeat(43)),
                 false);
         int opened = 0;
         try {
             for (; opened < 1000 && link.isActive(); opened++) {
-                stream(link).channel().writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2HeadersFrame(
-                        AgentLinks.sessionHeaders("Bearer upa_" + "x".repeat(43), "2, 1"), false));
+                stream(link)
+                        .channel()
+                        .writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2HeadersFrame(
+                                AgentLinks.sessionHeaders("Bearer upa_" + "x".repeat(43), "2, 1"), false));
             }
         } catch (Exception e) { // sync() throws it undeclared
             if (!(e instanceof java.nio.channels.ClosedChannelException)) {
@@ -134,7 +154,9 @@ class AgentPortTest {
             // the gateway ended the link while the client was still opening streams: what this test wants
         }
         // Far below the heartbeat timeout, which would end the link anyway.
-        assertThat(link.closeFuture().await(5_000)).as("link closed after %d streams", opened).isTrue();
+        assertThat(link.closeFuture().await(5_000))
+                .as("link closed after %d streams", opened)
+                .isTrue();
     }
 
     @Test
@@ -155,7 +177,9 @@ class AgentPortTest {
         assertThat(ok.headers().status().toString()).isEqualTo("200");
         assertThat(ok.headers().get(Protocol.HEADER_ACCOUNT).toString()).isEqualTo("acme");
         // Blank lines are ignored; then the targets this "agent" serves.
-        session.channel().writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("\n\n", StandardCharsets.UTF_8))).sync();
+        session.channel()
+                .writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("\n\n", StandardCharsets.UTF_8)))
+                .sync();
         session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
 
         ControlMessage.Open open = null;
@@ -202,7 +226,8 @@ class AgentPortTest {
         Channel link = connect();
         Stream session = open(link, sessionHeaders("1"), false);
         assertThat(session.headers().headers().status().toString()).isEqualTo("200");
-        ByteBuf junk = Unpooled.copiedBuffer("{\"type\":\"open\",\"connection\":\"7\",\"target\":\"x:1\"}\n", StandardCharsets.UTF_8);
+        ByteBuf junk = Unpooled.copiedBuffer(
+                "{\"type\":\"open\",\"connection\":\"7\",\"target\":\"x:1\"}\n", StandardCharsets.UTF_8);
         session.channel().writeAndFlush(new DefaultHttp2DataFrame(junk)).sync();
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
     }
@@ -225,8 +250,12 @@ class AgentPortTest {
             Channel link = connect();
             Http2Headers h = sessionHeaders("2");
             h.set("authorization", "Bearer " + guess(prefix));
-            assertThat(open(link, h, false).headers().headers().status().toString()).as("guess %d", i).isEqualTo("401");
-            assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
+            assertThat(open(link, h, false).headers().headers().status().toString())
+                    .as("guess %d", i)
+                    .isEqualTo("401");
+            assertThat(link.closeFuture().await(WAIT.toMillis()))
+                    .as("link closed")
+                    .isTrue();
         }
 
         // Over the limit, a wrong token gets the time to wait.
@@ -240,8 +269,10 @@ class AgentPortTest {
         assertThat(answer.get("retry-after").toString()).isEqualTo("12");
         assertThat(answer.get("content-type").toString()).isEqualTo(Protocol.CONTENT_TYPE_PROBLEM.toString());
         assertThat((String) refused.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS))
-                .contains("\"status\":429", "too many failed authentication attempts with agent token " + prefix
-                        + " (at most " + limit + " per 60 s); retry in 12 s")
+                .contains(
+                        "\"status\":429",
+                        "too many failed authentication attempts with agent token " + prefix + " (at most " + limit
+                                + " per 60 s); retry in 12 s")
                 .doesNotContain(guess.substring(Secrets.SHOWN_PREFIX_LENGTH));
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
 
@@ -256,7 +287,8 @@ class AgentPortTest {
         String secret = Secrets.apiKey();
         Stream s = open(link, AgentLinks.post("/" + secret), false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("404");
-        assertThat((String) s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS)).contains("path /upk_****")
+        assertThat((String) s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS))
+                .contains("path /upk_****")
                 .doesNotContain(secret.substring(Secrets.SHOWN_PREFIX_LENGTH));
     }
 
@@ -270,7 +302,9 @@ class AgentPortTest {
 
         gateway.controlPlane().agentTokens().revoke(provider, tokenId);
 
-        assertThat(link.closeFuture().await(WAIT.toMillis())).as("the live link closed").isTrue();
+        assertThat(link.closeFuture().await(WAIT.toMillis()))
+                .as("the live link closed")
+                .isTrue();
         Channel again = connect();
         Stream refused = open(again, sessionHeaders("1"), false);
         assertThat(refused.headers().headers().status().toString()).isEqualTo("401");
@@ -283,15 +317,18 @@ class AgentPortTest {
         gateway.controlPlane().agentTokens().rotate(provider, tokenId, new ApiKeys.RotateRequest(0L));
 
         assertThat(link.closeFuture().await(Gateway.TOKEN_CHECK_SECONDS * 3, TimeUnit.SECONDS))
-                .as("the link closed within a few token checks").isTrue();
+                .as("the link closed within a few token checks")
+                .isTrue();
     }
 
     @Test
     void theHighestVersionBothSpeakIsChosenAndNamedInTheAnswer() throws Exception {
         Stream v2 = open(connect(), sessionHeaders("3, 2, 1"), false);
-        assertThat(v2.headers().headers().get(Protocol.HEADER_PROTOCOL).toString()).isEqualTo("2");
+        assertThat(v2.headers().headers().get(Protocol.HEADER_PROTOCOL).toString())
+                .isEqualTo("2");
         Stream v1 = open(connect(), sessionHeaders("1"), false);
-        assertThat(v1.headers().headers().get(Protocol.HEADER_PROTOCOL).toString()).isEqualTo("1");
+        assertThat(v1.headers().headers().get(Protocol.HEADER_PROTOCOL).toString())
+                .isEqualTo("1");
     }
 
     @Test
@@ -332,8 +369,9 @@ class AgentPortTest {
 
     @Test
     void aServiceThatFailsClosedRefusesConnectionsWhenEveryTargetIsUnhealthy() throws Exception {
-        gateway.controlPlane().services().update(provider, "svc",
-                new Services.UpdateRequest(null, null, null, null, null, null, "failClosed"));
+        gateway.controlPlane()
+                .services()
+                .update(provider, "svc", new Services.UpdateRequest(null, null, null, null, null, null, "failClosed"));
         String check = "svc:7/127.0.0.1:" + target.getLocalPort();
         Agent a = agent("a");
         a.session.nextMessage(WAIT);
@@ -380,8 +418,7 @@ class AgentPortTest {
     }
 
     /** A version-2 agent of the test: its link and session stream, advertising the target. */
-    private record Agent(String name, Channel link, Stream session) {
-    }
+    private record Agent(String name, Channel link, Stream session) {}
 
     private Agent agent(String name) throws Exception {
         Channel link = connect();
@@ -417,7 +454,9 @@ class AgentPortTest {
         long deadline = System.nanoTime() + WAIT.toNanos();
         Map<String, String> seen = Map.of();
         while (System.nanoTime() < deadline) {
-            ServiceHealth h = gateway.controlPlane().services().health(provider, "svc", gateway.controlPlane().healthReports());
+            ServiceHealth h = gateway.controlPlane()
+                    .services()
+                    .health(provider, "svc", gateway.controlPlane().healthReports());
             seen = new java.util.HashMap<>();
             for (HealthReports.Report r : h.targets().getFirst().agents()) {
                 seen.put(r.agent(), r.state());

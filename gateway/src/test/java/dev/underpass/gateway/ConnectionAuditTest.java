@@ -7,18 +7,18 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.underpass.controlplane.credential.AgentTokens;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.endpoint.EndpointState;
-import dev.underpass.controlplane.endpoint.Endpoints;
-import dev.underpass.controlplane.core.Page;
-import dev.underpass.controlplane.core.Principal;
-import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.audit.AuditChain;
 import dev.underpass.controlplane.audit.AuditEvents;
 import dev.underpass.controlplane.audit.AuditLog;
 import dev.underpass.controlplane.audit.AuditRecord;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.credential.AgentTokens;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.endpoint.EndpointState;
+import dev.underpass.controlplane.endpoint.Endpoints;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.gateway.AgentLinks.Stream;
 import dev.underpass.protocol.ControlCodec;
@@ -69,6 +69,7 @@ class ConnectionAuditTest {
 
     @TempDir
     Path dir;
+
     Gateway gateway;
     ControlPlane cp;
     ServerSocket target;
@@ -95,17 +96,30 @@ class ConnectionAuditTest {
         platformKey = AgentLinks.accountKey(cp, operator, "platform");
         platform = cp.apiKeys().authenticate(platformKey);
         AgentTokens.Created token = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("t", null));
-        cp.services().create(acme, new Services.CreateRequest("svc", null, List.of(new Services.Listener("tcp", 7,
-                List.of("127.0.0.1:" + target.getLocalPort()))), List.of("platform"), false, null));
-        endpointId = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/svc")).id();
+        cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "svc",
+                                null,
+                                List.of(new Services.Listener("tcp", 7, List.of("127.0.0.1:" + target.getLocalPort()))),
+                                List.of("platform"),
+                                false,
+                                null));
+        endpointId = cp.endpoints()
+                .create(platform, new Endpoints.CreateRequest("acme/svc"))
+                .id();
         Endpoints.View available = AgentLinks.awaitAvailable(cp, platform, endpointId);
         endpointPort = available.ports().getFirst().gatewayPort();
         endpointName = available.dnsNames().getFirst();
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         link = AgentLinks.connect(group, gateway);
         session = AgentLinks.open(link, AgentLinks.sessionHeaders("Bearer " + token.token(), "1"), false);
-        assertThat(((DefaultHttp2HeadersFrame) session.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS)).headers().status()
-                .toString()).isEqualTo("200");
+        assertThat(((DefaultHttp2HeadersFrame) session.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS))
+                        .headers()
+                        .status()
+                        .toString())
+                .isEqualTo("200");
         session.send(new ControlMessage.Advertise("test", List.of("127.0.0.1:" + target.getLocalPort())));
     }
 
@@ -160,7 +174,8 @@ class ConnectionAuditTest {
         // The provider's copy: the same event and bytes, without the consumer's address.
         AuditRecord theirs = awaitConnection(acme, providerBefore, "ok");
         assertThat(theirs.id()).isEqualTo(mine.id());
-        assertThat(JSON.readTree(theirs.details()).get("bytesToConsumer").asLong()).isEqualTo(2L * payload.length);
+        assertThat(JSON.readTree(theirs.details()).get("bytesToConsumer").asLong())
+                .isEqualTo(2L * payload.length);
         assertThat(theirs.details()).doesNotContain(source).doesNotContain("source");
         for (Principal p : List.of(platform, acme)) {
             assertThat(cp.audit().events().verify(p, null).valid()).isTrue();
@@ -186,8 +201,10 @@ class ConnectionAuditTest {
         byte[] payload = bytes(700);
         try (Socket c = new Socket("127.0.0.1", gateway.proxyAddress().getPort())) {
             c.setSoTimeout((int) WAIT.toMillis());
-            c.getOutputStream().write(("CONNECT " + endpointName + ":7 HTTP/1.1\r\nProxy-Authorization: Basic "
-                    + basic(platformKey) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            c.getOutputStream()
+                    .write(("CONNECT " + endpointName + ":7 HTTP/1.1\r\nProxy-Authorization: Basic "
+                                    + basic(platformKey) + "\r\n\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             String established = "HTTP/1.1 200 Connection established\r\n\r\n";
             assertThat(new String(c.getInputStream().readNBytes(established.length()), StandardCharsets.US_ASCII))
                     .isEqualTo(established);
@@ -218,7 +235,9 @@ class ConnectionAuditTest {
             hello.write(platformKey.length());
             hello.write(platformKey.getBytes(StandardCharsets.US_ASCII));
             c.getOutputStream().write(hello.toByteArray());
-            assertThat(c.getInputStream().readNBytes(4)).as("method, then authenticated").containsExactly(5, 2, 1, 0);
+            assertThat(c.getInputStream().readNBytes(4))
+                    .as("method, then authenticated")
+                    .containsExactly(5, 2, 1, 0);
             byte[] host = endpointName.getBytes(StandardCharsets.US_ASCII);
             var connect = new java.io.ByteArrayOutputStream();
             connect.write(new byte[] {5, 1, 0, 3, (byte) host.length});
@@ -232,7 +251,8 @@ class ConnectionAuditTest {
             c.shutdownOutput();
             assertThat(c.getInputStream().readAllBytes()).hasSize(2 * small.length);
         }
-        JsonNode socks = JSON.readTree(awaitConnection(platform, consumerBefore, "ok").details());
+        JsonNode socks =
+                JSON.readTree(awaitConnection(platform, consumerBefore, "ok").details());
         assertThat(socks.get("via").asText()).isEqualTo("SOCKS5 proxy");
         assertThat(socks.get("apiKeyId").asText()).isEqualTo(keyId);
         assertThat(socks.get("bytesToTarget").asLong()).isEqualTo(small.length);
@@ -241,9 +261,19 @@ class ConnectionAuditTest {
 
     @Test
     void aRefusalOnAnEndpointPortTellsTheConsumerWhyButNotTheProvidersTargets() throws Exception {
-        cp.services().create(acme, new Services.CreateRequest("dark", null, List.of(new Services.Listener("tcp", 9,
-                List.of("dark.acme.internal:9"))), List.of("platform"), false, null));
-        String id = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/dark")).id();
+        cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "dark",
+                                null,
+                                List.of(new Services.Listener("tcp", 9, List.of("dark.acme.internal:9"))),
+                                List.of("platform"),
+                                false,
+                                null));
+        String id = cp.endpoints()
+                .create(platform, new Endpoints.CreateRequest("acme/dark"))
+                .id();
         int port = 0;
         for (int i = 0; i < 200 && port == 0; i++) {
             Endpoints.View v = cp.endpoints().get(platform, id);
@@ -280,12 +310,21 @@ class ConnectionAuditTest {
             AuditLog audit = new AuditLog(store.jdbi(), java.time.Clock.systemUTC());
             List<AuditChain.Verification> chains = audit.events().verifyAll();
             assertThat(chains).allSatisfy(v -> assertThat(v.valid()).isTrue());
-            AuditChain.Verification mine = chains.stream().filter(v -> v.account().equals("platform")).findFirst().orElseThrow();
+            AuditChain.Verification mine = chains.stream()
+                    .filter(v -> v.account().equals("platform"))
+                    .findFirst()
+                    .orElseThrow();
             assertThat(mine.records()).isEqualTo(before + 1);
-            String heads = auditLog.list.stream().map(ILoggingEvent::getFormattedMessage)
-                    .filter(m -> m.startsWith("audit heads: ")).reduce((a, b) -> b).orElseThrow();
-            assertThat(heads).contains("platform=" + mine.head().seq() + ":" + mine.head().hash())
-                    .contains("operator=").contains("acme=");
+            String heads = auditLog.list.stream()
+                    .map(ILoggingEvent::getFormattedMessage)
+                    .filter(m -> m.startsWith("audit heads: "))
+                    .reduce((a, b) -> b)
+                    .orElseThrow();
+            assertThat(heads)
+                    .contains(
+                            "platform=" + mine.head().seq() + ":" + mine.head().hash())
+                    .contains("operator=")
+                    .contains("acme=");
         }
     }
 
@@ -300,8 +339,9 @@ class ConnectionAuditTest {
             if (f instanceof String s) {
                 line.append(s);
                 int nl = line.indexOf("\n");
-                if (nl >= 0 && ControlCodec.decode(Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8))
-                        instanceof ControlMessage.Open o) {
+                if (nl >= 0
+                        && ControlCodec.decode(Unpooled.copiedBuffer(line.substring(0, nl), StandardCharsets.UTF_8))
+                                instanceof ControlMessage.Open o) {
                     open = o;
                 }
             }
@@ -329,7 +369,8 @@ class ConnectionAuditTest {
                 }
             }
         });
-        data.writeAndFlush(new DefaultHttp2HeadersFrame(AgentLinks.dataStreamHeaders(open.connection()), false)).sync();
+        data.writeAndFlush(new DefaultHttp2HeadersFrame(AgentLinks.dataStreamHeaders(open.connection()), false))
+                .sync();
         return true;
     }
 
@@ -349,15 +390,19 @@ class ConnectionAuditTest {
     }
 
     private List<AuditRecord> chain(Principal p) {
-        return cp.audit().events().list(p, null, AuditEvents.Filter.ALL, new Page.Request(Page.MAX_LIMIT, 0)).items();
+        return cp.audit()
+                .events()
+                .list(p, null, AuditEvents.Filter.ALL, new Page.Request(Page.MAX_LIMIT, 0))
+                .items();
     }
 
     private String proxy(String key, String destination) throws Exception {
         try (Socket s = new Socket("127.0.0.1", gateway.proxyAddress().getPort())) {
             s.setSoTimeout((int) WAIT.toMillis());
-            s.getOutputStream().write(("CONNECT " + destination + " HTTP/1.1\r\n"
-                    + (key == null ? "" : "Proxy-Authorization: Basic " + basic(key) + "\r\n") + "\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream()
+                    .write(("CONNECT " + destination + " HTTP/1.1\r\n"
+                                    + (key == null ? "" : "Proxy-Authorization: Basic " + basic(key) + "\r\n") + "\r\n")
+                            .getBytes(StandardCharsets.US_ASCII));
             return new String(s.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         }
     }

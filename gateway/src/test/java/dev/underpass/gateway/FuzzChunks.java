@@ -15,8 +15,7 @@ import java.util.List;
 public final class FuzzChunks {
     static final int MAX_SIZES = 8;
 
-    private FuzzChunks() {
-    }
+    private FuzzChunks() {}
 
     public static List<byte[]> of(FuzzedDataProvider data) {
         int n = data.consumeInt(0, MAX_SIZES);

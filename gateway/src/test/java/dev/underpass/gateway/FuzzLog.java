@@ -34,12 +34,16 @@ public final class FuzzLog implements AutoCloseable {
                 if (e.getLoggerName().startsWith("io.netty")) {
                     // Netty's own errors, such as a ByteBuf leak report (found at some later GC,
                     // so not pinned to an input): shown, to be looked into.
-                    System.err.println("FuzzLog: " + e.getLoggerName() + " " + e.getLevel() + " " + e.getFormattedMessage());
+                    System.err.println(
+                            "FuzzLog: " + e.getLoggerName() + " " + e.getLevel() + " " + e.getFormattedMessage());
                 } else if (unexpected.test(e)) {
                     synchronized (FuzzLog.this.unexpected) {
-                        FuzzLog.this.unexpected.add(e.getLoggerName() + " " + e.getLevel() + " " + e.getFormattedMessage()
-                                + (e.getThrowableProxy() == null ? "" : " " + e.getThrowableProxy().getClassName() + ": "
-                                + e.getThrowableProxy().getMessage()));
+                        FuzzLog.this.unexpected.add(
+                                e.getLoggerName() + " " + e.getLevel() + " " + e.getFormattedMessage()
+                                        + (e.getThrowableProxy() == null
+                                                ? ""
+                                                : " " + e.getThrowableProxy().getClassName() + ": "
+                                                        + e.getThrowableProxy().getMessage()));
                     }
                 }
             }

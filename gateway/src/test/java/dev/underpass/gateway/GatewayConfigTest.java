@@ -49,7 +49,9 @@ class GatewayConfigTest {
         assertThat(c.apiListenAddress().port()).isEqualTo(9443);
         assertThat(c.endpointPortRange()).containsExactly(21000, 21010);
         assertThat(c.serverNames()).containsExactly("gateway.example.com", "127.0.0.1");
-        assertThat(c.consumerHost()).as("a wildcard bind is reached by the gateway's name").isEqualTo("gateway.example.com");
+        assertThat(c.consumerHost())
+                .as("a wildcard bind is reached by the gateway's name")
+                .isEqualTo("gateway.example.com");
         assertThat(c.heartbeatTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThat(c.dialTimeout()).isEqualTo(Duration.ofSeconds(5));
         assertThat(c.connectionRequestTtl()).isEqualTo(Duration.ofHours(48));
@@ -69,7 +71,9 @@ class GatewayConfigTest {
         assertThat(c.heartbeatTimeout()).isEqualTo(GatewayConfig.DEFAULT_HEARTBEAT_TIMEOUT);
         assertThat(c.connectionRequestTtl()).isEqualTo(Duration.ofDays(7));
         assertThat(c.tls()).isNull();
-        assertThat(c.storeConfig(dir).isEmbedded()).as("the embedded store under the data directory").isTrue();
+        assertThat(c.storeConfig(dir).isEmbedded())
+                .as("the embedded store under the data directory")
+                .isTrue();
         assertThat(c.storeConfig(dir).url()).contains(dir.toString());
     }
 
@@ -115,12 +119,27 @@ class GatewayConfigTest {
 
         List<String> errors = c.validate();
 
-        assertThat(errors).extracting(GatewayConfigTest::field).containsExactlyInAnyOrder(
-                "agentListen", "apiListen", "endpointPorts", "endpointDomain", "heartbeatTimeoutSeconds",
-                "dialTimeoutSeconds", "connectionRequestTtlHours", "dnsServer", "tls", "store.url", "egressAllow[0]",
-                "egressAllow[1]", "dnsForward");
+        assertThat(errors)
+                .extracting(GatewayConfigTest::field)
+                .containsExactlyInAnyOrder(
+                        "agentListen",
+                        "apiListen",
+                        "endpointPorts",
+                        "endpointDomain",
+                        "heartbeatTimeoutSeconds",
+                        "dialTimeoutSeconds",
+                        "connectionRequestTtlHours",
+                        "dnsServer",
+                        "tls",
+                        "store.url",
+                        "egressAllow[0]",
+                        "egressAllow[1]",
+                        "dnsForward");
         assertThat(errors).allSatisfy(e -> assertThat(e).contains("(expected:"));
-        assertThat(errors).anySatisfy(e -> assertThat(e).startsWith("store.url: postgresql://db/underpass").contains("JDBC URL"));
+        assertThat(errors)
+                .anySatisfy(e -> assertThat(e)
+                        .startsWith("store.url: postgresql://db/underpass")
+                        .contains("JDBC URL"));
     }
 
     @Test

@@ -1,36 +1,25 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.audit.ConnectionAudit;
-import dev.underpass.gateway.consumer.proxy.Egress;
-import dev.underpass.gateway.events.ConnectionEvents;
-import dev.underpass.gateway.observe.ConnectionReports;
-import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointPorts;
-import dev.underpass.gateway.consumer.proxy.EgressPolicy;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.gateway.consumer.proxy.ProxyChecks;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.link.AgentRegistry;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointPorts;
-import dev.underpass.gateway.consumer.proxy.EgressPolicy;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.gateway.consumer.proxy.ProxyChecks;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.link.AgentRegistry;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.controlplane.tenancy.Accounts;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.gateway.audit.ConnectionAudit;
+import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerRoutes;
+import dev.underpass.gateway.consumer.EndpointPorts;
+import dev.underpass.gateway.consumer.proxy.Egress;
+import dev.underpass.gateway.consumer.proxy.EgressPolicy;
+import dev.underpass.gateway.consumer.proxy.ProxyChecks;
+import dev.underpass.gateway.events.ConnectionEvents;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.AgentRegistry;
+import dev.underpass.gateway.observe.ConnectionReports;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.protocol.Transport;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -65,6 +54,7 @@ public final class GatewayFuzzFixture implements AutoCloseable {
     static final String KEY = "upk_fuzz-proxy-key";
     /** {@code Proxy-Authorization: Basic} value with {@link #KEY} as the password. */
     public static final String BASIC = Base64.getEncoder().encodeToString((":" + KEY).getBytes(StandardCharsets.UTF_8));
+
     public static final String ENDPOINT_NAME = "ep.fuzz.test";
     static final String EGRESS_PATTERN = "*.egress.test:*";
 
@@ -73,7 +63,9 @@ public final class GatewayFuzzFixture implements AutoCloseable {
      * window at each look, so they never refuse: the outcome of an input must not depend on the
      * inputs before it (their counting still runs).
      */
-    private static final long AUTH_FAILURE_CLOCK_STEP = AuthFailures.Limits.DEFAULTS.window().toNanos() + 1;
+    private static final long AUTH_FAILURE_CLOCK_STEP =
+            AuthFailures.Limits.DEFAULTS.window().toNanos() + 1;
+
     private final AtomicLong failureClock = new AtomicLong();
 
     final Store store;
@@ -86,46 +78,82 @@ public final class GatewayFuzzFixture implements AutoCloseable {
 
     /** Reports of consumer connections to the log and to metrics no one reads, with no audit. */
     public static ConnectionEvents reports() {
-        return new ConnectionReports(new GatewayMetrics(new SimpleMeterRegistry(), () -> 0), ConnectionAudit.OFF,
+        return new ConnectionReports(
+                new GatewayMetrics(new SimpleMeterRegistry(), () -> 0),
+                ConnectionAudit.OFF,
                 new RepeatedEvents(GatewayLog.CONNECTIONS, RepeatedEvents.DEFAULT_INTERVAL, 100, null));
     }
 
     public GatewayFuzzFixture() throws InterruptedException {
         store = Store.open(StoreConfig.inMemory("fuzz-" + UUID.randomUUID()));
         try {
-            cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "gw.fuzz.test",
-                    ControlPlane.Settings.DEFAULT_REQUEST_TTL, null),
-                    Clock.fixed(Instant.parse("2030-01-01T00:00:00Z"), ZoneOffset.UTC), name -> List.of(),
-                    new AuthFailures(AuthFailures.Limits.DEFAULTS, () -> failureClock.addAndGet(AUTH_FAILURE_CLOCK_STEP)));
-            String operatorKey = cp.accounts().bootstrap().orElseThrow().ownerKey().key();
+            cp = new ControlPlane(
+                    store,
+                    new ControlPlane.Settings(
+                            ControlPlane.Settings.DEFAULT_DOMAIN,
+                            "gw.fuzz.test",
+                            ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                            null),
+                    Clock.fixed(Instant.parse("2030-01-01T00:00:00Z"), ZoneOffset.UTC),
+                    name -> List.of(),
+                    new AuthFailures(
+                            AuthFailures.Limits.DEFAULTS, () -> failureClock.addAndGet(AUTH_FAILURE_CLOCK_STEP)));
+            String operatorKey =
+                    cp.accounts().bootstrap().orElseThrow().ownerKey().key();
             Principal operator = cp.apiKeys().authenticate(operatorKey);
-            String keyId = cp.accounts().create(operator, new Accounts.CreateRequest(ACCOUNT, null)).ownerKey().apiKey().id();
-            store.jdbi().useHandle(h -> h.createUpdate("update api_keys set secret_sha256 = :h where id = :id")
-                    .bind("h", Secrets.sha256Hex(KEY)).bind("id", keyId).execute());
+            String keyId = cp.accounts()
+                    .create(operator, new Accounts.CreateRequest(ACCOUNT, null))
+                    .ownerKey()
+                    .apiKey()
+                    .id();
+            store.jdbi()
+                    .useHandle(h -> h.createUpdate("update api_keys set secret_sha256 = :h where id = :id")
+                            .bind("h", Secrets.sha256Hex(KEY))
+                            .bind("id", keyId)
+                            .execute());
             group = Transport.group("fuzz");
             AgentRegistry agents = new AgentRegistry();
-            listeners = new EndpointPorts(agents, Duration.ofSeconds(5), reports(),
-                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER), Duration.ZERO);
+            listeners = new EndpointPorts(
+                    agents,
+                    Duration.ofSeconds(5),
+                    reports(),
+                    new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER),
+                    Duration.ZERO);
         } catch (RuntimeException e) {
             store.close();
             throw e;
         }
         EndpointPorts.BoundPort https = listen(443);
         EndpointPorts.BoundPort http = listen(80);
-        routes.publish(Map.of(new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 443), https,
-                        new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 80), http),
+        routes.publish(
+                Map.of(
+                        new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 443),
+                        https,
+                        new ConsumerRoutes.Key(ACCOUNT, ENDPOINT_NAME, 80),
+                        http),
                 Map.of(ENDPOINT_NAME, https));
-        checks = new ProxyChecks(cp.apiKeys(), cp.endpoints(), Runnable::run,
-                new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER), reports());
+        checks = new ProxyChecks(
+                cp.apiKeys(),
+                cp.endpoints(),
+                Runnable::run,
+                new ConsumerLimit(GatewayConfig.Limits.DEFAULT_CONNECTIONS_PER_CONSUMER),
+                reports());
         egress = new Egress(new EgressPolicy(List.of(EGRESS_PATTERN)), Duration.ofSeconds(1), r -> {
             throw new RejectedExecutionException("fuzzing: no name resolution");
         });
     }
 
     private EndpointPorts.BoundPort listen(int servicePort) throws InterruptedException {
-        EndpointRoute route = new EndpointRoute("ep-fuzz", ACCOUNT, "svc", ACCOUNT, servicePort,
-                List.of(new EndpointRoute.Target(new dev.underpass.protocol.HostAndPort("svc.internal", servicePort), "c")),
-                EndpointRoute.Balancing.LEAST_OUTSTANDING, false);
+        EndpointRoute route = new EndpointRoute(
+                "ep-fuzz",
+                ACCOUNT,
+                "svc",
+                ACCOUNT,
+                servicePort,
+                List.of(new EndpointRoute.Target(
+                        new dev.underpass.protocol.HostAndPort("svc.internal", servicePort), "c")),
+                EndpointRoute.Balancing.LEAST_OUTSTANDING,
+                false);
         return listeners.bind(group, new InetSocketAddress("127.0.0.1", 0), route);
     }
 

@@ -1,10 +1,10 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.pki.GatewayKeys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.gateway.pki.GatewayKeys;
 import dev.underpass.protocol.SecretBox;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -33,8 +33,8 @@ class GatewayKeysTest {
     @TempDir
     Path dir;
 
-    static final GatewayConfig CONFIG = GatewayConfig.defaults().withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0",
-            "127.0.0.1:0", "127.0.0.1:0");
+    static final GatewayConfig CONFIG = GatewayConfig.defaults()
+            .withListen("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0");
 
     static SecretBox box() {
         return SecretBox.fromEnvironment(Map.of(SecretBox.KEY_ENV, SecretBox.newKeyText()), SecretBox.KEY_ENV);
@@ -57,8 +57,12 @@ class GatewayKeysTest {
         SecretBox box = box();
         try (Gateway sealed = start(box)) {
             for (String f : GatewayKeys.KEY_FILES) {
-                assertThat(Files.readString(tls.resolve(f))).as(f).startsWith(SecretBox.PREFIX).doesNotContain("PRIVATE KEY");
-                assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(tls.resolve(f)))).isEqualTo("rw-------");
+                assertThat(Files.readString(tls.resolve(f)))
+                        .as(f)
+                        .startsWith(SecretBox.PREFIX)
+                        .doesNotContain("PRIVATE KEY");
+                assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(tls.resolve(f))))
+                        .isEqualTo("rw-------");
             }
             assertThat(handshake(sealed, sealed.agentAddress().getPort())).isEqualTo(served);
             assertThat(handshake(sealed, sealed.apiAddress().getPort())).isEqualTo(served);
@@ -73,9 +77,12 @@ class GatewayKeysTest {
     void aFirstStartWithTheKeyWritesSealedKeys() throws Exception {
         try (Gateway g = start(box())) {
             for (String f : GatewayKeys.KEY_FILES) {
-                assertThat(Files.readString(dir.resolve("tls").resolve(f))).as(f).startsWith(SecretBox.PREFIX);
+                assertThat(Files.readString(dir.resolve("tls").resolve(f)))
+                        .as(f)
+                        .startsWith(SecretBox.PREFIX);
             }
-            assertThat(handshake(g, g.agentAddress().getPort())).isEqualTo(firstCertificate(dir.resolve("tls/gateway.pem")));
+            assertThat(handshake(g, g.agentAddress().getPort()))
+                    .isEqualTo(firstCertificate(dir.resolve("tls/gateway.pem")));
         }
     }
 

@@ -1,9 +1,8 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.auth.OidcIssuer;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.gateway.auth.OidcIssuer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,18 +52,19 @@ class OidcIssuerConfigTest {
                   - issuer: https://b.example.com?x=1
                   - issuer: http://localhost.evil.example.com
                 """);
-        assertThat(c.validate()).containsExactlyInAnyOrder(
-                "oidcIssuers[0].issuer: http://issuer.example.com (expected: an https:// URL without query or fragment "
-                        + "(http:// only on loopback))",
-                "oidcIssuers[1].issuer: missing (expected: an https:// URL without query or fragment (http:// only on loopback))",
-                "oidcIssuers[2].jwksUri: ftp://a.example.com/keys (expected: an https:// URL without query or fragment "
-                        + "(http:// only on loopback))",
-                "oidcIssuers[2].audience: '' (expected: the aud value JWTs carry for this gateway, 1-256 characters; "
-                        + "default underpass)",
-                "oidcIssuers[3].issuer: https://a.example.com (expected: each issuer once)",
-                "oidcIssuers[4].issuer: https://b.example.com?x=1 (expected: an https:// URL without query or fragment "
-                        + "(http:// only on loopback))",
-                "oidcIssuers[5].issuer: http://localhost.evil.example.com (expected: an https:// URL without query or "
-                        + "fragment (http:// only on loopback))");
+        assertThat(c.validate())
+                .containsExactlyInAnyOrder(
+                        "oidcIssuers[0].issuer: http://issuer.example.com (expected: an https:// URL without query or fragment "
+                                + "(http:// only on loopback))",
+                        "oidcIssuers[1].issuer: missing (expected: an https:// URL without query or fragment (http:// only on loopback))",
+                        "oidcIssuers[2].jwksUri: ftp://a.example.com/keys (expected: an https:// URL without query or fragment "
+                                + "(http:// only on loopback))",
+                        "oidcIssuers[2].audience: '' (expected: the aud value JWTs carry for this gateway, 1-256 characters; "
+                                + "default underpass)",
+                        "oidcIssuers[3].issuer: https://a.example.com (expected: each issuer once)",
+                        "oidcIssuers[4].issuer: https://b.example.com?x=1 (expected: an https:// URL without query or fragment "
+                                + "(http:// only on loopback))",
+                        "oidcIssuers[5].issuer: http://localhost.evil.example.com (expected: an https:// URL without query or "
+                                + "fragment (http:// only on loopback))");
     }
 }

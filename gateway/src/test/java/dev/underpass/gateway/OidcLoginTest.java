@@ -1,20 +1,19 @@
 package dev.underpass.gateway;
 
-import dev.underpass.gateway.auth.OidcIssuer;
-import dev.underpass.gateway.auth.OidcIssuer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.nimbusds.jwt.PlainJWT;
-import dev.underpass.controlplane.tenancy.Accounts;
-import dev.underpass.controlplane.credential.ApiKeys;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.core.Role;
 import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.tenancy.Users;
+import dev.underpass.gateway.auth.OidcIssuer;
 import dev.underpass.testkit.OidcIssuerServer;
 import java.io.InputStream;
 import java.net.URI;
@@ -54,6 +53,7 @@ class OidcLoginTest {
 
     @TempDir
     Path dir;
+
     final AtomicLong nanos = new AtomicLong();
     OidcIssuerServer issuer;
     Gateway gateway;
@@ -61,6 +61,7 @@ class OidcLoginTest {
     Principal operator;
     /** API keys of an admin (not the owner) of acme and of globex. */
     String acmeAdmin;
+
     String globexAdmin;
 
     @BeforeEach
@@ -77,7 +78,9 @@ class OidcLoginTest {
                 oidcUsers:
                   issuer: %s
                 """.formatted(issuer.issuer(), issuer.issuer()));
-        gateway = Gateway.start(GatewayConfig.load(config), dir.resolve("data"),
+        gateway = Gateway.start(
+                GatewayConfig.load(config),
+                dir.resolve("data"),
                 new AuthFailures(AuthFailures.Limits.DEFAULTS, nanos::get));
         operator = gateway.controlPlane().apiKeys().authenticate(operatorKey());
         acmeAdmin = adminKeyOfNewAccount("acme");
@@ -86,13 +89,17 @@ class OidcLoginTest {
         KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
         trust.load(null, null);
         try (InputStream in = Files.newInputStream(gateway.caFile())) {
-            trust.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+            trust.setCertificateEntry(
+                    "ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
         }
         TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
         tmf.init(trust);
         SSLContext ssl = SSLContext.getInstance("TLS");
         ssl.init(null, tmf.getTrustManagers(), null);
-        http = HttpClient.newBuilder().sslContext(ssl).connectTimeout(Duration.ofSeconds(10)).build();
+        http = HttpClient.newBuilder()
+                .sslContext(ssl)
+                .connectTimeout(Duration.ofSeconds(10))
+                .build();
     }
 
     @AfterEach
@@ -105,10 +112,15 @@ class OidcLoginTest {
     /** Creates the account, and in it an admin user "ops" with a key of its own, whose key it returns. */
     private String adminKeyOfNewAccount(String account) {
         ControlPlane cp = gateway.controlPlane();
-        Principal owner = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest(account, null))
-                .ownerKey().key());
+        Principal owner = cp.apiKeys()
+                .authenticate(cp.accounts()
+                        .create(operator, new Accounts.CreateRequest(account, null))
+                        .ownerKey()
+                        .key());
         cp.users().create(owner, new Users.CreateRequest("ops", Role.ADMIN));
-        return cp.apiKeys().create(owner, new ApiKeys.CreateRequest("ops", "ops", null, null)).key();
+        return cp.apiKeys()
+                .create(owner, new ApiKeys.CreateRequest("ops", "ops", null, null))
+                .key();
     }
 
     private HttpResponse<String> call(String bearer, String method, String path, String body) throws Exception {
@@ -118,9 +130,13 @@ class OidcLoginTest {
     /** A request with {@code authorization: Bearer bearer} and, unless null, {@code underpass-account: account}. */
     private HttpResponse<String> call(String bearer, String account, String method, String path, String body)
             throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("https://localhost:" + gateway.apiAddress().getPort() + path))
-                .timeout(Duration.ofSeconds(30)).header("authorization", "Bearer " + bearer)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        HttpRequest.Builder b = HttpRequest.newBuilder(
+                        URI.create("https://localhost:" + gateway.apiAddress().getPort() + path))
+                .timeout(Duration.ofSeconds(30))
+                .header("authorization", "Bearer " + bearer)
+                .method(
+                        method,
+                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
         if (account != null) {
             b.header("underpass-account", account);
         }
@@ -151,7 +167,10 @@ class OidcLoginTest {
     }
 
     private void link(String adminKey, String user, String role, String subject) throws Exception {
-        HttpResponse<String> created = call(adminKey, "POST", "/v1/users",
+        HttpResponse<String> created = call(
+                adminKey,
+                "POST",
+                "/v1/users",
                 "{\"name\":\"" + user + "\",\"role\":\"" + role + "\",\"oidcSubject\":\"" + subject + "\"}");
         assertThat(created.statusCode()).as(created.body()).isEqualTo(201);
         assertThat(created.body()).contains("\"oidcSubject\":\"" + subject + "\"");
@@ -180,27 +199,36 @@ class OidcLoginTest {
         assertThat(me.get("role").asText()).isEqualTo("viewer");
 
         // Each sees only its own account's users.
-        assertThat(call(jwt, "globex", "GET", "/v1/users", null).body()).contains("\"name\":\"al\"")
+        assertThat(call(jwt, "globex", "GET", "/v1/users", null).body())
+                .contains("\"name\":\"al\"")
                 .doesNotContain("\"name\":\"alice\"");
 
         // (c) Without the header: 401 that names the header, and the JWT is not taken for an API key.
-        assertThat(refusal(jwt, null)).isEqualTo("OIDC token without header underpass-account (expected: the header naming "
-                + "the account to log in to, underpass-account: NAME, alongside an Authorization header: Bearer <JWT>)");
+        assertThat(refusal(jwt, null))
+                .isEqualTo(
+                        "OIDC token without header underpass-account (expected: the header naming "
+                                + "the account to log in to, underpass-account: NAME, alongside an Authorization header: Bearer <JWT>)");
 
         // (d) An account where no user has the sub, and an account that does not exist: the same words.
         String noUser = refusal(jwt, Accounts.OPERATOR_ACCOUNT);
         String noAccount = refusal(jwt, "no-such-account");
-        assertThat(noUser).isEqualTo("OIDC token refused: no user of account " + Accounts.OPERATOR_ACCOUNT
-                + " has oidcSubject '" + ALICE + "' (expected: an admin of account " + Accounts.OPERATOR_ACCOUNT
-                + " sets it on the user first, and underpass-account names that account)");
-        assertThat(noAccount.replace("no-such-account", Accounts.OPERATOR_ACCOUNT)).isEqualTo(noUser);
+        assertThat(noUser)
+                .isEqualTo("OIDC token refused: no user of account " + Accounts.OPERATOR_ACCOUNT
+                        + " has oidcSubject '" + ALICE + "' (expected: an admin of account " + Accounts.OPERATOR_ACCOUNT
+                        + " sets it on the user first, and underpass-account names that account)");
+        assertThat(noAccount.replace("no-such-account", Accounts.OPERATOR_ACCOUNT))
+                .isEqualTo(noUser);
 
         // (e) A second user of acme with the same subject: 409, acme's business only.
-        HttpResponse<String> dup = call(acmeAdmin, "POST", "/v1/users",
+        HttpResponse<String> dup = call(
+                acmeAdmin,
+                "POST",
+                "/v1/users",
                 "{\"name\":\"alice2\",\"role\":\"viewer\",\"oidcSubject\":\"" + ALICE + "\"}");
         assertThat(dup.statusCode()).as(dup.body()).isEqualTo(409);
         assertThat(dup.body()).contains("oidcSubject: already linked to user 'alice' of account acme");
-        HttpResponse<String> dupPatch = call(acmeAdmin, "PATCH", "/v1/users/ops", "{\"oidcSubject\":\"" + ALICE + "\"}");
+        HttpResponse<String> dupPatch =
+                call(acmeAdmin, "PATCH", "/v1/users/ops", "{\"oidcSubject\":\"" + ALICE + "\"}");
         assertThat(dupPatch.statusCode()).as(dupPatch.body()).isEqualTo(409);
         assertThat(call(acmeAdmin, "GET", "/v1/users", null).body()).doesNotContain("alice2");
     }
@@ -229,12 +257,18 @@ class OidcLoginTest {
         link(acmeAdmin, "alice", "admin", ALICE);
         assertThat(refusal(issuer.token(ALICE, OidcIssuer.DEFAULT_AUDIENCE)))
                 .contains("OIDC token refused: wrong audience: aud [underpass] (expected to contain: underpass-api)");
-        assertThat(refusal(OidcIssuerServer.sign(issuer.claims(ALICE, OidcIssuer.Users.DEFAULT_AUDIENCE,
-                b -> b.expirationTime(Date.from(Instant.now().minus(Duration.ofHours(1))))), issuer.key())))
+        assertThat(refusal(OidcIssuerServer.sign(
+                        issuer.claims(
+                                ALICE,
+                                OidcIssuer.Users.DEFAULT_AUDIENCE,
+                                b -> b.expirationTime(Date.from(Instant.now().minus(Duration.ofHours(1))))),
+                        issuer.key())))
                 .contains("OIDC token refused: expired at");
-        assertThat(refusal(OidcIssuerServer.sign(issuer.claims(ALICE, OidcIssuer.Users.DEFAULT_AUDIENCE, b -> { }),
-                OidcIssuerServer.newKey(issuer.key().getKeyID())))).contains("OIDC token refused: bad signature");
-        assertThat(refusal(new PlainJWT(issuer.claims(ALICE, OidcIssuer.Users.DEFAULT_AUDIENCE, b -> { })).serialize()))
+        assertThat(refusal(OidcIssuerServer.sign(
+                        issuer.claims(ALICE, OidcIssuer.Users.DEFAULT_AUDIENCE, b -> {}),
+                        OidcIssuerServer.newKey(issuer.key().getKeyID()))))
+                .contains("OIDC token refused: bad signature");
+        assertThat(refusal(new PlainJWT(issuer.claims(ALICE, OidcIssuer.Users.DEFAULT_AUDIENCE, b -> {})).serialize()))
                 .contains("OIDC token refused: unsigned token: alg none");
         assertThat(refusal(jwt("mallory@evil.example")))
                 .contains("OIDC token refused: no user of account acme has oidcSubject 'mallory@evil.example'");
@@ -248,7 +282,8 @@ class OidcLoginTest {
         assertThat(r.statusCode()).as(r.body()).isEqualTo(429);
         assertThat(r.headers().firstValue("retry-after")).isPresent();
         assertThat(whoami(jwt(ALICE), "acme").statusCode())
-                .as("a correct login from the source over its limit is checked and accepted").isEqualTo(200);
+                .as("a correct login from the source over its limit is checked and accepted")
+                .isEqualTo(200);
     }
 
     @Test
@@ -279,14 +314,17 @@ class OidcLoginTest {
         // users:write is what it takes: a key without it cannot link anyone.
         ControlPlane cp = gateway.controlPlane();
         Principal admin = cp.apiKeys().authenticate(acmeAdmin);
-        String readOnly = cp.apiKeys().create(admin, new ApiKeys.CreateRequest("read-only", null,
-                List.of(Scope.USERS_READ), null)).key();
-        HttpResponse<String> refused = call(readOnly, "PATCH", "/v1/users/carol", "{\"oidcSubject\":\"x@corp.example\"}");
+        String readOnly = cp.apiKeys()
+                .create(admin, new ApiKeys.CreateRequest("read-only", null, List.of(Scope.USERS_READ), null))
+                .key();
+        HttpResponse<String> refused =
+                call(readOnly, "PATCH", "/v1/users/carol", "{\"oidcSubject\":\"x@corp.example\"}");
         assertThat(refused.statusCode()).as(refused.body()).isEqualTo(403);
         assertThat(refused.body()).contains("users:write");
     }
 
     private String operatorKey() throws Exception {
-        return Files.readString(dir.resolve("data").resolve(Gateway.ADMIN_KEY_FILE)).trim();
+        return Files.readString(dir.resolve("data").resolve(Gateway.ADMIN_KEY_FILE))
+                .trim();
     }
 }

@@ -2,8 +2,7 @@ package dev.underpass.protocol;
 
 /** Short descriptions of failures for one-line log messages. */
 public final class Causes {
-    private Causes() {
-    }
+    private Causes() {}
 
     /** The innermost cause as {@code SimpleName: message}: what actually went wrong. */
     public static String root(Throwable t) {
@@ -11,6 +10,8 @@ public final class Causes {
         while (c.getCause() != null && c.getCause() != c) {
             c = c.getCause();
         }
-        return c.getMessage() == null ? c.getClass().getSimpleName() : c.getClass().getSimpleName() + ": " + c.getMessage();
+        return c.getMessage() == null
+                ? c.getClass().getSimpleName()
+                : c.getClass().getSimpleName() + ": " + c.getMessage();
     }
 }

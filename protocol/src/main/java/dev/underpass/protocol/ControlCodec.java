@@ -37,8 +37,7 @@ public final class ControlCodec {
 
     private static final Messages MESSAGES = new Messages();
 
-    private ControlCodec() {
-    }
+    private ControlCodec() {}
 
     /** One message as a DATA frame (not END_STREAM). */
     public static Http2DataFrame frame(ByteBufAllocator alloc, ControlMessage message) {
@@ -46,7 +45,8 @@ public final class ControlCodec {
         try {
             json = JSON.writeValueAsBytes(message);
         } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot encode " + message.getClass().getSimpleName(), e);
+            throw new IllegalStateException(
+                    "cannot encode " + message.getClass().getSimpleName(), e);
         }
         ByteBuf buf = alloc.buffer(json.length + 1).writeBytes(json).writeByte('\n');
         return new DefaultHttp2DataFrame(buf);
@@ -63,7 +63,8 @@ public final class ControlCodec {
 
     /** The {@code type} name of {@code message} on the wire, for error messages. */
     public static String typeOf(ControlMessage message) {
-        for (JsonSubTypes.Type t : ControlMessage.class.getAnnotation(JsonSubTypes.class).value()) {
+        for (JsonSubTypes.Type t :
+                ControlMessage.class.getAnnotation(JsonSubTypes.class).value()) {
             if (t.value() == message.getClass()) {
                 return t.name();
             }

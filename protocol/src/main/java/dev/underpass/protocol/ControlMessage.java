@@ -67,9 +67,16 @@ public sealed interface ControlMessage {
      * One check: {@code protocol} is tcp, http, https or tls; {@code path} and {@code matcher}
      * (status codes such as {@code 200-399}) only for http and https.
      */
-    record Check(String id, String target, String protocol, String path, String matcher,
-                 @JsonProperty(required = true) long intervalMillis, @JsonProperty(required = true) long timeoutMillis,
-                 @JsonProperty(required = true) int healthyThreshold, @JsonProperty(required = true) int unhealthyThreshold) {
+    record Check(
+            String id,
+            String target,
+            String protocol,
+            String path,
+            String matcher,
+            @JsonProperty(required = true) long intervalMillis,
+            @JsonProperty(required = true) long timeoutMillis,
+            @JsonProperty(required = true) int healthyThreshold,
+            @JsonProperty(required = true) int unhealthyThreshold) {
         public Check {
             Objects.requireNonNull(id, "id");
             Objects.requireNonNull(target, "target");
@@ -78,7 +85,8 @@ public sealed interface ControlMessage {
     }
 
     /** Agent to gateway (version 2): check {@code check} changed its verdict, and why. */
-    record Health(String check, @JsonProperty(required = true) boolean healthy, String reason) implements ControlMessage {
+    record Health(
+            String check, @JsonProperty(required = true) boolean healthy, String reason) implements ControlMessage {
         public Health {
             Objects.requireNonNull(check, "check");
         }
@@ -88,8 +96,7 @@ public sealed interface ControlMessage {
      * Agent to gateway (version 2): the agent is shutting down; send it no new connection. The
      * gateway answers {@link Draining} once no new connection can reach the agent any more.
      */
-    record Drain(String reason) implements ControlMessage {
-    }
+    record Drain(String reason) implements ControlMessage {}
 
     /**
      * Gateway to agent (version 2): nothing new follows it. The answer to {@link Drain}; or, with

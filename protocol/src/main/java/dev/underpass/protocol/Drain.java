@@ -10,8 +10,7 @@ public final class Drain {
     private static final long REPORT_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final long POLL_MILLIS = 50;
 
-    private Drain() {
-    }
+    private Drain() {}
 
     /**
      * Waits until {@code open} counts no connection or {@code timeout} has passed, logging the
@@ -24,12 +23,19 @@ public final class Drain {
         long deadline = start + timeout.toNanos();
         long nextReport = start + REPORT_NANOS;
         int n = open.getAsInt();
-        log.info("{} draining: {} connection(s) open, waiting up to {}s for them to finish", who, n, timeout.toSeconds());
+        log.info(
+                "{} draining: {} connection(s) open, waiting up to {}s for them to finish",
+                who,
+                n,
+                timeout.toSeconds());
         while (n > 0 && System.nanoTime() - deadline < 0) {
             Thread.sleep(POLL_MILLIS);
             n = open.getAsInt();
             if (n > 0 && System.nanoTime() - nextReport >= 0) {
-                log.info("{} draining: {} connection(s) open, {}s left", who, n,
+                log.info(
+                        "{} draining: {} connection(s) open, {}s left",
+                        who,
+                        n,
                         TimeUnit.NANOSECONDS.toSeconds(deadline - System.nanoTime()));
                 nextReport += REPORT_NANOS;
             }

@@ -17,6 +17,5 @@ public final class Enrollment {
     /** Largest certificate request the gateway reads; a P-256 request in PEM is under 1 KiB. */
     public static final int MAX_REQUEST_BYTES = 16 * 1024;
 
-    private Enrollment() {
-    }
+    private Enrollment() {}
 }

@@ -44,7 +44,8 @@ public record HostAndPort(String host, int port) {
             throw new IllegalArgumentException("address: '" + text + "' (expected: [ipv6]:port for IPv6)");
         }
         if (host.isBlank()) {
-            throw new IllegalArgumentException("address: '" + text + "' (expected: a host name or address before the port)");
+            throw new IllegalArgumentException(
+                    "address: '" + text + "' (expected: a host name or address before the port)");
         }
         int port;
         try {

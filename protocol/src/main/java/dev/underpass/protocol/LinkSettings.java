@@ -34,10 +34,10 @@ public final class LinkSettings {
      * 30 s, a defence against rapid-reset floods from anonymous clients) would drop the link.
      */
     public static final int MAX_RST_FRAMES_PER_WINDOW = 100_000;
+
     public static final int RST_WINDOW_SECONDS = 10;
 
-    private LinkSettings() {
-    }
+    private LinkSettings() {}
 
     public static Http2Settings initial() {
         return Http2Settings.defaultSettings()
@@ -49,17 +49,18 @@ public final class LinkSettings {
 
     /** The gateway's codec, taking at most {@code maxStreams} concurrent streams from the agent. */
     public static Http2FrameCodec serverCodec(long maxStreams) {
-        return configure(Http2FrameCodecBuilder.forServer().initialSettings(initial().maxConcurrentStreams(maxStreams)));
+        return configure(
+                Http2FrameCodecBuilder.forServer().initialSettings(initial().maxConcurrentStreams(maxStreams)));
     }
 
     /** The agent's codec: as the gateway's, and server push off. */
     public static Http2FrameCodec clientCodec() {
-        return configure(Http2FrameCodecBuilder.forClient().initialSettings(initial().pushEnabled(false)));
+        return configure(
+                Http2FrameCodecBuilder.forClient().initialSettings(initial().pushEnabled(false)));
     }
 
     private static Http2FrameCodec configure(Http2FrameCodecBuilder builder) {
-        return builder
-                .autoAckPingFrame(true)
+        return builder.autoAckPingFrame(true)
                 // A close means the link is over (heartbeat lost, bad input, shutdown): do not wait
                 // up to 30 s for its streams as a graceful HTTP/2 shutdown would.
                 .gracefulShutdownTimeoutMillis(0)

@@ -27,6 +27,7 @@ public final class Protocol {
      * the agent identity ({@code wid-...}) the JWT is checked against.
      */
     public static final AsciiString HEADER_IDENTITY = AsciiString.cached("underpass-identity");
+
     public static final AsciiString HEADER_CONNECTION_ID = AsciiString.cached("underpass-connection");
     /** On a data stream request: a standby stream, opened ahead of any connection. */
     public static final AsciiString HEADER_STANDBY = AsciiString.cached("underpass-standby");
@@ -38,6 +39,7 @@ public final class Protocol {
      * to log in to, whose user with the JWT's {@code sub} as {@code oidcSubject} the request acts as.
      */
     public static final AsciiString HEADER_ACCOUNT = AsciiString.cached("underpass-account");
+
     public static final AsciiString HEADER_SESSION = AsciiString.cached("underpass-session");
     public static final AsciiString CONTENT_TYPE_NDJSON = AsciiString.cached("application/x-ndjson");
     public static final AsciiString CONTENT_TYPE_PROBLEM = AsciiString.cached("application/problem+json");
@@ -56,6 +58,5 @@ public final class Protocol {
     /** Most targets one agent may advertise. */
     public static final int MAX_ADVERTISED_TARGETS = 1024;
 
-    private Protocol() {
-    }
+    private Protocol() {}
 }

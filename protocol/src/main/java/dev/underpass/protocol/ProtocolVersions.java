@@ -9,8 +9,7 @@ import java.util.stream.Collectors;
  * (a version-1 agent sends just {@code 1}). The gateway picks the highest version both speak.
  */
 public final class ProtocolVersions {
-    private ProtocolVersions() {
-    }
+    private ProtocolVersions() {}
 
     /** The header value offering {@code versions}. */
     public static String format(List<Integer> versions) {
@@ -35,6 +34,10 @@ public final class ProtocolVersions {
 
     /** The highest version in both lists, or 0 when there is none. */
     public static int choose(List<Integer> offered, List<Integer> spoken) {
-        return offered.stream().filter(spoken::contains).mapToInt(Integer::intValue).max().orElse(0);
+        return offered.stream()
+                .filter(spoken::contains)
+                .mapToInt(Integer::intValue)
+                .max()
+                .orElse(0);
     }
 }

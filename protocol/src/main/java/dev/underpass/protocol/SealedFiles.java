@@ -15,8 +15,7 @@ import java.nio.file.attribute.PosixFilePermissions;
  * the old file or the new one, never half of one.
  */
 public final class SealedFiles {
-    private SealedFiles() {
-    }
+    private SealedFiles() {}
 
     /**
      * The content of {@code file}, opened when sealed. {@code shown} names the file in errors
@@ -36,8 +35,8 @@ public final class SealedFiles {
         try {
             return box.open(text.trim(), purpose);
         } catch (SecretBox.OpenException e) {
-            throw new IOException(shown + " is encrypted and " + SecretBox.KEY_ENV + " does not open it (" + e.getMessage()
-                    + "); set it to the key the file was sealed with");
+            throw new IOException(shown + " is encrypted and " + SecretBox.KEY_ENV + " does not open it ("
+                    + e.getMessage() + "); set it to the key the file was sealed with");
         }
     }
 
@@ -53,7 +52,10 @@ public final class SealedFiles {
         Files.createDirectories(dir);
         Path temp;
         try {
-            temp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp",
+            temp = Files.createTempFile(
+                    dir,
+                    "." + file.getFileName(),
+                    ".tmp",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
         } catch (UnsupportedOperationException notPosix) {
             temp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");

@@ -29,6 +29,7 @@ public final class SecretBox {
     public static final String KEY_ENV = "UNDERPASS_SECRET_KEY";
     /** Every sealed text starts with this. */
     public static final String PREFIX = "underpass-sealed:v1:";
+
     private static final int KEY_BYTES = 32;
     private static final int NONCE_BYTES = 12;
     private static final int TAG_BITS = 128;
@@ -107,7 +108,8 @@ public final class SecretBox {
             c.init(Cipher.ENCRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, nonce));
             c.updateAAD(purpose.getBytes(StandardCharsets.UTF_8));
             byte[] sealed = c.doFinal(plaintext);
-            ByteBuffer out = ByteBuffer.allocate(NONCE_BYTES + sealed.length).put(nonce).put(sealed);
+            ByteBuffer out =
+                    ByteBuffer.allocate(NONCE_BYTES + sealed.length).put(nonce).put(sealed);
             return PREFIX + Base64.getEncoder().encodeToString(out.array());
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("AES-GCM is required by every Java platform", e);

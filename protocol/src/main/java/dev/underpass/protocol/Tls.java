@@ -22,8 +22,7 @@ import javax.net.ssl.TrustManagerFactory;
 public final class Tls {
     public static final String TLS_1_3 = "TLSv1.3";
 
-    private Tls() {
-    }
+    private Tls() {}
 
     public static SslProvider provider() {
         return OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
@@ -53,8 +52,10 @@ public final class Tls {
      * of them: asked for but optional, so that agents with tokens keep working; a certificate of
      * any other CA fails the handshake.
      */
-    public static SslContext server(byte[] certChainPem, byte[] keyPem, X509Certificate... agentCa) throws SSLException {
-        SslContextBuilder b = SslContextBuilder.forServer(new ByteArrayInputStream(certChainPem), new ByteArrayInputStream(keyPem))
+    public static SslContext server(byte[] certChainPem, byte[] keyPem, X509Certificate... agentCa)
+            throws SSLException {
+        SslContextBuilder b = SslContextBuilder.forServer(
+                        new ByteArrayInputStream(certChainPem), new ByteArrayInputStream(keyPem))
                 .sslProvider(provider())
                 .protocols(TLS_1_3)
                 .ciphers(Http2SecurityUtil.CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
@@ -67,12 +68,14 @@ public final class Tls {
 
     /** As {@link #httpsServer(File, File)}, from PEM bytes. */
     public static SslContext httpsServer(byte[] certChainPem, byte[] keyPem) throws SSLException {
-        return https(SslContextBuilder.forServer(new ByteArrayInputStream(certChainPem), new ByteArrayInputStream(keyPem)));
+        return https(
+                SslContextBuilder.forServer(new ByteArrayInputStream(certChainPem), new ByteArrayInputStream(keyPem)));
     }
 
     /** As {@link #client(TrustManagerFactory, boolean)}, presenting a client certificate (PEM chain and key). */
-    public static SslContext client(TrustManagerFactory trust, boolean verifyHostname, byte[] clientChainPem,
-                                    byte[] clientKeyPem) throws SSLException {
+    public static SslContext client(
+            TrustManagerFactory trust, boolean verifyHostname, byte[] clientChainPem, byte[] clientKeyPem)
+            throws SSLException {
         return SslContextBuilder.forClient()
                 .sslProvider(provider())
                 .protocols(TLS_1_3)
@@ -90,8 +93,7 @@ public final class Tls {
     }
 
     private static SslContext https(SslContextBuilder server) throws SSLException {
-        return server
-                .sslProvider(provider())
+        return server.sslProvider(provider())
                 .protocols(TLS_1_3)
                 .applicationProtocolConfig(new ApplicationProtocolConfig(
                         ApplicationProtocolConfig.Protocol.ALPN,

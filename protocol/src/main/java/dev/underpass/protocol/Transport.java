@@ -17,8 +17,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
  * to switch back.
  */
 public final class Transport {
-    private Transport() {
-    }
+    private Transport() {}
 
     public static String name() {
         return "nio";
@@ -32,8 +31,8 @@ public final class Transport {
      * cores only adds context switches to a relay that never blocks.
      */
     public static EventLoopGroup group(String name) {
-        return new MultiThreadIoEventLoopGroup(threads(System.getenv(THREADS_ENV)),
-                new DefaultThreadFactory(name, true), NioIoHandler.newFactory());
+        return new MultiThreadIoEventLoopGroup(
+                threads(System.getenv(THREADS_ENV)), new DefaultThreadFactory(name, true), NioIoHandler.newFactory());
     }
 
     static int threads(String configured) {

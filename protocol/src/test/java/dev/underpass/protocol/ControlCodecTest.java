@@ -39,9 +39,18 @@ class ControlCodecTest {
                 new ControlMessage.DialFailed(8, DialError.REFUSED, null),
                 new ControlMessage.DialFailed(9, DialError.ERROR, "quotes \" and\nnewlines and ünïcödé"),
                 new ControlMessage.HealthChecks(List.of(
-                        new ControlMessage.Check("git:443/git.corp:443", "git.corp:443", "https", "/healthz", "200-399",
-                                10_000, 5_000, 3, 2),
-                        new ControlMessage.Check("db:5432/db:5432", "db:5432", "tcp", null, null, 30_000, 10_000, 5, 2))),
+                        new ControlMessage.Check(
+                                "git:443/git.corp:443",
+                                "git.corp:443",
+                                "https",
+                                "/healthz",
+                                "200-399",
+                                10_000,
+                                5_000,
+                                3,
+                                2),
+                        new ControlMessage.Check(
+                                "db:5432/db:5432", "db:5432", "tcp", null, null, 30_000, 10_000, 5, 2))),
                 new ControlMessage.HealthChecks(List.of()),
                 new ControlMessage.Health("git:443/git.corp:443", false, "HTTP 503 (expected: 200-399)"),
                 new ControlMessage.Drain("the agent is stopping"),
@@ -60,7 +69,8 @@ class ControlCodecTest {
             content.getBytes(content.readerIndex(), bytes);
             assertThat(bytes[bytes.length - 1]).isEqualTo((byte) '\n');
             // One line: the only newline is the delimiter, even when a field contains one.
-            assertThat(new String(bytes, 0, bytes.length - 1, StandardCharsets.UTF_8)).doesNotContain("\n");
+            assertThat(new String(bytes, 0, bytes.length - 1, StandardCharsets.UTF_8))
+                    .doesNotContain("\n");
             ControlMessage decoded = ControlCodec.decode(Unpooled.wrappedBuffer(bytes, 0, bytes.length - 1));
             assertThat(decoded).isEqualTo(message);
         } finally {
@@ -73,7 +83,10 @@ class ControlCodecTest {
         Http2DataFrame frame = ControlCodec.frame(ByteBufAllocator.DEFAULT, new ControlMessage.Open(3, "h:1"));
         try {
             String json = frame.content().toString(StandardCharsets.UTF_8);
-            assertThat(json).contains("\"type\":\"open\"").contains("\"connection\":3").contains("\"target\":\"h:1\"");
+            assertThat(json)
+                    .contains("\"type\":\"open\"")
+                    .contains("\"connection\":3")
+                    .contains("\"target\":\"h:1\"");
         } finally {
             frame.release();
         }
@@ -82,7 +95,8 @@ class ControlCodecTest {
     @Test
     void namesEveryMessageByItsWireType() {
         assertThat(ControlCodec.typeOf(new ControlMessage.Draining())).isEqualTo("draining");
-        assertThat(ControlCodec.typeOf(new ControlMessage.Health("c", true, "ok"))).isEqualTo("health");
+        assertThat(ControlCodec.typeOf(new ControlMessage.Health("c", true, "ok")))
+                .isEqualTo("health");
         assertThat(decode("{\"type\":\"draining\"}")).isEqualTo(new ControlMessage.Draining());
     }
 
@@ -93,8 +107,10 @@ class ControlCodecTest {
         assertThatThrownBy(() -> decode("{\"type\":\"health\",\"check\":\"c\"}"))
                 .isInstanceOf(DecoderException.class);
         // A check without its interval must not become one probing without pause.
-        assertThatThrownBy(() -> decode("{\"type\":\"healthChecks\",\"checks\":[{\"id\":\"c\",\"target\":\"a:1\","
-                + "\"protocol\":\"tcp\",\"timeoutMillis\":1,\"healthyThreshold\":1,\"unhealthyThreshold\":1}]}"))
+        assertThatThrownBy(
+                        () -> decode(
+                                "{\"type\":\"healthChecks\",\"checks\":[{\"id\":\"c\",\"target\":\"a:1\","
+                                        + "\"protocol\":\"tcp\",\"timeoutMillis\":1,\"healthyThreshold\":1,\"unhealthyThreshold\":1}]}"))
                 .isInstanceOf(DecoderException.class);
     }
 
@@ -106,18 +122,19 @@ class ControlCodecTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {
-        "not json at all",
-        "{\"type\":\"open\",\"connection\":1,\"target\":",          // truncated
-        "[1,2,3]",                                                   // not an object
-        "{\"type\":\"shutdown\",\"connection\":1}",                  // unknown type
-        "{\"connection\":1,\"target\":\"db:5432\"}",                 // no type
-        "{\"type\":\"open\",\"connection\":1}",                      // open without target
-        "{\"type\":\"advertise\",\"agentVersion\":\"1\"}",           // advertise without targets
-        "{\"type\":\"dialFailed\",\"connection\":1,\"detail\":\"x\"}", // dialFailed without error
-        "{\"type\":\"dialFailed\",\"connection\":1,\"error\":\"EXPLODED\"}", // unknown error
-        "{\"type\":\"open\",\"connection\":\"one\",\"target\":\"db:5432\"}", // id not a number
-    })
+    @ValueSource(
+            strings = {
+                "not json at all",
+                "{\"type\":\"open\",\"connection\":1,\"target\":", // truncated
+                "[1,2,3]", // not an object
+                "{\"type\":\"shutdown\",\"connection\":1}", // unknown type
+                "{\"connection\":1,\"target\":\"db:5432\"}", // no type
+                "{\"type\":\"open\",\"connection\":1}", // open without target
+                "{\"type\":\"advertise\",\"agentVersion\":\"1\"}", // advertise without targets
+                "{\"type\":\"dialFailed\",\"connection\":1,\"detail\":\"x\"}", // dialFailed without error
+                "{\"type\":\"dialFailed\",\"connection\":1,\"error\":\"EXPLODED\"}", // unknown error
+                "{\"type\":\"open\",\"connection\":\"one\",\"target\":\"db:5432\"}", // id not a number
+            })
     void rejectsMalformedUnknownAndIncompleteMessagesNamingTheInput(String line) {
         assertThatThrownBy(() -> decode(line))
                 .isInstanceOf(DecoderException.class)
@@ -146,9 +163,10 @@ class ControlCodecTest {
     @Test
     void decoderSplitsMessagesIndependentlyOfFrameBoundaries() {
         channel = decoderChannel();
-        channel.writeInbound(Unpooled.copiedBuffer("{\"type\":\"open\",\"connection\":1,\"target\":\"a:1\"}\n{\"type\":\"op",
-                StandardCharsets.UTF_8));
-        channel.writeInbound(Unpooled.copiedBuffer("en\",\"connection\":2,\"target\":\"b:2\"}\r\n", StandardCharsets.UTF_8));
+        channel.writeInbound(Unpooled.copiedBuffer(
+                "{\"type\":\"open\",\"connection\":1,\"target\":\"a:1\"}\n{\"type\":\"op", StandardCharsets.UTF_8));
+        channel.writeInbound(
+                Unpooled.copiedBuffer("en\",\"connection\":2,\"target\":\"b:2\"}\r\n", StandardCharsets.UTF_8));
         assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(1, "a:1"));
         assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(2, "b:2"));
         assertThat(channel.<Object>readInbound()).isNull();
@@ -157,8 +175,8 @@ class ControlCodecTest {
     @Test
     void decoderSkipsBlankLines() {
         channel = decoderChannel();
-        channel.writeInbound(Unpooled.copiedBuffer("\n\r\n{\"type\":\"open\",\"connection\":3,\"target\":\"c:3\"}\n\n",
-                StandardCharsets.UTF_8));
+        channel.writeInbound(Unpooled.copiedBuffer(
+                "\n\r\n{\"type\":\"open\",\"connection\":3,\"target\":\"c:3\"}\n\n", StandardCharsets.UTF_8));
         assertThat(channel.<Object>readInbound()).isEqualTo(new ControlMessage.Open(3, "c:3"));
         assertThat(channel.<Object>readInbound()).isNull();
     }
@@ -187,7 +205,9 @@ class ControlCodecTest {
     @Test
     void decoderRejectsATerminatedLineLongerThanTheLimit() {
         channel = decoderChannel();
-        ByteBuf tooLong = Unpooled.buffer().writeBytes(new byte[Protocol.MAX_CONTROL_MESSAGE_BYTES + 1]).writeByte('\n');
+        ByteBuf tooLong = Unpooled.buffer()
+                .writeBytes(new byte[Protocol.MAX_CONTROL_MESSAGE_BYTES + 1])
+                .writeByte('\n');
         assertThatThrownBy(() -> channel.writeInbound(tooLong)).isInstanceOf(TooLongFrameException.class);
         assertThat(channel.<Object>readInbound()).isNull();
     }

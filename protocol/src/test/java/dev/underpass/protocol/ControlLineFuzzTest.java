@@ -49,7 +49,8 @@ class ControlLineFuzzTest {
             ByteBuf content = frame.content();
             int newline = content.indexOf(content.readerIndex(), content.writerIndex(), (byte) '\n');
             assertThat(newline).as("the one newline ends the line").isEqualTo(content.writerIndex() - 1);
-            ControlMessage again = ControlCodec.decode(content.slice(content.readerIndex(), content.readableBytes() - 1));
+            ControlMessage again =
+                    ControlCodec.decode(content.slice(content.readerIndex(), content.readableBytes() - 1));
             assertThat(again).as("decode(encode(%s))", message).isEqualTo(message);
             assertThat(ControlCodec.typeOf(message)).isNotEmpty();
         } finally {

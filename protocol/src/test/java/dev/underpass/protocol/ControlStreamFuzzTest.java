@@ -92,8 +92,7 @@ class ControlStreamFuzzTest {
      * @param ambiguous a line of exactly the limit ends with CR LF: Netty's decoder refuses it
      *     when a read ends between the CR and the LF (the CR then counts), and takes it otherwise
      */
-    private record Expected(List<ControlMessage> messages, boolean fails, boolean ambiguous) {
-    }
+    private record Expected(List<ControlMessage> messages, boolean fails, boolean ambiguous) {}
 
     /**
      * The model: split on LF (dropping a CR before it); a line over the limit is refused, a blank

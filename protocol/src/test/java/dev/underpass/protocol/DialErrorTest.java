@@ -37,7 +37,8 @@ class DialErrorTest {
     void noRouteIsUnreachable() {
         assertThat(DialError.of(new NoRouteToHostException("No route to host"))).isEqualTo(DialError.UNREACHABLE);
         assertThat(DialError.of(new ConnectException("Network is unreachable"))).isEqualTo(DialError.UNREACHABLE);
-        assertThat(DialError.of(new ConnectException("connect(..) failed: No route to host"))).isEqualTo(DialError.UNREACHABLE);
+        assertThat(DialError.of(new ConnectException("connect(..) failed: No route to host")))
+                .isEqualTo(DialError.UNREACHABLE);
     }
 
     @Test
@@ -56,7 +57,8 @@ class DialErrorTest {
     void anythingElseIsError() {
         assertThat(DialError.of(new IOException("Too many open files"))).isEqualTo(DialError.ERROR);
         assertThat(DialError.of(new SocketTimeoutException("Read timed out"))).isEqualTo(DialError.ERROR);
-        assertThat(DialError.of(new IllegalStateException("boom", new RuntimeException()))).isEqualTo(DialError.ERROR);
+        assertThat(DialError.of(new IllegalStateException("boom", new RuntimeException())))
+                .isEqualTo(DialError.ERROR);
         assertThat(DialError.of(null)).isEqualTo(DialError.ERROR);
     }
 }

@@ -30,7 +30,9 @@ class HostAndPortFuzzTest {
         }
         assertThat(parsed.host()).isNotBlank();
         assertThat(parsed.port()).isBetween(0, 65535);
-        assertThat(HostAndPort.parse(parsed.toString())).as("parse(toString()) of %s", parsed).isEqualTo(parsed);
+        assertThat(HostAndPort.parse(parsed.toString()))
+                .as("parse(toString()) of %s", parsed)
+                .isEqualTo(parsed);
         if (parsed.port() > 0) {
             assertThat(HostAndPort.parseDialable(text)).isEqualTo(parsed);
         }

@@ -50,22 +50,23 @@ class HostAndPortTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {
-        "db.internal",          // no port
-        "db.internal:",         // empty port
-        ":5432",                // no host
-        "db.internal:abc",      // non-numeric port
-        "db.internal:5432x",    // trailing garbage
-        "db.internal:70000",    // port out of range
-        "db.internal:65536",    // one past the range
-        "db.internal:-1",       // negative port
-        "fd00::1:443",          // bare IPv6 without brackets
-        "::1",                  // bare IPv6, no port at all
-        "[fd00::1]",            // brackets, no port
-        "[]:80",                // empty bracketed host
-        "[ ]:80",               // blank bracketed host
-        "",                     // nothing
-    })
+    @ValueSource(
+            strings = {
+                "db.internal", // no port
+                "db.internal:", // empty port
+                ":5432", // no host
+                "db.internal:abc", // non-numeric port
+                "db.internal:5432x", // trailing garbage
+                "db.internal:70000", // port out of range
+                "db.internal:65536", // one past the range
+                "db.internal:-1", // negative port
+                "fd00::1:443", // bare IPv6 without brackets
+                "::1", // bare IPv6, no port at all
+                "[fd00::1]", // brackets, no port
+                "[]:80", // empty bracketed host
+                "[ ]:80", // blank bracketed host
+                "", // nothing
+            })
     void rejectsWithAMessageNamingTheInput(String text) {
         assertThatThrownBy(() -> HostAndPort.parse(text))
                 .isInstanceOf(IllegalArgumentException.class)
@@ -75,8 +76,7 @@ class HostAndPortTest {
 
     @Test
     void bareIpv6IsExplainedAsNeedingBrackets() {
-        assertThatThrownBy(() -> HostAndPort.parse("fd00::1:443"))
-                .hasMessageContaining("[ipv6]:port");
+        assertThatThrownBy(() -> HostAndPort.parse("fd00::1:443")).hasMessageContaining("[ipv6]:port");
     }
 
     @Test
@@ -97,9 +97,11 @@ class HostAndPortTest {
 
     @Test
     void constructorRejectsBlankHostAndBadPort() {
-        assertThatThrownBy(() -> new HostAndPort(" ", 80)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new HostAndPort(" ", 80))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("host");
-        assertThatThrownBy(() -> new HostAndPort("h", 65536)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> new HostAndPort("h", 65536))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("65536");
         assertThatThrownBy(() -> new HostAndPort(null, 80)).isInstanceOf(NullPointerException.class);
     }

@@ -25,9 +25,11 @@ class ProtocolVersionsFuzzTest {
         List<Integer> versions = ProtocolVersions.parse(header);
         assertThat(versions).isNotNull().hasSizeLessThanOrEqualTo(64).doesNotContainNull();
         assertThat(ProtocolVersions.parse(ProtocolVersions.format(versions)))
-                .as("parse(format(%s))", versions).isEqualTo(versions.isEmpty() ? List.of() : versions);
+                .as("parse(format(%s))", versions)
+                .isEqualTo(versions.isEmpty() ? List.of() : versions);
         int chosen = ProtocolVersions.choose(versions, Protocol.VERSIONS);
         assertThat(chosen == 0 || versions.contains(chosen) && Protocol.VERSIONS.contains(chosen))
-                .as("chose %d from %s", chosen, versions).isTrue();
+                .as("chose %d from %s", chosen, versions)
+                .isTrue();
     }
 }

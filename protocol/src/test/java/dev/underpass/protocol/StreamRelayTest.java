@@ -66,8 +66,7 @@ class StreamRelayTest {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
 
     /** What a relay's listener reported. */
-    record Ended(StreamRelay.Outcome outcome, String detail, long bytesFromSocket, long bytesFromStream) {
-    }
+    record Ended(StreamRelay.Outcome outcome, String detail, long bytesFromSocket, long bytesFromStream) {}
 
     private EventLoopGroup group;
     private ServerSocket target;
@@ -95,8 +94,10 @@ class StreamRelayTest {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(Http2FrameCodecBuilder.forServer()
-                                .initialSettings(LinkSettings.initial()).build());
+                        ch.pipeline()
+                                .addLast(Http2FrameCodecBuilder.forServer()
+                                        .initialSettings(LinkSettings.initial())
+                                        .build());
                         ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                             @Override
                             protected void initChannel(Http2StreamChannel stream) {
@@ -105,7 +106,9 @@ class StreamRelayTest {
                         }));
                     }
                 })
-                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+                .bind(new InetSocketAddress(LOOPBACK, 0))
+                .sync()
+                .channel();
 
         h2Client = new Bootstrap()
                 .group(group)
@@ -113,8 +116,10 @@ class StreamRelayTest {
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient()
-                                .initialSettings(LinkSettings.initial().pushEnabled(false)).build());
+                        ch.pipeline()
+                                .addLast(Http2FrameCodecBuilder.forClient()
+                                        .initialSettings(LinkSettings.initial().pushEnabled(false))
+                                        .build());
                         ch.pipeline().addLast(new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                             @Override
                             protected void initChannel(Http2StreamChannel stream) {
@@ -123,7 +128,9 @@ class StreamRelayTest {
                         }));
                     }
                 })
-                .connect(h2Server.localAddress()).sync().channel();
+                .connect(h2Server.localAddress())
+                .sync()
+                .channel();
 
         entry = new ServerBootstrap()
                 .group(group)
@@ -138,7 +145,9 @@ class StreamRelayTest {
                         ch.pipeline().addLast(new NearSide());
                     }
                 })
-                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+                .bind(new InetSocketAddress(LOOPBACK, 0))
+                .sync()
+                .channel();
     }
 
     @AfterEach
@@ -173,7 +182,10 @@ class StreamRelayTest {
                         }
                         Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
                         stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers()
-                                .method("POST").path("/relay").scheme("http").authority("test")));
+                                .method("POST")
+                                .path("/relay")
+                                .scheme("http")
+                                .authority("test")));
                         nearRelay.complete(StreamRelay.start(socket, stream, report(near, nearReports)));
                         relaysStarted.countDown();
                     });
@@ -232,7 +244,9 @@ class StreamRelayTest {
         Socket b = target.accept();
         sockets.add(b);
         b.setSoTimeout((int) WAIT.toMillis());
-        assertThat(relaysStarted.await(WAIT.toMillis(), TimeUnit.MILLISECONDS)).as("both relays started").isTrue();
+        assertThat(relaysStarted.await(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+                .as("both relays started")
+                .isTrue();
         return new Socket[] {a, b};
     }
 
@@ -248,7 +262,9 @@ class StreamRelayTest {
 
     private static void assertSameBytes(byte[] actual, byte[] expected) {
         assertThat(actual.length).isEqualTo(expected.length);
-        assertThat(Arrays.mismatch(actual, expected)).as("index of the first differing byte").isEqualTo(-1);
+        assertThat(Arrays.mismatch(actual, expected))
+                .as("index of the first differing byte")
+                .isEqualTo(-1);
     }
 
     @Test

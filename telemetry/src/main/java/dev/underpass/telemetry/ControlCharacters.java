@@ -8,8 +8,7 @@ package dev.underpass.telemetry;
  * Printable text, backslashes included, is left as it is.
  */
 public final class ControlCharacters {
-    private ControlCharacters() {
-    }
+    private ControlCharacters() {}
 
     /** {@code text} with each control character written as {@code \n}, {@code \r}, {@code \t}, {@code \xHH} or {@code \\uHHHH}. */
     public static String escape(String text) {
@@ -50,9 +49,14 @@ public final class ControlCharacters {
     }
 
     static boolean isControl(char c) {
-        return c < 0x20 || (c >= 0x7f && c <= 0x9f) // C0, DEL, C1 (NEL among them)
-                || c == '\u2028' || c == '\u2029' // line and paragraph separators
-                || (c >= '\u202a' && c <= '\u202e') || (c >= '\u2066' && c <= '\u2069') // bidirectional overrides
-                || c == '\u200e' || c == '\u200f' || c == '\u061c'; // direction marks
+        return c < 0x20
+                || (c >= 0x7f && c <= 0x9f) // C0, DEL, C1 (NEL among them)
+                || c == '\u2028'
+                || c == '\u2029' // line and paragraph separators
+                || (c >= '\u202a' && c <= '\u202e')
+                || (c >= '\u2066' && c <= '\u2069') // bidirectional overrides
+                || c == '\u200e'
+                || c == '\u200f'
+                || c == '\u061c'; // direction marks
     }
 }

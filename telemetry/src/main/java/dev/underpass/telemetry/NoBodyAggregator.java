@@ -25,11 +25,13 @@ final class NoBodyAggregator extends HttpObjectAggregator {
     @Override
     protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) {
         OpsServer.log.debug("request with a body from {} refused", ctx.channel().remoteAddress());
-        FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        FullHttpResponse response = new DefaultFullHttpResponse(
+                HttpVersion.HTTP_1_1,
                 HttpResponseStatus.REQUEST_ENTITY_TOO_LARGE,
                 ByteBufUtil.writeUtf8(ctx.alloc(), "request bodies are not accepted here\n"));
         response.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
-        response.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, response.content().readableBytes());
+        response.headers()
+                .setInt(HttpHeaderNames.CONTENT_LENGTH, response.content().readableBytes());
         response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
     }

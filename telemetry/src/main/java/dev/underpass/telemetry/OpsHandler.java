@@ -41,6 +41,7 @@ import java.util.Optional;
 final class OpsHandler extends ChannelInboundHandlerAdapter {
     /** The writers' content types of prometheus-metrics-exposition-textformats; the registry picks its writer by them. */
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
     static final String OPENMETRICS_TEXT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     private static final String PLAIN = "text/plain; charset=utf-8";
     private static final String ALLOWED = "GET, HEAD";
@@ -75,8 +76,10 @@ final class OpsHandler extends ChannelInboundHandlerAdapter {
         if (answering) {
             pending.add(request);
             if (pending.size() > MAX_PENDING) {
-                OpsServer.log.debug("closing connection from {}: over {} pipelined requests",
-                        ctx.channel().remoteAddress(), MAX_PENDING);
+                OpsServer.log.debug(
+                        "closing connection from {}: over {} pipelined requests",
+                        ctx.channel().remoteAddress(),
+                        MAX_PENDING);
                 ctx.close();
             }
             return;
@@ -116,11 +119,19 @@ final class OpsHandler extends ChannelInboundHandlerAdapter {
             Throwable cause = request.decoderResult().cause();
             HttpResponseStatus status = cause instanceof TooLongHttpHeaderException
                     ? HttpResponseStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-                    : cause instanceof TooLongHttpLineException ? HttpResponseStatus.REQUEST_URI_TOO_LONG
-                    : HttpResponseStatus.BAD_REQUEST;
+                    : cause instanceof TooLongHttpLineException
+                            ? HttpResponseStatus.REQUEST_URI_TOO_LONG
+                            : HttpResponseStatus.BAD_REQUEST;
             OpsServer.log.debug("bad request from {}: {}", ctx.channel().remoteAddress(), cause.toString());
             // The decoder skips the rest of the connection's bytes after a bad request: close after answering.
-            respond(ctx, HttpVersion.HTTP_1_1, false, false, status, PLAIN, text(ctx, status.reasonPhrase() + "\n"),
+            respond(
+                    ctx,
+                    HttpVersion.HTTP_1_1,
+                    false,
+                    false,
+                    status,
+                    PLAIN,
+                    text(ctx, status.reasonPhrase() + "\n"),
                     null);
             return;
         }
@@ -130,27 +141,42 @@ final class OpsHandler extends ChannelInboundHandlerAdapter {
         String uri = request.uri();
         int query = indexOfAny(uri, '?', '#');
         String path = query < 0 ? uri : uri.substring(0, query);
-        OpsServer.log.debug("{} {} from {}", request.method(), path, ctx.channel().remoteAddress());
+        OpsServer.log.debug(
+                "{} {} from {}", request.method(), path, ctx.channel().remoteAddress());
         if (!path.equals("/metrics") && !path.equals("/healthz") && !path.equals("/readyz")) {
-            respond(ctx, version, head, keepAlive, HttpResponseStatus.NOT_FOUND, PLAIN,
-                    text(ctx, "not found (expected: /metrics, /healthz or /readyz)\n"), null);
+            respond(
+                    ctx,
+                    version,
+                    head,
+                    keepAlive,
+                    HttpResponseStatus.NOT_FOUND,
+                    PLAIN,
+                    text(ctx, "not found (expected: /metrics, /healthz or /readyz)\n"),
+                    null);
             return;
         }
         if (!head && !HttpMethod.GET.equals(request.method())) {
-            respond(ctx, version, false, keepAlive, HttpResponseStatus.METHOD_NOT_ALLOWED, PLAIN,
-                    text(ctx, "method not allowed (expected: GET or HEAD)\n"), ALLOWED);
+            respond(
+                    ctx,
+                    version,
+                    false,
+                    keepAlive,
+                    HttpResponseStatus.METHOD_NOT_ALLOWED,
+                    PLAIN,
+                    text(ctx, "method not allowed (expected: GET or HEAD)\n"),
+                    ALLOWED);
             return;
         }
         switch (path) {
-            case "/healthz" -> respond(ctx, version, head, keepAlive, HttpResponseStatus.OK, PLAIN, text(ctx, "ok\n"),
-                    null);
+            case "/healthz" ->
+                respond(ctx, version, head, keepAlive, HttpResponseStatus.OK, PLAIN, text(ctx, "ok\n"), null);
             case "/readyz" -> readiness(ctx, version, head, keepAlive);
             default -> metrics(ctx, request, version, head, keepAlive);
         }
     }
 
-    private void metrics(ChannelHandlerContext ctx, FullHttpRequest request, HttpVersion version, boolean head,
-            boolean keepAlive) {
+    private void metrics(
+            ChannelHandlerContext ctx, FullHttpRequest request, HttpVersion version, boolean head, boolean keepAlive) {
         // Prometheus asks for OpenMetrics in Accept; Prometheus's own client decides by this substring too.
         String accept = request.headers().get(HttpHeaderNames.ACCEPT, "");
         String contentType = accept.contains("application/openmetrics-text") ? OPENMETRICS_TEXT : PROMETHEUS_TEXT;
@@ -160,8 +186,15 @@ final class OpsHandler extends ChannelInboundHandlerAdapter {
         } catch (IOException | RuntimeException e) {
             body.release();
             OpsServer.log.warn("metrics scrape failed", e);
-            respond(ctx, version, head, keepAlive, HttpResponseStatus.INTERNAL_SERVER_ERROR, PLAIN,
-                    text(ctx, "scrape failed\n"), null);
+            respond(
+                    ctx,
+                    version,
+                    head,
+                    keepAlive,
+                    HttpResponseStatus.INTERNAL_SERVER_ERROR,
+                    PLAIN,
+                    text(ctx, "scrape failed\n"),
+                    null);
             return;
         }
         respond(ctx, version, head, keepAlive, HttpResponseStatus.OK, contentType, body, null);
@@ -186,12 +219,26 @@ final class OpsHandler extends ChannelInboundHandlerAdapter {
         if (!ready) {
             OpsServer.log.debug("not ready: {}", report);
         }
-        respond(ctx, version, head, keepAlive, ready ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE,
-                PLAIN, text(ctx, report.toString()), null);
+        respond(
+                ctx,
+                version,
+                head,
+                keepAlive,
+                ready ? HttpResponseStatus.OK : HttpResponseStatus.SERVICE_UNAVAILABLE,
+                PLAIN,
+                text(ctx, report.toString()),
+                null);
     }
 
-    private void respond(ChannelHandlerContext ctx, HttpVersion version, boolean head, boolean keepAlive,
-            HttpResponseStatus status, String contentType, ByteBuf body, String allow) {
+    private void respond(
+            ChannelHandlerContext ctx,
+            HttpVersion version,
+            boolean head,
+            boolean keepAlive,
+            HttpResponseStatus status,
+            String contentType,
+            ByteBuf body,
+            String allow) {
         int length = body.readableBytes();
         ByteBuf content = body;
         if (head) {

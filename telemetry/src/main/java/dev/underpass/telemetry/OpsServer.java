@@ -68,8 +68,9 @@ public final class OpsServer implements AutoCloseable {
         return start(listen, registry, readiness, IDLE);
     }
 
-    static OpsServer start(InetSocketAddress listen, PrometheusMeterRegistry registry, List<Probe> readiness,
-            Duration idle) throws IOException {
+    static OpsServer start(
+            InetSocketAddress listen, PrometheusMeterRegistry registry, List<Probe> readiness, Duration idle)
+            throws IOException {
         Objects.requireNonNull(listen, "listen");
         Objects.requireNonNull(registry, "registry");
         List<Probe> probes = List.copyOf(readiness);
@@ -80,8 +81,8 @@ public final class OpsServer implements AutoCloseable {
             }
         }
         long idleMillis = idle.toMillis();
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("underpass-ops", true),
-                NioIoHandler.newFactory());
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(
+                1, new DefaultThreadFactory("underpass-ops", true), NioIoHandler.newFactory());
         ChannelFuture bound = new ServerBootstrap()
                 .group(group)
                 .channel(NioServerSocketChannel.class)
@@ -93,7 +94,8 @@ public final class OpsServer implements AutoCloseable {
                         // (the decoders ask for more of a request that is incomplete).
                         ch.config().setAutoRead(false);
                         ch.pipeline().addLast("idle", new IdleStateHandler(0, 0, idleMillis, TimeUnit.MILLISECONDS));
-                        ch.pipeline().addLast("http", new HttpServerCodec(MAX_INITIAL_LINE_BYTES, MAX_HEADER_BYTES, 8192));
+                        ch.pipeline()
+                                .addLast("http", new HttpServerCodec(MAX_INITIAL_LINE_BYTES, MAX_HEADER_BYTES, 8192));
                         ch.pipeline().addLast("body", new NoBodyAggregator());
                         ch.pipeline().addLast("ops", new OpsHandler(registry, probes));
                     }

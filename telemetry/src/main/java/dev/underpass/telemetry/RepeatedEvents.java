@@ -32,6 +32,7 @@ import org.slf4j.helpers.MessageFormatter;
 public final class RepeatedEvents implements AutoCloseable {
     /** Lines written per interval over every key; a flood from many sources cannot flood the log either. */
     static final int LINES_PER_INTERVAL = 100;
+
     public static final Duration DEFAULT_INTERVAL = Duration.ofSeconds(10);
     public static final int DEFAULT_MAX_KEYS = 10_000;
 
@@ -59,15 +60,18 @@ public final class RepeatedEvents implements AutoCloseable {
     }
 
     /** With a clock; a null {@code scheduler} leaves {@link #flush()} to the caller (tests). */
-    RepeatedEvents(Logger log, Duration interval, int maxKeys, LongSupplier nanoTime, ScheduledExecutorService scheduler) {
+    RepeatedEvents(
+            Logger log, Duration interval, int maxKeys, LongSupplier nanoTime, ScheduledExecutorService scheduler) {
         this.log = Objects.requireNonNull(log, "log");
         this.interval = interval.toNanos();
         this.maxKeys = maxKeys;
         this.nanoTime = nanoTime;
         this.entries = new LinkedHashMap<>(16, 0.75f, true);
         this.budgetStart = nanoTime.getAsLong();
-        this.flushing = scheduler == null ? null
-                : scheduler.scheduleAtFixedRate(this::flush, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+        this.flushing = scheduler == null
+                ? null
+                : scheduler.scheduleAtFixedRate(
+                        this::flush, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** The key of a peer's address: its IP address without the port (an IPv6 address as written). */
@@ -137,8 +141,10 @@ public final class RepeatedEvents implements AutoCloseable {
                 if (!takeBudget(now)) {
                     unlogged += e.counted;
                 } else {
-                    lines.add(Map.entry(e.level, e.last + " (" + (e.counted == 1 ? "once" : e.counted + " times")
-                            + " in the last " + Duration.ofNanos(interval).toSeconds() + " s)"));
+                    lines.add(Map.entry(
+                            e.level,
+                            e.last + " (" + (e.counted == 1 ? "once" : e.counted + " times") + " in the last "
+                                    + Duration.ofNanos(interval).toSeconds() + " s)"));
                 }
                 e.counted = 0;
                 e.last = null;
@@ -149,7 +155,9 @@ public final class RepeatedEvents implements AutoCloseable {
         }
         lines.forEach(l -> log.atLevel(l.getKey()).log("{}", l.getValue()));
         if (over > 0) {
-            log.warn("{} more such event(s) in the last {} s were not logged one by one", over,
+            log.warn(
+                    "{} more such event(s) in the last {} s were not logged one by one",
+                    over,
                     Duration.ofNanos(interval).toSeconds());
         }
     }

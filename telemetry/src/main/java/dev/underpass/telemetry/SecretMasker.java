@@ -35,29 +35,28 @@ public final class SecretMasker {
 
     /** Blanks within a line: a secret's name and its value never span lines. */
     private static final String SP = "[ \\t]*";
+
     private static final String SP1 = "[ \\t]+";
     private static final String B64URL = "[A-Za-z0-9_-]";
     private static final Pattern PREFIXED = Pattern.compile("(up[ake]_)" + B64URL + "{16,}");
     /** Starts where a base64url run starts: inside a long run, each "eyJ" would rescan the rest of it. */
-    private static final Pattern JWT = Pattern.compile(
-            "(?<![A-Za-z0-9_-])eyJ" + B64URL + "{2,}\\." + B64URL + "{2,}\\." + B64URL + "*(?:\\." + B64URL + "+){0,2}");
+    private static final Pattern JWT = Pattern.compile("(?<![A-Za-z0-9_-])eyJ" + B64URL + "{2,}\\." + B64URL + "{2,}\\."
+            + B64URL + "*(?:\\." + B64URL + "+){0,2}");
     /** Authorization schemes kept in front of the mask; the IANA registry plus common ones. */
     private static final String SCHEMES =
             "bearer|basic|digest|negotiate|ntlm|dpop|token|hoba|mutual|vapid|privatetoken|scram-sha-1|scram-sha-256"
                     + "|aws4-hmac-sha256|gssapi";
     /** A double-quoted string with backslash escapes, unrolled so that long values cannot overflow the stack. */
     private static final String QUOTED = "\"[^\"\\\\]*+(?:\\\\.[^\"\\\\]*+)*+\"";
+
     private static final String AUTH_PARAM = "[A-Za-z0-9_-]+" + SP + "=" + SP + "(?:" + QUOTED + "|[^\\s,;\"]*)";
-    private static final String CREDENTIALS =
-            AUTH_PARAM + "(?:" + SP + "," + SP + AUTH_PARAM + ")*|[^\\s\"',;}\\]]+";
-    private static final Pattern AUTH_HEADER = Pattern.compile(
-            "(?i)((?:proxy-)?authorization[\"']?" + SP + "[:=]" + SP + "[\"']?)"
-                    + "(?:(" + SCHEMES + ")(" + SP1 + ")(" + CREDENTIALS + ")|([^\\s\"'}\\]][^\\r\\n\"'}\\]]*))");
-    private static final Pattern BARE_SCHEME = Pattern.compile(
-            "(?<![A-Za-z0-9])((?i:bearer|basic)" + SP1 + ")"
-                    // not a plain (possibly hyphenated) word: "Basic authentication", "bearer token-based"
-                    + "(?![A-Za-z][a-z]*(?:-[a-z]+)*(?![A-Za-z0-9._~+/-]))"
-                    + "([A-Za-z0-9._~+/-]{8,}=*)");
+    private static final String CREDENTIALS = AUTH_PARAM + "(?:" + SP + "," + SP + AUTH_PARAM + ")*|[^\\s\"',;}\\]]+";
+    private static final Pattern AUTH_HEADER = Pattern.compile("(?i)((?:proxy-)?authorization[\"']?" + SP + "[:=]" + SP
+            + "[\"']?)" + "(?:(" + SCHEMES + ")(" + SP1 + ")(" + CREDENTIALS + ")|([^\\s\"'}\\]][^\\r\\n\"'}\\]]*))");
+    private static final Pattern BARE_SCHEME = Pattern.compile("(?<![A-Za-z0-9])((?i:bearer|basic)" + SP1 + ")"
+            // not a plain (possibly hyphenated) word: "Basic authentication", "bearer token-based"
+            + "(?![A-Za-z][a-z]*(?:-[a-z]+)*(?![A-Za-z0-9._~+/-]))"
+            + "([A-Za-z0-9._~+/-]{8,}=*)");
     private static final Pattern URL_PASSWORD = Pattern.compile(
             // Anchored on "://" rather than on the scheme: a literal start is found fast, and a long run
             // of letters without "://" after it costs no rescans.
@@ -70,11 +69,11 @@ public final class SecretMasker {
     private static final Pattern KEY_VALUE = Pattern.compile(
             "(?i)((?:" + KEYWORDS + ")" + SP + "=" + SP + ")(" + QUOTED + "|'[^']*+'|[^\\s,;&\"'}\\]]++)");
     /** Lower-case substrings of which at least one is in any text that {@link #KEY_VALUE} or {@link #JSON_FIELD} changes. */
-    private static final String[] KEYWORD_TRIGGERS =
-            {"password", "passwd", "passphrase", "pwd", "secret", "token", "api", "access", "private", "credential"};
+    private static final String[] KEYWORD_TRIGGERS = {
+        "password", "passwd", "passphrase", "pwd", "secret", "token", "api", "access", "private", "credential"
+    };
 
-    private SecretMasker() {
-    }
+    private SecretMasker() {}
 
     /** {@code text} with every recognised secret masked; {@code text} itself when it holds none. */
     public static String mask(String text) {
@@ -107,14 +106,20 @@ public final class SecretMasker {
         }
         at = lower.indexOf("://");
         if (at >= 0 && lower.indexOf('@', at) >= 0) {
-            out = replace(URL_PASSWORD, out, from(at, aligned, out, text),
+            out = replace(
+                    URL_PASSWORD,
+                    out,
+                    from(at, aligned, out, text),
                     m -> isMasked(m.group(2)) ? m.group() : m.group(1) + MASK + "@");
         }
         int keyword = indexOfAny(lower, KEYWORD_TRIGGERS);
         int jsonKey = lower.indexOf("\"key\"");
         at = keyword < 0 ? jsonKey : jsonKey < 0 ? keyword : Math.min(keyword, jsonKey);
         if (at >= 0 && lower.indexOf('"', at) >= 0 && lower.indexOf(':', at) >= 0) {
-            out = replace(JSON_FIELD, out, from(at, aligned, out, text),
+            out = replace(
+                    JSON_FIELD,
+                    out,
+                    from(at, aligned, out, text),
                     m -> m.group(2).isEmpty() || isMasked(m.group(2)) ? m.group() : m.group(1) + MASK + "\"");
         }
         if (keyword >= 0 && lower.indexOf('=', keyword) >= 0) {
@@ -147,7 +152,10 @@ public final class SecretMasker {
     /** Whether an earlier pattern has already masked this value, keeping its prefix. */
     private static boolean isMasked(String value) {
         return value.endsWith(MASK)
-                && (value.length() == MASK.length() || value.equals("upa_" + MASK) || value.equals("upk_" + MASK) || value.equals("upe_" + MASK)
+                && (value.length() == MASK.length()
+                        || value.equals("upa_" + MASK)
+                        || value.equals("upk_" + MASK)
+                        || value.equals("upe_" + MASK)
                         || value.equals("eyJ" + MASK));
     }
 

@@ -94,8 +94,12 @@ public final class Telemetry implements AutoCloseable {
             @Override
             public MeterFilterReply accept(Meter.Id id) {
                 if (warned.compareAndSet(false, true)) {
-                    log.warn("meter {}: tag {} reached its limit of {} distinct values (meters named {}*);"
-                            + " meters with further values are not recorded", id.getName(), tagKey, max,
+                    log.warn(
+                            "meter {}: tag {} reached its limit of {} distinct values (meters named {}*);"
+                                    + " meters with further values are not recorded",
+                            id.getName(),
+                            tagKey,
+                            max,
                             meterNamePrefix);
                 }
                 return MeterFilterReply.DENY;

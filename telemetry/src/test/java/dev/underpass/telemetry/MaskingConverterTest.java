@@ -34,7 +34,8 @@ class MaskingConverterTest {
     }
 
     private LoggingEvent event(String message, Throwable t, Object... args) {
-        return new LoggingEvent(MaskingConverterTest.class.getName(), context.getLogger("test"), Level.WARN, message, t, args);
+        return new LoggingEvent(
+                MaskingConverterTest.class.getName(), context.getLogger("test"), Level.WARN, message, t, args);
     }
 
     @Test
@@ -43,13 +44,16 @@ class MaskingConverterTest {
         Exception cause = new IOException("proxy said 407 to Proxy-Authorization: Basic YWxpY2U6czNjcjN0");
         Exception e = new IllegalStateException("login with password=hunter2 failed", cause);
 
-        String line = layout(PATTERN).doLayout(
-                event("key {} refused for {} at {}", e, key, "alice", "http://alice:s3cr3t@gw:8443/v1"));
+        String line = layout(PATTERN)
+                .doLayout(event("key {} refused for {} at {}", e, key, "alice", "http://alice:s3cr3t@gw:8443/v1"));
 
-        assertThat(line).startsWith("WARN  test - key upk_**** refused for alice at http://alice:****@gw:8443/v1"
-                + System.lineSeparator() + "java.lang.IllegalStateException: login with password=**** failed");
-        assertThat(line).contains("Caused by: java.io.IOException: proxy said 407 to Proxy-Authorization: Basic ****",
-                "at dev.underpass.telemetry.MaskingConverterTest");
+        assertThat(line)
+                .startsWith("WARN  test - key upk_**** refused for alice at http://alice:****@gw:8443/v1"
+                        + System.lineSeparator() + "java.lang.IllegalStateException: login with password=**** failed");
+        assertThat(line)
+                .contains(
+                        "Caused by: java.io.IOException: proxy said 407 to Proxy-Authorization: Basic ****",
+                        "at dev.underpass.telemetry.MaskingConverterTest");
         assertThat(line).doesNotContain(key.substring(4), "hunter2", "s3cr3t", "YWxpY2U6czNjcjN0");
         // Logback appends an %ex of its own only when the pattern has none: here it must not.
         assertThat(line.split("IllegalStateException", -1)).hasSize(2);
@@ -73,8 +77,9 @@ class MaskingConverterTest {
         String line = layout(PATTERN).doLayout(event("GET {} 404 from {}", null, path, "/198.18.0.9:40000"));
 
         assertThat(line.lines()).hasSize(1);
-        assertThat(line).isEqualTo("WARN  test - GET /v1/x\\n2026-12-07T05:00:00.000Z INFO  api - UNAUTH-FORGED-LINE\\n "
-                + "404 from /198.18.0.9:40000" + System.lineSeparator());
+        assertThat(line)
+                .isEqualTo("WARN  test - GET /v1/x\\n2026-12-07T05:00:00.000Z INFO  api - UNAUTH-FORGED-LINE\\n "
+                        + "404 from /198.18.0.9:40000" + System.lineSeparator());
     }
 
     @Test
@@ -85,12 +90,15 @@ class MaskingConverterTest {
         String line = layout(PATTERN).doLayout(event("proxy target {}", e, hostile));
 
         String escaped = "a\\x00b\\rc\\td\\x1b[31me\\x7ff\\x85g\\u2028h\\u202ei";
-        assertThat(line).startsWith("WARN  test - proxy target " + escaped + System.lineSeparator()
-                + "java.lang.IllegalArgumentException: bad target " + escaped + System.lineSeparator());
+        assertThat(line)
+                .startsWith("WARN  test - proxy target " + escaped + System.lineSeparator()
+                        + "java.lang.IllegalArgumentException: bad target " + escaped + System.lineSeparator());
         assertThat(line).contains("Caused by: java.io.IOException: cause\\n" + escaped + System.lineSeparator());
         // Every line after the first belongs to the stack trace: it cannot pass for an event of its own.
-        assertThat(line.lines().skip(1)).allMatch(l -> l.startsWith("\t") || l.startsWith("java.lang.IllegalArgumentException")
-                || l.startsWith("Caused by: "));
+        assertThat(line.lines().skip(1))
+                .allMatch(l -> l.startsWith("\t")
+                        || l.startsWith("java.lang.IllegalArgumentException")
+                        || l.startsWith("Caused by: "));
         assertThat(line).doesNotContainPattern("[\\x00-\\x08\\x0b-\\x1f\\x7f\\x85\\u2028\\u202e]");
     }
 }

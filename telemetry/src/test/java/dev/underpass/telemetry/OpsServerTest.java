@@ -24,8 +24,10 @@ import org.junit.jupiter.api.Test;
 class OpsServerTest {
     private static final InetSocketAddress LOOPBACK = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
 
-    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10)).build();
+    private final HttpClient client = HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10))
+            .build();
     private final AtomicReference<String> storeProblem = new AtomicReference<>();
     private Telemetry telemetry;
     private OpsServer ops;
@@ -33,9 +35,12 @@ class OpsServerTest {
     @BeforeEach
     void start() throws IOException {
         telemetry = Telemetry.create(Telemetry.limitTagValues("underpass.endpoint.", "service", 2));
-        ops = OpsServer.start(LOOPBACK, telemetry.registry(), List.of(
-                new Probe("store", () -> Optional.ofNullable(storeProblem.get())),
-                new Probe("agent-port", Optional::empty)));
+        ops = OpsServer.start(
+                LOOPBACK,
+                telemetry.registry(),
+                List.of(
+                        new Probe("store", () -> Optional.ofNullable(storeProblem.get())),
+                        new Probe("agent-port", Optional::empty)));
     }
 
     @AfterEach
@@ -50,15 +55,19 @@ class OpsServerTest {
         try (LogCapture log = new LogCapture("underpass.ops");
                 OpsServer another = OpsServer.start(LOOPBACK, telemetry.registry(), List.of())) {
             assertThat(another.address().getPort()).isPositive();
-            assertThat(log.messages()).containsExactly("ops server listening on 127.0.0.1:" + another.address().getPort()
-                    + " (/metrics, /healthz, /readyz)");
+            assertThat(log.messages())
+                    .containsExactly("ops server listening on 127.0.0.1:"
+                            + another.address().getPort() + " (/metrics, /healthz, /readyz)");
         }
     }
 
     @Test
     void metricsServesRegisteredMetersWithTheirLabels() throws Exception {
-        Counter.builder("underpass.endpoint.connections").tag("service", "git").tag("port", "443")
-                .register(telemetry.registry()).increment(3);
+        Counter.builder("underpass.endpoint.connections")
+                .tag("service", "git")
+                .tag("port", "443")
+                .register(telemetry.registry())
+                .increment(3);
         HttpResponse<String> response = get("/metrics");
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue("content-type")).hasValue("text/plain; version=0.0.4; charset=utf-8");
@@ -71,17 +80,25 @@ class OpsServerTest {
     @Test
     void metricsSeriesStayWithinTheTagLimit() throws Exception {
         for (int i = 0; i < 20; i++) {
-            Counter.builder("underpass.endpoint.bytes").tag("service", "svc-" + i).register(telemetry.registry()).increment();
+            Counter.builder("underpass.endpoint.bytes")
+                    .tag("service", "svc-" + i)
+                    .register(telemetry.registry())
+                    .increment();
         }
-        assertThat(TelemetryTest.lines(get("/metrics").body(), "underpass_endpoint_bytes_total{")).hasSize(2);
+        assertThat(TelemetryTest.lines(get("/metrics").body(), "underpass_endpoint_bytes_total{"))
+                .hasSize(2);
     }
 
     @Test
     void metricsSpeaksOpenMetricsWhenAsked() throws Exception {
         Counter.builder("underpass.sessions").register(telemetry.registry()).increment();
-        HttpResponse<String> response = client.send(request("/metrics")
-                .header("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3")
-                .build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response = client.send(
+                request("/metrics")
+                        .header(
+                                "Accept",
+                                "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3")
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue("content-type"))
                 .hasValue("application/openmetrics-text; version=1.0.0; charset=utf-8");
@@ -106,7 +123,8 @@ class OpsServerTest {
         storeProblem.set("database unreachable:\nconnection refused");
         HttpResponse<String> notReady = get("/readyz?verbose");
         assertThat(notReady.statusCode()).isEqualTo(503);
-        assertThat(notReady.body()).isEqualTo("store: failed: database unreachable: connection refused\nagent-port: ok\n");
+        assertThat(notReady.body())
+                .isEqualTo("store: failed: database unreachable: connection refused\nagent-port: ok\n");
 
         storeProblem.set(null);
         assertThat(get("/readyz").statusCode()).isEqualTo(200);
@@ -119,10 +137,12 @@ class OpsServerTest {
         })))) {
             HttpResponse<String> response = client.send(
                     HttpRequest.newBuilder(URI.create("http://" + OpsServer.hostAndPort(broken.address()) + "/readyz"))
-                            .timeout(Duration.ofSeconds(10)).build(),
+                            .timeout(Duration.ofSeconds(10))
+                            .build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(response.statusCode()).isEqualTo(503);
-            assertThat(response.body()).isEqualTo("sessions: failed: check threw IllegalStateException: registry closed\n");
+            assertThat(response.body())
+                    .isEqualTo("sessions: failed: check threw IllegalStateException: registry closed\n");
         }
     }
 
@@ -143,12 +163,14 @@ class OpsServerTest {
         assertThat(missing.statusCode()).isEqualTo(404);
         assertThat(get("/metrics/").statusCode()).isEqualTo(404);
 
-        HttpResponse<String> post = client.send(request("/metrics").POST(HttpRequest.BodyPublishers.noBody()).build(),
+        HttpResponse<String> post = client.send(
+                request("/metrics").POST(HttpRequest.BodyPublishers.noBody()).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(post.statusCode()).isEqualTo(405);
         assertThat(post.headers().firstValue("allow")).hasValue("GET, HEAD");
 
-        HttpResponse<String> delete = client.send(request("/readyz").DELETE().build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> delete =
+                client.send(request("/readyz").DELETE().build(), HttpResponse.BodyHandlers.ofString());
         assertThat(delete.statusCode()).isEqualTo(405);
         assertThat(delete.headers().firstValue("allow")).hasValue("GET, HEAD");
     }
@@ -161,7 +183,9 @@ class OpsServerTest {
                 RawHttp.Response head = http.read(true);
                 assertThat(head.status()).as(path).isEqualTo(200);
                 assertThat(head.body()).isEmpty();
-                assertThat(Integer.parseInt(head.header("content-length"))).as(path).isPositive();
+                assertThat(Integer.parseInt(head.header("content-length")))
+                        .as(path)
+                        .isPositive();
             }
             // The connection is still in step: no body bytes were sent after the HEAD answers.
             http.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -169,7 +193,8 @@ class OpsServerTest {
             assertThat(get.status()).isEqualTo(200);
             assertThat(get.body()).isEqualTo("ok\n");
         }
-        HttpResponse<Void> head = client.send(request("/healthz").HEAD().build(), HttpResponse.BodyHandlers.discarding());
+        HttpResponse<Void> head =
+                client.send(request("/healthz").HEAD().build(), HttpResponse.BodyHandlers.discarding());
         assertThat(head.statusCode()).isEqualTo(200);
         assertThat(head.headers().firstValue("content-length")).hasValue("3");
     }
@@ -287,8 +312,10 @@ class OpsServerTest {
     void aBusyAddressIsAnIOExceptionAndCloseStopsListening() throws Exception {
         assertThatThrownBy(() -> OpsServer.start(ops.address(), telemetry.registry(), List.of()))
                 .isInstanceOf(IOException.class);
-        assertThatThrownBy(() -> OpsServer.start(LOOPBACK, telemetry.registry(),
-                List.of(new Probe("a", Optional::empty), new Probe("a", Optional::empty))))
+        assertThatThrownBy(() -> OpsServer.start(
+                        LOOPBACK,
+                        telemetry.registry(),
+                        List.of(new Probe("a", Optional::empty), new Probe("a", Optional::empty))))
                 .isInstanceOf(IllegalArgumentException.class);
 
         InetSocketAddress address = ops.address();

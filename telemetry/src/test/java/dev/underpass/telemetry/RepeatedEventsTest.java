@@ -22,15 +22,23 @@ class RepeatedEventsTest {
         try (LogCapture log = new LogCapture(LOGGER)) {
             RepeatedEvents events = events(100);
             for (int i = 0; i < 3000; i++) {
-                events.warn("198.18.0.9", "agent link from {} refused: TLS handshake failed ({})", "198.18.0.9:" + (40000 + i), i);
+                events.warn(
+                        "198.18.0.9",
+                        "agent link from {} refused: TLS handshake failed ({})",
+                        "198.18.0.9:" + (40000 + i),
+                        i);
             }
-            assertThat(log.messages()).containsExactly("agent link from 198.18.0.9:40000 refused: TLS handshake failed (0)");
+            assertThat(log.messages())
+                    .containsExactly("agent link from 198.18.0.9:40000 refused: TLS handshake failed (0)");
 
             now.addAndGet(Duration.ofSeconds(10).toNanos());
             events.flush();
 
-            assertThat(log.messages()).hasSize(2).last().isEqualTo(
-                    "agent link from 198.18.0.9:42999 refused: TLS handshake failed (2999) (2999 times in the last 10 s)");
+            assertThat(log.messages())
+                    .hasSize(2)
+                    .last()
+                    .isEqualTo(
+                            "agent link from 198.18.0.9:42999 refused: TLS handshake failed (2999) (2999 times in the last 10 s)");
             // A quiet key is forgotten after its interval; its next event is logged at once again.
             now.addAndGet(Duration.ofSeconds(10).toNanos());
             events.flush();
@@ -52,16 +60,19 @@ class RepeatedEventsTest {
             now.addAndGet(Duration.ofSeconds(10).toNanos());
             events.flush();
 
-            // The 50 keys remembered get a line each (2 events apiece); the 800 events of forgotten keys one line in all.
+            // The 50 keys remembered get a line each (2 events apiece); the 800 events of forgotten keys one line in
+            // all.
             assertThat(log.messages()).hasSize(RepeatedEvents.LINES_PER_INTERVAL + 51);
-            assertThat(log.messages().getLast()).isEqualTo("800 more such event(s) in the last 10 s were not logged one by one");
+            assertThat(log.messages().getLast())
+                    .isEqualTo("800 more such event(s) in the last 10 s were not logged one by one");
         }
     }
 
     @Test
     void theSourceKeyIsTheAddressWithoutThePort() {
         assertThat(RepeatedEvents.source(new InetSocketAddress("127.0.0.1", 4000)))
-                .isEqualTo(RepeatedEvents.source(new InetSocketAddress("127.0.0.1", 5000))).isEqualTo("127.0.0.1");
+                .isEqualTo(RepeatedEvents.source(new InetSocketAddress("127.0.0.1", 5000)))
+                .isEqualTo("127.0.0.1");
     }
 
     @Test
@@ -72,7 +83,8 @@ class RepeatedEventsTest {
             events.info("127.0.0.1", "proxy request from {} refused: {}", "b", "403");
             events.warn("127.0.0.1", "agent link from {} refused: {}", "c", "no agent token");
 
-            assertThat(log.messages()).containsExactly("proxy request from a refused: 403", "agent link from c refused: no agent token");
+            assertThat(log.messages())
+                    .containsExactly("proxy request from a refused: 403", "agent link from c refused: no agent token");
             assertThat(log.events().getFirst().getLevel()).hasToString("INFO");
         }
     }

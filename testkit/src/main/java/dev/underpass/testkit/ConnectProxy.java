@@ -38,7 +38,8 @@ public final class ConnectProxy extends BlockingServer {
         String[] requestLine = head.split("\r\n", 2)[0].split(" ");
         OutputStream out = client.getOutputStream();
         if (requestLine.length != 3 || !requestLine[0].equals("CONNECT")) {
-            out.write("HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            out.write(
+                    "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
             return;
         }
         String target = requestLine[1];

@@ -68,7 +68,7 @@ public final class HttpTarget extends BlockingServer {
         byte[] b = body.getBytes(StandardCharsets.UTF_8);
         OutputStream out = socket.getOutputStream();
         out.write(("HTTP/1.1 " + status + " " + (status == 200 ? "OK" : "Status " + status) + "\r\n"
-                + "Content-Type: text/plain\r\nContent-Length: " + b.length + "\r\nConnection: close\r\n\r\n")
+                        + "Content-Type: text/plain\r\nContent-Length: " + b.length + "\r\nConnection: close\r\n\r\n")
                 .getBytes(StandardCharsets.US_ASCII));
         out.write(b);
         out.flush();

@@ -99,8 +99,13 @@ public final class OidcIssuerServer implements AutoCloseable {
      */
     public JWTClaimsSet claims(String subject, String audience, Consumer<JWTClaimsSet.Builder> more) {
         Instant now = Instant.now();
-        JWTClaimsSet.Builder b = new JWTClaimsSet.Builder().issuer(issuer).subject(subject).audience(List.of(audience))
-                .issueTime(Date.from(now)).notBeforeTime(Date.from(now)).expirationTime(Date.from(now.plus(Duration.ofMinutes(10))))
+        JWTClaimsSet.Builder b = new JWTClaimsSet.Builder()
+                .issuer(issuer)
+                .subject(subject)
+                .audience(List.of(audience))
+                .issueTime(Date.from(now))
+                .notBeforeTime(Date.from(now))
+                .expirationTime(Date.from(now.plus(Duration.ofMinutes(10))))
                 .jwtID(Long.toHexString(System.nanoTime()));
         more.accept(b);
         return b.build();
@@ -108,14 +113,18 @@ public final class OidcIssuerServer implements AutoCloseable {
 
     /** A valid token for {@code subject} and {@code audience}, signed (RS256) with the key served now. */
     public String token(String subject, String audience) {
-        return sign(claims(subject, audience, b -> { }), key);
+        return sign(claims(subject, audience, b -> {}), key);
     }
 
     /** {@code claims} signed with RS256 by {@code signingKey}, whose kid the header names. */
     public static String sign(JWTClaimsSet claims, RSAKey signingKey) {
         try {
-            SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(signingKey.getKeyID())
-                    .type(JOSEObjectType.JWT).build(), claims);
+            SignedJWT jwt = new SignedJWT(
+                    new JWSHeader.Builder(JWSAlgorithm.RS256)
+                            .keyID(signingKey.getKeyID())
+                            .type(JOSEObjectType.JWT)
+                            .build(),
+                    claims);
             jwt.sign(new RSASSASigner(signingKey));
             return jwt.serialize();
         } catch (JOSEException e) {

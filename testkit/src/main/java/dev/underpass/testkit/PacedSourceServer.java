@@ -29,7 +29,8 @@ public final class PacedSourceServer extends BlockingServer {
     public PacedSourceServer(int headBytes, int chunkBytes, Duration pause, Duration maxHold) throws IOException {
         super();
         if (headBytes % 8 != 0 || chunkBytes % 8 != 0 || chunkBytes <= 0) {
-            throw new IllegalArgumentException("headBytes and chunkBytes must be multiples of 8 (the DataStream's unit)");
+            throw new IllegalArgumentException(
+                    "headBytes and chunkBytes must be multiples of 8 (the DataStream's unit)");
         }
         this.headBytes = headBytes;
         this.chunkBytes = chunkBytes;
@@ -120,6 +121,9 @@ public final class PacedSourceServer extends BlockingServer {
     protected boolean expected(IOException e) {
         // Clients that go away: the tests that use this server kill the path on purpose.
         String m = String.valueOf(e.getMessage());
-        return m.contains("reset") || m.contains("Broken pipe") || m.contains("closed") || e instanceof java.io.EOFException;
+        return m.contains("reset")
+                || m.contains("Broken pipe")
+                || m.contains("closed")
+                || e instanceof java.io.EOFException;
     }
 }

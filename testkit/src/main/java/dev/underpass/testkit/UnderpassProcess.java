@@ -35,7 +35,8 @@ public final class UnderpassProcess implements AutoCloseable {
     }
 
     /** Starts {@code underpass args...}; {@code env} adds environment variables. */
-    public static UnderpassProcess start(String name, Path logDir, Map<String, String> env, String... args) throws IOException {
+    public static UnderpassProcess start(String name, Path logDir, Map<String, String> env, String... args)
+            throws IOException {
         return start(name, logDir, null, List.of(), env, args);
     }
 
@@ -44,18 +45,22 @@ public final class UnderpassProcess implements AutoCloseable {
      * as on another host: with the prefix {@code ip netns exec NS}, which execs its command, the
      * launcher runs in network namespace NS and this handle is still the launcher's process.
      */
-    public static UnderpassProcess start(String name, Path logDir, Path workDir, List<String> commandPrefix,
-            Map<String, String> env, String... args) throws IOException {
+    public static UnderpassProcess start(
+            String name, Path logDir, Path workDir, List<String> commandPrefix, Map<String, String> env, String... args)
+            throws IOException {
         Files.createDirectories(logDir);
         Path log = logDir.resolve(name + ".log");
         String root = System.getProperty(ROOT_PROPERTY);
         if (root == null) {
-            throw new IllegalStateException(ROOT_PROPERTY + " is not set (expected: the repository root, where ./underpass is)");
+            throw new IllegalStateException(
+                    ROOT_PROPERTY + " is not set (expected: the repository root, where ./underpass is)");
         }
         List<String> cmd = new ArrayList<>(commandPrefix);
         cmd.add(Path.of(root, "underpass").toString());
         cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         if (workDir != null) {
             pb.directory(workDir.toFile());
         }
@@ -109,11 +114,12 @@ public final class UnderpassProcess implements AutoCloseable {
                 return last;
             }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError(name + ": no " + (count > 1 ? count + " lines" : "line") + " matching /" + regex
-                        + "/ within " + timeout.toSeconds() + "s; log:\n" + output());
+                throw new AssertionError(name + ": no " + (count > 1 ? count + " lines" : "line") + " matching /"
+                        + regex + "/ within " + timeout.toSeconds() + "s; log:\n" + output());
             }
             if (!process.isAlive()) {
-                throw new AssertionError(name + " exited with " + process.exitValue() + " before logging /" + regex + "/; log:\n" + output());
+                throw new AssertionError(name + " exited with " + process.exitValue() + " before logging /" + regex
+                        + "/; log:\n" + output());
             }
             Thread.sleep(50);
         }

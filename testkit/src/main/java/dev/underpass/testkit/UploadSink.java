@@ -19,11 +19,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class UploadSink extends BlockingServer {
     /** How an upload ended at the target. */
-    public enum Ending { COMPLETE, SHORT, RESET }
+    public enum Ending {
+        COMPLETE,
+        SHORT,
+        RESET
+    }
 
     /** One upload: the bytes it announced and received, and how it ended. */
-    public record Upload(long announced, long received, Ending ending, String detail) {
-    }
+    public record Upload(long announced, long received, Ending ending, String detail) {}
 
     private final long head;
     private final AtomicInteger pastHead = new AtomicInteger();
@@ -53,12 +56,16 @@ public final class UploadSink extends BlockingServer {
                     pastHead.incrementAndGet();
                 }
             }
-            uploads.add(new Upload(announced, received, received >= announced ? Ending.COMPLETE : Ending.SHORT,
+            uploads.add(new Upload(
+                    announced,
+                    received,
+                    received >= announced ? Ending.COMPLETE : Ending.SHORT,
                     "clean EOF with " + received + " of " + announced + " bytes"));
         } catch (EOFException e) {
             // Closed before it announced a length: a connection without an upload (an agent's TCP health check).
         } catch (IOException e) {
-            uploads.add(new Upload(announced, received, Ending.RESET, e.getClass().getSimpleName() + ": " + e.getMessage()));
+            uploads.add(new Upload(
+                    announced, received, Ending.RESET, e.getClass().getSimpleName() + ": " + e.getMessage()));
         }
     }
 

@@ -52,6 +52,7 @@ public record AgentConfig(
     private static final Pattern IDENTITY = Pattern.compile("wid-[0-9a-f]{16}");
     /** Environment variables OIDC workload identity may come from, like {@link #TOKEN_ENV}. */
     public static final String IDENTITY_ENV = "UNDERPASS_AGENT_IDENTITY";
+
     public static final String OIDC_TOKEN_FILE_ENV = "UNDERPASS_OIDC_TOKEN_FILE";
 
     /** How long a stopping agent lets live connections finish (inside Kubernetes' default 30 s grace). */
@@ -63,16 +64,42 @@ public record AgentConfig(
     }
 
     /** An agent with a token and the defaults of everything else it does not name. */
-    public AgentConfig(String gateway, String name, String token, String tokenFile, String caFile, String pin, String proxy,
-                       Integer heartbeatIntervalSeconds, Integer heartbeatTimeoutSeconds, Integer dialTimeoutSeconds,
-                       List<String> targets) {
-        this(gateway, name, token, tokenFile, caFile, pin, proxy, heartbeatIntervalSeconds, heartbeatTimeoutSeconds,
-                dialTimeoutSeconds, targets, null, null, null, null, null, null, null);
+    public AgentConfig(
+            String gateway,
+            String name,
+            String token,
+            String tokenFile,
+            String caFile,
+            String pin,
+            String proxy,
+            Integer heartbeatIntervalSeconds,
+            Integer heartbeatTimeoutSeconds,
+            Integer dialTimeoutSeconds,
+            List<String> targets) {
+        this(
+                gateway,
+                name,
+                token,
+                tokenFile,
+                caFile,
+                pin,
+                proxy,
+                heartbeatIntervalSeconds,
+                heartbeatTimeoutSeconds,
+                dialTimeoutSeconds,
+                targets,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null);
     }
 
     public static AgentConfig load(Path file) throws IOException {
-        ObjectMapper yaml = new ObjectMapper(new YAMLFactory())
-                .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
+        ObjectMapper yaml =
+                new ObjectMapper(new YAMLFactory()).configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, true);
         try (com.fasterxml.jackson.core.JsonParser parser = yaml.createParser(Files.readAllBytes(file))) {
             if (parser.nextToken() == null) {
                 return empty(); // an empty file, or only comments
@@ -80,8 +107,12 @@ public record AgentConfig(
             AgentConfig c = yaml.readValue(parser, AgentConfig.class);
             return c == null ? empty() : c;
         } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new IOException(file + ": " + e.getOriginalMessage()
-                    + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")"), e);
+            throw new IOException(
+                    file + ": " + e.getOriginalMessage()
+                            + (e.getLocation() == null
+                                    ? ""
+                                    : " (line " + e.getLocation().getLineNr() + ")"),
+                    e);
         }
     }
 
@@ -95,13 +126,25 @@ public record AgentConfig(
         o.targets().stream().filter(x -> !t.contains(x)).forEach(t::add);
         List<String> networks = new ArrayList<>(targetNetworks);
         o.targetNetworks().stream().filter(x -> !networks.contains(x)).forEach(networks::add);
-        return new AgentConfig(or(o.gateway, gateway), or(o.name, name), or(o.token, token), or(o.tokenFile, tokenFile),
-                or(o.caFile, caFile), or(o.pin, pin), or(o.proxy, proxy),
+        return new AgentConfig(
+                or(o.gateway, gateway),
+                or(o.name, name),
+                or(o.token, token),
+                or(o.tokenFile, tokenFile),
+                or(o.caFile, caFile),
+                or(o.pin, pin),
+                or(o.proxy, proxy),
                 or(o.heartbeatIntervalSeconds, heartbeatIntervalSeconds),
-                or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds), or(o.dialTimeoutSeconds, dialTimeoutSeconds), t,
-                or(o.metricsListen, metricsListen), or(o.drainTimeoutSeconds, drainTimeoutSeconds),
-                or(o.clientCert, clientCert), or(o.clientKey, clientKey), or(o.identity, identity),
-                or(o.oidcTokenFile, oidcTokenFile), networks);
+                or(o.heartbeatTimeoutSeconds, heartbeatTimeoutSeconds),
+                or(o.dialTimeoutSeconds, dialTimeoutSeconds),
+                t,
+                or(o.metricsListen, metricsListen),
+                or(o.drainTimeoutSeconds, drainTimeoutSeconds),
+                or(o.clientCert, clientCert),
+                or(o.clientKey, clientKey),
+                or(o.identity, identity),
+                or(o.oidcTokenFile, oidcTokenFile),
+                networks);
     }
 
     private static <T> T or(T a, T b) {
@@ -109,11 +152,15 @@ public record AgentConfig(
     }
 
     public Duration heartbeatInterval() {
-        return heartbeatIntervalSeconds == null ? DEFAULT_HEARTBEAT_INTERVAL : Duration.ofSeconds(heartbeatIntervalSeconds);
+        return heartbeatIntervalSeconds == null
+                ? DEFAULT_HEARTBEAT_INTERVAL
+                : Duration.ofSeconds(heartbeatIntervalSeconds);
     }
 
     public Duration heartbeatTimeout() {
-        return heartbeatTimeoutSeconds == null ? DEFAULT_HEARTBEAT_TIMEOUT : Duration.ofSeconds(heartbeatTimeoutSeconds);
+        return heartbeatTimeoutSeconds == null
+                ? DEFAULT_HEARTBEAT_TIMEOUT
+                : Duration.ofSeconds(heartbeatTimeoutSeconds);
     }
 
     public Duration dialTimeout() {
@@ -166,7 +213,8 @@ public record AgentConfig(
             try {
                 ProxySettings.parse(proxy);
             } catch (IllegalArgumentException e) {
-                errors.add("proxy: " + shown(ProxySettings.redact(proxy)) + " (expected: http://[user:password@]host:port)");
+                errors.add("proxy: " + shown(ProxySettings.redact(proxy))
+                        + " (expected: http://[user:password@]host:port)");
             }
         }
         checkPositive(errors, "heartbeatIntervalSeconds", heartbeatIntervalSeconds);
@@ -184,7 +232,8 @@ public record AgentConfig(
         }
         if (heartbeatInterval().compareTo(heartbeatTimeout()) >= 0) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeout().toSeconds()
-                    + " (expected: more than heartbeatIntervalSeconds " + heartbeatInterval().toSeconds() + ")");
+                    + " (expected: more than heartbeatIntervalSeconds "
+                    + heartbeatInterval().toSeconds() + ")");
         }
         if (targets.size() > Protocol.MAX_ADVERTISED_TARGETS) {
             errors.add("targets: " + targets.size() + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS
@@ -227,9 +276,12 @@ public record AgentConfig(
                     + " (expected: exactly one of them; an agent authenticates one way)");
         }
         if ((clientCert == null) != (clientKey == null)) {
-            errors.add(clientCert == null ? "clientCert: missing (expected: with clientKey, the certificate from "
-                    + "'underpass agent enroll', client.pem)" : "clientKey: missing (expected: with clientCert, the key "
-                    + "from 'underpass agent enroll', client-key.pem)");
+            errors.add(
+                    clientCert == null
+                            ? "clientCert: missing (expected: with clientKey, the certificate from "
+                                    + "'underpass agent enroll', client.pem)"
+                            : "clientKey: missing (expected: with clientCert, the key "
+                                    + "from 'underpass agent enroll', client-key.pem)");
         }
         checkIdentity(errors);
         if (clientCert != null && !Files.isReadable(Path.of(clientCert))) {
@@ -258,13 +310,16 @@ public record AgentConfig(
     /** OIDC workload identity: the agent identity's id and the file its JWT is read from at every connect. */
     private void checkIdentity(List<String> errors) {
         if ((identity == null) != (oidcTokenFile == null)) {
-            errors.add(identity == null ? "identity: missing (expected: with oidcTokenFile, the agent identity wid-... "
-                    + "the JWT is for, from 'underpass agent-identity create')" : "oidcTokenFile: missing (expected: with "
-                    + "identity, the file holding the JWT, such as a Kubernetes projected service-account token)");
+            errors.add(
+                    identity == null
+                            ? "identity: missing (expected: with oidcTokenFile, the agent identity wid-... "
+                                    + "the JWT is for, from 'underpass agent-identity create')"
+                            : "oidcTokenFile: missing (expected: with "
+                                    + "identity, the file holding the JWT, such as a Kubernetes projected service-account token)");
         }
         if (identity != null && !IDENTITY.matcher(identity).matches()) {
-            errors.add("identity: " + shown(identity) + " (expected: wid- and 16 hex digits, as 'underpass agent-identity "
-                    + "create' shows it)");
+            errors.add("identity: " + shown(identity)
+                    + " (expected: wid- and 16 hex digits, as 'underpass agent-identity " + "create' shows it)");
         }
         if (oidcTokenFile != null && !Files.isReadable(Path.of(oidcTokenFile))) {
             errors.add("oidcTokenFile: " + shown(oidcTokenFile) + " (expected: a readable file holding the JWT)");
@@ -292,7 +347,9 @@ public record AgentConfig(
 
     /** The pinned fingerprint as bare lower-case hex ({@code sha256:AB:CD...} becomes {@code abcd...}); null without a pin. */
     public String pinHex() {
-        return pin == null ? null : pin.substring("sha256:".length()).replace(":", "").toLowerCase(Locale.ROOT);
+        return pin == null
+                ? null
+                : pin.substring("sha256:".length()).replace(":", "").toLowerCase(Locale.ROOT);
     }
 
     /** Whether this agent authenticates with a client certificate rather than a token. */
@@ -311,7 +368,9 @@ public record AgentConfig(
         if (token == null && tokenFile == null) {
             return null;
         }
-        return token != null ? token.trim() : Files.readString(Path.of(tokenFile)).trim();
+        return token != null
+                ? token.trim()
+                : Files.readString(Path.of(tokenFile)).trim();
     }
 
     /** An HTTP CONNECT proxy for the gateway link: scheme http, optional credentials. */

@@ -11,8 +11,7 @@ import java.util.List;
  * Netty's subnet rules for the target checks, so both read a block the same way.
  */
 public final class TargetNetworks {
-    private TargetNetworks() {
-    }
+    private TargetNetworks() {}
 
     /** Every malformed entry of {@code networks}, as {@code targetNetworks[i]: ... (expected: ...)}. */
     static List<String> validate(List<String> networks) {
@@ -21,8 +20,8 @@ public final class TargetNetworks {
             try {
                 rule(networks.get(i));
             } catch (RuntimeException e) {
-                errors.add("targetNetworks[" + i + "]: " + networks.get(i) + " (expected: a CIDR block such as 10.20.0.0/16 "
-                        + "or fd00:1234::/48)");
+                errors.add("targetNetworks[" + i + "]: " + networks.get(i)
+                        + " (expected: a CIDR block such as 10.20.0.0/16 " + "or fd00:1234::/48)");
             }
         }
         return errors;

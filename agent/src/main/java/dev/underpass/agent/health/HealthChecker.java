@@ -37,6 +37,7 @@ public final class HealthChecker implements AutoCloseable {
     private final ExecutorService probes = Executors.newVirtualThreadPerTaskExecutor();
     /** The running checks by id; touched only on {@link #timer}. */
     private final Map<String, Running> running = new HashMap<>();
+
     private final Verdicts verdicts;
 
     /**
@@ -142,11 +143,14 @@ public final class HealthChecker implements AutoCloseable {
 
         void schedule(long delayMillis) {
             try {
-                timer.schedule(() -> {
-                    if (!stopped) {
-                        probes.execute(this::probe);
-                    }
-                }, delayMillis, TimeUnit.MILLISECONDS);
+                timer.schedule(
+                        () -> {
+                            if (!stopped) {
+                                probes.execute(this::probe);
+                            }
+                        },
+                        delayMillis,
+                        TimeUnit.MILLISECONDS);
             } catch (RejectedExecutionException closed) {
                 // stopping
             }
@@ -154,8 +158,8 @@ public final class HealthChecker implements AutoCloseable {
 
         private void probe() {
             int timeout = (int) Math.max(1, Math.min(check.timeoutMillis(), Integer.MAX_VALUE));
-            HealthProbe.Result r = HealthProbe.run(check.protocol(), target,
-                    check.path() == null ? "/" : check.path(), matcher, timeout, addresses);
+            HealthProbe.Result r = HealthProbe.run(
+                    check.protocol(), target, check.path() == null ? "/" : check.path(), matcher, timeout, addresses);
             onTimer(() -> {
                 if (stopped) {
                     return;

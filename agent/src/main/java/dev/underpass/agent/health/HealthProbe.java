@@ -8,7 +8,6 @@ import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
@@ -33,15 +32,18 @@ final class HealthProbe {
     /** Longest status line read. */
     private static final int MAX_STATUS_LINE = 1024;
 
-    private HealthProbe() {
-    }
+    private HealthProbe() {}
 
-    record Result(boolean passed, String reason) {
-    }
+    record Result(boolean passed, String reason) {}
 
     /** Probes {@code target} at the address {@code addresses} lets its name lead to, as connections dial it. */
-    static Result run(String protocol, HostAndPort target, String path, StatusMatcher matcher, int timeoutMillis,
-                      TargetAddresses addresses) {
+    static Result run(
+            String protocol,
+            HostAndPort target,
+            String path,
+            StatusMatcher matcher,
+            int timeoutMillis,
+            TargetAddresses addresses) {
         long start = System.nanoTime();
         try (Socket socket = new Socket()) {
             socket.connect(addresses.resolve(target), timeoutMillis);
@@ -53,8 +55,11 @@ final class HealthProbe {
             String took = " in " + (System.nanoTime() - start) / 1_000_000 + " ms";
             return switch (protocol) {
                 case "tcp" -> new Result(true, "TCP connect succeeded" + took);
-                case "tls" -> new Result(true, "TLS handshake succeeded (" + ((SSLSocket) s).getSession().getProtocol() + ")"
-                        + took);
+                case "tls" ->
+                    new Result(
+                            true,
+                            "TLS handshake succeeded ("
+                                    + ((SSLSocket) s).getSession().getProtocol() + ")" + took);
                 default -> http(s, target, path, matcher, start + timeoutMillis * 1_000_000L);
             };
         } catch (TargetAddresses.NotAllowed e) {
@@ -68,7 +73,8 @@ final class HealthProbe {
     }
 
     private static SSLSocket handshake(Socket socket, HostAndPort target) throws IOException {
-        SSLSocket tls = (SSLSocket) TRUST_ANY.getSocketFactory().createSocket(socket, target.host(), target.port(), true);
+        SSLSocket tls =
+                (SSLSocket) TRUST_ANY.getSocketFactory().createSocket(socket, target.host(), target.port(), true);
         if (!NetUtil.isValidIpV4Address(target.host()) && !NetUtil.isValidIpV6Address(target.host())) {
             SSLParameters p = tls.getSSLParameters();
             p.setServerNames(List.of(new SNIHostName(target.host())));
@@ -83,7 +89,8 @@ final class HealthProbe {
             throws IOException {
         OutputStream out = s.getOutputStream();
         out.write(("GET " + path + " HTTP/1.1\r\nHost: " + target + "\r\nUser-Agent: underpass-health-check\r\n"
-                + "Accept: */*\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                        + "Accept: */*\r\nConnection: close\r\n\r\n")
+                .getBytes(StandardCharsets.US_ASCII));
         out.flush();
         InputStream in = new BufferedInputStream(s.getInputStream(), 256);
         StringBuilder text = new StringBuilder();
@@ -127,20 +134,23 @@ final class HealthProbe {
     private static SSLContext trustAny() {
         try {
             SSLContext c = SSLContext.getInstance("TLS");
-            c.init(null, new TrustManager[] {new X509TrustManager() {
-                @Override
-                public void checkClientTrusted(X509Certificate[] chain, String authType) {
-                }
+            c.init(
+                    null,
+                    new TrustManager[] {
+                        new X509TrustManager() {
+                            @Override
+                            public void checkClientTrusted(X509Certificate[] chain, String authType) {}
 
-                @Override
-                public void checkServerTrusted(X509Certificate[] chain, String authType) {
-                }
+                            @Override
+                            public void checkServerTrusted(X509Certificate[] chain, String authType) {}
 
-                @Override
-                public X509Certificate[] getAcceptedIssuers() {
-                    return new X509Certificate[0];
-                }
-            }}, null);
+                            @Override
+                            public X509Certificate[] getAcceptedIssuers() {
+                                return new X509Certificate[0];
+                            }
+                        }
+                    },
+                    null);
             return c;
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("no TLS in this JVM", e);

@@ -17,7 +17,8 @@ record StatusMatcher(List<int[]> ranges, String text) {
             int low = code(bounds[0], text);
             int high = bounds.length == 2 ? code(bounds[1], text) : low;
             if (high < low) {
-                throw new IllegalArgumentException("matcher: " + text + " (expected: ranges low-high with low <= high)");
+                throw new IllegalArgumentException(
+                        "matcher: " + text + " (expected: ranges low-high with low <= high)");
             }
             ranges.add(new int[] {low, high});
         }

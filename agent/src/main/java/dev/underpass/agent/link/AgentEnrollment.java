@@ -78,12 +78,11 @@ public final class AgentEnrollment {
     private static final int MAX_ANSWER_BYTES = 64 * 1024;
 
     /** Where to enroll and how to trust the gateway (as the agent does), and where to write. */
-    public record Request(String gateway, String caFile, String pin, String tokenFile, Path outDir, String proxy) {
-    }
+    public record Request(String gateway, String caFile, String pin, String tokenFile, Path outDir, String proxy) {}
 
     /** What was written, and the certificate's id (its common name) and expiry. */
-    public record Result(Path certificate, Path key, String certificateId, java.time.Instant notAfter, boolean sealed) {
-    }
+    public record Result(
+            Path certificate, Path key, String certificateId, java.time.Instant notAfter, boolean sealed) {}
 
     /** The gateway refused the enrollment: its status and reason. */
     public static final class Refused extends IOException {
@@ -99,8 +98,7 @@ public final class AgentEnrollment {
         }
     }
 
-    private AgentEnrollment() {
-    }
+    private AgentEnrollment() {}
 
     /**
      * Enrolls: checks the request, generates the key, asks the gateway, writes both files.
@@ -110,8 +108,18 @@ public final class AgentEnrollment {
      */
     public static Result enroll(Request request, SecretBox box) throws IOException, InterruptedException {
         Objects.requireNonNull(request, "request");
-        AgentConfig trust = new AgentConfig(request.gateway(), null, null, null, request.caFile(), request.pin(),
-                request.proxy(), null, null, null, List.of());
+        AgentConfig trust = new AgentConfig(
+                request.gateway(),
+                null,
+                null,
+                null,
+                request.caFile(),
+                request.pin(),
+                request.proxy(),
+                null,
+                null,
+                null,
+                List.of());
         List<String> errors = new ArrayList<>();
         for (String e : trust.validate()) {
             if (e.startsWith("gateway:") || e.startsWith("caFile:") || e.startsWith("pin:") || e.startsWith("proxy:")) {
@@ -142,20 +150,25 @@ public final class AgentEnrollment {
             gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
             keys = gen.generateKeyPair();
             // The gateway ignores the subject: it names the certificate itself.
-            var builder = new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=underpass-agent"), keys.getPublic());
+            var builder =
+                    new JcaPKCS10CertificationRequestBuilder(new X500Name("CN=underpass-agent"), keys.getPublic());
             csr = pem(builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate())));
         } catch (GeneralSecurityException | OperatorCreationException e) {
             throw new IOException("cannot generate the agent key: " + e.getMessage(), e);
         }
         SslContext ssl = Tls.client(GatewayTrust.of(trust), GatewayTrust.verifiesHostname(trust));
-        AgentConfig.ProxySettings proxy = request.proxy() == null ? null : AgentConfig.ProxySettings.parse(request.proxy());
+        AgentConfig.ProxySettings proxy =
+                request.proxy() == null ? null : AgentConfig.ProxySettings.parse(request.proxy());
         String chain = exchange(trust.gatewayAddress(), proxy, ssl, token, csr);
         X509Certificate leaf = firstCertificate(chain);
         Files.createDirectories(request.outDir());
         Path certFile = request.outDir().resolve(CERTIFICATE_FILE);
         Path keyFile = request.outDir().resolve(KEY_FILE);
-        SealedFiles.writePrivate(keyFile, pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII),
-                ClientCertificate.PURPOSE, box);
+        SealedFiles.writePrivate(
+                keyFile,
+                pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII),
+                ClientCertificate.PURPOSE,
+                box);
         SealedFiles.writePrivate(certFile, chain.getBytes(StandardCharsets.US_ASCII), "", null);
         String cn = leaf.getSubjectX500Principal().getName().replaceFirst("^CN=", "");
         return new Result(certFile, keyFile, cn, leaf.getNotAfter().toInstant(), box != null);
@@ -194,13 +207,15 @@ public final class AgentEnrollment {
     }
 
     /** One TLS 1.3 + HTTP/2 link, one request, one answer. */
-    private static String exchange(HostAndPort gateway, AgentConfig.ProxySettings proxy, SslContext ssl, String token,
-                                   String csr)
+    private static String exchange(
+            HostAndPort gateway, AgentConfig.ProxySettings proxy, SslContext ssl, String token, String csr)
             throws IOException, InterruptedException {
         EventLoopGroup group = Transport.group("underpass-enroll");
         CompletableFuture<String> answer = new CompletableFuture<>();
         try {
-            Bootstrap b = new Bootstrap().group(group).channel(Transport.socketChannel())
+            Bootstrap b = new Bootstrap()
+                    .group(group)
+                    .channel(Transport.socketChannel())
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) TIMEOUT.toMillis())
                     .handler(new ChannelInitializer<SocketChannel>() {
                         @Override
@@ -212,18 +227,20 @@ public final class AgentEnrollment {
                             ch.pipeline().addLast("alpn", new Alpn(gateway, token, csr, answer));
                         }
                     });
-            b.connect(InetSocketAddress.createUnresolved(gateway.host(), gateway.port())).addListener(f -> {
-                if (!f.isSuccess()) {
-                    answer.completeExceptionally(new IOException("gateway " + gateway + ": cannot connect: "
-                            + Causes.root(f.cause())));
-                }
-            });
+            b.connect(InetSocketAddress.createUnresolved(gateway.host(), gateway.port()))
+                    .addListener(f -> {
+                        if (!f.isSuccess()) {
+                            answer.completeExceptionally(new IOException(
+                                    "gateway " + gateway + ": cannot connect: " + Causes.root(f.cause())));
+                        }
+                    });
             try {
                 return answer.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             } catch (ExecutionException e) {
                 throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
             } catch (TimeoutException e) {
-                throw new IOException("gateway " + gateway + ": no answer to the enrollment within " + TIMEOUT.toSeconds() + " s");
+                throw new IOException(
+                        "gateway " + gateway + ": no answer to the enrollment within " + TIMEOUT.toSeconds() + " s");
             }
         } finally {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
@@ -254,29 +271,38 @@ public final class AgentEnrollment {
             }
             ch.pipeline().addLast("h2", LinkSettings.clientCodec());
             ch.pipeline().addLast("streams", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
-            ch.closeFuture().addListener(f -> answer.completeExceptionally(
-                    new IOException("gateway " + gateway + " closed the link before answering the enrollment")));
-            new Http2StreamChannelBootstrap(ch).handler(new Answer(gateway, answer)).open().addListener(f -> {
-                if (!f.isSuccess()) {
-                    answer.completeExceptionally(new IOException("cannot open the enrollment stream: " + Causes.root(f.cause())));
-                    ch.close();
-                    return;
-                }
-                Http2StreamChannel s = (Http2StreamChannel) f.getNow();
-                var h = new DefaultHttp2Headers().method("POST").path(Enrollment.PATH).scheme("https")
-                        .authority(gateway.toString());
-                h.set("authorization", "Bearer " + token);
-                h.set("content-type", Enrollment.CONTENT_TYPE_CSR);
-                s.write(new DefaultHttp2HeadersFrame(h));
-                s.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer(csr, StandardCharsets.US_ASCII), true));
-            });
+            ch.closeFuture()
+                    .addListener(f -> answer.completeExceptionally(new IOException(
+                            "gateway " + gateway + " closed the link before answering the enrollment")));
+            new Http2StreamChannelBootstrap(ch)
+                    .handler(new Answer(gateway, answer))
+                    .open()
+                    .addListener(f -> {
+                        if (!f.isSuccess()) {
+                            answer.completeExceptionally(
+                                    new IOException("cannot open the enrollment stream: " + Causes.root(f.cause())));
+                            ch.close();
+                            return;
+                        }
+                        Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+                        var h = new DefaultHttp2Headers()
+                                .method("POST")
+                                .path(Enrollment.PATH)
+                                .scheme("https")
+                                .authority(gateway.toString());
+                        h.set("authorization", "Bearer " + token);
+                        h.set("content-type", Enrollment.CONTENT_TYPE_CSR);
+                        s.write(new DefaultHttp2HeadersFrame(h));
+                        s.writeAndFlush(
+                                new DefaultHttp2DataFrame(Unpooled.copiedBuffer(csr, StandardCharsets.US_ASCII), true));
+                    });
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
             if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-                answer.completeExceptionally(new IOException("gateway " + gateway + ": TLS handshake failed: "
-                        + Causes.root(done.cause())));
+                answer.completeExceptionally(
+                        new IOException("gateway " + gateway + ": TLS handshake failed: " + Causes.root(done.cause())));
                 ctx.close();
                 return;
             }
@@ -324,8 +350,10 @@ public final class AgentEnrollment {
                     if (status == 201) {
                         answer.complete(text);
                     } else {
-                        answer.completeExceptionally(new Refused(status, "gateway " + gateway + " refused the enrollment ("
-                                + status + "): " + problemDetail(text)));
+                        answer.completeExceptionally(new Refused(
+                                status,
+                                "gateway " + gateway + " refused the enrollment (" + status + "): "
+                                        + problemDetail(text)));
                     }
                     ((Http2StreamChannel) ctx.channel()).parent().close();
                 }

@@ -26,6 +26,7 @@ final class Backoff {
     private int attempt;
     /** While nanoTime is before this, attempts follow quickMillis. */
     private long quickUntil;
+
     private long quickMillis;
 
     Backoff(Duration initial, Duration max) {

@@ -18,8 +18,7 @@ public final class ClientCertificate {
     /** What the agent's client key is sealed for, whatever its file is called. */
     static final String PURPOSE = "underpass agent client key";
 
-    private ClientCertificate() {
-    }
+    private ClientCertificate() {}
 
     public static SslContext sslContext(AgentConfig config) throws IOException {
         return sslContext(config, SecretBox.fromEnvironment());
@@ -37,8 +36,10 @@ public final class ClientCertificate {
         try {
             return Tls.client(trust, hostname, chain, key);
         } catch (IOException | IllegalArgumentException e) {
-            throw new IOException("clientCert/clientKey: cannot load " + config.clientCert() + " and " + config.clientKey()
-                    + " (expected: the files 'underpass agent enroll' wrote): " + e.getMessage(), e);
+            throw new IOException(
+                    "clientCert/clientKey: cannot load " + config.clientCert() + " and " + config.clientKey()
+                            + " (expected: the files 'underpass agent enroll' wrote): " + e.getMessage(),
+                    e);
         }
     }
 }

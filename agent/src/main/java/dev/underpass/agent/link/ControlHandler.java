@@ -41,19 +41,24 @@ final class ControlHandler extends ChannelInboundHandlerAdapter {
         LinkState s = LinkState.of(session.parent());
         switch ((ControlMessage) msg) {
             case ControlMessage.Open open -> dialer.open(session, open);
-            case ControlMessage.HealthChecks c when s.version >= 2 -> health.replace(c.checks(),
-                    h -> session.writeAndFlush(ControlCodec.frame(session.alloc(), h)));
-            case ControlMessage.Draining d when s.version >= 2 -> {
+            case ControlMessage.HealthChecks c
+            when s.version >= 2 ->
+                health.replace(c.checks(), h -> session.writeAndFlush(ControlCodec.frame(session.alloc(), h)));
+            case ControlMessage.Draining d
+            when s.version >= 2 -> {
                 if (d.reconnectMillis() != null && !stopping.getAsBoolean()) {
                     s.reconnectMillis = d.reconnectMillis();
-                    log.info("gateway {} is stopping; once the link closes, reconnecting about every {} ms", gateway,
+                    log.info(
+                            "gateway {} is stopping; once the link closes, reconnecting about every {} ms",
+                            gateway,
                             d.reconnectMillis());
                 }
                 s.draining.complete(null);
             }
-            case ControlMessage m -> throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
-                    + " (expected from the gateway in protocol version " + s.version + ": open"
-                    + (s.version >= 2 ? ", healthChecks or draining)" : ")"));
+            case ControlMessage m ->
+                throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
+                        + " (expected from the gateway in protocol version " + s.version + ": open"
+                        + (s.version >= 2 ? ", healthChecks or draining)" : ")"));
         }
     }
 

@@ -84,6 +84,7 @@ public final class GatewayLink implements AutoCloseable {
     private final Backoff backoff = new Backoff(Backoff.DEFAULT_INITIAL, Backoff.DEFAULT_MAX);
     /** Reconnect lines, one per reason and interval while the gateway stays away. */
     private final RepeatedEvents reconnects = new RepeatedEvents(log, RepeatedEvents.DEFAULT_INTERVAL, 100, group);
+
     private final AtomicReference<Channel> link = new AtomicReference<>();
     private volatile CountDownLatch established = new CountDownLatch(1);
     private volatile boolean closed;
@@ -99,9 +100,16 @@ public final class GatewayLink implements AutoCloseable {
      * @param proxy     the egress proxy; null to dial the gateway directly
      * @param advertise what every session announces: this agent's version and its targets
      */
-    public GatewayLink(AgentConfig config, String name, String token, SslContext ssl, AgentConfig.ProxySettings proxy,
-                       ControlMessage.Advertise advertise, TargetDialer dialer, HealthChecker health,
-                       AgentMetrics metrics) {
+    public GatewayLink(
+            AgentConfig config,
+            String name,
+            String token,
+            SslContext ssl,
+            AgentConfig.ProxySettings proxy,
+            ControlMessage.Advertise advertise,
+            TargetDialer dialer,
+            HealthChecker health,
+            AgentMetrics metrics) {
         this.config = Objects.requireNonNull(config, "config");
         this.gateway = config.gatewayAddress();
         this.name = Objects.requireNonNull(name, "name");
@@ -166,8 +174,10 @@ public final class GatewayLink implements AutoCloseable {
                 .channel(Transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.dialTimeout().toMillis())
-                .handler(new LinkInitializer(bearer, ssl, gateway, proxy, config.heartbeatTimeout(), this::openSession));
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int)
+                        config.dialTimeout().toMillis())
+                .handler(
+                        new LinkInitializer(bearer, ssl, gateway, proxy, config.heartbeatTimeout(), this::openSession));
         if (proxy != null) {
             b.resolver(NoopAddressResolverGroup.INSTANCE); // the proxy resolves the gateway's name
         }
@@ -192,7 +202,8 @@ public final class GatewayLink implements AutoCloseable {
 
     /** A connection the gateway's host refused: it is up, but nothing listens (yet): a restart, most often. */
     private static boolean refused(Throwable cause) {
-        return cause instanceof java.net.ConnectException && !(cause instanceof io.netty.channel.ConnectTimeoutException)
+        return cause instanceof java.net.ConnectException
+                && !(cause instanceof io.netty.channel.ConnectTimeoutException)
                 && String.valueOf(cause.getMessage()).toLowerCase(Locale.ROOT).contains("refused");
     }
 
@@ -212,28 +223,34 @@ public final class GatewayLink implements AutoCloseable {
     /** Opens the session stream on a link that speaks HTTP/2 and sends the session request. */
     private void openSession(Channel ch) {
         List<Integer> offered = offer;
-        new Http2StreamChannelBootstrap(ch).handler(new SessionHandler(offered, this)).open().addListener(f -> {
-            if (!f.isSuccess()) {
-                LinkState.of(ch).fail("cannot open the session stream: " + Causes.root(f.cause()));
-                ch.close();
-                return;
-            }
-            Http2StreamChannel s = (Http2StreamChannel) f.getNow();
-            Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.SESSION_PATH).scheme("https")
-                    .authority(gateway.toString());
-            String bearer = LinkState.of(ch).bearer;
-            if (bearer != null) { // an agent with a client certificate presented it in the TLS handshake
-                h.set("authorization", "Bearer " + bearer);
-            }
-            if (config.usesIdentity()) {
-                h.set(Protocol.HEADER_IDENTITY, config.identity());
-            }
-            h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(offered));
-            h.set(Protocol.HEADER_AGENT, name);
-            h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
-            s.write(new DefaultHttp2HeadersFrame(h));
-            s.writeAndFlush(ControlCodec.frame(s.alloc(), advertise));
-        });
+        new Http2StreamChannelBootstrap(ch)
+                .handler(new SessionHandler(offered, this))
+                .open()
+                .addListener(f -> {
+                    if (!f.isSuccess()) {
+                        LinkState.of(ch).fail("cannot open the session stream: " + Causes.root(f.cause()));
+                        ch.close();
+                        return;
+                    }
+                    Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+                    Http2Headers h = new DefaultHttp2Headers()
+                            .method("POST")
+                            .path(Protocol.SESSION_PATH)
+                            .scheme("https")
+                            .authority(gateway.toString());
+                    String bearer = LinkState.of(ch).bearer;
+                    if (bearer != null) { // an agent with a client certificate presented it in the TLS handshake
+                        h.set("authorization", "Bearer " + bearer);
+                    }
+                    if (config.usesIdentity()) {
+                        h.set(Protocol.HEADER_IDENTITY, config.identity());
+                    }
+                    h.set(Protocol.HEADER_PROTOCOL, ProtocolVersions.format(offered));
+                    h.set(Protocol.HEADER_AGENT, name);
+                    h.set("content-type", Protocol.CONTENT_TYPE_NDJSON);
+                    s.write(new DefaultHttp2HeadersFrame(h));
+                    s.writeAndFlush(ControlCodec.frame(s.alloc(), advertise));
+                });
     }
 
     /** The gateway accepted the session on {@code session} with protocol {@code version}: control messages from now on. */
@@ -261,26 +278,38 @@ public final class GatewayLink implements AutoCloseable {
     private void established(Channel ch, Http2Headers h) {
         // Reset the backoff only once the session has stayed up: a gateway that accepts and then
         // drops the session at once must not be hammered with reconnects.
-        ch.eventLoop().schedule(() -> {
-            if (ch.isActive()) {
-                backoff.reset();
-            }
-        }, STABLE_SESSION.toMillis(), TimeUnit.MILLISECONDS);
+        ch.eventLoop()
+                .schedule(
+                        () -> {
+                            if (ch.isActive()) {
+                                backoff.reset();
+                            }
+                        },
+                        STABLE_SESSION.toMillis(),
+                        TimeUnit.MILLISECONDS);
         established.countDown();
         metrics.sessionUp(true);
         ch.closeFuture().addListener(f -> metrics.sessionUp(false));
         LinkState s = LinkState.of(ch);
         long interval = config.heartbeatInterval().toMillis();
-        s.heartbeat = ch.eventLoop().scheduleAtFixedRate(
-                () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())), interval, interval, TimeUnit.MILLISECONDS);
+        s.heartbeat = ch.eventLoop()
+                .scheduleAtFixedRate(
+                        () -> ch.writeAndFlush(new DefaultHttp2PingFrame(System.nanoTime())),
+                        interval,
+                        interval,
+                        TimeUnit.MILLISECONDS);
         ch.closeFuture().addListener(f -> s.heartbeat.cancel(false));
         ch.closeFuture().addListener(f -> {
             offer = Protocol.VERSIONS;
             health.stopAll();
             s.draining.complete(null); // a drain waiting for the gateway's answer need not wait any more
         });
-        log.info("session {} established with gateway {} as account {} ({} target(s) advertised, protocol version {})",
-                h.get(Protocol.HEADER_SESSION), gateway, h.get(Protocol.HEADER_ACCOUNT), advertise.targets().size(),
+        log.info(
+                "session {} established with gateway {} as account {} ({} target(s) advertised, protocol version {})",
+                h.get(Protocol.HEADER_SESSION),
+                gateway,
+                h.get(Protocol.HEADER_ACCOUNT),
+                advertise.targets().size(),
                 s.version);
     }
 
@@ -302,12 +331,14 @@ public final class GatewayLink implements AutoCloseable {
             log.warn("draining: the gateway speaks protocol version 1 and may still send connections");
             return true;
         }
-        s.session.writeAndFlush(ControlCodec.frame(s.session.alloc(), new ControlMessage.Drain("the agent is stopping")));
+        s.session.writeAndFlush(
+                ControlCodec.frame(s.session.alloc(), new ControlMessage.Drain("the agent is stopping")));
         try {
             s.draining.get(DRAIN_ANSWER.toMillis(), TimeUnit.MILLISECONDS);
             log.info("draining: the gateway routes no new connection here");
         } catch (TimeoutException | ExecutionException e) {
-            log.warn("draining: the gateway did not confirm within {}s; waiting for live connections anyway",
+            log.warn(
+                    "draining: the gateway did not confirm within {}s; waiting for live connections anyway",
                     DRAIN_ANSWER.toSeconds());
         }
         return true;

@@ -23,8 +23,7 @@ import javax.net.ssl.X509TrustManager;
  * SHA-256 fingerprint of one certificate in the gateway's chain.
  */
 final class GatewayTrust {
-    private GatewayTrust() {
-    }
+    private GatewayTrust() {}
 
     /** True when the name in the certificate must match the gateway's host name. */
     static boolean verifiesHostname(AgentConfig config) {
@@ -86,12 +85,10 @@ final class GatewayTrust {
         }
 
         @Override
-        protected void engineInit(KeyStore keyStore) {
-        }
+        protected void engineInit(KeyStore keyStore) {}
 
         @Override
-        protected void engineInit(ManagerFactoryParameters params) {
-        }
+        protected void engineInit(ManagerFactoryParameters params) {}
 
         @Override
         protected TrustManager[] engineGetTrustManagers() {
@@ -168,14 +165,17 @@ final class GatewayTrust {
             return jdk;
         }
         if (jdk.startsWith("No subject alternative") || jdk.startsWith("No name matching")) {
-            return "the gateway's certificate does not cover " + host + " (it covers " + names(chain[0]) + "): add " + host
+            return "the gateway's certificate does not cover " + host + " (it covers " + names(chain[0]) + "): add "
+                    + host
                     + " to serverNames in the gateway's configuration (it then issues its generated certificate again at its"
                     + " next start), or give --gateway one of the names it covers, or trust the gateway with --pin sha256:..."
                     + " (logged by the gateway at start; a pin skips the name check) [" + jdk + "]";
         }
         if (jdk.contains("PKIX path") || jdk.contains("certification path")) {
-            return "the gateway's certificate (issued by " + chain[chain.length - 1].getIssuerX500Principal().getName()
-                    + ") is not signed by a CA in " + trusted + ": use the gateway's own CA file (underpass-data/tls/ca.pem on"
+            return "the gateway's certificate (issued by "
+                    + chain[chain.length - 1].getIssuerX500Principal().getName()
+                    + ") is not signed by a CA in " + trusted
+                    + ": use the gateway's own CA file (underpass-data/tls/ca.pem on"
                     + " the gateway), or --pin sha256:... as the gateway logs it at start [" + jdk + "]";
         }
         return jdk;
@@ -187,7 +187,8 @@ final class GatewayTrust {
             if (sans == null || sans.isEmpty()) {
                 return "no subject alternative name";
             }
-            return String.join(", ", sans.stream().map(san -> String.valueOf(san.get(1))).toList());
+            return String.join(
+                    ", ", sans.stream().map(san -> String.valueOf(san.get(1))).toList());
         } catch (CertificateException unreadable) {
             return "names that cannot be read";
         }

@@ -17,8 +17,9 @@ final class LinkHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof IdleStateEvent) {
-            LinkState.of(ctx.channel()).fail("no frame from the gateway within the heartbeat timeout ("
-                    + heartbeatTimeout.toSeconds() + "s)");
+            LinkState.of(ctx.channel())
+                    .fail("no frame from the gateway within the heartbeat timeout (" + heartbeatTimeout.toSeconds()
+                            + "s)");
             ctx.close();
             return;
         }

@@ -24,8 +24,13 @@ final class LinkInitializer extends ChannelInitializer<SocketChannel> {
     private final Consumer<Channel> openSession;
 
     /** {@code bearer}: what this link's session request presents (null for a client certificate); {@code proxy} may be null. */
-    LinkInitializer(String bearer, SslContext ssl, HostAndPort gateway, AgentConfig.ProxySettings proxy,
-                    Duration heartbeatTimeout, Consumer<Channel> openSession) {
+    LinkInitializer(
+            String bearer,
+            SslContext ssl,
+            HostAndPort gateway,
+            AgentConfig.ProxySettings proxy,
+            Duration heartbeatTimeout,
+            Consumer<Channel> openSession) {
         this.bearer = bearer;
         this.ssl = ssl;
         this.gateway = gateway;
@@ -41,7 +46,8 @@ final class LinkInitializer extends ChannelInitializer<SocketChannel> {
             ch.pipeline().addLast("proxy", EgressProxy.handler(proxy));
         }
         ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc(), gateway.host(), gateway.port()));
-        ch.pipeline().addLast("heartbeat", new IdleStateHandler(heartbeatTimeout.toMillis(), 0, 0, TimeUnit.MILLISECONDS));
+        ch.pipeline()
+                .addLast("heartbeat", new IdleStateHandler(heartbeatTimeout.toMillis(), 0, 0, TimeUnit.MILLISECONDS));
         ch.pipeline().addLast("alpn", new Alpn(heartbeatTimeout, openSession));
     }
 }

@@ -14,9 +14,11 @@ final class LinkState {
     volatile Long reconnectMillis;
     /** What the session request carries as its bearer credential: the token or this link's JWT; null for none. */
     final String bearer;
+
     ScheduledFuture<?> heartbeat;
     /** The version the gateway chose, once the session is established. */
     volatile int version;
+
     volatile Http2StreamChannel session;
     /** Completed when the gateway confirms a drain: it sends nothing new after that. */
     final CompletableFuture<Void> draining = new CompletableFuture<>();

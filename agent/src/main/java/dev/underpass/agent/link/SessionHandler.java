@@ -39,13 +39,16 @@ final class SessionHandler extends ChannelInboundHandlerAdapter {
         Channel linkChannel = ((Http2StreamChannel) ctx.channel()).parent();
         try {
             if (msg instanceof Http2HeadersFrame h && status == 0) {
-                status = h.headers().status() == null ? 0 : Integer.parseInt(h.headers().status().toString());
+                status = h.headers().status() == null
+                        ? 0
+                        : Integer.parseInt(h.headers().status().toString());
                 if (status == 200) {
                     CharSequence chosen = h.headers().get(Protocol.HEADER_PROTOCOL);
                     List<Integer> answer = ProtocolVersions.parse(chosen);
                     if (answer.size() != 1 || !offered.contains(answer.get(0))) {
-                        LinkState.of(linkChannel).fail("the gateway chose protocol version " + chosen
-                                + ", this agent offered " + ProtocolVersions.format(offered));
+                        LinkState.of(linkChannel)
+                                .fail("the gateway chose protocol version " + chosen + ", this agent offered "
+                                        + ProtocolVersions.format(offered));
                         linkChannel.close();
                         return;
                     }
@@ -76,9 +79,12 @@ final class SessionHandler extends ChannelInboundHandlerAdapter {
         if (status == 426) {
             link.fallBack(problem.toString());
         }
-        LinkState.of(linkChannel).fail(accepted
-                ? "the gateway ended the session"
-                : "the gateway refused the session: " + status + " " + problemDetail(problem.toString()));
+        LinkState.of(linkChannel)
+                .fail(
+                        accepted
+                                ? "the gateway ended the session"
+                                : "the gateway refused the session: " + status + " "
+                                        + problemDetail(problem.toString()));
         linkChannel.close();
     }
 

@@ -25,12 +25,14 @@ public final class AgentMetrics {
     private final AtomicInteger sessions = new AtomicInteger();
     /** Per check id: 1 healthy, 0 unhealthy; removed while initial or stopped. */
     private final Map<String, AtomicInteger> health = new ConcurrentHashMap<>();
+
     private final Map<HostAndPort, TargetMeters> targets = new ConcurrentHashMap<>();
 
     public AgentMetrics(MeterRegistry registry) {
         this.registry = registry;
         Gauge.builder("underpass.agent.sessions", sessions, AtomicInteger::get)
-                .description("1 while a session with the gateway is established").register(registry);
+                .description("1 while a session with the gateway is established")
+                .register(registry);
     }
 
     /**
@@ -40,7 +42,8 @@ public final class AgentMetrics {
     public void registerActiveStreams(IntSupplier activeStreams) {
         Gauge.builder("underpass.agent.streams.active", activeStreams, IntSupplier::getAsInt)
                 .strongReference(true) // a method reference held by nobody else: a weak one would be collected
-                .description("Connections being dialled or relayed").register(registry);
+                .description("Connections being dialled or relayed")
+                .register(registry);
     }
 
     public void sessionUp(boolean up) {
@@ -55,24 +58,31 @@ public final class AgentMetrics {
         final Counter toGateway;
 
         TargetMeters(String target) {
-            dial = Timer.builder("underpass.agent.dial").tag("target", target)
+            dial = Timer.builder("underpass.agent.dial")
+                    .tag("target", target)
                     .description("Time to connect to a target (stream set-up on the agent)")
                     .publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofNanos(50_000)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .minimumExpectedValue(Duration.ofNanos(50_000))
+                    .maximumExpectedValue(Duration.ofSeconds(30))
                     .register(registry);
             for (StreamRelay.Outcome o : StreamRelay.Outcome.values()) {
-                ended.put(o, Counter.builder("underpass.agent.streams").tags("target", target,
-                                "outcome", o.name().toLowerCase(Locale.ROOT))
-                        .description("Connections relayed, by how they ended").register(registry));
+                ended.put(
+                        o,
+                        Counter.builder("underpass.agent.streams")
+                                .tags("target", target, "outcome", o.name().toLowerCase(Locale.ROOT))
+                                .description("Connections relayed, by how they ended")
+                                .register(registry));
             }
             toTarget = bytes(target, "to_target");
             toGateway = bytes(target, "to_gateway");
         }
 
         private Counter bytes(String target, String direction) {
-            return Counter.builder("underpass.agent.stream.bytes").baseUnit("bytes")
+            return Counter.builder("underpass.agent.stream.bytes")
+                    .baseUnit("bytes")
                     .tags("target", target, "direction", direction)
-                    .description("Bytes relayed between the gateway and targets").register(registry);
+                    .description("Bytes relayed between the gateway and targets")
+                    .register(registry);
         }
     }
 
@@ -85,8 +95,11 @@ public final class AgentMetrics {
     }
 
     public void dialFailed(HostAndPort target, DialError error) {
-        Counter.builder("underpass.agent.dial.failures").tags("target", target.toString(), "reason", error.name())
-                .description("Dials that failed, by reason").register(registry).increment();
+        Counter.builder("underpass.agent.dial.failures")
+                .tags("target", target.toString(), "reason", error.name())
+                .description("Dials that failed, by reason")
+                .register(registry)
+                .increment();
     }
 
     public void ended(HostAndPort target, StreamRelay relay, StreamRelay.Outcome outcome) {
@@ -101,17 +114,21 @@ public final class AgentMetrics {
         if (healthy == null) {
             AtomicInteger gone = health.remove(check.id());
             if (gone != null) {
-                registry.find("underpass.agent.target.healthy").tag("check", check.id()).meters()
+                registry.find("underpass.agent.target.healthy")
+                        .tag("check", check.id())
+                        .meters()
                         .forEach(registry::remove);
             }
             return;
         }
         health.computeIfAbsent(check.id(), id -> {
-            AtomicInteger v = new AtomicInteger();
-            Gauge.builder("underpass.agent.target.healthy", v, AtomicInteger::get)
-                    .tags("check", id, "target", check.target())
-                    .description("1 when the target passes its health check, 0 when it fails").register(registry);
-            return v;
-        }).set(healthy ? 1 : 0);
+                    AtomicInteger v = new AtomicInteger();
+                    Gauge.builder("underpass.agent.target.healthy", v, AtomicInteger::get)
+                            .tags("check", id, "target", check.target())
+                            .description("1 when the target passes its health check, 0 when it fails")
+                            .register(registry);
+                    return v;
+                })
+                .set(healthy ? 1 : 0);
     }
 }

@@ -25,8 +25,17 @@ import java.util.Locale;
 public final class TargetAddresses {
     /** Addresses no name may lead to unless a listed network includes them. */
     private static final List<IpSubnetFilterRule> SPECIAL = TargetNetworks.rules(List.of(
-            "0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32", "224.0.0.0/4", "240.0.0.0/4",
-            "::/128", "::1/128", "fe80::/10", "ff00::/8", "fd00:ec2::254/128"));
+            "0.0.0.0/8",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "100.100.100.200/32",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
+            "::/128",
+            "::1/128",
+            "fe80::/10",
+            "ff00::/8",
+            "fd00:ec2::254/128"));
 
     /** A target that may not be dialled, and why. */
     public static final class NotAllowed extends Exception {
@@ -76,12 +85,15 @@ public final class TargetAddresses {
                 return new InetSocketAddress(a, target.port());
             }
         }
-        String addresses = Arrays.stream(found).map(InetAddress::getHostAddress).toList().toString();
-        throw new NotAllowed(networks.isEmpty()
-                ? "target " + target + " resolved to " + addresses + ": the agent host itself, link-local (cloud metadata) "
-                        + "or other special addresses, which a name may not lead to (list the address itself as a target, "
-                        + "or its network in targetNetworks)"
-                : "target " + target + " resolved to " + addresses + ", outside targetNetworks " + networks);
+        String addresses =
+                Arrays.stream(found).map(InetAddress::getHostAddress).toList().toString();
+        throw new NotAllowed(
+                networks.isEmpty()
+                        ? "target " + target + " resolved to " + addresses
+                                + ": the agent host itself, link-local (cloud metadata) "
+                                + "or other special addresses, which a name may not lead to (list the address itself as a target, "
+                                + "or its network in targetNetworks)"
+                        : "target " + target + " resolved to " + addresses + ", outside targetNetworks " + networks);
     }
 
     private boolean allowed(String host, InetAddress a) {
@@ -113,7 +125,10 @@ public final class TargetAddresses {
             from = 12; // mapped
         } else if (zero(b, 0, 12) && !zero(b, 12, 16)) {
             from = 12; // compatible (deprecated, still routed by some stacks); :: and ::1 are listed themselves
-        } else if ((b[0] & 0xff) == 0x00 && (b[1] & 0xff) == 0x64 && (b[2] & 0xff) == 0xff && (b[3] & 0xff) == 0x9b
+        } else if ((b[0] & 0xff) == 0x00
+                && (b[1] & 0xff) == 0x64
+                && (b[2] & 0xff) == 0xff
+                && (b[3] & 0xff) == 0x9b
                 && zero(b, 4, 12)) {
             from = 12; // NAT64 well-known prefix
         } else if ((b[0] & 0xff) == 0x20 && (b[1] & 0xff) == 0x02) {

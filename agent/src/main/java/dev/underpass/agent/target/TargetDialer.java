@@ -16,23 +16,23 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
-import io.netty.channel.EventLoop;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
-import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Set;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,8 +61,13 @@ public final class TargetDialer {
      * {@code addresses} checks where targets' names lead; {@code resolver} resolves them (it blocks,
      * so never on an event loop).
      */
-    public TargetDialer(Set<HostAndPort> allowed, TargetAddresses addresses, Executor resolver, Duration dialTimeout,
-                        String authority, AgentMetrics metrics) {
+    public TargetDialer(
+            Set<HostAndPort> allowed,
+            TargetAddresses addresses,
+            Executor resolver,
+            Duration dialTimeout,
+            String authority,
+            AgentMetrics metrics) {
         this.allowed = Set.copyOf(allowed);
         this.addresses = addresses;
         this.resolver = resolver;
@@ -173,9 +178,15 @@ public final class TargetDialer {
         return (relay, outcome, detail) -> {
             active.decrementAndGet();
             metrics.ended(target, relay, outcome);
-            log.info("connection {} target={} closed: {}{} sent={} received={} duration={}ms",
-                    id, target, outcome, detail == null ? "" : " (" + detail + ")", relay.bytesFromStream(),
-                    relay.bytesFromSocket(), relay.elapsed().toMillis());
+            log.info(
+                    "connection {} target={} closed: {}{} sent={} received={} duration={}ms",
+                    id,
+                    target,
+                    outcome,
+                    detail == null ? "" : " (" + detail + ")",
+                    relay.bytesFromStream(),
+                    relay.bytesFromSocket(),
+                    relay.elapsed().toMillis());
         };
     }
 
@@ -193,8 +204,11 @@ public final class TargetDialer {
                     .addListener(f -> {
                         if (f.isSuccess()) {
                             Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
-                            Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH)
-                                    .scheme("https").authority(authority);
+                            Http2Headers h = new DefaultHttp2Headers()
+                                    .method("POST")
+                                    .path(Protocol.STREAM_PATH)
+                                    .scheme("https")
+                                    .authority(authority);
                             h.set(Protocol.HEADER_STANDBY, "1");
                             stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
                             stream.read(); // for the gateway's answer, whenever it comes
@@ -237,7 +251,8 @@ public final class TargetDialer {
             Http2Headers h = msg instanceof Http2HeadersFrame f ? f.headers() : null;
             CharSequence idText = h == null ? null : h.get(Protocol.HEADER_CONNECTION_ID);
             if (h == null || h.status() == null || !"200".contentEquals(h.status()) || idText == null) {
-                log.warn("standby stream refused by the gateway: {}", h == null ? "no headers" : "status " + h.status());
+                log.warn(
+                        "standby stream refused by the gateway: {}", h == null ? "no headers" : "status " + h.status());
                 stream.close();
                 return;
             }
@@ -245,7 +260,10 @@ public final class TargetDialer {
             try {
                 id = Long.parseLong(idText.toString());
             } catch (NumberFormatException e) {
-                log.warn("standby stream answered with {}: {} (expected: a number)", Protocol.HEADER_CONNECTION_ID, idText);
+                log.warn(
+                        "standby stream answered with {}: {} (expected: a number)",
+                        Protocol.HEADER_CONNECTION_ID,
+                        idText);
                 stream.close();
                 return;
             }
@@ -311,7 +329,10 @@ public final class TargetDialer {
                         return;
                     }
                     Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
-                    Http2Headers h = new DefaultHttp2Headers().method("POST").path(Protocol.STREAM_PATH).scheme("https")
+                    Http2Headers h = new DefaultHttp2Headers()
+                            .method("POST")
+                            .path(Protocol.STREAM_PATH)
+                            .scheme("https")
                             .authority(authority);
                     h.set(Protocol.HEADER_CONNECTION_ID, Long.toString(id));
                     stream.writeAndFlush(new DefaultHttp2HeadersFrame(h)).addListener(w -> {
@@ -342,14 +363,17 @@ public final class TargetDialer {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof Http2HeadersFrame h && h.headers().status() != null
+            if (msg instanceof Http2HeadersFrame h
+                    && h.headers().status() != null
                     && "200".contentEquals(h.headers().status())) {
                 ctx.pipeline().remove(this);
                 ReferenceCountUtil.release(msg);
                 return;
             }
             ReferenceCountUtil.release(msg);
-            log.warn("connection {} refused by the gateway: {}", id,
+            log.warn(
+                    "connection {} refused by the gateway: {}",
+                    id,
                     msg instanceof Http2HeadersFrame h ? "status " + h.headers().status() : "no response headers");
             ctx.close();
             StreamRelay.resetSocket(socket);

@@ -22,8 +22,25 @@ class AgentIdentityConfigTest {
     Path dir;
 
     private static AgentConfig config(String token, String identity, String oidcTokenFile) {
-        return new AgentConfig("gateway.example.com:8443", "test-agent", token, null, null, null, null, null, null, null,
-                List.of("db.internal:5432"), null, null, null, null, identity, oidcTokenFile, null);
+        return new AgentConfig(
+                "gateway.example.com:8443",
+                "test-agent",
+                token,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                List.of("db.internal:5432"),
+                null,
+                null,
+                null,
+                null,
+                identity,
+                oidcTokenFile,
+                null);
     }
 
     @Test
@@ -44,19 +61,26 @@ class AgentIdentityConfigTest {
     void aTokenAndAnIdentityTogetherAreRefusedNamingBoth() throws IOException {
         Path file = Files.writeString(dir.resolve("token"), "x");
         List<String> errors = config(TOKEN, ID, file.toString()).validate();
-        assertThat(errors).singleElement().satisfies(e -> assertThat(e)
-                .startsWith("credentials: token and identity (expected: exactly one of them").doesNotContain(TOKEN));
+        assertThat(errors)
+                .singleElement()
+                .satisfies(e -> assertThat(e)
+                        .startsWith("credentials: token and identity (expected: exactly one of them")
+                        .doesNotContain(TOKEN));
     }
 
     @Test
     void neitherCredentialNamesEveryWayToAuthenticate() {
-        assertThat(config(null, null, null).validate()).singleElement().satisfies(e -> assertThat(e)
-                .startsWith("token: missing").contains("--identity wid-... and --oidc-token-file FILE"));
+        assertThat(config(null, null, null).validate())
+                .singleElement()
+                .satisfies(e -> assertThat(e)
+                        .startsWith("token: missing")
+                        .contains("--identity wid-... and --oidc-token-file FILE"));
     }
 
     @Test
     void halfAnIdentityOrAMalformedOneIsReportedByField() {
-        assertThat(config(null, ID, null).validate()).anySatisfy(e -> assertThat(e).startsWith("oidcTokenFile: missing"));
+        assertThat(config(null, ID, null).validate())
+                .anySatisfy(e -> assertThat(e).startsWith("oidcTokenFile: missing"));
         Path missing = dir.resolve("no-such-token");
         assertThat(config(null, null, missing.toString()).validate())
                 .anySatisfy(e -> assertThat(e).startsWith("identity: missing"))
@@ -68,8 +92,10 @@ class AgentIdentityConfigTest {
     @Test
     void theFileSettingsLoadFromYaml() throws IOException {
         Path file = Files.writeString(dir.resolve("token"), "x");
-        Path yaml = Files.writeString(dir.resolve("agent.yaml"), "gateway: gw.example.com:8443\nidentity: " + ID
-                + "\noidcTokenFile: " + file + "\ntargets: [db.internal:5432]\n");
+        Path yaml = Files.writeString(
+                dir.resolve("agent.yaml"),
+                "gateway: gw.example.com:8443\nidentity: " + ID + "\noidcTokenFile: " + file
+                        + "\ntargets: [db.internal:5432]\n");
         AgentConfig c = AgentConfig.load(yaml);
         assertThat(c.identity()).isEqualTo(ID);
         assertThat(c.oidcTokenFile()).isEqualTo(file.toString());

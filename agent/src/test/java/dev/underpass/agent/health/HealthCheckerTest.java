@@ -28,6 +28,7 @@ class HealthCheckerTest {
     final AtomicInteger status = new AtomicInteger(200);
     /** Probes answered with a failing status, and with a passing one other than 200. */
     final AtomicInteger failing = new AtomicInteger();
+
     final AtomicInteger recovering = new AtomicInteger();
     final BlockingQueue<ControlMessage.Health> reports = new LinkedBlockingQueue<>();
     HealthChecker checker;
@@ -56,9 +57,18 @@ class HealthCheckerTest {
         return HostAndPort.parse("127.0.0.1:" + http.getAddress().getPort());
     }
 
-    private static ControlMessage.Check check(String id, HostAndPort target, String protocol, int healthy, int unhealthy) {
-        return new ControlMessage.Check(id, target.toString(), protocol, "http".equals(protocol) ? "/healthz" : null,
-                "http".equals(protocol) ? "200-299" : null, 1000, 2000, healthy, unhealthy);
+    private static ControlMessage.Check check(
+            String id, HostAndPort target, String protocol, int healthy, int unhealthy) {
+        return new ControlMessage.Check(
+                id,
+                target.toString(),
+                protocol,
+                "http".equals(protocol) ? "/healthz" : null,
+                "http".equals(protocol) ? "200-299" : null,
+                1000,
+                2000,
+                healthy,
+                unhealthy);
     }
 
     private ControlMessage.Health next() throws InterruptedException {
@@ -70,7 +80,7 @@ class HealthCheckerTest {
     @Test
     void anHttpTargetTurnsUnhealthyAfterTheThresholdAndBackAfterTheHealthyOne() throws Exception {
         HostAndPort target = httpTarget();
-        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> { });
+        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> {});
         checker.replace(List.of(check("web:80/" + target, target, "http", 2, 3)), reports::add);
 
         ControlMessage.Health first = next();
@@ -82,11 +92,15 @@ class HealthCheckerTest {
         ControlMessage.Health down = next();
         assertThat(down.healthy()).isFalse();
         assertThat(down.reason()).isEqualTo("HTTP 503 (expected: 200-299)");
-        assertThat(failing.get()).as("failed probes before the verdict: the unhealthy threshold").isGreaterThanOrEqualTo(3);
+        assertThat(failing.get())
+                .as("failed probes before the verdict: the unhealthy threshold")
+                .isGreaterThanOrEqualTo(3);
 
         status.set(204);
         assertThat(next().healthy()).isTrue();
-        assertThat(recovering.get()).as("passed probes before the verdict: the healthy threshold").isGreaterThanOrEqualTo(2);
+        assertThat(recovering.get())
+                .as("passed probes before the verdict: the healthy threshold")
+                .isGreaterThanOrEqualTo(2);
         assertThat(reports).as("one report per change, none in between").isEmpty();
     }
 
@@ -97,7 +111,7 @@ class HealthCheckerTest {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
             closed = HostAndPort.parse("127.0.0.1:" + s.getLocalPort());
         }
-        checker = new HealthChecker(Set.of(open, closed), ADDRESSES, (c, h) -> { });
+        checker = new HealthChecker(Set.of(open, closed), ADDRESSES, (c, h) -> {});
         checker.replace(List.of(check("a", open, "tcp", 1, 1), check("b", closed, "tcp", 1, 1)), reports::add);
 
         ControlMessage.Health one = next();
@@ -119,7 +133,7 @@ class HealthCheckerTest {
             ex.sendResponseHeaders(200, -1);
             ex.close();
         });
-        checker = new HealthChecker(Set.of(HostAndPort.parse("127.0.0.1:1")), ADDRESSES, (c, h) -> { });
+        checker = new HealthChecker(Set.of(HostAndPort.parse("127.0.0.1:1")), ADDRESSES, (c, h) -> {});
         ControlMessage.Check c = new ControlMessage.Check("x", target.toString(), "http", "/", null, 1000, 1000, 1, 1);
         checker.replace(List.of(c), reports::add);
 
@@ -132,7 +146,7 @@ class HealthCheckerTest {
     @Test
     void replacingChecksKeepsUnchangedOnesAndStopsRemovedOnes() throws Exception {
         HostAndPort target = httpTarget();
-        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> { });
+        checker = new HealthChecker(Set.of(target), ADDRESSES, (c, h) -> {});
         ControlMessage.Check c = check("web", target, "http", 1, 3);
         checker.replace(List.of(c), reports::add);
         assertThat(next().healthy()).isTrue();
@@ -145,11 +159,15 @@ class HealthCheckerTest {
         checker.replace(List.of(c), reports::add); // unchanged: its count of failures goes on
         ControlMessage.Health down = next();
         assertThat(down.healthy()).isFalse();
-        assertThat(failing.get()).as("three failures in all, not three after the replace").isEqualTo(3);
+        assertThat(failing.get())
+                .as("three failures in all, not three after the replace")
+                .isEqualTo(3);
 
         checker.replace(List.of(), reports::add);
         int probes = failing.get();
-        assertThat(reports.poll(3, TimeUnit.SECONDS)).as("a stopped check reports nothing").isNull();
+        assertThat(reports.poll(3, TimeUnit.SECONDS))
+                .as("a stopped check reports nothing")
+                .isNull();
         assertThat(failing.get()).as("nor probes").isLessThanOrEqualTo(probes + 1);
     }
 

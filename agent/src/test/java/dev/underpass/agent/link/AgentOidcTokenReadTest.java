@@ -33,6 +33,7 @@ class AgentOidcTokenReadTest {
 
     @TempDir
     Path dir;
+
     ServerSocket gateway;
     Path fifo;
     final AtomicInteger connections = new AtomicInteger();
@@ -78,7 +79,8 @@ class AgentOidcTokenReadTest {
         } catch (IOException e) {
             mkfifo = null;
         }
-        assumeTrue(mkfifo != null && mkfifo.waitFor(10, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo available");
+        assumeTrue(
+                mkfifo != null && mkfifo.waitFor(10, TimeUnit.SECONDS) && mkfifo.exitValue() == 0, "mkfifo available");
 
         // A stand-in gateway that counts connections and closes them: every link fails, so the agent reconnects.
         gateway = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
@@ -92,26 +94,52 @@ class AgentOidcTokenReadTest {
             }
         });
         InetSocketAddress at = (InetSocketAddress) gateway.getLocalSocketAddress();
-        AgentConfig config = new AgentConfig("127.0.0.1:" + at.getPort(), "fifo-agent", null, null, null, null, null,
-                null, null, null, List.of("db.internal:5432"), null, null, null, null, "wid-0123456789abcdef",
-                fifo.toString(), null);
+        AgentConfig config = new AgentConfig(
+                "127.0.0.1:" + at.getPort(),
+                "fifo-agent",
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                List.of("db.internal:5432"),
+                null,
+                null,
+                null,
+                null,
+                "wid-0123456789abcdef",
+                fifo.toString(),
+                null);
         Agent agent = new Agent(config);
         agent.start();
 
         Thread.sleep(300);
-        assertThat(connections.get()).as("no connect before a token is readable").isZero();
+        assertThat(connections.get())
+                .as("no connect before a token is readable")
+                .isZero();
         write("eyJ.first.sig");
-        assertThat(waitFor(() -> connections.get() == 1)).as("connected with the first token").isTrue();
+        assertThat(waitFor(() -> connections.get() == 1))
+                .as("connected with the first token")
+                .isTrue();
         Thread.sleep(Backoff.DEFAULT_INITIAL.toMillis() * 2);
-        assertThat(connections.get()).as("the reconnect waits for the file to be read again").isEqualTo(1);
+        assertThat(connections.get())
+                .as("the reconnect waits for the file to be read again")
+                .isEqualTo(1);
         write("eyJ.second.sig");
-        assertThat(waitFor(() -> connections.get() == 2)).as("connected again after the second token").isTrue();
+        assertThat(waitFor(() -> connections.get() == 2))
+                .as("connected again after the second token")
+                .isTrue();
 
         // After the second backoff (at most twice the initial delay) the third read is blocked; stopping needs the
         // event loop, which must be free.
         Thread.sleep(Backoff.DEFAULT_INITIAL.toMillis() * 4);
         Thread closing = Thread.ofPlatform().daemon().start(agent::close);
         closing.join(WAIT.toMillis());
-        assertThat(closing.isAlive()).as("close() stalled: the event loop is blocked reading the token file").isFalse();
+        assertThat(closing.isAlive())
+                .as("close() stalled: the event loop is blocked reading the token file")
+                .isFalse();
     }
 }

@@ -40,8 +40,12 @@ class BackoffTest {
                 min = Math.min(min, d);
                 max = Math.max(max, d);
             }
-            assertThat(min).as("smallest delay at step %d", step).isLessThanOrEqualTo(ceilings[step] / 2 + ceilings[step] / 10);
-            assertThat(max).as("largest delay at step %d", step).isGreaterThanOrEqualTo(ceilings[step] - ceilings[step] / 10);
+            assertThat(min)
+                    .as("smallest delay at step %d", step)
+                    .isLessThanOrEqualTo(ceilings[step] / 2 + ceilings[step] / 10);
+            assertThat(max)
+                    .as("largest delay at step %d", step)
+                    .isGreaterThanOrEqualTo(ceilings[step] - ceilings[step] / 10);
         }
     }
 
@@ -84,7 +88,9 @@ class BackoffTest {
         // whose backoff had grown to 5-8 s came back seconds after the gateway).
         Backoff b = new Backoff(Duration.ofMillis(250), Duration.ofSeconds(30));
         for (int i = 0; i < 40; i++) {
-            assertThat(b.nextRefused().toMillis()).as("attempt %d", i).isLessThanOrEqualTo(Backoff.QUICK_MAX.toMillis());
+            assertThat(b.nextRefused().toMillis())
+                    .as("attempt %d", i)
+                    .isLessThanOrEqualTo(Backoff.QUICK_MAX.toMillis());
         }
         // Other failures (a timeout, a refused session) still back off all the way.
         long longest = 0;
@@ -103,7 +109,9 @@ class BackoffTest {
         }
         b.quick(Duration.ofMillis(800));
         for (int i = 0; i < 20; i++) {
-            assertThat(b.next().toMillis()).as("attempt %d within the window", i).isBetween(400L, 800L);
+            assertThat(b.next().toMillis())
+                    .as("attempt %d within the window", i)
+                    .isBetween(400L, 800L);
             now[0] += Duration.ofSeconds(5).toNanos();
         }
         now[0] += Backoff.QUICK_WINDOW.toNanos();

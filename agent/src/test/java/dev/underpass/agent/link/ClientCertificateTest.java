@@ -32,13 +32,31 @@ class ClientCertificateTest {
     Path dir;
 
     private AgentConfig config(String tokenFile, String cert, String key) {
-        return new AgentConfig("gw.example.com:8443", null, null, tokenFile, null, null, null, null, null, null,
-                List.of("db:5432"), null, null, cert, key, null, null, null);
+        return new AgentConfig(
+                "gw.example.com:8443",
+                null,
+                null,
+                tokenFile,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                List.of("db:5432"),
+                null,
+                null,
+                cert,
+                key,
+                null,
+                null,
+                null);
     }
 
     private static List<String> credentialErrors(AgentConfig c) {
-        return c.validate().stream().filter(e -> e.startsWith("token") || e.startsWith("credentials")
-                || e.startsWith("client")).toList();
+        return c.validate().stream()
+                .filter(e -> e.startsWith("token") || e.startsWith("credentials") || e.startsWith("client"))
+                .toList();
     }
 
     @Test
@@ -46,12 +64,16 @@ class ClientCertificateTest {
         Path cert = Files.writeString(dir.resolve("client.pem"), "c");
         Path key = Files.writeString(dir.resolve("client-key.pem"), "k");
         Path token = Files.writeString(dir.resolve("token"), "upa_x");
-        assertThat(credentialErrors(config(null, cert.toString(), key.toString()))).isEmpty();
-        assertThat(config(null, cert.toString(), key.toString()).usesClientCertificate()).isTrue();
-        assertThat(credentialErrors(config(token.toString(), cert.toString(), key.toString()))).containsExactly(
-                "credentials: tokenFile and clientCert (expected: exactly one of them; an agent authenticates one way)");
-        assertThat(credentialErrors(config(null, cert.toString(), null))).containsExactly(
-                "clientKey: missing (expected: with clientCert, the key from 'underpass agent enroll', client-key.pem)");
+        assertThat(credentialErrors(config(null, cert.toString(), key.toString())))
+                .isEmpty();
+        assertThat(config(null, cert.toString(), key.toString()).usesClientCertificate())
+                .isTrue();
+        assertThat(credentialErrors(config(token.toString(), cert.toString(), key.toString())))
+                .containsExactly(
+                        "credentials: tokenFile and clientCert (expected: exactly one of them; an agent authenticates one way)");
+        assertThat(credentialErrors(config(null, cert.toString(), null)))
+                .containsExactly(
+                        "clientKey: missing (expected: with clientCert, the key from 'underpass agent enroll', client-key.pem)");
         assertThat(credentialErrors(config(null, dir.resolve("nope.pem").toString(), key.toString())))
                 .containsExactly("clientCert: " + dir.resolve("nope.pem") + " (expected: a readable PEM file)");
     }
@@ -62,21 +84,31 @@ class ClientCertificateTest {
         gen.initialize(new ECGenParameterSpec("secp256r1"));
         KeyPair keys = gen.generateKeyPair();
         X500Name name = new X500Name("CN=agc-0123456789abcdef");
-        var holder = new JcaX509v3CertificateBuilder(name, BigInteger.ONE, Date.from(Instant.now().minusSeconds(60)),
-                Date.from(Instant.now().plusSeconds(3600)), name, keys.getPublic())
+        var holder = new JcaX509v3CertificateBuilder(
+                        name,
+                        BigInteger.ONE,
+                        Date.from(Instant.now().minusSeconds(60)),
+                        Date.from(Instant.now().plusSeconds(3600)),
+                        name,
+                        keys.getPublic())
                 .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
         Path cert = Files.writeString(dir.resolve("client.pem"), pem(holder));
         Path key = dir.resolve("client-key.pem");
         SecretBox box = SecretBox.fromEnvironment(Map.of("K", SecretBox.newKeyText()), "K");
-        SealedFiles.writePrivate(key, pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII),
-                ClientCertificate.PURPOSE, box);
+        SealedFiles.writePrivate(
+                key,
+                pem(new JcaPKCS8Generator(keys.getPrivate(), null)).getBytes(StandardCharsets.US_ASCII),
+                ClientCertificate.PURPOSE,
+                box);
         AgentConfig c = config(null, cert.toString(), key.toString());
 
         assertThat(ClientCertificate.sslContext(c, box).isClient()).isTrue();
         assertThatThrownBy(() -> ClientCertificate.sslContext(c, null))
-                .hasMessage("clientKey " + key + " is encrypted; set UNDERPASS_SECRET_KEY to the key it was sealed with");
-        assertThatThrownBy(() -> ClientCertificate.sslContext(c, SecretBox.fromEnvironment(Map.of("K",
-                SecretBox.newKeyText()), "K"))).hasMessageContaining("does not open it");
+                .hasMessage(
+                        "clientKey " + key + " is encrypted; set UNDERPASS_SECRET_KEY to the key it was sealed with");
+        assertThatThrownBy(() -> ClientCertificate.sslContext(
+                        c, SecretBox.fromEnvironment(Map.of("K", SecretBox.newKeyText()), "K")))
+                .hasMessageContaining("does not open it");
     }
 
     private static String pem(Object o) throws Exception {

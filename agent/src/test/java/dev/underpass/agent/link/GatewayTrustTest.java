@@ -42,14 +42,18 @@ class GatewayTrustTest {
     void startGateway() throws Exception {
         gatewayCert = new SelfSignedCertificate("localhost");
         SslContext ssl = Tls.server(gatewayCert.certificate(), gatewayCert.privateKey());
-        gateway = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)
+        gateway = new ServerBootstrap()
+                .group(group)
+                .channel(NioServerSocketChannel.class)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(ssl.newHandler(ch.alloc()));
                     }
                 })
-                .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+                .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .sync()
+                .channel();
     }
 
     @AfterEach
@@ -61,11 +65,13 @@ class GatewayTrustTest {
 
     /** The handshake's failure as the agent logs it ({@link Causes#root}), dialling {@code host} with {@code caFile}. */
     private String handshake(String host, String caFile) throws Exception {
-        AgentConfig config = new AgentConfig(host + ":" + port(), "test-agent", "upa_x", null, caFile, null, null, null, null,
-                null, List.of());
+        AgentConfig config = new AgentConfig(
+                host + ":" + port(), "test-agent", "upa_x", null, caFile, null, null, null, null, null, List.of());
         SslContext client = Tls.client(GatewayTrust.of(config), GatewayTrust.verifiesHostname(config));
         SslHandler[] tls = new SslHandler[1];
-        Channel ch = new Bootstrap().group(group).channel(NioSocketChannel.class)
+        Channel ch = new Bootstrap()
+                .group(group)
+                .channel(NioSocketChannel.class)
                 .handler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel c) {
@@ -73,7 +79,9 @@ class GatewayTrustTest {
                         c.pipeline().addLast(tls[0]);
                     }
                 })
-                .connect(gateway.localAddress()).sync().channel();
+                .connect(gateway.localAddress())
+                .sync()
+                .channel();
         try {
             Future<Channel> done = tls[0].handshakeFuture().await();
             assertThat(done.isSuccess()).as("the handshake fails").isFalse();
@@ -91,8 +99,11 @@ class GatewayTrustTest {
     void aNameTheCertificateDoesNotCoverIsNamedWithWhatItCoversAndWhatToDo() throws Exception {
         String why = handshake("127.0.0.1", gatewayCert.certificate().getPath());
 
-        assertThat(why).contains("the gateway's certificate does not cover 127.0.0.1", "add 127.0.0.1 to serverNames",
-                "--pin sha256:");
+        assertThat(why)
+                .contains(
+                        "the gateway's certificate does not cover 127.0.0.1",
+                        "add 127.0.0.1 to serverNames",
+                        "--pin sha256:");
     }
 
     @Test
@@ -101,8 +112,12 @@ class GatewayTrustTest {
         try {
             String why = handshake("localhost", other.certificate().getPath());
 
-            assertThat(why).contains("is not signed by a CA in --ca-file " + other.certificate().getPath(), "CN=localhost",
-                    "tls/ca.pem");
+            assertThat(why)
+                    .contains(
+                            "is not signed by a CA in --ca-file "
+                                    + other.certificate().getPath(),
+                            "CN=localhost",
+                            "tls/ca.pem");
         } finally {
             other.delete();
         }

@@ -36,8 +36,8 @@ final class ApiException extends RuntimeException {
     }
 
     static ApiException invalid(List<String> errors) {
-        return new ApiException(400, "the request has " + errors.size() + " invalid field(s): " + String.join("; ", errors),
-                errors);
+        return new ApiException(
+                400, "the request has " + errors.size() + " invalid field(s): " + String.join("; ", errors), errors);
     }
 
     int status() {

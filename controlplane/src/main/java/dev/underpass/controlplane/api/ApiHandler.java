@@ -7,16 +7,13 @@ import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.tenancy.OidcLogins;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.telemetry.RepeatedEvents;
-import dev.underpass.telemetry.SecretMasker;
 import io.netty.buffer.ByteBufUtil;
-import java.util.concurrent.TimeUnit;
-import io.netty.handler.ssl.SslHandler;
-import io.netty.channel.socket.DuplexChannel;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.Channel;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -29,13 +26,14 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.ssl.SslHandler;
 import java.net.SocketAddress;
 import java.sql.SQLException;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
@@ -92,9 +90,17 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String path = decoded.path();
         if (request.decoderResult().isFailure()) {
             Throwable cause = request.decoderResult().cause();
-            int status = cause instanceof TooLongHttpLineException ? 414 : cause instanceof TooLongHttpHeaderException ? 431 : 400;
-            respond(ctx, problem(status, "malformed HTTP request: " + cause.getMessage(), path, List.of()), false,
-                    method, path, null, start);
+            int status = cause instanceof TooLongHttpLineException
+                    ? 414
+                    : cause instanceof TooLongHttpHeaderException ? 431 : 400;
+            respond(
+                    ctx,
+                    problem(status, "malformed HTTP request: " + cause.getMessage(), path, List.of()),
+                    false,
+                    method,
+                    path,
+                    null,
+                    start);
             return;
         }
         String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
@@ -103,48 +109,79 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         if (inFlight.get() >= MAX_PIPELINED) {
             // Netty's codec decodes all that one read brought; answered in turn, after those before it.
             overflowed = true;
-            log.info("connection from {} pipelined more than {} requests: the next is refused, the connection closed", from,
+            log.info(
+                    "connection from {} pipelined more than {} requests: the next is refused, the connection closed",
+                    from,
                     MAX_PIPELINED);
-            previous = previous.thenRunAsync(() -> respond(ctx, problem(429, "more than " + MAX_PIPELINED
-                    + " requests were sent ahead of their answers on this connection; this one and those after it were "
-                    + "not run (expected: at most " + MAX_PIPELINED + " requests awaiting answers; send the rest again on "
-                    + "a new connection)", path, List.of()), false, method, path, null, start), operations);
+            previous = previous.thenRunAsync(
+                    () -> respond(
+                            ctx,
+                            problem(
+                                    429,
+                                    "more than " + MAX_PIPELINED
+                                            + " requests were sent ahead of their answers on this connection; this one and those after it were "
+                                            + "not run (expected: at most " + MAX_PIPELINED
+                                            + " requests awaiting answers; send the rest again on "
+                                            + "a new connection)",
+                                    path,
+                                    List.of()),
+                            false,
+                            method,
+                            path,
+                            null,
+                            start),
+                    operations);
             return;
         }
         byte[] body = ByteBufUtil.getBytes(request.content());
         inFlight.incrementAndGet();
         ctx.channel().config().setAutoRead(false);
-        previous = previous.thenRunAsync(() -> {
-            Principal[] who = new Principal[1];
-            FullHttpResponse response;
-            try {
-                response = handle(method, path, decoded.parameters(), authorization, account, from, body, who);
-            } catch (ApiException e) {
-                response = problem(e.status(), e.getMessage(), path, e.errors());
-                e.headers().forEach(response.headers()::set);
-            } catch (Refused e) {
-                response = problem(ProblemMapper.problem(e, path));
-                ProblemMapper.headers(e).forEach(response.headers()::set);
-            } catch (Exception | Error e) { // whatever happens, this request is answered and the next one runs
-                response = failure(e, path);
-            }
-            respond(ctx, response, keepAlive, method, path, who[0], start);
-            if (inFlight.decrementAndGet() == 0 && keepAlive && !overflowed) {
-                ctx.channel().config().setAutoRead(true);
-            }
-        }, operations);
+        previous = previous.thenRunAsync(
+                () -> {
+                    Principal[] who = new Principal[1];
+                    FullHttpResponse response;
+                    try {
+                        response = handle(method, path, decoded.parameters(), authorization, account, from, body, who);
+                    } catch (ApiException e) {
+                        response = problem(e.status(), e.getMessage(), path, e.errors());
+                        e.headers().forEach(response.headers()::set);
+                    } catch (Refused e) {
+                        response = problem(ProblemMapper.problem(e, path));
+                        ProblemMapper.headers(e).forEach(response.headers()::set);
+                    } catch (Exception | Error e) { // whatever happens, this request is answered and the next one runs
+                        response = failure(e, path);
+                    }
+                    respond(ctx, response, keepAlive, method, path, who[0], start);
+                    if (inFlight.decrementAndGet() == 0 && keepAlive && !overflowed) {
+                        ctx.channel().config().setAutoRead(true);
+                    }
+                },
+                operations);
     }
 
-    private FullHttpResponse handle(String method, String path, Map<String, List<String>> query, String authorization,
-                                    String account, SocketAddress from, byte[] body, Principal[] who) throws Exception {
+    private FullHttpResponse handle(
+            String method,
+            String path,
+            Map<String, List<String>> query,
+            String authorization,
+            String account,
+            SocketAddress from,
+            byte[] body,
+            Principal[] who)
+            throws Exception {
         Router.Match match = router.match(method, path);
         if (match == null) {
             List<String> allowed = router.allowed(path);
             if (allowed.isEmpty()) {
-                throw new ApiException(404, "no API resource at " + path + " (the API is described at /v1/openapi.yaml)");
+                throw new ApiException(
+                        404, "no API resource at " + path + " (the API is described at /v1/openapi.yaml)");
             }
-            throw new ApiException(405, "method " + method + " is not allowed on " + path + " (expected: "
-                    + String.join(", ", allowed) + ")", List.of(), Map.of("allow", String.join(", ", allowed)));
+            throw new ApiException(
+                    405,
+                    "method " + method + " is not allowed on " + path + " (expected: " + String.join(", ", allowed)
+                            + ")",
+                    List.of(),
+                    Map.of("allow", String.join(", ", allowed)));
         }
         Principal principal = null;
         if (match.route().authenticated()) {
@@ -152,7 +189,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             // Anything but an API key is a user's OIDC token, where the operator turned OIDC login on;
             // the underpass-account header names the account whose user it logs in as.
             principal = bearer != null && !bearer.startsWith(Secrets.API_KEY_PREFIX) && logins.enabled()
-                    ? logins.authenticate(bearer, account, from, "API") : keys.authenticate(bearer, from, "API");
+                    ? logins.authenticate(bearer, account, from, "API")
+                    : keys.authenticate(bearer, from, "API");
             who[0] = principal;
         }
         Object result = match.route().handler().handle(new Call(principal, match.parameters(), query, body));
@@ -171,8 +209,10 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             return null;
         }
         if (!authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            throw new ApiException(401, "authorization header is not 'Bearer <API key>' (expected: an Authorization header: "
-                    + "Bearer " + Secrets.API_KEY_PREFIX + "...)");
+            throw new ApiException(
+                    401,
+                    "authorization header is not 'Bearer <API key>' (expected: an Authorization header: " + "Bearer "
+                            + Secrets.API_KEY_PREFIX + "...)");
         }
         return authorization.substring(7).trim();
     }
@@ -184,13 +224,19 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         if (root instanceof SQLException sql && "23505".equals(sql.getSQLState())) {
             // A unique constraint caught what a concurrent request created first.
-            return problem(409, "a concurrent request changed the same object first; look at it again and retry if still wanted",
-                    path, List.of());
+            return problem(
+                    409,
+                    "a concurrent request changed the same object first; look at it again and retry if still wanted",
+                    path,
+                    List.of());
         }
         String reference = Secrets.id("err-", 12);
         log.error("api {} failed, reference {}", path, reference, e);
-        return problem(500, "the gateway failed to complete the request; its log has the cause under reference " + reference,
-                path, List.of());
+        return problem(
+                500,
+                "the gateway failed to complete the request; its log has the cause under reference " + reference,
+                path,
+                List.of());
     }
 
     static FullHttpResponse problem(int status, String detail, String instance, List<String> errors) {
@@ -213,8 +259,14 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         return r;
     }
 
-    private void respond(ChannelHandlerContext ctx, FullHttpResponse response, boolean keepAlive, String method,
-                         String path, Principal who, long start) {
+    private void respond(
+            ChannelHandlerContext ctx,
+            FullHttpResponse response,
+            boolean keepAlive,
+            String method,
+            String path,
+            Principal who,
+            long start) {
         HttpUtil.setContentLength(response, response.content().readableBytes());
         if (keepAlive) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
@@ -228,18 +280,40 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             f.addListener(written -> lingeringClose(ctx));
         }
         if (status == 429) {
-            return; // too many failed authentications: AuthFailures logs these, sparingly, so that they cannot flood the log
+            return; // too many failed authentications: AuthFailures logs these, sparingly, so that they cannot flood
+            // the log
         }
         long ms = (System.nanoTime() - start) / 1_000_000;
         String caller = who == null ? "-" : who.user() + "@" + who.account() + " key=" + who.keyId();
         if (status >= 500) {
-            log.warn("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
+            log.warn(
+                    "{} {} {} {}ms {} from {}",
+                    method,
+                    path,
+                    status,
+                    ms,
+                    caller,
+                    ctx.channel().remoteAddress());
         } else if (status >= 400 && who == null) {
             // Nobody authenticated: junk and scanners repeat themselves. One line per source and status every 10 s.
-            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()) + " " + status, "{} {} {} {}ms {} from {}",
-                    method, path, status, ms, caller, ctx.channel().remoteAddress());
+            refusals.info(
+                    RepeatedEvents.source(ctx.channel().remoteAddress()) + " " + status,
+                    "{} {} {} {}ms {} from {}",
+                    method,
+                    path,
+                    status,
+                    ms,
+                    caller,
+                    ctx.channel().remoteAddress());
         } else {
-            log.info("{} {} {} {}ms {} from {}", method, path, status, ms, caller, ctx.channel().remoteAddress());
+            log.info(
+                    "{} {} {} {}ms {} from {}",
+                    method,
+                    path,
+                    status,
+                    ms,
+                    caller,
+                    ctx.channel().remoteAddress());
         }
     }
 
@@ -269,7 +343,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         String source = RepeatedEvents.source(ctx.channel().remoteAddress());
         if (cause instanceof DecoderException && cause.getCause() instanceof SSLException ssl) {
-            refusals.info(source, "TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
+            refusals.info(
+                    source, "TLS handshake from {} failed: {}", ctx.channel().remoteAddress(), ssl.getMessage());
         } else {
             refusals.info(source, "connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
         }

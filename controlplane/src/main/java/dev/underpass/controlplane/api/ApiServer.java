@@ -38,6 +38,7 @@ import java.util.concurrent.TimeUnit;
 public final class ApiServer implements AutoCloseable {
     /** The largest request body accepted; larger ones get 413. */
     static final int MAX_BODY_BYTES = 1 << 20;
+
     static final int MAX_HEADER_BYTES = 16 * 1024;
 
     /**
@@ -45,9 +46,9 @@ public final class ApiServer implements AutoCloseable {
      * its last, and between requests before it is closed as idle.
      */
     record Timeouts(Duration handshake, Duration request, Duration idle) {
-        static final Timeouts DEFAULTS = new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
+        static final Timeouts DEFAULTS =
+                new Timeouts(Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60));
     }
-
 
     private final Router router;
     private final ControlPlane controlPlane;
@@ -72,8 +73,8 @@ public final class ApiServer implements AutoCloseable {
     public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
         // Refusals of clients that did not authenticate, and connections closed by a deadline: one line per
         // source, kind and interval, since such clients come in floods.
-        RepeatedEvents refusals = new RepeatedEvents(ApiHandler.log, RepeatedEvents.DEFAULT_INTERVAL,
-                RepeatedEvents.DEFAULT_MAX_KEYS, group);
+        RepeatedEvents refusals = new RepeatedEvents(
+                ApiHandler.log, RepeatedEvents.DEFAULT_INTERVAL, RepeatedEvents.DEFAULT_MAX_KEYS, group);
         server = new ServerBootstrap()
                 .group(group)
                 .channel(Transport.serverChannel())
@@ -86,16 +87,33 @@ public final class ApiServer implements AutoCloseable {
                         tls.setHandshakeTimeoutMillis(0); // the deadlines' own, which logs what it closes
                         ch.pipeline().addLast("tls", tls);
                         ch.pipeline().addLast("deadline", deadlines.bytes());
-                        // Netty's own bound on pipelined requests closes the connection unanswered; ApiHandler's answers.
-                        ch.pipeline().addLast("http", new HttpServerCodec(new HttpDecoderConfig().setMaxInitialLineLength(4096)
-                                .setMaxHeaderSize(MAX_HEADER_BYTES).setMaxChunkSize(8192), Integer.MAX_VALUE));
+                        // Netty's own bound on pipelined requests closes the connection unanswered; ApiHandler's
+                        // answers.
+                        ch.pipeline()
+                                .addLast(
+                                        "http",
+                                        new HttpServerCodec(
+                                                new HttpDecoderConfig()
+                                                        .setMaxInitialLineLength(4096)
+                                                        .setMaxHeaderSize(MAX_HEADER_BYTES)
+                                                        .setMaxChunkSize(8192),
+                                                Integer.MAX_VALUE));
                         ch.pipeline().addLast("request-end", deadlines.requests());
                         ch.pipeline().addLast("body", new BodyAggregator());
-                        ch.pipeline().addLast("api", new ApiHandler(router, controlPlane.apiKeys(), controlPlane.oidcLogins(),
-                                operations, refusals));
+                        ch.pipeline()
+                                .addLast(
+                                        "api",
+                                        new ApiHandler(
+                                                router,
+                                                controlPlane.apiKeys(),
+                                                controlPlane.oidcLogins(),
+                                                operations,
+                                                refusals));
                     }
                 })
-                .bind(address).sync().channel();
+                .bind(address)
+                .sync()
+                .channel();
         return (InetSocketAddress) server.localAddress();
     }
 
@@ -108,10 +126,17 @@ public final class ApiServer implements AutoCloseable {
         @Override
         protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) {
             String uri = oversized instanceof HttpRequest r ? new QueryStringDecoder(r.uri()).path() : "";
-            ApiHandler.log.info("request to {} from {} refused: body over {} bytes", uri, ctx.channel().remoteAddress(),
+            ApiHandler.log.info(
+                    "request to {} from {} refused: body over {} bytes",
+                    uri,
+                    ctx.channel().remoteAddress(),
                     MAX_BODY_BYTES);
-            FullHttpResponse problem = ApiHandler.problem(413, "the request body is larger than " + MAX_BODY_BYTES
-                    + " bytes (expected: a JSON document of at most 1 MiB)", uri, List.of());
+            FullHttpResponse problem = ApiHandler.problem(
+                    413,
+                    "the request body is larger than " + MAX_BODY_BYTES
+                            + " bytes (expected: a JSON document of at most 1 MiB)",
+                    uri,
+                    List.of());
             HttpUtil.setContentLength(problem, problem.content().readableBytes());
             if (!(oversized instanceof FullHttpMessage) && HttpUtil.isKeepAlive(oversized)) {
                 // The client is still sending the body: closing now would reset the connection and lose this

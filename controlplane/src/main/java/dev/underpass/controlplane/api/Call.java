@@ -34,7 +34,8 @@ final class Call {
             return null;
         }
         if (values.size() > 1) {
-            throw new ApiException(400, "query parameter " + name + " given " + values.size() + " times (expected: once)");
+            throw new ApiException(
+                    400, "query parameter " + name + " given " + values.size() + " times (expected: once)");
         }
         return values.getFirst();
     }

@@ -8,11 +8,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.concurrent.ScheduledFuture;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
 import java.time.Duration;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -41,7 +37,10 @@ final class ConnectionDeadlines {
         return new ChannelInboundHandlerAdapter() {
             @Override
             public void channelActive(ChannelHandlerContext ctx) throws Exception {
-                arm(ctx, timeouts.handshake(), "its TLS handshake did not finish within " + seconds(timeouts.handshake()));
+                arm(
+                        ctx,
+                        timeouts.handshake(),
+                        "its TLS handshake did not finish within " + seconds(timeouts.handshake()));
                 super.channelActive(ctx);
             }
 
@@ -57,8 +56,11 @@ final class ConnectionDeadlines {
             public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
                 if (!reading && msg instanceof ByteBuf b && b.isReadable()) {
                     reading = true;
-                    arm(ctx, timeouts.request(), "its request was not complete within " + seconds(timeouts.request())
-                            + " of its first byte");
+                    arm(
+                            ctx,
+                            timeouts.request(),
+                            "its request was not complete within " + seconds(timeouts.request())
+                                    + " of its first byte");
                 }
                 super.channelRead(ctx, msg);
             }
@@ -76,7 +78,8 @@ final class ConnectionDeadlines {
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
                 if (msg instanceof LastHttpContent) {
-                    // Bytes of a pipelined request may have come with this one's end: its clock starts at the next read.
+                    // Bytes of a pipelined request may have come with this one's end: its clock starts at the next
+                    // read.
                     reading = false;
                     idle(ctx);
                 }
@@ -92,15 +95,25 @@ final class ConnectionDeadlines {
     /** Closes the connection after {@code d}, logging {@code why} (sparingly) unless it is null: an idle close. */
     private void arm(ChannelHandlerContext ctx, Duration d, String why) {
         cancel();
-        timer = ctx.executor().schedule(() -> {
-            if (why == null) {
-                ApiHandler.log.debug("connection from {} idle for {}: closed", ctx.channel().remoteAddress(), seconds(d));
-            } else {
-                refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "connection from {} closed: {}",
-                        ctx.channel().remoteAddress(), why);
-            }
-            ctx.close();
-        }, d.toNanos(), TimeUnit.NANOSECONDS);
+        timer = ctx.executor()
+                .schedule(
+                        () -> {
+                            if (why == null) {
+                                ApiHandler.log.debug(
+                                        "connection from {} idle for {}: closed",
+                                        ctx.channel().remoteAddress(),
+                                        seconds(d));
+                            } else {
+                                refusals.info(
+                                        RepeatedEvents.source(ctx.channel().remoteAddress()),
+                                        "connection from {} closed: {}",
+                                        ctx.channel().remoteAddress(),
+                                        why);
+                            }
+                            ctx.close();
+                        },
+                        d.toNanos(),
+                        TimeUnit.NANOSECONDS);
     }
 
     private void cancel() {

@@ -40,14 +40,16 @@ public final class Json {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS) // "443" is not a port, 1 is not true
             .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT) // nor is 443.5
-            .withCoercionConfig(LogicalType.Textual, c -> c.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
-                    .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
-                    .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail)) // nor is 42 a name
-            .defaultPropertyInclusion(JsonInclude.Value.construct(JsonInclude.Include.NON_NULL, JsonInclude.Include.USE_DEFAULTS))
+            .withCoercionConfig(
+                    LogicalType.Textual,
+                    c -> c.setCoercion(CoercionInputShape.Integer, CoercionAction.Fail)
+                            .setCoercion(CoercionInputShape.Float, CoercionAction.Fail)
+                            .setCoercion(CoercionInputShape.Boolean, CoercionAction.Fail)) // nor is 42 a name
+            .defaultPropertyInclusion(
+                    JsonInclude.Value.construct(JsonInclude.Include.NON_NULL, JsonInclude.Include.USE_DEFAULTS))
             .build();
 
-    private Json() {
-    }
+    private Json() {}
 
     /** Reads a request body, turning every malformed input into a 400 that names the field. */
     public static <T> T read(byte[] body, Class<T> type) {
@@ -72,9 +74,12 @@ public final class Json {
         if (e.getCause() instanceof Refused refused) {
             return refused;
         }
-        String field = e instanceof com.fasterxml.jackson.databind.JsonMappingException m ? m.getPath().stream()
-                .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
-                .collect(Collectors.joining(".")).replace(".[", "[") : "";
+        String field = e instanceof com.fasterxml.jackson.databind.JsonMappingException m
+                ? m.getPath().stream()
+                        .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                        .collect(Collectors.joining("."))
+                        .replace(".[", "[")
+                : "";
         String what;
         JsonParser duplicate = duplicate(e);
         if (duplicate != null) {
@@ -86,7 +91,8 @@ public final class Json {
             what = "'" + f.getValue() + "' (expected: " + jsonType(f.getTargetType()) + ")";
         } else if (e instanceof JsonEOFException || e.getCause() instanceof JsonEOFException) {
             what = "the JSON ends early (expected: a complete JSON document)";
-        } else if (e instanceof MismatchedInputException m && m.getOriginalMessage().startsWith("Trailing token")) {
+        } else if (e instanceof MismatchedInputException m
+                && m.getOriginalMessage().startsWith("Trailing token")) {
             what = "more JSON after the end of the document (expected: a single JSON object)";
         } else if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             // Jackson's own text names Java classes; say it in JSON's terms.
@@ -94,15 +100,18 @@ public final class Json {
         } else {
             what = e.getOriginalMessage();
         }
-        String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ", column "
-                + e.getLocation().getColumnNr() + ")";
+        String where = e.getLocation() == null
+                ? ""
+                : " (line " + e.getLocation().getLineNr() + ", column "
+                        + e.getLocation().getColumnNr() + ")";
         return ApiException.invalid(List.of((field.isEmpty() ? "body" : field) + ": " + what + where));
     }
 
     /** The parser that found a field given twice, where {@code e} is or wraps that complaint; else null. */
     private static JsonParser duplicate(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof StreamReadException r && r.getProcessor() instanceof JsonParser p
+            if (t instanceof StreamReadException r
+                    && r.getProcessor() instanceof JsonParser p
                     && r.getOriginalMessage().startsWith("Duplicate field")) {
                 return p;
             }

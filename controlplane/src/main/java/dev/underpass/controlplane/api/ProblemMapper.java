@@ -9,8 +9,7 @@ import java.util.Map;
  * (and the gateway, where it answers HTTP) asks here what that means on the wire.
  */
 public final class ProblemMapper {
-    private ProblemMapper() {
-    }
+    private ProblemMapper() {}
 
     public static int status(Refused.Kind kind) {
         return switch (kind) {
@@ -31,12 +30,16 @@ public final class ProblemMapper {
     /** Headers the answer carries besides the problem: {@code retry-after} when the refusal says when. */
     public static Map<String, String> headers(Refused refused) {
         return refused.retryAfterSeconds().isPresent()
-                ? Map.of("retry-after", Long.toString(refused.retryAfterSeconds().getAsLong())) : Map.of();
+                ? Map.of(
+                        "retry-after", Long.toString(refused.retryAfterSeconds().getAsLong()))
+                : Map.of();
     }
 
     /** The problem document of {@code refused}, about the request at {@code instance} (null: none). */
     public static ProblemJson problem(Refused refused, String instance) {
-        return ProblemJson.of(status(refused), refused.detail()).withInstance(instance).withErrors(refused.errors());
+        return ProblemJson.of(status(refused), refused.detail())
+                .withInstance(instance)
+                .withErrors(refused.errors());
     }
 
     /** As the API throws it internally, so that one catch answers both. */

@@ -23,8 +23,7 @@ final class Router {
     }
 
     /** A matched route, with the values of its path parameters. */
-    record Match(Route route, Map<String, String> parameters) {
-    }
+    record Match(Route route, Map<String, String> parameters) {}
 
     private final List<Route> routes = new ArrayList<>();
 

@@ -31,23 +31,22 @@ import java.util.Objects;
 public final class AuditChain {
     /** The previous hash of an account's first record: 64 zeros. */
     public static final String GENESIS = "0".repeat(64);
+
     static final String VERSION = "underpass-audit-v1";
-    private static final DateTimeFormatter AT = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'")
-            .withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter AT =
+            DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
 
     /**
      * The outcome of checking one account's chain: how many records it has, its last record, and
      * the first bad seq with what is wrong with it ({@code firstBadSeq} and {@code problem} null when valid).
      */
-    public record Verification(String account, long records, Head head, boolean valid, Long firstBadSeq, String problem) {
-    }
+    public record Verification(
+            String account, long records, Head head, boolean valid, Long firstBadSeq, String problem) {}
 
     /** The last record of a chain: what an external log keeps to detect a rewrite. */
-    public record Head(long seq, String hash) {
-    }
+    public record Head(long seq, String hash) {}
 
-    private AuditChain() {
-    }
+    private AuditChain() {}
 
     /** Times are hashed (and stored) to the millisecond, which both stores keep exactly. */
     public static Instant truncate(Instant at) {
@@ -60,20 +59,42 @@ public final class AuditChain {
     }
 
     /** The hash of a record with these fields. */
-    public static String hash(String account, long seq, String id, Instant at, String actor, String action, String target,
-                              String outcome, String details, String prevHash) {
+    public static String hash(
+            String account,
+            long seq,
+            String id,
+            Instant at,
+            String actor,
+            String action,
+            String target,
+            String outcome,
+            String details,
+            String prevHash) {
         StringBuilder b = new StringBuilder(256).append(VERSION).append('\n');
-        for (String v : new String[] {account, Long.toString(seq), id, formatAt(at), actor, action, target, outcome, details,
-                prevHash}) {
+        for (String v : new String[] {
+            account, Long.toString(seq), id, formatAt(at), actor, action, target, outcome, details, prevHash
+        }) {
             String value = Objects.requireNonNull(v, "audit field");
-            b.append(value.getBytes(StandardCharsets.UTF_8).length).append(':').append(value).append('\n');
+            b.append(value.getBytes(StandardCharsets.UTF_8).length)
+                    .append(':')
+                    .append(value)
+                    .append('\n');
         }
         return sha256Hex(b.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     /** The hash {@code r} should have, computed from its fields. */
     public static String hash(AuditRecord r) {
-        return hash(r.account(), r.seq(), r.id(), r.at(), r.actor(), r.action(), r.target(), r.outcome(), r.details(),
+        return hash(
+                r.account(),
+                r.seq(),
+                r.id(),
+                r.at(),
+                r.actor(),
+                r.action(),
+                r.target(),
+                r.outcome(),
+                r.details(),
                 r.prevHash());
     }
 
@@ -127,11 +148,13 @@ public final class AuditChain {
             if (!account.equals(r.account())) {
                 p = "record of account '" + r.account() + "' in the chain of '" + account + "'";
             } else if (r.seq() != expected) {
-                p = r.seq() > expected ? "seq " + expected + (r.seq() == expected + 1 ? "" : " to " + (r.seq() - 1))
-                        + " missing (the next record has seq " + r.seq() + ")"
+                p = r.seq() > expected
+                        ? "seq " + expected + (r.seq() == expected + 1 ? "" : " to " + (r.seq() - 1))
+                                + " missing (the next record has seq " + r.seq() + ")"
                         : "seq " + r.seq() + " out of order (expected: " + expected + ")";
             } else if (!prev.equals(r.prevHash())) {
-                p = "prevHash is not the hash of seq " + (expected - 1) + ": records were removed, inserted or reordered";
+                p = "prevHash is not the hash of seq " + (expected - 1)
+                        + ": records were removed, inserted or reordered";
             } else if (!hash(r).equals(r.hash())) {
                 p = "hash does not match the record's fields: a field was changed";
             } else {
@@ -159,8 +182,9 @@ public final class AuditChain {
         public void pastHead(long headSeq, long firstSeq, long count) {
             if (count > 0 && firstBadSeq == null) {
                 firstBadSeq = firstSeq;
-                problem = "records past the head: " + count + " record(s) from seq " + firstSeq + " after the head row's seq "
-                        + headSeq + ", which no append wrote: they were inserted directly into the store";
+                problem = "records past the head: " + count + " record(s) from seq " + firstSeq
+                        + " after the head row's seq " + headSeq
+                        + ", which no append wrote: they were inserted directly into the store";
             }
         }
 

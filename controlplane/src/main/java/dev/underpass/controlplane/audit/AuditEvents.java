@@ -37,7 +37,8 @@ public final class AuditEvents {
             Instant s = instant(errors, "since", since);
             Instant u = instant(errors, "until", until);
             if (action != null && (action.isEmpty() || action.length() > 64)) {
-                errors.add("action: '" + action + "' (expected: an action such as service.create, or a prefix such as endpoint.*)");
+                errors.add("action: '" + action
+                        + "' (expected: an action such as service.create, or a prefix such as endpoint.*)");
             }
             if (target != null && (target.isEmpty() || target.length() > 300)) {
                 errors.add("target: '" + target + "' (expected: type:id, such as service:acme/web)");
@@ -71,7 +72,8 @@ public final class AuditEvents {
         p.require(Scope.AUDIT_READ);
         Filter filter = f == null ? Filter.ALL : f;
         if (filter.since() != null && filter.until() != null && !filter.until().isAfter(filter.since())) {
-            throw Refused.invalid(List.of("until: " + filter.until() + " (expected: after since, " + filter.since() + ")"));
+            throw Refused.invalid(
+                    List.of("until: " + filter.until() + " (expected: after since, " + filter.since() + ")"));
         }
         StringBuilder sql = new StringBuilder(SELECT + " where e.account_seq = :a and e.seq > :after");
         if (filter.since() != null) {
@@ -94,10 +96,16 @@ public final class AuditEvents {
         String like = action;
         return jdbi.withHandle(h -> {
             long seq = accountSeq(h, p, account);
-            List<AuditRecord> rows = h.createQuery(sql.toString()).bind("a", seq).bind("after", page.after())
-                    .bind("since", at(filter.since())).bind("until", at(filter.until())).bind("action", like)
-                    .bind("target", filter.target()).bind("n", page.limit() + 1)
-                    .map((rs, ctx) -> record(rs)).list();
+            List<AuditRecord> rows = h.createQuery(sql.toString())
+                    .bind("a", seq)
+                    .bind("after", page.after())
+                    .bind("since", at(filter.since()))
+                    .bind("until", at(filter.until()))
+                    .bind("action", like)
+                    .bind("target", filter.target())
+                    .bind("n", page.limit() + 1)
+                    .map((rs, ctx) -> record(rs))
+                    .list();
             return Page.of(rows, page, AuditRecord::seq);
         });
     }
@@ -123,11 +131,13 @@ public final class AuditEvents {
     public List<AuditChain.Verification> verifyAll(Map<String, AuditChain.Head> expected) {
         Map<String, Long> accounts = new LinkedHashMap<>();
         jdbi.useHandle(h -> h.createQuery("select name, seq from accounts order by seq")
-                .map((rs, ctx) -> Map.entry(rs.getString(1), rs.getLong(2))).forEach(e -> accounts.put(e.getKey(), e.getValue())));
+                .map((rs, ctx) -> Map.entry(rs.getString(1), rs.getLong(2)))
+                .forEach(e -> accounts.put(e.getKey(), e.getValue())));
         for (String name : expected.keySet()) {
             if (!accounts.containsKey(name)) {
-                throw new IllegalArgumentException("expected head of account '" + name + "': no such account in the store "
-                        + "(expected one of: " + String.join(", ", accounts.keySet()) + ")");
+                throw new IllegalArgumentException(
+                        "expected head of account '" + name + "': no such account in the store " + "(expected one of: "
+                                + String.join(", ", accounts.keySet()) + ")");
             }
         }
         List<AuditChain.Verification> result = new ArrayList<>();
@@ -154,13 +164,15 @@ public final class AuditEvents {
      * the head row as it is then, which no append wrote.
      */
     private AuditChain.Verification verify(long accountSeq, AuditChain.Head also) {
-        record Known(String account, AuditChain.Head head) {
-        }
+        record Known(String account, AuditChain.Head head) {}
         Known known = jdbi.withHandle(h -> h.createQuery("select a.name, h.seq, h.hash from accounts a "
                         + "left join audit_heads h on h.account_seq = a.seq where a.seq = :a")
                 .bind("a", accountSeq)
-                .map((rs, ctx) -> new Known(rs.getString(1), rs.getString(3) == null ? new AuditChain.Head(0, AuditChain.GENESIS)
-                        : new AuditChain.Head(rs.getLong(2), rs.getString(3))))
+                .map((rs, ctx) -> new Known(
+                        rs.getString(1),
+                        rs.getString(3) == null
+                                ? new AuditChain.Head(0, AuditChain.GENESIS)
+                                : new AuditChain.Head(rs.getLong(2), rs.getString(3))))
                 .one());
         AuditChain.Verifier v = new AuditChain.Verifier(known.account()).expect(known.head());
         if (also != null) {
@@ -169,10 +181,15 @@ public final class AuditEvents {
         long after = 0;
         while (true) {
             long from = after;
-            List<AuditRecord> page = jdbi.withHandle(h -> h.createQuery(SELECT + " where e.account_seq = :a and e.seq > :after "
-                            + "and e.seq <= :head order by e.seq limit :n")
-                    .bind("a", accountSeq).bind("after", from).bind("head", known.head().seq()).bind("n", VERIFY_BATCH)
-                    .map((rs, ctx) -> record(rs)).list());
+            List<AuditRecord> page =
+                    jdbi.withHandle(h -> h.createQuery(SELECT + " where e.account_seq = :a and e.seq > :after "
+                                    + "and e.seq <= :head order by e.seq limit :n")
+                            .bind("a", accountSeq)
+                            .bind("after", from)
+                            .bind("head", known.head().seq())
+                            .bind("n", VERIFY_BATCH)
+                            .map((rs, ctx) -> record(rs))
+                            .list());
             page.forEach(v::add);
             if (page.size() < VERIFY_BATCH) {
                 break;
@@ -185,7 +202,8 @@ public final class AuditEvents {
                         + "from audit_events e left join audit_heads hd on hd.account_seq = e.account_seq "
                         + "where e.account_seq = :a and e.seq > coalesce(hd.seq, 0)")
                 .bind("a", accountSeq)
-                .map((rs, ctx) -> new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3)}).one());
+                .map((rs, ctx) -> new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3)})
+                .one());
         v.pastHead(past[0], past[2], past[1]);
         return v.result();
     }
@@ -198,7 +216,10 @@ public final class AuditEvents {
             throw Refused.forbidden("account: '" + account + "' (expected: your own account " + p.account()
                     + "; only the operator account may read another account's audit events)");
         }
-        return h.createQuery("select seq from accounts where name = :n").bind("n", account).mapTo(Long.class).findOne()
+        return h.createQuery("select seq from accounts where name = :n")
+                .bind("n", account)
+                .mapTo(Long.class)
+                .findOne()
                 .orElseThrow(() -> new Refused(Refused.Kind.NOT_FOUND, "account '" + account + "' does not exist"));
     }
 
@@ -206,9 +227,17 @@ public final class AuditEvents {
             + "e.outcome, e.details, e.prev_hash, e.hash from audit_events e join accounts a on a.seq = e.account_seq";
 
     private static AuditRecord record(ResultSet rs) throws SQLException {
-        return new AuditRecord(rs.getString("account"), rs.getLong("seq"), rs.getString("id"),
-                rs.getObject("at", OffsetDateTime.class).toInstant(), rs.getString("actor"), rs.getString("action"),
-                rs.getString("target"), rs.getString("outcome"), rs.getString("details"), rs.getString("prev_hash"),
+        return new AuditRecord(
+                rs.getString("account"),
+                rs.getLong("seq"),
+                rs.getString("id"),
+                rs.getObject("at", OffsetDateTime.class).toInstant(),
+                rs.getString("actor"),
+                rs.getString("action"),
+                rs.getString("target"),
+                rs.getString("outcome"),
+                rs.getString("details"),
+                rs.getString("prev_hash"),
                 rs.getString("hash"));
     }
 

@@ -35,15 +35,18 @@ import org.jdbi.v3.core.statement.PreparedBatch;
 public final class AuditLog {
     /** The actor of changes the system makes by itself (request expiry, listeners up or closed). */
     public static final String SYSTEM = "system";
+
     public static final String OK = "ok";
     /** Longest outcome, target and actor kept (the columns' sizes): cut there, so that a long text cannot fail its record. */
     static final int MAX_OUTCOME = 1000;
+
     static final int MAX_TARGET = 300;
     static final int MAX_ACTOR = 200;
     /** Longest details JSON kept. */
     static final int MAX_DETAILS = 4000;
     /** A whole API key, agent token or enrollment token; a shown prefix (12 characters) is fine. */
     private static final Pattern SECRET = Pattern.compile("(up[ake]_)[A-Za-z0-9_-]{20,}");
+
     private static final ObjectMapper CANONICAL = JsonMapper.builder()
             .addModule(new JavaTimeModule())
             .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS)
@@ -57,8 +60,17 @@ public final class AuditLog {
      * carries {@code otherDetails}: user names and key ids stay inside their own tenant.
      * Details are JSON text.
      */
-    public record Entry(long home, Long other, Instant at, String actor, String otherActor, String action, String target,
-                        String outcome, String details, String otherDetails) {
+    public record Entry(
+            long home,
+            Long other,
+            Instant at,
+            String actor,
+            String otherActor,
+            String action,
+            String target,
+            String outcome,
+            String details,
+            String otherDetails) {
         public Entry {
             Objects.requireNonNull(at, "at");
             actor = cut(Objects.requireNonNull(actor, "actor"), MAX_ACTOR);
@@ -77,8 +89,8 @@ public final class AuditLog {
         }
 
         /** An event of one account only. */
-        public static Entry of(long account, Instant at, String actor, String action, String target, String outcome,
-                               String details) {
+        public static Entry of(
+                long account, Instant at, String actor, String action, String target, String outcome, String details) {
             return new Entry(account, null, at, actor, null, action, target, outcome, details, null);
         }
 
@@ -110,8 +122,14 @@ public final class AuditLog {
     }
 
     /** Appends a control-plane change to the chain of accountSeq, inside the caller's transaction. */
-    public void record(Handle h, long accountSeq, String actor, String action, String target, String outcome,
-                       Map<String, ?> details) {
+    public void record(
+            Handle h,
+            long accountSeq,
+            String actor,
+            String action,
+            String target,
+            String outcome,
+            Map<String, ?> details) {
         append(h, List.of(Entry.of(accountSeq, clock.instant(), actor, action, target, outcome, json(details))));
     }
 
@@ -126,12 +144,30 @@ public final class AuditLog {
      * transaction; one record when they are the same account. The other account's copy names the
      * actor only by its account (or {@link #SYSTEM}).
      */
-    public void record(Handle h, long accountSeq, long otherAccountSeq, String actor, String action, String target,
-                       String outcome, Map<String, ?> details) {
+    public void record(
+            Handle h,
+            long accountSeq,
+            long otherAccountSeq,
+            String actor,
+            String action,
+            String target,
+            String outcome,
+            Map<String, ?> details) {
         String otherActor = SYSTEM.equals(actor) ? SYSTEM : "account " + name(h, accountSeq);
         String json = json(details);
-        append(h, List.of(new Entry(accountSeq, otherAccountSeq, clock.instant(), actor, otherActor, action, target, outcome,
-                json, json)));
+        append(
+                h,
+                List.of(new Entry(
+                        accountSeq,
+                        otherAccountSeq,
+                        clock.instant(),
+                        actor,
+                        otherActor,
+                        action,
+                        target,
+                        outcome,
+                        json,
+                        json)));
     }
 
     /** Appends {@code entries} in the caller's transaction, in their order, each to each of its accounts' chains. */
@@ -150,9 +186,10 @@ public final class AuditLog {
             heads.put(a, lockHead(h, a));
             names.put(a, name(h, a));
         }
-        PreparedBatch batch = h.prepareBatch("insert into audit_events (account_seq, seq, id, at, actor, action, target, "
-                + "outcome, details, prev_hash, hash) values (:a, :seq, :id, :at, :actor, :action, :target, :outcome, "
-                + ":details, :prev, :hash)");
+        PreparedBatch batch =
+                h.prepareBatch("insert into audit_events (account_seq, seq, id, at, actor, action, target, "
+                        + "outcome, details, prev_hash, hash) values (:a, :seq, :id, :at, :actor, :action, :target, :outcome, "
+                        + ":details, :prev, :hash)");
         for (Entry e : entries) {
             String id = Secrets.id("aud-", 20);
             Instant at = AuditChain.truncate(e.at());
@@ -162,19 +199,30 @@ public final class AuditLog {
                 String details = home ? e.details() : e.otherDetails();
                 AuditChain.Head head = heads.get(a);
                 long seq = head.seq() + 1;
-                String hash = AuditChain.hash(names.get(a), seq, id, at, actor, e.action(), e.target(), e.outcome(),
-                        details, head.hash());
-                batch.bind("a", a).bind("seq", seq).bind("id", id).bind("at", at.atOffset(ZoneOffset.UTC))
-                        .bind("actor", actor).bind("action", e.action()).bind("target", e.target())
-                        .bind("outcome", e.outcome()).bind("details", details).bind("prev", head.hash())
-                        .bind("hash", hash).add();
+                String hash = AuditChain.hash(
+                        names.get(a), seq, id, at, actor, e.action(), e.target(), e.outcome(), details, head.hash());
+                batch.bind("a", a)
+                        .bind("seq", seq)
+                        .bind("id", id)
+                        .bind("at", at.atOffset(ZoneOffset.UTC))
+                        .bind("actor", actor)
+                        .bind("action", e.action())
+                        .bind("target", e.target())
+                        .bind("outcome", e.outcome())
+                        .bind("details", details)
+                        .bind("prev", head.hash())
+                        .bind("hash", hash)
+                        .add();
                 heads.put(a, new AuditChain.Head(seq, hash));
             }
         }
         batch.execute();
         for (Map.Entry<Long, AuditChain.Head> e : heads.entrySet()) {
             h.createUpdate("update audit_heads set seq = :seq, hash = :hash where account_seq = :a")
-                    .bind("seq", e.getValue().seq()).bind("hash", e.getValue().hash()).bind("a", e.getKey()).execute();
+                    .bind("seq", e.getValue().seq())
+                    .bind("hash", e.getValue().hash())
+                    .bind("a", e.getKey())
+                    .execute();
         }
     }
 
@@ -187,9 +235,17 @@ public final class AuditLog {
      * An event between accounts named by name, as the gateway knows them: a consumer connection
      * ({@code home} the consumer, {@code other} the provider or null). See {@link Entry}.
      */
-    public record Named(String home, String other, Instant at, String actor, String otherActor, String action,
-                        String target, String outcome, Map<String, ?> details, Map<String, ?> otherDetails) {
-    }
+    public record Named(
+            String home,
+            String other,
+            Instant at,
+            String actor,
+            String otherActor,
+            String action,
+            String target,
+            String outcome,
+            Map<String, ?> details,
+            Map<String, ?> otherDetails) {}
 
     /**
      * Appends {@code events} in one transaction of their own (the gateway's connection writer);
@@ -211,9 +267,17 @@ public final class AuditLog {
                     unknown++;
                     continue;
                 }
-                entries.add(new Entry(home, other, n.at(), outside(n.actor()), n.otherActor() == null ? null
-                        : outside(n.otherActor()), n.action(), outside(n.target()), outside(n.outcome()),
-                        fittedJson(n.details()), other == null ? null : fittedJson(n.otherDetails())));
+                entries.add(new Entry(
+                        home,
+                        other,
+                        n.at(),
+                        outside(n.actor()),
+                        n.otherActor() == null ? null : outside(n.otherActor()),
+                        n.action(),
+                        outside(n.target()),
+                        outside(n.outcome()),
+                        fittedJson(n.details()),
+                        other == null ? null : fittedJson(n.otherDetails())));
             }
             append(h, entries);
             return unknown;
@@ -224,7 +288,10 @@ public final class AuditLog {
     private Long seqOf(Handle h, String name) {
         Long seq = seqs.get(name);
         if (seq == null) {
-            seq = h.createQuery("select seq from accounts where name = :n").bind("n", name).mapTo(Long.class).findOne()
+            seq = h.createQuery("select seq from accounts where name = :n")
+                    .bind("n", name)
+                    .mapTo(Long.class)
+                    .findOne()
                     .orElse(null);
             if (seq != null) {
                 seqs.put(name, seq);
@@ -235,20 +302,27 @@ public final class AuditLog {
 
     /** Locks and reads the head of an account's chain; creates it for an account that has none yet. */
     private static AuditChain.Head lockHead(Handle h, long account) {
-        var head = h.createQuery("select seq, hash from audit_heads where account_seq = :a for update").bind("a", account)
-                .map((rs, ctx) -> new AuditChain.Head(rs.getLong(1), rs.getString(2))).findOne();
+        var head = h.createQuery("select seq, hash from audit_heads where account_seq = :a for update")
+                .bind("a", account)
+                .map((rs, ctx) -> new AuditChain.Head(rs.getLong(1), rs.getString(2)))
+                .findOne();
         if (head.isPresent()) {
             return head.get();
         }
         // Only for an account created in this very transaction (V3 gave every older account a head), which no
         // other transaction can see yet: nobody else can insert the same head meanwhile.
-        h.createUpdate("insert into audit_heads (account_seq, seq, hash) values (:a, 0, :g)").bind("a", account)
-                .bind("g", AuditChain.GENESIS).execute();
+        h.createUpdate("insert into audit_heads (account_seq, seq, hash) values (:a, 0, :g)")
+                .bind("a", account)
+                .bind("g", AuditChain.GENESIS)
+                .execute();
         return new AuditChain.Head(0, AuditChain.GENESIS);
     }
 
     private static String name(Handle h, long account) {
-        return h.createQuery("select name from accounts where seq = :a").bind("a", account).mapTo(String.class).one();
+        return h.createQuery("select name from accounts where seq = :a")
+                .bind("a", account)
+                .mapTo(String.class)
+                .one();
     }
 
     /** {@code details} as canonical JSON: keys sorted, no whitespace, at most {@link #MAX_DETAILS} characters. */
@@ -260,8 +334,8 @@ public final class AuditLog {
         try {
             String text = CANONICAL.writeValueAsString(details == null ? Map.of() : details);
             if (text.length() > max) {
-                throw new IllegalArgumentException("audit details: " + text.length() + " characters (expected: at most "
-                        + MAX_DETAILS + ")");
+                throw new IllegalArgumentException(
+                        "audit details: " + text.length() + " characters (expected: at most " + MAX_DETAILS + ")");
             }
             return text;
         } catch (JsonProcessingException e) {
@@ -342,7 +416,8 @@ public final class AuditLog {
 
     /** A last guard: a record that holds a whole key or token is a bug, and must not be written. */
     private static void refuseSecrets(Entry e) {
-        for (String v : new String[] {e.actor(), e.otherActor(), e.target(), e.outcome(), e.details(), e.otherDetails()}) {
+        for (String v :
+                new String[] {e.actor(), e.otherActor(), e.target(), e.outcome(), e.details(), e.otherDetails()}) {
             if (v != null && SECRET.matcher(v).find()) {
                 throw new IllegalStateException("audit record " + e.action() + " on " + e.target()
                         + " would hold a secret (a whole key or token); refused");
@@ -361,5 +436,4 @@ public final class AuditLog {
         }
         return s.substring(0, end) + "…";
     }
-
 }

@@ -8,8 +8,7 @@ public final class Names {
     private static final Pattern NAME = Pattern.compile("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
 
-    private Names() {
-    }
+    private Names() {}
 
     public static boolean valid(String name) {
         return name != null && NAME.matcher(name).matches();
@@ -18,8 +17,9 @@ public final class Names {
     /** Adds {@code field: value (expected: ...)} to {@code errors} unless {@code name} is valid. */
     public static void check(List<String> errors, String field, String name) {
         if (!valid(name)) {
-            errors.add(field + ": " + (name == null ? "missing" : "'" + name + "'")
-                    + " (expected: lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-')");
+            errors.add(
+                    field + ": " + (name == null ? "missing" : "'" + name + "'")
+                            + " (expected: lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-')");
         }
     }
 

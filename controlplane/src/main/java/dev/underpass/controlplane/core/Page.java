@@ -52,8 +52,9 @@ public record Page<T>(List<T> items, String nextPageToken) {
             return new Page<>(List.copyOf(rows), null);
         }
         List<T> items = List.copyOf(rows.subList(0, request.limit()));
-        String token = Base64.getUrlEncoder().withoutPadding().encodeToString(
-                ("after:" + seq.applyAsLong(items.getLast())).getBytes(StandardCharsets.UTF_8));
+        String token = Base64.getUrlEncoder()
+                .withoutPadding()
+                .encodeToString(("after:" + seq.applyAsLong(items.getLast())).getBytes(StandardCharsets.UTF_8));
         return new Page<>(items, token);
     }
 

@@ -7,8 +7,16 @@ import java.util.Set;
  * (and whose expiry, when it has one, bounds the keys it creates).
  * Every control-plane operation takes one and works only inside its account.
  */
-public record Principal(long accountSeq, String account, boolean operator, long userSeq, String user, Role role,
-                        Set<Scope> scopes, String keyId, java.time.Instant keyExpiresAt) {
+public record Principal(
+        long accountSeq,
+        String account,
+        boolean operator,
+        long userSeq,
+        String user,
+        Role role,
+        Set<Scope> scopes,
+        String keyId,
+        java.time.Instant keyExpiresAt) {
     public Principal {
         scopes = Set.copyOf(scopes);
     }
@@ -20,8 +28,8 @@ public record Principal(long accountSeq, String account, boolean operator, long 
     /** Refuses with 403 unless this principal holds {@code scope}. */
     public void require(Scope scope) {
         if (!can(scope)) {
-            throw Refused.forbidden("this operation needs scope " + scope + ", which key " + keyId + " of "
-                    + user + " (role " + role + " in account " + account + ") does not have");
+            throw Refused.forbidden("this operation needs scope " + scope + ", which key " + keyId + " of " + user
+                    + " (role " + role + " in account " + account + ") does not have");
         }
     }
 

@@ -47,8 +47,11 @@ public final class Refused extends RuntimeException {
 
     /** Every problem of an input, each as {@code field: value (expected: ...)}. */
     public static Refused invalid(List<String> errors) {
-        return new Refused(Kind.INVALID, "the request has " + errors.size() + " invalid field(s): "
-                + String.join("; ", errors), errors, OptionalLong.empty());
+        return new Refused(
+                Kind.INVALID,
+                "the request has " + errors.size() + " invalid field(s): " + String.join("; ", errors),
+                errors,
+                OptionalLong.empty());
     }
 
     /** An input refused as a whole, such as a query parameter given twice. */

@@ -11,11 +11,22 @@ import java.util.Set;
  * (the platform's own) also manage accounts: admins and owners write, the others read.
  */
 public enum Role {
-    VIEWER(EnumSet.of(Scope.SERVICES_READ, Scope.ENDPOINTS_READ, Scope.KEYS_READ, Scope.AGENT_TOKENS_READ,
-            Scope.AGENT_IDENTITIES_READ, Scope.USERS_READ)),
+    VIEWER(EnumSet.of(
+            Scope.SERVICES_READ,
+            Scope.ENDPOINTS_READ,
+            Scope.KEYS_READ,
+            Scope.AGENT_TOKENS_READ,
+            Scope.AGENT_IDENTITIES_READ,
+            Scope.USERS_READ)),
     MEMBER(with(VIEWER, Scope.ENDPOINTS_WRITE, Scope.ENDPOINTS_CONNECT, Scope.KEYS_WRITE)),
-    ADMIN(with(MEMBER, Scope.SERVICES_WRITE, Scope.CONNECTIONS_DECIDE, Scope.AGENT_TOKENS_WRITE,
-            Scope.AGENT_IDENTITIES_WRITE, Scope.USERS_WRITE, Scope.AUDIT_READ)),
+    ADMIN(with(
+            MEMBER,
+            Scope.SERVICES_WRITE,
+            Scope.CONNECTIONS_DECIDE,
+            Scope.AGENT_TOKENS_WRITE,
+            Scope.AGENT_IDENTITIES_WRITE,
+            Scope.USERS_WRITE,
+            Scope.AUDIT_READ)),
     OWNER(with(ADMIN));
 
     private final Set<Scope> scopes;

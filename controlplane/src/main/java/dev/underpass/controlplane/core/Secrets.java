@@ -22,10 +22,10 @@ public final class Secrets {
     public static final String ENROLLMENT_TOKEN_PREFIX = "upe_";
     /** How much of a secret lists show, enough to recognise it and useless to an attacker. */
     public static final int SHOWN_PREFIX_LENGTH = 12;
+
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    private Secrets() {
-    }
+    private Secrets() {}
 
     public static String agentToken() {
         return AGENT_TOKEN_PREFIX + random(32);

@@ -8,8 +8,7 @@ import java.time.ZoneOffset;
 
 /** Times go to the store as UTC offsets and come back as instants, the same on H2 and PostgreSQL. */
 public final class Sql {
-    private Sql() {
-    }
+    private Sql() {}
 
     public static OffsetDateTime at(Instant instant) {
         return instant == null ? null : instant.atOffset(ZoneOffset.UTC);

@@ -38,20 +38,30 @@ public final class AgentEnrollments {
     /** Every certificate id (the certificate's common name, and its sessions' credential id) starts with this. */
     public static final String CERTIFICATE_ID_PREFIX = "agc-";
 
-    public record View(String id, String name, String prefix, Instant expiresAt, Instant usedAt, Instant createdAt,
-                       String status) {
-    }
+    public record View(
+            String id,
+            String name,
+            String prefix,
+            Instant expiresAt,
+            Instant usedAt,
+            Instant createdAt,
+            String status) {}
 
     /** A new enrollment: the only time {@code token} is shown. */
-    public record Created(View enrollment, String token) {
-    }
+    public record Created(View enrollment, String token) {}
 
-    public record CreateRequest(String name, Long expiresInSeconds) {
-    }
+    public record CreateRequest(String name, Long expiresInSeconds) {}
 
-    public record CertificateView(String id, String name, String serial, String fingerprint, Instant notAfter,
-                                  Instant revokedAt, String enrollmentId, Instant createdAt, String status) {
-    }
+    public record CertificateView(
+            String id,
+            String name,
+            String serial,
+            String fingerprint,
+            Instant notAfter,
+            Instant revokedAt,
+            String enrollmentId,
+            Instant createdAt,
+            String status) {}
 
     /** Signs the agent's key into a client certificate; the gateway holds the CA, so it implements this. */
     public interface Issuer {
@@ -60,12 +70,10 @@ public final class AgentEnrollments {
     }
 
     /** What the issuer signed: the serial (hex), SHA-256 of the DER certificate (hex), expiry and the PEM chain. */
-    public record Issued(String serial, String fingerprintSha256, Instant notAfter, String pemChain) {
-    }
+    public record Issued(String serial, String fingerprintSha256, Instant notAfter, String pemChain) {}
 
     /** The identity of a presented certificate, or why it is refused ({@code identity} then null). */
-    public record CertificateCheck(AgentTokens.Identity identity, String refusal) {
-    }
+    public record CertificateCheck(AgentTokens.Identity identity, String refusal) {}
 
     private final Jdbi jdbi;
     private final Clock clock;
@@ -97,22 +105,43 @@ public final class AgentEnrollments {
         jdbi.useTransaction(h -> {
             h.createUpdate("insert into agent_enrollments (id, account_seq, name, prefix, secret_sha256, "
                             + "expires_at, created_at, created_by) values (:id, :a, :n, :p, :h, :e, :t, :by)")
-                    .bind("id", id).bind("a", p.accountSeq()).bind("n", request.name()).bind("p", Secrets.shownPrefix(token))
-                    .bind("h", Secrets.sha256Hex(token)).bind("e", Sql.at(expires)).bind("t", Sql.at(now))
-                    .bind("by", p.actor()).execute();
-            audit.record(h, p, "agentEnrollment.create", "agentEnrollment:" + id, Map.of("name", request.name(),
-                    "prefix", Secrets.shownPrefix(token), "expiresAt", expires.toString()));
+                    .bind("id", id)
+                    .bind("a", p.accountSeq())
+                    .bind("n", request.name())
+                    .bind("p", Secrets.shownPrefix(token))
+                    .bind("h", Secrets.sha256Hex(token))
+                    .bind("e", Sql.at(expires))
+                    .bind("t", Sql.at(now))
+                    .bind("by", p.actor())
+                    .execute();
+            audit.record(
+                    h,
+                    p,
+                    "agentEnrollment.create",
+                    "agentEnrollment:" + id,
+                    Map.of(
+                            "name",
+                            request.name(),
+                            "prefix",
+                            Secrets.shownPrefix(token),
+                            "expiresAt",
+                            expires.toString()));
         });
-        return new Created(new View(id, request.name(), Secrets.shownPrefix(token), expires, null, now, "pending"), token);
+        return new Created(
+                new View(id, request.name(), Secrets.shownPrefix(token), expires, null, now, "pending"), token);
     }
 
     public Page<View> list(Principal p, Page.Request page) {
         p.require(Scope.AGENT_TOKENS_READ);
         Instant now = clock.instant();
-        List<Row<View>> rows = jdbi.withHandle(h -> h.createQuery("select seq, id, name, prefix, expires_at, used_at, created_at "
-                        + "from agent_enrollments where account_seq = :a and seq > :after order by seq limit :n")
-                .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> new Row<>(rs.getLong("seq"), enrollment(rs, now))).list());
+        List<Row<View>> rows = jdbi.withHandle(h -> h.createQuery(
+                        "select seq, id, name, prefix, expires_at, used_at, created_at "
+                                + "from agent_enrollments where account_seq = :a and seq > :after order by seq limit :n")
+                .bind("a", p.accountSeq())
+                .bind("after", page.after())
+                .bind("n", page.limit() + 1)
+                .map((rs, ctx) -> new Row<>(rs.getLong("seq"), enrollment(rs, now)))
+                .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
@@ -121,10 +150,15 @@ public final class AgentEnrollments {
         p.require(Scope.AGENT_TOKENS_WRITE);
         jdbi.useTransaction(h -> {
             String name = h.createQuery("select name from agent_enrollments where id = :id and account_seq = :a")
-                    .bind("id", id).bind("a", p.accountSeq()).mapTo(String.class).findOne()
+                    .bind("id", id)
+                    .bind("a", p.accountSeq())
+                    .mapTo(String.class)
+                    .findOne()
                     .orElseThrow(() -> Refused.notFound("agent enrollment " + id));
             h.createUpdate("delete from agent_enrollments where id = :id and account_seq = :a")
-                    .bind("id", id).bind("a", p.accountSeq()).execute();
+                    .bind("id", id)
+                    .bind("a", p.accountSeq())
+                    .execute();
             audit.record(h, p, "agentEnrollment.delete", "agentEnrollment:" + id, Map.of("name", name));
         });
     }
@@ -175,29 +209,35 @@ public final class AgentEnrollments {
 
     /** {@code e}, or for a refused token (401) the refusal over the limits on failed attempts once they are reached. */
     private Refused counted(Refused e, String token, SocketAddress from) {
-        return e.kind() != Refused.Kind.UNAUTHENTICATED ? e
-                : failures.refused(e, from, token, "agent enrollment");
+        return e.kind() != Refused.Kind.UNAUTHENTICATED ? e : failures.refused(e, from, token, "agent enrollment");
     }
 
-    private record Pending(long seq, String id, long accountSeq, String account, String name, Instant expiresAt,
-                           Instant usedAt) {
-    }
+    private record Pending(
+            long seq, String id, long accountSeq, String account, String name, Instant expiresAt, Instant usedAt) {}
 
     /** The enrollment of {@code token}, usable at {@code now}. @throws Refused UNAUTHENTICATED with the reason */
     private static Pending pending(Handle h, String token, Instant now) {
-        Pending e = h.createQuery("select e.seq, e.id, e.account_seq, a.name as account, e.name, e.expires_at, e.used_at "
-                        + "from agent_enrollments e join accounts a on a.seq = e.account_seq where e.secret_sha256 = :h")
+        Pending e = h.createQuery(
+                        "select e.seq, e.id, e.account_seq, a.name as account, e.name, e.expires_at, e.used_at "
+                                + "from agent_enrollments e join accounts a on a.seq = e.account_seq where e.secret_sha256 = :h")
                 .bind("h", Secrets.sha256Hex(token))
-                .map((rs, ctx) -> new Pending(rs.getLong("seq"), rs.getString("id"), rs.getLong("account_seq"),
-                        rs.getString("account"), rs.getString("name"), Sql.instant(rs, "expires_at"), Sql.instant(rs, "used_at")))
-                .findOne().orElse(null);
+                .map((rs, ctx) -> new Pending(
+                        rs.getLong("seq"),
+                        rs.getString("id"),
+                        rs.getLong("account_seq"),
+                        rs.getString("account"),
+                        rs.getString("name"),
+                        Sql.instant(rs, "expires_at"),
+                        Sql.instant(rs, "used_at")))
+                .findOne()
+                .orElse(null);
         if (e == null) {
             throw Refused.unauthenticated("enrollment token not recognised (expected: a token from "
                     + "'underpass agent-enrollment create' that was not deleted)");
         }
         if (e.usedAt() != null) {
-            throw Refused.unauthenticated("enrollment token already used at " + e.usedAt()
-                    + " (expected: a new token; each works once)");
+            throw Refused.unauthenticated(
+                    "enrollment token already used at " + e.usedAt() + " (expected: a new token; each works once)");
         }
         if (!e.expiresAt().isAfter(now)) {
             throw Refused.unauthenticated("enrollment token expired at " + e.expiresAt() + " (expected: a new token)");
@@ -209,7 +249,9 @@ public final class AgentEnrollments {
         Instant now = clock.instant();
         Pending e = pending(h, token, now);
         int marked = h.createUpdate("update agent_enrollments set used_at = :t where seq = :s and used_at is null")
-                .bind("t", Sql.at(now)).bind("s", e.seq()).execute();
+                .bind("t", Sql.at(now))
+                .bind("s", e.seq())
+                .execute();
         if (marked != 1) {
             throw Refused.unauthenticated("enrollment token already used (expected: a new token; each works once)");
         }
@@ -217,25 +259,38 @@ public final class AgentEnrollments {
         Issued issued = issuer.issue(id, e.account(), e.name());
         h.createUpdate("insert into agent_certificates (id, account_seq, name, serial, fingerprint_sha256, not_after, "
                         + "enrollment_id, created_at) values (:id, :a, :n, :serial, :f, :na, :enr, :t)")
-                .bind("id", id).bind("a", e.accountSeq()).bind("n", e.name()).bind("serial", issued.serial())
-                .bind("f", issued.fingerprintSha256()).bind("na", Sql.at(issued.notAfter())).bind("enr", e.id())
-                .bind("t", Sql.at(now)).execute();
+                .bind("id", id)
+                .bind("a", e.accountSeq())
+                .bind("n", e.name())
+                .bind("serial", issued.serial())
+                .bind("f", issued.fingerprintSha256())
+                .bind("na", Sql.at(issued.notAfter()))
+                .bind("enr", e.id())
+                .bind("t", Sql.at(now))
+                .execute();
         Map<String, Object> details = new LinkedHashMap<>();
         details.put("name", e.name());
         details.put("enrollment", e.id());
         details.put("serial", issued.serial());
         details.put("fingerprint", "sha256:" + issued.fingerprintSha256());
         details.put("notAfter", issued.notAfter().toString());
-        audit.record(h, e.accountSeq(), "enrollment " + e.id(), "agentCertificate.issue", "agentCertificate:" + id,
-                AuditLog.OK, details);
+        audit.record(
+                h,
+                e.accountSeq(),
+                "enrollment " + e.id(),
+                "agentCertificate.issue",
+                "agentCertificate:" + id,
+                AuditLog.OK,
+                details);
         return issued;
     }
 
     /** Who presents the certificate with this SHA-256 (hex), or why it is refused: unknown, revoked or expired. */
     public CertificateCheck verifyCertificate(String fingerprintSha256) {
         Instant now = clock.instant();
-        return jdbi.withHandle(h -> h.createQuery("select c.id, c.name, c.not_after, c.revoked_at, a.name as account "
-                        + "from agent_certificates c join accounts a on a.seq = c.account_seq where c.fingerprint_sha256 = :f")
+        return jdbi.withHandle(h -> h.createQuery(
+                        "select c.id, c.name, c.not_after, c.revoked_at, a.name as account "
+                                + "from agent_certificates c join accounts a on a.seq = c.account_seq where c.fingerprint_sha256 = :f")
                 .bind("f", fingerprintSha256)
                 .map((rs, ctx) -> {
                     String id = rs.getString("id");
@@ -247,12 +302,12 @@ public final class AgentEnrollments {
                     if (!notAfter.isAfter(now)) {
                         return new CertificateCheck(null, "agent certificate " + id + " expired at " + notAfter);
                     }
-                    return new CertificateCheck(new AgentTokens.Identity(rs.getString("account"), id, rs.getString("name")),
-                            null);
+                    return new CertificateCheck(
+                            new AgentTokens.Identity(rs.getString("account"), id, rs.getString("name")), null);
                 })
                 .findOne()
-                .orElseGet(() -> new CertificateCheck(null, "agent certificate sha256:" + fingerprintSha256
-                        + " is unknown to this gateway")));
+                .orElseGet(() -> new CertificateCheck(
+                        null, "agent certificate sha256:" + fingerprintSha256 + " is unknown to this gateway")));
     }
 
     /** Which of {@code ids} (certificate ids) can no longer open a session: revoked, expired or gone. */
@@ -262,7 +317,10 @@ public final class AgentEnrollments {
         }
         Set<String> active = new HashSet<>(jdbi.withHandle(h -> h.createQuery(
                         "select id from agent_certificates where id in (<ids>) and revoked_at is null and not_after > :now")
-                .bindList("ids", List.copyOf(ids)).bind("now", Sql.at(clock.instant())).mapTo(String.class).list()));
+                .bindList("ids", List.copyOf(ids))
+                .bind("now", Sql.at(clock.instant()))
+                .mapTo(String.class)
+                .list()));
         Set<String> result = new HashSet<>(ids);
         result.removeAll(active);
         return result;
@@ -271,10 +329,13 @@ public final class AgentEnrollments {
     public Page<CertificateView> certificates(Principal p, Page.Request page) {
         p.require(Scope.AGENT_TOKENS_READ);
         Instant now = clock.instant();
-        List<Row<CertificateView>> rows = jdbi.withHandle(h -> h.createQuery(CERTIFICATES
-                        + " where account_seq = :a and seq > :after order by seq limit :n")
-                .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> new Row<>(rs.getLong("seq"), certificate(rs, now))).list());
+        List<Row<CertificateView>> rows = jdbi.withHandle(h -> h.createQuery(
+                        CERTIFICATES + " where account_seq = :a and seq > :after order by seq limit :n")
+                .bind("a", p.accountSeq())
+                .bind("after", page.after())
+                .bind("n", page.limit() + 1)
+                .map((rs, ctx) -> new Row<>(rs.getLong("seq"), certificate(rs, now)))
+                .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
@@ -286,9 +347,16 @@ public final class AgentEnrollments {
             CertificateView before = requireCertificate(h, p, id, now);
             if (before.revokedAt() == null) {
                 h.createUpdate("update agent_certificates set revoked_at = :t where id = :id and account_seq = :a")
-                        .bind("t", Sql.at(now)).bind("id", id).bind("a", p.accountSeq()).execute();
-                audit.record(h, p, "agentCertificate.revoke", "agentCertificate:" + id, Map.of("name", before.name(),
-                        "serial", before.serial()));
+                        .bind("t", Sql.at(now))
+                        .bind("id", id)
+                        .bind("a", p.accountSeq())
+                        .execute();
+                audit.record(
+                        h,
+                        p,
+                        "agentCertificate.revoke",
+                        "agentCertificate:" + id,
+                        Map.of("name", before.name(), "serial", before.serial()));
             }
             return requireCertificate(h, p, id, now);
         });
@@ -297,30 +365,46 @@ public final class AgentEnrollments {
     }
 
     private CertificateView requireCertificate(Handle h, Principal p, String id, Instant now) {
-        return h.createQuery(CERTIFICATES + " where id = :id and account_seq = :a").bind("id", id).bind("a", p.accountSeq())
-                .map((rs, ctx) -> certificate(rs, now)).findOne()
+        return h.createQuery(CERTIFICATES + " where id = :id and account_seq = :a")
+                .bind("id", id)
+                .bind("a", p.accountSeq())
+                .map((rs, ctx) -> certificate(rs, now))
+                .findOne()
                 .orElseThrow(() -> Refused.notFound("agent certificate " + id));
     }
 
-    private static final String CERTIFICATES = "select seq, id, name, serial, fingerprint_sha256, not_after, revoked_at, "
-            + "enrollment_id, created_at from agent_certificates";
+    private static final String CERTIFICATES =
+            "select seq, id, name, serial, fingerprint_sha256, not_after, revoked_at, "
+                    + "enrollment_id, created_at from agent_certificates";
 
     private static CertificateView certificate(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant notAfter = Sql.instant(rs, "not_after");
         Instant revokedAt = Sql.instant(rs, "revoked_at");
-        return new CertificateView(rs.getString("id"), rs.getString("name"), rs.getString("serial"),
-                "sha256:" + rs.getString("fingerprint_sha256"), notAfter, revokedAt, rs.getString("enrollment_id"),
-                Sql.instant(rs, "created_at"), Credentials.status(revokedAt, notAfter, now));
+        return new CertificateView(
+                rs.getString("id"),
+                rs.getString("name"),
+                rs.getString("serial"),
+                "sha256:" + rs.getString("fingerprint_sha256"),
+                notAfter,
+                revokedAt,
+                rs.getString("enrollment_id"),
+                Sql.instant(rs, "created_at"),
+                Credentials.status(revokedAt, notAfter, now));
     }
 
     private static View enrollment(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant expires = Sql.instant(rs, "expires_at");
         Instant used = Sql.instant(rs, "used_at");
         String status = used != null ? "used" : expires.isAfter(now) ? "pending" : "expired";
-        return new View(rs.getString("id"), rs.getString("name"), rs.getString("prefix"), expires, used,
-                Sql.instant(rs, "created_at"), status);
+        return new View(
+                rs.getString("id"),
+                rs.getString("name"),
+                rs.getString("prefix"),
+                expires,
+                used,
+                Sql.instant(rs, "created_at"),
+                status);
     }
 
-    private record Row<T>(long seq, T view) {
-    }
+    private record Row<T>(long seq, T view) {}
 }

@@ -42,37 +42,46 @@ import org.jdbi.v3.core.Jdbi;
 public final class AgentIdentities {
     /** Prefix of identity ids; the agent sends the id, so it is also what failed attempts are counted by. */
     public static final String ID_PREFIX = "wid-";
+
     public static final int ID_HEX_CHARS = 16;
     static final Pattern ID = Pattern.compile(ID_PREFIX + "[0-9a-f]{" + ID_HEX_CHARS + "}");
     static final int MAX_SUBJECT = 512;
     /** What the character before a prefix subject's {@code *} must be: a boundary between parts of the sub. */
     static final String PREFIX_DELIMITERS = ":/";
+
     static final int MAX_CLAIMS = 8;
     static final int MAX_CLAIM_NAME = 64;
     static final int MAX_CLAIM_VALUE = 200;
     /** Claims the gateway checks itself, which a binding cannot set. */
     static final Set<String> RESERVED_CLAIMS = Set.of("iss", "sub", "aud", "exp", "nbf", "iat", "jti");
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    public record View(String id, String name, String issuer, String subject, Map<String, String> claims,
-                       Instant createdAt, Instant lastUsedAt) {
-    }
+    public record View(
+            String id,
+            String name,
+            String issuer,
+            String subject,
+            Map<String, String> claims,
+            Instant createdAt,
+            Instant lastUsedAt) {}
 
-    public record CreateRequest(String name, String issuer, String subject, Map<String, String> claims) {
-    }
+    public record CreateRequest(String name, String issuer, String subject, Map<String, String> claims) {}
 
     /**
      * What the gateway checks a JWT against: the account it acts for, the issuer, the subject
      * ({@code *} at the end: a prefix) and extra claims that must equal these strings.
      */
-    public record Binding(String account, String id, String name, String issuer, String subject,
-                          Map<String, String> claims) {
+    public record Binding(
+            String account, String id, String name, String issuer, String subject, Map<String, String> claims) {
         /** Whether {@code sub} is this binding's subject, or starts with its prefix. */
         public boolean subjectMatches(String sub) {
             if (sub == null) {
                 return false;
             }
-            return subject.endsWith("*") ? sub.startsWith(subject.substring(0, subject.length() - 1)) : subject.equals(sub);
+            return subject.endsWith("*")
+                    ? sub.startsWith(subject.substring(0, subject.length() - 1))
+                    : subject.equals(sub);
         }
     }
 
@@ -105,10 +114,13 @@ public final class AgentIdentities {
 
     public Page<View> list(Principal p, Page.Request page) {
         p.require(Scope.AGENT_IDENTITIES_READ);
-        List<Row> rows = jdbi.withHandle(h -> h.createQuery(SELECT + " where i.account_seq = :a and i.seq > :after "
-                        + "order by i.seq limit :n")
-                .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> row(rs)).list());
+        List<Row> rows = jdbi.withHandle(
+                h -> h.createQuery(SELECT + " where i.account_seq = :a and i.seq > :after " + "order by i.seq limit :n")
+                        .bind("a", p.accountSeq())
+                        .bind("after", page.after())
+                        .bind("n", page.limit() + 1)
+                        .map((rs, ctx) -> row(rs))
+                        .list());
         return Page.of(rows, page, Row::seq).map(r -> r.view());
     }
 
@@ -130,8 +142,14 @@ public final class AgentIdentities {
         jdbi.useTransaction(h -> {
             h.createUpdate("insert into agent_identities (id, account_seq, name, issuer, subject, claims, created_at, "
                             + "created_by) values (:id, :a, :n, :i, :s, :c, :t, :by)")
-                    .bind("id", id).bind("a", p.accountSeq()).bind("n", request.name()).bind("i", request.issuer())
-                    .bind("s", request.subject()).bind("c", write(sorted)).bind("t", Sql.at(now)).bind("by", p.actor())
+                    .bind("id", id)
+                    .bind("a", p.accountSeq())
+                    .bind("n", request.name())
+                    .bind("i", request.issuer())
+                    .bind("s", request.subject())
+                    .bind("c", write(sorted))
+                    .bind("t", Sql.at(now))
+                    .bind("by", p.actor())
                     .execute();
             audit.record(h, p, "agentIdentity.create", "agentIdentity:" + id, details(v));
         });
@@ -143,7 +161,9 @@ public final class AgentIdentities {
         p.require(Scope.AGENT_IDENTITIES_WRITE);
         View v = jdbi.inTransaction(h -> {
             Row row = require(h, p, id);
-            h.createUpdate("delete from agent_identities where seq = :s").bind("s", row.seq()).execute();
+            h.createUpdate("delete from agent_identities where seq = :s")
+                    .bind("s", row.seq())
+                    .execute();
             audit.record(h, p, "agentIdentity.delete", "agentIdentity:" + id, details(row.view()));
             return row.view();
         });
@@ -159,11 +179,13 @@ public final class AgentIdentities {
         if (!wellFormedId(id)) {
             return Optional.empty();
         }
-        return jdbi.withHandle(h -> h.createQuery(SELECT + " where i.id = :id").bind("id", id)
+        return jdbi.withHandle(h -> h.createQuery(SELECT + " where i.id = :id")
+                .bind("id", id)
                 .map((rs, ctx) -> {
                     View v = row(rs).view();
                     return new Binding(rs.getString("account"), v.id(), v.name(), v.issuer(), v.subject(), v.claims());
-                }).findOne());
+                })
+                .findOne());
     }
 
     /** Records that {@code id} opened a session (at most once per {@link Credentials#LAST_USED_RESOLUTION}). */
@@ -171,7 +193,9 @@ public final class AgentIdentities {
         Instant now = clock.instant();
         jdbi.useHandle(h -> h.createUpdate("update agent_identities set last_used_at = :t where id = :id "
                         + "and (last_used_at is null or last_used_at < :before)")
-                .bind("t", Sql.at(now)).bind("id", id).bind("before", Sql.at(now.minus(Credentials.LAST_USED_RESOLUTION)))
+                .bind("t", Sql.at(now))
+                .bind("id", id)
+                .bind("before", Sql.at(now.minus(Credentials.LAST_USED_RESOLUTION)))
                 .execute());
     }
 
@@ -180,9 +204,11 @@ public final class AgentIdentities {
         if (ids.isEmpty()) {
             return Set.of();
         }
-        Set<String> present = new HashSet<>(jdbi.withHandle(h -> h.createQuery(
-                        "select id from agent_identities where id in (<ids>)")
-                .bindList("ids", List.copyOf(ids)).mapTo(String.class).list()));
+        Set<String> present =
+                new HashSet<>(jdbi.withHandle(h -> h.createQuery("select id from agent_identities where id in (<ids>)")
+                        .bindList("ids", List.copyOf(ids))
+                        .mapTo(String.class)
+                        .list()));
         Set<String> result = new HashSet<>(ids);
         result.removeAll(present);
         return result;
@@ -191,11 +217,13 @@ public final class AgentIdentities {
     private void checkIssuer(List<String> errors, String issuer) {
         Set<String> trusted = trustedIssuers;
         if (trusted.isEmpty()) {
-            errors.add("issuer: " + (issuer == null ? "missing" : "'" + issuer + "'") + " (expected: an issuer the operator "
+            errors.add("issuer: " + (issuer == null ? "missing" : "'" + issuer + "'")
+                    + " (expected: an issuer the operator "
                     + "trusts; this gateway trusts none: the operator lists them in oidcIssuers of its configuration)");
         } else if (issuer == null || !trusted.contains(issuer)) {
-            errors.add("issuer: " + (issuer == null ? "missing" : "'" + issuer + "'") + " (expected: one of the issuers "
-                    + "this gateway trusts: " + String.join(", ", trusted.stream().sorted().toList()) + ")");
+            errors.add("issuer: " + (issuer == null ? "missing" : "'" + issuer + "'")
+                    + " (expected: one of the issuers " + "this gateway trusts: "
+                    + String.join(", ", trusted.stream().sorted().toList()) + ")");
         }
     }
 
@@ -214,9 +242,10 @@ public final class AgentIdentities {
             errors.add("subject: '" + subject + "'" + expected);
         } else if (subject.endsWith("*") && PREFIX_DELIMITERS.indexOf(subject.charAt(subject.length() - 2)) < 0) {
             // repo:acme* would also match repo:acme-evil/x, a subject anyone may get from a shared issuer.
-            errors.add("subject: '" + subject + "' (expected: a prefix that ends at a delimiter, ':' or '/' right before "
-                    + "the '*', such as repo:acme/app:* or system:serviceaccount:ci:*, so that it cannot also match "
-                    + "subjects that merely start alike; or the exact sub)");
+            errors.add(
+                    "subject: '" + subject + "' (expected: a prefix that ends at a delimiter, ':' or '/' right before "
+                            + "the '*', such as repo:acme/app:* or system:serviceaccount:ci:*, so that it cannot also match "
+                            + "subjects that merely start alike; or the exact sub)");
         }
     }
 
@@ -231,12 +260,17 @@ public final class AgentIdentities {
                 errors.add("claims: a claim name of " + (name == null ? 0 : name.length()) + " characters (expected: 1-"
                         + MAX_CLAIM_NAME + " printable characters)");
             } else if (RESERVED_CLAIMS.contains(name)) {
-                errors.add("claims." + name + ": reserved (expected: not one of " + RESERVED_CLAIMS.stream().sorted().toList()
+                errors.add("claims." + name + ": reserved (expected: not one of "
+                        + RESERVED_CLAIMS.stream().sorted().toList()
                         + ", which the gateway checks itself; use issuer and subject)");
-            } else if (e.getValue() == null || e.getValue().isEmpty() || e.getValue().length() > MAX_CLAIM_VALUE
+            } else if (e.getValue() == null
+                    || e.getValue().isEmpty()
+                    || e.getValue().length() > MAX_CLAIM_VALUE
                     || Names.hasControlCharacters(e.getValue())) {
-                errors.add("claims." + name + ": " + (e.getValue() == null ? "missing" : e.getValue().length() + " characters")
-                        + " (expected: a string of 1-" + MAX_CLAIM_VALUE + " printable characters the claim must equal)");
+                errors.add("claims." + name + ": "
+                        + (e.getValue() == null ? "missing" : e.getValue().length() + " characters")
+                        + " (expected: a string of 1-" + MAX_CLAIM_VALUE
+                        + " printable characters the claim must equal)");
             }
         }
     }
@@ -251,8 +285,11 @@ public final class AgentIdentities {
     }
 
     private Row require(Handle h, Principal p, String id) {
-        return h.createQuery(SELECT + " where i.id = :id and i.account_seq = :a").bind("id", id).bind("a", p.accountSeq())
-                .map((rs, ctx) -> row(rs)).findOne()
+        return h.createQuery(SELECT + " where i.id = :id and i.account_seq = :a")
+                .bind("id", id)
+                .bind("a", p.accountSeq())
+                .map((rs, ctx) -> row(rs))
+                .findOne()
                 .orElseThrow(() -> Refused.notFound("agent identity " + id));
     }
 
@@ -260,9 +297,16 @@ public final class AgentIdentities {
             + "i.last_used_at, a.name as account from agent_identities i join accounts a on a.seq = i.account_seq";
 
     private static Row row(java.sql.ResultSet rs) throws java.sql.SQLException {
-        return new Row(rs.getLong("seq"), new View(rs.getString("id"), rs.getString("name"), rs.getString("issuer"),
-                rs.getString("subject"), read(rs.getString("claims")), Sql.instant(rs, "created_at"),
-                Sql.instant(rs, "last_used_at")));
+        return new Row(
+                rs.getLong("seq"),
+                new View(
+                        rs.getString("id"),
+                        rs.getString("name"),
+                        rs.getString("issuer"),
+                        rs.getString("subject"),
+                        read(rs.getString("claims")),
+                        Sql.instant(rs, "created_at"),
+                        Sql.instant(rs, "last_used_at")));
     }
 
     private static String write(Map<String, String> claims) {
@@ -275,13 +319,11 @@ public final class AgentIdentities {
 
     private static Map<String, String> read(String json) {
         try {
-            return new TreeMap<>(JSON.readValue(json, new TypeReference<Map<String, String>>() {
-            }));
+            return new TreeMap<>(JSON.readValue(json, new TypeReference<Map<String, String>>() {}));
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("agent_identities.claims: not a JSON object of strings", e);
         }
     }
 
-    private record Row(long seq, View view) {
-    }
+    private record Row(long seq, View view) {}
 }

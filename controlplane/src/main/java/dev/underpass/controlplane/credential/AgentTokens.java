@@ -28,20 +28,23 @@ import org.jdbi.v3.core.Jdbi;
  * account; the token text is shown once, then only its SHA-256 is kept.
  */
 public final class AgentTokens {
-    public record View(String id, String name, String prefix, Instant expiresAt, Instant lastUsedAt, Instant createdAt,
-                       Instant revokedAt, String status) {
-    }
+    public record View(
+            String id,
+            String name,
+            String prefix,
+            Instant expiresAt,
+            Instant lastUsedAt,
+            Instant createdAt,
+            Instant revokedAt,
+            String status) {}
 
     /** A new token: the only time {@code token} is shown. */
-    public record Created(View agentToken, String token) {
-    }
+    public record Created(View agentToken, String token) {}
 
-    public record CreateRequest(String name, Instant expiresAt) {
-    }
+    public record CreateRequest(String name, Instant expiresAt) {}
 
     /** The account an agent acts for, and the token it used. */
-    public record Identity(String account, String tokenId, String tokenName) {
-    }
+    public record Identity(String account, String tokenId, String tokenName) {}
 
     private final Jdbi jdbi;
     private final Clock clock;
@@ -67,8 +70,9 @@ public final class AgentTokens {
      */
     public Optional<Identity> verify(String token, SocketAddress from) {
         try {
-            return Optional.of(failures.lookup(token, () -> verify(token).orElseThrow(() -> Refused.unauthenticated(
-                    "agent token not recognised"))));
+            return Optional.of(failures.lookup(
+                    token,
+                    () -> verify(token).orElseThrow(() -> Refused.unauthenticated("agent token not recognised"))));
         } catch (Refused e) {
             if (e.kind() != Refused.Kind.UNAUTHENTICATED) {
                 throw e;
@@ -84,26 +88,31 @@ public final class AgentTokens {
     public Optional<Identity> verify(String token) {
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {
-            var found = h.createQuery("select t.seq, t.id, t.name, t.expires_at, t.revoked_at, t.last_used_at, a.name as account "
-                            + "from agent_tokens t join accounts a on a.seq = t.account_seq where t.secret_sha256 = :h")
+            var found = h.createQuery(
+                            "select t.seq, t.id, t.name, t.expires_at, t.revoked_at, t.last_used_at, a.name as account "
+                                    + "from agent_tokens t join accounts a on a.seq = t.account_seq where t.secret_sha256 = :h")
                     .bind("h", Secrets.sha256Hex(token))
-                    .map((rs, ctx) -> new Found(rs.getLong("seq"), new Identity(rs.getString("account"), rs.getString("id"),
-                            rs.getString("name")), Credentials.status(Sql.instant(rs, "revoked_at"), Sql.instant(rs, "expires_at"), now),
+                    .map((rs, ctx) -> new Found(
+                            rs.getLong("seq"),
+                            new Identity(rs.getString("account"), rs.getString("id"), rs.getString("name")),
+                            Credentials.status(Sql.instant(rs, "revoked_at"), Sql.instant(rs, "expires_at"), now),
                             Sql.instant(rs, "last_used_at")))
-                    .findOne().orElse(null);
+                    .findOne()
+                    .orElse(null);
             if (found == null || !"active".equals(found.status())) {
                 return Optional.<Identity>empty();
             }
             if (found.lastUsed() == null || found.lastUsed().isBefore(now.minus(Credentials.LAST_USED_RESOLUTION))) {
-                h.createUpdate("update agent_tokens set last_used_at = :t where seq = :s").bind("t", Sql.at(now))
-                        .bind("s", found.seq()).execute();
+                h.createUpdate("update agent_tokens set last_used_at = :t where seq = :s")
+                        .bind("t", Sql.at(now))
+                        .bind("s", found.seq())
+                        .execute();
             }
             return Optional.of(found.identity());
         });
     }
 
-    private record Found(long seq, Identity identity, String status, Instant lastUsed) {
-    }
+    private record Found(long seq, Identity identity, String status, Instant lastUsed) {}
 
     /** Which of {@code ids} can no longer open a session: revoked, expired or gone. */
     public Set<String> inactive(Collection<String> ids) {
@@ -111,10 +120,13 @@ public final class AgentTokens {
             return Set.of();
         }
         Instant now = clock.instant();
-        Set<String> active = new HashSet<>(jdbi.withHandle(h -> h.createQuery(
-                        "select id from agent_tokens where id in (<ids>) and revoked_at is null "
+        Set<String> active = new HashSet<>(jdbi.withHandle(
+                h -> h.createQuery("select id from agent_tokens where id in (<ids>) and revoked_at is null "
                                 + "and (expires_at is null or expires_at > :now)")
-                .bindList("ids", List.copyOf(ids)).bind("now", Sql.at(now)).mapTo(String.class).list()));
+                        .bindList("ids", List.copyOf(ids))
+                        .bind("now", Sql.at(now))
+                        .mapTo(String.class)
+                        .list()));
         Set<String> result = new HashSet<>(ids);
         result.removeAll(active);
         return result;
@@ -123,9 +135,13 @@ public final class AgentTokens {
     public Page<View> list(Principal p, Page.Request page) {
         p.require(Scope.AGENT_TOKENS_READ);
         Instant now = clock.instant();
-        List<Row> rows = jdbi.withHandle(h -> h.createQuery(SELECT + " where account_seq = :a and seq > :after order by seq limit :n")
-                .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> row(rs, now)).list());
+        List<Row> rows = jdbi.withHandle(
+                h -> h.createQuery(SELECT + " where account_seq = :a and seq > :after order by seq limit :n")
+                        .bind("a", p.accountSeq())
+                        .bind("after", page.after())
+                        .bind("n", page.limit() + 1)
+                        .map((rs, ctx) -> row(rs, now))
+                        .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
@@ -140,7 +156,12 @@ public final class AgentTokens {
         Names.reject(errors);
         return jdbi.inTransaction(h -> {
             Created created = insert(h, p, request.name(), request.expiresAt());
-            audit.record(h, p, "agentToken.create", "agentToken:" + created.agentToken().id(), details(created.agentToken()));
+            audit.record(
+                    h,
+                    p,
+                    "agentToken.create",
+                    "agentToken:" + created.agentToken().id(),
+                    details(created.agentToken()));
             return created;
         });
     }
@@ -149,11 +170,18 @@ public final class AgentTokens {
         String token = Secrets.agentToken();
         String id = Secrets.id("agt-", 16);
         Instant now = clock.instant();
-        h.createUpdate("insert into agent_tokens (id, account_seq, name, prefix, secret_sha256, expires_at, created_at, "
-                        + "created_by) values (:id, :a, :n, :p, :h, :e, :t, :by)")
-                .bind("id", id).bind("a", p.accountSeq()).bind("n", name).bind("p", Secrets.shownPrefix(token))
-                .bind("h", Secrets.sha256Hex(token)).bind("e", Sql.at(expiresAt)).bind("t", Sql.at(now))
-                .bind("by", p.actor()).execute();
+        h.createUpdate(
+                        "insert into agent_tokens (id, account_seq, name, prefix, secret_sha256, expires_at, created_at, "
+                                + "created_by) values (:id, :a, :n, :p, :h, :e, :t, :by)")
+                .bind("id", id)
+                .bind("a", p.accountSeq())
+                .bind("n", name)
+                .bind("p", Secrets.shownPrefix(token))
+                .bind("h", Secrets.sha256Hex(token))
+                .bind("e", Sql.at(expiresAt))
+                .bind("t", Sql.at(now))
+                .bind("by", p.actor())
+                .execute();
         return new Created(new View(id, name, Secrets.shownPrefix(token), expiresAt, null, now, null, "active"), token);
     }
 
@@ -170,7 +198,9 @@ public final class AgentTokens {
             }
             Created fresh = insert(h, p, old.view().name(), old.view().expiresAt());
             h.createUpdate("update agent_tokens set expires_at = :e where seq = :s")
-                    .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace))).bind("s", old.seq()).execute();
+                    .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace)))
+                    .bind("s", old.seq())
+                    .execute();
             Map<String, Object> details = details(fresh.agentToken());
             details.put("newTokenId", fresh.agentToken().id());
             details.put("oldTokenExpiresAt", Credentials.endOfGrace(old.view().expiresAt(), now, grace));
@@ -186,10 +216,16 @@ public final class AgentTokens {
         View v = jdbi.inTransaction(h -> {
             Row row = require(h, p, id, now);
             if (row.view().revokedAt() == null) {
-                h.createUpdate("update agent_tokens set revoked_at = :t where seq = :s").bind("t", Sql.at(now))
-                        .bind("s", row.seq()).execute();
-                audit.record(h, p, "agentToken.revoke", "agentToken:" + id, Map.of("name", row.view().name(),
-                        "prefix", row.view().prefix()));
+                h.createUpdate("update agent_tokens set revoked_at = :t where seq = :s")
+                        .bind("t", Sql.at(now))
+                        .bind("s", row.seq())
+                        .execute();
+                audit.record(
+                        h,
+                        p,
+                        "agentToken.revoke",
+                        "agentToken:" + id,
+                        Map.of("name", row.view().name(), "prefix", row.view().prefix()));
             }
             return require(h, p, id, now).view();
         });
@@ -209,22 +245,32 @@ public final class AgentTokens {
     }
 
     private Row require(Handle h, Principal p, String id, Instant now) {
-        return h.createQuery(SELECT + " where id = :id and account_seq = :a").bind("id", id).bind("a", p.accountSeq())
-                .map((rs, ctx) -> row(rs, now)).findOne()
+        return h.createQuery(SELECT + " where id = :id and account_seq = :a")
+                .bind("id", id)
+                .bind("a", p.accountSeq())
+                .map((rs, ctx) -> row(rs, now))
+                .findOne()
                 .orElseThrow(() -> Refused.notFound("agent token " + id));
     }
 
-    private static final String SELECT = "select seq, id, name, prefix, expires_at, last_used_at, created_at, revoked_at "
-            + "from agent_tokens";
+    private static final String SELECT =
+            "select seq, id, name, prefix, expires_at, last_used_at, created_at, revoked_at " + "from agent_tokens";
 
     private static Row row(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant expires = Sql.instant(rs, "expires_at");
         Instant revoked = Sql.instant(rs, "revoked_at");
-        return new Row(rs.getLong("seq"), new View(rs.getString("id"), rs.getString("name"), rs.getString("prefix"), expires,
-                Sql.instant(rs, "last_used_at"), Sql.instant(rs, "created_at"), revoked,
-                Credentials.status(revoked, expires, now)));
+        return new Row(
+                rs.getLong("seq"),
+                new View(
+                        rs.getString("id"),
+                        rs.getString("name"),
+                        rs.getString("prefix"),
+                        expires,
+                        Sql.instant(rs, "last_used_at"),
+                        Sql.instant(rs, "created_at"),
+                        revoked,
+                        Credentials.status(revoked, expires, now)));
     }
 
-    private record Row(long seq, View view) {
-    }
+    private record Row(long seq, View view) {}
 }

@@ -33,19 +33,24 @@ public final class ApiKeys {
     private static final String ALL_OF_ROLE = "*";
 
     /** A key as lists show it; {@code scopes} is absent when the key has all of its user's role. */
-    public record View(String id, String name, String user, String prefix, List<Scope> scopes, Instant expiresAt,
-                       Instant lastUsedAt, Instant createdAt, Instant revokedAt, String status) {
-    }
+    public record View(
+            String id,
+            String name,
+            String user,
+            String prefix,
+            List<Scope> scopes,
+            Instant expiresAt,
+            Instant lastUsedAt,
+            Instant createdAt,
+            Instant revokedAt,
+            String status) {}
 
     /** A new key: the only time {@code key} is shown. */
-    public record Created(View apiKey, String key) {
-    }
+    public record Created(View apiKey, String key) {}
 
-    public record CreateRequest(String name, String user, List<Scope> scopes, Instant expiresAt) {
-    }
+    public record CreateRequest(String name, String user, List<Scope> scopes, Instant expiresAt) {}
 
-    public record RotateRequest(Long gracePeriodSeconds) {
-    }
+    public record RotateRequest(Long gracePeriodSeconds) {}
 
     private final Jdbi jdbi;
     private final Clock clock;
@@ -88,7 +93,8 @@ public final class ApiKeys {
      */
     public Principal authenticate(String key) {
         if (key == null || key.isEmpty()) {
-            throw Refused.unauthenticated("no API key (expected: an Authorization header: Bearer upk_...; run 'underpass login')");
+            throw Refused.unauthenticated(
+                    "no API key (expected: an Authorization header: Bearer upk_...; run 'underpass login')");
         }
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {
@@ -97,11 +103,21 @@ public final class ApiKeys {
                             + "a.operator from api_keys k join users u on u.seq = k.user_seq "
                             + "join accounts a on a.seq = k.account_seq where k.secret_sha256 = :h")
                     .bind("h", Secrets.sha256Hex(key))
-                    .map((rs, ctx) -> new Auth(rs.getLong("seq"), rs.getString("id"), rs.getString("scopes"),
-                            Sql.instant(rs, "expires_at"), Sql.instant(rs, "revoked_at"), Sql.instant(rs, "last_used_at"),
-                            rs.getLong("user_seq"), rs.getString("user_name"), Role.parse(rs.getString("role")),
-                            rs.getLong("account_seq"), rs.getString("account_name"), rs.getBoolean("operator")))
-                    .findOne().orElse(null);
+                    .map((rs, ctx) -> new Auth(
+                            rs.getLong("seq"),
+                            rs.getString("id"),
+                            rs.getString("scopes"),
+                            Sql.instant(rs, "expires_at"),
+                            Sql.instant(rs, "revoked_at"),
+                            Sql.instant(rs, "last_used_at"),
+                            rs.getLong("user_seq"),
+                            rs.getString("user_name"),
+                            Role.parse(rs.getString("role")),
+                            rs.getLong("account_seq"),
+                            rs.getString("account_name"),
+                            rs.getBoolean("operator")))
+                    .findOne()
+                    .orElse(null);
             if (a == null || a.revokedAt() != null) {
                 throw Refused.unauthenticated("API key not recognised: it is unknown or was revoked");
             }
@@ -110,21 +126,41 @@ public final class ApiKeys {
                         + " (expected: a current key; create one with 'underpass key create')");
             }
             if (a.lastUsedAt() == null || a.lastUsedAt().isBefore(now.minus(Credentials.LAST_USED_RESOLUTION))) {
-                h.createUpdate("update api_keys set last_used_at = :t where seq = :s").bind("t", Sql.at(now))
-                        .bind("s", a.seq()).execute();
+                h.createUpdate("update api_keys set last_used_at = :t where seq = :s")
+                        .bind("t", Sql.at(now))
+                        .bind("s", a.seq())
+                        .execute();
             }
             Set<Scope> scopes = a.role().scopes(a.operator());
             if (!ALL_OF_ROLE.equals(a.scopes())) {
                 scopes.retainAll(parseScopes(a.scopes()));
             }
-            return new Principal(a.accountSeq(), a.account(), a.operator(), a.userSeq(), a.user(), a.role(), scopes, a.id(),
+            return new Principal(
+                    a.accountSeq(),
+                    a.account(),
+                    a.operator(),
+                    a.userSeq(),
+                    a.user(),
+                    a.role(),
+                    scopes,
+                    a.id(),
                     a.expiresAt());
         });
     }
 
-    private record Auth(long seq, String id, String scopes, Instant expiresAt, Instant revokedAt, Instant lastUsedAt,
-                        long userSeq, String user, Role role, long accountSeq, String account, boolean operator) {
-    }
+    private record Auth(
+            long seq,
+            String id,
+            String scopes,
+            Instant expiresAt,
+            Instant revokedAt,
+            Instant lastUsedAt,
+            long userSeq,
+            String user,
+            Role role,
+            long accountSeq,
+            String account,
+            boolean operator) {}
 
     /** The caller's own keys; an admin (users:write) sees every key of the account. */
     public Page<View> list(Principal p, Page.Request page) {
@@ -133,8 +169,12 @@ public final class ApiKeys {
         Instant now = clock.instant();
         List<Row> rows = jdbi.withHandle(h -> h.createQuery(SELECT + " where k.account_seq = :a"
                         + (all ? "" : " and k.user_seq = :u") + " and k.seq > :after order by k.seq limit :n")
-                .bind("a", p.accountSeq()).bind("u", p.userSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> row(rs, now)).list());
+                .bind("a", p.accountSeq())
+                .bind("u", p.userSeq())
+                .bind("after", page.after())
+                .bind("n", page.limit() + 1)
+                .map((rs, ctx) -> row(rs, now))
+                .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
@@ -165,8 +205,8 @@ public final class ApiKeys {
             if (user.seq() != p.userSeq()) {
                 p.require(Scope.USERS_WRITE);
                 if (user.role().compareTo(p.role()) > 0) {
-                    throw Refused.forbidden("user '" + userName + "' has role " + user.role()
-                            + ", above your own (" + p.role() + "): you cannot create keys for that user");
+                    throw Refused.forbidden("user '" + userName + "' has role " + user.role() + ", above your own ("
+                            + p.role() + "): you cannot create keys for that user");
                 }
             }
             Set<Scope> scopes = request.scopes() == null ? null : EnumSet.copyOf(request.scopes());
@@ -179,44 +219,74 @@ public final class ApiKeys {
                 for (Scope s : scopes) {
                     if (!p.can(s) || !userScopes.contains(s)) {
                         throw Refused.forbidden("scope " + s + " cannot be granted: "
-                                + (p.can(s) ? "user '" + userName + "' (role " + user.role() + ") does not have it"
+                                + (p.can(s)
+                                        ? "user '" + userName + "' (role " + user.role() + ") does not have it"
                                         : "your key does not have it"));
                     }
                 }
             }
-            Created created = insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, expiresAt, p.actor());
+            Created created =
+                    insert(h, p.accountSeq(), user.seq(), userName, request.name(), scopes, expiresAt, p.actor());
             audit.record(h, p, "apiKey.create", "apiKey:" + created.apiKey().id(), details(created.apiKey()));
             return created;
         });
     }
 
     /** The user a key is made for: read here rather than through {@code tenancy.Users}, which builds on keys. */
-    private record KeyHolder(long seq, Role role) {
-    }
+    private record KeyHolder(long seq, Role role) {}
 
     private static KeyHolder holder(Handle h, Principal p, String name) {
         return h.createQuery("select seq, role from users where account_seq = :a and name = :n")
-                .bind("a", p.accountSeq()).bind("n", name)
+                .bind("a", p.accountSeq())
+                .bind("n", name)
                 .map((rs, ctx) -> new KeyHolder(rs.getLong("seq"), Role.parse(rs.getString("role"))))
-                .findOne().orElseThrow(() -> Refused.notFound("user '" + name + "'"));
+                .findOne()
+                .orElseThrow(() -> Refused.notFound("user '" + name + "'"));
     }
 
     /** Inserts a key in {@code h}'s transaction; also for {@code Accounts}, whose first owner gets one. */
-    public Created insert(Handle h, long accountSeq, long userSeq, String userName, String name, Set<Scope> scopes,
-                   Instant expiresAt, String actor) {
+    public Created insert(
+            Handle h,
+            long accountSeq,
+            long userSeq,
+            String userName,
+            String name,
+            Set<Scope> scopes,
+            Instant expiresAt,
+            String actor) {
         String key = Secrets.apiKey();
         String id = Secrets.id("key-", 16);
         Instant now = clock.instant();
-        String scopeText = scopes == null ? ALL_OF_ROLE
+        String scopeText = scopes == null
+                ? ALL_OF_ROLE
                 : scopes.stream().map(Scope::text).sorted().collect(Collectors.joining(" "));
-        long seq = h.createUpdate("insert into api_keys (id, account_seq, user_seq, name, prefix, secret_sha256, scopes, "
-                        + "expires_at, created_at, created_by) values (:id, :a, :u, :n, :p, :h, :s, :e, :t, :by)")
-                .bind("id", id).bind("a", accountSeq).bind("u", userSeq).bind("n", name)
-                .bind("p", Secrets.shownPrefix(key)).bind("h", Secrets.sha256Hex(key)).bind("s", scopeText)
-                .bind("e", Sql.at(expiresAt)).bind("t", Sql.at(now)).bind("by", actor)
-                .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
-        View view = new View(id, name, userName, Secrets.shownPrefix(key), shownScopes(scopeText), expiresAt, null, now,
-                null, "active");
+        long seq = h.createUpdate(
+                        "insert into api_keys (id, account_seq, user_seq, name, prefix, secret_sha256, scopes, "
+                                + "expires_at, created_at, created_by) values (:id, :a, :u, :n, :p, :h, :s, :e, :t, :by)")
+                .bind("id", id)
+                .bind("a", accountSeq)
+                .bind("u", userSeq)
+                .bind("n", name)
+                .bind("p", Secrets.shownPrefix(key))
+                .bind("h", Secrets.sha256Hex(key))
+                .bind("s", scopeText)
+                .bind("e", Sql.at(expiresAt))
+                .bind("t", Sql.at(now))
+                .bind("by", actor)
+                .executeAndReturnGeneratedKeys("seq")
+                .mapTo(Long.class)
+                .one();
+        View view = new View(
+                id,
+                name,
+                userName,
+                Secrets.shownPrefix(key),
+                shownScopes(scopeText),
+                expiresAt,
+                null,
+                now,
+                null,
+                "active");
         return new Created(view, key);
     }
 
@@ -231,7 +301,9 @@ public final class ApiKeys {
                 throw Refused.conflict("API key " + id + " is " + old.view().status()
                         + " (expected: an active key; create a new one instead)");
             }
-            Set<Scope> scopes = old.view().scopes() == null ? null : EnumSet.copyOf(old.view().scopes());
+            Set<Scope> scopes = old.view().scopes() == null
+                    ? null
+                    : EnumSet.copyOf(old.view().scopes());
             Set<Scope> effective = old.role().scopes(p.operator());
             if (scopes != null) {
                 effective.retainAll(scopes);
@@ -241,10 +313,19 @@ public final class ApiKeys {
                 throw Refused.forbidden("API key " + id + " has scopes your key does not have; rotate it with a key "
                         + "that has all of them, or create a narrower key instead");
             }
-            Created fresh = insert(h, p.accountSeq(), old.userSeq(), old.view().user(), old.view().name(), scopes,
-                    old.view().expiresAt(), p.actor());
+            Created fresh = insert(
+                    h,
+                    p.accountSeq(),
+                    old.userSeq(),
+                    old.view().user(),
+                    old.view().name(),
+                    scopes,
+                    old.view().expiresAt(),
+                    p.actor());
             h.createUpdate("update api_keys set expires_at = :e where seq = :s")
-                    .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace))).bind("s", old.seq()).execute();
+                    .bind("e", Sql.at(Credentials.endOfGrace(old.view().expiresAt(), now, grace)))
+                    .bind("s", old.seq())
+                    .execute();
             Map<String, Object> details = details(fresh.apiKey());
             details.put("newKeyId", fresh.apiKey().id());
             details.put("oldKeyExpiresAt", Credentials.endOfGrace(old.view().expiresAt(), now, grace));
@@ -259,10 +340,22 @@ public final class ApiKeys {
         return jdbi.inTransaction(h -> {
             Row row = require(h, p, id, now);
             if (row.view().revokedAt() == null) {
-                h.createUpdate("update api_keys set revoked_at = :t where seq = :s").bind("t", Sql.at(now))
-                        .bind("s", row.seq()).execute();
-                audit.record(h, p, "apiKey.revoke", "apiKey:" + id, Map.of("name", row.view().name(),
-                        "user", row.view().user(), "prefix", row.view().prefix()));
+                h.createUpdate("update api_keys set revoked_at = :t where seq = :s")
+                        .bind("t", Sql.at(now))
+                        .bind("s", row.seq())
+                        .execute();
+                audit.record(
+                        h,
+                        p,
+                        "apiKey.revoke",
+                        "apiKey:" + id,
+                        Map.of(
+                                "name",
+                                row.view().name(),
+                                "user",
+                                row.view().user(),
+                                "prefix",
+                                row.view().prefix()));
             }
             return require(h, p, id, now).view();
         });
@@ -274,7 +367,11 @@ public final class ApiKeys {
         d.put("name", v.name());
         d.put("user", v.user());
         d.put("prefix", v.prefix());
-        d.put("scopes", v.scopes() == null ? "all of the user's role" : v.scopes().stream().map(Scope::text).toList());
+        d.put(
+                "scopes",
+                v.scopes() == null
+                        ? "all of the user's role"
+                        : v.scopes().stream().map(Scope::text).toList());
         if (v.expiresAt() != null) {
             d.put("expiresAt", v.expiresAt());
         }
@@ -286,29 +383,45 @@ public final class ApiKeys {
      * role is not above the caller's.
      */
     private Row require(Handle h, Principal p, String id, Instant now) {
-        Row row = h.createQuery(SELECT + " where k.id = :id and k.account_seq = :a").bind("id", id)
-                .bind("a", p.accountSeq()).map((rs, ctx) -> row(rs, now)).findOne().orElse(null);
+        Row row = h.createQuery(SELECT + " where k.id = :id and k.account_seq = :a")
+                .bind("id", id)
+                .bind("a", p.accountSeq())
+                .map((rs, ctx) -> row(rs, now))
+                .findOne()
+                .orElse(null);
         if (row == null || (row.userSeq() != p.userSeq() && !p.can(Scope.USERS_WRITE))) {
             throw Refused.notFound("API key " + id);
         }
         if (row.role().compareTo(p.role()) > 0) {
-            throw Refused.forbidden("API key " + id + " belongs to user '" + row.view().user() + "' with role "
-                    + row.role() + ", above your own (" + p.role() + ")");
+            throw Refused.forbidden("API key " + id + " belongs to user '"
+                    + row.view().user() + "' with role " + row.role() + ", above your own (" + p.role() + ")");
         }
         return row;
     }
 
-    private static final String SELECT = "select k.seq, k.id, k.name, k.user_seq, u.name as user_name, u.role, k.prefix, "
-            + "k.scopes, k.expires_at, k.last_used_at, k.created_at, k.revoked_at from api_keys k "
-            + "join users u on u.seq = k.user_seq";
+    private static final String SELECT =
+            "select k.seq, k.id, k.name, k.user_seq, u.name as user_name, u.role, k.prefix, "
+                    + "k.scopes, k.expires_at, k.last_used_at, k.created_at, k.revoked_at from api_keys k "
+                    + "join users u on u.seq = k.user_seq";
 
     private static Row row(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant expires = Sql.instant(rs, "expires_at");
         Instant revoked = Sql.instant(rs, "revoked_at");
-        return new Row(rs.getLong("seq"), rs.getLong("user_seq"), Role.parse(rs.getString("role")), new View(rs.getString("id"), rs.getString("name"),
-                rs.getString("user_name"), rs.getString("prefix"), shownScopes(rs.getString("scopes")), expires,
-                Sql.instant(rs, "last_used_at"), Sql.instant(rs, "created_at"), revoked,
-                Credentials.status(revoked, expires, now)));
+        return new Row(
+                rs.getLong("seq"),
+                rs.getLong("user_seq"),
+                Role.parse(rs.getString("role")),
+                new View(
+                        rs.getString("id"),
+                        rs.getString("name"),
+                        rs.getString("user_name"),
+                        rs.getString("prefix"),
+                        shownScopes(rs.getString("scopes")),
+                        expires,
+                        Sql.instant(rs, "last_used_at"),
+                        Sql.instant(rs, "created_at"),
+                        revoked,
+                        Credentials.status(revoked, expires, now)));
     }
 
     private static List<Scope> shownScopes(String text) {
@@ -317,10 +430,12 @@ public final class ApiKeys {
 
     private static Set<Scope> parseScopes(String text) {
         EnumSet<Scope> s = EnumSet.noneOf(Scope.class);
-        Arrays.stream(text.split(" ")).filter(t -> !t.isEmpty()).map(Scope::parse).forEach(s::add);
+        Arrays.stream(text.split(" "))
+                .filter(t -> !t.isEmpty())
+                .map(Scope::parse)
+                .forEach(s::add);
         return s;
     }
 
-    private record Row(long seq, long userSeq, Role role, View view) {
-    }
+    private record Row(long seq, long userSeq, Role role, View view) {}
 }

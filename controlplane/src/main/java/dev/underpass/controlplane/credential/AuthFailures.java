@@ -81,7 +81,8 @@ public final class AuthFailures {
                 throw new IllegalArgumentException("auth failure window: " + window + " (expected: at least 1 ms)");
             }
             if (maxTracked < 1) {
-                throw new IllegalArgumentException("auth failure maxTracked: " + maxTracked + " (expected: at least 1)");
+                throw new IllegalArgumentException(
+                        "auth failure maxTracked: " + maxTracked + " (expected: at least 1)");
             }
         }
     }
@@ -98,6 +99,7 @@ public final class AuthFailures {
     private final LongSupplier nanoTime;
     /** Where the clock of buckets and caches starts, so that their times are never negative. */
     private final long origin;
+
     private final long window;
     private final Table sources;
     private final Table principals;
@@ -105,6 +107,7 @@ public final class AuthFailures {
     private final Cache<String, Refused> remembered;
     /** Start of the current window of the log budget, and the lines logged in it. */
     private long logWindowStart;
+
     private int logLines;
     /** Refusals counted for entries that were dropped before their count was logged. */
     private long dropped;
@@ -189,7 +192,8 @@ public final class AuthFailures {
             long bySource = source == null ? 0 : sources.waitNanos(source);
             long byPrincipal = principal == null ? 0 : principals.waitNanos(principal);
             if (bySource <= 0 && byPrincipal <= 0) {
-                // Both within their limits, so both count; over a limit, neither does, so a flood never pushes the wait out.
+                // Both within their limits, so both count; over a limit, neither does, so a flood never pushes the wait
+                // out.
                 if (source != null) {
                     sources.fail(source);
                 }
@@ -205,13 +209,19 @@ public final class AuthFailures {
             String key = bySourceFirst ? source : principal;
             String subject = bySourceFirst ? "from " + source : "with " + describe(principal);
             long seconds = Math.max(1, (Math.max(bySource, byPrincipal) + 999_999_999L) / 1_000_000_000L);
-            refusal = new Refusal("too many failed authentication attempts " + subject + " (at most " + table.limit
-                    + " per " + windowText() + "); retry in " + seconds + " s", seconds);
+            refusal = new Refusal(
+                    "too many failed authentication attempts " + subject + " (at most " + table.limit + " per "
+                            + windowText() + "); retry in " + seconds + " s",
+                    seconds);
             line = logLine(table.entries.policy().getIfPresentQuietly(key), now, subject);
         }
         if (line != null) {
-            log.warn("{} attempt from {} failed over the limit: {}{}", where,
-                    from == null ? "an unknown address" : from, refusal.detail(), line);
+            log.warn(
+                    "{} attempt from {} failed over the limit: {}{}",
+                    where,
+                    from == null ? "an unknown address" : from,
+                    refusal.detail(),
+                    line);
         }
         return Optional.of(refusal);
     }
@@ -246,10 +256,16 @@ public final class AuthFailures {
         e.loggedAt = now;
         StringBuilder s = new StringBuilder();
         if (earlier > 0) {
-            s.append(" (").append(earlier).append(" more failed ").append(subject).append(" since the last such line)");
+            s.append(" (")
+                    .append(earlier)
+                    .append(" more failed ")
+                    .append(subject)
+                    .append(" since the last such line)");
         }
         if (dropped > 0) {
-            s.append(" (").append(dropped).append(" refusal(s) of sources or principals no longer tracked were not logged)");
+            s.append(" (")
+                    .append(dropped)
+                    .append(" refusal(s) of sources or principals no longer tracked were not logged)");
             dropped = 0;
         }
         return s.toString();
@@ -266,7 +282,8 @@ public final class AuthFailures {
                 byte[] b = a.getAddress();
                 StringBuilder s = new StringBuilder();
                 for (int i = 0; i < 8; i += 2) {
-                    s.append(Integer.toHexString(((b[i] & 0xff) << 8) | (b[i + 1] & 0xff))).append(':');
+                    s.append(Integer.toHexString(((b[i] & 0xff) << 8) | (b[i + 1] & 0xff)))
+                            .append(':');
                 }
                 return s.append(":/64").toString();
             }
@@ -286,14 +303,17 @@ public final class AuthFailures {
         if (AgentIdentities.wellFormedId(credential)) {
             return credential; // an agent identity's id: JWTs all start alike, so they count by the identity they name
         }
-        if (credential == null || credential.length() < Secrets.SHOWN_PREFIX_LENGTH
-                || !(credential.startsWith(Secrets.API_KEY_PREFIX) || credential.startsWith(Secrets.AGENT_TOKEN_PREFIX)
-                || credential.startsWith(Secrets.ENROLLMENT_TOKEN_PREFIX))) {
+        if (credential == null
+                || credential.length() < Secrets.SHOWN_PREFIX_LENGTH
+                || !(credential.startsWith(Secrets.API_KEY_PREFIX)
+                        || credential.startsWith(Secrets.AGENT_TOKEN_PREFIX)
+                        || credential.startsWith(Secrets.ENROLLMENT_TOKEN_PREFIX))) {
             return null;
         }
         for (int i = Secrets.API_KEY_PREFIX.length(); i < Secrets.SHOWN_PREFIX_LENGTH; i++) {
             char c = credential.charAt(i);
-            boolean base64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+            boolean base64url =
+                    (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
             if (!base64url) {
                 return null;
             }
@@ -345,10 +365,12 @@ public final class AuthFailures {
 
         void fail(String key) {
             entries.asMap().compute(key, (k, e) -> {
-                Entry entry = e != null ? e : new Entry(Bucket.builder()
-                        .addLimit(l -> l.capacity(limit).refillGreedy(limit, limits.window()))
-                        .withCustomTimePrecision(clock)
-                        .build());
+                Entry entry = e != null
+                        ? e
+                        : new Entry(Bucket.builder()
+                                .addLimit(l -> l.capacity(limit).refillGreedy(limit, limits.window()))
+                                .withCustomTimePrecision(clock)
+                                .build());
                 entry.bucket.tryConsume(1);
                 return entry; // written again, so that its expiry follows the bucket
             });

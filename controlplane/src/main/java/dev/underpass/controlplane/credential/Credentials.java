@@ -9,10 +9,10 @@ import java.util.List;
 final class Credentials {
     /** How long a rotated secret keeps working unless the caller says otherwise. */
     static final Duration DEFAULT_ROTATION_GRACE = Duration.ofHours(1);
+
     static final Duration MAX_ROTATION_GRACE = Duration.ofDays(30);
 
-    private Credentials() {
-    }
+    private Credentials() {}
 
     static String status(Instant revokedAt, Instant expiresAt, Instant now) {
         if (revokedAt != null) {
@@ -41,8 +41,8 @@ final class Credentials {
             return DEFAULT_ROTATION_GRACE;
         }
         if (seconds < 0 || seconds > MAX_ROTATION_GRACE.toSeconds()) {
-            throw Refused.invalid(List.of("gracePeriodSeconds: " + seconds + " (expected: 0-"
-                    + MAX_ROTATION_GRACE.toSeconds() + ")"));
+            throw Refused.invalid(List.of(
+                    "gracePeriodSeconds: " + seconds + " (expected: 0-" + MAX_ROTATION_GRACE.toSeconds() + ")"));
         }
         return Duration.ofSeconds(seconds);
     }

@@ -16,16 +16,15 @@ import org.jdbi.v3.core.Jdbi;
 
 /** What {@code underpass test} asks the gateway about an endpoint; no provider target is named. */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record Diagnosis(String id, String service, EndpointState state, String stateReason, List<String> dnsNames,
-                        List<Port> ports) {
+public record Diagnosis(
+        String id, String service, EndpointState state, String stateReason, List<String> dnsNames, List<Port> ports) {
     /**
      * One port of an endpoint as a diagnosis sees it: where consumers connect, how many agents
      * serve it, and how many of its targets are in each health state (counts only: consumers do
      * not learn the provider's targets).
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Port(int servicePort, String address, Integer agentSessions, Map<String, Integer> targetHealth) {
-    }
+    public record Port(int servicePort, String address, Integer agentSessions, Map<String, Integer> targetHealth) {}
 
     /** The diagnosis of endpoint {@code v}, which the caller was allowed to see. */
     static Diagnosis of(Jdbi jdbi, Endpoints.View v, Optional<AgentPresence> presence, HealthReports health) {
@@ -38,7 +37,9 @@ public record Diagnosis(String id, String service, EndpointState state, String s
             }
             List<Port> ports = new ArrayList<>();
             String serviceName = v.service().substring(v.service().indexOf('/') + 1);
-            targets.forEach((port, t) -> ports.add(new Port(port, addresses.get(port),
+            targets.forEach((port, t) -> ports.add(new Port(
+                    port,
+                    addresses.get(port),
                     presence.map(a -> a.sessionsServing(svc.provider(), t)).orElse(null),
                     presence.isEmpty() ? null : healthCounts(svc.provider(), serviceName, port, t, health))));
             return new Diagnosis(v.id(), v.service(), v.state(), v.stateReason(), v.dnsNames(), ports);
@@ -46,11 +47,12 @@ public record Diagnosis(String id, String service, EndpointState state, String s
     }
 
     /** How many of a port's targets are in each state of {@link ServiceHealth}. */
-    private static Map<String, Integer> healthCounts(String provider, String service, int port, List<String> targets,
-                                                     HealthReports health) {
+    private static Map<String, Integer> healthCounts(
+            String provider, String service, int port, List<String> targets, HealthReports health) {
         Map<String, Integer> counts = new TreeMap<>();
         for (String t : new LinkedHashSet<>(targets)) {
-            String state = ServiceHealth.target(port, t, null, health.of(provider, HealthCheck.id(service, port, t))).state();
+            String state = ServiceHealth.target(port, t, null, health.of(provider, HealthCheck.id(service, port, t)))
+                    .state();
             counts.merge(state, 1, Integer::sum);
         }
         return counts;

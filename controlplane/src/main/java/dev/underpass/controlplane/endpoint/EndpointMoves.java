@@ -37,15 +37,20 @@ final class EndpointMoves {
      * 409 naming the state; the update only succeeds on the state just read. {@code actorAccount}
      * is the account of the principal who moved it, null for the gateway.
      */
-    private EndpointState move(Handle h, long seq, String id, Transition t, String actor, Long actorAccount,
-                               String reason) {
+    private EndpointState move(
+            Handle h, long seq, String id, Transition t, String actor, Long actorAccount, String reason) {
         Instant now = clock.instant();
         EndpointState from = EndpointRows.state(h, seq);
         EndpointState to = from.after(t);
         if (to == null) {
             throw Refused.conflict("endpoint " + id + " is " + from + ": it cannot be "
                     + verb(t) + " (allowed from " + from + ": "
-                    + (from.allowed().isEmpty() ? "nothing" : from.allowed().stream().map(EndpointMoves::verb).sorted().toList())
+                    + (from.allowed().isEmpty()
+                            ? "nothing"
+                            : from.allowed().stream()
+                                    .map(EndpointMoves::verb)
+                                    .sorted()
+                                    .toList())
                     + ")");
         }
         if (!EndpointRows.compareAndSet(h, seq, from, to, reason, now)) {
@@ -60,23 +65,33 @@ final class EndpointMoves {
         return to;
     }
 
-    private void record(Handle h, long seq, String id, Transition t, EndpointState from, EndpointState to, String actor,
-                        Long actorAccount, String reason) {
+    private void record(
+            Handle h,
+            long seq,
+            String id,
+            Transition t,
+            EndpointState from,
+            EndpointState to,
+            String actor,
+            Long actorAccount,
+            String reason) {
         EndpointRows.Sides sides = EndpointRows.sides(h, seq);
         long home = actorAccount != null ? actorAccount : sides.consumer();
         Long other = home == sides.consumer() ? sides.provider() : Long.valueOf(sides.consumer());
         String who = actorAccount == null ? AuditLog.SYSTEM : actor;
-        String action = "endpoint." + switch (t) {
-            case ACCEPT -> "accept";
-            case REJECT -> "reject";
-            case PROVISIONED -> "provisioned";
-            case PROVISIONING_FAILED -> "provisioningFailed";
-            case EXPIRE -> "expire";
-            case DELETE -> "delete";
-            case RELEASED -> "released";
-        };
+        String action = "endpoint."
+                + switch (t) {
+                    case ACCEPT -> "accept";
+                    case REJECT -> "reject";
+                    case PROVISIONED -> "provisioned";
+                    case PROVISIONING_FAILED -> "provisioningFailed";
+                    case EXPIRE -> "expire";
+                    case DELETE -> "delete";
+                    case RELEASED -> "released";
+                };
         String outcome = t == Transition.PROVISIONING_FAILED ? "failed: " + reason : AuditLog.OK;
-        Map<String, Object> details = Map.of("service", sides.ref(), "from", from.text(), "to", to.text(), "reason", reason);
+        Map<String, Object> details =
+                Map.of("service", sides.ref(), "from", from.text(), "to", to.text(), "reason", reason);
         if (other == null) { // the service is gone: only the consumer is left to tell
             audit.record(h, home, who, action, "endpoint:" + id, outcome, details);
         } else {

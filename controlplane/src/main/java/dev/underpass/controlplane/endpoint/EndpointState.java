@@ -42,10 +42,26 @@ public enum EndpointState {
     }
 
     private static final Map<EndpointState, Map<Transition, EndpointState>> MOVES = Map.of(
-            PENDING_ACCEPTANCE, Map.of(Transition.ACCEPT, PENDING, Transition.REJECT, REJECTED,
-                    Transition.EXPIRE, EXPIRED, Transition.DELETE, DELETING),
-            PENDING, Map.of(Transition.PROVISIONED, AVAILABLE, Transition.PROVISIONING_FAILED, FAILED,
-                    Transition.REJECT, REJECTED, Transition.DELETE, DELETING),
+            PENDING_ACCEPTANCE,
+                    Map.of(
+                            Transition.ACCEPT,
+                            PENDING,
+                            Transition.REJECT,
+                            REJECTED,
+                            Transition.EXPIRE,
+                            EXPIRED,
+                            Transition.DELETE,
+                            DELETING),
+            PENDING,
+                    Map.of(
+                            Transition.PROVISIONED,
+                            AVAILABLE,
+                            Transition.PROVISIONING_FAILED,
+                            FAILED,
+                            Transition.REJECT,
+                            REJECTED,
+                            Transition.DELETE,
+                            DELETING),
             AVAILABLE, Map.of(Transition.REJECT, REJECTED, Transition.DELETE, DELETING),
             REJECTED, Map.of(Transition.DELETE, DELETING),
             FAILED, Map.of(Transition.DELETE, DELETING),

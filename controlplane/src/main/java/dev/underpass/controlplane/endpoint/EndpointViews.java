@@ -39,9 +39,13 @@ final class EndpointViews {
                 ports = List.of(); // allocated ports mean nothing until the endpoint is available
             }
         }
-        List<Event> events = withEvents ? EndpointRows.events(h, seq).stream()
-                .map(e -> new Event(e.at(), e.from(), e.to(), actorFor(e.actor(), viewer), e.reason())).toList() : null;
-        return new View(b.id(), b.account(), b.ref(), b.state(), b.reason(), dnsNames, ports, b.created(), b.updated(), events);
+        List<Event> events = withEvents
+                ? EndpointRows.events(h, seq).stream()
+                        .map(e -> new Event(e.at(), e.from(), e.to(), actorFor(e.actor(), viewer), e.reason()))
+                        .toList()
+                : null;
+        return new View(
+                b.id(), b.account(), b.ref(), b.state(), b.reason(), dnsNames, ports, b.created(), b.updated(), events);
     }
 
     /** {@code user@account (key id)} for the actor's own account, {@code account ACCOUNT} for the other one. */

@@ -10,11 +10,11 @@ import dev.underpass.controlplane.core.Scope;
 import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.endpoint.EndpointState.Transition;
 import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.LoadBalancing;
+import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.service.TargetGroup;
 import dev.underpass.controlplane.service.WhenAllUnhealthy;
-import dev.underpass.controlplane.service.HealthReports;
-import dev.underpass.controlplane.service.Services;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -37,27 +37,31 @@ public final class Endpoints {
     /** The actor name of moves made by the gateway itself. */
     public static final String GATEWAY = "gateway";
 
-    public record Event(Instant at, EndpointState from, EndpointState to, String actor, String reason) {
-    }
+    public record Event(Instant at, EndpointState from, EndpointState to, String actor, String reason) {}
 
     /** Where a consumer connects for one port of the service. */
-    public record Port(int servicePort, int gatewayPort, String address) {
-    }
+    public record Port(int servicePort, int gatewayPort, String address) {}
 
     /**
      * An endpoint as the API shows it. The provider sees the request (who, which service, state,
      * history) but not the consumer's addresses.
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record View(String id, String account, String service, EndpointState state, String stateReason,
-                       List<String> dnsNames, List<Port> ports, Instant createdAt, Instant updatedAt, List<Event> events) {
-    }
+    public record View(
+            String id,
+            String account,
+            String service,
+            EndpointState state,
+            String stateReason,
+            List<String> dnsNames,
+            List<Port> ports,
+            Instant createdAt,
+            Instant updatedAt,
+            List<Event> events) {}
 
-    public record CreateRequest(String service) {
-    }
+    public record CreateRequest(String service) {}
 
-    public record DecisionRequest(String reason) {
-    }
+    public record DecisionRequest(String reason) {}
 
     /**
      * Which endpoints a list shows: the caller's own ({@code consumer}, also when absent) or those
@@ -75,10 +79,18 @@ public final class Endpoints {
      * {@code targets} and {@code healthChecks} are per service port; {@code loadBalancing} and
      * {@code whenAllUnhealthy} are the service's.
      */
-    public record Listening(String id, EndpointState state, String consumerAccount, String service, String providerAccount,
-                            Map<Integer, List<String>> targets, Map<Integer, Integer> gatewayPorts, List<String> dnsNames,
-                            Map<Integer, HealthCheck> healthChecks, LoadBalancing loadBalancing,
-                            WhenAllUnhealthy whenAllUnhealthy) {
+    public record Listening(
+            String id,
+            EndpointState state,
+            String consumerAccount,
+            String service,
+            String providerAccount,
+            Map<Integer, List<String>> targets,
+            Map<Integer, Integer> gatewayPorts,
+            List<String> dnsNames,
+            Map<Integer, HealthCheck> healthChecks,
+            LoadBalancing loadBalancing,
+            WhenAllUnhealthy whenAllUnhealthy) {
         /** The target group behind service port {@code port}, or null when the service has no such port. */
         public TargetGroup targetGroup(int port) {
             List<String> t = targets.get(port);
@@ -117,7 +129,8 @@ public final class Endpoints {
         Instant now = clock.instant();
         View v = jdbi.inTransaction(h -> {
             Long serviceSeq = EndpointRows.serviceSeq(h, provider, name).orElse(null);
-            if (serviceSeq == null || !(provider.equals(p.account()) || EndpointRows.names(h, serviceSeq, p.account()))) {
+            if (serviceSeq == null
+                    || !(provider.equals(p.account()) || EndpointRows.names(h, serviceSeq, p.account()))) {
                 // One answer for both, so that a consumer cannot probe which services exist.
                 throw Refused.forbidden("endpoint service '" + ref + "' does not exist or does not allow account "
                         + p.account() + " (expected: a service listed by 'underpass service list --available')");
@@ -132,12 +145,20 @@ public final class Endpoints {
             boolean acceptance = EndpointRows.acceptanceRequired(h, serviceSeq);
             EndpointState first = acceptance ? EndpointState.PENDING_ACCEPTANCE : EndpointState.PENDING;
             String id = Secrets.id("ep-", 16);
-            String reason = acceptance ? "waiting for " + provider + " to accept"
+            String reason = acceptance
+                    ? "waiting for " + provider + " to accept"
                     : "the service accepts connection requests automatically";
             long seq = EndpointRows.insert(h, id, p.accountSeq(), serviceSeq, ref, first, reason, now);
             EndpointRows.event(h, seq, null, first, p.actor(), reason, now);
-            audit.record(h, p.accountSeq(), EndpointRows.serviceAccount(h, serviceSeq), p.actor(), "endpoint.create",
-                    "endpoint:" + id, AuditLog.OK, Map.of("service", ref, "state", first.text()));
+            audit.record(
+                    h,
+                    p.accountSeq(),
+                    EndpointRows.serviceAccount(h, serviceSeq),
+                    p.actor(),
+                    "endpoint.create",
+                    "endpoint:" + id,
+                    AuditLog.OK,
+                    Map.of("service", ref, "state", first.text()));
             return views.load(h, seq, true, true, p.account());
         });
         changed.run();
@@ -158,7 +179,8 @@ public final class Endpoints {
         String serviceRef = ref;
         return jdbi.withHandle(h -> {
             List<Long> seqs = EndpointRows.page(h, side == Side.PROVIDER, p.accountSeq(), f.state(), serviceRef, page);
-            return Page.of(seqs, page, s -> s).map(seq -> views.load(h, seq, side == Side.CONSUMER, false, p.account()));
+            return Page.of(seqs, page, s -> s)
+                    .map(seq -> views.load(h, seq, side == Side.CONSUMER, false, p.account()));
         });
     }
 
@@ -186,8 +208,9 @@ public final class Endpoints {
         View v = jdbi.inTransaction(h -> {
             Access a = access(h, p, id);
             if (!a.provider()) {
-                throw Refused.forbidden("only the provider of " + a.service() + " can " + t.name().toLowerCase()
-                        + " endpoint " + id + " (expected: 'underpass endpoint delete' for your own endpoint)");
+                throw Refused.forbidden("only the provider of " + a.service() + " can "
+                        + t.name().toLowerCase() + " endpoint " + id
+                        + " (expected: 'underpass endpoint delete' for your own endpoint)");
             }
             moves.move(h, a.seq(), id, t, p, reason);
             return views.load(h, a.seq(), a.consumer(), true, p.account());
@@ -220,19 +243,22 @@ public final class Endpoints {
             throw Refused.invalid(List.of("reason: " + r.reason().length() + " characters (expected: at most 500)"));
         }
         if (Names.hasControlCharacters(r.reason())) {
-            throw Refused.invalid(List.of("reason: contains control characters (expected: printable text; "
-                    + "the other account sees it)"));
+            throw Refused.invalid(List.of(
+                    "reason: contains control characters (expected: printable text; " + "the other account sees it)"));
         }
         return r.reason();
     }
 
-    private record Access(long seq, String consumerAccount, String service, boolean consumer, boolean provider) {
-    }
+    private record Access(long seq, String consumerAccount, String service, boolean consumer, boolean provider) {}
 
     /** Endpoint {@code id} as {@code p} relates to it; not found unless p's account is its consumer or provider. */
     private static Access access(Handle h, Principal p, String id) {
         Access a = EndpointRows.parties(h, id)
-                .map(e -> new Access(e.seq(), e.consumerAccount(), e.ref(), e.consumer() == p.accountSeq(),
+                .map(e -> new Access(
+                        e.seq(),
+                        e.consumerAccount(),
+                        e.ref(),
+                        e.consumer() == p.accountSeq(),
                         e.provider() != null && e.provider() == p.accountSeq()))
                 .orElse(null);
         if (a == null || !(a.consumer() || a.provider())) {
@@ -257,7 +283,8 @@ public final class Endpoints {
         return jdbi.withHandle(h -> {
             List<Listening> result = new ArrayList<>();
             for (EndpointRows.Listened r : EndpointRows.listened(h)) {
-                List<String> names = r.privateDns() == null ? List.of(views.dnsName(r.id(), r.ref()))
+                List<String> names = r.privateDns() == null
+                        ? List.of(views.dnsName(r.id(), r.ref()))
                         : List.of(views.dnsName(r.id(), r.ref()), r.privateDns());
                 Map<Integer, List<String>> targets = new LinkedHashMap<>();
                 Map<Integer, HealthCheck> checks = new LinkedHashMap<>();
@@ -265,8 +292,18 @@ public final class Endpoints {
                     targets.put(l.port(), l.targets());
                     checks.put(l.port(), l.healthCheck());
                 }
-                result.add(new Listening(r.id(), r.state(), r.consumer(), r.ref(), r.provider(), targets,
-                        EndpointRows.ports(h, r.seq()), names, checks, r.balancing(), r.whenAllUnhealthy()));
+                result.add(new Listening(
+                        r.id(),
+                        r.state(),
+                        r.consumer(),
+                        r.ref(),
+                        r.provider(),
+                        targets,
+                        EndpointRows.ports(h, r.seq()),
+                        names,
+                        checks,
+                        r.balancing(),
+                        r.whenAllUnhealthy()));
             }
             return result;
         });
@@ -292,12 +329,15 @@ public final class Endpoints {
             if (f.state() != EndpointState.AVAILABLE) {
                 return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") is " + f.state() + ", not available");
             }
-            List<Integer> ports = f.serviceSeq() == null ? List.of() : List.copyOf(Services.targets(h, f.serviceSeq()).keySet());
+            List<Integer> ports = f.serviceSeq() == null
+                    ? List.of()
+                    : List.copyOf(Services.targets(h, f.serviceSeq()).keySet());
             if (ports.contains(port)) {
-                return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") port " + port + " is not open on the gateway yet; "
-                        + "retry in a few seconds");
+                return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") port " + port
+                        + " is not open on the gateway yet; " + "retry in a few seconds");
             }
-            return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") has no port " + port + " (its ports: " + ports + ")");
+            return Optional.of(
+                    "endpoint " + f.id() + " (" + f.ref() + ") has no port " + port + " (its ports: " + ports + ")");
         });
     }
 
@@ -312,7 +352,8 @@ public final class Endpoints {
      */
     public boolean provisioned(String id, Map<Integer, Integer> ports) {
         return jdbi.inTransaction(h -> {
-            Long seq = EndpointRows.seqIn(h, id, EndpointState.PENDING, EndpointState.AVAILABLE).orElse(null);
+            Long seq = EndpointRows.seqIn(h, id, EndpointState.PENDING, EndpointState.AVAILABLE)
+                    .orElse(null);
             if (seq == null) {
                 return false;
             }

@@ -24,7 +24,8 @@ final class RequestExpiry {
     int expire(Duration ttl) {
         Instant cutoff = clock.instant().minus(ttl);
         List<EndpointRows.Request> old = jdbi.withHandle(h -> EndpointRows.requestsBefore(h, cutoff));
-        String reason = "the provider did not decide within " + ttl.toString().substring(2).toLowerCase();
+        String reason = "the provider did not decide within "
+                + ttl.toString().substring(2).toLowerCase();
         int expired = 0;
         for (EndpointRows.Request r : old) {
             // One transaction per request: a move locks audit chain heads, which must not stay locked while this

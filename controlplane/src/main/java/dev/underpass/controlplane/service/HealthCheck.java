@@ -9,8 +9,14 @@ import com.fasterxml.jackson.annotation.JsonInclude;
  * {@code healthyThreshold} passes in a row and unhealthy after {@code unhealthyThreshold} failures.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record HealthCheck(String protocol, String path, String matcher, Integer intervalSeconds, Integer timeoutSeconds,
-                          Integer healthyThreshold, Integer unhealthyThreshold) {
+public record HealthCheck(
+        String protocol,
+        String path,
+        String matcher,
+        Integer intervalSeconds,
+        Integer timeoutSeconds,
+        Integer healthyThreshold,
+        Integer unhealthyThreshold) {
     public static final HealthCheck DEFAULT = new HealthCheck("tcp", null, null, 10, 5, 3, 2);
 
     /** The id under which agents report a target of a listener: unique within the provider account. */

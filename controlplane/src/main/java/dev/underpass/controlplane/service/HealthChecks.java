@@ -12,11 +12,10 @@ final class HealthChecks {
     static final int MAX_PATH = 1024;
     static final int MAX_MATCHER = 128;
     private static final Pattern MATCHER = Pattern.compile("[0-9]{3}(-[0-9]{3})?(,[0-9]{3}(-[0-9]{3})?)*");
-    private static final String MATCHER_EXPECTED = "(expected: HTTP status codes 100-599 and ranges, such as 200, 200-399 "
-            + "or 200,204,301-302)";
+    private static final String MATCHER_EXPECTED =
+            "(expected: HTTP status codes 100-599 and ranges, such as 200, 200-399 " + "or 200,204,301-302)";
 
-    private HealthChecks() {
-    }
+    private HealthChecks() {}
 
     /**
      * {@code c} with every absent field set to its default ({@link HealthCheck#DEFAULT} for none);
@@ -44,20 +43,26 @@ final class HealthChecks {
                         + "request a path)");
             }
             if (matcher != null) {
-                errors.add(at + ".matcher: given (expected: none for a " + protocol + " check; only http and https checks "
-                        + "match a status)");
+                errors.add(at + ".matcher: given (expected: none for a " + protocol
+                        + " check; only http and https checks " + "match a status)");
             }
         }
         int interval = within(errors, at + ".intervalSeconds", c.intervalSeconds(), d.intervalSeconds(), 1, 300);
         // A short interval brings the default timeout down with it, so that giving only the interval is enough.
         boolean intervalValid = interval >= 1 && interval <= 300;
-        int timeout = within(errors, at + ".timeoutSeconds", c.timeoutSeconds(),
-                intervalValid ? Math.min(d.timeoutSeconds(), interval) : d.timeoutSeconds(), 1, 120);
+        int timeout = within(
+                errors,
+                at + ".timeoutSeconds",
+                c.timeoutSeconds(),
+                intervalValid ? Math.min(d.timeoutSeconds(), interval) : d.timeoutSeconds(),
+                1,
+                120);
         if (intervalValid && timeout > interval && timeout <= 120) {
             errors.add(at + ".timeoutSeconds: " + timeout + " (expected: at most intervalSeconds, " + interval + ")");
         }
         int healthy = within(errors, at + ".healthyThreshold", c.healthyThreshold(), d.healthyThreshold(), 1, 10);
-        int unhealthy = within(errors, at + ".unhealthyThreshold", c.unhealthyThreshold(), d.unhealthyThreshold(), 1, 10);
+        int unhealthy =
+                within(errors, at + ".unhealthyThreshold", c.unhealthyThreshold(), d.unhealthyThreshold(), 1, 10);
         return new HealthCheck(protocol, path, matcher, interval, timeout, healthy, unhealthy);
     }
 

@@ -23,8 +23,7 @@ public final class PrivateNameVerification {
         List<String> txt(String name) throws NamingException;
     }
 
-    public record Result(String service, String name, String state, String detail) {
-    }
+    public record Result(String service, String name, String state, String detail) {}
 
     private final Services services;
     private final TxtLookup lookup;
@@ -35,7 +34,8 @@ public final class PrivateNameVerification {
     }
 
     /** TXT lookups through the JDK's DNS client, against {@code server} (host:port) or the system's resolvers. */
-    @SuppressWarnings("BanJNDI") // the DNS provider only (fixed factory): it returns TXT strings, never deserializes objects
+    @SuppressWarnings(
+            "BanJNDI") // the DNS provider only (fixed factory): it returns TXT strings, never deserializes objects
     public static TxtLookup jndi(String server) {
         return name -> {
             Hashtable<String, String> env = new Hashtable<>();
@@ -79,13 +79,15 @@ public final class PrivateNameVerification {
                 detail = "TXT " + record + " has the verification value";
             } else {
                 state = "failed";
-                detail = "TXT " + record + " has " + (values.isEmpty() ? "no value" : values.size() + " value(s), none the expected one")
+                detail = "TXT " + record + " has "
+                        + (values.isEmpty() ? "no value" : values.size() + " value(s), none the expected one")
                         + " (expected: \"" + expected + "\")";
             }
         } catch (NamingException e) {
             state = "failed";
             detail = "cannot look up TXT " + record + ": " + e.getClass().getSimpleName()
-                    + (e.getExplanation() == null ? "" : " " + e.getExplanation()) + " (expected: a TXT record \"" + expected + "\")";
+                    + (e.getExplanation() == null ? "" : " " + e.getExplanation()) + " (expected: a TXT record \""
+                    + expected + "\")";
         }
         services.setDnsState(p, serviceName, v.privateDns().name(), expected, state, detail);
         return new Result(v.reference(), v.privateDns().name(), state, detail);

@@ -10,7 +10,8 @@ import java.util.List;
  * The health of a service's targets as its provider sees it ({@code GET /v1/services/{name}/health}):
  * per target, its check, what each live agent session reports, and one state summing them up.
  */
-public record ServiceHealth(String service, LoadBalancing loadBalancing, WhenAllUnhealthy whenAllUnhealthy, List<Target> targets) {
+public record ServiceHealth(
+        String service, LoadBalancing loadBalancing, WhenAllUnhealthy whenAllUnhealthy, List<Target> targets) {
     public static final String HEALTHY = "healthy";
     public static final String UNHEALTHY = "unhealthy";
     public static final String INITIAL = "initial";
@@ -20,15 +21,16 @@ public record ServiceHealth(String service, LoadBalancing loadBalancing, WhenAll
     static final String DRAINING = "draining";
 
     /** {@code state} is {@link #HEALTHY}, {@link #UNHEALTHY}, {@link #INITIAL} or {@link #UNAVAILABLE}. */
-    public record Target(int port, String target, HealthCheck healthCheck, String state, String reason, List<Report> agents) {
-    }
+    public record Target(
+            int port, String target, HealthCheck healthCheck, String state, String reason, List<Report> agents) {}
 
     static ServiceHealth of(Services.View service, String account, HealthReports reports) {
         List<Target> targets = new ArrayList<>();
         for (Services.Listener l : service.listeners()) {
             TargetGroup group = service.targetGroup(l);
             for (String target : new LinkedHashSet<>(group.targets())) {
-                List<Report> agents = new ArrayList<>(reports.of(account, HealthCheck.id(service.name(), l.port(), target)));
+                List<Report> agents =
+                        new ArrayList<>(reports.of(account, HealthCheck.id(service.name(), l.port(), target)));
                 agents.sort(Comparator.comparing(Report::agent, Comparator.nullsFirst(Comparator.naturalOrder()))
                         .thenComparingLong(Report::session));
                 targets.add(target(l.port(), target, group.healthCheck(), agents));
@@ -53,9 +55,14 @@ public record ServiceHealth(String service, LoadBalancing loadBalancing, WhenAll
             reason = "not checked yet";
         } else {
             state = UNHEALTHY;
-            reason = agents.stream().filter(r -> UNHEALTHY.equals(r.state()) && r.reason() != null).map(Report::reason)
-                    .findFirst().orElse(agents.stream().allMatch(r -> DRAINING.equals(r.state()))
-                            ? "every agent serving it is draining" : "no agent reports it healthy");
+            reason = agents.stream()
+                    .filter(r -> UNHEALTHY.equals(r.state()) && r.reason() != null)
+                    .map(Report::reason)
+                    .findFirst()
+                    .orElse(
+                            agents.stream().allMatch(r -> DRAINING.equals(r.state()))
+                                    ? "every agent serving it is draining"
+                                    : "no agent reports it healthy");
         }
         return new Target(port, target, check, state, reason, List.copyOf(agents));
     }

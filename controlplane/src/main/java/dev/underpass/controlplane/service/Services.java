@@ -16,16 +16,16 @@ import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Optional;
-import java.util.function.Function;
-import java.util.stream.Collectors;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
+import java.util.stream.Collectors;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
 
@@ -38,6 +38,7 @@ public final class Services {
     public static final String ANY_ACCOUNT = "*";
     /** The TXT value that proves ownership of a private DNS name is this followed by the service's token. */
     static final String VERIFICATION_PREFIX = "underpass-verification=";
+
     static final int MAX_LISTENERS = 16;
     static final int MAX_TARGETS = 16;
     static final int MAX_PRINCIPALS = 256;
@@ -55,18 +56,25 @@ public final class Services {
     }
 
     /** One target of one listener and its check, as agents run it: {@code id} is {@link HealthCheck#id}. */
-    public record TargetCheck(String id, String service, int port, String target, HealthCheck check) {
-    }
+    public record TargetCheck(String id, String service, int port, String target, HealthCheck check) {}
 
     /** The private DNS name and its verification: a TXT record proves the provider owns the name. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record PrivateDnsName(String name, String state, String verificationRecord, String verificationValue) {
-    }
+    public record PrivateDnsName(String name, String state, String verificationRecord, String verificationValue) {}
 
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record View(String name, String reference, String description, List<Listener> listeners,
-                       List<String> allowedPrincipals, boolean acceptanceRequired, LoadBalancing loadBalancing,
-                       WhenAllUnhealthy whenAllUnhealthy, PrivateDnsName privateDns, Instant createdAt, Instant updatedAt) {
+    public record View(
+            String name,
+            String reference,
+            String description,
+            List<Listener> listeners,
+            List<String> allowedPrincipals,
+            boolean acceptanceRequired,
+            LoadBalancing loadBalancing,
+            WhenAllUnhealthy whenAllUnhealthy,
+            PrivateDnsName privateDns,
+            Instant createdAt,
+            Instant updatedAt) {
         /** The target group behind {@code listener}: its own targets and check, the service's balancing. */
         public TargetGroup targetGroup(Listener listener) {
             return new TargetGroup(listener.targets(), listener.healthCheck(), loadBalancing, whenAllUnhealthy);
@@ -75,17 +83,31 @@ public final class Services {
 
     /** A service as consumers who may connect to it see it: no targets, no principals. */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    public record Offer(String reference, String description, List<Integer> ports, boolean acceptanceRequired,
-                        String privateDnsName) {
-    }
+    public record Offer(
+            String reference,
+            String description,
+            List<Integer> ports,
+            boolean acceptanceRequired,
+            String privateDnsName) {}
 
     /** A new service; absent loadBalancing and whenAllUnhealthy take their defaults, the first allowed value. */
-    public record CreateRequest(String name, String description, List<Listener> listeners, List<String> allowedPrincipals,
-                                Boolean acceptanceRequired, String privateDnsName, String loadBalancing,
-                                String whenAllUnhealthy) {
+    public record CreateRequest(
+            String name,
+            String description,
+            List<Listener> listeners,
+            List<String> allowedPrincipals,
+            Boolean acceptanceRequired,
+            String privateDnsName,
+            String loadBalancing,
+            String whenAllUnhealthy) {
         /** A service that spreads and fails over as by default. */
-        public CreateRequest(String name, String description, List<Listener> listeners, List<String> allowedPrincipals,
-                             Boolean acceptanceRequired, String privateDnsName) {
+        public CreateRequest(
+                String name,
+                String description,
+                List<Listener> listeners,
+                List<String> allowedPrincipals,
+                Boolean acceptanceRequired,
+                String privateDnsName) {
             this(name, description, listeners, allowedPrincipals, acceptanceRequired, privateDnsName, null, null);
         }
     }
@@ -94,12 +116,21 @@ public final class Services {
      * Changes to a service; absent fields stay as they are, an empty privateDnsName removes it.
      * Listeners replace every listener, with their health checks.
      */
-    public record UpdateRequest(String description, List<Listener> listeners, List<String> allowedPrincipals,
-                                Boolean acceptanceRequired, String privateDnsName, String loadBalancing,
-                                String whenAllUnhealthy) {
+    public record UpdateRequest(
+            String description,
+            List<Listener> listeners,
+            List<String> allowedPrincipals,
+            Boolean acceptanceRequired,
+            String privateDnsName,
+            String loadBalancing,
+            String whenAllUnhealthy) {
         /** Changes that keep how the service spreads and fails over. */
-        public UpdateRequest(String description, List<Listener> listeners, List<String> allowedPrincipals,
-                             Boolean acceptanceRequired, String privateDnsName) {
+        public UpdateRequest(
+                String description,
+                List<Listener> listeners,
+                List<String> allowedPrincipals,
+                Boolean acceptanceRequired,
+                String privateDnsName) {
             this(description, listeners, allowedPrincipals, acceptanceRequired, privateDnsName, null, null);
         }
     }
@@ -121,8 +152,11 @@ public final class Services {
         return jdbi.withHandle(h -> {
             List<Long> seqs = h.createQuery("select seq from services where account_seq = :a and seq > :after "
                             + "order by seq limit :n")
-                    .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                    .mapTo(Long.class).list();
+                    .bind("a", p.accountSeq())
+                    .bind("after", page.after())
+                    .bind("n", page.limit() + 1)
+                    .mapTo(Long.class)
+                    .list();
             Page<Long> keys = Page.of(seqs, page, s -> s);
             return keys.map(seq -> load(h, seq, p.account()));
         });
@@ -135,14 +169,21 @@ public final class Services {
             List<Long> seqs = h.createQuery("select distinct s.seq from services s join service_principals sp "
                             + "on sp.service_seq = s.seq where s.account_seq <> :a and (sp.principal = :name or sp.principal = '*') "
                             + "and s.seq > :after order by s.seq limit :n")
-                    .bind("a", p.accountSeq()).bind("name", p.account()).bind("after", page.after())
+                    .bind("a", p.accountSeq())
+                    .bind("name", p.account())
+                    .bind("after", page.after())
                     .bind("n", page.limit() + 1)
-                    .mapTo(Long.class).list();
+                    .mapTo(Long.class)
+                    .list();
             return Page.of(seqs, page, seq -> seq).map(seq -> {
                 View v = load(h, seq, null);
                 PrivateDnsName dns = v.privateDns();
-                return new Offer(v.reference(), v.description(), v.listeners().stream().map(Listener::port).toList(),
-                        v.acceptanceRequired(), dns != null && "verified".equals(dns.state()) ? dns.name() : null);
+                return new Offer(
+                        v.reference(),
+                        v.description(),
+                        v.listeners().stream().map(Listener::port).toList(),
+                        v.acceptanceRequired(),
+                        dns != null && "verified".equals(dns.state()) ? dns.name() : null);
             });
         });
     }
@@ -161,12 +202,23 @@ public final class Services {
         Names.check(errors, "name", r.name());
         checkDescription(errors, r.description());
         List<Listener> listeners = checkListeners(errors, r.listeners());
-        List<String> principals = checkPrincipals(errors, r.allowedPrincipals() == null ? List.of() : r.allowedPrincipals());
+        List<String> principals =
+                checkPrincipals(errors, r.allowedPrincipals() == null ? List.of() : r.allowedPrincipals());
         String dns = checkDnsName(errors, r.privateDnsName());
-        LoadBalancing balancing = checkSetting(errors, "loadBalancing", r.loadBalancing(), LoadBalancing.DEFAULT,
-                LoadBalancing::of, LoadBalancing.values());
-        WhenAllUnhealthy whenAllUnhealthy = checkSetting(errors, "whenAllUnhealthy", r.whenAllUnhealthy(),
-                WhenAllUnhealthy.DEFAULT, WhenAllUnhealthy::of, WhenAllUnhealthy.values());
+        LoadBalancing balancing = checkSetting(
+                errors,
+                "loadBalancing",
+                r.loadBalancing(),
+                LoadBalancing.DEFAULT,
+                LoadBalancing::of,
+                LoadBalancing.values());
+        WhenAllUnhealthy whenAllUnhealthy = checkSetting(
+                errors,
+                "whenAllUnhealthy",
+                r.whenAllUnhealthy(),
+                WhenAllUnhealthy.DEFAULT,
+                WhenAllUnhealthy::of,
+                WhenAllUnhealthy.values());
         Names.reject(errors);
         Instant now = clock.instant();
         View v = jdbi.inTransaction(h -> {
@@ -177,10 +229,16 @@ public final class Services {
             long seq = h.createUpdate("insert into services (account_seq, name, description, acceptance_required, "
                             + "load_balancing, when_all_unhealthy, created_at, updated_at) "
                             + "values (:a, :n, :d, :acc, :lb, :wau, :t, :t)")
-                    .bind("a", p.accountSeq()).bind("n", r.name()).bind("d", r.description() == null ? "" : r.description())
+                    .bind("a", p.accountSeq())
+                    .bind("n", r.name())
+                    .bind("d", r.description() == null ? "" : r.description())
                     .bind("acc", r.acceptanceRequired() == null || r.acceptanceRequired())
-                    .bind("lb", balancing.text()).bind("wau", whenAllUnhealthy.text()).bind("t", Sql.at(now))
-                    .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
+                    .bind("lb", balancing.text())
+                    .bind("wau", whenAllUnhealthy.text())
+                    .bind("t", Sql.at(now))
+                    .executeAndReturnGeneratedKeys("seq")
+                    .mapTo(Long.class)
+                    .one();
             writeListeners(h, seq, listeners);
             writePrincipals(h, seq, principals);
             writeDns(h, seq, dns);
@@ -201,11 +259,27 @@ public final class Services {
         checkDescription(errors, r.description());
         List<Listener> listeners = r.listeners() == null ? null : checkListeners(errors, r.listeners());
         List<String> principals = r.allowedPrincipals() == null ? null : checkPrincipals(errors, r.allowedPrincipals());
-        String dns = r.privateDnsName() == null || r.privateDnsName().isEmpty() ? null : checkDnsName(errors, r.privateDnsName());
-        LoadBalancing balancing = r.loadBalancing() == null ? null : checkSetting(errors, "loadBalancing",
-                r.loadBalancing(), LoadBalancing.DEFAULT, LoadBalancing::of, LoadBalancing.values());
-        WhenAllUnhealthy whenAllUnhealthy = r.whenAllUnhealthy() == null ? null : checkSetting(errors, "whenAllUnhealthy",
-                r.whenAllUnhealthy(), WhenAllUnhealthy.DEFAULT, WhenAllUnhealthy::of, WhenAllUnhealthy.values());
+        String dns = r.privateDnsName() == null || r.privateDnsName().isEmpty()
+                ? null
+                : checkDnsName(errors, r.privateDnsName());
+        LoadBalancing balancing = r.loadBalancing() == null
+                ? null
+                : checkSetting(
+                        errors,
+                        "loadBalancing",
+                        r.loadBalancing(),
+                        LoadBalancing.DEFAULT,
+                        LoadBalancing::of,
+                        LoadBalancing.values());
+        WhenAllUnhealthy whenAllUnhealthy = r.whenAllUnhealthy() == null
+                ? null
+                : checkSetting(
+                        errors,
+                        "whenAllUnhealthy",
+                        r.whenAllUnhealthy(),
+                        WhenAllUnhealthy.DEFAULT,
+                        WhenAllUnhealthy::of,
+                        WhenAllUnhealthy.values());
         Names.reject(errors);
         View v = jdbi.inTransaction(h -> {
             long seq = requireSeq(h, p, name);
@@ -216,16 +290,23 @@ public final class Services {
                     .bind("acc", r.acceptanceRequired() != null ? r.acceptanceRequired() : before.acceptanceRequired())
                     .bind("lb", (balancing != null ? balancing : before.loadBalancing()).text())
                     .bind("wau", (whenAllUnhealthy != null ? whenAllUnhealthy : before.whenAllUnhealthy()).text())
-                    .bind("t", Sql.at(clock.instant())).bind("s", seq).execute();
+                    .bind("t", Sql.at(clock.instant()))
+                    .bind("s", seq)
+                    .execute();
             if (listeners != null) {
-                h.createUpdate("delete from service_listeners where service_seq = :s").bind("s", seq).execute();
+                h.createUpdate("delete from service_listeners where service_seq = :s")
+                        .bind("s", seq)
+                        .execute();
                 writeListeners(h, seq, listeners);
             }
             if (principals != null) {
-                h.createUpdate("delete from service_principals where service_seq = :s").bind("s", seq).execute();
+                h.createUpdate("delete from service_principals where service_seq = :s")
+                        .bind("s", seq)
+                        .execute();
                 writePrincipals(h, seq, principals);
             }
-            String oldDns = before.privateDns() == null ? null : before.privateDns().name();
+            String oldDns =
+                    before.privateDns() == null ? null : before.privateDns().name();
             if (r.privateDnsName() != null && !java.util.Objects.equals(dns, oldDns)) {
                 writeDns(h, seq, dns);
             }
@@ -243,10 +324,15 @@ public final class Services {
         jdbi.useTransaction(h -> {
             long seq = requireSeq(h, p, name);
             // Locked like endpoint creation locks it, so that no endpoint appears between the count and the delete.
-            h.createQuery("select seq from services where seq = :s for update").bind("s", seq).mapTo(Long.class).one();
+            h.createQuery("select seq from services where seq = :s for update")
+                    .bind("s", seq)
+                    .mapTo(Long.class)
+                    .one();
             long live = h.createQuery("select count(*) from endpoints where service_seq = :s and state in "
                             + "('pendingAcceptance', 'pending', 'available')")
-                    .bind("s", seq).mapTo(Long.class).one();
+                    .bind("s", seq)
+                    .mapTo(Long.class)
+                    .one();
             if (live > 0) {
                 throw Refused.conflict("service '" + name + "' still has " + live + " endpoint(s) requested, pending "
                         + "or available (expected: reject them first with 'underpass endpoint reject')");
@@ -265,10 +351,19 @@ public final class Services {
         int n = jdbi.inTransaction(h -> {
             int updated = h.createUpdate("update services set private_dns_state = :st, updated_at = :t "
                             + "where seq = :s and private_dns_name = :n and private_dns_token = :tok")
-                    .bind("st", state).bind("t", Sql.at(clock.instant())).bind("s", requireSeq(h, p, name)).bind("n", dnsName)
-                    .bind("tok", verificationValue.substring(VERIFICATION_PREFIX.length())).execute();
+                    .bind("st", state)
+                    .bind("t", Sql.at(clock.instant()))
+                    .bind("s", requireSeq(h, p, name))
+                    .bind("n", dnsName)
+                    .bind("tok", verificationValue.substring(VERIFICATION_PREFIX.length()))
+                    .execute();
             if (updated > 0) {
-                audit.record(h, p.accountSeq(), p.actor(), "service.verifyDns", "service:" + p.account() + "/" + name,
+                audit.record(
+                        h,
+                        p.accountSeq(),
+                        p.actor(),
+                        "service.verifyDns",
+                        "service:" + p.account() + "/" + name,
                         "verified".equals(state) ? AuditLog.OK : "failed: " + detail,
                         Map.of("privateDnsName", dnsName, "state", state));
             }
@@ -289,8 +384,12 @@ public final class Services {
         }
         d.put("ports", v.listeners().stream().map(Listener::port).toList());
         List<String> principals = v.allowedPrincipals();
-        d.put("allowedPrincipals", principals.size() <= 20 ? principals
-                : List.of(String.join(",", principals.subList(0, 20)) + " and " + (principals.size() - 20) + " more"));
+        d.put(
+                "allowedPrincipals",
+                principals.size() <= 20
+                        ? principals
+                        : List.of(String.join(",", principals.subList(0, 20)) + " and " + (principals.size() - 20)
+                                + " more"));
         d.put("acceptanceRequired", v.acceptanceRequired());
         if (v.privateDns() != null) {
             d.put("privateDnsName", v.privateDns().name());
@@ -329,13 +428,15 @@ public final class Services {
             errors.add("description: " + description.length() + " characters (expected: at most 256)");
         }
         if (description != null && Names.hasControlCharacters(description)) {
-            errors.add("description: contains control characters (expected: printable text; it is shown to other accounts)");
+            errors.add(
+                    "description: contains control characters (expected: printable text; it is shown to other accounts)");
         }
     }
 
     private static List<Listener> checkListeners(List<String> errors, List<Listener> listeners) {
         if (listeners == null || listeners.isEmpty()) {
-            errors.add("listeners: missing (expected: at least one, e.g. {\"port\": 443, \"targets\": [\"git.internal:443\"]})");
+            errors.add(
+                    "listeners: missing (expected: at least one, e.g. {\"port\": 443, \"targets\": [\"git.internal:443\"]})");
             return List.of();
         }
         if (listeners.size() > MAX_LISTENERS) {
@@ -361,7 +462,8 @@ public final class Services {
             }
             List<String> targets = l.targets() == null ? List.of() : l.targets();
             if (targets.isEmpty() || targets.size() > MAX_TARGETS) {
-                errors.add(at + ".targets: " + targets.size() + " given (expected: 1-" + MAX_TARGETS + " host:port entries)");
+                errors.add(at + ".targets: " + targets.size() + " given (expected: 1-" + MAX_TARGETS
+                        + " host:port entries)");
             }
             for (int k = 0; k < targets.size(); k++) {
                 String t = targets.get(k);
@@ -378,8 +480,13 @@ public final class Services {
     }
 
     /** The setting spelled {@code value}, or {@code absent} when there is none; an unknown spelling adds an error. */
-    private static <E extends Enum<E>> E checkSetting(List<String> errors, String field, String value, E absent,
-                                                      Function<String, Optional<E>> parse, E[] allowed) {
+    private static <E extends Enum<E>> E checkSetting(
+            List<String> errors,
+            String field,
+            String value,
+            E absent,
+            Function<String, Optional<E>> parse,
+            E[] allowed) {
         if (value == null) {
             return absent;
         }
@@ -398,7 +505,8 @@ public final class Services {
         for (int i = 0; i < principals.size(); i++) {
             String a = principals.get(i);
             if (!ANY_ACCOUNT.equals(a) && !Names.valid(a)) {
-                errors.add("allowedPrincipals[" + i + "]: '" + a + "' (expected: an account name, or * for every account)");
+                errors.add("allowedPrincipals[" + i + "]: '" + a
+                        + "' (expected: an account name, or * for every account)");
             }
         }
         return List.copyOf(new java.util.LinkedHashSet<>(principals));
@@ -418,12 +526,21 @@ public final class Services {
     private static void writeListeners(Handle h, long seq, List<Listener> listeners) {
         for (Listener l : listeners) {
             HealthCheck c = l.healthCheck();
-            h.createUpdate("insert into service_listeners (service_seq, protocol, port, targets, health_protocol, health_path, "
-                            + "health_matcher, health_interval_seconds, health_timeout_seconds, health_healthy_threshold, "
-                            + "health_unhealthy_threshold) values (:s, :pr, :p, :t, :hp, :path, :m, :i, :to, :ht, :ut)")
-                    .bind("s", seq).bind("pr", l.protocol()).bind("p", l.port()).bind("t", String.join("\n", l.targets()))
-                    .bind("hp", c.protocol()).bind("path", c.path()).bind("m", c.matcher()).bind("i", c.intervalSeconds())
-                    .bind("to", c.timeoutSeconds()).bind("ht", c.healthyThreshold()).bind("ut", c.unhealthyThreshold())
+            h.createUpdate(
+                            "insert into service_listeners (service_seq, protocol, port, targets, health_protocol, health_path, "
+                                    + "health_matcher, health_interval_seconds, health_timeout_seconds, health_healthy_threshold, "
+                                    + "health_unhealthy_threshold) values (:s, :pr, :p, :t, :hp, :path, :m, :i, :to, :ht, :ut)")
+                    .bind("s", seq)
+                    .bind("pr", l.protocol())
+                    .bind("p", l.port())
+                    .bind("t", String.join("\n", l.targets()))
+                    .bind("hp", c.protocol())
+                    .bind("path", c.path())
+                    .bind("m", c.matcher())
+                    .bind("i", c.intervalSeconds())
+                    .bind("to", c.timeoutSeconds())
+                    .bind("ht", c.healthyThreshold())
+                    .bind("ut", c.unhealthyThreshold())
                     .execute();
         }
     }
@@ -431,20 +548,29 @@ public final class Services {
     private static void writePrincipals(Handle h, long seq, List<String> principals) {
         for (String a : principals) {
             h.createUpdate("insert into service_principals (service_seq, principal) values (:s, :p)")
-                    .bind("s", seq).bind("p", a).execute();
+                    .bind("s", seq)
+                    .bind("p", a)
+                    .execute();
         }
     }
 
     private static void writeDns(Handle h, long seq, String dns) {
         h.createUpdate("update services set private_dns_name = :n, private_dns_state = :st, private_dns_token = :tok "
                         + "where seq = :s")
-                .bind("n", dns).bind("st", dns == null ? null : "pendingVerification")
-                .bind("tok", dns == null ? null : Secrets.id("", 32)).bind("s", seq).execute();
+                .bind("n", dns)
+                .bind("st", dns == null ? null : "pendingVerification")
+                .bind("tok", dns == null ? null : Secrets.id("", 32))
+                .bind("s", seq)
+                .execute();
     }
 
     static Long findSeq(Handle h, long accountSeq, String name) {
         return h.createQuery("select seq from services where account_seq = :a and name = :n")
-                .bind("a", accountSeq).bind("n", name).mapTo(Long.class).findOne().orElse(null);
+                .bind("a", accountSeq)
+                .bind("n", name)
+                .mapTo(Long.class)
+                .findOne()
+                .orElse(null);
     }
 
     private static long requireSeq(Handle h, Principal p, String name) {
@@ -461,27 +587,61 @@ public final class Services {
     }
 
     static View load(Handle h, long seq, String accountName) {
-        record Base(String name, String account, String description, boolean acceptance, LoadBalancing balancing,
-                    WhenAllUnhealthy whenAllUnhealthy, String dns, String dnsState, String token, Instant created, Instant updated) {
-        }
-        Base b = h.createQuery("select s.name, a.name as account, s.description, s.acceptance_required, s.load_balancing, "
-                        + "s.when_all_unhealthy, s.private_dns_name, s.private_dns_state, s.private_dns_token, s.created_at, "
-                        + "s.updated_at from services s join accounts a on a.seq = s.account_seq where s.seq = :s")
+        record Base(
+                String name,
+                String account,
+                String description,
+                boolean acceptance,
+                LoadBalancing balancing,
+                WhenAllUnhealthy whenAllUnhealthy,
+                String dns,
+                String dnsState,
+                String token,
+                Instant created,
+                Instant updated) {}
+        Base b = h.createQuery(
+                        "select s.name, a.name as account, s.description, s.acceptance_required, s.load_balancing, "
+                                + "s.when_all_unhealthy, s.private_dns_name, s.private_dns_state, s.private_dns_token, s.created_at, "
+                                + "s.updated_at from services s join accounts a on a.seq = s.account_seq where s.seq = :s")
                 .bind("s", seq)
-                .map((rs, ctx) -> new Base(rs.getString("name"), rs.getString("account"), rs.getString("description"),
-                        rs.getBoolean("acceptance_required"), LoadBalancing.of(rs.getString("load_balancing")).orElseThrow(),
-                        WhenAllUnhealthy.of(rs.getString("when_all_unhealthy")).orElseThrow(), rs.getString("private_dns_name"),
-                        rs.getString("private_dns_state"), rs.getString("private_dns_token"),
-                        Sql.instant(rs, "created_at"), Sql.instant(rs, "updated_at")))
+                .map((rs, ctx) -> new Base(
+                        rs.getString("name"),
+                        rs.getString("account"),
+                        rs.getString("description"),
+                        rs.getBoolean("acceptance_required"),
+                        LoadBalancing.of(rs.getString("load_balancing")).orElseThrow(),
+                        WhenAllUnhealthy.of(rs.getString("when_all_unhealthy")).orElseThrow(),
+                        rs.getString("private_dns_name"),
+                        rs.getString("private_dns_state"),
+                        rs.getString("private_dns_token"),
+                        Sql.instant(rs, "created_at"),
+                        Sql.instant(rs, "updated_at")))
                 .one();
         List<Listener> listeners = listeners(h, seq);
-        List<String> principals = h.createQuery("select principal from service_principals where service_seq = :s "
-                        + "order by principal")
-                .bind("s", seq).mapTo(String.class).list();
-        PrivateDnsName dns = b.dns() == null ? null : new PrivateDnsName(b.dns(), b.dnsState(), verificationRecord(b.dns()),
-                accountName != null ? VERIFICATION_PREFIX + b.token() : null);
-        return new View(b.name(), b.account() + "/" + b.name(), b.description(), listeners, principals, b.acceptance(),
-                b.balancing(), b.whenAllUnhealthy(), dns, b.created(), b.updated());
+        List<String> principals = h.createQuery(
+                        "select principal from service_principals where service_seq = :s " + "order by principal")
+                .bind("s", seq)
+                .mapTo(String.class)
+                .list();
+        PrivateDnsName dns = b.dns() == null
+                ? null
+                : new PrivateDnsName(
+                        b.dns(),
+                        b.dnsState(),
+                        verificationRecord(b.dns()),
+                        accountName != null ? VERIFICATION_PREFIX + b.token() : null);
+        return new View(
+                b.name(),
+                b.account() + "/" + b.name(),
+                b.description(),
+                listeners,
+                principals,
+                b.acceptance(),
+                b.balancing(),
+                b.whenAllUnhealthy(),
+                dns,
+                b.created(),
+                b.updated());
     }
 
     private static final String LISTENER_COLUMNS = "l.protocol, l.port, l.targets, l.health_protocol, l.health_path, "
@@ -490,15 +650,27 @@ public final class Services {
 
     /** The listeners of service {@code seq}, in order of port, with their health checks. */
     public static List<Listener> listeners(Handle h, long seq) {
-        return h.createQuery("select " + LISTENER_COLUMNS + " from service_listeners l where l.service_seq = :s order by l.port")
-                .bind("s", seq).map((rs, ctx) -> listener(rs)).list();
+        return h.createQuery("select " + LISTENER_COLUMNS
+                        + " from service_listeners l where l.service_seq = :s order by l.port")
+                .bind("s", seq)
+                .map((rs, ctx) -> listener(rs))
+                .list();
     }
 
     private static Listener listener(ResultSet rs) throws SQLException {
-        HealthCheck check = new HealthCheck(rs.getString("health_protocol"), rs.getString("health_path"),
-                rs.getString("health_matcher"), rs.getInt("health_interval_seconds"), rs.getInt("health_timeout_seconds"),
-                rs.getInt("health_healthy_threshold"), rs.getInt("health_unhealthy_threshold"));
-        return new Listener(rs.getString("protocol"), rs.getInt("port"), List.of(rs.getString("targets").split("\n")), check);
+        HealthCheck check = new HealthCheck(
+                rs.getString("health_protocol"),
+                rs.getString("health_path"),
+                rs.getString("health_matcher"),
+                rs.getInt("health_interval_seconds"),
+                rs.getInt("health_timeout_seconds"),
+                rs.getInt("health_healthy_threshold"),
+                rs.getInt("health_unhealthy_threshold"));
+        return new Listener(
+                rs.getString("protocol"),
+                rs.getInt("port"),
+                List.of(rs.getString("targets").split("\n")),
+                check);
     }
 
     /**
@@ -506,17 +678,22 @@ public final class Services {
      * account's agents must check. A target listed twice in a listener is checked once.
      */
     public List<TargetCheck> healthChecks(String accountName) {
-        record Row(String service, Listener listener) {
-        }
+        record Row(String service, Listener listener) {}
         List<Row> rows = jdbi.withHandle(h -> h.createQuery("select s.name as service, " + LISTENER_COLUMNS
                         + " from services s join accounts a on a.seq = s.account_seq "
                         + "join service_listeners l on l.service_seq = s.seq where a.name = :a order by s.name, l.port")
-                .bind("a", accountName).map((rs, ctx) -> new Row(rs.getString("service"), listener(rs))).list());
+                .bind("a", accountName)
+                .map((rs, ctx) -> new Row(rs.getString("service"), listener(rs)))
+                .list());
         List<TargetCheck> checks = new ArrayList<>();
         for (Row r : rows) {
             int port = r.listener().port();
             for (String target : new LinkedHashSet<>(r.listener().targets())) {
-                checks.add(new TargetCheck(HealthCheck.id(r.service(), port, target), r.service(), port, target,
+                checks.add(new TargetCheck(
+                        HealthCheck.id(r.service(), port, target),
+                        r.service(),
+                        port,
+                        target,
                         r.listener().healthCheck()));
             }
         }
@@ -531,8 +708,10 @@ public final class Services {
     /** The targets of each listener port of service {@code seq}, for the data plane. */
     public static Map<Integer, List<String>> targets(Handle h, long seq) {
         Map<Integer, List<String>> m = new LinkedHashMap<>();
-        h.createQuery("select port, targets from service_listeners where service_seq = :s order by port").bind("s", seq)
-                .map((rs, ctx) -> Map.entry(rs.getInt("port"), List.of(rs.getString("targets").split("\n"))))
+        h.createQuery("select port, targets from service_listeners where service_seq = :s order by port")
+                .bind("s", seq)
+                .map((rs, ctx) -> Map.entry(
+                        rs.getInt("port"), List.of(rs.getString("targets").split("\n"))))
                 .forEach(e -> m.put(e.getKey(), e.getValue()));
         return m;
     }

@@ -13,8 +13,8 @@ import java.util.List;
  * {@link Services.View#targetGroup(Services.Listener)}, so that the rest of the code speaks of
  * target groups without the wire format changing.
  */
-public record TargetGroup(List<String> targets, HealthCheck healthCheck, LoadBalancing loadBalancing,
-                          WhenAllUnhealthy whenAllUnhealthy) {
+public record TargetGroup(
+        List<String> targets, HealthCheck healthCheck, LoadBalancing loadBalancing, WhenAllUnhealthy whenAllUnhealthy) {
     public TargetGroup {
         targets = List.copyOf(targets);
     }

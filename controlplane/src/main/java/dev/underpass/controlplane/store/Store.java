@@ -39,8 +39,9 @@ public final class Store implements AutoCloseable {
         try {
             dataSource = new HikariDataSource(hikari);
         } catch (RuntimeException e) {
-            throw new IllegalStateException("store: cannot connect to " + config.describe() + " as " + config.user()
-                    + ": " + rootMessage(e), e);
+            throw new IllegalStateException(
+                    "store: cannot connect to " + config.describe() + " as " + config.user() + ": " + rootMessage(e),
+                    e);
         }
         try {
             MigrateResult result = Flyway.configure()
@@ -48,7 +49,9 @@ public final class Store implements AutoCloseable {
                     .locations("classpath:db/migration")
                     .load()
                     .migrate();
-            log.info("store {} at schema version {} ({} migration(s) applied)", config.describe(),
+            log.info(
+                    "store {} at schema version {} ({} migration(s) applied)",
+                    config.describe(),
                     result.targetSchemaVersion != null ? result.targetSchemaVersion : result.initialSchemaVersion,
                     result.migrationsExecuted);
         } catch (RuntimeException e) {

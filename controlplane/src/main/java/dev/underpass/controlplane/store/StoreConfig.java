@@ -16,8 +16,11 @@ public record StoreConfig(String url, String user, String password) {
      * written at shutdown, such as queued audit records, still reaches it.
      */
     public static StoreConfig embedded(Path dataDir) {
-        return new StoreConfig("jdbc:h2:file:" + dataDir.resolve("store").resolve("underpass").toAbsolutePath() + H2_OPTIONS
-                + ";DB_CLOSE_ON_EXIT=FALSE", "underpass", "");
+        return new StoreConfig(
+                "jdbc:h2:file:" + dataDir.resolve("store").resolve("underpass").toAbsolutePath() + H2_OPTIONS
+                        + ";DB_CLOSE_ON_EXIT=FALSE",
+                "underpass",
+                "");
     }
 
     /** An in-memory embedded database, gone when closed (tests). */

@@ -28,19 +28,15 @@ public final class Accounts {
     public static final String OPERATOR_ACCOUNT = "operator";
     public static final String OPERATOR_USER = "admin";
 
-    public record View(String name, boolean operator, Instant createdAt) {
-    }
+    public record View(String name, boolean operator, Instant createdAt) {}
 
     /** A created account with its owner and the owner's first key (the only time it is shown). */
-    public record Created(View account, Users.View owner, ApiKeys.Created ownerKey) {
-    }
+    public record Created(View account, Users.View owner, ApiKeys.Created ownerKey) {}
 
     /** A created account and its store seq, which the audit record needs. */
-    private record Inserted(long seq, Created created) {
-    }
+    private record Inserted(long seq, Created created) {}
 
-    public record CreateRequest(String name, String owner) {
-    }
+    public record CreateRequest(String name, String owner) {}
 
     private final Jdbi jdbi;
     private final Clock clock;
@@ -64,7 +60,7 @@ public final class Accounts {
      * first key; on a store that has accounts, returns empty.
      */
     public Optional<Created> bootstrap() {
-        return bootstrap(key -> { });
+        return bootstrap(key -> {});
     }
 
     /**
@@ -73,13 +69,21 @@ public final class Accounts {
      */
     public Optional<Created> bootstrap(FirstKeyWriter writer) {
         return jdbi.inTransaction(h -> {
-            long count = h.createQuery("select count(*) from accounts").mapTo(Long.class).one();
+            long count = h.createQuery("select count(*) from accounts")
+                    .mapTo(Long.class)
+                    .one();
             if (count > 0) {
                 return Optional.<Created>empty();
             }
             Inserted inserted = insert(h, OPERATOR_ACCOUNT, true, OPERATOR_USER, "gateway (first start)");
             Created created = inserted.created();
-            audit.record(h, inserted.seq(), AuditLog.SYSTEM, "account.create", "account:" + OPERATOR_ACCOUNT, AuditLog.OK,
+            audit.record(
+                    h,
+                    inserted.seq(),
+                    AuditLog.SYSTEM,
+                    "account.create",
+                    "account:" + OPERATOR_ACCOUNT,
+                    AuditLog.OK,
                     details(created));
             try {
                 writer.write(created.ownerKey().key());
@@ -98,47 +102,73 @@ public final class Accounts {
         Names.check(errors, "owner", owner);
         Names.reject(errors);
         return jdbi.inTransaction(h -> {
-            if (h.createQuery("select count(*) from accounts where name = :n").bind("n", request.name())
-                    .mapTo(Long.class).one() > 0) {
+            if (h.createQuery("select count(*) from accounts where name = :n")
+                            .bind("n", request.name())
+                            .mapTo(Long.class)
+                            .one()
+                    > 0) {
                 throw Refused.conflict("account '" + request.name() + "' already exists (expected: a new name)");
             }
             Inserted inserted = insert(h, request.name(), false, owner, p.actor());
             Created created = inserted.created();
             // In the operator's chain and in the new account's own, which thus starts with its creation.
-            audit.record(h, p.accountSeq(), inserted.seq(), p.actor(), "account.create", "account:" + request.name(),
-                    AuditLog.OK, details(created));
+            audit.record(
+                    h,
+                    p.accountSeq(),
+                    inserted.seq(),
+                    p.actor(),
+                    "account.create",
+                    "account:" + request.name(),
+                    AuditLog.OK,
+                    details(created));
             return created;
         });
     }
 
     private static Map<String, Object> details(Created c) {
-        return Map.of("owner", c.owner().name(), "ownerKeyId", c.ownerKey().apiKey().id(),
-                "ownerKeyPrefix", c.ownerKey().apiKey().prefix());
+        return Map.of(
+                "owner",
+                c.owner().name(),
+                "ownerKeyId",
+                c.ownerKey().apiKey().id(),
+                "ownerKeyPrefix",
+                c.ownerKey().apiKey().prefix());
     }
 
     private Inserted insert(Handle h, String name, boolean operator, String ownerName, String actor) {
         Instant now = clock.instant();
         long seq = h.createUpdate("insert into accounts (name, operator, created_at) values (:n, :o, :t)")
-                .bind("n", name).bind("o", operator).bind("t", Sql.at(now))
-                .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
+                .bind("n", name)
+                .bind("o", operator)
+                .bind("t", Sql.at(now))
+                .executeAndReturnGeneratedKeys("seq")
+                .mapTo(Long.class)
+                .one();
         long userSeq = h.createUpdate("insert into users (account_seq, name, role, created_at) values (:a, :n, :r, :t)")
-                .bind("a", seq).bind("n", ownerName).bind("r", Role.OWNER.text()).bind("t", Sql.at(now))
-                .executeAndReturnGeneratedKeys("seq").mapTo(Long.class).one();
+                .bind("a", seq)
+                .bind("n", ownerName)
+                .bind("r", Role.OWNER.text())
+                .bind("t", Sql.at(now))
+                .executeAndReturnGeneratedKeys("seq")
+                .mapTo(Long.class)
+                .one();
         ApiKeys.Created key = keys.insert(h, seq, userSeq, ownerName, "first-key", null, null, actor);
-        return new Inserted(seq, new Created(new View(name, operator, now), new Users.View(ownerName, Role.OWNER, now), key));
+        return new Inserted(
+                seq, new Created(new View(name, operator, now), new Users.View(ownerName, Role.OWNER, now), key));
     }
 
     public Page<View> list(Principal p, Page.Request page) {
         p.require(Scope.ACCOUNTS_READ);
         List<Row> rows = jdbi.withHandle(h -> h.createQuery(
                         "select seq, name, operator, created_at from accounts where seq > :after order by seq limit :n")
-                .bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> new Row(rs.getLong("seq"), new View(rs.getString("name"), rs.getBoolean("operator"),
-                        Sql.instant(rs, "created_at"))))
+                .bind("after", page.after())
+                .bind("n", page.limit() + 1)
+                .map((rs, ctx) -> new Row(
+                        rs.getLong("seq"),
+                        new View(rs.getString("name"), rs.getBoolean("operator"), Sql.instant(rs, "created_at"))))
                 .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
-    private record Row(long seq, View view) {
-    }
+    private record Row(long seq, View view) {}
 }

@@ -6,8 +6,6 @@ import dev.underpass.controlplane.core.Role;
 import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.protocol.Protocol;
 import java.net.SocketAddress;
-import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -77,11 +75,13 @@ public final class OidcLogins {
     public Principal authenticate(String jwt, String account, SocketAddress from, String where) {
         Verifier v = verifier;
         if (v == null) {
-            throw Refused.unauthenticated("OIDC login is not configured on this gateway (expected: an API key, upk_...)");
+            throw Refused.unauthenticated(
+                    "OIDC login is not configured on this gateway (expected: an API key, upk_...)");
         }
         if (account == null || account.isBlank()) {
             // Not a guess at a credential, so not counted; the JWT is not even checked.
-            throw Refused.unauthenticated("OIDC token without header " + ACCOUNT_HEADER + " (expected: the header naming "
+            throw Refused.unauthenticated("OIDC token without header " + ACCOUNT_HEADER
+                    + " (expected: the header naming "
                     + "the account to log in to, " + ACCOUNT_HEADER + ": NAME, alongside an Authorization header: "
                     + "Bearer <JWT>)");
         }
@@ -91,24 +91,41 @@ public final class OidcLogins {
             throw Refused.unavailable("OIDC token cannot be checked now: " + verdict.reason() + "; retry", 5);
         }
         if (verdict.subject() == null) {
-            throw failures.refused(Refused.unauthenticated("OIDC token refused: " + verdict.reason()), from, jwt, where);
+            throw failures.refused(
+                    Refused.unauthenticated("OIDC token refused: " + verdict.reason()), from, jwt, where);
         }
         Principal p = jdbi.withHandle(h -> h.createQuery("select u.seq as user_seq, u.name as user_name, u.role, "
                         + "a.seq as account_seq, a.name as account_name, a.operator from users u "
                         + "join accounts a on a.seq = u.account_seq where a.name = :a and u.oidc_subject = :s")
-                .bind("a", accountName).bind("s", verdict.subject())
+                .bind("a", accountName)
+                .bind("s", verdict.subject())
                 .map((rs, ctx) -> {
                     Role role = Role.parse(rs.getString("role"));
                     boolean operator = rs.getBoolean("operator");
-                    return new Principal(rs.getLong("account_seq"), rs.getString("account_name"), operator,
-                            rs.getLong("user_seq"), rs.getString("user_name"), role, role.scopes(operator), KEY_ID, null);
-                }).findOne().orElse(null));
+                    return new Principal(
+                            rs.getLong("account_seq"),
+                            rs.getString("account_name"),
+                            operator,
+                            rs.getLong("user_seq"),
+                            rs.getString("user_name"),
+                            role,
+                            role.scopes(operator),
+                            KEY_ID,
+                            null);
+                })
+                .findOne()
+                .orElse(null));
         if (p == null) {
             // The same words whether the account exists or not: a caller learns nothing about other accounts.
             String named = printable(accountName, MAX_ACCOUNT_NAME);
-            throw failures.refused(Refused.unauthenticated("OIDC token refused: no user of account " + named + " has oidcSubject '"
-                    + printable(verdict.subject(), Users.MAX_OIDC_SUBJECT) + "' (expected: an admin of account " + named
-                    + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)"), from, jwt, where);
+            throw failures.refused(
+                    Refused.unauthenticated("OIDC token refused: no user of account " + named + " has oidcSubject '"
+                            + printable(verdict.subject(), Users.MAX_OIDC_SUBJECT) + "' (expected: an admin of account "
+                            + named
+                            + " sets it on the user first, and " + ACCOUNT_HEADER + " names that account)"),
+                    from,
+                    jwt,
+                    where);
         }
         return p;
     }

@@ -58,11 +58,14 @@ public final class Users {
 
     public Page<View> list(Principal p, Page.Request page) {
         p.require(Scope.USERS_READ);
-        List<Row> rows = jdbi.withHandle(h -> h.createQuery("select seq, name, role, created_at, oidc_subject from users "
-                        + "where account_seq = :a and seq > :after order by seq limit :n")
-                .bind("a", p.accountSeq()).bind("after", page.after()).bind("n", page.limit() + 1)
-                .map((rs, ctx) -> row(rs))
-                .list());
+        List<Row> rows =
+                jdbi.withHandle(h -> h.createQuery("select seq, name, role, created_at, oidc_subject from users "
+                                + "where account_seq = :a and seq > :after order by seq limit :n")
+                        .bind("a", p.accountSeq())
+                        .bind("after", page.after())
+                        .bind("n", page.limit() + 1)
+                        .map((rs, ctx) -> row(rs))
+                        .list());
         return Page.of(rows, page, Row::seq).map(Row::view);
     }
 
@@ -84,10 +87,16 @@ public final class Users {
                 throw Refused.conflict("user '" + request.name() + "' already exists in account " + p.account());
             }
             requireFreeSubject(h, p, request.oidcSubject());
-            h.createUpdate("insert into users (account_seq, name, role, created_at, oidc_subject) values (:a, :n, :r, :t, :o)")
-                    .bind("a", p.accountSeq()).bind("n", request.name()).bind("r", request.role().text())
-                    .bind("t", Sql.at(now)).bind("o", request.oidcSubject()).execute();
-            Map<String, Object> details = new java.util.LinkedHashMap<>(Map.of("role", request.role().text()));
+            h.createUpdate(
+                            "insert into users (account_seq, name, role, created_at, oidc_subject) values (:a, :n, :r, :t, :o)")
+                    .bind("a", p.accountSeq())
+                    .bind("n", request.name())
+                    .bind("r", request.role().text())
+                    .bind("t", Sql.at(now))
+                    .bind("o", request.oidcSubject())
+                    .execute();
+            Map<String, Object> details =
+                    new java.util.LinkedHashMap<>(Map.of("role", request.role().text()));
             if (request.oidcSubject() != null) {
                 details.put("oidcSubject", request.oidcSubject());
             }
@@ -117,15 +126,19 @@ public final class Users {
                 requireAnotherOwner(h, p, name);
             }
             // "" removes the subject; absent keeps it.
-            String subject = request.oidcSubject() == null ? user.view().oidcSubject()
+            String subject = request.oidcSubject() == null
+                    ? user.view().oidcSubject()
                     : request.oidcSubject().isEmpty() ? null : request.oidcSubject();
             if (subject != null && !subject.equals(user.view().oidcSubject())) {
                 requireFreeSubject(h, p, subject);
             }
-            h.createUpdate("update users set role = :r, oidc_subject = :o where seq = :s").bind("r", role.text())
-                    .bind("o", subject).bind("s", user.seq()).execute();
-            Map<String, Object> details = new java.util.LinkedHashMap<>(Map.of("role", role.text(),
-                    "previousRole", user.view().role().text()));
+            h.createUpdate("update users set role = :r, oidc_subject = :o where seq = :s")
+                    .bind("r", role.text())
+                    .bind("o", subject)
+                    .bind("s", user.seq())
+                    .execute();
+            Map<String, Object> details = new java.util.LinkedHashMap<>(Map.of(
+                    "role", role.text(), "previousRole", user.view().role().text()));
             if (request.oidcSubject() != null) {
                 details.put("oidcSubject", subject == null ? "" : subject);
             }
@@ -143,15 +156,23 @@ public final class Users {
             if (user.view().role() == Role.OWNER) {
                 requireAnotherOwner(h, p, name);
             }
-            h.createUpdate("delete from users where seq = :s").bind("s", user.seq()).execute();
-            audit.record(h, p, "user.delete", "user:" + name, Map.of("role", user.view().role().text()));
+            h.createUpdate("delete from users where seq = :s")
+                    .bind("s", user.seq())
+                    .execute();
+            audit.record(
+                    h,
+                    p,
+                    "user.delete",
+                    "user:" + name,
+                    Map.of("role", user.view().role().text()));
         });
     }
 
     private static void checkOidcSubject(List<String> errors, String subject) {
         if (subject.isBlank() || subject.length() > MAX_OIDC_SUBJECT || Names.hasControlCharacters(subject)) {
-            errors.add("oidcSubject: " + subject.length() + " characters (expected: the sub of the user's OIDC tokens, 1-"
-                    + MAX_OIDC_SUBJECT + " printable characters)");
+            errors.add(
+                    "oidcSubject: " + subject.length() + " characters (expected: the sub of the user's OIDC tokens, 1-"
+                            + MAX_OIDC_SUBJECT + " printable characters)");
         }
     }
 
@@ -165,7 +186,11 @@ public final class Users {
             return;
         }
         String other = h.createQuery("select name from users where account_seq = :a and oidc_subject = :o")
-                .bind("a", p.accountSeq()).bind("o", subject).mapTo(String.class).findOne().orElse(null);
+                .bind("a", p.accountSeq())
+                .bind("o", subject)
+                .mapTo(String.class)
+                .findOne()
+                .orElse(null);
         if (other != null) {
             throw Refused.conflict("oidcSubject: already linked to user '" + other + "' of account " + p.account()
                     + " (expected: a subject no other user of the account has; remove it from " + other + " first)");
@@ -186,9 +211,16 @@ public final class Users {
 
     private static void requireAnotherOwner(Handle h, Principal p, String name) {
         // Locks the account row, so that two owners demoting or removing each other at once cannot both pass.
-        h.createQuery("select seq from accounts where seq = :a for update").bind("a", p.accountSeq()).mapTo(Long.class).one();
-        long owners = h.createQuery("select count(*) from users where account_seq = :a and role = 'owner' and name <> :n")
-                .bind("a", p.accountSeq()).bind("n", name).mapTo(Long.class).one();
+        h.createQuery("select seq from accounts where seq = :a for update")
+                .bind("a", p.accountSeq())
+                .mapTo(Long.class)
+                .one();
+        long owners = h.createQuery(
+                        "select count(*) from users where account_seq = :a and role = 'owner' and name <> :n")
+                .bind("a", p.accountSeq())
+                .bind("n", name)
+                .mapTo(Long.class)
+                .one();
         if (owners == 0) {
             throw Refused.conflict("user '" + name + "' is the last owner of account " + p.account()
                     + " (expected: make another user owner first)");
@@ -204,17 +236,24 @@ public final class Users {
     }
 
     static Row find(Handle h, long accountSeq, String name) {
-        return h.createQuery("select seq, name, role, created_at, oidc_subject from users where account_seq = :a and name = :n")
-                .bind("a", accountSeq).bind("n", name)
+        return h.createQuery(
+                        "select seq, name, role, created_at, oidc_subject from users where account_seq = :a and name = :n")
+                .bind("a", accountSeq)
+                .bind("n", name)
                 .map((rs, ctx) -> row(rs))
-                .findOne().orElse(null);
+                .findOne()
+                .orElse(null);
     }
 
     private static Row row(java.sql.ResultSet rs) throws java.sql.SQLException {
-        return new Row(rs.getLong("seq"), new View(rs.getString("name"), Role.parse(rs.getString("role")),
-                Sql.instant(rs, "created_at"), rs.getString("oidc_subject")));
+        return new Row(
+                rs.getLong("seq"),
+                new View(
+                        rs.getString("name"),
+                        Role.parse(rs.getString("role")),
+                        Sql.instant(rs, "created_at"),
+                        rs.getString("oidc_subject")));
     }
 
-    record Row(long seq, View view) {
-    }
+    record Row(long seq, View view) {}
 }

@@ -22,13 +22,16 @@ class AgentIdentitiesApiTest {
 
     @TempDir
     static Path dir;
+
     static ApiFixture api;
     static String owner;
 
     @BeforeAll
     static void setUp() throws Exception {
         api = ApiFixture.start(dir);
-        owner = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201).at("/ownerKey/key").asText();
+        owner = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201)
+                .at("/ownerKey/key")
+                .asText();
     }
 
     @AfterAll
@@ -43,54 +46,75 @@ class AgentIdentitiesApiTest {
 
     private static List<String> listed() {
         List<String> ids = new ArrayList<>();
-        api.get(owner, "/v1/agent-identities").get("items").forEach(i -> ids.add(i.get("id").asText()));
+        api.get(owner, "/v1/agent-identities")
+                .get("items")
+                .forEach(i -> ids.add(i.get("id").asText()));
         return ids;
     }
 
     @Test
     void onlyWhatTheOperatorTrustsAndASpecificSubjectCanBeBoundAndEveryRefusalNamesItsField() {
         api.cp.cp.agentIdentities().trustIssuers(List.of());
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:acme/app:*", null)).problem(400))
-                .contains("issuer: '" + ISSUER + "'").contains("this gateway trusts none").contains("oidcIssuers");
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:acme/app:*", null))
+                        .problem(400))
+                .contains("issuer: '" + ISSUER + "'")
+                .contains("this gateway trusts none")
+                .contains("oidcIssuers");
 
         api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER, OTHER));
         List<String> before = listed();
         String untrusted = api.call(owner, "POST", "/v1/agent-identities", body("https://evil.example.com", "x", null))
                 .problem(400);
-        assertThat(untrusted).contains("issuer: 'https://evil.example.com' (expected: one of the issuers this gateway trusts: "
-                + OTHER + ", " + ISSUER + ")");
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "*", null)).problem(400))
+        assertThat(untrusted)
+                .contains("issuer: 'https://evil.example.com' (expected: one of the issuers this gateway trusts: "
+                        + OTHER + ", " + ISSUER + ")");
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "*", null))
+                        .problem(400))
                 .contains("subject: '*' (expected: not every subject of the issuer");
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:*:ref", null)).problem(400))
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:*:ref", null))
+                        .problem(400))
                 .contains("subject: 'repo:*:ref' (expected: the JWT's exact sub, or a prefix ending in ':*' or '/*'");
         // A prefix must end at a delimiter: repo:acme* would also match repo:acme-evil/x.
         for (String loose : List.of("repo:acme*", "system:serviceaccount:ci:deploy*", "a*")) {
-            assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, loose, null)).problem(400))
-                    .as(loose).contains("subject: '" + loose + "' (expected: a prefix that ends at a delimiter, ':' or '/' "
+            assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, loose, null))
+                            .problem(400))
+                    .as(loose)
+                    .contains("subject: '" + loose + "' (expected: a prefix that ends at a delimiter, ':' or '/' "
                             + "right before the '*'");
         }
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "", null)).problem(400))
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "", null))
+                        .problem(400))
                 .contains("subject: empty");
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "x", "{\"aud\":\"other\"}")).problem(400))
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "x", "{\"aud\":\"other\"}"))
+                        .problem(400))
                 .contains("claims.aud: reserved");
         assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "x", "{\"repository_owner\":\"\"}"))
-                .problem(400)).contains("claims.repository_owner: 0 characters");
+                        .problem(400))
+                .contains("claims.repository_owner: 0 characters");
         StringBuilder many = new StringBuilder("{");
         for (int i = 0; i < 9; i++) {
             many.append(i == 0 ? "" : ",").append("\"c").append(i).append("\":\"v\"");
         }
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "x", many + "}")).problem(400))
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "x", many + "}"))
+                        .problem(400))
                 .contains("claims: 9 entries (expected: at most 8)");
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", "{\"name\":\"Bad Name\"}").problem(400))
-                .contains("name: 'Bad Name'").contains("issuer: missing").contains("subject: missing");
+        assertThat(api.call(owner, "POST", "/v1/agent-identities", "{\"name\":\"Bad Name\"}")
+                        .problem(400))
+                .contains("name: 'Bad Name'")
+                .contains("issuer: missing")
+                .contains("subject: missing");
         assertThat(listed()).as("nothing created").isEqualTo(before);
     }
 
     @Test
     void anIdentityIsCreatedListedAndDeletedAndEachChangeIsAudited() {
         api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER));
-        JsonNode created = api.ok(owner, "POST", "/v1/agent-identities",
-                body(ISSUER, "repo:acme/app:*", "{\"repository_owner\":\"acme\"}"), 201);
+        JsonNode created = api.ok(
+                owner,
+                "POST",
+                "/v1/agent-identities",
+                body(ISSUER, "repo:acme/app:*", "{\"repository_owner\":\"acme\"}"),
+                201);
         String id = created.get("id").asText();
         assertThat(id).matches("wid-[0-9a-f]{16}");
         assertThat(created.get("issuer").asText()).isEqualTo(ISSUER);
@@ -100,14 +124,21 @@ class AgentIdentitiesApiTest {
         assertThat(listed()).contains(id);
 
         assertThat(api.ok(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:acme/*", null), 201)
-                .get("subject").asText()).as("a prefix ending at '/'").isEqualTo("repo:acme/*");
+                        .get("subject")
+                        .asText())
+                .as("a prefix ending at '/'")
+                .isEqualTo("repo:acme/*");
 
         JsonNode deleted = api.ok(owner, "DELETE", "/v1/agent-identities/" + id, null, 200);
         assertThat(deleted.get("id").asText()).isEqualTo(id);
         assertThat(listed()).doesNotContain(id);
-        assertThat(api.call(owner, "DELETE", "/v1/agent-identities/" + id).problem(404)).contains("agent identity " + id);
+        assertThat(api.call(owner, "DELETE", "/v1/agent-identities/" + id).problem(404))
+                .contains("agent identity " + id);
 
         String audit = api.get(owner, "/v1/audit-events?limit=500").toString();
-        assertThat(audit).contains("agentIdentity.create").contains("agentIdentity.delete").contains("agentIdentity:" + id);
+        assertThat(audit)
+                .contains("agentIdentity.create")
+                .contains("agentIdentity.delete")
+                .contains("agentIdentity:" + id);
     }
 }

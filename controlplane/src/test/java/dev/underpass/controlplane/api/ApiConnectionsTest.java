@@ -32,11 +32,12 @@ import org.slf4j.LoggerFactory;
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class ApiConnectionsTest {
     /** Short deadlines, so that the test is quick: handshake, request, idle. */
-    static final ApiServer.Timeouts SHORT = new ApiServer.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(3),
-            Duration.ofSeconds(6));
+    static final ApiServer.Timeouts SHORT =
+            new ApiServer.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(3), Duration.ofSeconds(6));
 
     @TempDir
     Path dir;
+
     ApiFixture api;
     ListAppender<ILoggingEvent> logged;
     Logger apiLog;
@@ -62,27 +63,33 @@ class ApiConnectionsTest {
         start(ApiServer.Timeouts.DEFAULTS);
         try (SSLSocket s = tls()) {
             // Written at once: the server reads them far faster than it answers them (each asks the store).
-            String request = "GET /v1/whoami HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + api.cp.operatorKey + "\r\n\r\n";
+            String request =
+                    "GET /v1/whoami HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + api.cp.operatorKey + "\r\n\r\n";
             s.getOutputStream().write(request.repeat(300).getBytes(StandardCharsets.US_ASCII));
             s.getOutputStream().flush();
             List<Answer> answers = readAll(s.getInputStream());
 
             // Those answered while the server read on count too: more than the bound may be answered, never fewer.
             assertThat(answers).as("answers before the close").hasSizeBetween(ApiHandler.MAX_PIPELINED + 1, 299);
-            assertThat(answers.subList(0, answers.size() - 1)).allSatisfy(a -> assertThat(a.status()).isEqualTo(200));
+            assertThat(answers.subList(0, answers.size() - 1))
+                    .allSatisfy(a -> assertThat(a.status()).isEqualTo(200));
             Answer refused = answers.getLast();
             assertThat(refused.status()).isEqualTo(429);
             assertThat(refused.head()).contains("content-type: application/problem+json", "connection: close");
-            assertThat(refused.body()).contains("more than " + ApiHandler.MAX_PIPELINED
-                    + " requests were sent ahead of their answers", "send the rest again on a new connection");
+            assertThat(refused.body())
+                    .contains(
+                            "more than " + ApiHandler.MAX_PIPELINED + " requests were sent ahead of their answers",
+                            "send the rest again on a new connection");
         }
     }
 
     @Test
     void aRequestHeadTrickledAByteASecondIsClosedByItsDeadlineAndLoggedOncePerSource() throws Exception {
         start(SHORT);
-        byte[] head = "GET /v1/openapi.yaml HTTP/1.1\r\nHost: api\r\nX-Slow: 1234567890\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
-        try (SSLSocket first = tls(); SSLSocket second = tls()) {
+        byte[] head = "GET /v1/openapi.yaml HTTP/1.1\r\nHost: api\r\nX-Slow: 1234567890\r\n\r\n"
+                .getBytes(StandardCharsets.US_ASCII);
+        try (SSLSocket first = tls();
+                SSLSocket second = tls()) {
             long start = System.nanoTime();
             boolean firstOpen = true;
             boolean secondOpen = true;
@@ -91,11 +98,15 @@ class ApiConnectionsTest {
                 secondOpen = secondOpen && trickle(second, head[i]);
             }
             long seconds = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
-            assertThat(firstOpen || secondOpen).as("closed before the head (%s bytes) was complete", head.length).isFalse();
+            assertThat(firstOpen || secondOpen)
+                    .as("closed before the head (%s bytes) was complete", head.length)
+                    .isFalse();
             assertThat(seconds).as("seconds until both were closed").isBetween(2L, 10L);
         }
-        assertThat(lines()).filteredOn(l -> l.contains("its request was not complete within 3 s of its first byte"))
-                .as("two connections from one source, one line").hasSize(1);
+        assertThat(lines())
+                .filteredOn(l -> l.contains("its request was not complete within 3 s of its first byte"))
+                .as("two connections from one source, one line")
+                .hasSize(1);
     }
 
     @Test
@@ -115,16 +126,20 @@ class ApiConnectionsTest {
     void anIdleKeepAliveConnectionOutlivesTheRequestDeadlineThenClosesAfterItsIdleTime() throws Exception {
         start(SHORT);
         try (SSLSocket s = tls()) {
-            String request = "GET /v1/whoami HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + api.cp.operatorKey + "\r\n\r\n";
+            String request =
+                    "GET /v1/whoami HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + api.cp.operatorKey + "\r\n\r\n";
             InputStream in = s.getInputStream();
             s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
             assertThat(readAnswer(in).status()).isEqualTo(200);
             Thread.sleep(SHORT.request().plusSeconds(1).toMillis());
             s.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
-            assertThat(readAnswer(in).status()).as("still open after more than the request deadline").isEqualTo(200);
+            assertThat(readAnswer(in).status())
+                    .as("still open after more than the request deadline")
+                    .isEqualTo(200);
             long start = System.nanoTime();
             assertThat(in.read()).isEqualTo(-1);
-            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).as("closed as idle")
+            assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start))
+                    .as("closed as idle")
                     .isBetween(SHORT.idle().toMillis() - 500, SHORT.idle().toMillis() + 5_000);
         }
     }
@@ -144,7 +159,8 @@ class ApiConnectionsTest {
     }
 
     private SSLSocket tls() throws IOException {
-        SSLSocket s = (SSLSocket) api.http.sslContext().getSocketFactory().createSocket("127.0.0.1", api.base.getPort());
+        SSLSocket s =
+                (SSLSocket) api.http.sslContext().getSocketFactory().createSocket("127.0.0.1", api.base.getPort());
         s.setSoTimeout(30_000);
         s.startHandshake();
         return s;
@@ -155,8 +171,7 @@ class ApiConnectionsTest {
     }
 
     /** One HTTP/1.1 answer: status, head (lower case) and body. */
-    record Answer(int status, String head, String body) {
-    }
+    record Answer(int status, String head, String body) {}
 
     private static List<Answer> readAll(InputStream in) throws IOException {
         List<Answer> answers = new ArrayList<>();
@@ -181,7 +196,8 @@ class ApiConnectionsTest {
         int length = 0;
         for (String line : text.split("\r\n")) {
             if (line.startsWith("content-length:")) {
-                length = Integer.parseInt(line.substring("content-length:".length()).strip());
+                length = Integer.parseInt(
+                        line.substring("content-length:".length()).strip());
             }
         }
         String body = new String(in.readNBytes(length), StandardCharsets.UTF_8);

@@ -29,12 +29,13 @@ import java.util.stream.Collectors;
  * response outside it, fails the test with every violation listed.
  */
 final class ApiContract {
-    private static final OpenApiInteractionValidator VALIDATOR = OpenApiInteractionValidator
-            .createForInlineApiSpecification(document()).withBasePathOverride("/")
-            .withCustomRequestValidation(ApiContract::globalSecurity).build();
+    private static final OpenApiInteractionValidator VALIDATOR =
+            OpenApiInteractionValidator.createForInlineApiSpecification(document())
+                    .withBasePathOverride("/")
+                    .withCustomRequestValidation(ApiContract::globalSecurity)
+                    .build();
 
-    private ApiContract() {
-    }
+    private ApiContract() {}
 
     private static String document() {
         try (InputStream in = Routes.class.getResourceAsStream(Routes.OPENAPI_RESOURCE)) {
@@ -52,8 +53,14 @@ final class ApiContract {
      * client sent, {@code body} the request's body or null. Throws an {@link AssertionError}
      * naming every violation.
      */
-    static void check(String method, String target, HttpHeaders requestHeaders, String body,
-            int status, HttpHeaders responseHeaders, String responseBody) {
+    static void check(
+            String method,
+            String target,
+            HttpHeaders requestHeaders,
+            String body,
+            int status,
+            HttpHeaders responseHeaders,
+            String responseBody) {
         URI uri = URI.create(target);
         String path = uri.getRawPath();
         SimpleRequest.Builder request = new SimpleRequest.Builder(method.toUpperCase(Locale.ROOT), path);
@@ -61,7 +68,8 @@ final class ApiContract {
         if (uri.getRawQuery() != null) {
             for (String pair : uri.getRawQuery().split("&")) {
                 int eq = pair.indexOf('=');
-                request.withQueryParam(decode(eq < 0 ? pair : pair.substring(0, eq)), decode(eq < 0 ? "" : pair.substring(eq + 1)));
+                request.withQueryParam(
+                        decode(eq < 0 ? pair : pair.substring(0, eq)), decode(eq < 0 ? "" : pair.substring(eq + 1)));
             }
         }
         if (body != null) {
@@ -77,11 +85,13 @@ final class ApiContract {
             // Without a body there is no content type to check (the validator asks for one even where the
             // body is optional); a required body that is missing is reported as validation.request.body.missing.
             requestReport = ValidationReport.from(requestReport.getMessages().stream()
-                    .filter(m -> !m.getKey().equals("validation.request.contentType.notAllowed")).toList());
+                    .filter(m -> !m.getKey().equals("validation.request.contentType.notAllowed"))
+                    .toList());
         }
         String exchange = method + " " + target + " -> " + status;
-        if (requestReport.getMessages().stream().anyMatch(m -> m.getKey().startsWith("validation.request.path.missing")
-                || m.getKey().startsWith("validation.request.operation.notAllowed"))) {
+        if (requestReport.getMessages().stream()
+                .anyMatch(m -> m.getKey().startsWith("validation.request.path.missing")
+                        || m.getKey().startsWith("validation.request.operation.notAllowed"))) {
             // Not an operation of the API: the router's 404 or 405 answers it, as a problem.
             if (status != 404 && status != 405) {
                 throw new AssertionError(exchange + ": the document has no such operation, but the API answered "
@@ -93,8 +103,8 @@ final class ApiContract {
             throw new AssertionError(exchange + ": the request breaks the API's contract, yet the API answered "
                     + status + "\n" + describe(requestReport));
         }
-        ValidationReport responseReport = VALIDATOR.validateResponse(path, Request.Method.valueOf(method.toUpperCase(Locale.ROOT)),
-                response.build());
+        ValidationReport responseReport = VALIDATOR.validateResponse(
+                path, Request.Method.valueOf(method.toUpperCase(Locale.ROOT)), response.build());
         if (responseReport.hasErrors()) {
             throw new AssertionError(exchange + ": the response breaks the API's contract\n" + describe(responseReport)
                     + "\nresponse body: " + responseBody);
@@ -107,11 +117,15 @@ final class ApiContract {
      */
     private static ValidationReport globalSecurity(Request request, ApiOperation operation) {
         if (operation.getOperation().getSecurity() != null
-                || request.getHeaderValue("Authorization").filter(v -> v.regionMatches(true, 0, "Bearer ", 0, 7)).isPresent()) {
+                || request.getHeaderValue("Authorization")
+                        .filter(v -> v.regionMatches(true, 0, "Bearer ", 0, 7))
+                        .isPresent()) {
             return ValidationReport.empty();
         }
-        return ValidationReport.singleton(ValidationReport.Message.create("validation.request.security.missing",
-                "no 'Authorization: Bearer ...' header (the document's top-level security, bearerAuth)").build());
+        return ValidationReport.singleton(ValidationReport.Message.create(
+                        "validation.request.security.missing",
+                        "no 'Authorization: Bearer ...' header (the document's top-level security, bearerAuth)")
+                .build());
     }
 
     private static String decode(String s) {
@@ -119,10 +133,14 @@ final class ApiContract {
     }
 
     private static String describe(ValidationReport report) {
-        return report.getMessages().stream().filter(m -> m.getLevel() == ValidationReport.Level.ERROR)
+        return report.getMessages().stream()
+                .filter(m -> m.getLevel() == ValidationReport.Level.ERROR)
                 .map(m -> "  " + m.getKey() + ": " + m.getMessage()
-                        + (m.getNestedMessages().isEmpty() ? "" : m.getNestedMessages().stream()
-                                .map(n -> "\n    " + n.getKey() + ": " + n.getMessage()).collect(Collectors.joining())))
+                        + (m.getNestedMessages().isEmpty()
+                                ? ""
+                                : m.getNestedMessages().stream()
+                                        .map(n -> "\n    " + n.getKey() + ": " + n.getMessage())
+                                        .collect(Collectors.joining())))
                 .collect(Collectors.joining("\n"));
     }
 }

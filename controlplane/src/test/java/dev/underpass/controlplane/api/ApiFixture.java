@@ -81,11 +81,15 @@ final class ApiFixture implements AutoCloseable {
         TestCertificate cert = TestCertificate.create(dir);
         ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir), authFailures);
         EventLoopGroup group = Transport.group("test-api");
-        ApiServer server = new ApiServer(cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()), timeouts);
+        ApiServer server = new ApiServer(
+                cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()), timeouts);
         try {
             InetSocketAddress at = server.bind(group, new InetSocketAddress("127.0.0.1", 0));
-            HttpClient http = HttpClient.newBuilder().sslContext(cert.clientContext()).version(HttpClient.Version.HTTP_1_1)
-                    .connectTimeout(TIMEOUT).build();
+            HttpClient http = HttpClient.newBuilder()
+                    .sslContext(cert.clientContext())
+                    .version(HttpClient.Version.HTTP_1_1)
+                    .connectTimeout(TIMEOUT)
+                    .build();
             return new ApiFixture(cp, group, server, http, URI.create("https://127.0.0.1:" + at.getPort()));
         } catch (Exception | Error e) {
             server.close();
@@ -105,8 +109,11 @@ final class ApiFixture implements AutoCloseable {
     }
 
     Response send(String key, String method, String path, String body, Map<String, String> headers) {
-        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).timeout(TIMEOUT)
-                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path))
+                .timeout(TIMEOUT)
+                .method(
+                        method,
+                        body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
         if (key != null) {
             b.header("authorization", "Bearer " + key);
         }

@@ -51,8 +51,18 @@ class ApiJsonFuzzTest {
 
     /** The operations whose body is fuzzed, in the order of the input's last byte. */
     enum Operation {
-        CREATE_ACCOUNT, CREATE_USER, UPDATE_USER, CREATE_API_KEY, ROTATE_API_KEY, CREATE_AGENT_TOKEN,
-        ROTATE_AGENT_TOKEN, CREATE_SERVICE, UPDATE_SERVICE, CREATE_ENDPOINT, ACCEPT_ENDPOINT, REJECT_ENDPOINT
+        CREATE_ACCOUNT,
+        CREATE_USER,
+        UPDATE_USER,
+        CREATE_API_KEY,
+        ROTATE_API_KEY,
+        CREATE_AGENT_TOKEN,
+        ROTATE_AGENT_TOKEN,
+        CREATE_SERVICE,
+        UPDATE_SERVICE,
+        CREATE_ENDPOINT,
+        ACCEPT_ENDPOINT,
+        REJECT_ENDPOINT
     }
 
     @BeforeAll
@@ -64,10 +74,23 @@ class ApiJsonFuzzTest {
         globex = fixture.as(fixture.account("globex"));
         fixture.user(acme, "dev", Role.MEMBER);
         acmeKeyId = acme.keyId();
-        acmeTokenId = cp.agentTokens().create(acme, new AgentTokens.CreateRequest("agent", null)).agentToken().id();
-        cp.services().create(acme, new Services.CreateRequest("db", "the database",
-                List.of(new Services.Listener("tcp", 5432, List.of("db.internal:5432"))), List.of("globex"), true, null));
-        endpointId = cp.endpoints().create(globex, new Endpoints.CreateRequest("acme/db")).id();
+        acmeTokenId = cp.agentTokens()
+                .create(acme, new AgentTokens.CreateRequest("agent", null))
+                .agentToken()
+                .id();
+        cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "db",
+                                "the database",
+                                List.of(new Services.Listener("tcp", 5432, List.of("db.internal:5432"))),
+                                List.of("globex"),
+                                true,
+                                null));
+        endpointId = cp.endpoints()
+                .create(globex, new Endpoints.CreateRequest("acme/db"))
+                .id();
         baseline = StoreRows.read(fixture);
     }
 
@@ -93,8 +116,12 @@ class ApiJsonFuzzTest {
             result = call(op, body);
         } catch (ApiException | Refused refused) {
             int status = refused instanceof ApiException api ? api.status() : ProblemMapper.status((Refused) refused);
-            assertThat(status).as("%s refused with %s", op, refused.getMessage()).isBetween(400, 499);
-            assertThat(StoreRows.read(fixture)).as("the store after a refused %s", op).isEqualTo(baseline);
+            assertThat(status)
+                    .as("%s refused with %s", op, refused.getMessage())
+                    .isBetween(400, 499);
+            assertThat(StoreRows.read(fixture))
+                    .as("the store after a refused %s", op)
+                    .isEqualTo(baseline);
             return;
         }
         assertThat(Json.write(result)).as("%s answered", op).isNotEmpty();
@@ -112,12 +139,15 @@ class ApiJsonFuzzTest {
             case CREATE_API_KEY -> cp.apiKeys().create(acme, Json.read(body, ApiKeys.CreateRequest.class));
             case ROTATE_API_KEY -> cp.apiKeys().rotate(acme, acmeKeyId, Json.read(body, ApiKeys.RotateRequest.class));
             case CREATE_AGENT_TOKEN -> cp.agentTokens().create(acme, Json.read(body, AgentTokens.CreateRequest.class));
-            case ROTATE_AGENT_TOKEN -> cp.agentTokens().rotate(acme, acmeTokenId, Json.read(body, ApiKeys.RotateRequest.class));
+            case ROTATE_AGENT_TOKEN ->
+                cp.agentTokens().rotate(acme, acmeTokenId, Json.read(body, ApiKeys.RotateRequest.class));
             case CREATE_SERVICE -> cp.services().create(acme, Json.read(body, Services.CreateRequest.class));
             case UPDATE_SERVICE -> cp.services().update(acme, "db", Json.read(body, Services.UpdateRequest.class));
             case CREATE_ENDPOINT -> cp.endpoints().create(globex, Json.read(body, Endpoints.CreateRequest.class));
-            case ACCEPT_ENDPOINT -> cp.endpoints().accept(acme, endpointId, Json.read(body, Endpoints.DecisionRequest.class));
-            case REJECT_ENDPOINT -> cp.endpoints().reject(acme, endpointId, Json.read(body, Endpoints.DecisionRequest.class));
+            case ACCEPT_ENDPOINT ->
+                cp.endpoints().accept(acme, endpointId, Json.read(body, Endpoints.DecisionRequest.class));
+            case REJECT_ENDPOINT ->
+                cp.endpoints().reject(acme, endpointId, Json.read(body, Endpoints.DecisionRequest.class));
         };
     }
 
@@ -134,12 +164,18 @@ class ApiJsonFuzzTest {
             StoreRows s = new StoreRows();
             f.store.jdbi().useHandle(h -> {
                 s.tables.addAll(h.createQuery("select table_name from information_schema.tables where table_schema = "
-                        + "'public' and table_type = 'BASE TABLE' and table_name <> 'flyway_schema_history' "
-                        + "order by table_name").mapTo(String.class).list());
+                                + "'public' and table_type = 'BASE TABLE' and table_name <> 'flyway_schema_history' "
+                                + "order by table_name")
+                        .mapTo(String.class)
+                        .list());
                 for (String t : s.tables) {
-                    List<Map<String, Object>> r = h.createQuery("select * from " + t).mapToMap().list();
+                    List<Map<String, Object>> r =
+                            h.createQuery("select * from " + t).mapToMap().list();
                     s.rows.add(r);
-                    s.text.add(r.stream().map(row -> new TreeMap<>(row).toString()).sorted().toList());
+                    s.text.add(r.stream()
+                            .map(row -> new TreeMap<>(row).toString())
+                            .sorted()
+                            .toList());
                 }
             });
             return s;
@@ -155,17 +191,27 @@ class ApiJsonFuzzTest {
                     for (int i = 0; i < tables.size(); i++) {
                         for (Map<String, Object> row : rows.get(i)) {
                             List<String> columns = new ArrayList<>(row.keySet());
-                            var insert = h.createUpdate("insert into " + tables.get(i) + " (" + String.join(", ", columns)
-                                    + ") values (" + String.join(", ", columns.stream().map(c -> ":" + c).toList()) + ")");
+                            var insert = h.createUpdate("insert into " + tables.get(i) + " ("
+                                    + String.join(", ", columns) + ") values ("
+                                    + String.join(
+                                            ", ",
+                                            columns.stream().map(c -> ":" + c).toList()) + ")");
                             columns.forEach(c -> insert.bind(c, row.get(c)));
                             insert.execute();
                         }
                     }
                     for (String t : tables) {
-                        boolean seq = h.createQuery("select count(*) from information_schema.columns where table_schema = "
-                                + "'public' and table_name = :t and column_name = 'seq'").bind("t", t).mapTo(Long.class).one() > 0;
+                        boolean seq =
+                                h.createQuery("select count(*) from information_schema.columns where table_schema = "
+                                                        + "'public' and table_name = :t and column_name = 'seq'")
+                                                .bind("t", t)
+                                                .mapTo(Long.class)
+                                                .one()
+                                        > 0;
                         if (seq) {
-                            long next = h.createQuery("select coalesce(max(seq), 0) + 1 from " + t).mapTo(Long.class).one();
+                            long next = h.createQuery("select coalesce(max(seq), 0) + 1 from " + t)
+                                    .mapTo(Long.class)
+                                    .one();
                             h.execute("alter table " + t + " alter column seq restart with " + next);
                         }
                     }

@@ -27,15 +27,19 @@ class AuthFailuresApiTest {
 
     @TempDir
     Path dir;
+
     final AtomicLong nanos = new AtomicLong();
     /** Statements that look a key up by its hash: each one is a credential check that reached the store. */
     final AtomicInteger keyLookups = new AtomicInteger();
+
     ApiFixture api;
 
     @BeforeEach
     void start() throws Exception {
-        api = ApiFixture.start(dir, new AuthFailures(
-                new AuthFailures.Limits(PER_SOURCE, PER_PRINCIPAL, Duration.ofMinutes(1), 1000), nanos::get));
+        api = ApiFixture.start(
+                dir,
+                new AuthFailures(
+                        new AuthFailures.Limits(PER_SOURCE, PER_PRINCIPAL, Duration.ofMinutes(1), 1000), nanos::get));
         api.cp.store.jdbi().setSqlLogger(new SqlLogger() {
             @Override
             public void logBeforeExecution(StatementContext context) {
@@ -61,15 +65,17 @@ class AuthFailuresApiTest {
         assertThat(keyLookups).hasValue(PER_SOURCE);
 
         ApiFixture.Response limited = api.call(Secrets.apiKey(), "GET", "/v1/services");
-        assertThat(limited.problem(429)).isEqualTo("too many failed authentication attempts from 127.0.0.1 (at most "
-                + PER_SOURCE + " per 60 s); retry in 10 s");
+        assertThat(limited.problem(429))
+                .isEqualTo("too many failed authentication attempts from 127.0.0.1 (at most " + PER_SOURCE
+                        + " per 60 s); retry in 10 s");
         assertThat(limited.headers().firstValue("retry-after")).hasValue("10");
         assertThat(limited.json().get("title").asText()).isEqualTo("Too Many Requests");
         assertThat(limited.json().get("instance").asText()).isEqualTo("/v1/services");
         assertThat(keyLookups).as("every presented key is checked").hasValue(PER_SOURCE + 1);
         // The source is over its limit (a CI egress address that one broken runner shares with the others):
         // a correct key from it is accepted all the same, on any route.
-        assertThat(api.get(api.cp.operatorKey, "/v1/whoami").get("account").asText()).isEqualTo("operator");
+        assertThat(api.get(api.cp.operatorKey, "/v1/whoami").get("account").asText())
+                .isEqualTo("operator");
         api.get(api.cp.operatorKey, "/v1/services");
         // Without a key there is nothing to check or count; routes without authentication still answer.
         assertThat(api.call(null, "GET", "/v1/services").problem(401)).contains("no API key");
@@ -81,7 +87,9 @@ class AuthFailuresApiTest {
         for (int i = 0; i < 5; i++) {
             assertThat(api.call(wrong, "GET", "/v1/whoami").problem(429)).contains("from 127.0.0.1");
         }
-        assertThat(keyLookups.get() - before).as("store lookups for five tries of one wrong key").isEqualTo(1);
+        assertThat(keyLookups.get() - before)
+                .as("store lookups for five tries of one wrong key")
+                .isEqualTo(1);
 
         nanos.addAndGet(Duration.ofSeconds(10).toNanos());
         api.call(Secrets.apiKey(), "GET", "/v1/whoami").problem(401);
@@ -90,15 +98,20 @@ class AuthFailuresApiTest {
 
     @Test
     void aVictimsKeyWorksWhileItsPrefixIsOverTheLimit() {
-        String key = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201).at("/ownerKey/key").asText();
+        String key = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201)
+                .at("/ownerKey/key")
+                .asText();
         String prefix = Secrets.shownPrefix(key);
         for (int i = 0; i < PER_PRINCIPAL; i++) { // someone who saw the prefix in a key list or a log line
-            api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET", "/v1/services").problem(401);
+            api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET", "/v1/services")
+                    .problem(401);
         }
-        ApiFixture.Response limited = api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET",
-                "/v1/services");
-        assertThat(limited.problem(429)).isEqualTo("too many failed authentication attempts with API key " + prefix
-                + " (at most " + PER_PRINCIPAL + " per 60 s); retry in 20 s").doesNotContain(key);
+        ApiFixture.Response limited =
+                api.call(prefix + Secrets.apiKey().substring(Secrets.SHOWN_PREFIX_LENGTH), "GET", "/v1/services");
+        assertThat(limited.problem(429))
+                .isEqualTo("too many failed authentication attempts with API key " + prefix + " (at most "
+                        + PER_PRINCIPAL + " per 60 s); retry in 20 s")
+                .doesNotContain(key);
         assertThat(limited.headers().firstValue("retry-after")).hasValue("20");
 
         // The victim's own key is not locked out: it is checked and accepted.
@@ -111,10 +124,16 @@ class AuthFailuresApiTest {
     void aRevokedKeyCountsForItsPrefixLikeAnUnknownOne() {
         var created = api.ok(api.cp.operatorKey, "POST", "/v1/api-keys", "{\"name\":\"ci\"}", 201);
         String key = created.get("key").asText();
-        api.ok(api.cp.operatorKey, "DELETE", "/v1/api-keys/" + created.at("/apiKey/id").asText(), null, 200);
+        api.ok(
+                api.cp.operatorKey,
+                "DELETE",
+                "/v1/api-keys/" + created.at("/apiKey/id").asText(),
+                null,
+                200);
         for (int i = 0; i < PER_PRINCIPAL; i++) {
             api.call(key, "GET", "/v1/whoami").problem(401);
         }
-        assertThat(api.call(key, "GET", "/v1/whoami").problem(429)).contains("with API key " + Secrets.shownPrefix(key));
+        assertThat(api.call(key, "GET", "/v1/whoami").problem(429))
+                .contains("with API key " + Secrets.shownPrefix(key));
     }
 }

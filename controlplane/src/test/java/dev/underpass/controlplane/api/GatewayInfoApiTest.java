@@ -19,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 class GatewayInfoApiTest {
     @TempDir
     Path dir;
+
     ApiFixture api;
 
     @BeforeEach
@@ -44,12 +45,17 @@ class GatewayInfoApiTest {
         api.cp.cp.gatewayInfo(GatewayInfo.of(new HostAndPort("gateway.example.com", 3128), "endpoints.example.com"));
         JsonNode info = api.get(api.cp.operatorKey, "/v1/gateway");
         assertThat(info.toString())
-                .isEqualTo("{\"proxy\":\"gateway.example.com:3128\",\"endpointDomain\":\"endpoints.example.com\",\"version\":1}");
+                .isEqualTo(
+                        "{\"proxy\":\"gateway.example.com:3128\",\"endpointDomain\":\"endpoints.example.com\",\"version\":1}");
 
         // A key narrowed to one unrelated scope of an ordinary account reads it too: it names nothing of any tenant.
-        String owner = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201).at("/ownerKey/key").asText();
-        String narrow = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"runner\",\"scopes\":[\"endpoints:read\"]}", 201)
-                .get("key").asText();
+        String owner = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201)
+                .at("/ownerKey/key")
+                .asText();
+        String narrow = api.ok(
+                        owner, "POST", "/v1/api-keys", "{\"name\":\"runner\",\"scopes\":[\"endpoints:read\"]}", 201)
+                .get("key")
+                .asText();
         assertThat(api.get(narrow, "/v1/gateway")).isEqualTo(info);
 
         // Republished (the proxy moved, IPv6): the next request sees it.

@@ -19,14 +19,21 @@ import org.junit.jupiter.api.Test;
 
 /** The OpenAPI document served at /v1/openapi.yaml describes exactly the router's routes. */
 class OpenApiDocumentTest {
-    private static final Set<String> METHODS = Set.of("get", "put", "post", "delete", "options", "head", "patch", "trace");
+    private static final Set<String> METHODS =
+            Set.of("get", "put", "post", "delete", "options", "head", "patch", "trace");
 
     @Test
     void documentsEveryRouteWithItsSuccessStatusAndNothingElse() throws Exception {
         List<Router.Route> routes;
         try (Store store = Store.open(StoreConfig.inMemory("openapi-test"))) {
-            routes = Routes.of(new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN,
-                    "127.0.0.1", ControlPlane.Settings.DEFAULT_REQUEST_TTL, null))).routes();
+            routes = Routes.of(new ControlPlane(
+                            store,
+                            new ControlPlane.Settings(
+                                    ControlPlane.Settings.DEFAULT_DOMAIN,
+                                    "127.0.0.1",
+                                    ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                                    null)))
+                    .routes();
         }
         JsonNode doc;
         try (InputStream in = Routes.class.getResourceAsStream(Routes.OPENAPI_RESOURCE)) {
@@ -46,7 +53,8 @@ class OpenApiDocumentTest {
         Map<String, Router.Route> routed = new TreeMap<>();
         routes.forEach(r -> routed.put(r.method().toLowerCase(Locale.ROOT) + " " + r.template(), r));
         assertThat(routed).as("routes are unique").hasSameSizeAs(routes);
-        assertThat(documented.keySet()).as("documented operations vs routes")
+        assertThat(documented.keySet())
+                .as("documented operations vs routes")
                 .containsExactlyInAnyOrderElementsOf(routed.keySet());
 
         Set<String> operationIds = new HashSet<>();
@@ -54,18 +62,29 @@ class OpenApiDocumentTest {
             JsonNode op = documented.get(key);
             String operationId = op.path("operationId").asText();
             assertThat(operationId).as("operationId of %s", key).isNotBlank();
-            assertThat(operationIds.add(operationId)).as("operationId %s of %s is unique", operationId, key).isTrue();
+            assertThat(operationIds.add(operationId))
+                    .as("operationId %s of %s is unique", operationId, key)
+                    .isTrue();
             List<String> success = op.path("responses").properties().stream()
-                    .map(Map.Entry::getKey).filter(code -> code.startsWith("2")).toList();
+                    .map(Map.Entry::getKey)
+                    .filter(code -> code.startsWith("2"))
+                    .toList();
             assertThat(success).as("success statuses of %s", key).containsExactly(String.valueOf(route.status()));
             JsonNode security = op.path("security");
             if (route.authenticated()) {
-                assertThat(security.isMissingNode()).as("%s uses the global bearerAuth", key).isTrue();
-                assertThat(op.path("responses").has("401")).as("%s documents 401", key).isTrue();
-                assertThat(op.path("responses").path("429").path("$ref").asText()).as("%s documents 429", key)
+                assertThat(security.isMissingNode())
+                        .as("%s uses the global bearerAuth", key)
+                        .isTrue();
+                assertThat(op.path("responses").has("401"))
+                        .as("%s documents 401", key)
+                        .isTrue();
+                assertThat(op.path("responses").path("429").path("$ref").asText())
+                        .as("%s documents 429", key)
                         .isEqualTo("#/components/responses/TooManyFailedAttempts");
             } else {
-                assertThat(security.isArray() && security.isEmpty()).as("%s has security: []", key).isTrue();
+                assertThat(security.isArray() && security.isEmpty())
+                        .as("%s has security: []", key)
+                        .isTrue();
             }
         });
     }

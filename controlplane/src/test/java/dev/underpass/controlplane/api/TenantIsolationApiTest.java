@@ -50,22 +50,27 @@ import org.junit.jupiter.api.io.TempDir;
 class TenantIsolationApiTest {
     @TempDir
     static Path dir;
+
     static ApiFixture api;
 
     static String operator;
     /** Keys of acme: its owner, a viewer, a member. */
     static String owner;
+
     static String viewer;
     static String member;
     /** The key of globex's owner: the other tenant. */
     static String outsider;
+
     static String aliceKeyId;
     static String agentTokenId;
     /** acme's agent identity (OIDC workload identity binding), of the issuer the test gateway trusts. */
     static String agentIdentityId;
+
     static final String ISSUER = "https://issuer.example.com";
     /** acme's pending agent enrollment, and the certificate another of its enrollments gave. */
     static String enrollmentId;
+
     static String certificateId;
     /** acme's own endpoint to its private service a-git. */
     static String acmeEndpoint;
@@ -82,21 +87,32 @@ class TenantIsolationApiTest {
         JsonNode acme = api.ok(operator, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201);
         owner = acme.at("/ownerKey/key").asText();
         outsider = api.ok(operator, "POST", "/v1/accounts", "{\"name\":\"globex\",\"owner\":\"gina\"}", 201)
-                .at("/ownerKey/key").asText();
+                .at("/ownerKey/key")
+                .asText();
 
         api.ok(owner, "POST", "/v1/users", "{\"name\":\"alice\",\"role\":\"admin\"}", 201);
         api.ok(owner, "POST", "/v1/users", "{\"name\":\"vera\",\"role\":\"viewer\"}", 201);
         api.ok(owner, "POST", "/v1/users", "{\"name\":\"mike\",\"role\":\"member\"}", 201);
-        viewer = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"vera-key\",\"user\":\"vera\"}", 201).get("key").asText();
-        member = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"mike-key\",\"user\":\"mike\"}", 201).get("key").asText();
+        viewer = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"vera-key\",\"user\":\"vera\"}", 201)
+                .get("key")
+                .asText();
+        member = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"mike-key\",\"user\":\"mike\"}", 201)
+                .get("key")
+                .asText();
         JsonNode alice = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"alice-ci\",\"user\":\"alice\"}", 201);
         aliceKeyId = alice.at("/apiKey/id").asText();
         JsonNode token = api.ok(owner, "POST", "/v1/agent-tokens", "{\"name\":\"edge-acme\"}", 201);
         agentTokenId = token.at("/agentToken/id").asText();
         api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER));
-        agentIdentityId = api.ok(owner, "POST", "/v1/agent-identities", "{\"name\":\"edge-oidc\",\"issuer\":\"" + ISSUER
-                + "\",\"subject\":\"system:serviceaccount:acme-ns:edge\",\"claims\":{\"cluster\":\"acme-prod\"}}", 201)
-                .get("id").asText();
+        agentIdentityId = api.ok(
+                        owner,
+                        "POST",
+                        "/v1/agent-identities",
+                        "{\"name\":\"edge-oidc\",\"issuer\":\"" + ISSUER
+                                + "\",\"subject\":\"system:serviceaccount:acme-ns:edge\",\"claims\":{\"cluster\":\"acme-prod\"}}",
+                        201)
+                .get("id")
+                .asText();
         JsonNode enrollment = api.ok(owner, "POST", "/v1/agent-enrollments", "{\"name\":\"edge-enrolled\"}", 201);
         enrollmentId = enrollment.at("/enrollment/id").asText();
         JsonNode used = api.ok(owner, "POST", "/v1/agent-enrollments", "{\"name\":\"edge-mtls\"}", 201);
@@ -104,8 +120,11 @@ class TenantIsolationApiTest {
         String fingerprint = dev.underpass.controlplane.core.Secrets.sha256Hex("acme-certificate");
         api.cp.cp.agentEnrollments().enroll(used.get("token").asText(), null, (id, account, name) -> {
             certificateId = id;
-            return new dev.underpass.controlplane.credential.AgentEnrollments.Issued("0a1b2c", fingerprint,
-                    java.time.Instant.now().plus(Duration.ofDays(90)), "-----BEGIN CERTIFICATE-----");
+            return new dev.underpass.controlplane.credential.AgentEnrollments.Issued(
+                    "0a1b2c",
+                    fingerprint,
+                    java.time.Instant.now().plus(Duration.ofDays(90)),
+                    "-----BEGIN CERTIFICATE-----");
         });
         JsonNode git = api.ok(owner, "POST", "/v1/services", """
                 {"name": "a-git", "description": "acme's source", "privateDnsName": "git.acme.example.com",
@@ -113,19 +132,49 @@ class TenantIsolationApiTest {
         api.ok(owner, "POST", "/v1/services", """
                 {"name": "a-shared", "allowedPrincipals": ["globex"],
                  "listeners": [{"port": 22, "targets": ["shared.acme.internal:22"]}]}""", 201);
-        acmeEndpoint = api.ok(owner, "POST", "/v1/endpoints", "{\"service\":\"acme/a-git\"}", 201).get("id").asText();
+        acmeEndpoint = api.ok(owner, "POST", "/v1/endpoints", "{\"service\":\"acme/a-git\"}", 201)
+                .get("id")
+                .asText();
 
         api.ok(outsider, "POST", "/v1/services", """
                 {"name": "b-own", "listeners": [{"port": 80, "targets": ["b.globex.internal:80"]}]}""", 201);
-        globexEndpoint = api.ok(outsider, "POST", "/v1/endpoints", "{\"service\":\"acme/a-shared\"}", 201).get("id").asText();
+        globexEndpoint = api.ok(outsider, "POST", "/v1/endpoints", "{\"service\":\"acme/a-shared\"}", 201)
+                .get("id")
+                .asText();
 
         String ownerKeyId = api.get(owner, "/v1/whoami").get("apiKeyId").asText();
-        ACME_SECRETS.addAll(List.of("git.acme.internal", "shared.acme.internal", "a-git", "acme's source", "alice", "vera",
-                "mike", "edge-acme", "git.acme.example.com", git.at("/privateDns/verificationValue").asText(),
-                owner, viewer, member, alice.get("key").asText(), token.get("token").asText(), ownerKeyId, aliceKeyId,
-                agentTokenId, agentIdentityId, "edge-oidc", "system:serviceaccount:acme-ns:edge", "acme-prod", acmeEndpoint,
-                enrollmentId, certificateId, enrollment.get("token").asText(),
-                used.get("token").asText(), "edge-enrolled", "edge-mtls", fingerprint, api.get(viewer, "/v1/whoami").get("apiKeyId").asText()));
+        ACME_SECRETS.addAll(List.of(
+                "git.acme.internal",
+                "shared.acme.internal",
+                "a-git",
+                "acme's source",
+                "alice",
+                "vera",
+                "mike",
+                "edge-acme",
+                "git.acme.example.com",
+                git.at("/privateDns/verificationValue").asText(),
+                owner,
+                viewer,
+                member,
+                alice.get("key").asText(),
+                token.get("token").asText(),
+                ownerKeyId,
+                aliceKeyId,
+                agentTokenId,
+                agentIdentityId,
+                "edge-oidc",
+                "system:serviceaccount:acme-ns:edge",
+                "acme-prod",
+                acmeEndpoint,
+                enrollmentId,
+                certificateId,
+                enrollment.get("token").asText(),
+                used.get("token").asText(),
+                "edge-enrolled",
+                "edge-mtls",
+                fingerprint,
+                api.get(viewer, "/v1/whoami").get("apiKeyId").asText()));
     }
 
     @AfterAll
@@ -181,11 +230,21 @@ class TenantIsolationApiTest {
                 c("DELETE /v1/api-keys/{id}", KEYS_WRITE, 404, key, null),
                 c("GET /v1/agent-tokens", AGENT_TOKENS_READ, 200),
                 c("POST /v1/agent-tokens", AGENT_TOKENS_WRITE, 201, null, "{\"name\":\"b-edge\"}"),
-                c("POST /v1/agent-tokens/{id}/rotate", AGENT_TOKENS_WRITE, 404, token + "/rotate", "{\"gracePeriodSeconds\":0}"),
+                c(
+                        "POST /v1/agent-tokens/{id}/rotate",
+                        AGENT_TOKENS_WRITE,
+                        404,
+                        token + "/rotate",
+                        "{\"gracePeriodSeconds\":0}"),
                 c("DELETE /v1/agent-tokens/{id}", AGENT_TOKENS_WRITE, 404, token, null),
                 c("GET /v1/agent-identities", AGENT_IDENTITIES_READ, 200),
-                c("POST /v1/agent-identities", AGENT_IDENTITIES_WRITE, 201, null, "{\"name\":\"b-oidc\",\"issuer\":\""
-                        + ISSUER + "\",\"subject\":\"system:serviceaccount:globex:edge\"}"),
+                c(
+                        "POST /v1/agent-identities",
+                        AGENT_IDENTITIES_WRITE,
+                        201,
+                        null,
+                        "{\"name\":\"b-oidc\",\"issuer\":\"" + ISSUER
+                                + "\",\"subject\":\"system:serviceaccount:globex:edge\"}"),
                 c("DELETE /v1/agent-identities/{id}", AGENT_IDENTITIES_WRITE, 404, identity, null),
                 c("GET /v1/agent-enrollments", AGENT_TOKENS_READ, 200),
                 c("POST /v1/agent-enrollments", AGENT_TOKENS_WRITE, 201, null, "{\"name\":\"b-enrolled\"}"),
@@ -193,20 +252,38 @@ class TenantIsolationApiTest {
                 c("GET /v1/agent-certificates", AGENT_TOKENS_READ, 200),
                 c("DELETE /v1/agent-certificates/{id}", AGENT_TOKENS_WRITE, 404, certificate, null),
                 c("GET /v1/services", SERVICES_READ, 200),
-                c("POST /v1/services", SERVICES_WRITE, 201, null,
+                c(
+                        "POST /v1/services",
+                        SERVICES_WRITE,
+                        201,
+                        null,
                         "{\"name\":\"b-new\",\"listeners\":[{\"port\":8080,\"targets\":[\"new.globex.internal:8080\"]}]}"),
                 c("GET /v1/services/{name}", SERVICES_READ, 404, service, null),
-                c("PATCH /v1/services/{name}", SERVICES_WRITE, 404, service,
+                c(
+                        "PATCH /v1/services/{name}",
+                        SERVICES_WRITE,
+                        404,
+                        service,
                         "{\"description\":\"taken over\",\"allowedPrincipals\":[\"*\"]}"),
                 c("DELETE /v1/services/{name}", SERVICES_WRITE, 404, service, null),
-                c("POST /v1/services/{name}/verify-private-dns", SERVICES_WRITE, 404, service + "/verify-private-dns", null),
+                c(
+                        "POST /v1/services/{name}/verify-private-dns",
+                        SERVICES_WRITE,
+                        404,
+                        service + "/verify-private-dns",
+                        null),
                 c("GET /v1/services/{name}/health", SERVICES_READ, 404, service + "/health", null),
                 c("GET /v1/service-offers", SERVICES_READ, 200),
                 c("GET /v1/endpoints", ENDPOINTS_READ, 200),
                 c("POST /v1/endpoints", ENDPOINTS_WRITE, 403, null, "{\"service\":\"acme/a-git\"}"),
                 c("GET /v1/endpoints/{id}", ENDPOINTS_READ, 404, endpoint, null),
                 c("GET /v1/endpoints/{id}/diagnosis", ENDPOINTS_READ, 404, endpoint + "/diagnosis", null),
-                c("POST /v1/endpoints/{id}/accept", CONNECTIONS_DECIDE, 404, endpoint + "/accept", "{\"reason\":\"mine now\"}"),
+                c(
+                        "POST /v1/endpoints/{id}/accept",
+                        CONNECTIONS_DECIDE,
+                        404,
+                        endpoint + "/accept",
+                        "{\"reason\":\"mine now\"}"),
                 c("POST /v1/endpoints/{id}/reject", CONNECTIONS_DECIDE, 404, endpoint + "/reject", null),
                 c("DELETE /v1/endpoints/{id}", ENDPOINTS_WRITE, 404, endpoint, null),
                 // Its own chain, but not acme's: only the operator account may name another account.
@@ -216,7 +293,8 @@ class TenantIsolationApiTest {
 
     @Test
     void everyRouteOfTheServerHasACase() {
-        Set<String> served = Routes.of(api.cp.cp).routes().stream().map(r -> r.method() + " " + r.template())
+        Set<String> served = Routes.of(api.cp.cp).routes().stream()
+                .map(r -> r.method() + " " + r.template())
                 .collect(Collectors.toCollection(TreeSet::new));
         Set<String> covered = cases().stream().map(Case::route).collect(Collectors.toCollection(TreeSet::new));
         assertThat(covered).as("routes with a case").hasSize(cases().size()).isEqualTo(served);
@@ -233,7 +311,9 @@ class TenantIsolationApiTest {
             }
             assertNoAcmeSecrets(c.method() + " " + c.path() + " " + c.body(), r.text());
         }
-        assertThat(JsonDiff.of(before, acmeSnapshot(outsider))).as("acme changed").isEmpty();
+        assertThat(JsonDiff.of(before, acmeSnapshot(outsider)))
+                .as("acme changed")
+                .isEmpty();
     }
 
     @Test
@@ -243,8 +323,10 @@ class TenantIsolationApiTest {
                 continue;
             }
             String real = c.path() + " " + c.body();
-            String object = ACME_SECRETS.stream().filter(real::contains).findFirst().orElseThrow();
-            String fake = object.matches(".*-[0-9a-f]{16}") ? object.substring(0, object.length() - 16) + "0".repeat(16)
+            String object =
+                    ACME_SECRETS.stream().filter(real::contains).findFirst().orElseThrow();
+            String fake = object.matches(".*-[0-9a-f]{16}")
+                    ? object.substring(0, object.length() - 16) + "0".repeat(16)
                     : "nobody";
             String bodyOfFake = c.body() == null ? null : c.body().replace(object, fake);
             String detail = api.call(outsider, c.method(), c.path(), c.body()).problem(c.outsider());
@@ -258,16 +340,26 @@ class TenantIsolationApiTest {
     void anotherAccountSeesOnlyWhatAcmeOffersIt() {
         JsonNode offers = api.get(outsider, "/v1/service-offers").get("items");
         assertThat(offers).hasSize(1);
-        assertThat(offers.get(0).toString()).isEqualTo(
-                "{\"reference\":\"acme/a-shared\",\"description\":\"\",\"ports\":[22],\"acceptanceRequired\":true}");
-        assertThat(api.get(outsider, "/v1/endpoints").get("items").findValuesAsText("id")).containsExactly(globexEndpoint);
-        assertThat(api.get(outsider, "/v1/endpoints?side=provider").get("items")).isEmpty();
-        assertThat(api.get(outsider, "/v1/endpoints?service=acme/a-git").get("items")).isEmpty();
-        assertThat(api.get(outsider, "/v1/endpoints?side=provider&service=acme/a-shared").get("items")).isEmpty();
-        assertThat(api.get(outsider, "/v1/endpoints/" + globexEndpoint).get("service").asText()).isEqualTo("acme/a-shared");
+        assertThat(offers.get(0).toString())
+                .isEqualTo(
+                        "{\"reference\":\"acme/a-shared\",\"description\":\"\",\"ports\":[22],\"acceptanceRequired\":true}");
+        assertThat(api.get(outsider, "/v1/endpoints").get("items").findValuesAsText("id"))
+                .containsExactly(globexEndpoint);
+        assertThat(api.get(outsider, "/v1/endpoints?side=provider").get("items"))
+                .isEmpty();
+        assertThat(api.get(outsider, "/v1/endpoints?service=acme/a-git").get("items"))
+                .isEmpty();
+        assertThat(api.get(outsider, "/v1/endpoints?side=provider&service=acme/a-shared")
+                        .get("items"))
+                .isEmpty();
+        assertThat(api.get(outsider, "/v1/endpoints/" + globexEndpoint)
+                        .get("service")
+                        .asText())
+                .isEqualTo("acme/a-shared");
         api.call(outsider, "GET", "/v1/services/a-shared").problem(404);
         // The consumer cannot decide its own request; the provider sees it and can.
-        api.call(outsider, "POST", "/v1/endpoints/" + globexEndpoint + "/accept").problem(403);
+        api.call(outsider, "POST", "/v1/endpoints/" + globexEndpoint + "/accept")
+                .problem(403);
         assertThat(api.get(owner, "/v1/endpoints?side=provider").get("items").findValuesAsText("id"))
                 .containsExactlyInAnyOrder(acmeEndpoint, globexEndpoint);
         // Other accounts are the operator's business only.
@@ -279,8 +371,11 @@ class TenantIsolationApiTest {
     void aViewerCanReadButNotChangeAnything() {
         Set<Scope> scopes = Role.VIEWER.scopes(false);
         List<String> tried = refusedBeyond(viewer, scopes);
-        List<String> mutating = cases().stream().filter(Case::mutating).map(Case::route).toList();
-        assertThat(tried).as("a viewer was refused every route that changes something").containsAll(mutating);
+        List<String> mutating =
+                cases().stream().filter(Case::mutating).map(Case::route).toList();
+        assertThat(tried)
+                .as("a viewer was refused every route that changes something")
+                .containsAll(mutating);
     }
 
     @Test
@@ -293,23 +388,38 @@ class TenantIsolationApiTest {
         for (List<Scope> narrowed : List.of(List.of(SERVICES_READ), List.of(ENDPOINTS_READ, KEYS_READ))) {
             String body = "{\"name\":\"narrow-" + narrowed.size() + "\",\"scopes\":"
                     + narrowed.stream().map(s -> "\"" + s + "\"").collect(Collectors.joining(",", "[", "]")) + "}";
-            String key = api.ok(owner, "POST", "/v1/api-keys", body, 201).get("key").asText();
+            String key =
+                    api.ok(owner, "POST", "/v1/api-keys", body, 201).get("key").asText();
             assertThat(api.get(key, "/v1/whoami").get("scopes").toString())
                     .isEqualTo(narrowed.stream().map(s -> "\"" + s + "\"").collect(Collectors.joining(",", "[", "]")));
             refusedBeyond(key, EnumSet.copyOf(narrowed));
         }
         // A narrowed key that may write keys cannot mint a wider one, and by default mints one as narrow as itself.
-        String keysOnly = api.ok(owner, "POST", "/v1/api-keys",
-                "{\"name\":\"keys-only\",\"scopes\":[\"keys:read\",\"keys:write\"]}", 201).get("key").asText();
-        String detail = api.call(keysOnly, "POST", "/v1/api-keys", "{\"name\":\"wider\",\"scopes\":[\"services:write\"]}")
+        String keysOnly = api.ok(
+                        owner,
+                        "POST",
+                        "/v1/api-keys",
+                        "{\"name\":\"keys-only\",\"scopes\":[\"keys:read\",\"keys:write\"]}",
+                        201)
+                .get("key")
+                .asText();
+        String detail = api.call(
+                        keysOnly, "POST", "/v1/api-keys", "{\"name\":\"wider\",\"scopes\":[\"services:write\"]}")
                 .problem(403);
         assertThat(detail).contains("services:write");
-        api.call(keysOnly, "POST", "/v1/api-keys", "{\"name\":\"for-alice\",\"user\":\"alice\"}").problem(403);
-        String minted = api.ok(keysOnly, "POST", "/v1/api-keys", "{\"name\":\"same\"}", 201).get("key").asText();
+        api.call(keysOnly, "POST", "/v1/api-keys", "{\"name\":\"for-alice\",\"user\":\"alice\"}")
+                .problem(403);
+        String minted = api.ok(keysOnly, "POST", "/v1/api-keys", "{\"name\":\"same\"}", 201)
+                .get("key")
+                .asText();
         assertThat(api.get(minted, "/v1/whoami").get("scopes").toString()).isEqualTo("[\"keys:read\",\"keys:write\"]");
         // Nor can it rotate a broader key of its own user, which would hand it a full key.
         JsonNode broad = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"broad\"}", 201);
-        api.call(keysOnly, "POST", "/v1/api-keys/" + broad.at("/apiKey/id").asText() + "/rotate", "{\"gracePeriodSeconds\":0}")
+        api.call(
+                        keysOnly,
+                        "POST",
+                        "/v1/api-keys/" + broad.at("/apiKey/id").asText() + "/rotate",
+                        "{\"gracePeriodSeconds\":0}")
                 .problem(403);
         api.get(broad.get("key").asText(), "/v1/whoami");
     }
@@ -339,9 +449,13 @@ class TenantIsolationApiTest {
             }
             ApiFixture.Response r = api.call(key, c.method(), c.path(), c.body());
             if (allowed) {
-                assertThat(r.status()).as("%s with %s: %s", c.route(), scopes, r.text()).isEqualTo(200);
+                assertThat(r.status())
+                        .as("%s with %s: %s", c.route(), scopes, r.text())
+                        .isEqualTo(200);
             } else {
-                assertThat(r.status()).as("%s with %s: %s", c.route(), scopes, r.text()).isEqualTo(403);
+                assertThat(r.status())
+                        .as("%s with %s: %s", c.route(), scopes, r.text())
+                        .isEqualTo(403);
                 assertThat(r.problem(403)).contains(c.scope().text());
                 refused.add(c.route());
             }
@@ -355,7 +469,8 @@ class TenantIsolationApiTest {
         JsonNode created = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"soon-revoked\",\"user\":\"alice\"}", 201);
         String key = created.get("key").asText();
         api.get(key, "/v1/services");
-        JsonNode revoked = api.ok(owner, "DELETE", "/v1/api-keys/" + created.at("/apiKey/id").asText(), null, 200);
+        JsonNode revoked = api.ok(
+                owner, "DELETE", "/v1/api-keys/" + created.at("/apiKey/id").asText(), null, 200);
         assertThat(revoked.get("status").asText()).isEqualTo("revoked");
         ApiFixture.Response r = api.call(key, "GET", "/v1/services");
         r.problem(401);
@@ -366,15 +481,22 @@ class TenantIsolationApiTest {
     @Test
     void anExpiredKeyIsRefusedTheMomentItExpires() {
         String expiresAt = api.cp.clock.instant().plus(Duration.ofMinutes(10)).toString();
-        String key = api.ok(owner, "POST", "/v1/api-keys",
-                "{\"name\":\"short-lived\",\"expiresAt\":\"" + expiresAt + "\"}", 201).get("key").asText();
+        String key = api.ok(
+                        owner,
+                        "POST",
+                        "/v1/api-keys",
+                        "{\"name\":\"short-lived\",\"expiresAt\":\"" + expiresAt + "\"}",
+                        201)
+                .get("key")
+                .asText();
         api.get(key, "/v1/whoami");
         api.cp.clock.advance(Duration.ofMinutes(10).minusSeconds(1));
         api.get(key, "/v1/whoami");
         api.cp.clock.advance(Duration.ofSeconds(1));
         assertThat(api.call(key, "GET", "/v1/whoami").problem(401)).contains("expired at " + expiresAt);
         JsonNode listed = api.get(owner, "/v1/api-keys?limit=500").get("items");
-        assertThat(listed.findValues("name").stream().map(JsonNode::asText).toList()).contains("short-lived");
+        assertThat(listed.findValues("name").stream().map(JsonNode::asText).toList())
+                .contains("short-lived");
         for (JsonNode k : listed) {
             if (k.get("name").asText().equals("short-lived")) {
                 assertThat(k.get("status").asText()).isEqualTo("expired");
@@ -386,8 +508,14 @@ class TenantIsolationApiTest {
     void aRotatedKeyWorksThroughItsGracePeriodThenNot() {
         JsonNode created = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"rotating\"}", 201);
         String old = created.get("key").asText();
-        String fresh = api.ok(old, "POST", "/v1/api-keys/" + created.at("/apiKey/id").asText() + "/rotate",
-                "{\"gracePeriodSeconds\":60}", 201).get("key").asText();
+        String fresh = api.ok(
+                        old,
+                        "POST",
+                        "/v1/api-keys/" + created.at("/apiKey/id").asText() + "/rotate",
+                        "{\"gracePeriodSeconds\":60}",
+                        201)
+                .get("key")
+                .asText();
         api.get(old, "/v1/whoami");
         api.get(fresh, "/v1/whoami");
         api.cp.clock.advance(Duration.ofSeconds(60));
@@ -399,7 +527,8 @@ class TenantIsolationApiTest {
     void keysOfADeletedUserStopWorking() {
         api.ok(owner, "POST", "/v1/users", "{\"name\":\"leaver\",\"role\":\"member\"}", 201);
         String key = api.ok(owner, "POST", "/v1/api-keys", "{\"name\":\"leaver-key\",\"user\":\"leaver\"}", 201)
-                .get("key").asText();
+                .get("key")
+                .asText();
         api.get(key, "/v1/whoami");
         api.ok(owner, "DELETE", "/v1/users/leaver", null, 204);
         api.call(key, "GET", "/v1/whoami").problem(401);
@@ -409,8 +538,8 @@ class TenantIsolationApiTest {
     void noKeyOrAnUnknownOneIsA401() {
         assertThat(api.call(null, "GET", "/v1/services").problem(401)).contains("Bearer");
         api.call("upk_not-a-real-key", "GET", "/v1/services").problem(401);
-        ApiFixture.Response basic = api.send(null, "GET", "/v1/services", null,
-                java.util.Map.of("authorization", "Basic dXNlcjpwYXNz"));
+        ApiFixture.Response basic =
+                api.send(null, "GET", "/v1/services", null, java.util.Map.of("authorization", "Basic dXNlcjpwYXNz"));
         assertThat(basic.problem(401)).contains("Bearer");
         assertThat(api.call(null, "GET", "/v1/openapi.yaml").status()).isEqualTo(200);
     }
@@ -421,10 +550,20 @@ class TenantIsolationApiTest {
             api.get(key, "/v1/whoami"); // last-used times settle before anything is read
         }
         ObjectNode n = ApiFixture.JSON.createObjectNode();
-        for (String path : List.of("/v1/users?limit=500", "/v1/api-keys?limit=500", "/v1/agent-tokens?limit=500", "/v1/agent-identities?limit=500",
-                "/v1/agent-enrollments?limit=500", "/v1/agent-certificates?limit=500",
-                "/v1/services?limit=500", "/v1/services/a-git", "/v1/services/a-shared", "/v1/service-offers",
-                "/v1/endpoints?limit=500", "/v1/endpoints?side=provider&limit=500", "/v1/endpoints/" + acmeEndpoint,
+        for (String path : List.of(
+                "/v1/users?limit=500",
+                "/v1/api-keys?limit=500",
+                "/v1/agent-tokens?limit=500",
+                "/v1/agent-identities?limit=500",
+                "/v1/agent-enrollments?limit=500",
+                "/v1/agent-certificates?limit=500",
+                "/v1/services?limit=500",
+                "/v1/services/a-git",
+                "/v1/services/a-shared",
+                "/v1/service-offers",
+                "/v1/endpoints?limit=500",
+                "/v1/endpoints?side=provider&limit=500",
+                "/v1/endpoints/" + acmeEndpoint,
                 "/v1/endpoints/" + globexEndpoint)) {
             n.set(path, api.get(owner, path));
         }

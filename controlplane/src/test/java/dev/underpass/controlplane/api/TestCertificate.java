@@ -37,10 +37,16 @@ record TestCertificate(Path certFile, Path keyFile, SSLContext clientContext) {
         KeyPair pair = gen.generateKeyPair();
         Instant now = Instant.now();
         X500Name name = new X500Name("CN=underpass-test");
-        var builder = new JcaX509v3CertificateBuilder(name, new BigInteger(64, new SecureRandom()),
-                Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(Duration.ofDays(1))), name, pair.getPublic());
+        var builder = new JcaX509v3CertificateBuilder(
+                name,
+                new BigInteger(64, new SecureRandom()),
+                Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(Duration.ofDays(1))),
+                name,
+                pair.getPublic());
         builder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(new GeneralName[] {
-                new GeneralName(GeneralName.iPAddress, "127.0.0.1"), new GeneralName(GeneralName.dNSName, "localhost")}));
+            new GeneralName(GeneralName.iPAddress, "127.0.0.1"), new GeneralName(GeneralName.dNSName, "localhost")
+        }));
         X509Certificate cert = new JcaX509CertificateConverter()
                 .getCertificate(builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(pair.getPrivate())));
 
@@ -61,7 +67,8 @@ record TestCertificate(Path certFile, Path keyFile, SSLContext clientContext) {
 
     private static void write(Path file, String type, byte[] der) throws IOException {
         String pem = "-----BEGIN " + type + "-----\n"
-                + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der)
+                + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
+                        .encodeToString(der)
                 + "\n-----END " + type + "-----\n";
         Files.writeString(file, pem, StandardCharsets.US_ASCII);
     }

@@ -46,6 +46,7 @@ class AuditLogTest {
 
     @TempDir
     static Path dir;
+
     static Databases databases;
 
     @BeforeAll
@@ -79,7 +80,9 @@ class AuditLogTest {
     /** The records of the chain added since {@code before} records, each checked against the chain's rule. */
     static List<AuditRecord> since(ControlPlaneFixture f, Principal p, int before) {
         List<AuditRecord> all = chain(f, p);
-        assertThat(AuditChain.verify(p.account(), all).valid()).as("chain of %s", p.account()).isTrue();
+        assertThat(AuditChain.verify(p.account(), all).valid())
+                .as("chain of %s", p.account())
+                .isTrue();
         return all.subList(before, all.size());
     }
 
@@ -99,14 +102,18 @@ class AuditLogTest {
             Principal acme = f.as(f.account("acme"));
             Principal globex = f.as(f.account("globex"));
             List<AuditRecord> created = since(f, f.operator, 1);
-            assertThat(created).extracting(AuditRecord::action, AuditRecord::target, AuditRecord::actor)
+            assertThat(created)
+                    .extracting(AuditRecord::action, AuditRecord::target, AuditRecord::actor)
                     .containsExactly(
                             org.assertj.core.groups.Tuple.tuple("account.create", "account:acme", f.operator.actor()),
-                            org.assertj.core.groups.Tuple.tuple("account.create", "account:globex", f.operator.actor()));
+                            org.assertj.core.groups.Tuple.tuple(
+                                    "account.create", "account:globex", f.operator.actor()));
             List<AuditRecord> acmeFirst = chain(f, acme);
             assertThat(acmeFirst).hasSize(1);
             assertThat(acmeFirst.getFirst().actor()).isEqualTo("account operator");
-            assertThat(acmeFirst.getFirst().id()).as("one event, two chains").isEqualTo(created.getFirst().id());
+            assertThat(acmeFirst.getFirst().id())
+                    .as("one event, two chains")
+                    .isEqualTo(created.getFirst().id());
             assertThat(details(acmeFirst.getFirst()).get("owner").asText()).isEqualTo("owner");
 
             int n = 1;
@@ -118,12 +125,22 @@ class AuditLogTest {
             f.cp.apiKeys().revoke(acme, rotated.apiKey().id()); // already revoked: no change, no record
             f.cp.users().delete(acme, "alice");
             AgentTokens.Created token = f.cp.agentTokens().create(acme, new AgentTokens.CreateRequest("edge", null));
-            AgentTokens.Created token2 = f.cp.agentTokens().rotate(acme, token.agentToken().id(), new ApiKeys.RotateRequest(60L));
+            AgentTokens.Created token2 =
+                    f.cp.agentTokens().rotate(acme, token.agentToken().id(), new ApiKeys.RotateRequest(60L));
             f.cp.agentTokens().revoke(acme, token2.agentToken().id());
             List<AuditRecord> own = since(f, acme, n);
-            assertThat(own).extracting(AuditRecord::action).containsExactly("user.create", "user.update", "apiKey.create",
-                    "apiKey.rotate", "apiKey.revoke", "user.delete", "agentToken.create", "agentToken.rotate",
-                    "agentToken.revoke");
+            assertThat(own)
+                    .extracting(AuditRecord::action)
+                    .containsExactly(
+                            "user.create",
+                            "user.update",
+                            "apiKey.create",
+                            "apiKey.rotate",
+                            "apiKey.revoke",
+                            "user.delete",
+                            "agentToken.create",
+                            "agentToken.rotate",
+                            "agentToken.revoke");
             assertThat(own).allSatisfy(r -> {
                 assertThat(r.actor()).isEqualTo(acme.actor());
                 assertThat(r.outcome()).isEqualTo(AuditLog.OK);
@@ -132,20 +149,33 @@ class AuditLogTest {
             assertThat(own.get(1).target()).isEqualTo("user:alice");
             assertThat(details(own.get(1)).get("previousRole").asText()).isEqualTo("member");
             assertThat(own.get(2).target()).isEqualTo("apiKey:" + key.apiKey().id());
-            assertThat(details(own.get(2)).get("prefix").asText()).isEqualTo(key.apiKey().prefix());
-            assertThat(details(own.get(3)).get("newKeyId").asText()).isEqualTo(rotated.apiKey().id());
-            assertThat(own.get(4).target()).isEqualTo("apiKey:" + rotated.apiKey().id());
-            assertThat(own.get(7).target()).isEqualTo("agentToken:" + token.agentToken().id());
+            assertThat(details(own.get(2)).get("prefix").asText())
+                    .isEqualTo(key.apiKey().prefix());
+            assertThat(details(own.get(3)).get("newKeyId").asText())
+                    .isEqualTo(rotated.apiKey().id());
+            assertThat(own.get(4).target())
+                    .isEqualTo("apiKey:" + rotated.apiKey().id());
+            assertThat(own.get(7).target())
+                    .isEqualTo("agentToken:" + token.agentToken().id());
             n += own.size();
 
             f.txt.put("_underpass-verification.git.acme.example.com", List.of("wrong"));
-            f.cp.services().create(acme, new Services.CreateRequest("git", "source", List.of(new Services.Listener("tcp", 443,
-                    List.of("git.internal:443"))), List.of("globex"), true, "git.acme.example.com"));
+            f.cp.services()
+                    .create(
+                            acme,
+                            new Services.CreateRequest(
+                                    "git",
+                                    "source",
+                                    List.of(new Services.Listener("tcp", 443, List.of("git.internal:443"))),
+                                    List.of("globex"),
+                                    true,
+                                    "git.acme.example.com"));
             f.cp.privateNameVerification().verify(acme, "git");
             f.cp.services().update(acme, "git", new Services.UpdateRequest("the source", null, null, null, null));
             own = since(f, acme, n);
-            assertThat(own).extracting(AuditRecord::action).containsExactly("service.create", "service.verifyDns",
-                    "service.update");
+            assertThat(own)
+                    .extracting(AuditRecord::action)
+                    .containsExactly("service.create", "service.verifyDns", "service.update");
             assertThat(own).extracting(AuditRecord::target).containsOnly("service:acme/git");
             assertThat(details(own.get(0)).get("allowedPrincipals").toString()).isEqualTo("[\"globex\"]");
             assertThat(own.get(1).outcome()).startsWith("failed: TXT _underpass-verification.git.acme.example.com");
@@ -159,17 +189,36 @@ class AuditLogTest {
             f.cp.endpoints().reject(acme, ep.id(), new Endpoints.DecisionRequest("moved to the new forge"));
             f.cp.endpoints().delete(globex, ep.id());
             f.cp.endpoints().released(ep.id());
-            List<String> moves = List.of("endpoint.create", "endpoint.accept", "endpoint.provisioned", "endpoint.reject",
-                    "endpoint.delete", "endpoint.released");
+            List<String> moves = List.of(
+                    "endpoint.create",
+                    "endpoint.accept",
+                    "endpoint.provisioned",
+                    "endpoint.reject",
+                    "endpoint.delete",
+                    "endpoint.released");
             List<AuditRecord> provider = since(f, acme, n);
             List<AuditRecord> consumer = since(f, globex, 1);
             assertThat(provider).extracting(AuditRecord::action).containsExactlyElementsOf(moves);
             assertThat(consumer).extracting(AuditRecord::action).containsExactlyElementsOf(moves);
             assertThat(provider).extracting(AuditRecord::target).containsOnly("endpoint:" + ep.id());
-            assertThat(provider).extracting(AuditRecord::actor).containsExactly("account globex", acme.actor(),
-                    AuditLog.SYSTEM, acme.actor(), "account globex", AuditLog.SYSTEM);
-            assertThat(consumer).extracting(AuditRecord::actor).containsExactly(globex.actor(), "account acme",
-                    AuditLog.SYSTEM, "account acme", globex.actor(), AuditLog.SYSTEM);
+            assertThat(provider)
+                    .extracting(AuditRecord::actor)
+                    .containsExactly(
+                            "account globex",
+                            acme.actor(),
+                            AuditLog.SYSTEM,
+                            acme.actor(),
+                            "account globex",
+                            AuditLog.SYSTEM);
+            assertThat(consumer)
+                    .extracting(AuditRecord::actor)
+                    .containsExactly(
+                            globex.actor(),
+                            "account acme",
+                            AuditLog.SYSTEM,
+                            "account acme",
+                            globex.actor(),
+                            AuditLog.SYSTEM);
             for (int i = 0; i < moves.size(); i++) {
                 assertThat(provider.get(i).id()).isEqualTo(consumer.get(i).id());
                 assertThat(provider.get(i).details()).isEqualTo(consumer.get(i).details());
@@ -181,7 +230,8 @@ class AuditLogTest {
             // A request that waits too long expires: the system's move, in both chains.
             Endpoints.View waiting = f.cp.endpoints().create(globex, new Endpoints.CreateRequest("acme/git"));
             f.clock.advance(ControlPlaneFixture.SETTINGS.requestTtl().plus(Duration.ofMinutes(1)));
-            assertThat(f.cp.endpoints().expireRequests(ControlPlaneFixture.SETTINGS.requestTtl())).isEqualTo(1);
+            assertThat(f.cp.endpoints().expireRequests(ControlPlaneFixture.SETTINGS.requestTtl()))
+                    .isEqualTo(1);
             AuditRecord expired = since(f, acme, n + 1).getFirst();
             assertThat(expired.action()).isEqualTo("endpoint.expire");
             assertThat(expired.actor()).isEqualTo(AuditLog.SYSTEM);
@@ -199,7 +249,8 @@ class AuditLogTest {
             assertThatThrownBy(() -> f.cp.users().create(acme, new Users.CreateRequest("owner", Role.VIEWER)))
                     .isInstanceOf(Refused.class);
             assertThat(chain(f, acme)).hasSize(before);
-            assertThat(f.cp.audit().events().verifyAll()).allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
+            assertThat(f.cp.audit().events().verifyAll())
+                    .allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
         }
     }
 
@@ -207,21 +258,31 @@ class AuditLogTest {
     @EnumSource(Db.class)
     void accountsOfAnOlderSchemaStartTheirChainAtOne(Db db) {
         var config = databases.fresh(db);
-        org.flywaydb.core.Flyway.configure().dataSource(config.url(), config.user(), config.password())
-                .locations("classpath:db/migration").target("2").load().migrate();
-        org.jdbi.v3.core.Jdbi.create(config.url(), config.user(), config.password()).useHandle(h -> h.execute(
-                "insert into accounts (name, operator, created_at) values ('acme', false, current_timestamp)"));
+        org.flywaydb.core.Flyway.configure()
+                .dataSource(config.url(), config.user(), config.password())
+                .locations("classpath:db/migration")
+                .target("2")
+                .load()
+                .migrate();
+        org.jdbi.v3.core.Jdbi.create(config.url(), config.user(), config.password())
+                .useHandle(h -> h.execute(
+                        "insert into accounts (name, operator, created_at) values ('acme', false, current_timestamp)"));
         try (var store = dev.underpass.controlplane.store.Store.open(config)) {
             AuditLog audit = new AuditLog(store.jdbi(), java.time.Clock.systemUTC());
             assertThat(audit.events().heads()).isEqualTo(Map.of("acme", new AuditChain.Head(0, AuditChain.GENESIS)));
-            long acme = store.jdbi().withHandle(h -> h.createQuery("select seq from accounts").mapTo(Long.class).one());
-            store.jdbi().useTransaction(h -> audit.record(h, acme, AuditLog.SYSTEM, "test.first", "account:acme", AuditLog.OK,
-                    Map.of()));
+            long acme = store.jdbi()
+                    .withHandle(h -> h.createQuery("select seq from accounts")
+                            .mapTo(Long.class)
+                            .one());
+            store.jdbi()
+                    .useTransaction(h -> audit.record(
+                            h, acme, AuditLog.SYSTEM, "test.first", "account:acme", AuditLog.OK, Map.of()));
             List<AuditChain.Verification> all = audit.events().verifyAll();
             assertThat(all).hasSize(1);
             assertThat(all.getFirst().valid()).as(all.toString()).isTrue();
             assertThat(all.getFirst().head().seq()).isEqualTo(1);
-            assertThat(audit.events().heads().get("acme")).isEqualTo(all.getFirst().head());
+            assertThat(audit.events().heads().get("acme"))
+                    .isEqualTo(all.getFirst().head());
         }
     }
 
@@ -232,12 +293,19 @@ class AuditLogTest {
             String key = f.account("acme");
             Principal acme = f.as(key);
             int before = chain(f, acme).size();
-            assertThatThrownBy(() -> f.store.jdbi().useTransaction(h -> f.cp.audit().record(h, acme, "test.leak",
-                    "apiKey:x", Map.of("key", key)))).isInstanceOf(IllegalStateException.class).hasMessageNotContaining(key);
+            assertThatThrownBy(() -> f.store
+                            .jdbi()
+                            .useTransaction(
+                                    h -> f.cp.audit().record(h, acme, "test.leak", "apiKey:x", Map.of("key", key))))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageNotContaining(key);
             assertThat(chain(f, acme)).hasSize(before);
             String enrollment = "upe_" + "E".repeat(24); // an agent enrollment token
-            assertThatThrownBy(() -> f.store.jdbi().useTransaction(h -> f.cp.audit().record(h, acme, "test.leak",
-                    "agent:x", Map.of("token", enrollment)))).isInstanceOf(IllegalStateException.class)
+            assertThatThrownBy(() -> f.store
+                            .jdbi()
+                            .useTransaction(h ->
+                                    f.cp.audit().record(h, acme, "test.leak", "agent:x", Map.of("token", enrollment))))
+                    .isInstanceOf(IllegalStateException.class)
                     .hasMessageNotContaining(enrollment);
             assertThat(chain(f, acme)).hasSize(before);
         }
@@ -282,19 +350,29 @@ class AuditLogTest {
             AuditRecord reason = acmeNew.get(1);
             assertThat(reason.id()).isEqualTo(globexNew.get(1).id());
             assertThat(reason.details().length()).isLessThanOrEqualTo(AuditLog.MAX_DETAILS);
-            assertThat(details(reason).get("reason").asText()).startsWith("xxxx").endsWith("…");
+            assertThat(details(reason).get("reason").asText())
+                    .startsWith("xxxx")
+                    .endsWith("…");
             assertThat(initechNew.get(0).target()).isEqualTo("destination:bidihost:1");
             assertThat(initechNew.get(0).outcome()).isEqualTo("refused: upk_****");
-            String rows = f.store.jdbi().withHandle(h -> h.createQuery("select * from audit_events").mapToMap().list())
+            String rows = f.store
+                    .jdbi()
+                    .withHandle(h -> h.createQuery("select * from audit_events")
+                            .mapToMap()
+                            .list())
                     .toString();
-            assertThat(rows).doesNotContain(token).doesNotContain(apiKey).doesNotContain("\u0000")
+            assertThat(rows)
+                    .doesNotContain(token)
+                    .doesNotContain(apiKey)
+                    .doesNotContain("\u0000")
                     .doesNotContain("\u202E");
-            assertThat(f.cp.audit().events().verifyAll()).allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
+            assertThat(f.cp.audit().events().verifyAll())
+                    .allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
         }
     }
 
-    private static AuditLog.Named connection(String consumer, String provider, java.time.Instant at, String destination,
-                                             String outcome, String reason) {
+    private static AuditLog.Named connection(
+            String consumer, String provider, java.time.Instant at, String destination, String outcome, String reason) {
         Map<String, Object> own = new java.util.LinkedHashMap<>();
         own.put("via", "SOCKS5 proxy");
         own.put("destination", destination);
@@ -303,8 +381,17 @@ class AuditLogTest {
         if (reason != null) {
             theirs.put("reason", reason);
         }
-        return new AuditLog.Named(consumer, provider, at, "account " + consumer, "account " + consumer, "connection",
-                "destination:" + destination, outcome, own, theirs);
+        return new AuditLog.Named(
+                consumer,
+                provider,
+                at,
+                "account " + consumer,
+                "account " + consumer,
+                "connection",
+                "destination:" + destination,
+                outcome,
+                own,
+                theirs);
     }
 
     @ParameterizedTest
@@ -316,25 +403,35 @@ class AuditLogTest {
                 f.cp.users().create(p, new Users.CreateRequest("u" + i, Role.VIEWER));
             }
             assertThat(f.cp.audit().events().verify(p, null).valid()).isTrue();
-            long seq = f.store.jdbi().withHandle(h -> h.createQuery("select seq from accounts where name = 'acme'")
-                    .mapTo(Long.class).one());
+            long seq = f.store
+                    .jdbi()
+                    .withHandle(h -> h.createQuery("select seq from accounts where name = 'acme'")
+                            .mapTo(Long.class)
+                            .one());
             // A record chained correctly after the last one, inserted with SQL without moving the head row.
             AuditRecord last = chain(f, p).getLast();
             java.time.Instant at = last.at().plusSeconds(1);
-            String hash = AuditChain.hash("acme", 5, "aud-inserted", at, "system", "user.delete", "user:u0", "ok", "{}",
-                    last.hash());
-            f.store.jdbi().useHandle(h -> h.createUpdate("insert into audit_events (account_seq, seq, id, at, actor, action, "
-                            + "target, outcome, details, prev_hash, hash) values (:a, 5, 'aud-inserted', :at, 'system', "
-                            + "'user.delete', 'user:u0', 'ok', '{}', :prev, :hash)")
-                    .bind("a", seq).bind("at", at.atOffset(java.time.ZoneOffset.UTC)).bind("prev", last.hash())
-                    .bind("hash", hash).execute());
+            String hash = AuditChain.hash(
+                    "acme", 5, "aud-inserted", at, "system", "user.delete", "user:u0", "ok", "{}", last.hash());
+            f.store
+                    .jdbi()
+                    .useHandle(h -> h.createUpdate("insert into audit_events (account_seq, seq, id, at, actor, action, "
+                                    + "target, outcome, details, prev_hash, hash) values (:a, 5, 'aud-inserted', :at, 'system', "
+                                    + "'user.delete', 'user:u0', 'ok', '{}', :prev, :hash)")
+                            .bind("a", seq)
+                            .bind("at", at.atOffset(java.time.ZoneOffset.UTC))
+                            .bind("prev", last.hash())
+                            .bind("hash", hash)
+                            .execute());
             assertThat(chain(f, p)).as("the API lists it").hasSize(5);
 
             AuditChain.Verification v = f.cp.audit().events().verify(p, null);
             assertThat(v.valid()).as(v.toString()).isFalse();
             assertThat(v.firstBadSeq()).isEqualTo(5);
-            assertThat(v.problem()).contains("records past the head: 1 record(s) from seq 5 after the head row's seq 4");
-            assertThat(f.cp.audit().events().verifyAll()).filteredOn(c -> c.account().equals("acme"))
+            assertThat(v.problem())
+                    .contains("records past the head: 1 record(s) from seq 5 after the head row's seq 4");
+            assertThat(f.cp.audit().events().verifyAll())
+                    .filteredOn(c -> c.account().equals("acme"))
                     .allSatisfy(c -> assertThat(c.valid()).isFalse());
         }
     }
@@ -348,11 +445,17 @@ class AuditLogTest {
             ApiKeys.Created key = f.cp.apiKeys().create(acme, new ApiKeys.CreateRequest("ci", null, null, null));
             ApiKeys.Created rotated = f.cp.apiKeys().rotate(acme, key.apiKey().id(), null);
             AgentTokens.Created token = f.cp.agentTokens().create(acme, new AgentTokens.CreateRequest("edge", null));
-            AgentTokens.Created token2 = f.cp.agentTokens().rotate(acme, token.agentToken().id(), null);
-            String rows = f.store.jdbi().withHandle(h -> h.createQuery("select * from audit_events order by account_seq, seq")
-                    .mapToMap().list()).toString();
+            AgentTokens.Created token2 =
+                    f.cp.agentTokens().rotate(acme, token.agentToken().id(), null);
+            String rows = f.store
+                    .jdbi()
+                    .withHandle(h -> h.createQuery("select * from audit_events order by account_seq, seq")
+                            .mapToMap()
+                            .list())
+                    .toString();
             assertThat(rows).contains(key.apiKey().prefix(), token.agentToken().prefix());
-            for (String secret : List.of(f.operatorKey, ownerKey, key.key(), rotated.key(), token.token(), token2.token())) {
+            for (String secret :
+                    List.of(f.operatorKey, ownerKey, key.key(), rotated.key(), token.token(), token2.token())) {
                 assertThat(rows).doesNotContain(secret).doesNotContain(secret.substring(4));
             }
         }
@@ -362,18 +465,37 @@ class AuditLogTest {
     @EnumSource(Db.class)
     void verificationFindsTheFirstRecordChangedWithSql(Db db) {
         try (ControlPlaneFixture f = ControlPlaneFixture.open(databases.fresh(db))) {
-            record Tamper(String name, List<String> sql, long firstBad, String problem) {
-            }
+            record Tamper(String name, List<String> sql, long firstBad, String problem) {}
             List<Tamper> cases = List.of(
-                    new Tamper("edited", List.of("update audit_events set outcome = 'failed: nothing' where account_seq = :a "
-                            + "and seq = 3"), 3, "a field was changed"),
-                    new Tamper("details", List.of("update audit_events set details = '{\"role\":\"owner\"}' where "
-                            + "account_seq = :a and seq = 4"), 4, "a field was changed"),
-                    new Tamper("deleted", List.of("delete from audit_events where account_seq = :a and seq = 3"), 3, "missing"),
-                    new Tamper("reordered", List.of("update audit_events set seq = 1000 where account_seq = :a and seq = 3",
-                            "update audit_events set seq = 3 where account_seq = :a and seq = 4",
-                            "update audit_events set seq = 4 where account_seq = :a and seq = 1000"), 3, "reordered"),
-                    new Tamper("truncated", List.of("delete from audit_events where account_seq = :a and seq = 6"), 6,
+                    new Tamper(
+                            "edited",
+                            List.of("update audit_events set outcome = 'failed: nothing' where account_seq = :a "
+                                    + "and seq = 3"),
+                            3,
+                            "a field was changed"),
+                    new Tamper(
+                            "details",
+                            List.of("update audit_events set details = '{\"role\":\"owner\"}' where "
+                                    + "account_seq = :a and seq = 4"),
+                            4,
+                            "a field was changed"),
+                    new Tamper(
+                            "deleted",
+                            List.of("delete from audit_events where account_seq = :a and seq = 3"),
+                            3,
+                            "missing"),
+                    new Tamper(
+                            "reordered",
+                            List.of(
+                                    "update audit_events set seq = 1000 where account_seq = :a and seq = 3",
+                                    "update audit_events set seq = 3 where account_seq = :a and seq = 4",
+                                    "update audit_events set seq = 4 where account_seq = :a and seq = 1000"),
+                            3,
+                            "reordered"),
+                    new Tamper(
+                            "truncated",
+                            List.of("delete from audit_events where account_seq = :a and seq = 6"),
+                            6,
                             "the last records were removed"));
             for (Tamper t : cases) {
                 Principal p = f.as(f.account("t-" + t.name()));
@@ -384,18 +506,30 @@ class AuditLogTest {
                 assertThat(untouched.valid()).as(untouched.toString()).isTrue();
                 assertThat(untouched.records()).isEqualTo(6);
                 assertThat(untouched.head().seq()).isEqualTo(6);
-                long seq = f.store.jdbi().withHandle(h -> h.createQuery("select seq from accounts where name = :n")
-                        .bind("n", p.account()).mapTo(Long.class).one());
-                f.store.jdbi().useTransaction(h -> t.sql().forEach(sql -> h.createUpdate(sql).bind("a", seq).execute()));
+                long seq = f.store
+                        .jdbi()
+                        .withHandle(h -> h.createQuery("select seq from accounts where name = :n")
+                                .bind("n", p.account())
+                                .mapTo(Long.class)
+                                .one());
+                f.store
+                        .jdbi()
+                        .useTransaction(h -> t.sql()
+                                .forEach(sql ->
+                                        h.createUpdate(sql).bind("a", seq).execute()));
 
                 AuditChain.Verification server = f.cp.audit().events().verify(p, null);
                 assertThat(server.valid()).as(t.name()).isFalse();
-                assertThat(server.firstBadSeq()).as(t.name() + ": " + server.problem()).isEqualTo(t.firstBad());
+                assertThat(server.firstBadSeq())
+                        .as(t.name() + ": " + server.problem())
+                        .isEqualTo(t.firstBad());
                 assertThat(server.problem()).as(t.name()).contains(t.problem());
                 // The client's way: the records as the API lists them, the chain recomputed.
                 List<AuditRecord> listed = chain(f, p);
                 if (!t.name().equals("truncated")) { // a truncation shows only against a head kept elsewhere
-                    assertThat(AuditChain.verify(p.account(), listed).firstBadSeq()).as(t.name()).isEqualTo(t.firstBad());
+                    assertThat(AuditChain.verify(p.account(), listed).firstBadSeq())
+                            .as(t.name())
+                            .isEqualTo(t.firstBad());
                 }
                 AuditChain.Verifier client = new AuditChain.Verifier(p.account()).expect(untouched.head());
                 listed.forEach(client::add);
@@ -408,31 +542,58 @@ class AuditLogTest {
                 f.cp.users().create(p, new Users.CreateRequest("u" + i, Role.VIEWER));
             }
             AuditChain.Head logged = f.cp.audit().events().verify(p, null).head();
-            long seq = f.store.jdbi().withHandle(h -> h.createQuery("select seq from accounts where name = 't-rewritten'")
-                    .mapTo(Long.class).one());
+            long seq = f.store
+                    .jdbi()
+                    .withHandle(h -> h.createQuery("select seq from accounts where name = 't-rewritten'")
+                            .mapTo(Long.class)
+                            .one());
             List<AuditRecord> records = chain(f, p);
             String prev = records.get(0).hash();
             for (AuditRecord r : records.subList(1, records.size())) {
                 String outcome = r.seq() == 2 ? "failed: never happened" : r.outcome();
-                String hash = AuditChain.hash(r.account(), r.seq(), r.id(), r.at(), r.actor(), r.action(), r.target(), outcome,
-                        r.details(), prev);
+                String hash = AuditChain.hash(
+                        r.account(),
+                        r.seq(),
+                        r.id(),
+                        r.at(),
+                        r.actor(),
+                        r.action(),
+                        r.target(),
+                        outcome,
+                        r.details(),
+                        prev);
                 String previous = prev;
-                f.store.jdbi().useHandle(h -> h.createUpdate("update audit_events set outcome = :o, prev_hash = :p, hash = :h "
-                                + "where account_seq = :a and seq = :s")
-                        .bind("o", outcome).bind("p", previous).bind("h", hash).bind("a", seq).bind("s", r.seq()).execute());
+                f.store
+                        .jdbi()
+                        .useHandle(
+                                h -> h.createUpdate("update audit_events set outcome = :o, prev_hash = :p, hash = :h "
+                                                + "where account_seq = :a and seq = :s")
+                                        .bind("o", outcome)
+                                        .bind("p", previous)
+                                        .bind("h", hash)
+                                        .bind("a", seq)
+                                        .bind("s", r.seq())
+                                        .execute());
                 prev = hash;
             }
             String last = prev;
-            f.store.jdbi().useHandle(h -> h.createUpdate("update audit_heads set hash = :h where account_seq = :a")
-                    .bind("h", last).bind("a", seq).execute());
-            assertThat(f.cp.audit().events().verify(p, null).valid()).as("a full rewrite passes on its own").isTrue();
+            f.store
+                    .jdbi()
+                    .useHandle(h -> h.createUpdate("update audit_heads set hash = :h where account_seq = :a")
+                            .bind("h", last)
+                            .bind("a", seq)
+                            .execute());
+            assertThat(f.cp.audit().events().verify(p, null).valid())
+                    .as("a full rewrite passes on its own")
+                    .isTrue();
             AuditChain.Verifier against = new AuditChain.Verifier(p.account()).expect(logged);
             chain(f, p).forEach(against::add);
             assertThat(against.result().firstBadSeq()).isEqualTo(6);
             assertThat(against.result().problem()).contains("the chain was rewritten");
 
             // The other accounts' chains were not touched.
-            assertThat(f.cp.audit().events().verifyAll()).filteredOn(v -> !v.account().startsWith("t-"))
+            assertThat(f.cp.audit().events().verifyAll())
+                    .filteredOn(v -> !v.account().startsWith("t-"))
                     .allSatisfy(v -> assertThat(v.valid()).isTrue());
         }
     }
@@ -460,7 +621,8 @@ class AuditLogTest {
                             // Changes in acme alone, and endpoints that land in both chains at once.
                             f.cp.endpoints().create(globex, new Endpoints.CreateRequest("acme/svc-" + thread));
                             for (int i = 0; i < each; i++) {
-                                f.cp.users().create(acme, new Users.CreateRequest("u-" + thread + "-" + i, Role.VIEWER));
+                                f.cp.users()
+                                        .create(acme, new Users.CreateRequest("u-" + thread + "-" + i, Role.VIEWER));
                             }
                         } catch (Throwable e) {
                             failures.add(e);
@@ -475,7 +637,8 @@ class AuditLogTest {
             List<AuditRecord> acmeChain = chain(f, acme);
             assertThat(acmeChain).hasSize(acmeBefore + threads * each + threads);
             assertThat(chain(f, globex)).hasSize(globexBefore + threads);
-            assertThat(f.cp.audit().events().verifyAll()).allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
+            assertThat(f.cp.audit().events().verifyAll())
+                    .allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
             // Two appends racing for the same head, many times over.
             for (int i = 0; i < 20; i++) {
                 int k = i;

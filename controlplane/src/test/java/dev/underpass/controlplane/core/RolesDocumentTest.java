@@ -12,7 +12,8 @@ import org.junit.jupiter.api.Test;
 
 /** The roles table in docs/security.md says what the code's roles grant. */
 class RolesDocumentTest {
-    private static final Pattern ROW = Pattern.compile("^\\| `(\\w+) (\\S+)` \\| (.+?) \\| (.+?) \\| (.+?) \\| (.+?) \\| (.+?) \\|$");
+    private static final Pattern ROW =
+            Pattern.compile("^\\| `(\\w+) (\\S+)` \\| (.+?) \\| (.+?) \\| (.+?) \\| (.+?) \\| (.+?) \\|$");
     private static final List<Role> COLUMNS = List.of(Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER);
 
     @Test
@@ -35,9 +36,14 @@ class RolesDocumentTest {
                 boolean plain = role.scopes(false).containsAll(scopes);
                 boolean operator = role.scopes(true).containsAll(scopes);
                 String expected = plain ? "yes" : operator ? "operator account only" : "no";
-                assertThat(cell).as("%s %s for %s", m.group(1), m.group(2), role).isEqualTo(expected);
+                assertThat(cell)
+                        .as("%s %s for %s", m.group(1), m.group(2), role)
+                        .isEqualTo(expected);
             }
         }
-        assertThat(rows).as("rows of the table").hasSizeGreaterThan(25).contains("GET /v1/whoami", "POST /v1/endpoints/{id}/accept");
+        assertThat(rows)
+                .as("rows of the table")
+                .hasSizeGreaterThan(25)
+                .contains("GET /v1/whoami", "POST /v1/endpoints/{id}/accept");
     }
 }

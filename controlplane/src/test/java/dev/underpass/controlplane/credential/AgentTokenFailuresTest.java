@@ -36,17 +36,21 @@ class AgentTokenFailuresTest {
 
     @TempDir
     Path dir;
+
     final AtomicLong nanos = new AtomicLong();
     /** Statements that look a token up by its hash. */
     final AtomicInteger tokenLookups = new AtomicInteger();
+
     ControlPlaneFixture f;
     AgentTokens tokens;
     String token;
 
     @BeforeEach
     void start() {
-        f = ControlPlaneFixture.open(StoreConfig.embedded(dir), new AuthFailures(
-                new AuthFailures.Limits(PER_SOURCE, PER_PRINCIPAL, Duration.ofMinutes(1), 1000), nanos::get));
+        f = ControlPlaneFixture.open(
+                StoreConfig.embedded(dir),
+                new AuthFailures(
+                        new AuthFailures.Limits(PER_SOURCE, PER_PRINCIPAL, Duration.ofMinutes(1), 1000), nanos::get));
         Principal acme = f.as(f.account("acme"));
         tokens = f.cp.agentTokens();
         token = tokens.create(acme, new AgentTokens.CreateRequest("edge", null)).token();
@@ -74,13 +78,17 @@ class AgentTokenFailuresTest {
         assertThatThrownBy(() -> tokens.verify(guess(prefix), ATTACKER)).isInstanceOfSatisfying(Refused.class, e -> {
             assertThat(status(e)).isEqualTo(429);
             assertThat(ProblemMapper.headers(e)).containsEntry("retry-after", "20");
-            assertThat(e.getMessage()).isEqualTo("too many failed authentication attempts with agent token " + prefix
-                    + " (at most " + PER_PRINCIPAL + " per 60 s); retry in 20 s");
+            assertThat(e.getMessage())
+                    .isEqualTo("too many failed authentication attempts with agent token " + prefix + " (at most "
+                            + PER_PRINCIPAL + " per 60 s); retry in 20 s");
         });
 
-        assertThat(tokens.verify(token, CI_EGRESS)).as("the agent's own token, from its own address")
+        assertThat(tokens.verify(token, CI_EGRESS))
+                .as("the agent's own token, from its own address")
                 .hasValueSatisfying(id -> assertThat(id.account()).isEqualTo("acme"));
-        assertThat(tokens.verify(token, ATTACKER)).as("and even from the attacker's").isPresent();
+        assertThat(tokens.verify(token, ATTACKER))
+                .as("and even from the attacker's")
+                .isPresent();
     }
 
     @Test
@@ -91,13 +99,20 @@ class AgentTokenFailuresTest {
         String wrong = Secrets.agentToken();
         int before = tokenLookups.get();
         for (int i = 0; i < 5; i++) {
-            assertThatThrownBy(() -> tokens.verify(wrong, CI_EGRESS)).as("try %d", i)
-                    .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(429));
+            assertThatThrownBy(() -> tokens.verify(wrong, CI_EGRESS))
+                    .as("try %d", i)
+                    .isInstanceOfSatisfying(
+                            Refused.class, e -> assertThat(status(e)).isEqualTo(429));
         }
-        assertThat(tokenLookups.get() - before).as("store lookups for five tries of one wrong token").isEqualTo(1);
+        assertThat(tokenLookups.get() - before)
+                .as("store lookups for five tries of one wrong token")
+                .isEqualTo(1);
 
-        assertThat(tokens.verify(token, CI_EGRESS)).as("another agent's correct token from the same address").isPresent();
-        assertThat(tokens.verify(Secrets.agentToken(), new InetSocketAddress("192.0.2.1", 1))).as("another source")
+        assertThat(tokens.verify(token, CI_EGRESS))
+                .as("another agent's correct token from the same address")
+                .isPresent();
+        assertThat(tokens.verify(Secrets.agentToken(), new InetSocketAddress("192.0.2.1", 1)))
+                .as("another source")
                 .isEmpty();
     }
 

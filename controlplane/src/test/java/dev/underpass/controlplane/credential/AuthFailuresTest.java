@@ -34,11 +34,13 @@ class AuthFailuresTest {
     static final SocketAddress BOB = at("198.51.100.20");
     /** Two keys that share nothing, and one with the first key's shown prefix but another secret. */
     static final String KEY = Secrets.API_KEY_PREFIX + "AbCdEfGh" + "x".repeat(35);
+
     static final String SAME_PREFIX = Secrets.API_KEY_PREFIX + "AbCdEfGh" + "y".repeat(35);
     static final String OTHER_KEY = Secrets.API_KEY_PREFIX + "ZyXwVuTs" + "x".repeat(35);
 
     /** Nanoseconds; starts far from zero and negative, as System.nanoTime may. */
     final AtomicLong nanos = new AtomicLong(-5_000_000_000L);
+
     ListAppender<ILoggingEvent> logged;
     Logger authLog;
 
@@ -56,7 +58,8 @@ class AuthFailuresTest {
     }
 
     AuthFailures limiter(int perSource, int perPrincipal, int maxTracked) {
-        return new AuthFailures(new AuthFailures.Limits(perSource, perPrincipal, Duration.ofMinutes(1), maxTracked), nanos::get);
+        return new AuthFailures(
+                new AuthFailures.Limits(perSource, perPrincipal, Duration.ofMinutes(1), maxTracked), nanos::get);
     }
 
     void advance(Duration d) {
@@ -79,30 +82,45 @@ class AuthFailuresTest {
     void aSourceFailsItsLimitInABurstThenWaitsOneIntervalPerAttempt() {
         AuthFailures f = limiter(3, 100, 1000);
         for (int i = 0; i < 3; i++) {
-            assertThat(f.failed(ALICE, junk(i), "API")).as("failure %d: within the limit, answered as refused", i).isEmpty();
+            assertThat(f.failed(ALICE, junk(i), "API"))
+                    .as("failure %d: within the limit, answered as refused", i)
+                    .isEmpty();
         }
         Optional<AuthFailures.Refusal> over = f.failed(ALICE, junk(3), "API");
         assertThat(over).isPresent();
         assertThat(over.get().detail())
-                .isEqualTo("too many failed authentication attempts from 203.0.113.7 (at most 3 per 60 s); retry in 20 s");
+                .isEqualTo(
+                        "too many failed authentication attempts from 203.0.113.7 (at most 3 per 60 s); retry in 20 s");
         assertThat(over.get().retryAfterSeconds()).isEqualTo(20);
         Refused e = over.get().exception();
         assertThat(status(e)).isEqualTo(429);
         assertThat(ProblemMapper.headers(e)).containsEntry("retry-after", "20");
 
         assertThat(f.failed(BOB, junk(4), "API")).as("another source").isEmpty();
-        assertThat(f.failed(ALICE, null, "API")).as("a failure without a credential, from a limited source").isPresent();
+        assertThat(f.failed(ALICE, null, "API"))
+                .as("a failure without a credential, from a limited source")
+                .isPresent();
 
         advance(Duration.ofMillis(19_500));
-        assertThat(f.failed(ALICE, junk(5), "API")).as("half a second before the interval ends").get()
-                .extracting(AuthFailures.Refusal::retryAfterSeconds).isEqualTo(1L);
+        assertThat(f.failed(ALICE, junk(5), "API"))
+                .as("half a second before the interval ends")
+                .get()
+                .extracting(AuthFailures.Refusal::retryAfterSeconds)
+                .isEqualTo(1L);
         advance(Duration.ofMillis(500));
-        assertThat(f.failed(ALICE, junk(6), "API")).as("one interval later: one more within the limit").isEmpty();
-        assertThat(f.failed(ALICE, junk(7), "API")).get().extracting(AuthFailures.Refusal::retryAfterSeconds).isEqualTo(20L);
+        assertThat(f.failed(ALICE, junk(6), "API"))
+                .as("one interval later: one more within the limit")
+                .isEmpty();
+        assertThat(f.failed(ALICE, junk(7), "API"))
+                .get()
+                .extracting(AuthFailures.Refusal::retryAfterSeconds)
+                .isEqualTo(20L);
 
         advance(Duration.ofMinutes(1));
         for (int i = 0; i < 3; i++) {
-            assertThat(f.failed(ALICE, junk(10 + i), "API")).as("a full window later, a full burst again: %d", i).isEmpty();
+            assertThat(f.failed(ALICE, junk(10 + i), "API"))
+                    .as("a full window later, a full burst again: %d", i)
+                    .isEmpty();
         }
         assertThat(f.failed(ALICE, junk(13), "API")).isPresent();
     }
@@ -113,11 +131,16 @@ class AuthFailuresTest {
         f.failed(ALICE, junk(1), "API");
         f.failed(ALICE, junk(2), "API");
         for (int i = 0; i < 50; i++) {
-            assertThat(f.failed(ALICE, junk(3), "API")).get().extracting(AuthFailures.Refusal::retryAfterSeconds)
-                    .as("a flood does not push the retry time out").isEqualTo(30L);
+            assertThat(f.failed(ALICE, junk(3), "API"))
+                    .get()
+                    .extracting(AuthFailures.Refusal::retryAfterSeconds)
+                    .as("a flood does not push the retry time out")
+                    .isEqualTo(30L);
         }
         advance(Duration.ofSeconds(30));
-        assertThat(f.failed(ALICE, junk(4), "API")).as("the next failure is within the limit again, once").isEmpty();
+        assertThat(f.failed(ALICE, junk(4), "API"))
+                .as("the next failure is within the limit again, once")
+                .isEmpty();
         assertThat(f.failed(ALICE, OTHER_KEY, "API")).isPresent();
     }
 
@@ -128,15 +151,24 @@ class AuthFailuresTest {
         f.failed(BOB, SAME_PREFIX, "API"); // the same shown prefix: the same principal, whatever the rest
         Optional<AuthFailures.Refusal> over = f.failed(at("192.0.2.99"), KEY, "API");
         assertThat(over).as("from a third source").isPresent();
-        assertThat(over.get().detail()).isEqualTo("too many failed authentication attempts with API key upk_AbCdEfGh "
-                + "(at most 2 per 60 s); retry in 30 s").doesNotContain(KEY.substring(12));
-        assertThat(f.failed(ALICE, OTHER_KEY, "API")).as("another key from the same source").isEmpty();
-        assertThat(f.failed(ALICE, junk(1), "API")).as("an unparseable credential from the same source").isEmpty();
+        assertThat(over.get().detail())
+                .isEqualTo("too many failed authentication attempts with API key upk_AbCdEfGh "
+                        + "(at most 2 per 60 s); retry in 30 s")
+                .doesNotContain(KEY.substring(12));
+        assertThat(f.failed(ALICE, OTHER_KEY, "API"))
+                .as("another key from the same source")
+                .isEmpty();
+        assertThat(f.failed(ALICE, junk(1), "API"))
+                .as("an unparseable credential from the same source")
+                .isEmpty();
 
         String token = Secrets.AGENT_TOKEN_PREFIX + "QwErTyUi" + "z".repeat(35);
         f.failed(ALICE, token, "agent session");
         f.failed(ALICE, token, "agent session");
-        assertThat(f.failed(ALICE, token, "agent session")).get().extracting(AuthFailures.Refusal::detail).asString()
+        assertThat(f.failed(ALICE, token, "agent session"))
+                .get()
+                .extracting(AuthFailures.Refusal::detail)
+                .asString()
                 .contains("with agent token upa_QwErTyUi");
     }
 
@@ -147,10 +179,18 @@ class AuthFailuresTest {
         for (int i = 1; i <= 3; i++) {
             f.failed(at("192.0.2." + i), KEY, "API");
         }
-        assertThat(f.failed(ALICE, KEY, "API")).get().extracting(AuthFailures.Refusal::detail).asString()
-                .contains("from 203.0.113.7").endsWith("retry in 60 s");
-        assertThat(f.failed(at("192.0.2.99"), KEY, "API")).get().extracting(AuthFailures.Refusal::detail).asString()
-                .contains("with API key upk_AbCdEfGh").endsWith("retry in 20 s");
+        assertThat(f.failed(ALICE, KEY, "API"))
+                .get()
+                .extracting(AuthFailures.Refusal::detail)
+                .asString()
+                .contains("from 203.0.113.7")
+                .endsWith("retry in 60 s");
+        assertThat(f.failed(at("192.0.2.99"), KEY, "API"))
+                .get()
+                .extracting(AuthFailures.Refusal::detail)
+                .asString()
+                .contains("with API key upk_AbCdEfGh")
+                .endsWith("retry in 20 s");
     }
 
     @Test
@@ -166,15 +206,17 @@ class AuthFailuresTest {
             assertThatThrownBy(() -> f.lookup(KEY, refusing)).as("retry %d", i).isSameAs(unknown);
         }
         assertThat(lookups).as("only the first reached the store").hasValue(1);
-        assertThat(f.lookup(SAME_PREFIX, () -> "principal")).as("another secret, even with the same prefix")
+        assertThat(f.lookup(SAME_PREFIX, () -> "principal"))
+                .as("another secret, even with the same prefix")
                 .isEqualTo("principal");
 
         Refused busy = new Refused(Refused.Kind.UNAVAILABLE, "the store cannot answer");
         for (int i = 0; i < 2; i++) {
             assertThatThrownBy(() -> f.lookup(OTHER_KEY, () -> {
-                lookups.incrementAndGet();
-                throw busy;
-            })).isSameAs(busy);
+                        lookups.incrementAndGet();
+                        throw busy;
+                    }))
+                    .isSameAs(busy);
         }
         assertThat(lookups).as("only refusals (401) are remembered").hasValue(3);
 
@@ -189,24 +231,36 @@ class AuthFailuresTest {
         Refused unknown = Refused.unauthenticated("API key not recognised");
         String first = Secrets.apiKey();
         assertThatThrownBy(() -> f.lookup(first, () -> {
-            throw unknown;
-        })).isSameAs(unknown);
+                    throw unknown;
+                }))
+                .isSameAs(unknown);
         for (int i = 0; i < AuthFailures.MAX_REMEMBERED; i++) {
             assertThatThrownBy(() -> f.lookup(Secrets.apiKey(), () -> {
-                throw unknown;
-            })).isSameAs(unknown);
+                        throw unknown;
+                    }))
+                    .isSameAs(unknown);
         }
-        assertThat(f.lookup(first, () -> "looked up")).as("the oldest was forgotten").isEqualTo("looked up");
+        assertThat(f.lookup(first, () -> "looked up"))
+                .as("the oldest was forgotten")
+                .isEqualTo("looked up");
     }
 
     @Test
     void credentialsAreIdentifiedByTheirShownPrefixOnly() {
         assertThat(AuthFailures.principal(KEY)).isEqualTo("upk_AbCdEfGh");
-        assertThat(AuthFailures.principal(Secrets.apiKey())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upk_");
-        assertThat(AuthFailures.principal(Secrets.agentToken())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upa_");
-        assertThat(AuthFailures.principal(Secrets.enrollmentToken())).hasSize(Secrets.SHOWN_PREFIX_LENGTH).startsWith("upe_");
+        assertThat(AuthFailures.principal(Secrets.apiKey()))
+                .hasSize(Secrets.SHOWN_PREFIX_LENGTH)
+                .startsWith("upk_");
+        assertThat(AuthFailures.principal(Secrets.agentToken()))
+                .hasSize(Secrets.SHOWN_PREFIX_LENGTH)
+                .startsWith("upa_");
+        assertThat(AuthFailures.principal(Secrets.enrollmentToken()))
+                .hasSize(Secrets.SHOWN_PREFIX_LENGTH)
+                .startsWith("upe_");
         assertThat(AuthFailures.principal("upa_wrong")).as("too short").isNull();
-        assertThat(AuthFailures.principal("upk_abc def ghi")).as("not base64url").isNull();
+        assertThat(AuthFailures.principal("upk_abc def ghi"))
+                .as("not base64url")
+                .isNull();
         assertThat(AuthFailures.principal("Basic dXNlcjpwYXNz")).isNull();
         assertThat(AuthFailures.principal(null)).isNull();
     }
@@ -221,9 +275,14 @@ class AuthFailuresTest {
         AuthFailures f = limiter(2, 100, 1000);
         f.failed(at("2001:db8:1:2::1"), junk(1), "API");
         f.failed(at("2001:db8:1:2:ffff:ee:dd:cc"), junk(2), "API");
-        assertThat(f.failed(at("2001:db8:1:2::99"), junk(3), "API")).get().extracting(AuthFailures.Refusal::detail)
-                .asString().contains("from 2001:db8:1:2::/64");
-        assertThat(f.failed(at("2001:db8:1:3::1"), junk(3), "API")).as("the next /64").isEmpty();
+        assertThat(f.failed(at("2001:db8:1:2::99"), junk(3), "API"))
+                .get()
+                .extracting(AuthFailures.Refusal::detail)
+                .asString()
+                .contains("from 2001:db8:1:2::/64");
+        assertThat(f.failed(at("2001:db8:1:3::1"), junk(3), "API"))
+                .as("the next /64")
+                .isEmpty();
     }
 
     @Test
@@ -233,12 +292,18 @@ class AuthFailuresTest {
             f.failed(at("10." + (i >> 16 & 255) + "." + (i >> 8 & 255) + "." + (i & 255)), Secrets.apiKey(), "API");
         }
         assertThat(f.tracked()).as("at most 100 sources and 100 principals").isLessThanOrEqualTo(200);
-        assertThat(f.failed(at("10.0.19.135"), null, "API")).as("the last of 5000 (4999 = 19*256 + 135)").isPresent();
-        assertThat(f.failed(at("10.0.0.0"), null, "API")).as("the first, forgotten").isEmpty();
+        assertThat(f.failed(at("10.0.19.135"), null, "API"))
+                .as("the last of 5000 (4999 = 19*256 + 135)")
+                .isPresent();
+        assertThat(f.failed(at("10.0.0.0"), null, "API"))
+                .as("the first, forgotten")
+                .isEmpty();
 
         advance(Duration.ofMinutes(2));
         f.failed(ALICE, junk(1), "API");
-        assertThat(f.tracked()).as("buckets that emptied are dropped on the next failure").isEqualTo(1);
+        assertThat(f.tracked())
+                .as("buckets that emptied are dropped on the next failure")
+                .isEqualTo(1);
     }
 
     @Test
@@ -249,8 +314,9 @@ class AuthFailuresTest {
             assertThat(f.failed(ALICE, KEY, "HTTP proxy")).isPresent();
         }
         assertThat(lines()).hasSize(1);
-        assertThat(lines().getFirst()).startsWith("HTTP proxy attempt from /203.0.113.7:40000 failed over the limit: "
-                + "too many failed authentication attempts from 203.0.113.7");
+        assertThat(lines().getFirst())
+                .startsWith("HTTP proxy attempt from /203.0.113.7:40000 failed over the limit: "
+                        + "too many failed authentication attempts from 203.0.113.7");
         for (int i = 0; i < 8; i++) { // each minute: one failure within the limit, then ten over it
             advance(Duration.ofSeconds(60));
             assertThat(f.failed(ALICE, KEY, "HTTP proxy")).isEmpty();
@@ -278,12 +344,16 @@ class AuthFailuresTest {
     @Test
     void limitsMustBePositive() {
         assertThatThrownBy(() -> new AuthFailures.Limits(0, 5, Duration.ofMinutes(1), 10))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("perSource 0");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("perSource 0");
         assertThatThrownBy(() -> new AuthFailures.Limits(5, 5, Duration.ZERO, 10))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("window");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("window");
         assertThatThrownBy(() -> new AuthFailures.Limits(5, 5, Duration.ofMinutes(1), 0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("maxTracked");
-        assertThat(AuthFailures.Limits.DEFAULTS).isEqualTo(new AuthFailures.Limits(20, 5, Duration.ofMinutes(1), 100_000));
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("maxTracked");
+        assertThat(AuthFailures.Limits.DEFAULTS)
+                .isEqualTo(new AuthFailures.Limits(20, 5, Duration.ofMinutes(1), 100_000));
     }
 
     private List<String> lines() {

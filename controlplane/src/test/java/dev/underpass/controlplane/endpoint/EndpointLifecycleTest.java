@@ -53,6 +53,7 @@ class EndpointLifecycleTest {
 
     @TempDir
     static Path dir;
+
     static Databases databases;
 
     ControlPlaneFixture f;
@@ -87,7 +88,9 @@ class EndpointLifecycleTest {
     String request(boolean acceptanceRequired) {
         String name = "svc-" + ++services;
         f.service(provider, name, acceptanceRequired, "globex");
-        return f.cp.endpoints().create(consumer, new Endpoints.CreateRequest("acme/" + name)).id();
+        return f.cp.endpoints()
+                .create(consumer, new Endpoints.CreateRequest("acme/" + name))
+                .id();
     }
 
     Endpoints.View view(String id) {
@@ -168,11 +171,16 @@ class EndpointLifecycleTest {
                 assertThat(after.state()).as("%s after %s", from, t).isEqualTo(to);
                 assertThat(after.stateReason()).isEqualTo(reason(t));
                 assertThat(after.updatedAt()).isEqualTo(at);
-                assertThat(after.events()).as("%s after %s", from, t).hasSize(before.size() + 1)
+                assertThat(after.events())
+                        .as("%s after %s", from, t)
+                        .hasSize(before.size() + 1)
                         .startsWith(before.toArray(Endpoints.Event[]::new))
-                        .last().isEqualTo(new Endpoints.Event(at, from, to, actor(t), reason(t)));
+                        .last()
+                        .isEqualTo(new Endpoints.Event(at, from, to, actor(t), reason(t)));
                 if (t == ACCEPT || t == REJECT || t == DELETE) {
-                    assertThat(f.endpointChanges.get()).as("listeners told of %s", t).isGreaterThan(changes);
+                    assertThat(f.endpointChanges.get())
+                            .as("listeners told of %s", t)
+                            .isGreaterThan(changes);
                 }
                 boolean listening = f.cp.endpoints().listening().stream().anyMatch(l -> l.id().equals(id));
                 assertThat(listening).as("listening in %s", to).isEqualTo(EndpointState.LISTENING.contains(to));
@@ -195,17 +203,19 @@ class EndpointLifecycleTest {
                 Endpoints.View before = view(id);
                 List<Integer> ports = f.cp.endpoints().allocatedPorts();
                 switch (t) {
-                    case ACCEPT, REJECT, DELETE -> assertThatThrownBy(() -> apply(id, t))
-                            .as("%s from %s", t, from)
-                            .isInstanceOfSatisfying(Refused.class, e -> {
-                                assertThat(status(e)).isEqualTo(409);
-                                assertThat(e.getMessage()).contains("endpoint " + id + " is " + from.text() + ":");
-                            });
+                    case ACCEPT, REJECT, DELETE ->
+                        assertThatThrownBy(() -> apply(id, t))
+                                .as("%s from %s", t, from)
+                                .isInstanceOfSatisfying(Refused.class, e -> {
+                                    assertThat(status(e)).isEqualTo(409);
+                                    assertThat(e.getMessage()).contains("endpoint " + id + " is " + from.text() + ":");
+                                });
                     case PROVISIONED -> {
                         // The gateway's report on an endpoint that is not (or no longer) pending: nothing moves,
                         // and it learns to close its listeners unless the endpoint is available.
                         boolean keep = f.cp.endpoints().provisioned(id, Map.of(443, 42000 + services));
-                        assertThat(keep).as("keep listeners of a %s endpoint", from)
+                        assertThat(keep)
+                                .as("keep listeners of a %s endpoint", from)
                                 .isEqualTo(from == EndpointState.AVAILABLE);
                     }
                     default -> apply(id, t);
@@ -213,11 +223,23 @@ class EndpointLifecycleTest {
                 Endpoints.View after = view(id);
                 if (t == PROVISIONED && from == EndpointState.AVAILABLE) {
                     // Only the ports may change: the gateway re-opened them elsewhere.
-                    assertThat(after.ports()).extracting(Endpoints.Port::gatewayPort).containsExactly(42000 + services);
-                    after = new Endpoints.View(after.id(), after.account(), after.service(), after.state(), after.stateReason(),
-                            after.dnsNames(), before.ports(), after.createdAt(), after.updatedAt(), after.events());
+                    assertThat(after.ports())
+                            .extracting(Endpoints.Port::gatewayPort)
+                            .containsExactly(42000 + services);
+                    after = new Endpoints.View(
+                            after.id(),
+                            after.account(),
+                            after.service(),
+                            after.state(),
+                            after.stateReason(),
+                            after.dnsNames(),
+                            before.ports(),
+                            after.createdAt(),
+                            after.updatedAt(),
+                            after.events());
                 } else {
-                    assertThat(f.cp.endpoints().allocatedPorts()).as("ports after %s from %s", t, from)
+                    assertThat(f.cp.endpoints().allocatedPorts())
+                            .as("ports after %s from %s", t, from)
                             .containsExactlyInAnyOrderElementsOf(ports);
                 }
                 assertThat(after).as("%s from %s", t, from).isEqualTo(before);
@@ -233,9 +255,16 @@ class EndpointLifecycleTest {
         Instant now = f.clock.instant();
         String id = request(false);
         assertThat(view(id).state()).isEqualTo(EndpointState.PENDING);
-        assertThat(view(id).events()).containsExactly(new Endpoints.Event(now, null, EndpointState.PENDING, consumer.actor(),
-                "the service accepts connection requests automatically"));
-        assertThat(f.cp.endpoints().listening()).extracting(Endpoints.Listening::id).containsExactly(id);
+        assertThat(view(id).events())
+                .containsExactly(new Endpoints.Event(
+                        now,
+                        null,
+                        EndpointState.PENDING,
+                        consumer.actor(),
+                        "the service accepts connection requests automatically"));
+        assertThat(f.cp.endpoints().listening())
+                .extracting(Endpoints.Listening::id)
+                .containsExactly(id);
     }
 
     @ParameterizedTest
@@ -286,7 +315,9 @@ class EndpointLifecycleTest {
     }
 
     static void assertStatus(int status, Runnable r) {
-        assertThatThrownBy(r::run).isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(status));
+        assertThatThrownBy(r::run)
+                .isInstanceOfSatisfying(
+                        Refused.class, e -> assertThat(status(e)).isEqualTo(status));
     }
 
     @ParameterizedTest
@@ -303,7 +334,8 @@ class EndpointLifecycleTest {
         apply(id, RELEASED);
         assertThatThrownBy(() -> f.cp.endpoints().create(consumer, new Endpoints.CreateRequest("acme/svc-1")))
                 .as("a new endpoint of the no longer allowed account is refused")
-                .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(403))
+                .isInstanceOfSatisfying(
+                        Refused.class, e -> assertThat(status(e)).isEqualTo(403))
                 .hasMessageContaining("does not exist or does not allow account globex");
     }
 }

@@ -38,7 +38,9 @@ class EndpointStateTest {
             for (int i = 1; i < header.length; i++) {
                 moves.put(Transition.valueOf(header[i]), row[i].equals("-") ? null : EndpointState.parse(row[i]));
             }
-            assertThat(table.put(EndpointState.parse(row[0]), moves)).as("row %s twice", row[0]).isNull();
+            assertThat(table.put(EndpointState.parse(row[0]), moves))
+                    .as("row %s twice", row[0])
+                    .isNull();
         }
         return table;
     }
@@ -73,8 +75,16 @@ class EndpointStateTest {
 
     @Test
     void namesAreTheApiNamesAndUnknownOnesAreA400() {
-        assertThat(Arrays.stream(EndpointState.values()).map(EndpointState::text)).containsExactly(
-                "pendingAcceptance", "pending", "available", "rejected", "failed", "expired", "deleting", "deleted");
+        assertThat(Arrays.stream(EndpointState.values()).map(EndpointState::text))
+                .containsExactly(
+                        "pendingAcceptance",
+                        "pending",
+                        "available",
+                        "rejected",
+                        "failed",
+                        "expired",
+                        "deleting",
+                        "deleted");
         for (EndpointState s : EndpointState.values()) {
             assertThat(EndpointState.parse(s.text())).isEqualTo(s);
         }

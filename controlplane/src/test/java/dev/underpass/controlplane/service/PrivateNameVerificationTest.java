@@ -33,12 +33,27 @@ class PrivateNameVerificationTest {
     void start() throws Exception {
         dns = new TxtServer();
         store = Store.open(StoreConfig.inMemory("dns-" + UUID.randomUUID()));
-        cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "127.0.0.1",
-                ControlPlane.Settings.DEFAULT_REQUEST_TTL, dns.address()), Clock.systemUTC(), PrivateNameVerification.jndi(dns.address()));
-        Principal operator = cp.apiKeys().authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
-        acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null)).ownerKey().key());
-        platform = cp.apiKeys().authenticate(
-                cp.accounts().create(operator, new Accounts.CreateRequest("platform", null)).ownerKey().key());
+        cp = new ControlPlane(
+                store,
+                new ControlPlane.Settings(
+                        ControlPlane.Settings.DEFAULT_DOMAIN,
+                        "127.0.0.1",
+                        ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                        dns.address()),
+                Clock.systemUTC(),
+                PrivateNameVerification.jndi(dns.address()));
+        Principal operator = cp.apiKeys()
+                .authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
+        acme = cp.apiKeys()
+                .authenticate(cp.accounts()
+                        .create(operator, new Accounts.CreateRequest("acme", null))
+                        .ownerKey()
+                        .key());
+        platform = cp.apiKeys()
+                .authenticate(cp.accounts()
+                        .create(operator, new Accounts.CreateRequest("platform", null))
+                        .ownerKey()
+                        .key());
     }
 
     @AfterEach
@@ -49,26 +64,44 @@ class PrivateNameVerificationTest {
 
     @Test
     void aNameIsVerifiedOnlyByItsTxtRecordAndOnlyThenGivenToConsumers() {
-        Services.View v = cp.services().create(acme, new Services.CreateRequest("git", null,
-                List.of(new Services.Listener("tcp", 443, List.of("git.internal:443"))), List.of("platform"), false,
-                "Git.Acme.Example"));
+        Services.View v = cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "git",
+                                null,
+                                List.of(new Services.Listener("tcp", 443, List.of("git.internal:443"))),
+                                List.of("platform"),
+                                false,
+                                "Git.Acme.Example"));
         assertThat(v.privateDns().name()).isEqualTo("git.acme.example");
         assertThat(v.privateDns().state()).isEqualTo("pendingVerification");
         assertThat(v.privateDns().verificationRecord()).isEqualTo("_underpass-verification.git.acme.example");
         String expected = v.privateDns().verificationValue();
         assertThat(expected).startsWith("underpass-verification=");
-        String endpoint = cp.endpoints().create(platform, new Endpoints.CreateRequest("acme/git")).id();
+        String endpoint = cp.endpoints()
+                .create(platform, new Endpoints.CreateRequest("acme/git"))
+                .id();
 
         PrivateNameVerification.Result missing = cp.privateNameVerification().verify(acme, "git");
         assertThat(missing.state()).isEqualTo("failed");
-        assertThat(missing.detail()).contains("_underpass-verification.git.acme.example").contains(expected);
+        assertThat(missing.detail())
+                .contains("_underpass-verification.git.acme.example")
+                .contains(expected);
 
-        dns.put("_underpass-verification.git.acme.example", List.of("some-other-vendor=abc", "underpass-verification=wrong"));
+        dns.put(
+                "_underpass-verification.git.acme.example",
+                List.of("some-other-vendor=abc", "underpass-verification=wrong"));
         PrivateNameVerification.Result wrong = cp.privateNameVerification().verify(acme, "git");
         assertThat(wrong.state()).isEqualTo("failed");
         assertThat(wrong.detail()).contains("2 value(s), none the expected one");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames()).doesNotContain("git.acme.example");
-        assertThat(cp.services().offers(platform, Page.Request.first()).items().getFirst().privateDnsName()).isNull();
+        assertThat(cp.services()
+                        .offers(platform, Page.Request.first())
+                        .items()
+                        .getFirst()
+                        .privateDnsName())
+                .isNull();
 
         dns.put("_underpass-verification.git.acme.example", List.of("some-other-vendor=abc", expected));
         PrivateNameVerification.Result ok = cp.privateNameVerification().verify(acme, "git");
@@ -76,7 +109,11 @@ class PrivateNameVerificationTest {
         assertThat(cp.services().get(acme, "git").privateDns().state()).isEqualTo("verified");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames())
                 .containsExactly(endpoint + ".git.acme." + ControlPlane.Settings.DEFAULT_DOMAIN, "git.acme.example");
-        assertThat(cp.services().offers(platform, Page.Request.first()).items().getFirst().privateDnsName())
+        assertThat(cp.services()
+                        .offers(platform, Page.Request.first())
+                        .items()
+                        .getFirst()
+                        .privateDnsName())
                 .isEqualTo("git.acme.example");
 
         // A new name starts over, unverified.
@@ -87,11 +124,21 @@ class PrivateNameVerificationTest {
 
     @Test
     void verificationNeedsANameAndTheServicesWriteScope() {
-        cp.services().create(acme, new Services.CreateRequest("db", null,
-                List.of(new Services.Listener("tcp", 5432, List.of("db.internal:5432"))), List.of(), true, null));
+        cp.services()
+                .create(
+                        acme,
+                        new Services.CreateRequest(
+                                "db",
+                                null,
+                                List.of(new Services.Listener("tcp", 5432, List.of("db.internal:5432"))),
+                                List.of(),
+                                true,
+                                null));
         assertThatThrownBy(() -> cp.privateNameVerification().verify(acme, "db"))
-                .isInstanceOf(Refused.class).hasMessageContaining("has no private DNS name");
+                .isInstanceOf(Refused.class)
+                .hasMessageContaining("has no private DNS name");
         assertThatThrownBy(() -> cp.privateNameVerification().verify(platform, "db"))
-                .isInstanceOf(Refused.class).hasMessageContaining("does not exist in your account");
+                .isInstanceOf(Refused.class)
+                .hasMessageContaining("does not exist in your account");
     }
 }

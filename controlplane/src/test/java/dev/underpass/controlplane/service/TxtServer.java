@@ -35,14 +35,19 @@ final class TxtServer implements AutoCloseable {
     private final Channel channel;
 
     TxtServer() throws InterruptedException {
-        channel = new Bootstrap().group(group).channel(NioDatagramChannel.class)
+        channel = new Bootstrap()
+                .group(group)
+                .channel(NioDatagramChannel.class)
                 .handler(new ChannelInitializer<DatagramChannel>() {
                     @Override
                     protected void initChannel(DatagramChannel ch) {
-                        ch.pipeline().addLast(new DatagramDnsQueryDecoder(), new DatagramDnsResponseEncoder(), new Answer());
+                        ch.pipeline()
+                                .addLast(new DatagramDnsQueryDecoder(), new DatagramDnsResponseEncoder(), new Answer());
                     }
                 })
-                .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                .bind(new InetSocketAddress("127.0.0.1", 0))
+                .sync()
+                .channel();
     }
 
     void put(String name, List<String> values) {
@@ -59,15 +64,19 @@ final class TxtServer implements AutoCloseable {
             DnsQuestion q = query.recordAt(DnsSection.QUESTION);
             DatagramDnsResponse response = new DatagramDnsResponse(query.recipient(), query.sender(), query.id());
             response.addRecord(DnsSection.QUESTION, q);
-            String name = q.name().endsWith(".") ? q.name().substring(0, q.name().length() - 1) : q.name();
+            String name =
+                    q.name().endsWith(".") ? q.name().substring(0, q.name().length() - 1) : q.name();
             List<String> values = records.get(name.toLowerCase());
             if (values == null || q.type() != DnsRecordType.TXT) {
                 response.setCode(DnsResponseCode.NXDOMAIN);
             } else {
                 for (String v : values) {
                     byte[] text = v.getBytes(StandardCharsets.US_ASCII);
-                    ByteBuf rdata = Unpooled.buffer(text.length + 1).writeByte(text.length).writeBytes(text);
-                    response.addRecord(DnsSection.ANSWER, new DefaultDnsRawRecord(q.name(), DnsRecordType.TXT, 60, rdata));
+                    ByteBuf rdata = Unpooled.buffer(text.length + 1)
+                            .writeByte(text.length)
+                            .writeBytes(text);
+                    response.addRecord(
+                            DnsSection.ANSWER, new DefaultDnsRawRecord(q.name(), DnsRecordType.TXT, 60, rdata));
                 }
             }
             ctx.writeAndFlush(response);

@@ -23,8 +23,10 @@ class BootstrapTest {
             ControlPlane cp = new ControlPlane(store, ControlPlaneFixture.SETTINGS);
 
             assertThatThrownBy(() -> cp.accounts().bootstrap(key -> {
-                throw new IOException("read-only file system");
-            })).isInstanceOf(UncheckedIOException.class).hasMessageContaining("read-only file system");
+                        throw new IOException("read-only file system");
+                    }))
+                    .isInstanceOf(UncheckedIOException.class)
+                    .hasMessageContaining("read-only file system");
 
             AtomicReference<String> kept = new AtomicReference<>();
             var created = cp.accounts().bootstrap(kept::set);
@@ -35,7 +37,9 @@ class BootstrapTest {
             assertThat(operator.operator()).isTrue();
             assertThat(operator.role()).isEqualTo(Role.OWNER);
 
-            assertThat(cp.accounts().bootstrap(key -> kept.set("overwritten"))).as("only on a fresh store").isEmpty();
+            assertThat(cp.accounts().bootstrap(key -> kept.set("overwritten")))
+                    .as("only on a fresh store")
+                    .isEmpty();
             assertThat(kept.get()).isEqualTo(created.get().ownerKey().key());
         }
     }

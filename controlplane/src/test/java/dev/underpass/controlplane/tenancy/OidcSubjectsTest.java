@@ -34,6 +34,7 @@ class OidcSubjectsTest {
 
     @TempDir
     static Path dir;
+
     static Databases databases;
 
     @BeforeAll
@@ -61,22 +62,32 @@ class OidcSubjectsTest {
             f.cp.users().create(acme, new Users.CreateRequest("carol", Role.VIEWER));
 
             assertThatThrownBy(() -> f.cp.users().create(acme, new Users.CreateRequest("alice2", Role.VIEWER, ALICE)))
-                    .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(409))
+                    .isInstanceOfSatisfying(
+                            Refused.class, e -> assertThat(status(e)).isEqualTo(409))
                     .hasMessage("oidcSubject: already linked to user 'alice' of account acme (expected: a subject no "
                             + "other user of the account has; remove it from alice first)");
             assertThatThrownBy(() -> f.cp.users().update(acme, "bob", new Users.UpdateRequest(null, ALICE)))
-                    .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(409));
+                    .isInstanceOfSatisfying(
+                            Refused.class, e -> assertThat(status(e)).isEqualTo(409));
 
             // The index itself holds (account, subject) unique, for writes that skip the check.
             long acmeSeq = acme.accountSeq();
-            assertThatThrownBy(() -> f.store.jdbi().useHandle(h -> h.createUpdate("insert into users (account_seq, name, "
-                            + "role, created_at, oidc_subject) values (:a, 'dup', 'viewer', :t, :o)")
-                    .bind("a", acmeSeq).bind("t", Sql.at(Instant.now())).bind("o", ALICE).execute()))
+            assertThatThrownBy(() -> f.store
+                            .jdbi()
+                            .useHandle(h -> h.createUpdate("insert into users (account_seq, name, "
+                                            + "role, created_at, oidc_subject) values (:a, 'dup', 'viewer', :t, :o)")
+                                    .bind("a", acmeSeq)
+                                    .bind("t", Sql.at(Instant.now()))
+                                    .bind("o", ALICE)
+                                    .execute()))
                     .hasRootCauseInstanceOf(SQLException.class)
-                    .satisfies(e -> assertThat(((SQLException) rootCause(e)).getSQLState()).isEqualTo("23505"));
+                    .satisfies(e -> assertThat(((SQLException) rootCause(e)).getSQLState())
+                            .isEqualTo("23505"));
 
-            f.cp.oidcLogins().verifier(jwt -> jwt.startsWith("sub:") ? OidcLogins.Verdict.valid(jwt.substring(4))
-                    : OidcLogins.Verdict.refused("malformed token"));
+            f.cp.oidcLogins()
+                    .verifier(jwt -> jwt.startsWith("sub:")
+                            ? OidcLogins.Verdict.valid(jwt.substring(4))
+                            : OidcLogins.Verdict.refused("malformed token"));
             Principal atAcme = f.cp.oidcLogins().authenticate("sub:" + ALICE, "acme", FROM, "API");
             assertThat(atAcme.account()).isEqualTo("acme");
             assertThat(atAcme.user()).isEqualTo("alice");
@@ -87,19 +98,24 @@ class OidcSubjectsTest {
             assertThat(atGlobex.user()).isEqualTo("al");
 
             assertThatThrownBy(() -> f.cp.oidcLogins().authenticate("sub:" + ALICE, null, FROM, "API"))
-                    .isInstanceOfSatisfying(Refused.class, e -> assertThat(status(e)).isEqualTo(401))
+                    .isInstanceOfSatisfying(
+                            Refused.class, e -> assertThat(status(e)).isEqualTo(401))
                     .hasMessageContaining("without header underpass-account (expected: the header naming the account");
             String noUser = refusal(f, "sub:" + ALICE, Accounts.OPERATOR_ACCOUNT);
             String noAccount = refusal(f, "sub:" + ALICE, "nowhere");
             assertThat(noAccount.replace("nowhere", Accounts.OPERATOR_ACCOUNT)).isEqualTo(noUser);
-            assertThat(noUser).startsWith("OIDC token refused: no user of account " + Accounts.OPERATOR_ACCOUNT
-                    + " has oidcSubject '" + ALICE + "'");
+            assertThat(noUser)
+                    .startsWith("OIDC token refused: no user of account " + Accounts.OPERATOR_ACCOUNT
+                            + " has oidcSubject '" + ALICE + "'");
 
             // Removing the subject ends the login; another user of the account may then take it.
             f.cp.users().update(acme, "alice", new Users.UpdateRequest(null, ""));
             refusal(f, "sub:" + ALICE, "acme");
             f.cp.users().update(acme, "bob", new Users.UpdateRequest(null, ALICE));
-            assertThat(f.cp.oidcLogins().authenticate("sub:" + ALICE, "acme", FROM, "API").user()).isEqualTo("bob");
+            assertThat(f.cp.oidcLogins()
+                            .authenticate("sub:" + ALICE, "acme", FROM, "API")
+                            .user())
+                    .isEqualTo("bob");
         }
     }
 

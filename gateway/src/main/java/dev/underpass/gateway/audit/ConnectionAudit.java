@@ -1,9 +1,8 @@
 package dev.underpass.gateway.audit;
 
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.audit.AuditLog;
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.telemetry.SecretMasker;
 import io.micrometer.core.instrument.Counter;
@@ -63,12 +62,15 @@ public final class ConnectionAudit implements AutoCloseable {
     static final int MAX_BATCH = 1_000;
     /** How long the writer lets records gather after the first of a batch (records reach the store this much later). */
     static final Duration BATCH_WINDOW = Duration.ofMillis(200);
+
     static final Duration DROP_LOG_INTERVAL = Duration.ofSeconds(10);
     /** How long {@link #close()} waits for the writer to write what is queued. */
     static final Duration FLUSH_TIMEOUT = Duration.ofSeconds(15);
+
     private static final int WRITE_ATTEMPTS = 3;
     /** Longest destination, outcome and provider's reason queued: the target and outcome columns' sizes. */
     static final int MAX_DESTINATION = 300;
+
     static final int MAX_OUTCOME = 1000;
     static final int MAX_REASON = 1000;
     private static final int MAX_NAME = 200;
@@ -79,18 +81,46 @@ public final class ConnectionAudit implements AutoCloseable {
     public static final ConnectionAudit OFF = new ConnectionAudit();
 
     /** Who opened a connection and how: set by the proxy or the TLS listener before the tunnel starts. */
-    private record Consumer(String account, String keyId, String actor, String via) {
-    }
+    private record Consumer(String account, String keyId, String actor, String via) {}
 
     /** One connection's end, as the event loop leaves it: small, and no JSON or store work. */
-    private record Ended(long atMillis, String via, String consumer, String keyId, String actor, String provider,
-                         String endpoint, String service, int port, SocketAddress source, String destination,
-                         long toConsumer, long toTarget, long durationMillis, String outcome, String end,
-                         String providerReason) {
+    private record Ended(
+            long atMillis,
+            String via,
+            String consumer,
+            String keyId,
+            String actor,
+            String provider,
+            String endpoint,
+            String service,
+            int port,
+            SocketAddress source,
+            String destination,
+            long toConsumer,
+            long toTarget,
+            long durationMillis,
+            String outcome,
+            String end,
+            String providerReason) {
         /** This record with the text that came from outside made fit for the store ({@link #fit}). */
         Ended fitted() {
-            return new Ended(atMillis, via, consumer, keyId, fit(actor, MAX_NAME), provider, endpoint, service, port, source,
-                    fit(destination, MAX_DESTINATION), toConsumer, toTarget, durationMillis, fit(outcome, MAX_OUTCOME), end,
+            return new Ended(
+                    atMillis,
+                    via,
+                    consumer,
+                    keyId,
+                    fit(actor, MAX_NAME),
+                    provider,
+                    endpoint,
+                    service,
+                    port,
+                    source,
+                    fit(destination, MAX_DESTINATION),
+                    toConsumer,
+                    toTarget,
+                    durationMillis,
+                    fit(outcome, MAX_OUTCOME),
+                    end,
                     fit(providerReason, MAX_REASON));
         }
     }
@@ -125,15 +155,23 @@ public final class ConnectionAudit implements AutoCloseable {
         this.audit = audit;
         this.queue = new ArrayBlockingQueue<>(capacity);
         this.window = window;
-        this.droppedFull = Counter.builder(DROPPED).tag("reason", "queue_full")
-                .description("Connection audit records dropped").register(registry);
-        this.droppedFailed = Counter.builder(DROPPED).tag("reason", "write_failed")
-                .description("Connection audit records dropped").register(registry);
-        this.droppedRefused = Counter.builder(DROPPED).tag("reason", "record_refused")
-                .description("Connection audit records dropped").register(registry);
-        Gauge.builder(QUEUED, queue, BlockingQueue::size).description("Connection audit records waiting to be written")
+        this.droppedFull = Counter.builder(DROPPED)
+                .tag("reason", "queue_full")
+                .description("Connection audit records dropped")
                 .register(registry);
-        this.writer = Thread.ofPlatform().name("underpass-audit-writer").daemon().unstarted(this::run);
+        this.droppedFailed = Counter.builder(DROPPED)
+                .tag("reason", "write_failed")
+                .description("Connection audit records dropped")
+                .register(registry);
+        this.droppedRefused = Counter.builder(DROPPED)
+                .tag("reason", "record_refused")
+                .description("Connection audit records dropped")
+                .register(registry);
+        Gauge.builder(QUEUED, queue, BlockingQueue::size)
+                .description("Connection audit records waiting to be written")
+                .register(registry);
+        this.writer =
+                Thread.ofPlatform().name("underpass-audit-writer").daemon().unstarted(this::run);
     }
 
     /** Starts the writer of records to {@code audit}, with a queue of {@code capacity} records. */
@@ -166,14 +204,25 @@ public final class ConnectionAudit implements AutoCloseable {
      * the provider's targets: only the provider's copy of the record carries it (as for the two
      * methods below).
      */
-    public void relayed(EndpointRoute r, Channel socket, StreamRelay relay, StreamRelay.Outcome outcome, String detail) {
+    public void relayed(
+            EndpointRoute r, Channel socket, StreamRelay relay, StreamRelay.Outcome outcome, String detail) {
         if (audit == null) {
             return;
         }
         boolean ok = outcome == StreamRelay.Outcome.COMPLETED || outcome == StreamRelay.Outcome.SOCKET_RESET;
-        String end = outcome == StreamRelay.Outcome.SOCKET_RESET ? "consumerReset" : outcome.name().toLowerCase(Locale.ROOT);
-        add(r, socket, null, relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis(),
-                ok ? AuditLog.OK : "failed: " + end, end, ok ? null : detail);
+        String end = outcome == StreamRelay.Outcome.SOCKET_RESET
+                ? "consumerReset"
+                : outcome.name().toLowerCase(Locale.ROOT);
+        add(
+                r,
+                socket,
+                null,
+                relay.bytesFromStream(),
+                relay.bytesFromSocket(),
+                relay.elapsed().toMillis(),
+                ok ? AuditLog.OK : "failed: " + end,
+                end,
+                ok ? null : detail);
     }
 
     /** A connection failed before it was relayed (the agent could not dial, timed out, went away). */
@@ -207,17 +256,41 @@ public final class ConnectionAudit implements AutoCloseable {
         }
     }
 
-    private void add(EndpointRoute r, Channel socket, String destination, long toConsumer, long toTarget, long millis,
-                     String outcome, String end, String providerReason) {
+    private void add(
+            EndpointRoute r,
+            Channel socket,
+            String destination,
+            long toConsumer,
+            long toTarget,
+            long millis,
+            String outcome,
+            String end,
+            String providerReason) {
         Consumer c = consumer(socket);
         String consumer = c != null && c.account() != null ? c.account() : r.consumerAccount();
-        Ended e = new Ended(System.currentTimeMillis(), c == null ? "endpoint port" : c.via(), consumer,
-                c == null ? null : c.keyId(), c == null || c.actor() == null ? "account " + consumer : bound(c.actor(), MAX_NAME),
-                r == null ? null : r.providerAccount(), r == null ? null : r.endpoint(), r == null ? null : r.service(),
-                r == null ? 0 : r.servicePort(), socket.remoteAddress(), bound(destination, MAX_DESTINATION), toConsumer,
-                toTarget, millis, bound(outcome, MAX_OUTCOME), end, bound(providerReason, MAX_REASON));
+        Ended e = new Ended(
+                System.currentTimeMillis(),
+                c == null ? "endpoint port" : c.via(),
+                consumer,
+                c == null ? null : c.keyId(),
+                c == null || c.actor() == null ? "account " + consumer : bound(c.actor(), MAX_NAME),
+                r == null ? null : r.providerAccount(),
+                r == null ? null : r.endpoint(),
+                r == null ? null : r.service(),
+                r == null ? 0 : r.servicePort(),
+                socket.remoteAddress(),
+                bound(destination, MAX_DESTINATION),
+                toConsumer,
+                toTarget,
+                millis,
+                bound(outcome, MAX_OUTCOME),
+                end,
+                bound(providerReason, MAX_REASON));
         if (closing || !queue.offer(e)) {
-            dropped(droppedFull, 1, closing ? "the gateway is stopping" : "the queue is full (" + queue.size() + " records)");
+            dropped(
+                    droppedFull,
+                    1,
+                    closing ? "the gateway is stopping" : "the queue is full (" + queue.size() + " records)");
         }
     }
 
@@ -302,13 +375,20 @@ public final class ConnectionAudit implements AutoCloseable {
                 if (storeUnavailable(e)) {
                     int left = todo.stream().mapToInt(List::size).sum();
                     if (attempt >= WRITE_ATTEMPTS) {
-                        log.warn("audit: cannot write {} connection record(s) after {} attempts, dropped: {}", left, attempt,
+                        log.warn(
+                                "audit: cannot write {} connection record(s) after {} attempts, dropped: {}",
+                                left,
+                                attempt,
                                 e.toString());
                         dropped(droppedFailed, left, "the store could not be reached");
                         return;
                     }
-                    log.warn("audit: cannot write {} connection record(s) (attempt {} of {}), retrying in 1s: {}", left,
-                            attempt, WRITE_ATTEMPTS, e.toString());
+                    log.warn(
+                            "audit: cannot write {} connection record(s) (attempt {} of {}), retrying in 1s: {}",
+                            left,
+                            attempt,
+                            WRITE_ATTEMPTS,
+                            e.toString());
                     attempt++;
                     Thread.sleep(1000);
                     continue;
@@ -333,15 +413,20 @@ public final class ConnectionAudit implements AutoCloseable {
      */
     static boolean storeUnavailable(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof org.jdbi.v3.core.ConnectionException || t instanceof SQLTransientException
-                    || t instanceof SQLRecoverableException || t instanceof SQLNonTransientConnectionException) {
+            if (t instanceof org.jdbi.v3.core.ConnectionException
+                    || t instanceof SQLTransientException
+                    || t instanceof SQLRecoverableException
+                    || t instanceof SQLNonTransientConnectionException) {
                 return true;
             }
             if (t instanceof SQLException s && s.getSQLState() != null) {
                 String state = s.getSQLState();
                 // 08 connection, 40 rollback (deadlock, serialization), 53 resources, 57 operator intervention
                 // (shutdown), HYT timeout; 22 (data) and 23 (constraints) are about the records.
-                return state.startsWith("08") || state.startsWith("40") || state.startsWith("53") || state.startsWith("57")
+                return state.startsWith("08")
+                        || state.startsWith("40")
+                        || state.startsWith("53")
+                        || state.startsWith("57")
                         || state.startsWith("HYT");
             }
         }
@@ -354,7 +439,9 @@ public final class ConnectionAudit implements AutoCloseable {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        String message = root.getMessage() == null ? "" : root.getMessage().lines().findFirst().orElse("");
+        String message = root.getMessage() == null
+                ? ""
+                : root.getMessage().lines().findFirst().orElse("");
         return root.getClass().getSimpleName() + ": " + fit(message, 200);
     }
 
@@ -392,8 +479,17 @@ public final class ConnectionAudit implements AutoCloseable {
             theirs.put("reason", e.providerReason());
         }
         String target = e.endpoint() != null ? "endpoint:" + e.endpoint() : "destination:" + e.destination();
-        return new AuditLog.Named(e.consumer(), e.provider(), Instant.ofEpochMilli(e.atMillis()), e.actor(),
-                "account " + e.consumer(), "connection", target, e.outcome(), own, theirs);
+        return new AuditLog.Named(
+                e.consumer(),
+                e.provider(),
+                Instant.ofEpochMilli(e.atMillis()),
+                e.actor(),
+                "account " + e.consumer(),
+                "connection",
+                target,
+                e.outcome(),
+                own,
+                theirs);
     }
 
     /** Stops taking records and writes what is queued, waiting up to {@link #FLUSH_TIMEOUT}. */

@@ -1,9 +1,9 @@
 package dev.underpass.gateway.auth;
 
+import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AgentTokens;
 import dev.underpass.controlplane.credential.AuthFailures;
-import dev.underpass.controlplane.core.Secrets;
 import dev.underpass.protocol.Protocol;
 import java.net.SocketAddress;
 
@@ -23,7 +23,8 @@ public final class AgentAuthenticator implements AgentCredentials {
     private final AgentJwtVerifier jwts;
     private final AuthFailures failures;
 
-    public AgentAuthenticator(AgentTokens tokens, AgentIdentities identities, AgentJwtVerifier jwts, AuthFailures failures) {
+    public AgentAuthenticator(
+            AgentTokens tokens, AgentIdentities identities, AgentJwtVerifier jwts, AuthFailures failures) {
         this.tokens = tokens;
         this.identities = identities;
         this.jwts = jwts;
@@ -37,8 +38,8 @@ public final class AgentAuthenticator implements AgentCredentials {
         }
         if (identity == null) {
             // Nothing was looked up: like a request without a credential, this does not count as a failure.
-            return Check.refused("a credential that is not an agent token (upa_...) needs header " + Protocol.HEADER_IDENTITY
-                    + ": wid-... naming the agent identity its OIDC token is for");
+            return Check.refused("a credential that is not an agent token (upa_...) needs header "
+                    + Protocol.HEADER_IDENTITY + ": wid-... naming the agent identity its OIDC token is for");
         }
         if (!AgentIdentities.wellFormedId(identity)) {
             count(from, null); // for the source only: the header names no identity (nor, say, a key's prefix)

@@ -1,9 +1,8 @@
 package dev.underpass.gateway.auth;
 
-import dev.underpass.gateway.pki.AgentCertificateAuthority;
-import dev.underpass.gateway.pki.AgentCertificateAuthority;
-import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.gateway.pki.AgentCertificateAuthority;
 import io.netty.channel.Channel;
 import io.netty.handler.ssl.SslHandler;
 import java.net.SocketAddress;

@@ -26,7 +26,8 @@ public final class AgentJwtVerifier {
     private final JwtCheck check;
 
     /** {@code bindings}: the agent identity of an id ({@link AgentIdentities#binding}). */
-    public AgentJwtVerifier(TrustedIssuers issuers, Function<String, Optional<AgentIdentities.Binding>> bindings, Clock clock) {
+    public AgentJwtVerifier(
+            TrustedIssuers issuers, Function<String, Optional<AgentIdentities.Binding>> bindings, Clock clock) {
         this.issuers = issuers;
         this.bindings = bindings;
         this.check = new JwtCheck(clock);
@@ -37,8 +38,7 @@ public final class AgentJwtVerifier {
      * refusals (subject or claim mismatch, wrong audience, expired) say something about the
      * identity's own workloads; anything else may come from anyone who knows the (public) id.
      */
-    record Result(AgentCredentials.Check check, boolean authentic) {
-    }
+    record Result(AgentCredentials.Check check, boolean authentic) {}
 
     /**
      * Who {@code jwt} authenticates for agent identity {@code identityId}, or why not: 401 for a
@@ -53,37 +53,51 @@ public final class AgentJwtVerifier {
         String who = "identity " + identityId;
         Optional<AgentIdentities.Binding> found = bindings.apply(identityId);
         if (found.isEmpty()) {
-            return new Result(refused(who, "unknown identity: no agent identity " + identityId
-                    + " (deleted, or never created)"), false);
+            return new Result(
+                    refused(who, "unknown identity: no agent identity " + identityId + " (deleted, or never created)"),
+                    false);
         }
         AgentIdentities.Binding b = found.get();
         who = "identity " + b.id() + " (issuer " + b.issuer() + ")";
         IssuerKeys keys = issuers.keys(b.issuer());
         if (keys == null) {
-            return new Result(refused(who, "issuer not trusted: the operator no longer lists " + b.issuer()
-                    + " in oidcIssuers"), false);
+            return new Result(
+                    refused(who, "issuer not trusted: the operator no longer lists " + b.issuer() + " in oidcIssuers"),
+                    false);
         }
         JwtCheck.Outcome outcome = check.check(jwt, keys, keys.issuer().audience());
         if (outcome.unavailable()) {
-            return new Result(AgentCredentials.Check.unavailable("OIDC token of " + who + " cannot be checked now: "
-                    + outcome.refusal() + "; retry"), false);
+            return new Result(
+                    AgentCredentials.Check.unavailable(
+                            "OIDC token of " + who + " cannot be checked now: " + outcome.refusal() + "; retry"),
+                    false);
         }
         if (!outcome.valid()) {
             return new Result(refused(who, outcome.refusal()), outcome.authentic());
         }
         JWTClaimsSet claims = outcome.claims();
         if (!b.subjectMatches(claims.getSubject())) {
-            return new Result(refused(who, "subject mismatch: sub " + JwtCheck.quoted(claims.getSubject())
-                    + " is not the identity's subject"), true);
+            return new Result(
+                    refused(
+                            who,
+                            "subject mismatch: sub " + JwtCheck.quoted(claims.getSubject())
+                                    + " is not the identity's subject"),
+                    true);
         }
         for (Map.Entry<String, String> c : b.claims().entrySet()) {
             Object value = claims.getClaim(c.getKey());
             if (!c.getValue().equals(value)) {
-                return new Result(refused(who, "claim mismatch: " + c.getKey() + " is " + (value == null ? "missing"
-                        : JwtCheck.quoted(String.valueOf(value))) + ", not the identity's value"), true);
+                return new Result(
+                        refused(
+                                who,
+                                "claim mismatch: " + c.getKey() + " is "
+                                        + (value == null ? "missing" : JwtCheck.quoted(String.valueOf(value)))
+                                        + ", not the identity's value"),
+                        true);
             }
         }
-        return new Result(AgentCredentials.Check.accepted(new AgentTokens.Identity(b.account(), b.id(), b.name())), true);
+        return new Result(
+                AgentCredentials.Check.accepted(new AgentTokens.Identity(b.account(), b.id(), b.name())), true);
     }
 
     private static AgentCredentials.Check refused(String who, String reason) {

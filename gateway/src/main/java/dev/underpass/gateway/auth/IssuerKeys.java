@@ -39,11 +39,21 @@ public final class IssuerKeys {
      * {@code rateLimit} for unknown keys (and discovery attempts), and how long cached keys keep
      * working while the issuer cannot be reached.
      */
-    public record Settings(Duration connectTimeout, Duration readTimeout, int maxBytes, Duration cacheTtl, Duration rateLimit,
-                    Duration outageTolerance) {
+    public record Settings(
+            Duration connectTimeout,
+            Duration readTimeout,
+            int maxBytes,
+            Duration cacheTtl,
+            Duration rateLimit,
+            Duration outageTolerance) {
         /** 2 s to connect, 3 s to read, 64 KiB; keys kept 5 min, fetched at most twice per 30 s; 1 h of outage tolerated. */
-        public static final Settings DEFAULTS = new Settings(Duration.ofSeconds(2), Duration.ofSeconds(3), 64 * 1024,
-                Duration.ofMinutes(5), Duration.ofSeconds(30), Duration.ofHours(1));
+        public static final Settings DEFAULTS = new Settings(
+                Duration.ofSeconds(2),
+                Duration.ofSeconds(3),
+                64 * 1024,
+                Duration.ofMinutes(5),
+                Duration.ofSeconds(30),
+                Duration.ofHours(1));
     }
 
     private final OidcIssuer issuer;
@@ -53,14 +63,17 @@ public final class IssuerKeys {
     private JWSVerificationKeySelector<SecurityContext> selector;
     /** When discovery last failed (nanoTime) and why: it is not tried again within the rate limit. */
     private long discoveryFailedAt;
+
     private String discoveryFailure;
 
     IssuerKeys(OidcIssuer issuer, Set<JWSAlgorithm> algorithms, Settings settings) {
         this.issuer = issuer;
         this.algorithms = algorithms;
         this.settings = settings;
-        this.retriever = new NoRedirects((int) settings.connectTimeout().toMillis(),
-                (int) settings.readTimeout().toMillis(), settings.maxBytes());
+        this.retriever = new NoRedirects(
+                (int) settings.connectTimeout().toMillis(),
+                (int) settings.readTimeout().toMillis(),
+                settings.maxBytes());
     }
 
     /**
@@ -85,8 +98,10 @@ public final class IssuerKeys {
                 return super.retrieveResource(url);
             } catch (IOException e) {
                 if (e.getMessage() != null && e.getMessage().matches("HTTP 3\\d\\d\\b.*")) {
-                    throw new IOException(e.getMessage() + " (redirects are not followed: expected the document at "
-                            + url + " itself; configure the final URL)", e);
+                    throw new IOException(
+                            e.getMessage() + " (redirects are not followed: expected the document at " + url
+                                    + " itself; configure the final URL)",
+                            e);
                 }
                 throw e;
             }
@@ -116,7 +131,11 @@ public final class IssuerKeys {
         if (selector == null) {
             URL jwks = issuer.jwksUri() != null ? url(issuer.jwksUri()) : discover();
             var source = JWKSourceBuilder.<SecurityContext>create(jwks, retriever)
-                    .cache(settings.cacheTtl().toMillis(), settings.readTimeout().plus(settings.connectTimeout()).toMillis())
+                    .cache(
+                            settings.cacheTtl().toMillis(),
+                            settings.readTimeout()
+                                    .plus(settings.connectTimeout())
+                                    .toMillis())
                     .refreshAheadCache(false)
                     .rateLimited(settings.rateLimit().toMillis())
                     .retrying(false)
@@ -130,17 +149,20 @@ public final class IssuerKeys {
     /** The JWKS URL from the issuer's discovery document (OIDC Discovery 1.0 §3, §4.3). */
     private URL discover() throws KeySourceException {
         long now = System.nanoTime();
-        if (discoveryFailure != null && now - discoveryFailedAt < settings.rateLimit().toNanos()) {
+        if (discoveryFailure != null
+                && now - discoveryFailedAt < settings.rateLimit().toNanos()) {
             throw new JWKSetUnavailableException(discoveryFailure + " (not retried for "
                     + settings.rateLimit().toSeconds() + " s)");
         }
         URI discovery = issuer.discoveryUri();
         try {
-            Map<String, Object> doc = JSONObjectUtils.parse(retriever.retrieveResource(discovery.toURL()).getContent());
+            Map<String, Object> doc = JSONObjectUtils.parse(
+                    retriever.retrieveResource(discovery.toURL()).getContent());
             Object iss = doc.get("issuer");
             Object jwks = doc.get("jwks_uri");
             if (!issuer.issuer().equals(iss)) {
-                throw new IOException("its discovery document names issuer " + iss + " (expected: " + issuer.issuer() + ")");
+                throw new IOException(
+                        "its discovery document names issuer " + iss + " (expected: " + issuer.issuer() + ")");
             }
             String problem = jwks instanceof String s ? OidcIssuer.urlProblem(s) : "a jwks_uri";
             if (problem != null) {

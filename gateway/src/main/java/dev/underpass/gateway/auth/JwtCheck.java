@@ -36,9 +36,17 @@ public final class JwtCheck {
      * take the issuer's public key as its secret. EdDSA is left out: nimbus verifies it only with
      * Google Tink on the class path.
      */
-    static final Set<JWSAlgorithm> ALGORITHMS = Set.of(JWSAlgorithm.RS256, JWSAlgorithm.RS384, JWSAlgorithm.RS512,
-            JWSAlgorithm.PS256, JWSAlgorithm.PS384, JWSAlgorithm.PS512, JWSAlgorithm.ES256, JWSAlgorithm.ES384,
+    static final Set<JWSAlgorithm> ALGORITHMS = Set.of(
+            JWSAlgorithm.RS256,
+            JWSAlgorithm.RS384,
+            JWSAlgorithm.RS512,
+            JWSAlgorithm.PS256,
+            JWSAlgorithm.PS384,
+            JWSAlgorithm.PS512,
+            JWSAlgorithm.ES256,
+            JWSAlgorithm.ES384,
             JWSAlgorithm.ES512);
+
     static final String EXPECTED_ALGORITHMS = "RS256/384/512, PS256/384/512 or ES256/384/512";
     /** Longest JWT looked at: service-account and CI tokens are 1-2 KB. */
     static final int MAX_TOKEN_CHARS = 16 * 1024;
@@ -107,7 +115,8 @@ public final class JwtCheck {
         try {
             claims = signed.getJWTClaimsSet();
         } catch (ParseException e) {
-            return Outcome.refused("malformed token: its claims are not a JSON object (" + quoted(e.getMessage()) + ")");
+            return Outcome.refused(
+                    "malformed token: its claims are not a JSON object (" + quoted(e.getMessage()) + ")");
         }
         if (!issuer.equals(claims.getIssuer())) {
             return Outcome.refused("wrong issuer: iss " + quoted(claims.getIssuer()) + " (expected: " + issuer + ")");
@@ -117,7 +126,8 @@ public final class JwtCheck {
             return signature;
         }
         if (claims.getAudience() == null || !claims.getAudience().contains(audience)) {
-            return Outcome.refusedAuthentic("wrong audience: aud " + claims.getAudience() + " (expected to contain: " + audience + ")");
+            return Outcome.refusedAuthentic(
+                    "wrong audience: aud " + claims.getAudience() + " (expected to contain: " + audience + ")");
         }
         String time = checkTimes(claims);
         return time != null ? Outcome.refusedAuthentic(time) : Outcome.valid(claims);
@@ -133,8 +143,8 @@ public final class JwtCheck {
             return Outcome.unavailable("the issuer's JWKS is unreachable (" + e.getMessage() + ")");
         }
         if (candidates.isEmpty()) {
-            return Outcome.refused("unknown key: the issuer's JWKS has no " + signed.getHeader().getAlgorithm() + " key"
-                    + (kid == null ? "" : " with kid " + quoted(kid)));
+            return Outcome.refused("unknown key: the issuer's JWKS has no "
+                    + signed.getHeader().getAlgorithm() + " key" + (kid == null ? "" : " with kid " + quoted(kid)));
         }
         for (Key key : candidates) {
             try {
@@ -158,7 +168,8 @@ public final class JwtCheck {
             return "no expiry: the token has no exp (expected: a short-lived token)";
         }
         if (!exp.toInstant().plus(CLOCK_SKEW).isAfter(now)) {
-            return "expired at " + exp.toInstant() + " (now " + now + ", " + CLOCK_SKEW.toSeconds() + " s of clock skew allowed)";
+            return "expired at " + exp.toInstant() + " (now " + now + ", " + CLOCK_SKEW.toSeconds()
+                    + " s of clock skew allowed)";
         }
         Date nbf = claims.getNotBeforeTime();
         if (nbf != null && nbf.toInstant().minus(CLOCK_SKEW).isAfter(now)) {

@@ -17,11 +17,13 @@ import java.util.Set;
  * JWTs must carry for this gateway. Only these URLs are ever fetched: tenants bind issuers from
  * this list, they never name a URL.
  */
-public record OidcIssuer(@JsonProperty("issuer") String issuer,
-                         @JsonProperty("jwksUri") String jwksUri,
-                         @JsonProperty("audience") String audience) {
+public record OidcIssuer(
+        @JsonProperty("issuer") String issuer,
+        @JsonProperty("jwksUri") String jwksUri,
+        @JsonProperty("audience") String audience) {
     /** The audience JWTs must carry when the operator names none. */
     public static final String DEFAULT_AUDIENCE = "underpass";
+
     static final String DISCOVERY_PATH = "/.well-known/openid-configuration";
 
     public OidcIssuer {
@@ -35,7 +37,9 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
      * their {@code sub}. The audience must differ from the one agents'
      * JWTs carry, so that a workload's token can never log in as a person.
      */
-    public record Users(@JsonProperty("issuer") String issuer, @JsonProperty("audience") String audience) {
+    public record Users(
+            @JsonProperty("issuer") String issuer,
+            @JsonProperty("audience") String audience) {
         /** The audience users' JWTs must carry when the operator names none. */
         public static final String DEFAULT_AUDIENCE = "underpass-api";
 
@@ -43,24 +47,27 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
             audience = audience == null ? DEFAULT_AUDIENCE : audience;
         }
 
-       public static List<String> validate(Users users, List<OidcIssuer> issuers) {
+        public static List<String> validate(Users users, List<OidcIssuer> issuers) {
             List<String> errors = new ArrayList<>();
             if (users == null) {
                 return errors;
             }
             OidcIssuer trusted = issuers.stream()
                     .filter(o -> o != null && o.issuer() != null && o.issuer().equals(users.issuer()))
-                    .findFirst().orElse(null);
+                    .findFirst()
+                    .orElse(null);
             if (trusted == null) {
                 errors.add("oidcUsers.issuer: " + (users.issuer() == null ? "missing" : users.issuer())
                         + " (expected: one of the issuers listed in oidcIssuers, whose keys it uses)");
             }
             if (users.audience().isBlank() || users.audience().length() > 256) {
-                errors.add("oidcUsers.audience: '" + users.audience() + "' (expected: the aud value users' JWTs carry for this "
+                errors.add("oidcUsers.audience: '" + users.audience()
+                        + "' (expected: the aud value users' JWTs carry for this "
                         + "gateway, 1-256 characters; default " + DEFAULT_AUDIENCE + ")");
             } else if (trusted != null && users.audience().equals(trusted.audience())) {
-                errors.add("oidcUsers.audience: " + users.audience() + " (expected: another audience than agents' JWTs of "
-                        + "that issuer carry, so that an agent's token cannot log in as a user)");
+                errors.add(
+                        "oidcUsers.audience: " + users.audience() + " (expected: another audience than agents' JWTs of "
+                                + "that issuer carry, so that an agent's token cannot log in as a user)");
             }
             return errors;
         }
@@ -73,7 +80,7 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
     }
 
     /** Every problem of {@code issuers}, each as {@code oidcIssuers[i].field: value (expected: ...)}. */
-   public static List<String> validate(List<OidcIssuer> issuers) {
+    public static List<String> validate(List<OidcIssuer> issuers) {
         List<String> errors = new ArrayList<>();
         Set<String> seen = new HashSet<>();
         for (int i = 0; i < issuers.size(); i++) {
@@ -85,7 +92,8 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
             }
             String problem = urlProblem(o.issuer());
             if (problem != null) {
-                errors.add(field + ".issuer: " + (o.issuer() == null ? "missing" : o.issuer()) + " (expected: " + problem + ")");
+                errors.add(field + ".issuer: " + (o.issuer() == null ? "missing" : o.issuer()) + " (expected: "
+                        + problem + ")");
             } else if (!seen.add(o.issuer())) {
                 errors.add(field + ".issuer: " + o.issuer() + " (expected: each issuer once)");
             }
@@ -93,8 +101,9 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
                 errors.add(field + ".jwksUri: " + o.jwksUri() + " (expected: " + problem + ")");
             }
             if (o.audience().isBlank() || o.audience().length() > 256) {
-                errors.add(field + ".audience: '" + o.audience() + "' (expected: the aud value JWTs carry for this gateway, "
-                        + "1-256 characters; default " + DEFAULT_AUDIENCE + ")");
+                errors.add(field + ".audience: '" + o.audience()
+                        + "' (expected: the aud value JWTs carry for this gateway, " + "1-256 characters; default "
+                        + DEFAULT_AUDIENCE + ")");
             }
         }
         return errors;
@@ -109,7 +118,10 @@ public record OidcIssuer(@JsonProperty("issuer") String issuer,
         try {
             URI u = new URI(url);
             String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
-            if (u.getHost() == null || u.getRawQuery() != null || u.getRawFragment() != null || u.getRawUserInfo() != null) {
+            if (u.getHost() == null
+                    || u.getRawQuery() != null
+                    || u.getRawFragment() != null
+                    || u.getRawUserInfo() != null) {
                 return expected;
             }
             if (scheme.equals("https") || (scheme.equals("http") && loopback(u.getHost()))) {

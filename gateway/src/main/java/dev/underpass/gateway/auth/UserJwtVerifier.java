@@ -30,7 +30,8 @@ public final class UserJwtVerifier implements OidcLogins.Verifier {
             return OidcLogins.Verdict.refused(outcome.refusal());
         }
         String sub = outcome.claims().getSubject();
-        return sub == null || sub.isEmpty() ? OidcLogins.Verdict.refused("no subject: the token has no sub")
+        return sub == null || sub.isEmpty()
+                ? OidcLogins.Verdict.refused("no subject: the token has no sub")
                 : OidcLogins.Verdict.valid(sub);
     }
 }

@@ -1,7 +1,6 @@
 package dev.underpass.gateway.consumer;
 
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.observe.GatewayLog;
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,7 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class ConsumerLimit {
     /** Where a connection came in; each has its own budget per account. */
     public enum Entrance {
-        PROXY("the forward proxy"), NETWORK("endpoint ports and the TLS listener");
+        PROXY("the forward proxy"),
+        NETWORK("endpoint ports and the TLS listener");
 
         private final String text;
 
@@ -29,6 +29,7 @@ public final class ConsumerLimit {
 
     /** At most one refusal line per account per this many milliseconds; the others are counted into it. */
     static final long LOG_INTERVAL_MILLIS = 10_000;
+
     private static final AttributeKey<String> HELD = AttributeKey.valueOf("underpass.consumer-slot");
 
     private final int max;
@@ -70,9 +71,14 @@ public final class ConsumerLimit {
         long last = r.loggedAt.get();
         if (now - last >= LOG_INTERVAL_MILLIS && r.loggedAt.compareAndSet(last, now)) {
             r.count.addAndGet(-suppressed);
-            GatewayLog.CONNECTIONS.warn("connection from {} refused: account {} holds {} live connections through {}, "
-                    + "its limit (limits.connectionsPerConsumer; {} refused since the last such line)", socket.remoteAddress(),
-                    account, max, entrance.text, suppressed);
+            GatewayLog.CONNECTIONS.warn(
+                    "connection from {} refused: account {} holds {} live connections through {}, "
+                            + "its limit (limits.connectionsPerConsumer; {} refused since the last such line)",
+                    socket.remoteAddress(),
+                    account,
+                    max,
+                    entrance.text,
+                    suppressed);
         }
     }
 

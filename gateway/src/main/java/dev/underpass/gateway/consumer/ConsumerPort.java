@@ -1,7 +1,7 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.telemetry.RepeatedEvents;
 import dev.underpass.protocol.Transport;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -19,8 +19,7 @@ public final class ConsumerPort {
     /** How long a client may take to authenticate and name its destination. */
     public static final int HANDSHAKE_SECONDS = 30;
 
-    private ConsumerPort() {
-    }
+    private ConsumerPort() {}
 
     /**
      * Ends the handshake: removes its handlers (those of {@code handlers} still there) and its
@@ -37,8 +36,14 @@ public final class ConsumerPort {
         }
     }
 
-    public static Channel bind(EventLoopGroup group, InetSocketAddress address, int handshakeSeconds, RepeatedEvents refusals,
-                        String name, Supplier<ChannelHandler> handshake) throws InterruptedException {
+    public static Channel bind(
+            EventLoopGroup group,
+            InetSocketAddress address,
+            int handshakeSeconds,
+            RepeatedEvents refusals,
+            String name,
+            Supplier<ChannelHandler> handshake)
+            throws InterruptedException {
         return new ServerBootstrap()
                 .group(group)
                 .channel(Transport.serverChannel())
@@ -47,10 +52,13 @@ public final class ConsumerPort {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds, refusals));
+                        ch.pipeline()
+                                .addLast(HandshakeDeadline.NAME, new HandshakeDeadline(handshakeSeconds, refusals));
                         ch.pipeline().addLast(name, handshake.get());
                     }
                 })
-                .bind(address).sync().channel();
+                .bind(address)
+                .sync()
+                .channel();
     }
 }

@@ -1,7 +1,6 @@
 package dev.underpass.gateway.consumer;
 
 import dev.underpass.protocol.HostAndPort;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -59,5 +58,4 @@ public final class ConsumerRoutes {
         serverNames = Map.copyOf(tls);
         names = namesOf(table);
     }
-
 }

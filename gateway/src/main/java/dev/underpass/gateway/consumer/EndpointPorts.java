@@ -1,20 +1,13 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.link.AgentRegistry;
-import dev.underpass.gateway.link.AgentSession;
-import dev.underpass.gateway.link.PendingConnection;
-import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentSession;
 import dev.underpass.gateway.link.PendingConnection;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.protocol.StreamRelay;
 import dev.underpass.protocol.Transport;
-import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
@@ -45,6 +38,7 @@ public final class EndpointPorts {
      * instead of being reset: a restarted gateway's agents are back within about a second.
      */
     public static final Duration WAIT_FOR_AGENTS_AFTER_START = Duration.ofSeconds(5);
+
     private static final long WAIT_STEP_MILLIS = 100;
 
     private final AgentRegistry registry;
@@ -110,8 +104,12 @@ public final class EndpointPorts {
     }
 
     /** {@code waitForAgents}: from now, how long connections that find no agent wait for one ({@link #WAIT_FOR_AGENTS_AFTER_START}). */
-    public EndpointPorts(AgentRegistry registry, Duration dialTimeout, ConnectionEvents events, ConsumerLimit limit,
-                      Duration waitForAgents) {
+    public EndpointPorts(
+            AgentRegistry registry,
+            Duration dialTimeout,
+            ConnectionEvents events,
+            ConsumerLimit limit,
+            Duration waitForAgents) {
         this.waitForAgentsUntil = System.nanoTime() + waitForAgents.toNanos();
         this.limit = limit;
         this.events = events;
@@ -120,7 +118,8 @@ public final class EndpointPorts {
     }
 
     /** Binds one endpoint port; throws if the address is taken. */
-    public BoundPort bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route) throws InterruptedException {
+    public BoundPort bind(EventLoopGroup group, InetSocketAddress address, EndpointRoute route)
+            throws InterruptedException {
         // Accepted sockets start on the listener's own loop (no hand-over after accept); connect()
         // then moves them to their agent link's loop only when that is another one.
         EventLoop loop = group.next();
@@ -143,7 +142,9 @@ public final class EndpointPorts {
                         ch.pipeline().addLast(new Accept(listener.route()));
                     }
                 })
-                .bind(address).sync().channel();
+                .bind(address)
+                .sync()
+                .channel();
         open.add(listener);
         return listener;
     }
@@ -184,7 +185,11 @@ public final class EndpointPorts {
 
     private void connect(EndpointRoute route, Channel socket) {
         if (!limit.admit(socket, route.consumerAccount(), ConsumerLimit.Entrance.NETWORK)) {
-            events.refused(connectionIds.incrementAndGet(), route, socket, "limit",
+            events.refused(
+                    connectionIds.incrementAndGet(),
+                    route,
+                    socket,
+                    "limit",
                     "the consumer account has too many connections");
             StreamRelay.resetSocket(socket);
             return;
@@ -200,11 +205,16 @@ public final class EndpointPorts {
         AgentRegistry.Choice choice = registry.choose(route);
         if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {
             // Just started: the agents are on their way back. The consumer waits a moment rather than being reset.
-            socket.eventLoop().schedule(() -> connect(id, route, socket, attempt), WAIT_STEP_MILLIS, TimeUnit.MILLISECONDS);
+            socket.eventLoop()
+                    .schedule(() -> connect(id, route, socket, attempt), WAIT_STEP_MILLIS, TimeUnit.MILLISECONDS);
             return;
         }
         if (choice.session() == null || attempt > MAX_ROUTING_ATTEMPTS) {
-            events.refused(id, route, socket, choice.session() == null ? choice.kind() : "draining",
+            events.refused(
+                    id,
+                    route,
+                    socket,
+                    choice.session() == null ? choice.kind() : "draining",
                     choice.session() == null ? choice.refusal() : "every agent chosen started draining");
             StreamRelay.resetSocket(socket);
             return;
@@ -218,16 +228,20 @@ public final class EndpointPorts {
         }
         // Move the socket to its agent link's event loop: the relay then runs on one thread, with
         // no hand-over between threads for each chunk (measured: lower latency, more conn/s).
-        socket.deregister().addListener(d -> linkLoop.register(socket).addListener(r -> {
-            if (r.isSuccess()) {
-                open(id, route, choice, socket, attempt);
-            } else {
-                session.unrouted();
-                GatewayLog.CONNECTIONS.warn("connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
-                        id, route.endpoint(), r.cause().toString());
-                StreamRelay.resetSocket(socket);
-            }
-        }));
+        socket.deregister()
+                .addListener(d -> linkLoop.register(socket).addListener(r -> {
+                    if (r.isSuccess()) {
+                        open(id, route, choice, socket, attempt);
+                    } else {
+                        session.unrouted();
+                        GatewayLog.CONNECTIONS.warn(
+                                "connection {} endpoint={} failed: cannot move to the agent link's event loop: {}",
+                                id,
+                                route.endpoint(),
+                                r.cause().toString());
+                        StreamRelay.resetSocket(socket);
+                    }
+                }));
     }
 
     private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket, int attempt) {
@@ -241,8 +255,14 @@ public final class EndpointPorts {
             return; // the fast way: a stream is already open, the consumer's bytes go with the answer
         }
         PendingConnection p = new PendingConnection(id, route, choice.target(), socket);
-        p.timeout(socket.eventLoop().schedule(() -> session.fail(id, "gateway_timeout", "the agent did not open the stream within "
-                + dialTimeout.toSeconds() + "s"), dialTimeout.toMillis(), TimeUnit.MILLISECONDS));
+        p.timeout(socket.eventLoop()
+                .schedule(
+                        () -> session.fail(
+                                id,
+                                "gateway_timeout",
+                                "the agent did not open the stream within " + dialTimeout.toSeconds() + "s"),
+                        dialTimeout.toMillis(),
+                        TimeUnit.MILLISECONDS));
         socket.closeFuture().addListener(f -> session.fail(id, null, "consumer closed before the stream opened"));
         session.open(p);
     }

@@ -1,11 +1,10 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.controlplane.service.WhenAllUnhealthy;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.controlplane.endpoint.EndpointState;
 import dev.underpass.controlplane.endpoint.Endpoints;
 import dev.underpass.controlplane.service.HealthCheck;
+import dev.underpass.controlplane.service.WhenAllUnhealthy;
+import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.protocol.HostAndPort;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -54,10 +53,18 @@ public final class EndpointProvisioner implements AutoCloseable {
     private final Map<String, Map<Integer, EndpointPorts.BoundPort>> bound = new HashMap<>();
     /** Why the last port could not be bound, for the failure reason; touched only on {@link #thread}. */
     private String lastBindError;
+
     private volatile String storeProblem;
 
-    public EndpointProvisioner(Endpoints endpoints, EndpointPorts listeners, ConsumerRoutes consumerRoutes, int sniServicePort,
-                        EventLoopGroup group, String bindHost, int[] portRange, Duration requestTtl) {
+    public EndpointProvisioner(
+            Endpoints endpoints,
+            EndpointPorts listeners,
+            ConsumerRoutes consumerRoutes,
+            int sniServicePort,
+            EventLoopGroup group,
+            String bindHost,
+            int[] portRange,
+            Duration requestTtl) {
         this.sniServicePort = sniServicePort;
         this.endpoints = endpoints;
         this.consumerRoutes = consumerRoutes;
@@ -71,8 +78,8 @@ public final class EndpointProvisioner implements AutoCloseable {
     /** Opens what the store says is open, before returning; then follows changes. */
     public void start() throws Exception {
         thread.submit(this::reconcile).get(60, TimeUnit.SECONDS);
-        thread.scheduleWithFixedDelay(this::reconcileSafely, POLL_INTERVAL.toMillis(), POLL_INTERVAL.toMillis(),
-                TimeUnit.MILLISECONDS);
+        thread.scheduleWithFixedDelay(
+                this::reconcileSafely, POLL_INTERVAL.toMillis(), POLL_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** Asks for a pass soon; requests made while one is waiting are folded into it. */
@@ -111,7 +118,8 @@ public final class EndpointProvisioner implements AutoCloseable {
                 log.info("{} connection request(s) expired after {} without a decision", expired, requestTtl);
             }
         } catch (RuntimeException e) {
-            log.warn("expiring connection requests failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
+            log.warn(
+                    "expiring connection requests failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
         }
         List<Endpoints.Listening> wanted = endpoints.listening();
         Set<String> ids = new HashSet<>();
@@ -137,14 +145,17 @@ public final class EndpointProvisioner implements AutoCloseable {
             try {
                 provision(e, taken);
             } catch (RuntimeException failure) {
-                log.warn("endpoint {}: provisioning failed, retried in {}s: {}", e.id(), POLL_INTERVAL.toSeconds(),
+                log.warn(
+                        "endpoint {}: provisioning failed, retried in {}s: {}",
+                        e.id(),
+                        POLL_INTERVAL.toSeconds(),
                         failure.toString());
             }
             Map<Integer, EndpointPorts.BoundPort> mine = bound.get(e.id());
             if (mine != null) {
                 // The names lead where the endpoint's own ports lead, and only while those are open.
-                mine.forEach((port, listener) -> e.dnsNames().forEach(name ->
-                        names.put(new ConsumerRoutes.Key(e.consumerAccount(), name, port), listener)));
+                mine.forEach((port, listener) -> e.dnsNames()
+                        .forEach(name -> names.put(new ConsumerRoutes.Key(e.consumerAccount(), name, port), listener)));
                 EndpointPorts.BoundPort tls = mine.get(sniServicePort);
                 if (tls != null) {
                     for (String name : e.dnsNames()) {
@@ -167,16 +178,29 @@ public final class EndpointProvisioner implements AutoCloseable {
         String serviceName = e.service().substring(e.service().indexOf('/') + 1); // health ids use the bare name
         for (Map.Entry<Integer, List<String>> l : e.targets().entrySet()) {
             int servicePort = l.getKey();
-            EndpointRoute route = new EndpointRoute(e.id(), e.consumerAccount(), e.service(), e.providerAccount(),
-                    servicePort, l.getValue().stream().map(t -> new EndpointRoute.Target(HostAndPort.parse(t),
-                            HealthCheck.id(serviceName, servicePort, t))).toList(),
-                    EndpointRoute.Balancing.of(e.loadBalancing().text()), e.whenAllUnhealthy() != WhenAllUnhealthy.FAIL_CLOSED);
+            EndpointRoute route = new EndpointRoute(
+                    e.id(),
+                    e.consumerAccount(),
+                    e.service(),
+                    e.providerAccount(),
+                    servicePort,
+                    l.getValue().stream()
+                            .map(t -> new EndpointRoute.Target(
+                                    HostAndPort.parse(t), HealthCheck.id(serviceName, servicePort, t)))
+                            .toList(),
+                    EndpointRoute.Balancing.of(e.loadBalancing().text()),
+                    e.whenAllUnhealthy() != WhenAllUnhealthy.FAIL_CLOSED);
             EndpointPorts.BoundPort listener = mine.get(servicePort);
             if (listener != null) {
                 if (!listener.route().equals(route)) {
                     listener.route(route);
-                    log.info("endpoint {} port {} now goes to targets {} ({}, {})", e.id(), servicePort, route.addresses(),
-                            route.balancing(), route.failOpen() ? "fails open" : "fails closed");
+                    log.info(
+                            "endpoint {} port {} now goes to targets {} ({}, {})",
+                            e.id(),
+                            servicePort,
+                            route.addresses(),
+                            route.balancing(),
+                            route.failOpen() ? "fails open" : "fails closed");
                 }
             } else {
                 listener = bind(route, e.gatewayPorts().get(servicePort), taken);
@@ -186,8 +210,14 @@ public final class EndpointProvisioner implements AutoCloseable {
                     break;
                 }
                 mine.put(servicePort, listener);
-                log.info("endpoint {} (account {}) service {} port {} listening on {} -> targets {}", e.id(),
-                        e.consumerAccount(), e.service(), servicePort, listener.address(), route.addresses());
+                log.info(
+                        "endpoint {} (account {}) service {} port {} listening on {} -> targets {}",
+                        e.id(),
+                        e.consumerAccount(),
+                        e.service(),
+                        servicePort,
+                        listener.address(),
+                        route.addresses());
             }
             ports.put(servicePort, listener.address().getPort());
         }
@@ -220,8 +250,11 @@ public final class EndpointProvisioner implements AutoCloseable {
             if (l != null) {
                 return l;
             }
-            log.warn("endpoint {} port {}: its recorded gateway port {} is taken; choosing another", route.endpoint(),
-                    route.servicePort(), recorded);
+            log.warn(
+                    "endpoint {} port {}: its recorded gateway port {} is taken; choosing another",
+                    route.endpoint(),
+                    route.servicePort(),
+                    recorded);
         }
         for (int port = portRange[0]; port <= portRange[1]; port++) {
             if (taken.contains(port)) {
@@ -260,7 +293,13 @@ public final class EndpointProvisioner implements AutoCloseable {
         int live = l.connections();
         InetSocketAddress address = l.address();
         l.close();
-        log.info("endpoint {} port {} closed on {}: {}; {} live connection(s) reset", id, servicePort, address, why, live);
+        log.info(
+                "endpoint {} port {} closed on {}: {}; {} live connection(s) reset",
+                id,
+                servicePort,
+                address,
+                why,
+                live);
     }
 
     @Override

@@ -13,7 +13,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class HandshakeDeadline extends ChannelHandlerAdapter {
     /** The name the handshake handlers remove it by. */
-   public static final String NAME = "handshake-timeout";
+    public static final String NAME = "handshake-timeout";
 
     private final int seconds;
     private final RepeatedEvents refusals;
@@ -27,11 +27,18 @@ public final class HandshakeDeadline extends ChannelHandlerAdapter {
 
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
-        deadline = ctx.executor().schedule(() -> {
-            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()),
-                    "connection from {} closed: no complete request within {}s", ctx.channel().remoteAddress(), seconds);
-            ctx.close();
-        }, seconds, TimeUnit.SECONDS);
+        deadline = ctx.executor()
+                .schedule(
+                        () -> {
+                            refusals.info(
+                                    RepeatedEvents.source(ctx.channel().remoteAddress()),
+                                    "connection from {} closed: no complete request within {}s",
+                                    ctx.channel().remoteAddress(),
+                                    seconds);
+                            ctx.close();
+                        },
+                        seconds,
+                        TimeUnit.SECONDS);
     }
 
     @Override

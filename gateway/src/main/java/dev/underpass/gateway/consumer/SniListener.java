@@ -20,8 +20,8 @@ public final class SniListener implements AutoCloseable {
     }
 
     public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws InterruptedException {
-        server = ConsumerPort.bind(group, address, ConsumerPort.HANDSHAKE_SECONDS, refusals, "sni",
-                () -> new SniRouter(routes, refusals));
+        server = ConsumerPort.bind(
+                group, address, ConsumerPort.HANDSHAKE_SECONDS, refusals, "sni", () -> new SniRouter(routes, refusals));
         return (InetSocketAddress) server.localAddress();
     }
 

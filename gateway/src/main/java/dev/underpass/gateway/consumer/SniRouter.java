@@ -1,8 +1,7 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.audit.ConnectionAudit;
-import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
@@ -32,17 +31,26 @@ public final class SniRouter extends AbstractSniHandler<EndpointPorts.BoundPort>
     }
 
     @Override
-    protected void onLookupComplete(ChannelHandlerContext ctx, String hostname, Future<EndpointPorts.BoundPort> future) {
+    protected void onLookupComplete(
+            ChannelHandlerContext ctx, String hostname, Future<EndpointPorts.BoundPort> future) {
         EndpointPorts.BoundPort listener = future.getNow();
         if (listener == null) {
-            refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "TLS connection from {} refused: {}",
-                    ctx.channel().remoteAddress(), hostname == null
-                    ? "no server name in its ClientHello" : "server name " + hostname + " is no available endpoint");
+            refusals.info(
+                    RepeatedEvents.source(ctx.channel().remoteAddress()),
+                    "TLS connection from {} refused: {}",
+                    ctx.channel().remoteAddress(),
+                    hostname == null
+                            ? "no server name in its ClientHello"
+                            : "server name " + hostname + " is no available endpoint");
             ctx.close();
             return;
         }
-        GatewayLog.PROXY.info("TLS connection from {} for {} -> endpoint {} port {}", ctx.channel().remoteAddress(), hostname,
-                listener.route().endpoint(), listener.route().servicePort());
+        GatewayLog.PROXY.info(
+                "TLS connection from {} for {} -> endpoint {} port {}",
+                ctx.channel().remoteAddress(),
+                hostname,
+                listener.route().endpoint(),
+                listener.route().servicePort());
         ctx.channel().config().setAutoRead(false);
         ConnectionAudit.via(ctx.channel(), "TLS listener");
         // Leaving the pipeline hands the bytes read so far (the ClientHello) to the next handler.
@@ -52,8 +60,11 @@ public final class SniRouter extends AbstractSniHandler<EndpointPorts.BoundPort>
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "TLS connection from {} closed: {}",
-                ctx.channel().remoteAddress(), cause.toString());
+        refusals.info(
+                RepeatedEvents.source(ctx.channel().remoteAddress()),
+                "TLS connection from {} closed: {}",
+                ctx.channel().remoteAddress(),
+                cause.toString());
         ctx.close();
     }
 

@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
-import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static dev.underpass.gateway.dns.DnsLog.printable;
 
+import dev.underpass.protocol.HostAndPort;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.dns.DefaultDnsRawRecord;
 import io.netty.handler.codec.dns.DnsOpCode;
@@ -111,7 +111,10 @@ final class DnsAnswers {
             // A bug in the lookup, not the client's doing: said once at WARN, then at DEBUG, since
             // every query would repeat it.
             if (lookupFailureLogged.compareAndSet(false, true)) {
-                log.warn("private DNS: lookup of {} failed (answering SERVFAIL; further failures at DEBUG)", printable(name), e);
+                log.warn(
+                        "private DNS: lookup of {} failed (answering SERVFAIL; further failures at DEBUG)",
+                        printable(name),
+                        e);
             } else {
                 log.debug("private DNS: lookup of {} failed", printable(name), e);
             }
@@ -121,7 +124,11 @@ final class DnsAnswers {
         if (addresses == null || addresses.isEmpty()) {
             if (options.ours(name)) {
                 // Ours, so never forwarded (that would leak it); see the class comment for NXDOMAIN.
-                log.debug("private DNS: {} {} from {}: no such endpoint name", question.type().name(), printable(name), from);
+                log.debug(
+                        "private DNS: {} {} from {}: no such endpoint name",
+                        question.type().name(),
+                        printable(name),
+                        from);
                 response.setAuthoritativeAnswer(true);
                 if (!name.equals(options.endpointDomain())) {
                     response.setCode(DnsResponseCode.NXDOMAIN);
@@ -131,7 +138,11 @@ final class DnsAnswers {
             if (options.upstream() != null) {
                 return true;
             }
-            log.debug("private DNS: {} {} from {} refused: not an endpoint name", question.type().name(), printable(name), from);
+            log.debug(
+                    "private DNS: {} {} from {} refused: not an endpoint name",
+                    question.type().name(),
+                    printable(name),
+                    from);
             response.setCode(DnsResponseCode.REFUSED);
             return false;
         }
@@ -156,8 +167,10 @@ final class DnsAnswers {
                 break;
             }
             size += recordBytes;
-            response.addRecord(DnsSection.ANSWER, new DefaultDnsRawRecord(question.name(), recordType, TTL.toSeconds(),
-                    Unpooled.wrappedBuffer(data)));
+            response.addRecord(
+                    DnsSection.ANSWER,
+                    new DefaultDnsRawRecord(
+                            question.name(), recordType, TTL.toSeconds(), Unpooled.wrappedBuffer(data)));
         }
         return false;
     }

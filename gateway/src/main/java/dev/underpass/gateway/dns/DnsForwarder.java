@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
-import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static dev.underpass.gateway.dns.DnsLog.printable;
 
+import dev.underpass.protocol.HostAndPort;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.EventLoop;
@@ -65,14 +65,19 @@ final class DnsForwarder {
      *
      * @param udpLimit the client's UDP size, or 0 for a client over TCP
      */
-    void forward(EventLoop loop, DnsQuery query, DnsResponse pending, int udpLimit, Object from,
-            Consumer<Object> reply) {
+    void forward(
+            EventLoop loop, DnsQuery query, DnsResponse pending, int udpLimit, Object from, Consumer<Object> reply) {
         String what = query.recordAt(DnsSection.QUESTION).type().name() + " "
-                + printable(HostAndPort.normaliseName(query.recordAt(DnsSection.QUESTION).name()));
+                + printable(HostAndPort.normaliseName(
+                        query.recordAt(DnsSection.QUESTION).name()));
         if (forwarding.incrementAndGet() > options.maxForwards()) {
             forwarding.decrementAndGet();
-            warnRarely("private DNS: {} from {} answered SERVFAIL: {} queries already with the upstream {}", what, from,
-                    options.maxForwards(), options.upstream());
+            warnRarely(
+                    "private DNS: {} from {} answered SERVFAIL: {} queries already with the upstream {}",
+                    what,
+                    from,
+                    options.maxForwards(),
+                    options.upstream());
             reply.accept(pending.setCode(DnsResponseCode.SERVFAIL));
             return;
         }
@@ -85,13 +90,26 @@ final class DnsForwarder {
             // A record Netty decoded but cannot encode again: not worth the upstream's time.
             message.release();
             forwarding.decrementAndGet();
-            log.debug("private DNS: {} from {} answered SERVFAIL: cannot encode it for the upstream: {}", what, from,
+            log.debug(
+                    "private DNS: {} from {} answered SERVFAIL: cannot encode it for the upstream: {}",
+                    what,
+                    from,
                     e.toString());
             reply.accept(pending.setCode(DnsResponseCode.SERVFAIL));
             return;
         }
-        new ForwardedQuery(this, loop, message, id, questionBytes, query.id(), pending, udpLimit,
-                what + " from " + from, reply).start();
+        new ForwardedQuery(
+                        this,
+                        loop,
+                        message,
+                        id,
+                        questionBytes,
+                        query.id(),
+                        pending,
+                        udpLimit,
+                        what + " from " + from,
+                        reply)
+                .start();
     }
 
     /** A forwarded query is over: it no longer counts against {@link PrivateDnsServer.Options#maxForwards}. */
@@ -108,7 +126,8 @@ final class DnsForwarder {
      */
     private static int encodeQuery(DnsQuery query, int id, ByteBuf buf) throws Exception {
         buf.writeShort(id);
-        buf.writeShort((query.opCode().byteValue() & 0xf) << 11 | (query.isRecursionDesired() ? 1 << 8 : 0)
+        buf.writeShort((query.opCode().byteValue() & 0xf) << 11
+                | (query.isRecursionDesired() ? 1 << 8 : 0)
                 | (query.z() & 0x7) << 4);
         DnsSection[] sections = {DnsSection.QUESTION, DnsSection.ANSWER, DnsSection.AUTHORITY, DnsSection.ADDITIONAL};
         for (DnsSection section : sections) {

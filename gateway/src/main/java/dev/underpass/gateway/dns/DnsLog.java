@@ -7,8 +7,7 @@ import org.slf4j.LoggerFactory;
 final class DnsLog {
     static final Logger log = LoggerFactory.getLogger("underpass.gateway.dns");
 
-    private DnsLog() {
-    }
+    private DnsLog() {}
 
     /** Names come from the network: keep control characters and the like out of log lines. */
     static String printable(String name) {

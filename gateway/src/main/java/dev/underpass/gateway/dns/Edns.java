@@ -32,14 +32,14 @@ final class Edns {
     /** RFC 6891 §9: BADVERS is extended RCODE 16, i.e. 1 in the OPT record's upper eight bits. */
     private static final long OPT_BADVERS = 1L << 24;
 
-    private Edns() {
-    }
+    private Edns() {}
 
     /** How many OPT records {@code query} has: more than one is FORMERR. */
     static int optCount(DnsQuery query) {
         int count = 0;
         for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
-            if (DnsRecordType.OPT.equals(query.recordAt(DnsSection.ADDITIONAL, i).type())) {
+            if (DnsRecordType.OPT.equals(
+                    query.recordAt(DnsSection.ADDITIONAL, i).type())) {
                 count++;
             }
         }
@@ -80,13 +80,17 @@ final class Edns {
     /** Writes the client's {@code opt} as it is, but with its UDP size capped as for our own answers. */
     static void writeCapped(DnsRawRecord opt, ByteBuf buf) {
         ByteBuf ednsOptions = opt.content();
-        buf.writeByte(0).writeShort(DnsRecordType.OPT.intValue()).writeShort(udpLimit(opt))
-                .writeInt((int) opt.timeToLive()).writeShort(ednsOptions.readableBytes())
+        buf.writeByte(0)
+                .writeShort(DnsRecordType.OPT.intValue())
+                .writeShort(udpLimit(opt))
+                .writeInt((int) opt.timeToLive())
+                .writeShort(ednsOptions.readableBytes())
                 .writeBytes(ednsOptions, ednsOptions.readerIndex(), ednsOptions.readableBytes());
     }
 
     /** An OPT pseudo-record (RFC 6891 §6.1.2): our UDP size in the class, extended RCODE and flags in the TTL. */
     private static DnsRecord opt(long extendedRcodeVersionFlags) {
-        return new DefaultDnsRawRecord(".", DnsRecordType.OPT, EDNS_UDP_PAYLOAD, extendedRcodeVersionFlags, Unpooled.EMPTY_BUFFER);
+        return new DefaultDnsRawRecord(
+                ".", DnsRecordType.OPT, EDNS_UDP_PAYLOAD, extendedRcodeVersionFlags, Unpooled.EMPTY_BUFFER);
     }
 }

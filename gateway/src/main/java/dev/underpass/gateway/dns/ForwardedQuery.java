@@ -54,11 +54,21 @@ final class ForwardedQuery {
     private Channel upstreamTcp;
     /** The UDP answer with TC, relayed if TCP brings nothing that fits. */
     private ByteBuf truncated;
+
     private boolean done;
 
     /** See {@link DnsForwarder#forward}; {@code message} is the query for the upstream, owned from now on. */
-    ForwardedQuery(DnsForwarder forwarder, EventLoop loop, ByteBuf message, int id, int questionBytes, int clientId,
-            DnsResponse pending, int udpLimit, String what, Consumer<Object> reply) {
+    ForwardedQuery(
+            DnsForwarder forwarder,
+            EventLoop loop,
+            ByteBuf message,
+            int id,
+            int questionBytes,
+            int clientId,
+            DnsResponse pending,
+            int udpLimit,
+            String what,
+            Consumer<Object> reply) {
         this.forwarder = forwarder;
         this.upstream = forwarder.options().upstream();
         this.loop = loop;
@@ -73,7 +83,9 @@ final class ForwardedQuery {
     }
 
     void start() {
-        timeout = loop.schedule(() -> fail("timeout", null), forwarder.options().forwardTimeout().toMillis(),
+        timeout = loop.schedule(
+                () -> fail("timeout", null),
+                forwarder.options().forwardTimeout().toMillis(),
                 TimeUnit.MILLISECONDS);
         if (udpLimit > 0) {
             sendUdp();
@@ -141,8 +153,8 @@ final class ForwardedQuery {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("frames",
-                                new LengthFieldBasedFrameDecoder(2 + Edns.TCP_PAYLOAD, 0, 2, 0, 2));
+                        ch.pipeline()
+                                .addLast("frames", new LengthFieldBasedFrameDecoder(2 + Edns.TCP_PAYLOAD, 0, 2, 0, 2));
                         ch.pipeline().addLast("answer", new SimpleChannelInboundHandler<ByteBuf>() {
                             @Override
                             protected void channelRead0(ChannelHandlerContext ctx, ByteBuf frame) {
@@ -167,8 +179,8 @@ final class ForwardedQuery {
             if (!f.isSuccess()) {
                 fail("tcp, connect", f.cause());
             } else if (!done) {
-                ByteBuf frame = Unpooled.wrappedBuffer(Unpooled.buffer(2).writeShort(message.readableBytes()),
-                        message.retainedDuplicate());
+                ByteBuf frame = Unpooled.wrappedBuffer(
+                        Unpooled.buffer(2).writeShort(message.readableBytes()), message.retainedDuplicate());
                 upstreamTcp.writeAndFlush(frame).addListener(w -> {
                     if (!w.isSuccess()) {
                         fail("tcp, send", w.cause());
@@ -224,8 +236,9 @@ final class ForwardedQuery {
 
     /** A copy of {@code answer} with the client's id. */
     private ByteBuf relayed(ByteBuf answer) {
-        ByteBuf copy = ByteBufAllocator.DEFAULT.buffer(answer.readableBytes()).writeBytes(answer, answer.readerIndex(),
-                answer.readableBytes());
+        ByteBuf copy = ByteBufAllocator.DEFAULT
+                .buffer(answer.readableBytes())
+                .writeBytes(answer, answer.readerIndex(), answer.readableBytes());
         return copy.setShort(0, clientId);
     }
 
@@ -251,13 +264,20 @@ final class ForwardedQuery {
         String reason = stage + (cause == null ? "" : ": " + cause);
         if (truncated != null && truncated.readableBytes() <= udpLimit) {
             // TCP failed after a truncated UDP answer: that one still tells the client something.
-            log.debug("private DNS: {}: TCP to the upstream {} failed ({}), relaying the truncated UDP answer", what,
-                    upstream, reason);
+            log.debug(
+                    "private DNS: {}: TCP to the upstream {} failed ({}), relaying the truncated UDP answer",
+                    what,
+                    upstream,
+                    reason);
             finish(truncated, "truncated");
             return;
         }
-        forwarder.warnRarely("private DNS: {} answered SERVFAIL: dns, gateway => upstream {}, {} after {} ms", what,
-                upstream, reason, elapsedMillis());
+        forwarder.warnRarely(
+                "private DNS: {} answered SERVFAIL: dns, gateway => upstream {}, {} after {} ms",
+                what,
+                upstream,
+                reason,
+                elapsedMillis());
         finish(pending.setCode(DnsResponseCode.SERVFAIL), "SERVFAIL");
     }
 

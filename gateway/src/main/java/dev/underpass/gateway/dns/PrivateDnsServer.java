@@ -1,9 +1,9 @@
 package dev.underpass.gateway.dns;
 
-import dev.underpass.protocol.HostAndPort;
 import static dev.underpass.gateway.dns.DnsLog.log;
 import static java.util.Objects.requireNonNull;
 
+import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Transport;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
@@ -87,7 +87,11 @@ public final class PrivateDnsServer implements AutoCloseable {
      * @param maxForwards the most forwarded queries with the upstream at once
      * @param tcpIdleTimeout a client's TCP connection without a complete query for this long is closed
      */
-    record Options(String endpointDomain, InetSocketAddress upstream, Duration forwardTimeout, int maxForwards,
+    record Options(
+            String endpointDomain,
+            InetSocketAddress upstream,
+            Duration forwardTimeout,
+            int maxForwards,
             Duration tcpIdleTimeout) {
         /** Refuses every name the lookup does not know, as before issue 4. */
         static final Options REFUSE = new Options(null, null, FORWARD_TIMEOUT, MAX_FORWARDS, TCP_IDLE_TIMEOUT);
@@ -102,12 +106,13 @@ public final class PrivateDnsServer implements AutoCloseable {
             }
             if (upstream != null) {
                 if (upstream.isUnresolved() || upstream.getPort() == 0) {
-                    throw new IllegalArgumentException("upstream: " + upstream + " (expected: a resolved address and a port)");
+                    throw new IllegalArgumentException(
+                            "upstream: " + upstream + " (expected: a resolved address and a port)");
                 }
                 if (endpointDomain == null) {
                     // Without it every unknown endpoint name would be forwarded: leaked to the upstream.
-                    throw new IllegalArgumentException("endpointDomain: null (expected: the endpoint domain when forwarding to "
-                            + upstream + ")");
+                    throw new IllegalArgumentException(
+                            "endpointDomain: null (expected: the endpoint domain when forwarding to " + upstream + ")");
                 }
             }
             requireNonNull(forwardTimeout, "forwardTimeout");
@@ -142,9 +147,11 @@ public final class PrivateDnsServer implements AutoCloseable {
 
         /** Whether {@code name} (normalised) is the endpoint domain or under it. */
         boolean ours(String name) {
-            return endpointDomain != null && (name.equals(endpointDomain)
-                    || name.length() > endpointDomain.length() + 1 && name.endsWith(endpointDomain)
-                    && name.charAt(name.length() - endpointDomain.length() - 1) == '.');
+            return endpointDomain != null
+                    && (name.equals(endpointDomain)
+                            || name.length() > endpointDomain.length() + 1
+                                    && name.endsWith(endpointDomain)
+                                    && name.charAt(name.length() - endpointDomain.length() - 1) == '.');
         }
     }
 
@@ -170,7 +177,8 @@ public final class PrivateDnsServer implements AutoCloseable {
      * @param endpointDomain the domain of endpoint names: unknown names under it are NXDOMAIN
      * @param upstream the recursive resolver other names are forwarded to; null: refuse them
      */
-    public PrivateDnsServer(Function<String, List<InetAddress>> lookup, String endpointDomain, InetSocketAddress upstream) {
+    public PrivateDnsServer(
+            Function<String, List<InetAddress>> lookup, String endpointDomain, InetSocketAddress upstream) {
         this(lookup, Options.of(requireNonNull(endpointDomain, "endpointDomain"), upstream));
     }
 
@@ -195,7 +203,8 @@ public final class PrivateDnsServer implements AutoCloseable {
      * @throws BindException if UDP or TCP cannot be bound (nothing stays bound then)
      * @throws IllegalArgumentException if the upstream is this server itself (nothing stays bound)
      */
-    public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address) throws IOException, InterruptedException {
+    public InetSocketAddress bind(EventLoopGroup group, InetSocketAddress address)
+            throws IOException, InterruptedException {
         requireNonNull(group, "group");
         requireNonNull(address, "address");
         if (udp != null) {
@@ -211,13 +220,13 @@ public final class PrivateDnsServer implements AutoCloseable {
             if (!u.isSuccess()) {
                 throw bindFailure("UDP", address, u.cause());
             }
-            InetSocketAddress bound = new InetSocketAddress(address.getAddress(),
-                    ((InetSocketAddress) u.channel().localAddress()).getPort());
+            InetSocketAddress bound = new InetSocketAddress(
+                    address.getAddress(), ((InetSocketAddress) u.channel().localAddress()).getPort());
             if (isSelf(options.upstream(), bound)) {
                 // Every forwarded query would come back to be forwarded again, until the limit.
                 u.channel().close().syncUninterruptibly();
-                throw new IllegalArgumentException("upstream: " + options.upstream() + " (expected: another DNS server than "
-                        + "this one, which listens on " + bound + ")");
+                throw new IllegalArgumentException("upstream: " + options.upstream()
+                        + " (expected: another DNS server than " + "this one, which listens on " + bound + ")");
             }
             ChannelFuture t = tcpBootstrap(group).bind(bound).await();
             if (t.isSuccess()) {
@@ -228,8 +237,12 @@ public final class PrivateDnsServer implements AutoCloseable {
             }
             last = t.cause();
             u.channel().close().syncUninterruptibly();
-            log.debug("private DNS: TCP port {} taken after UDP bound it (attempt {} of {}): {}", bound.getPort(), attempt,
-                    attempts, String.valueOf(last));
+            log.debug(
+                    "private DNS: TCP port {} taken after UDP bound it (attempt {} of {}): {}",
+                    bound.getPort(),
+                    attempt,
+                    attempts,
+                    String.valueOf(last));
         }
         throw bindFailure("TCP", address, last);
     }
@@ -288,9 +301,13 @@ public final class PrivateDnsServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("decoder", new TcpDnsQueryDecoder(DnsRecordDecoder.DEFAULT, MAX_TCP_QUERY_BYTES));
+                        ch.pipeline()
+                                .addLast(
+                                        "decoder",
+                                        new TcpDnsQueryDecoder(DnsRecordDecoder.DEFAULT, MAX_TCP_QUERY_BYTES));
                         ch.pipeline().addLast("encoder", new TcpDnsResponseEncoder());
-                        ch.pipeline().addLast("answer", new TcpQueryHandler(answers, forwarder, options.tcpIdleTimeout()));
+                        ch.pipeline()
+                                .addLast("answer", new TcpQueryHandler(answers, forwarder, options.tcpIdleTimeout()));
                     }
                 });
     }

@@ -51,11 +51,17 @@ final class TcpQueryHandler extends ChannelInboundHandlerAdapter {
             idle.cancel(false);
         }
         long millis = idleTimeout.toMillis();
-        idle = ctx.executor().schedule(() -> {
-            log.debug("private DNS: TCP connection from {} closed: no complete query within {}s",
-                    ctx.channel().remoteAddress(), millis / 1000.0);
-            ctx.close();
-        }, millis, TimeUnit.MILLISECONDS);
+        idle = ctx.executor()
+                .schedule(
+                        () -> {
+                            log.debug(
+                                    "private DNS: TCP connection from {} closed: no complete query within {}s",
+                                    ctx.channel().remoteAddress(),
+                                    millis / 1000.0);
+                            ctx.close();
+                        },
+                        millis,
+                        TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -116,7 +122,10 @@ final class TcpQueryHandler extends ChannelInboundHandlerAdapter {
             if (f.isSuccess()) {
                 answerNext(ctx);
             } else {
-                log.debug("private DNS: TCP answer to {} not sent, closing: {}", from, f.cause().toString());
+                log.debug(
+                        "private DNS: TCP answer to {} not sent, closing: {}",
+                        from,
+                        f.cause().toString());
                 ctx.close();
             }
         });
@@ -136,7 +145,8 @@ final class TcpQueryHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        log.debug("private DNS: TCP connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
+        log.debug(
+                "private DNS: TCP connection from {} closed: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
     }
 }

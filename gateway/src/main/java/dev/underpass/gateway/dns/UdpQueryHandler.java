@@ -47,8 +47,14 @@ final class UdpQueryHandler extends SimpleChannelInboundHandler<DatagramDnsQuery
             throw e;
         }
         if (forward) {
-            forwarder.forward(ctx.channel().eventLoop(), query, response, Edns.udpLimit(Edns.optOf(query)), client,
-                    reply -> send(ctx, reply instanceof ByteBuf answer ? new DatagramPacket(answer, client) : reply, client));
+            forwarder.forward(
+                    ctx.channel().eventLoop(),
+                    query,
+                    response,
+                    Edns.udpLimit(Edns.optOf(query)),
+                    client,
+                    reply -> send(
+                            ctx, reply instanceof ByteBuf answer ? new DatagramPacket(answer, client) : reply, client));
         } else {
             send(ctx, response, client);
         }
@@ -62,7 +68,10 @@ final class UdpQueryHandler extends SimpleChannelInboundHandler<DatagramDnsQuery
         }
         ctx.writeAndFlush(answer).addListener(f -> {
             if (!f.isSuccess()) {
-                log.debug("private DNS: answer to {} not sent: {}", client, f.cause().toString());
+                log.debug(
+                        "private DNS: answer to {} not sent: {}",
+                        client,
+                        f.cause().toString());
             }
         });
     }
@@ -82,7 +91,11 @@ final class UdpQueryHandler extends SimpleChannelInboundHandler<DatagramDnsQuery
                 super.decode(ctx, packet, out);
             } catch (Exception e) {
                 // Also a response sent to us ("not a query"): answering it could start a loop.
-                log.debug("private DNS: malformed query of {} bytes from {} dropped: {}", bytes, packet.sender(), e.toString());
+                log.debug(
+                        "private DNS: malformed query of {} bytes from {} dropped: {}",
+                        bytes,
+                        packet.sender(),
+                        e.toString());
             }
         }
     }

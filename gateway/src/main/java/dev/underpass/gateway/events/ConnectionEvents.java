@@ -17,15 +17,28 @@ public interface ConnectionEvents {
     void started(long id, EndpointRoute route, Channel socket, HostAndPort target, long session, long acceptedNanos);
 
     /** A relayed connection ended; bytes and duration are the relay's. */
-    void ended(long id, EndpointRoute route, Channel socket, HostAndPort target, long session, StreamRelay relay,
-               StreamRelay.Outcome outcome, String detail);
+    void ended(
+            long id,
+            EndpointRoute route,
+            Channel socket,
+            HostAndPort target,
+            long session,
+            StreamRelay relay,
+            StreamRelay.Outcome outcome,
+            String detail);
 
     /**
      * A connection accepted and routed to an agent ended before it was relayed (the agent could not
      * dial, did not answer in time, went away; or the consumer left: {@code kind} null, not counted).
      */
-    void failed(long id, EndpointRoute route, Channel socket, HostAndPort target, String kind, String reason,
-                long acceptedNanos);
+    void failed(
+            long id,
+            EndpointRoute route,
+            Channel socket,
+            HostAndPort target,
+            String kind,
+            String reason,
+            long acceptedNanos);
 
     /** A connection already relaying on a standby stream is being aborted; its relay's end reports the rest. */
     void aborted(long id, EndpointRoute route, SocketAddress from, HostAndPort target, String kind, String reason);

@@ -2,14 +2,12 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -20,7 +18,9 @@ public final class AgentRegistry {
     private final AtomicInteger next = new AtomicInteger();
 
     void add(AgentSession session) {
-        byAccount.computeIfAbsent(session.account(), a -> new CopyOnWriteArrayList<>()).add(session);
+        byAccount
+                .computeIfAbsent(session.account(), a -> new CopyOnWriteArrayList<>())
+                .add(session);
     }
 
     void remove(AgentSession session) {
@@ -56,14 +56,18 @@ public final class AgentRegistry {
             }
         }
         if (serving.isEmpty()) {
-            return Choice.refused("no_agent", "no agent of account " + route.providerAccount() + " is connected and advertises "
-                    + route.addresses());
+            return Choice.refused(
+                    "no_agent",
+                    "no agent of account " + route.providerAccount() + " is connected and advertises "
+                            + route.addresses());
         }
         List<Choice> candidates = healthy;
         if (healthy.isEmpty()) {
             if (!route.failOpen()) {
-                return Choice.refused("all_unhealthy", "every target of port " + route.servicePort() + " is unhealthy and service "
-                        + route.service() + " fails closed");
+                return Choice.refused(
+                        "all_unhealthy",
+                        "every target of port " + route.servicePort() + " is unhealthy and service " + route.service()
+                                + " fails closed");
             }
             candidates = serving;
         }
@@ -82,7 +86,7 @@ public final class AgentRegistry {
     }
 
     /** Ends every session that authenticated with agent token {@code tokenId}, saying {@code why}. */
- public void closeSessionsOf(String tokenId, String why) {
+    public void closeSessionsOf(String tokenId, String why) {
         for (List<AgentSession> sessions : byAccount.values()) {
             for (AgentSession s : sessions) {
                 if (s.tokenId().equals(tokenId)) {

@@ -52,12 +52,16 @@ public final class AgentServer {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast("tls", ssl.newHandler(ch.alloc()));
-                        ch.pipeline().addLast("heartbeat", new IdleStateHandler(
-                                heartbeatTimeoutMillis, 0, 0, TimeUnit.MILLISECONDS));
+                        ch.pipeline()
+                                .addLast(
+                                        "heartbeat",
+                                        new IdleStateHandler(heartbeatTimeoutMillis, 0, 0, TimeUnit.MILLISECONDS));
                         ch.pipeline().addLast("alpn", new Alpn());
                     }
                 })
-                .bind(address).sync().channel();
+                .bind(address)
+                .sync()
+                .channel();
         return (InetSocketAddress) server.localAddress();
     }
 
@@ -79,10 +83,17 @@ public final class AgentServer {
     static String whyHandshakeFailed(Throwable cause) {
         String root = Causes.root(cause);
         String upper = root.toUpperCase(java.util.Locale.ROOT);
-        for (String alert : List.of("INTERNAL_ERROR", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN", "UNKNOWN_CA",
-                "CERTIFICATE_EXPIRED", "ACCESS_DENIED", "DECRYPT_ERROR")) {
+        for (String alert : List.of(
+                "INTERNAL_ERROR",
+                "BAD_CERTIFICATE",
+                "CERTIFICATE_UNKNOWN",
+                "UNKNOWN_CA",
+                "CERTIFICATE_EXPIRED",
+                "ACCESS_DENIED",
+                "DECRYPT_ERROR")) {
             if (upper.contains("ALERT_" + alert) || upper.contains("ALERT " + alert)) {
-                return "the agent refused the gateway's certificate (TLS alert " + alert.toLowerCase(java.util.Locale.ROOT)
+                return "the agent refused the gateway's certificate (TLS alert "
+                        + alert.toLowerCase(java.util.Locale.ROOT)
                         + "); the agent's log says why: most often it dials a name or address the certificate does not "
                         + "cover (add it to serverNames) or trusts another CA (--ca-file, --pin)";
             }
@@ -99,26 +110,33 @@ public final class AgentServer {
         @Override
         protected void configurePipeline(ChannelHandlerContext ctx, String protocol) {
             if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                streams.refusals().warn(RepeatedEvents.source(ctx.channel().remoteAddress()),
-                        "agent link from {} refused: TLS ALPN protocol '{}' (expected: h2)",
-                        ctx.channel().remoteAddress(), protocol);
+                streams.refusals()
+                        .warn(
+                                RepeatedEvents.source(ctx.channel().remoteAddress()),
+                                "agent link from {} refused: TLS ALPN protocol '{}' (expected: h2)",
+                                ctx.channel().remoteAddress(),
+                                protocol);
                 ctx.close();
                 return;
             }
             ctx.pipeline().addLast("h2", LinkSettings.serverCodec(maxStreams));
             ctx.pipeline().addLast("streams", new Http2MultiplexHandler(streams.dispatcher()));
             ctx.pipeline().addLast("link", streams.linkHandler());
-            ctx.channel().writeAndFlush(new DefaultHttp2WindowUpdateFrame(
-                    LinkSettings.CONNECTION_WINDOW_BYTES - LinkSettings.DEFAULT_WINDOW_BYTES));
+            ctx.channel()
+                    .writeAndFlush(new DefaultHttp2WindowUpdateFrame(
+                            LinkSettings.CONNECTION_WINDOW_BYTES - LinkSettings.DEFAULT_WINDOW_BYTES));
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
             // The failure event comes first; the base class would only see the exception later.
             if (evt instanceof SslHandshakeCompletionEvent done && !done.isSuccess()) {
-                streams.refusals().warn(RepeatedEvents.source(ctx.channel().remoteAddress()),
-                        "agent link from {} refused: TLS handshake failed: {}", ctx.channel().remoteAddress(),
-                        whyHandshakeFailed(done.cause()));
+                streams.refusals()
+                        .warn(
+                                RepeatedEvents.source(ctx.channel().remoteAddress()),
+                                "agent link from {} refused: TLS handshake failed: {}",
+                                ctx.channel().remoteAddress(),
+                                whyHandshakeFailed(done.cause()));
                 ctx.close();
                 return;
             }

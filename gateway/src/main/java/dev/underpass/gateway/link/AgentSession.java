@@ -1,13 +1,10 @@
 package dev.underpass.gateway.link;
 
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.ConnectionEvents;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.gateway.events.ConnectionEvents;
+import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
@@ -21,9 +18,9 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One authenticated agent connection: who it is, the targets it advertised, its control stream,
@@ -46,6 +43,7 @@ public final class AgentSession {
     private volatile Set<HostAndPort> targets = Set.of();
     /** Longest health reason kept and shown; an agent may send more. */
     private static final int MAX_REASON = 256;
+
     private final int version;
     private final ConnectionEvents events;
     // Connections routed to this session and not ended yet: pending, dialling or relaying.
@@ -56,8 +54,16 @@ public final class AgentSession {
     /** The agent's latest verdict per check id; a check without one is still initial. */
     private final Map<String, TargetHealth> health = new ConcurrentHashMap<>();
 
-    AgentSession(long id, String account, String tokenId, String tokenName, String agentName, Channel link,
-                 Http2StreamChannel control, int version, ConnectionEvents events) {
+    AgentSession(
+            long id,
+            String account,
+            String tokenId,
+            String tokenName,
+            String agentName,
+            Channel link,
+            Http2StreamChannel control,
+            int version,
+            ConnectionEvents events) {
         this.version = version;
         this.events = events;
         this.id = id;
@@ -77,7 +83,7 @@ public final class AgentSession {
         return account;
     }
 
-   public Channel link() {
+    public Channel link() {
         return link;
     }
 
@@ -121,7 +127,7 @@ public final class AgentSession {
     }
 
     /** A connection routed here no longer counts: it ended, failed, or went to another session. */
-   public void unrouted() {
+    public void unrouted() {
         outstanding.decrementAndGet();
     }
 
@@ -136,8 +142,11 @@ public final class AgentSession {
     void drain(String reason) {
         assert link.eventLoop().inEventLoop();
         draining = true;
-        GatewayLog.SESSIONS.info("{} draining ({}): {} connection(s) still open", this,
-                reason == null ? "no reason given" : reason, outstanding());
+        GatewayLog.SESSIONS.info(
+                "{} draining ({}): {} connection(s) still open",
+                this,
+                reason == null ? "no reason given" : reason,
+                outstanding());
         control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Draining()));
     }
 
@@ -148,7 +157,8 @@ public final class AgentSession {
      */
     void gatewayStopping(java.time.Duration reconnect) {
         if (version >= 2 && control.isActive()) {
-            control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Draining(reconnect.toMillis())));
+            control.writeAndFlush(
+                    ControlCodec.frame(control.alloc(), new ControlMessage.Draining(reconnect.toMillis())));
         }
     }
 
@@ -160,9 +170,10 @@ public final class AgentSession {
         Map<String, ControlMessage.Check> before = checks;
         checks = Map.copyOf(wanted);
         // A check whose definition changed starts over on the agent: its old verdict no longer holds.
-        health.keySet().removeIf(id -> !wanted.containsKey(id) || !wanted.get(id).equals(before.get(id)));
-        control.writeAndFlush(ControlCodec.frame(control.alloc(),
-                new ControlMessage.HealthChecks(List.copyOf(wanted.values()))));
+        health.keySet()
+                .removeIf(id -> !wanted.containsKey(id) || !wanted.get(id).equals(before.get(id)));
+        control.writeAndFlush(
+                ControlCodec.frame(control.alloc(), new ControlMessage.HealthChecks(List.copyOf(wanted.values()))));
         GatewayLog.SESSIONS.info("{} runs {} health check(s)", this, wanted.size());
     }
 
@@ -172,13 +183,19 @@ public final class AgentSession {
         if (check == null) {
             return; // a check replaced meanwhile
         }
-        String reason = h.reason() == null || h.reason().length() <= MAX_REASON ? h.reason()
+        String reason = h.reason() == null || h.reason().length() <= MAX_REASON
+                ? h.reason()
                 : h.reason().substring(0, MAX_REASON) + "...";
         TargetHealth now = new TargetHealth(h.healthy(), reason, Instant.now());
         TargetHealth before = health.put(h.check(), now);
         if (before == null || before.healthy() != h.healthy()) {
-            GatewayLog.SESSIONS.info("{} target {} ({}) is {}: {}", this, check.target(), h.check(),
-                    h.healthy() ? "healthy" : "unhealthy", reason);
+            GatewayLog.SESSIONS.info(
+                    "{} target {} ({}) is {}: {}",
+                    this,
+                    check.target(),
+                    h.check(),
+                    h.healthy() ? "healthy" : "unhealthy",
+                    reason);
         }
     }
 
@@ -199,16 +216,17 @@ public final class AgentSession {
     }
 
     /** One verdict of the agent about a target. */
-    record TargetHealth(boolean healthy, String reason, Instant since) {
-    }
+    record TargetHealth(boolean healthy, String reason, Instant since) {}
 
     /** Asks the agent to dial {@code p}'s target; the agent answers with a stream or dialFailed. */
     public void open(PendingConnection p) {
         pending.put(p.id(), p);
-        control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Open(p.id(), p.target().toString())))
+        control.writeAndFlush(ControlCodec.frame(
+                        control.alloc(),
+                        new ControlMessage.Open(p.id(), p.target().toString())))
                 .addListener(f -> {
                     if (!f.isSuccess()) {
-                       fail(p.id(), "session_lost", "control stream write failed: " + f.cause());
+                        fail(p.id(), "session_lost", "control stream write failed: " + f.cause());
                     }
                 });
     }
@@ -223,10 +241,10 @@ public final class AgentSession {
      * {@code kind} is the short reason counted in the metrics (null: not a failure to reach the
      * target, e.g. the consumer left), {@code reason} the one logged.
      */
-   public void fail(long connectionId, String kind, String reason) {
+    public void fail(long connectionId, String kind, String reason) {
         PendingConnection p = pending.remove(connectionId);
         if (p != null) {
-           unrouted();
+            unrouted();
             p.fail(events, kind, reason);
             return;
         }
@@ -238,8 +256,7 @@ public final class AgentSession {
     }
 
     /** A connection carried on a standby stream, for as long as a dialFailed may name it. */
-    private record Assigned(StreamRelay relay, EndpointRoute route, HostAndPort target, SocketAddress from) {
-    }
+    private record Assigned(StreamRelay relay, EndpointRoute route, HostAndPort target, SocketAddress from) {}
 
     /** Keeps a standby stream for a future connection; false when the session has enough. */
     boolean addStandby(Http2StreamChannel stream) {
@@ -279,14 +296,13 @@ public final class AgentSession {
     /** A connection of this session that got its data stream ended. */
     void finished(long connectionId) {
         assigned.remove(connectionId);
-       unrouted();
+        unrouted();
     }
-
 
     /** Fails every waiting consumer connection; called when the session ends. */
     void failAll(String reason) {
         for (Long id : pending.keySet()) {
-           fail(id, "session_lost", reason);
+            fail(id, "session_lost", reason);
         }
     }
 
@@ -298,8 +314,8 @@ public final class AgentSession {
     @Override
     public String toString() {
         // Not "token=...": the logging layer masks what follows such names, and these are no secrets.
-        return "agent session " + id + " (account=" + account + ", " + credentialKind() + " " + tokenName + " " + tokenId
-                + ", agent=" + agentName + ")";
+        return "agent session " + id + " (account=" + account + ", " + credentialKind() + " " + tokenName + " "
+                + tokenId + ", agent=" + agentName + ")";
     }
 
     /** What the session authenticated with, by its id's prefix. */

@@ -1,17 +1,13 @@
 package dev.underpass.gateway.link;
 
 import dev.underpass.controlplane.api.ProblemMapper;
-import dev.underpass.gateway.auth.AgentCertificates;
-import dev.underpass.gateway.auth.AgentCredentials;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.ConnectionEvents;
-import dev.underpass.gateway.auth.AgentCertificates;
-import dev.underpass.gateway.auth.AgentCredentials;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.ConnectionEvents;
+import dev.underpass.controlplane.core.Refused;
 import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.credential.AgentTokens;
-import dev.underpass.controlplane.core.Refused;
+import dev.underpass.gateway.auth.AgentCertificates;
+import dev.underpass.gateway.auth.AgentCredentials;
+import dev.underpass.gateway.events.ConnectionEvents;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
@@ -63,14 +59,21 @@ public final class AgentStreams {
     private final AtomicLong sessionIds = new AtomicLong();
     /** Told of every advertise, so that the session gets its health checks. */
     private final Consumer<AgentSession> onAdvertise;
+
     private final ConnectionEvents events;
     /** Refusals of links and enrollments, one line per source and interval: junk on the agent port comes in floods. */
     private final RepeatedEvents refusals;
     /** Client certificates and enrollment (ADR 0015); null: agents authenticate with tokens and JWTs only. */
     private final AgentCertificates certificates;
 
-    public AgentStreams(AgentCredentials credentials, AgentCertificates certificates, Executor verifier, AgentRegistry registry,
-                        Consumer<AgentSession> onAdvertise, ConnectionEvents events, RepeatedEvents refusals) {
+    public AgentStreams(
+            AgentCredentials credentials,
+            AgentCertificates certificates,
+            Executor verifier,
+            AgentRegistry registry,
+            Consumer<AgentSession> onAdvertise,
+            ConnectionEvents events,
+            RepeatedEvents refusals) {
         this.certificates = certificates;
         this.refusals = refusals;
         this.events = events;
@@ -118,8 +121,12 @@ public final class AgentStreams {
             if (!authenticated && !(Protocol.SESSION_PATH.equals(path) && "POST".equals(method))) {
                 // Before a session, a link may only open one; anything else ends it, so that an
                 // anonymous client cannot keep a link busy with requests.
-                refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent link from {} refused: {} {} before a session",
-                        stream.parent().remoteAddress(), method, path);
+                refusals.warn(
+                        RepeatedEvents.source(stream.parent().remoteAddress()),
+                        "agent link from {} refused: {} {} before a session",
+                        stream.parent().remoteAddress(),
+                        method,
+                        path);
                 refuse(stream, 401, "Unauthorized", "open a session on " + Protocol.SESSION_PATH + " first");
             } else if (!"POST".equals(method)) {
                 Problems.send(stream, 405, "Method not allowed", "method " + method + " (expected: POST)");
@@ -128,8 +135,11 @@ public final class AgentStreams {
             } else if (Protocol.STREAM_PATH.equals(path)) {
                 openDataStream(ctx, stream, frame);
             } else {
-                Problems.send(stream, 404, "Not found", "path " + path + " (expected: "
-                        + Protocol.SESSION_PATH + " or " + Protocol.STREAM_PATH + ")");
+                Problems.send(
+                        stream,
+                        404,
+                        "Not found",
+                        "path " + path + " (expected: " + Protocol.SESSION_PATH + " or " + Protocol.STREAM_PATH + ")");
             }
         }
     }
@@ -145,10 +155,17 @@ public final class AgentStreams {
         int version = ProtocolVersions.choose(ProtocolVersions.parse(offered), Protocol.VERSIONS);
         if (version == 0) {
             String spoken = ProtocolVersions.format(Protocol.VERSIONS);
-            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: agent speaks protocol version {}, gateway speaks {}",
-                    from, offered, spoken);
-            refuse(stream, 426, "Protocol version mismatch", "agent speaks underpass-protocol " + offered
-                    + ", gateway speaks " + spoken);
+            refusals.warn(
+                    RepeatedEvents.source(from),
+                    "agent link from {} refused: agent speaks protocol version {}, gateway speaks {}",
+                    from,
+                    offered,
+                    spoken);
+            refuse(
+                    stream,
+                    426,
+                    "Protocol version mismatch",
+                    "agent speaks underpass-protocol " + offered + ", gateway speaks " + spoken);
             return;
         }
         X509Certificate peer = certificates == null ? null : AgentCertificates.peer(link);
@@ -158,11 +175,16 @@ public final class AgentStreams {
         }
         CharSequence auth = h.get("authorization");
         String token = auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
-                ? auth.toString().substring(7).trim() : null;
+                ? auth.toString().substring(7).trim()
+                : null;
         if (token == null) {
             refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: no agent token", from);
-            refuse(stream, 401, "Unauthorized", "no agent token (expected: an Authorization header with Bearer upa_..., or Bearer "
-                    + "<OIDC token> with " + Protocol.HEADER_IDENTITY + ": wid-...)");
+            refuse(
+                    stream,
+                    401,
+                    "Unauthorized",
+                    "no agent token (expected: an Authorization header with Bearer upa_..., or Bearer "
+                            + "<OIDC token> with " + Protocol.HEADER_IDENTITY + ": wid-...)");
             return;
         }
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
@@ -178,36 +200,56 @@ public final class AgentStreams {
         try {
             check = CompletableFuture.supplyAsync(() -> credentials.verify(token, identity, from), verifier);
         } catch (RejectedExecutionException busy) {
-            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: too many sessions waiting for their token check", from);
+            refusals.warn(
+                    RepeatedEvents.source(from),
+                    "agent link from {} refused: too many sessions waiting for their token check",
+                    from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent tokens; retry");
             return;
         }
-        check.whenCompleteAsync((result, failure) -> {
-            if (failure != null && failure.getCause() instanceof Refused e && e.kind() == Refused.Kind.TOO_MANY_ATTEMPTS) {
-                // A wrong token from a source or with a prefix over its limit of failures. AuthFailures logs these, sparingly,
-                // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
-                Problems.send(stream, 429, "Too many requests", e.getMessage(), ProblemMapper.headers(e))
-                        .addListener(f -> stream.parent().close());
-            } else if (failure != null) {
-                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: cannot check its token: {}", from, failure.toString());
-                refuse(stream, 503, "Service unavailable", "the gateway cannot check agent tokens right now; retry");
-            } else if (!result.accepted()) {
-                // One line naming the source and the reason (for a JWT: the identity, the issuer, what failed).
-                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.reason());
-                refuse(stream, result.status(), result.status() == 401 ? "Unauthorized" : "Service unavailable",
-                        result.reason());
-            } else if (stream.isActive()) {
-                establish(ctx, stream, h, result.identity(), version);
-            }
-        }, stream.eventLoop());
+        check.whenCompleteAsync(
+                (result, failure) -> {
+                    if (failure != null
+                            && failure.getCause() instanceof Refused e
+                            && e.kind() == Refused.Kind.TOO_MANY_ATTEMPTS) {
+                        // A wrong token from a source or with a prefix over its limit of failures. AuthFailures logs
+                        // these, sparingly,
+                        // so that a flood of them cannot flood the log; the agent logs the detail and backs off.
+                        Problems.send(stream, 429, "Too many requests", e.getMessage(), ProblemMapper.headers(e))
+                                .addListener(f -> stream.parent().close());
+                    } else if (failure != null) {
+                        refusals.warn(
+                                RepeatedEvents.source(from),
+                                "agent link from {} refused: cannot check its token: {}",
+                                from,
+                                failure.toString());
+                        refuse(
+                                stream,
+                                503,
+                                "Service unavailable",
+                                "the gateway cannot check agent tokens right now; retry");
+                    } else if (!result.accepted()) {
+                        // One line naming the source and the reason (for a JWT: the identity, the issuer, what failed).
+                        refusals.warn(
+                                RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.reason());
+                        refuse(
+                                stream,
+                                result.status(),
+                                result.status() == 401 ? "Unauthorized" : "Service unavailable",
+                                result.reason());
+                    } else if (stream.isActive()) {
+                        establish(ctx, stream, h, result.identity(), version);
+                    }
+                },
+                stream.eventLoop());
     }
 
     /**
      * A session for an agent whose client certificate the TLS handshake verified against the agent
      * CA: the store says whose it is (unknown, revoked and expired ones are refused), off the loop.
      */
-    private void openWithCertificate(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, int version,
-                                     X509Certificate peer) {
+    private void openWithCertificate(
+            ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, int version, X509Certificate peer) {
         Channel link = stream.parent();
         SocketAddress from = link.remoteAddress();
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
@@ -220,21 +262,35 @@ public final class AgentStreams {
         try {
             check = CompletableFuture.supplyAsync(() -> c.check(peer), verifier);
         } catch (RejectedExecutionException busy) {
-            refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: too many sessions waiting for their credential check", from);
+            refusals.warn(
+                    RepeatedEvents.source(from),
+                    "agent link from {} refused: too many sessions waiting for their credential check",
+                    from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent credentials; retry");
             return;
         }
-        check.whenCompleteAsync((result, failure) -> {
-            if (failure != null) {
-                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: cannot check its certificate: {}", from, failure.toString());
-                refuse(stream, 503, "Service unavailable", "the gateway cannot check agent certificates right now; retry");
-            } else if (result.identity() == null) {
-                refusals.warn(RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.refusal());
-                refuse(stream, 401, "Unauthorized", result.refusal());
-            } else if (stream.isActive()) {
-                establish(ctx, stream, h, result.identity(), version);
-            }
-        }, stream.eventLoop());
+        check.whenCompleteAsync(
+                (result, failure) -> {
+                    if (failure != null) {
+                        refusals.warn(
+                                RepeatedEvents.source(from),
+                                "agent link from {} refused: cannot check its certificate: {}",
+                                from,
+                                failure.toString());
+                        refuse(
+                                stream,
+                                503,
+                                "Service unavailable",
+                                "the gateway cannot check agent certificates right now; retry");
+                    } else if (result.identity() == null) {
+                        refusals.warn(
+                                RepeatedEvents.source(from), "agent link from {} refused: {}", from, result.refusal());
+                        refuse(stream, 401, "Unauthorized", result.refusal());
+                    } else if (stream.isActive()) {
+                        establish(ctx, stream, h, result.identity(), version);
+                    }
+                },
+                stream.eventLoop());
     }
 
     /**
@@ -245,11 +301,18 @@ public final class AgentStreams {
     private void secondStreamBeforeSession(Http2StreamChannel stream, String what) {
         Channel link = stream.parent();
         if (link.attr(REFUSED_EXTRA).setIfAbsent(Boolean.TRUE) == null) {
-            refusals.warn(RepeatedEvents.source(link.remoteAddress()), "agent link from {} refused: a second stream ({}) "
-                    + "before a session", link.remoteAddress(), what);
+            refusals.warn(
+                    RepeatedEvents.source(link.remoteAddress()),
+                    "agent link from {} refused: a second stream ({}) " + "before a session",
+                    link.remoteAddress(),
+                    what);
         }
-        refuse(stream, 409, "Conflict", "this link already opened its one stream before a session (expected: one "
-                + "enrollment or session request per link; open a new link)");
+        refuse(
+                stream,
+                409,
+                "Conflict",
+                "this link already opened its one stream before a session (expected: one "
+                        + "enrollment or session request per link; open a new link)");
     }
 
     /**
@@ -260,13 +323,21 @@ public final class AgentStreams {
     private void enroll(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
         Channel link = stream.parent();
         if (link.attr(VERIFYING).setIfAbsent(Boolean.TRUE) != null) {
-            secondStreamBeforeSession(stream, frame.headers().method() + " " + frame.headers().path());
+            secondStreamBeforeSession(
+                    stream, frame.headers().method() + " " + frame.headers().path());
             return;
         }
         String token = EnrollStream.bearer(frame.headers().get("authorization"));
         if (token == null) {
-            refusals.warn(RepeatedEvents.source(link.remoteAddress()), "agent enrollment from {} refused: no enrollment token", link.remoteAddress());
-            refuse(stream, 401, "Unauthorized", "no enrollment token (expected: an Authorization header with Bearer upe_...)");
+            refusals.warn(
+                    RepeatedEvents.source(link.remoteAddress()),
+                    "agent enrollment from {} refused: no enrollment token",
+                    link.remoteAddress());
+            refuse(
+                    stream,
+                    401,
+                    "Unauthorized",
+                    "no enrollment token (expected: an Authorization header with Bearer upe_...)");
         } else if (frame.isEndStream()) {
             EnrollStream.noBody(stream, refusals);
         } else {
@@ -274,12 +345,24 @@ public final class AgentStreams {
         }
     }
 
-    private void establish(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2Headers h, AgentTokens.Identity identity,
-                           int version) {
+    private void establish(
+            ChannelHandlerContext ctx,
+            Http2StreamChannel stream,
+            Http2Headers h,
+            AgentTokens.Identity identity,
+            int version) {
         Channel link = stream.parent();
         CharSequence agentName = h.get(Protocol.HEADER_AGENT);
-        AgentSession session = new AgentSession(sessionIds.incrementAndGet(), identity.account(), identity.tokenId(),
-                identity.tokenName(), agentName == null ? "unnamed" : agentName.toString(), link, stream, version, events);
+        AgentSession session = new AgentSession(
+                sessionIds.incrementAndGet(),
+                identity.account(),
+                identity.tokenId(),
+                identity.tokenName(),
+                agentName == null ? "unnamed" : agentName.toString(),
+                link,
+                stream,
+                version,
+                events);
         link.attr(SESSION).set(session);
         ctx.pipeline().addLast("control-content", new DataFrameContent());
         ControlCodec.addDecoder(ctx.pipeline());
@@ -294,12 +377,14 @@ public final class AgentStreams {
         ok.set(Protocol.HEADER_ACCOUNT, session.account());
         ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(version));
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
-        GatewayLog.SESSIONS.info("{} established from {} (protocol version {})", session, link.remoteAddress(), version);
+        GatewayLog.SESSIONS.info(
+                "{} established from {} (protocol version {})", session, link.remoteAddress(), version);
     }
 
     /** Answers with a problem and then closes the link: it has no business staying open. */
     private static void refuse(Http2StreamChannel stream, int status, String title, String detail) {
-        Problems.send(stream, status, title, detail).addListener(f -> stream.parent().close());
+        Problems.send(stream, status, title, detail)
+                .addListener(f -> stream.parent().close());
     }
 
     private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
@@ -309,8 +394,11 @@ public final class AgentStreams {
             ctx.pipeline().remove(ctx.handler());
             stream.config().setAutoRead(false); // nothing comes from the agent before the answer
             if (!session.addStandby(stream)) {
-                Problems.send(stream, 503, "Service unavailable", "this session already has "
-                        + Protocol.MAX_STANDBY_STREAMS + " standby streams");
+                Problems.send(
+                        stream,
+                        503,
+                        "Service unavailable",
+                        "this session already has " + Protocol.MAX_STANDBY_STREAMS + " standby streams");
             }
             return;
         }
@@ -319,7 +407,11 @@ public final class AgentStreams {
         try {
             id = Long.parseLong(String.valueOf(idText));
         } catch (NumberFormatException e) {
-            Problems.send(stream, 400, "Bad request", Protocol.HEADER_CONNECTION_ID + ": " + idText + " (expected: a number)");
+            Problems.send(
+                    stream,
+                    400,
+                    "Bad request",
+                    Protocol.HEADER_CONNECTION_ID + ": " + idText + " (expected: a number)");
             return;
         }
         PendingConnection p = session.claim(id);
@@ -329,7 +421,8 @@ public final class AgentStreams {
         }
         p.cancelTimeout();
         ctx.pipeline().remove(ctx.handler());
-        ConnectionStart.relay(session, stream, ConnectionStart.ok(), id, p.route(), p.target(), p.socket(), p.acceptedNanos());
+        ConnectionStart.relay(
+                session, stream, ConnectionStart.ok(), id, p.route(), p.target(), p.socket(), p.acceptedNanos());
         if (frame.isEndStream()) {
             // The agent's target sent its FIN before any byte: pass that half-close on.
             stream.pipeline().fireChannelRead(frame);
@@ -393,8 +486,12 @@ public final class AgentStreams {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             switch ((ControlMessage) msg) {
                 case ControlMessage.Advertise a -> advertise(ctx, a);
-                case ControlMessage.DialFailed f -> session.fail(f.connection(), f.error().name(),
-                        "agent could not reach the target: " + f.error() + (f.detail() == null ? "" : " (" + f.detail() + ")"));
+                case ControlMessage.DialFailed f ->
+                    session.fail(
+                            f.connection(),
+                            f.error().name(),
+                            "agent could not reach the target: " + f.error()
+                                    + (f.detail() == null ? "" : " (" + f.detail() + ")"));
                 case ControlMessage.Health h -> {
                     requireVersion2(h);
                     session.health(h);
@@ -423,8 +520,8 @@ public final class AgentStreams {
 
         private void advertise(ChannelHandlerContext ctx, ControlMessage.Advertise a) {
             if (a.targets().size() > Protocol.MAX_ADVERTISED_TARGETS) {
-                throw new IllegalArgumentException("advertise.targets: " + a.targets().size()
-                        + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS + ")");
+                throw new IllegalArgumentException("advertise.targets: "
+                        + a.targets().size() + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS + ")");
             }
             Set<HostAndPort> targets = new LinkedHashSet<>();
             for (String t : a.targets()) {
@@ -436,8 +533,12 @@ public final class AgentStreams {
                 registered = true;
             }
             onAdvertise.accept(session);
-            GatewayLog.SESSIONS.info("{} advertised {} target(s): {} (agent version {})",
-                    session, targets.size(), targets, a.agentVersion());
+            GatewayLog.SESSIONS.info(
+                    "{} advertised {} target(s): {} (agent version {})",
+                    session,
+                    targets.size(),
+                    targets,
+                    a.agentVersion());
         }
 
         @Override
@@ -453,10 +554,13 @@ public final class AgentStreams {
             if (evt instanceof IdleStateEvent) {
                 AgentSession s = ctx.channel().attr(SESSION).get();
                 if (s == null) {
-                    refusals.warn(RepeatedEvents.source(ctx.channel().remoteAddress()), "agent link from {} closed: no frame "
-                            + "within the heartbeat timeout and no session", ctx.channel().remoteAddress());
+                    refusals.warn(
+                            RepeatedEvents.source(ctx.channel().remoteAddress()),
+                            "agent link from {} closed: no frame " + "within the heartbeat timeout and no session",
+                            ctx.channel().remoteAddress());
                 } else {
-                    GatewayLog.SESSIONS.warn("{}: no frame from the agent within the heartbeat timeout, closing the link", s);
+                    GatewayLog.SESSIONS.warn(
+                            "{}: no frame from the agent within the heartbeat timeout, closing the link", s);
                 }
                 ctx.close();
                 return;
@@ -468,8 +572,11 @@ public final class AgentStreams {
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             AgentSession s = ctx.channel().attr(SESSION).get();
             if (s == null) {
-                refusals.warn(RepeatedEvents.source(ctx.channel().remoteAddress()), "agent link from {} closed: {}",
-                        ctx.channel().remoteAddress(), Causes.root(cause));
+                refusals.warn(
+                        RepeatedEvents.source(ctx.channel().remoteAddress()),
+                        "agent link from {} closed: {}",
+                        ctx.channel().remoteAddress(),
+                        Causes.root(cause));
             } else {
                 GatewayLog.SESSIONS.warn("{}: link error, closing: {}", s, Causes.root(cause));
             }
@@ -482,7 +589,9 @@ public final class AgentStreams {
             if (s != null) {
                 registry.remove(s);
                 s.failAll("agent session " + s.id() + " ended before the agent opened the stream");
-                GatewayLog.SESSIONS.info("{} closed after {}s", s,
+                GatewayLog.SESSIONS.info(
+                        "{} closed after {}s",
+                        s,
                         Duration.between(s.since(), java.time.Instant.now()).toSeconds());
             }
             ctx.fireChannelInactive();

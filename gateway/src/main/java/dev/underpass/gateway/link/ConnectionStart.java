@@ -1,9 +1,6 @@
 package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.StreamRelay;
 import io.netty.channel.Channel;
@@ -18,12 +15,18 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
  * reports its start and its end.
  */
 public final class ConnectionStart {
-    private ConnectionStart() {
-    }
+    private ConnectionStart() {}
 
     /** Answers the stream with {@code answer} (a 200) and relays the consumer socket over it. */
-    static StreamRelay relay(AgentSession session, Http2StreamChannel stream, Http2Headers answer, long id,
-                             EndpointRoute r, HostAndPort target, Channel socket, long acceptedNanos) {
+    static StreamRelay relay(
+            AgentSession session,
+            Http2StreamChannel stream,
+            Http2Headers answer,
+            long id,
+            EndpointRoute r,
+            HostAndPort target,
+            Channel socket,
+            long acceptedNanos) {
         stream.config().setAutoRead(false);
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(answer));
         session.events().started(id, r, socket, target, session.id(), acceptedNanos);

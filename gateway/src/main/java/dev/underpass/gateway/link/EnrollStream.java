@@ -1,12 +1,10 @@
 package dev.underpass.gateway.link;
 
 import dev.underpass.controlplane.api.ProblemMapper;
-import dev.underpass.gateway.auth.AgentCertificates;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.auth.AgentCertificates;
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.credential.AgentEnrollments;
+import dev.underpass.gateway.auth.AgentCertificates;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.Enrollment;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
@@ -50,12 +48,16 @@ public final class EnrollStream extends ChannelInboundHandlerAdapter {
     /** The token of an {@code authorization: Bearer upe_...} header, or null. */
     static String bearer(CharSequence auth) {
         return auth != null && auth.length() > 7 && auth.toString().regionMatches(true, 0, "Bearer ", 0, 7)
-                ? auth.toString().substring(7).trim() : null;
+                ? auth.toString().substring(7).trim()
+                : null;
     }
 
     /** Answers a request that ended with its headers: it has no certificate request. */
     static void noBody(Http2StreamChannel stream, RepeatedEvents refusals) {
-        refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent enrollment from {} refused: no certificate request", stream.parent().remoteAddress());
+        refusals.warn(
+                RepeatedEvents.source(stream.parent().remoteAddress()),
+                "agent enrollment from {} refused: no certificate request",
+                stream.parent().remoteAddress());
         refuse(stream, 400, "Bad request", "no certificate request (expected: a PEM PKCS#10 request as the body)");
     }
 
@@ -69,10 +71,17 @@ public final class EnrollStream extends ChannelInboundHandlerAdapter {
             Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
             if (body.size() + content.readableBytes() > Enrollment.MAX_REQUEST_BYTES) {
                 done = true;
-                refusals.warn(RepeatedEvents.source(stream.parent().remoteAddress()), "agent enrollment from {} refused: request over {} bytes",
-                        stream.parent().remoteAddress(), Enrollment.MAX_REQUEST_BYTES);
-                refuse(stream, 413, "Request too large", "certificate request over " + Enrollment.MAX_REQUEST_BYTES
-                        + " bytes (expected: one PEM PKCS#10 request)");
+                refusals.warn(
+                        RepeatedEvents.source(stream.parent().remoteAddress()),
+                        "agent enrollment from {} refused: request over {} bytes",
+                        stream.parent().remoteAddress(),
+                        Enrollment.MAX_REQUEST_BYTES);
+                refuse(
+                        stream,
+                        413,
+                        "Request too large",
+                        "certificate request over " + Enrollment.MAX_REQUEST_BYTES
+                                + " bytes (expected: one PEM PKCS#10 request)");
                 return;
             }
             body.writeBytes(ByteBufUtil.getBytes(content));
@@ -92,38 +101,62 @@ public final class EnrollStream extends ChannelInboundHandlerAdapter {
         try {
             signed = CompletableFuture.supplyAsync(() -> certificates.enroll(token, from, csr), verifier);
         } catch (RejectedExecutionException busy) {
-            refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} refused: too many credential checks waiting", from);
+            refusals.warn(
+                    RepeatedEvents.source(from),
+                    "agent enrollment from {} refused: too many credential checks waiting",
+                    from);
             refuse(stream, 503, "Service unavailable", "the gateway is checking too many agent credentials; retry");
             return;
         }
-        signed.whenCompleteAsync((issued, failure) -> {
-            Throwable cause = failure != null && failure.getCause() != null ? failure.getCause() : failure;
-            if (cause instanceof Refused e) {
-                int status = ProblemMapper.status(e);
-                if (status != 429) { // AuthFailures logs those, sparingly
-                    refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} refused: {}", from, e.getMessage());
-                }
-                Problems.send(stream, status, status == 400 ? "Bad request" : status == 429
-                        ? "Too many requests" : "Unauthorized", e.getMessage(), ProblemMapper.headers(e))
-                        .addListener(f -> stream.parent().close());
-            } else if (cause != null) {
-                refusals.warn(RepeatedEvents.source(from), "agent enrollment from {} failed: {}", from, cause.toString());
-                refuse(stream, 503, "Service unavailable", "the gateway cannot enroll agents right now; retry");
-            } else {
-                GatewayLog.SESSIONS.info("agent enrollment from {}: issued certificate serial {}, valid until {}", from,
-                        issued.serial(), issued.notAfter());
-                DefaultHttp2Headers h = new DefaultHttp2Headers();
-                h.status("201");
-                h.set("content-type", Enrollment.CONTENT_TYPE_CHAIN);
-                stream.write(new DefaultHttp2HeadersFrame(h));
-                stream.writeAndFlush(new DefaultHttp2DataFrame(
-                                Unpooled.wrappedBuffer(issued.pemChain().getBytes(StandardCharsets.US_ASCII)), true))
-                        .addListener(f -> stream.parent().close());
-            }
-        }, stream.eventLoop());
+        signed.whenCompleteAsync(
+                (issued, failure) -> {
+                    Throwable cause = failure != null && failure.getCause() != null ? failure.getCause() : failure;
+                    if (cause instanceof Refused e) {
+                        int status = ProblemMapper.status(e);
+                        if (status != 429) { // AuthFailures logs those, sparingly
+                            refusals.warn(
+                                    RepeatedEvents.source(from),
+                                    "agent enrollment from {} refused: {}",
+                                    from,
+                                    e.getMessage());
+                        }
+                        Problems.send(
+                                        stream,
+                                        status,
+                                        status == 400
+                                                ? "Bad request"
+                                                : status == 429 ? "Too many requests" : "Unauthorized",
+                                        e.getMessage(),
+                                        ProblemMapper.headers(e))
+                                .addListener(f -> stream.parent().close());
+                    } else if (cause != null) {
+                        refusals.warn(
+                                RepeatedEvents.source(from),
+                                "agent enrollment from {} failed: {}",
+                                from,
+                                cause.toString());
+                        refuse(stream, 503, "Service unavailable", "the gateway cannot enroll agents right now; retry");
+                    } else {
+                        GatewayLog.SESSIONS.info(
+                                "agent enrollment from {}: issued certificate serial {}, valid until {}",
+                                from,
+                                issued.serial(),
+                                issued.notAfter());
+                        DefaultHttp2Headers h = new DefaultHttp2Headers();
+                        h.status("201");
+                        h.set("content-type", Enrollment.CONTENT_TYPE_CHAIN);
+                        stream.write(new DefaultHttp2HeadersFrame(h));
+                        stream.writeAndFlush(new DefaultHttp2DataFrame(
+                                        Unpooled.wrappedBuffer(issued.pemChain().getBytes(StandardCharsets.US_ASCII)),
+                                        true))
+                                .addListener(f -> stream.parent().close());
+                    }
+                },
+                stream.eventLoop());
     }
 
     private static void refuse(Http2StreamChannel stream, int status, String title, String detail) {
-        Problems.send(stream, status, title, detail).addListener(f -> stream.parent().close());
+        Problems.send(stream, status, title, detail)
+                .addListener(f -> stream.parent().close());
     }
 }

@@ -1,10 +1,9 @@
 package dev.underpass.gateway.link;
 
-import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.Services;
+import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
@@ -42,15 +41,16 @@ public final class HealthCheckPush implements AutoCloseable {
     private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("underpass-health-checks").daemon().factory());
 
-    public HealthCheckPush(Function<String, List<Services.TargetCheck>> checksOf, AgentRegistry registry, GatewayMetrics metrics) {
+    public HealthCheckPush(
+            Function<String, List<Services.TargetCheck>> checksOf, AgentRegistry registry, GatewayMetrics metrics) {
         this.metrics = metrics;
         this.checksOf = checksOf;
         this.registry = registry;
     }
 
     public void start() {
-        thread.scheduleWithFixedDelay(this::pushAll, POLL_INTERVAL.toMillis(), POLL_INTERVAL.toMillis(),
-                TimeUnit.MILLISECONDS);
+        thread.scheduleWithFixedDelay(
+                this::pushAll, POLL_INTERVAL.toMillis(), POLL_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** A session advertised its targets: send it its checks soon. */
@@ -93,7 +93,10 @@ public final class HealthCheckPush implements AutoCloseable {
         try {
             pass.run();
         } catch (RuntimeException e) {
-            log.warn("sending health checks to agents failed, retried in {}s: {}", POLL_INTERVAL.toSeconds(), e.toString());
+            log.warn(
+                    "sending health checks to agents failed, retried in {}s: {}",
+                    POLL_INTERVAL.toSeconds(),
+                    e.toString());
         }
     }
 
@@ -103,14 +106,21 @@ public final class HealthCheckPush implements AutoCloseable {
             if (s.serves(HostAndPort.parse(c.target()))) {
                 served.add(message(c));
                 String account = s.account();
-                metrics.targetHealth(account + "/" + c.service(), c.target(),
-                        () -> registry.sessionsOf(account).stream().filter(x -> x.healthy(c.id())).count());
+                metrics.targetHealth(
+                        account + "/" + c.service(),
+                        c.target(),
+                        () -> registry.sessionsOf(account).stream()
+                                .filter(x -> x.healthy(c.id()))
+                                .count());
             }
         }
         List<ControlMessage.Check> sent = fitting(served);
         if (sent.size() < served.size()) {
-            log.warn("{} serves {} checked targets, more than one healthChecks message holds; {} are not checked", s,
-                    served.size(), served.size() - sent.size());
+            log.warn(
+                    "{} serves {} checked targets, more than one healthChecks message holds; {} are not checked",
+                    s,
+                    served.size(),
+                    served.size() - sent.size());
         }
         Map<String, ControlMessage.Check> wanted = new LinkedHashMap<>();
         sent.forEach(c -> wanted.put(c.id(), c));
@@ -136,8 +146,16 @@ public final class HealthCheckPush implements AutoCloseable {
 
     private static ControlMessage.Check message(Services.TargetCheck c) {
         HealthCheck h = c.check();
-        return new ControlMessage.Check(c.id(), c.target(), h.protocol(), h.path(), h.matcher(),
-                h.intervalSeconds() * 1000L, h.timeoutSeconds() * 1000L, h.healthyThreshold(), h.unhealthyThreshold());
+        return new ControlMessage.Check(
+                c.id(),
+                c.target(),
+                h.protocol(),
+                h.path(),
+                h.matcher(),
+                h.intervalSeconds() * 1000L,
+                h.timeoutSeconds() * 1000L,
+                h.healthyThreshold(),
+                h.unhealthyThreshold());
     }
 
     /** What the live sessions of an account say about one check's target, for the API. */

@@ -2,7 +2,6 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.StreamRelay;
 import io.netty.channel.Channel;

@@ -15,15 +15,15 @@ import java.util.Map;
  * document ({@link ProblemJson}), so details that quote what the peer sent are masked the same way.
  */
 final class Problems {
-    private Problems() {
-    }
+    private Problems() {}
 
     static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail) {
         return send(stream, status, title, detail, Map.of());
     }
 
     /** With {@code headers} besides the status and content type, such as {@code retry-after}. */
-    static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail, Map<String, String> headers) {
+    static ChannelFuture send(
+            Http2StreamChannel stream, int status, String title, String detail, Map<String, String> headers) {
         byte[] bytes = ProblemJson.of(status, title, detail).bytes();
         DefaultHttp2Headers h = new DefaultHttp2Headers();
         h.status(Integer.toString(status));

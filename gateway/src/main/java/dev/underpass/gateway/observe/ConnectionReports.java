@@ -26,32 +26,68 @@ public final class ConnectionReports implements ConnectionEvents {
     }
 
     @Override
-    public void started(long id, EndpointRoute r, Channel socket, HostAndPort target, long session, long acceptedNanos) {
-        GatewayLog.CONNECTIONS.debug("connection {} endpoint={} port={} from={} target={} on session {} ({} us)",
-                id, r.endpoint(), r.servicePort(), socket.remoteAddress(), target, session,
+    public void started(
+            long id, EndpointRoute r, Channel socket, HostAndPort target, long session, long acceptedNanos) {
+        GatewayLog.CONNECTIONS.debug(
+                "connection {} endpoint={} port={} from={} target={} on session {} ({} us)",
+                id,
+                r.endpoint(),
+                r.servicePort(),
+                socket.remoteAddress(),
+                target,
+                session,
                 (System.nanoTime() - acceptedNanos) / 1000);
         metrics.started(r, acceptedNanos);
     }
 
     @Override
-    public void ended(long id, EndpointRoute r, Channel socket, HostAndPort target, long session, StreamRelay relay,
-                      StreamRelay.Outcome outcome, String detail) {
+    public void ended(
+            long id,
+            EndpointRoute r,
+            Channel socket,
+            HostAndPort target,
+            long session,
+            StreamRelay relay,
+            StreamRelay.Outcome outcome,
+            String detail) {
         metrics.ended(r, relay, outcome);
         audit.relayed(r, socket, relay, outcome, detail);
-        GatewayLog.CONNECTIONS.info("connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
-                + "sent={} received={} duration={}ms", id, r.endpoint(), r.servicePort(), socket.remoteAddress(),
-                target, session, outcome, detail == null ? "" : " (" + detail + ")",
-                relay.bytesFromStream(), relay.bytesFromSocket(), relay.elapsed().toMillis());
+        GatewayLog.CONNECTIONS.info(
+                "connection {} endpoint={} port={} from={} target={} session={} closed: {}{} "
+                        + "sent={} received={} duration={}ms",
+                id,
+                r.endpoint(),
+                r.servicePort(),
+                socket.remoteAddress(),
+                target,
+                session,
+                outcome,
+                detail == null ? "" : " (" + detail + ")",
+                relay.bytesFromStream(),
+                relay.bytesFromSocket(),
+                relay.elapsed().toMillis());
     }
 
     @Override
-    public void failed(long id, EndpointRoute r, Channel socket, HostAndPort target, String kind, String reason,
-                       long acceptedNanos) {
+    public void failed(
+            long id,
+            EndpointRoute r,
+            Channel socket,
+            HostAndPort target,
+            String kind,
+            String reason,
+            long acceptedNanos) {
         if (kind != null) {
             metrics.dialFailed(r, kind);
         }
-        GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
-                id, r.endpoint(), r.servicePort(), socket.remoteAddress(), target, reason);
+        GatewayLog.CONNECTIONS.warn(
+                "connection {} endpoint={} port={} from={} target={} failed: {}",
+                id,
+                r.endpoint(),
+                r.servicePort(),
+                socket.remoteAddress(),
+                target,
+                reason);
         audit.failed(r, socket, (System.nanoTime() - acceptedNanos) / 1_000_000, reason);
     }
 
@@ -60,8 +96,14 @@ public final class ConnectionReports implements ConnectionEvents {
         if (kind != null) {
             metrics.dialFailed(r, kind);
         }
-        GatewayLog.CONNECTIONS.warn("connection {} endpoint={} port={} from={} target={} failed: {}",
-                id, r.endpoint(), r.servicePort(), from, target, reason);
+        GatewayLog.CONNECTIONS.warn(
+                "connection {} endpoint={} port={} from={} target={} failed: {}",
+                id,
+                r.endpoint(),
+                r.servicePort(),
+                from,
+                target,
+                reason);
     }
 
     @Override
@@ -69,16 +111,27 @@ public final class ConnectionReports implements ConnectionEvents {
         metrics.dialFailed(r, kind);
         // The connection limit logs its own line, per account (ConsumerLimit).
         if (!"limit".equals(kind)) {
-            refusals.warn(r.endpoint() + ":" + r.servicePort(), "connection {} endpoint={} port={} from={} refused: {}",
-                    id, r.endpoint(), r.servicePort(), socket.remoteAddress(), reason);
+            refusals.warn(
+                    r.endpoint() + ":" + r.servicePort(),
+                    "connection {} endpoint={} port={} from={} refused: {}",
+                    id,
+                    r.endpoint(),
+                    r.servicePort(),
+                    socket.remoteAddress(),
+                    reason);
         }
         audit.refused(r, socket, kind, reason);
     }
 
     @Override
     public void egressEnded(Channel client, String destination, long toDestination, long toClient, long millis) {
-        GatewayLog.PROXY.info("egress connection from {} to {} closed: sent={} received={} duration={}ms",
-                client.remoteAddress(), destination, toDestination, toClient, millis);
+        GatewayLog.PROXY.info(
+                "egress connection from {} to {} closed: sent={} received={} duration={}ms",
+                client.remoteAddress(),
+                destination,
+                toDestination,
+                toClient,
+                millis);
         audit.egress(client, destination, toClient, toDestination, millis);
     }
 

@@ -10,6 +10,5 @@ public final class GatewayLog {
     /** The forward proxy and the TLS listener: the consumers' entrances that are not endpoint ports. */
     public static final Logger PROXY = LoggerFactory.getLogger("underpass.gateway.proxy");
 
-    private GatewayLog() {
-    }
+    private GatewayLog() {}
 }

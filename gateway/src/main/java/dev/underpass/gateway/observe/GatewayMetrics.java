@@ -1,7 +1,6 @@
 package dev.underpass.gateway.observe;
 
 import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.protocol.StreamRelay;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -57,24 +56,37 @@ public final class GatewayMetrics {
 
         EndpointMeters(String service, String endpoint) {
             Tags tags = Tags.of("service", service, "endpoint", endpoint);
-            Gauge.builder(STREAMS_ACTIVE, active, AtomicInteger::get).tags(tags)
-                    .description("Consumer connections being relayed").register(registry);
+            Gauge.builder(STREAMS_ACTIVE, active, AtomicInteger::get)
+                    .tags(tags)
+                    .description("Consumer connections being relayed")
+                    .register(registry);
             for (StreamRelay.Outcome o : StreamRelay.Outcome.values()) {
-                ended.put(o, Counter.builder(STREAMS).tags(tags).tag("outcome", o.name().toLowerCase(Locale.ROOT))
-                        .description("Consumer connections relayed, by how they ended").register(registry));
+                ended.put(
+                        o,
+                        Counter.builder(STREAMS)
+                                .tags(tags)
+                                .tag("outcome", o.name().toLowerCase(Locale.ROOT))
+                                .description("Consumer connections relayed, by how they ended")
+                                .register(registry));
             }
             toConsumer = bytes(tags, "to_consumer");
             toTarget = bytes(tags, "to_target");
-            setup = Timer.builder(SETUP).tags("service", service)
+            setup = Timer.builder(SETUP)
+                    .tags("service", service)
                     .description("From a consumer's accept to its data stream's answer")
                     .publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(30))
+                    .minimumExpectedValue(Duration.ofNanos(100_000))
+                    .maximumExpectedValue(Duration.ofSeconds(30))
                     .register(registry);
         }
 
         private Counter bytes(Tags tags, String direction) {
-            return Counter.builder(BYTES).baseUnit("bytes").tags(tags).tag("direction", direction)
-                    .description("Bytes relayed between consumers and targets").register(registry);
+            return Counter.builder(BYTES)
+                    .baseUnit("bytes")
+                    .tags(tags)
+                    .tag("direction", direction)
+                    .description("Bytes relayed between consumers and targets")
+                    .register(registry);
         }
     }
 
@@ -102,9 +114,12 @@ public final class GatewayMetrics {
      * A consumer connection that could not be carried: {@code reason} is a DialError name or one of
      * no_agent, all_unhealthy, draining, gateway_timeout, session_lost (a short, fixed set).
      */
- public void dialFailed(EndpointRoute r, String reason) {
-        Counter.builder(DIAL_FAILURES).tags("service", r.service(), "reason", reason)
-                .description("Consumer connections that could not reach a target").register(registry).increment();
+    public void dialFailed(EndpointRoute r, String reason) {
+        Counter.builder(DIAL_FAILURES)
+                .tags("service", r.service(), "reason", reason)
+                .description("Consumer connections that could not reach a target")
+                .register(registry)
+                .increment();
     }
 
     /**
@@ -114,11 +129,15 @@ public final class GatewayMetrics {
      * gauge kept reading the first check).
      */
     public void targetHealth(String service, String target, DoubleSupplier healthyAgents) {
-        healthGauges.computeIfAbsent(List.of(service, target), key -> {
-            AtomicReference<DoubleSupplier> read = new AtomicReference<>(healthyAgents);
-            Gauge.builder(TARGET_HEALTHY, read, r -> r.get().getAsDouble()).tags("service", service, "target", target)
-                    .description("Agent sessions that report the target healthy").register(registry);
-            return read;
-        }).set(healthyAgents);
+        healthGauges
+                .computeIfAbsent(List.of(service, target), key -> {
+                    AtomicReference<DoubleSupplier> read = new AtomicReference<>(healthyAgents);
+                    Gauge.builder(TARGET_HEALTHY, read, r -> r.get().getAsDouble())
+                            .tags("service", service, "target", target)
+                            .description("Agent sessions that report the target healthy")
+                            .register(registry);
+                    return read;
+                })
+                .set(healthyAgents);
     }
 }

@@ -95,7 +95,8 @@ public final class AgentCertificateAuthority {
             log.info("generated agent CA {} for agents' client certificates", caFile);
         }
         try (InputStream in = Files.newInputStream(caFile)) {
-            X509Certificate ca = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+            X509Certificate ca =
+                    (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
             byte[] pem = SealedFiles.read(keyFile, "tls/" + KEY_FILE, GatewayKeys.purpose(keyFile), box);
             return new AgentCertificateAuthority(ca, privateKey(pem, "tls/" + KEY_FILE));
         } catch (GeneralSecurityException e) {
@@ -123,15 +124,19 @@ public final class AgentCertificateAuthority {
         Instant now = Instant.now();
         Instant notAfter = now.plus(CLIENT_VALIDITY);
         BigInteger serial = GatewayCertificates.serial();
-        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, id).build();
+        X500Name subject =
+                new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, id).build();
         JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-        var b = new JcaX509v3CertificateBuilder(holder.getSubject(), serial, Date.from(now.minus(BACKDATE)),
-                Date.from(notAfter), subject, agentKey);
+        var b = new JcaX509v3CertificateBuilder(
+                holder.getSubject(), serial, Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, agentKey);
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
         b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
         b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
-        b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(
-                new GeneralName(GeneralName.uniformResourceIdentifier, SAN_PREFIX + account + "/" + name)));
+        b.addExtension(
+                Extension.subjectAlternativeName,
+                false,
+                new GeneralNames(
+                        new GeneralName(GeneralName.uniformResourceIdentifier, SAN_PREFIX + account + "/" + name)));
         b.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
         b.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(agentKey));
         X509CertificateHolder signed = b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(key));
@@ -164,23 +169,28 @@ public final class AgentCertificateAuthority {
                     + "-----BEGIN CERTIFICATE REQUEST-----)");
         }
         if (!(parsed instanceof PKCS10CertificationRequest csr)) {
-            throw new IllegalArgumentException("certificate request: " + (parsed == null ? "no PEM object"
-                    : "a " + parsed.getClass().getSimpleName()) + " (expected: a PKCS#10 request, "
+            throw new IllegalArgumentException("certificate request: "
+                    + (parsed == null
+                            ? "no PEM object"
+                            : "a " + parsed.getClass().getSimpleName()) + " (expected: a PKCS#10 request, "
                     + "-----BEGIN CERTIFICATE REQUEST-----)");
         }
         PublicKey key;
         try {
             key = new JcaPKCS10CertificationRequest(csr).getPublicKey();
             if (!csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(csr.getSubjectPublicKeyInfo()))) {
-                throw new IllegalArgumentException("certificate request: its signature does not verify with its own key "
-                        + "(expected: signed by the key it carries)");
+                throw new IllegalArgumentException(
+                        "certificate request: its signature does not verify with its own key "
+                                + "(expected: signed by the key it carries)");
             }
         } catch (IllegalArgumentException e) {
             throw e;
         } catch (Exception e) {
-            throw new IllegalArgumentException("certificate request: cannot verify its signature (" + e.getMessage() + ")");
+            throw new IllegalArgumentException(
+                    "certificate request: cannot verify its signature (" + e.getMessage() + ")");
         }
-        if (key instanceof ECPublicKey ec && ec.getParams().getCurve().getField().getFieldSize() >= 256) {
+        if (key instanceof ECPublicKey ec
+                && ec.getParams().getCurve().getField().getFieldSize() >= 256) {
             return key;
         }
         if (key instanceof RSAPublicKey rsa && rsa.getModulus().bitLength() >= 2048) {
@@ -196,12 +206,20 @@ public final class AgentCertificateAuthority {
             gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
             KeyPair keys = gen.generateKeyPair();
             Instant now = Instant.now();
-            X500Name name = new X500Name("CN=Underpass agent CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
-            var b = new JcaX509v3CertificateBuilder(name, GatewayCertificates.serial(), Date.from(now.minus(Duration.ofHours(1))),
-                    Date.from(now.plus(CA_VALIDITY)), name, keys.getPublic());
+            X500Name name =
+                    new X500Name("CN=Underpass agent CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
+            var b = new JcaX509v3CertificateBuilder(
+                    name,
+                    GatewayCertificates.serial(),
+                    Date.from(now.minus(Duration.ofHours(1))),
+                    Date.from(now.plus(CA_VALIDITY)),
+                    name,
+                    keys.getPublic());
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
             b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
-            b.addExtension(Extension.subjectKeyIdentifier, false,
+            b.addExtension(
+                    Extension.subjectKeyIdentifier,
+                    false,
                     new JcaX509ExtensionUtils().createSubjectKeyIdentifier(keys.getPublic()));
             X509CertificateHolder ca = b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
             // The key first: a CA certificate without its key would be kept and never sign.

@@ -4,9 +4,9 @@ import dev.underpass.protocol.SealedFiles;
 import java.io.IOException;
 import java.io.Writer;
 import java.math.BigInteger;
-import java.nio.file.Files;
 import java.net.InetAddress;
 import java.net.NetworkInterface;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -87,12 +87,18 @@ public final class GatewayCertificates {
             } else if (Files.exists(caKey)) {
                 List<String> missing = missing(cert, serverNames);
                 if (!missing.isEmpty()) {
-                    X509CertificateHolder caCert = new X509CertificateHolder(readFirst(ca).getEncoded());
+                    X509CertificateHolder caCert =
+                            new X509CertificateHolder(readFirst(ca).getEncoded());
                     PrivateKey caPrivate = AgentCertificateAuthority.privateKey(
-                            SealedFiles.read(caKey, "tls/ca-key.pem", GatewayKeys.purpose(caKey), box), "tls/ca-key.pem");
+                            SealedFiles.read(caKey, "tls/ca-key.pem", GatewayKeys.purpose(caKey), box),
+                            "tls/ca-key.pem");
                     issueServer(caCert, caPrivate, serverNames, cert, key, box);
-                    log.info("re-issued the gateway certificate {} from its CA {} for {}: it did not cover {}", cert, ca,
-                            serverNames, missing);
+                    log.info(
+                            "re-issued the gateway certificate {} from its CA {} for {}: it did not cover {}",
+                            cert,
+                            ca,
+                            serverNames,
+                            missing);
                 }
             }
         } catch (GeneralSecurityException | org.bouncycastle.operator.OperatorCreationException e) {
@@ -131,7 +137,9 @@ public final class GatewayCertificates {
                 }
             }
         } catch (java.net.SocketException noInterfaces) {
-            log.warn("cannot list this host's network interfaces for the gateway certificate: {}", noInterfaces.getMessage());
+            log.warn(
+                    "cannot list this host's network interfaces for the gateway certificate: {}",
+                    noInterfaces.getMessage());
         }
         for (String host : listenHosts) {
             if (!(host.equals("0.0.0.0") || host.equals("::") || host.equals("[::]"))) {
@@ -143,7 +151,9 @@ public final class GatewayCertificates {
 
     private static String canonical(String name) {
         try {
-            return isLiteral(name) ? InetAddress.getByName(name).getHostAddress() : name.toLowerCase(java.util.Locale.ROOT);
+            return isLiteral(name)
+                    ? InetAddress.getByName(name).getHostAddress()
+                    : name.toLowerCase(java.util.Locale.ROOT);
         } catch (java.net.UnknownHostException notLiteral) {
             return name;
         }
@@ -163,13 +173,17 @@ public final class GatewayCertificates {
             for (List<?> san : sans) {
                 Object value = san.get(1);
                 if (value instanceof String text) {
-                    covered.add(isLiteral(text) ? InetAddress.getByName(text).getHostAddress() : text.toLowerCase(java.util.Locale.ROOT));
+                    covered.add(
+                            isLiteral(text)
+                                    ? InetAddress.getByName(text).getHostAddress()
+                                    : text.toLowerCase(java.util.Locale.ROOT));
                 }
             }
         }
         List<String> missing = new ArrayList<>();
         for (String n : names) {
-            String key = isLiteral(n) ? InetAddress.getByName(n).getHostAddress() : n.toLowerCase(java.util.Locale.ROOT);
+            String key =
+                    isLiteral(n) ? InetAddress.getByName(n).getHostAddress() : n.toLowerCase(java.util.Locale.ROOT);
             if (!covered.contains(key)) {
                 missing.add(n);
             }
@@ -198,52 +212,84 @@ public final class GatewayCertificates {
     /** {@code sha256:<hex>} of the first certificate in a PEM file, the form agents pin. */
     public static String fingerprint(Path pem) throws IOException {
         try (var in = Files.newInputStream(pem)) {
-            X509Certificate c = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
-            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
+            X509Certificate c =
+                    (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+            return "sha256:"
+                    + HexFormat.of()
+                            .formatHex(MessageDigest.getInstance("SHA-256").digest(c.getEncoded()));
         } catch (GeneralSecurityException e) {
             throw new IOException(pem + ": not a PEM certificate (" + e.getMessage() + ")", e);
         }
     }
 
-    private static void generate(Path caOut, Path certOut, Path keyOut, Path caKeyOut, List<String> names,
-                                 dev.underpass.protocol.SecretBox box)
+    private static void generate(
+            Path caOut,
+            Path certOut,
+            Path keyOut,
+            Path caKeyOut,
+            List<String> names,
+            dev.underpass.protocol.SecretBox box)
             throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
         KeyPair caKeys = keyPair();
         Instant now = Instant.now();
         JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
-        X500Name caName = new X500Name("CN=Underpass gateway CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
-        var caBuilder = new JcaX509v3CertificateBuilder(caName, serial(), Date.from(now.minus(Duration.ofHours(1))),
-                Date.from(now.plus(CA_VALIDITY)), caName, caKeys.getPublic());
+        X500Name caName =
+                new X500Name("CN=Underpass gateway CA " + HexFormat.of().toHexDigits(new SecureRandom().nextInt()));
+        var caBuilder = new JcaX509v3CertificateBuilder(
+                caName,
+                serial(),
+                Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(CA_VALIDITY)),
+                caName,
+                caKeys.getPublic());
         caBuilder.addExtension(Extension.basicConstraints, true, new BasicConstraints(0));
         caBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
-        caBuilder.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(caKeys.getPublic()));
-        X509CertificateHolder caCert = caBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
+        caBuilder.addExtension(
+                Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(caKeys.getPublic()));
+        X509CertificateHolder caCert =
+                caBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caKeys.getPrivate()));
         writePrivate(caKeyOut, caKeys.getPrivate(), GatewayKeys.purpose(caKeyOut), box);
         writePem(caOut, caCert);
         issueServer(caCert, caKeys.getPrivate(), names, certOut, keyOut, box);
     }
 
     /** A new server key and certificate for {@code names}, signed by the CA; the file holds it and the CA certificate. */
-    private static void issueServer(X509CertificateHolder caCert, PrivateKey caPrivate, List<String> names, Path certOut,
-                                    Path keyOut, dev.underpass.protocol.SecretBox box)
+    private static void issueServer(
+            X509CertificateHolder caCert,
+            PrivateKey caPrivate,
+            List<String> names,
+            Path certOut,
+            Path keyOut,
+            dev.underpass.protocol.SecretBox box)
             throws GeneralSecurityException, IOException, org.bouncycastle.operator.OperatorCreationException {
         KeyPair serverKeys = keyPair();
         Instant now = Instant.now();
         JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
         List<GeneralName> sans = new ArrayList<>();
         for (String n : names) {
-            sans.add(isAddress(n) ? new GeneralName(GeneralName.iPAddress, n) : new GeneralName(GeneralName.dNSName, n));
+            sans.add(
+                    isAddress(n) ? new GeneralName(GeneralName.iPAddress, n) : new GeneralName(GeneralName.dNSName, n));
         }
         X500Name serverName = new X500Name("CN=" + (names.isEmpty() ? "underpass-gateway" : names.get(0)));
-        var serverBuilder = new JcaX509v3CertificateBuilder(caCert.getSubject(), serial(), Date.from(now.minus(Duration.ofHours(1))),
-                Date.from(now.plus(SERVER_VALIDITY)), serverName, serverKeys.getPublic());
+        var serverBuilder = new JcaX509v3CertificateBuilder(
+                caCert.getSubject(),
+                serial(),
+                Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(SERVER_VALIDITY)),
+                serverName,
+                serverKeys.getPublic());
         serverBuilder.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
         serverBuilder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
-        serverBuilder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
-        serverBuilder.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
-        serverBuilder.addExtension(Extension.authorityKeyIdentifier, false,
+        serverBuilder.addExtension(
+                Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
+        serverBuilder.addExtension(
+                Extension.subjectAlternativeName, false, new GeneralNames(sans.toArray(GeneralName[]::new)));
+        serverBuilder.addExtension(
+                Extension.authorityKeyIdentifier,
+                false,
                 ext.createAuthorityKeyIdentifier(caCert.getSubjectPublicKeyInfo()));
-        X509CertificateHolder serverCert = serverBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caPrivate));
+        X509CertificateHolder serverCert =
+                serverBuilder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(caPrivate));
         writePrivate(keyOut, serverKeys.getPrivate(), GatewayKeys.purpose(keyOut), box);
         writePem(certOut, serverCert, caCert);
     }
@@ -263,7 +309,8 @@ public final class GatewayCertificates {
     }
 
     static void writePem(Path file, Object... objects) throws IOException {
-        try (Writer w = Files.newBufferedWriter(file); JcaPEMWriter pem = new JcaPEMWriter(w)) {
+        try (Writer w = Files.newBufferedWriter(file);
+                JcaPEMWriter pem = new JcaPEMWriter(w)) {
             for (Object o : objects) {
                 pem.writeObject(o);
             }
@@ -271,14 +318,15 @@ public final class GatewayCertificates {
     }
 
     /** Writes a private key as PKCS#8 PEM, readable only by the owner; sealed when {@code box} is not null. */
-    static void writePrivate(Path file, java.security.PrivateKey key, String purpose, dev.underpass.protocol.SecretBox box)
+    static void writePrivate(
+            Path file, java.security.PrivateKey key, String purpose, dev.underpass.protocol.SecretBox box)
             throws IOException {
         java.io.StringWriter text = new java.io.StringWriter();
         try (JcaPEMWriter pem = new JcaPEMWriter(text)) {
             pem.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(key, null));
         }
-        dev.underpass.protocol.SealedFiles.writePrivate(file, text.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII),
-                purpose, box);
+        dev.underpass.protocol.SealedFiles.writePrivate(
+                file, text.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII), purpose, box);
     }
 
     static boolean isLiteral(String host) {

@@ -21,14 +21,13 @@ import org.slf4j.LoggerFactory;
 public final class GatewayKeys {
     private static final Logger log = LoggerFactory.getLogger(GatewayKeys.class);
     /** The private keys the gateway keeps in {@code tls/}. */
-    public static final List<String> KEY_FILES = List.of("ca-key.pem", "gateway-key.pem", AgentCertificateAuthority.KEY_FILE);
+    public static final List<String> KEY_FILES =
+            List.of("ca-key.pem", "gateway-key.pem", AgentCertificateAuthority.KEY_FILE);
 
     /** What TLS needs: the server chain and key (PEM, the key only in memory), and the CAs. */
-    public record Loaded(byte[] certificateChain, byte[] privateKey, Path caFile, AgentCertificateAuthority agentCa) {
-    }
+    public record Loaded(byte[] certificateChain, byte[] privateKey, Path caFile, AgentCertificateAuthority agentCa) {}
 
-    private GatewayKeys() {
-    }
+    private GatewayKeys() {}
 
     /** What a key file is sealed for: its place under the data directory, so that files cannot swap roles. */
     static String purpose(Path keyFile) {
@@ -40,8 +39,7 @@ public final class GatewayKeys {
      * {@code privateKey}, both null otherwise), or one generated for {@code serverNames} and the
      * hosts the agent port and the API listen on.
      */
-    public record Source(String certificate, String privateKey, List<String> serverNames, List<String> listenHosts) {
-    }
+    public record Source(String certificate, String privateKey, List<String> serverNames, List<String> listenHosts) {}
 
     public static Loaded load(Source source, Path dataDir, SecretBox box) throws IOException {
         Path tls = dataDir.resolve("tls");
@@ -72,10 +70,11 @@ public final class GatewayKeys {
             readable(keyFile, "tls.privateKey");
             key = SealedFiles.read(keyFile, "tls.privateKey " + keyFile, "underpass gateway tls.privateKey", box);
         } else {
-            GatewayCertificates generated = GatewayCertificates.ensure(tls, GatewayCertificates.certificateNames(
-                    source.serverNames(), source.listenHosts()), box);
+            GatewayCertificates generated = GatewayCertificates.ensure(
+                    tls, GatewayCertificates.certificateNames(source.serverNames(), source.listenHosts()), box);
             chain = Files.readAllBytes(generated.certificateFile());
-            key = SealedFiles.read(generated.privateKeyFile(), "tls/gateway-key.pem", purpose(generated.privateKeyFile()), box);
+            key = SealedFiles.read(
+                    generated.privateKeyFile(), "tls/gateway-key.pem", purpose(generated.privateKeyFile()), box);
             ca = generated.caFile();
         }
         return new Loaded(chain, key, ca, AgentCertificateAuthority.ensure(tls, box));
@@ -111,7 +110,8 @@ public final class GatewayKeys {
             }
         }
         if (opened.isEmpty() && !Files.isDirectory(tls)) {
-            throw new IOException(tls + ": no such directory (expected: the data directory of a gateway that has started once)");
+            throw new IOException(
+                    tls + ": no such directory (expected: the data directory of a gateway that has started once)");
         }
         for (var e : opened.entrySet()) {
             SealedFiles.writePrivate(e.getKey(), e.getValue(), purpose(e.getKey()), next);

@@ -1,22 +1,21 @@
 package dev.underpass.gateway.audit;
 
-import dev.underpass.gateway.events.EndpointRoute;
-import dev.underpass.gateway.events.EndpointRoute;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
-import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.ControlPlane;
-import dev.underpass.controlplane.core.Page;
-import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.audit.AuditChain;
 import dev.underpass.controlplane.audit.AuditEvents;
 import dev.underpass.controlplane.audit.AuditRecord;
+import dev.underpass.controlplane.core.Page;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.gateway.events.EndpointRoute;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
@@ -57,14 +56,31 @@ class ConnectionAuditQueueTest {
         Logger logger = (Logger) LoggerFactory.getLogger("underpass.gateway.audit");
         logger.addAppender(log);
         try (Store store = Store.open(StoreConfig.embedded(dir))) {
-            ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "gw.test",
-                    ControlPlane.Settings.DEFAULT_REQUEST_TTL, null));
-            Principal operator = cp.apiKeys().authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
-            Principal platform = cp.apiKeys().authenticate(cp.accounts().create(operator,
-                    new Accounts.CreateRequest("platform", null)).ownerKey().key());
+            ControlPlane cp = new ControlPlane(
+                    store,
+                    new ControlPlane.Settings(
+                            ControlPlane.Settings.DEFAULT_DOMAIN,
+                            "gw.test",
+                            ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                            null));
+            Principal operator = cp.apiKeys()
+                    .authenticate(
+                            cp.accounts().bootstrap().orElseThrow().ownerKey().key());
+            Principal platform = cp.apiKeys()
+                    .authenticate(cp.accounts()
+                            .create(operator, new Accounts.CreateRequest("platform", null))
+                            .ownerKey()
+                            .key());
             cp.accounts().create(operator, new Accounts.CreateRequest("acme", null));
-            EndpointRoute route = new EndpointRoute("ep-0123456789abcdef", "platform", "acme/svc", "acme", 7, List.of(),
-                    EndpointRoute.Balancing.LEAST_OUTSTANDING, true);
+            EndpointRoute route = new EndpointRoute(
+                    "ep-0123456789abcdef",
+                    "platform",
+                    "acme/svc",
+                    "acme",
+                    7,
+                    List.of(),
+                    EndpointRoute.Balancing.LEAST_OUTSTANDING,
+                    true);
             EmbeddedChannel socket = new EmbeddedChannel();
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
             CountDownLatch takeBatch = new CountDownLatch(1);
@@ -73,7 +89,9 @@ class ConnectionAuditQueueTest {
             try (Handle lock = store.jdbi().open()) {
                 lock.begin();
                 lock.createQuery("select seq from audit_heads where account_seq = (select seq from accounts "
-                        + "where name = 'platform') for update").mapTo(Long.class).one();
+                                + "where name = 'platform') for update")
+                        .mapTo(Long.class)
+                        .one();
                 audit.refused(route, socket, "no_agent", "the first: the writer takes it and holds its batch open");
                 awaitTaken(registry);
                 for (int i = 1; i < offered; i++) {
@@ -84,15 +102,27 @@ class ConnectionAuditQueueTest {
                 lock.rollback();
             }
             audit.close();
-            double dropped = registry.get(ConnectionAudit.DROPPED).tag("reason", "queue_full").counter().count();
+            double dropped = registry.get(ConnectionAudit.DROPPED)
+                    .tag("reason", "queue_full")
+                    .counter()
+                    .count();
             assertThat(dropped).isEqualTo(offered - 3);
-            List<String> warnings = log.list.stream().filter(e -> e.getLevel() == Level.WARN)
-                    .map(ILoggingEvent::getFormattedMessage).toList();
-            assertThat(warnings).hasSize(1).first().asString()
+            List<String> warnings = log.list.stream()
+                    .filter(e -> e.getLevel() == Level.WARN)
+                    .map(ILoggingEvent::getFormattedMessage)
+                    .toList();
+            assertThat(warnings)
+                    .hasSize(1)
+                    .first()
+                    .asString()
                     .contains("dropped 1 connection record(s) since the last warning: the queue is full");
-            List<AuditRecord> chain = cp.audit().events().list(platform, null, AuditEvents.Filter.ALL,
-                    new Page.Request(Page.MAX_LIMIT, 0)).items();
-            assertThat(chain).filteredOn(r -> r.action().equals("connection")).hasSize(3)
+            List<AuditRecord> chain = cp.audit()
+                    .events()
+                    .list(platform, null, AuditEvents.Filter.ALL, new Page.Request(Page.MAX_LIMIT, 0))
+                    .items();
+            assertThat(chain)
+                    .filteredOn(r -> r.action().equals("connection"))
+                    .hasSize(3)
                     .allSatisfy(r -> assertThat(r.outcome()).isEqualTo("refused: no_agent"));
             assertThat(cp.audit().events().verify(platform, null).valid()).isTrue();
         } finally {
@@ -108,25 +138,57 @@ class ConnectionAuditQueueTest {
         Logger logger = (Logger) LoggerFactory.getLogger("underpass.gateway.audit");
         logger.addAppender(log);
         EmbeddedPostgres pg = db.equals("postgres") ? EmbeddedPostgres.builder().start() : null;
-        StoreConfig config = pg == null ? StoreConfig.embedded(dir)
+        StoreConfig config = pg == null
+                ? StoreConfig.embedded(dir)
                 : new StoreConfig(pg.getJdbcUrl("postgres", "postgres"), "postgres", "");
         try (Store store = Store.open(config)) {
-            ControlPlane cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "gw.test",
-                    ControlPlane.Settings.DEFAULT_REQUEST_TTL, null));
-            Principal operator = cp.apiKeys().authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
-            Principal platform = cp.apiKeys().authenticate(cp.accounts().create(operator,
-                    new Accounts.CreateRequest("platform", null)).ownerKey().key());
-            Principal globex = cp.apiKeys().authenticate(cp.accounts().create(operator,
-                    new Accounts.CreateRequest("globex", null)).ownerKey().key());
-            Principal acme = cp.apiKeys().authenticate(cp.accounts().create(operator,
-                    new Accounts.CreateRequest("acme", null)).ownerKey().key());
+            ControlPlane cp = new ControlPlane(
+                    store,
+                    new ControlPlane.Settings(
+                            ControlPlane.Settings.DEFAULT_DOMAIN,
+                            "gw.test",
+                            ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                            null));
+            Principal operator = cp.apiKeys()
+                    .authenticate(
+                            cp.accounts().bootstrap().orElseThrow().ownerKey().key());
+            Principal platform = cp.apiKeys()
+                    .authenticate(cp.accounts()
+                            .create(operator, new Accounts.CreateRequest("platform", null))
+                            .ownerKey()
+                            .key());
+            Principal globex = cp.apiKeys()
+                    .authenticate(cp.accounts()
+                            .create(operator, new Accounts.CreateRequest("globex", null))
+                            .ownerKey()
+                            .key());
+            Principal acme = cp.apiKeys()
+                    .authenticate(cp.accounts()
+                            .create(operator, new Accounts.CreateRequest("acme", null))
+                            .ownerKey()
+                            .key());
             // A record the store itself refuses, whatever the writer does to its text.
-            store.jdbi().useHandle(h -> h.execute("alter table audit_events add constraint no_poison "
-                    + "check (outcome not like '%poison%')"));
-            EndpointRoute toAcme = new EndpointRoute("ep-0123456789abcdef", "platform", "acme/svc", "acme", 7, List.of(),
-                    EndpointRoute.Balancing.LEAST_OUTSTANDING, true);
-            EndpointRoute globexToAcme = new EndpointRoute("ep-fedcba9876543210", "globex", "acme/svc", "acme", 7, List.of(),
-                    EndpointRoute.Balancing.LEAST_OUTSTANDING, true);
+            store.jdbi()
+                    .useHandle(h -> h.execute("alter table audit_events add constraint no_poison "
+                            + "check (outcome not like '%poison%')"));
+            EndpointRoute toAcme = new EndpointRoute(
+                    "ep-0123456789abcdef",
+                    "platform",
+                    "acme/svc",
+                    "acme",
+                    7,
+                    List.of(),
+                    EndpointRoute.Balancing.LEAST_OUTSTANDING,
+                    true);
+            EndpointRoute globexToAcme = new EndpointRoute(
+                    "ep-fedcba9876543210",
+                    "globex",
+                    "acme/svc",
+                    "acme",
+                    7,
+                    List.of(),
+                    EndpointRoute.Balancing.LEAST_OUTSTANDING,
+                    true);
             EmbeddedChannel port = new EmbeddedChannel();
             EmbeddedChannel platformSocks = new EmbeddedChannel();
             ConnectionAudit.consumer(platformSocks, platform, "SOCKS5 proxy");
@@ -143,7 +205,9 @@ class ConnectionAuditQueueTest {
             try (Handle lock = store.jdbi().open()) {
                 lock.begin();
                 lock.createQuery("select seq from audit_heads where account_seq = (select seq from accounts "
-                        + "where name = 'platform') for update").mapTo(Long.class).one();
+                                + "where name = 'platform') for update")
+                        .mapTo(Long.class)
+                        .one();
                 audit.refused(toAcme, port, "no_agent", "the first: the writer takes it and holds its batch open");
                 awaitTaken(registry);
                 // The rest of the batch: good records of three accounts among odd ones.
@@ -160,30 +224,70 @@ class ConnectionAuditQueueTest {
             }
             audit.close();
 
-            assertThat(registry.get(ConnectionAudit.DROPPED).tag("reason", "record_refused").counter().count())
-                    .as("only the record the store refuses").isEqualTo(1);
-            assertThat(registry.get(ConnectionAudit.DROPPED).tag("reason", "write_failed").counter().count()).isZero();
-            assertThat(registry.get(ConnectionAudit.DROPPED).tag("reason", "queue_full").counter().count()).isZero();
-            assertThat(log.list.stream().filter(e -> e.getLevel() == Level.WARN).map(ILoggingEvent::getFormattedMessage))
-                    .singleElement().asString().contains("dropped 1 connection record(s)").contains("the store refused one");
+            assertThat(registry.get(ConnectionAudit.DROPPED)
+                            .tag("reason", "record_refused")
+                            .counter()
+                            .count())
+                    .as("only the record the store refuses")
+                    .isEqualTo(1);
+            assertThat(registry.get(ConnectionAudit.DROPPED)
+                            .tag("reason", "write_failed")
+                            .counter()
+                            .count())
+                    .isZero();
+            assertThat(registry.get(ConnectionAudit.DROPPED)
+                            .tag("reason", "queue_full")
+                            .counter()
+                            .count())
+                    .isZero();
+            assertThat(log.list.stream()
+                            .filter(e -> e.getLevel() == Level.WARN)
+                            .map(ILoggingEvent::getFormattedMessage))
+                    .singleElement()
+                    .asString()
+                    .contains("dropped 1 connection record(s)")
+                    .contains("the store refused one");
             List<AuditRecord> platformNew = since(cp, platform, before.get(0));
             List<AuditRecord> globexNew = since(cp, globex, before.get(1));
             List<AuditRecord> acmeNew = since(cp, acme, before.get(2));
-            assertThat(platformNew).extracting(AuditRecord::outcome).containsExactly("refused: no_agent", "refused: no_agent",
-                    "refused: [31mred[0m eyJ****:443 is not an endpoint");
+            assertThat(platformNew)
+                    .extracting(AuditRecord::outcome)
+                    .containsExactly(
+                            "refused: no_agent",
+                            "refused: no_agent",
+                            "refused: [31mred[0m eyJ****:443 is not an endpoint");
             assertThat(platformNew.get(2).target()).isEqualTo("destination:eyJ****:443");
-            assertThat(globexNew).extracting(AuditRecord::target).containsExactly("destination:upa_****:1",
-                    "destination:nulhost:1", "endpoint:ep-fedcba9876543210", "destination:fine.example:443");
-            assertThat(globexNew.get(0).outcome()).isEqualTo("refused: upa_****:1 is not an available endpoint of account globex");
-            assertThat(acmeNew).extracting(AuditRecord::outcome).containsExactly("refused: no_agent", "refused: no_agent",
-                    "failed: not relayed");
-            String reason = JSON.readTree(acmeNew.get(2).details()).get("reason").asText();
-            assertThat(reason).startsWith("an agent's very long reason eyJ**** yyy").endsWith("…")
+            assertThat(globexNew)
+                    .extracting(AuditRecord::target)
+                    .containsExactly(
+                            "destination:upa_****:1",
+                            "destination:nulhost:1",
+                            "endpoint:ep-fedcba9876543210",
+                            "destination:fine.example:443");
+            assertThat(globexNew.get(0).outcome())
+                    .isEqualTo("refused: upa_****:1 is not an available endpoint of account globex");
+            assertThat(acmeNew)
+                    .extracting(AuditRecord::outcome)
+                    .containsExactly("refused: no_agent", "refused: no_agent", "failed: not relayed");
+            String reason =
+                    JSON.readTree(acmeNew.get(2).details()).get("reason").asText();
+            assertThat(reason)
+                    .startsWith("an agent's very long reason eyJ**** yyy")
+                    .endsWith("…")
                     .hasSize(ConnectionAudit.MAX_REASON);
-            String rows = store.jdbi().withHandle(h -> h.createQuery("select * from audit_events").mapToMap().list()).toString();
-            assertThat(rows).doesNotContain(token).doesNotContain(jwt).doesNotContain("\u0000").doesNotContain("\u001b")
+            String rows = store.jdbi()
+                    .withHandle(h -> h.createQuery("select * from audit_events")
+                            .mapToMap()
+                            .list())
+                    .toString();
+            assertThat(rows)
+                    .doesNotContain(token)
+                    .doesNotContain(jwt)
+                    .doesNotContain("\u0000")
+                    .doesNotContain("\u001b")
                     .doesNotContain("poison");
-            assertThat(cp.audit().events().verifyAll()).allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
+            assertThat(cp.audit().events().verifyAll())
+                    .allSatisfy(v -> assertThat(v.valid()).as(v.toString()).isTrue());
         } finally {
             logger.detachAppender(log);
             if (pg != null) {
@@ -198,17 +302,24 @@ class ConnectionAuditQueueTest {
         while (registry.get(ConnectionAudit.QUEUED).gauge().value() > 0 && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
-        assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value()).as("taken by the writer").isZero();
+        assertThat(registry.get(ConnectionAudit.QUEUED).gauge().value())
+                .as("taken by the writer")
+                .isZero();
     }
 
     /** The records of p's chain after the first {@code before}, the whole chain checked. */
     private static List<AuditRecord> since(ControlPlane cp, Principal p, int before) {
         List<AuditRecord> records = chain(cp, p);
-        assertThat(AuditChain.verify(p.account(), records).valid()).as("chain of %s", p.account()).isTrue();
+        assertThat(AuditChain.verify(p.account(), records).valid())
+                .as("chain of %s", p.account())
+                .isTrue();
         return records.subList(before, records.size());
     }
 
     private static List<AuditRecord> chain(ControlPlane cp, Principal p) {
-        return cp.audit().events().list(p, null, AuditEvents.Filter.ALL, new Page.Request(Page.MAX_LIMIT, 0)).items();
+        return cp.audit()
+                .events()
+                .list(p, null, AuditEvents.Filter.ALL, new Page.Request(Page.MAX_LIMIT, 0))
+                .items();
     }
 }

@@ -11,13 +11,13 @@ import com.nimbusds.jose.util.Base64URL;
 import com.nimbusds.jwt.JWTClaimsSet;
 import com.nimbusds.jwt.PlainJWT;
 import com.nimbusds.jwt.SignedJWT;
-import dev.underpass.controlplane.tenancy.Accounts;
-import dev.underpass.controlplane.credential.AgentIdentities;
-import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.credential.AgentIdentities;
+import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.store.StoreConfig;
+import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.testkit.OidcIssuerServer;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
@@ -43,6 +43,7 @@ class AgentJwtVerifierTest {
 
     @TempDir
     java.nio.file.Path dir;
+
     OidcIssuerServer issuer;
     Store store;
     ControlPlane cp;
@@ -54,16 +55,30 @@ class AgentJwtVerifierTest {
     void start() throws Exception {
         issuer = new OidcIssuerServer();
         store = Store.open(StoreConfig.embedded(dir));
-        cp = new ControlPlane(store, new ControlPlane.Settings(ControlPlane.Settings.DEFAULT_DOMAIN, "gw.test",
-                ControlPlane.Settings.DEFAULT_REQUEST_TTL, null), Clock.systemUTC(), name -> List.of(), new AuthFailures());
-        Principal operator = cp.apiKeys().authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
-        acme = cp.apiKeys().authenticate(cp.accounts().create(operator, new Accounts.CreateRequest("acme", null))
-                .ownerKey().key());
+        cp = new ControlPlane(
+                store,
+                new ControlPlane.Settings(
+                        ControlPlane.Settings.DEFAULT_DOMAIN,
+                        "gw.test",
+                        ControlPlane.Settings.DEFAULT_REQUEST_TTL,
+                        null),
+                Clock.systemUTC(),
+                name -> List.of(),
+                new AuthFailures());
+        Principal operator = cp.apiKeys()
+                .authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
+        acme = cp.apiKeys()
+                .authenticate(cp.accounts()
+                        .create(operator, new Accounts.CreateRequest("acme", null))
+                        .ownerKey()
+                        .key());
         cp.agentIdentities().trustIssuers(List.of(issuer.issuer()));
         identity = bind(SUBJECT, Map.of());
         // Discovery finds the JWKS (no jwksUri configured).
-        verifier = new AgentJwtVerifier(new TrustedIssuers(List.of(new OidcIssuer(issuer.issuer(), null, null)),
-                IssuerKeys.Settings.DEFAULTS), cp.agentIdentities()::binding, Clock.systemUTC());
+        verifier = new AgentJwtVerifier(
+                new TrustedIssuers(List.of(new OidcIssuer(issuer.issuer(), null, null)), IssuerKeys.Settings.DEFAULTS),
+                cp.agentIdentities()::binding,
+                Clock.systemUTC());
     }
 
     @AfterEach
@@ -73,7 +88,8 @@ class AgentJwtVerifierTest {
     }
 
     private AgentIdentities.View bind(String subject, Map<String, String> claims) {
-        return cp.agentIdentities().create(acme, new AgentIdentities.CreateRequest("ci", issuer.issuer(), subject, claims));
+        return cp.agentIdentities()
+                .create(acme, new AgentIdentities.CreateRequest("ci", issuer.issuer(), subject, claims));
     }
 
     private String token(Consumer<JWTClaimsSet.Builder> change) {
@@ -84,13 +100,16 @@ class AgentJwtVerifierTest {
         AgentCredentials.Check check = verifier.verify(token, identityId);
         assertThat(check.accepted()).as("accepted: %s", check).isFalse();
         assertThat(check.status()).isEqualTo(401);
-        assertThat(check.reason()).startsWith("OIDC token of identity " + identityId).doesNotContain(token);
+        assertThat(check.reason())
+                .startsWith("OIDC token of identity " + identityId)
+                .doesNotContain(token);
         return check.reason();
     }
 
     @Test
     void aValidTokenIsAcceptedForTheIdentitysAccount() {
-        AgentCredentials.Check check = verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
+        AgentCredentials.Check check =
+                verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
         assertThat(check.accepted()).as("%s", check).isTrue();
         assertThat(check.identity().account()).isEqualTo("acme");
         assertThat(check.identity().tokenId()).isEqualTo(identity.id());
@@ -99,7 +118,9 @@ class AgentJwtVerifierTest {
         assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).isEqualTo(1);
         // Cached: more tokens fetch nothing more.
         for (int i = 0; i < 5; i++) {
-            assertThat(verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id()).accepted()).isTrue();
+            assertThat(verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id())
+                            .accepted())
+                    .isTrue();
         }
         assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).isEqualTo(1);
     }
@@ -114,64 +135,81 @@ class AgentJwtVerifierTest {
     void aWrongAudienceIsRefused() {
         String reason = refusal(token(b -> b.audience(List.of("kubernetes", "other"))), identity.id());
         assertThat(reason).contains("wrong audience: aud [kubernetes, other] (expected to contain: underpass)");
-        assertThat(refusal(token(b -> b.audience((String) null)), identity.id())).contains("wrong audience: aud []");
+        assertThat(refusal(token(b -> b.audience((String) null)), identity.id()))
+                .contains("wrong audience: aud []");
     }
 
     @Test
     void aSignatureOfAnotherKeyWithTheSameKidIsRefused() {
         RSAKey impostor = OidcIssuerServer.newKey(issuer.key().getKeyID());
-        String forged = OidcIssuerServer.sign(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { }), impostor);
-        assertThat(refusal(forged, identity.id())).contains("bad signature: no key of the issuer with kid 'key-1' verifies it");
+        String forged = OidcIssuerServer.sign(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}), impostor);
+        assertThat(refusal(forged, identity.id()))
+                .contains("bad signature: no key of the issuer with kid 'key-1' verifies it");
     }
 
     @Test
     void anUnknownKeyTriggersABoundedRefetchAndARotatedKeyIsAcceptedWithoutRestart() {
-        assertThat(verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id()).accepted()).isTrue();
+        assertThat(verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id())
+                        .accepted())
+                .isTrue();
         assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).isEqualTo(1);
 
         // The issuer rotates: the new key is served, and a token signed with it is accepted after one refetch.
         issuer.rotate();
-        AgentCredentials.Check rotated = verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
+        AgentCredentials.Check rotated =
+                verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
         assertThat(rotated.accepted()).as("%s", rotated).isTrue();
         assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).isEqualTo(2);
 
         // Tokens naming keys the issuer never had are refused; they cannot make the gateway hammer the issuer.
         for (int i = 0; i < 20; i++) {
-            String made = OidcIssuerServer.sign(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { }),
+            String made = OidcIssuerServer.sign(
+                    issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}),
                     OidcIssuerServer.newKey("made-up-" + i));
-            assertThat(refusal(made, identity.id())).contains("unknown key: the issuer's JWKS has no RS256 key with kid 'made-up-" + i + "'");
+            assertThat(refusal(made, identity.id()))
+                    .contains("unknown key: the issuer's JWKS has no RS256 key with kid 'made-up-" + i + "'");
         }
-        assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).as("JWKS fetches").isLessThanOrEqualTo(3);
-        assertThat(issuer.requests(OidcIssuerServer.DISCOVERY_PATH)).as("discovery fetches").isEqualTo(1);
+        assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH))
+                .as("JWKS fetches")
+                .isLessThanOrEqualTo(3);
+        assertThat(issuer.requests(OidcIssuerServer.DISCOVERY_PATH))
+                .as("discovery fetches")
+                .isEqualTo(1);
     }
 
     @Test
     void anExpiredTokenIsRefusedBeyondTheClockSkew() {
         Instant past = Instant.now().minus(Duration.ofMinutes(5));
-        String reason = refusal(token(b -> b.issueTime(Date.from(past.minus(Duration.ofMinutes(10))))
-                .notBeforeTime(null).expirationTime(Date.from(past))), identity.id());
+        String reason = refusal(
+                token(b -> b.issueTime(Date.from(past.minus(Duration.ofMinutes(10))))
+                        .notBeforeTime(null)
+                        .expirationTime(Date.from(past))),
+                identity.id());
         assertThat(reason).contains("expired at " + past.truncatedTo(java.time.temporal.ChronoUnit.SECONDS));
         // Within the 60 s of skew, a token that just expired still counts.
-        AgentCredentials.Check justNow = verifier.verify(token(b -> b.expirationTime(
-                Date.from(Instant.now().minusSeconds(20)))), identity.id());
+        AgentCredentials.Check justNow = verifier.verify(
+                token(b -> b.expirationTime(Date.from(Instant.now().minusSeconds(20)))), identity.id());
         assertThat(justNow.accepted()).as("%s", justNow).isTrue();
-        assertThat(refusal(token(b -> b.expirationTime(null)), identity.id())).contains("no expiry: the token has no exp");
+        assertThat(refusal(token(b -> b.expirationTime(null)), identity.id()))
+                .contains("no expiry: the token has no exp");
     }
 
     @Test
     void aTokenNotYetValidIsRefused() {
         Date future = Date.from(Instant.now().plus(Duration.ofMinutes(5)));
         assertThat(refusal(token(b -> b.notBeforeTime(future)), identity.id())).contains("not yet valid: nbf");
-        assertThat(refusal(token(b -> b.issueTime(future)), identity.id())).contains("not yet valid: issued in the future");
+        assertThat(refusal(token(b -> b.issueTime(future)), identity.id()))
+                .contains("not yet valid: issued in the future");
     }
 
     @Test
     void anUnsignedTokenIsRefused() {
-        String none = new PlainJWT(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { })).serialize();
+        String none = new PlainJWT(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {})).serialize();
         assertThat(none).endsWith(".");
         assertThat(refusal(none, identity.id())).contains("unsigned token: alg none");
         // Also when someone writes the header by hand, with a signature part.
-        String header = Base64URL.encode("{\"alg\":\"none\",\"kid\":\"key-1\"}".getBytes(StandardCharsets.UTF_8)).toString();
+        String header = Base64URL.encode("{\"alg\":\"none\",\"kid\":\"key-1\"}".getBytes(StandardCharsets.UTF_8))
+                .toString();
         String handMade = header + "." + none.split("\\.")[1] + ".c2ln";
         String reason = refusal(handMade, identity.id());
         assertThat(reason).containsAnyOf("unsigned token: alg none", "malformed token");
@@ -181,15 +219,21 @@ class AgentJwtVerifierTest {
     void anHmacTokenKeyedWithThePublicKeyIsRefused() throws Exception {
         // The classic confusion attack: HS256 with the issuer's public key as the shared secret.
         byte[] secret = issuer.key().toPublicJWK().toRSAPublicKey().getEncoded();
-        SignedJWT hs = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.HS256).keyID(issuer.key().getKeyID())
-                .type(JOSEObjectType.JWT).build(), issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { }));
+        SignedJWT hs = new SignedJWT(
+                new JWSHeader.Builder(JWSAlgorithm.HS256)
+                        .keyID(issuer.key().getKeyID())
+                        .type(JOSEObjectType.JWT)
+                        .build(),
+                issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}));
         hs.sign(new MACSigner(secret));
-        assertThat(refusal(hs.serialize(), identity.id())).contains("unsupported algorithm HS256 (expected: RS256/384/512");
+        assertThat(refusal(hs.serialize(), identity.id()))
+                .contains("unsupported algorithm HS256 (expected: RS256/384/512");
     }
 
     @Test
     void malformedTextIsRefused() {
-        for (String text : List.of("not-a-jwt", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.e30", "....", "eyJ" + "x".repeat(20_000))) {
+        for (String text :
+                List.of("not-a-jwt", "a.b.c", "eyJhbGciOiJSUzI1NiJ9.e30", "....", "eyJ" + "x".repeat(20_000))) {
             assertThat(refusal(text, identity.id())).contains("malformed token");
         }
     }
@@ -200,20 +244,32 @@ class AgentJwtVerifierTest {
                 .contains("subject mismatch: sub 'system:serviceaccount:ci:other' is not the identity's subject");
 
         AgentIdentities.View prefix = bind("system:serviceaccount:ci:*", Map.of());
-        assertThat(verifier.verify(issuer.token("system:serviceaccount:ci:other", OidcIssuer.DEFAULT_AUDIENCE), prefix.id())
-                .accepted()).isTrue();
+        assertThat(verifier.verify(
+                                issuer.token("system:serviceaccount:ci:other", OidcIssuer.DEFAULT_AUDIENCE),
+                                prefix.id())
+                        .accepted())
+                .isTrue();
         assertThat(refusal(issuer.token("system:serviceaccount:prod:x", OidcIssuer.DEFAULT_AUDIENCE), prefix.id()))
                 .contains("subject mismatch");
 
         AgentIdentities.View github = bind("repo:acme/app:*", Map.of("repository_owner", "acme"));
-        String ours = OidcIssuerServer.sign(issuer.claims("repo:acme/app:ref:refs/heads/main", OidcIssuer.DEFAULT_AUDIENCE,
-                b -> b.claim("repository_owner", "acme")), issuer.key());
+        String ours = OidcIssuerServer.sign(
+                issuer.claims(
+                        "repo:acme/app:ref:refs/heads/main",
+                        OidcIssuer.DEFAULT_AUDIENCE,
+                        b -> b.claim("repository_owner", "acme")),
+                issuer.key());
         assertThat(verifier.verify(ours, github.id()).accepted()).isTrue();
-        String theirs = OidcIssuerServer.sign(issuer.claims("repo:acme/app:ref:refs/heads/main", OidcIssuer.DEFAULT_AUDIENCE,
-                b -> b.claim("repository_owner", "evil")), issuer.key());
-        assertThat(refusal(theirs, github.id())).contains("claim mismatch: repository_owner is 'evil', not the identity's value");
-        String without = OidcIssuerServer.sign(issuer.claims("repo:acme/app:ref:refs/heads/main", OidcIssuer.DEFAULT_AUDIENCE,
-                b -> { }), issuer.key());
+        String theirs = OidcIssuerServer.sign(
+                issuer.claims(
+                        "repo:acme/app:ref:refs/heads/main",
+                        OidcIssuer.DEFAULT_AUDIENCE,
+                        b -> b.claim("repository_owner", "evil")),
+                issuer.key());
+        assertThat(refusal(theirs, github.id()))
+                .contains("claim mismatch: repository_owner is 'evil', not the identity's value");
+        String without = OidcIssuerServer.sign(
+                issuer.claims("repo:acme/app:ref:refs/heads/main", OidcIssuer.DEFAULT_AUDIENCE, b -> {}), issuer.key());
         assertThat(refusal(without, github.id())).contains("claim mismatch: repository_owner is missing");
     }
 
@@ -221,23 +277,32 @@ class AgentJwtVerifierTest {
     void onlyRefusalsOfTokensWhoseSignatureVerifiedAreAuthentic() {
         // What AgentAuthenticator counts against the identity: a workload of its issuer got something wrong.
         Instant past = Instant.now().minus(Duration.ofMinutes(5));
-        for (String authentic : List.of(issuer.token("system:serviceaccount:ci:other", OidcIssuer.DEFAULT_AUDIENCE),
-                issuer.token(SUBJECT, "kubernetes"), token(b -> b.expirationTime(Date.from(past))))) {
+        for (String authentic : List.of(
+                issuer.token("system:serviceaccount:ci:other", OidcIssuer.DEFAULT_AUDIENCE),
+                issuer.token(SUBJECT, "kubernetes"),
+                token(b -> b.expirationTime(Date.from(past))))) {
             AgentJwtVerifier.Result r = verifier.check(authentic, identity.id());
             assertThat(r.check().status()).as("%s", r).isEqualTo(401);
             assertThat(r.authentic()).as("%s", r.check().reason()).isTrue();
         }
-        String forged = OidcIssuerServer.sign(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { }),
+        String forged = OidcIssuerServer.sign(
+                issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}),
                 OidcIssuerServer.newKey(issuer.key().getKeyID()));
-        String unknownKey = OidcIssuerServer.sign(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { }),
-                OidcIssuerServer.newKey("made-up"));
-        for (String bogus : List.of("not-a-jwt", forged, unknownKey, token(b -> b.issuer("https://evil.example.com")),
-                new PlainJWT(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> { })).serialize())) {
+        String unknownKey = OidcIssuerServer.sign(
+                issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {}), OidcIssuerServer.newKey("made-up"));
+        for (String bogus : List.of(
+                "not-a-jwt",
+                forged,
+                unknownKey,
+                token(b -> b.issuer("https://evil.example.com")),
+                new PlainJWT(issuer.claims(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE, b -> {})).serialize())) {
             AgentJwtVerifier.Result r = verifier.check(bogus, identity.id());
             assertThat(r.check().status()).as("%s", r).isEqualTo(401);
             assertThat(r.authentic()).as("%s", r.check().reason()).isFalse();
         }
-        assertThat(verifier.check(forged, "wid-0000000000000000").authentic()).as("unknown identity").isFalse();
+        assertThat(verifier.check(forged, "wid-0000000000000000").authentic())
+                .as("unknown identity")
+                .isFalse();
     }
 
     @Test
@@ -264,14 +329,19 @@ class AgentJwtVerifierTest {
         redirector.start();
         try {
             String jwksUri = "http://127.0.0.1:" + redirector.getAddress().getPort() + "/jwks";
-            AgentJwtVerifier redirected302 = new AgentJwtVerifier(new TrustedIssuers(List.of(new OidcIssuer(issuer.issuer(),
-                    jwksUri, null)), IssuerKeys.Settings.DEFAULTS), cp.agentIdentities()::binding, Clock.systemUTC());
-            AgentCredentials.Check check = redirected302.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE),
-                    identity.id());
+            AgentJwtVerifier redirected302 = new AgentJwtVerifier(
+                    new TrustedIssuers(
+                            List.of(new OidcIssuer(issuer.issuer(), jwksUri, null)), IssuerKeys.Settings.DEFAULTS),
+                    cp.agentIdentities()::binding,
+                    Clock.systemUTC());
+            AgentCredentials.Check check =
+                    redirected302.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
             assertThat(check.status()).as("%s", check).isEqualTo(503);
             assertThat(check.reason()).contains("HTTP 302").contains("redirects are not followed");
             assertThat(redirected.get()).as("the redirect was asked").isPositive();
-            assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH)).as("its target was never fetched").isZero();
+            assertThat(issuer.requests(OidcIssuerServer.JWKS_PATH))
+                    .as("its target was never fetched")
+                    .isZero();
         } finally {
             redirector.stop(0);
         }
@@ -280,17 +350,26 @@ class AgentJwtVerifierTest {
     @Test
     void anUnreachableIssuerIsA503AndTheCheckIsRetriedLater() {
         issuer.down(true);
-        AgentCredentials.Check check = verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
+        AgentCredentials.Check check =
+                verifier.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
         assertThat(check.accepted()).isFalse();
         assertThat(check.status()).isEqualTo(503);
-        assertThat(check.reason()).contains("cannot be checked now").contains("discovery at " + issuer.issuer()).endsWith("; retry");
+        assertThat(check.reason())
+                .contains("cannot be checked now")
+                .contains("discovery at " + issuer.issuer())
+                .endsWith("; retry");
         // With the JWKS configured (no discovery), the same.
-        AgentJwtVerifier direct = new AgentJwtVerifier(new TrustedIssuers(List.of(new OidcIssuer(issuer.issuer(),
-                issuer.jwksUri(), null)), IssuerKeys.Settings.DEFAULTS), cp.agentIdentities()::binding, Clock.systemUTC());
+        AgentJwtVerifier direct = new AgentJwtVerifier(
+                new TrustedIssuers(
+                        List.of(new OidcIssuer(issuer.issuer(), issuer.jwksUri(), null)), IssuerKeys.Settings.DEFAULTS),
+                cp.agentIdentities()::binding,
+                Clock.systemUTC());
         AgentCredentials.Check jwks = direct.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id());
         assertThat(jwks.status()).as("%s", jwks).isEqualTo(503);
         assertThat(jwks.reason()).contains("JWKS is unreachable");
         issuer.down(false);
-        assertThat(direct.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id()).accepted()).isTrue();
+        assertThat(direct.verify(issuer.token(SUBJECT, OidcIssuer.DEFAULT_AUDIENCE), identity.id())
+                        .accepted())
+                .isTrue();
     }
 }

@@ -1,17 +1,15 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.FuzzChunks;
-import dev.underpass.gateway.FuzzLog;
-import dev.underpass.gateway.GatewayFuzzFixture;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.gateway.consumer.proxy.ForwardProxy;
-import dev.underpass.telemetry.RepeatedEvents;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.underpass.gateway.FuzzChunks;
+import dev.underpass.gateway.FuzzLog;
+import dev.underpass.gateway.GatewayFuzzFixture;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.DecoderException;
@@ -30,7 +28,8 @@ import org.junit.jupiter.api.BeforeAll;
  * fuzz: docs/fuzzing.md.
  */
 public class SniRouterFuzzTest {
-    private static final RepeatedEvents REFUSALS = new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
+    private static final RepeatedEvents REFUSALS =
+            new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static GatewayFuzzFixture fixture;
     private static FuzzLog log;
 
@@ -39,8 +38,10 @@ public class SniRouterFuzzTest {
         fixture = new GatewayFuzzFixture();
         // The router refuses what is not TLS with Netty's decoder exceptions (NotSslRecordException,
         // TooLongFrameException...), logged as "closed: <exception>"; any other exception is a bug.
-        log = new FuzzLog(Level.INFO, e -> e.getMessage().equals("TLS connection from {} closed: {}")
-                && !isDecoderException(String.valueOf(e.getArgumentArray()[1])));
+        log = new FuzzLog(
+                Level.INFO,
+                e -> e.getMessage().equals("TLS connection from {} closed: {}")
+                        && !isDecoderException(String.valueOf(e.getArgumentArray()[1])));
     }
 
     @AfterAll
@@ -62,7 +63,8 @@ public class SniRouterFuzzTest {
     void clientHello(FuzzedDataProvider data) {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
+        channel.pipeline()
+                .addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
         channel.pipeline().addLast("sni", new SniRouter(fixture.routes, REFUSALS));
         try {
             for (byte[] read : reads) {
@@ -76,7 +78,9 @@ public class SniRouterFuzzTest {
             channel.runPendingTasks();
             channel.runScheduledPendingTasks();
             assertThat(log.take()).as("handlers threw").isEmpty();
-            assertThat(channel.<Object>readOutbound()).as("written to the client").isNull();
+            assertThat(channel.<Object>readOutbound())
+                    .as("written to the client")
+                    .isNull();
             assertThat(channel.isOpen()).as("open after the handshake deadline").isFalse();
         } finally {
             channel.finishAndReleaseAll();

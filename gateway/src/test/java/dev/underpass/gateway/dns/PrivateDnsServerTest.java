@@ -118,10 +118,13 @@ class PrivateDnsServerTest {
     void theJdkResolverGetsAAndAaaaAnswersOverUdp() throws Exception {
         InitialDirContext jndi = jndi();
 
-        assertThat(values(jndi.getAttributes("Git.ACME.internal", new String[] {"A"}), "A")).containsExactly("10.1.2.3");
+        assertThat(values(jndi.getAttributes("Git.ACME.internal", new String[] {"A"}), "A"))
+                .containsExactly("10.1.2.3");
         assertThat(values(jndi.getAttributes("git.acme.internal.", new String[] {"AAAA"}), "AAAA"))
                 .containsExactly("fd00::1");
-        assertThat(asked).as("the lookup gets lower case without the trailing dot").containsOnly("git.acme.internal");
+        assertThat(asked)
+                .as("the lookup gets lower case without the trailing dot")
+                .containsOnly("git.acme.internal");
     }
 
     @Test
@@ -133,7 +136,8 @@ class PrivateDnsServerTest {
         assertThat(raw.code()).isEqualTo(DnsResponseCode.NOERROR);
         assertThat(raw.authoritative()).isTrue();
         assertThat(raw.answers()).isEmpty();
-        assertThat(udp(query(2, "v4only.acme.internal", DnsRecordType.MX)).code()).isEqualTo(DnsResponseCode.NOERROR);
+        assertThat(udp(query(2, "v4only.acme.internal", DnsRecordType.MX)).code())
+                .isEqualTo(DnsResponseCode.NOERROR);
     }
 
     @Test
@@ -147,8 +151,10 @@ class PrivateDnsServerTest {
         assertThat(raw.code()).isEqualTo(DnsResponseCode.REFUSED);
         assertThat(raw.authoritative()).isFalse();
         assertThat(raw.answers()).isEmpty();
-        assertThat(logged.list).as("a refused query is said at DEBUG only")
-                .anyMatch(e -> e.getLevel() == Level.DEBUG && e.getFormattedMessage().contains("www.example.com")
+        assertThat(logged.list)
+                .as("a refused query is said at DEBUG only")
+                .anyMatch(e -> e.getLevel() == Level.DEBUG
+                        && e.getFormattedMessage().contains("www.example.com")
                         && e.getFormattedMessage().contains("refused"));
     }
 
@@ -183,7 +189,8 @@ class PrivateDnsServerTest {
         assertThat(edns.bytes()).isGreaterThan(512).isLessThanOrEqualTo(1232);
         assertThat(edns.answers()).hasSizeGreaterThan(plain.answers().size());
 
-        assertThat(values(jndi().getAttributes("many.acme.internal", new String[] {"A"}), "A")).hasSize(MANY)
+        assertThat(values(jndi().getAttributes("many.acme.internal", new String[] {"A"}), "A"))
+                .hasSize(MANY)
                 .contains("10.9.0.1", "10.9.0." + MANY);
     }
 
@@ -210,12 +217,15 @@ class PrivateDnsServerTest {
         DatagramDnsQuery version1 = query(5, "git.acme.internal", DnsRecordType.A);
         version1.addRecord(DnsSection.ADDITIONAL, opt(1232, 1L << 16));
         Answer badvers = udp(version1);
-        assertThat(badvers.opt()).as("BADVERS is extended RCODE 16: 1 in the OPT TTL's top byte")
+        assertThat(badvers.opt())
+                .as("BADVERS is extended RCODE 16: 1 in the OPT TTL's top byte")
                 .isEqualTo("OPT class=1232 ttl=" + (1L << 24));
         assertThat(badvers.answers()).isEmpty();
 
         DatagramDnsQuery chaos = new DatagramDnsQuery(null, bound, 6);
-        chaos.addRecord(DnsSection.QUESTION, new DefaultDnsQuestion("git.acme.internal", DnsRecordType.A, DnsRecord.CLASS_CHAOS));
+        chaos.addRecord(
+                DnsSection.QUESTION,
+                new DefaultDnsQuestion("git.acme.internal", DnsRecordType.A, DnsRecord.CLASS_CHAOS));
         assertThat(udp(chaos).code()).isEqualTo(DnsResponseCode.REFUSED);
         assertThat(asked).as("nothing above reached the lookup").isEmpty();
     }
@@ -242,8 +252,10 @@ class PrivateDnsServerTest {
             }
         }
 
-        assertThat(values(jndi().getAttributes("git.acme.internal", new String[] {"A"}), "A")).containsExactly("10.1.2.3");
-        assertThat(logged.list).as("nothing at INFO or above but the bind line")
+        assertThat(values(jndi().getAttributes("git.acme.internal", new String[] {"A"}), "A"))
+                .containsExactly("10.1.2.3");
+        assertThat(logged.list)
+                .as("nothing at INFO or above but the bind line")
                 .filteredOn(e -> e.getLevel().isGreaterOrEqual(Level.INFO))
                 .extracting(ILoggingEvent::getFormattedMessage)
                 .containsExactly("private DNS listening on " + bound + " (UDP and TCP): unknown names are refused");
@@ -263,7 +275,8 @@ class PrivateDnsServerTest {
 
             ByteBuf pipelined = Unpooled.buffer();
             for (int id = 100; id < 200; id++) {
-                pipelined.writeBytes(tcpFrame(tcpQuery(id, id % 2 == 0 ? "git.acme.internal" : "nope.example", DnsRecordType.A)));
+                pipelined.writeBytes(
+                        tcpFrame(tcpQuery(id, id % 2 == 0 ? "git.acme.internal" : "nope.example", DnsRecordType.A)));
             }
             socket.getOutputStream().write(ByteBufUtil.getBytes(pipelined));
             for (int id = 100; id < 200; id++) {
@@ -293,7 +306,9 @@ class PrivateDnsServerTest {
             int cutLength = 16;
             ByteBuf frame = Unpooled.buffer().writeShort(cutLength).writeBytes(query, 0, cutLength);
             cut.getOutputStream().write(ByteBufUtil.getBytes(frame));
-            assertThat(cut.getInputStream().read()).as("closed without an answer").isEqualTo(-1);
+            assertThat(cut.getInputStream().read())
+                    .as("closed without an answer")
+                    .isEqualTo(-1);
 
             // A frame announced longer than what comes before the client's FIN.
             ByteBuf partial = Unpooled.buffer().writeShort(query.length).writeBytes(query, 0, 10);
@@ -305,12 +320,14 @@ class PrivateDnsServerTest {
             assertThat(readTcp(new DataInputStream(bystander.getInputStream())).answers())
                     .containsExactly("git.acme.internal. 30 A 10.1.2.3");
         }
-        assertThat(udp(query(8, "git.acme.internal", DnsRecordType.A)).answers()).hasSize(1);
+        assertThat(udp(query(8, "git.acme.internal", DnsRecordType.A)).answers())
+                .hasSize(1);
     }
 
     @Test
     void aTcpConnectionWithoutACompleteQueryIsClosedAtTheIdleTimeout() throws Exception {
-        try (PrivateDnsServer quick = new PrivateDnsServer(lookup, PrivateDnsServer.Options.REFUSE.withTcpIdleTimeout(Duration.ofMillis(300)))) {
+        try (PrivateDnsServer quick = new PrivateDnsServer(
+                lookup, PrivateDnsServer.Options.REFUSE.withTcpIdleTimeout(Duration.ofMillis(300)))) {
             InetSocketAddress address = quick.bind(group, new InetSocketAddress("127.0.0.1", 0));
             try (Socket socket = new Socket(address.getAddress(), address.getPort())) {
                 socket.setSoTimeout(5000);
@@ -327,12 +344,15 @@ class PrivateDnsServerTest {
             InetSocketAddress address = new InetSocketAddress("127.0.0.1", taken.getLocalPort());
             PrivateDnsServer other = new PrivateDnsServer(lookup);
 
-            assertThatThrownBy(() -> other.bind(group, address)).isInstanceOf(BindException.class)
+            assertThatThrownBy(() -> other.bind(group, address))
+                    .isInstanceOf(BindException.class)
                     .hasMessageStartingWith("private DNS: cannot bind TCP on " + address);
             // Nothing stayed half-bound: the same server binds cleanly elsewhere afterwards. (Checking
             // that UDP's port is free again would race with other UDP sockets of the machine.)
             try (other) {
-                assertThat(other.bind(group, new InetSocketAddress("127.0.0.1", 0)).getPort()).isPositive();
+                assertThat(other.bind(group, new InetSocketAddress("127.0.0.1", 0))
+                                .getPort())
+                        .isPositive();
             }
         }
     }
@@ -341,6 +361,7 @@ class PrivateDnsServerTest {
 
     /** What the upstream's lookup was asked: the upstream is a second server of ours on port 0. */
     final List<String> upstreamAsked = new CopyOnWriteArrayList<>();
+
     final Function<String, List<InetAddress>> upstreamLookup = name -> {
         upstreamAsked.add(name);
         return switch (name) {
@@ -358,8 +379,10 @@ class PrivateDnsServerTest {
                 InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
                 InitialDirContext jndi = jndi(address, 2000);
 
-                assertThat(values(jndi.getAttributes("public.example", new String[] {"A"}), "A")).containsExactly("192.0.2.7");
-                assertThat(values(jndi.getAttributes("git.acme.internal", new String[] {"A"}), "A")).containsExactly("10.1.2.3");
+                assertThat(values(jndi.getAttributes("public.example", new String[] {"A"}), "A"))
+                        .containsExactly("192.0.2.7");
+                assertThat(values(jndi.getAttributes("git.acme.internal", new String[] {"A"}), "A"))
+                        .containsExactly("10.1.2.3");
                 assertThatThrownBy(() -> jndi.getAttributes("nope.acme.internal", new String[] {"A"}))
                         .isInstanceOf(NameNotFoundException.class)
                         .hasMessageStartingWith("DNS name not found [response code 3]");
@@ -367,21 +390,29 @@ class PrivateDnsServerTest {
                 assertThatThrownBy(() -> jndi.getAttributes("www.example.com", new String[] {"A"}))
                         .isInstanceOf(javax.naming.OperationNotSupportedException.class);
 
-                assertThat(asked).containsExactly("public.example", "git.acme.internal", "nope.acme.internal", "www.example.com");
-                assertThat(upstreamAsked).as("only names outside acme.internal reach the upstream")
+                assertThat(asked)
+                        .containsExactly(
+                                "public.example", "git.acme.internal", "nope.acme.internal", "www.example.com");
+                assertThat(upstreamAsked)
+                        .as("only names outside acme.internal reach the upstream")
                         .containsExactly("public.example", "www.example.com");
 
                 DatagramDnsQuery q = query(4242, "Public.EXAMPLE", DnsRecordType.A);
                 q.setRecursionDesired(true);
                 Answer raw = udp(q, address);
-                assertThat(raw.id()).as("the client's id, not the one we sent upstream").isEqualTo(4242);
+                assertThat(raw.id())
+                        .as("the client's id, not the one we sent upstream")
+                        .isEqualTo(4242);
                 assertThat(raw.code()).isEqualTo(DnsResponseCode.NOERROR);
-                assertThat(raw.authoritative()).as("the upstream's flags, as it sent them").isTrue();
+                assertThat(raw.authoritative())
+                        .as("the upstream's flags, as it sent them")
+                        .isTrue();
                 assertThat(raw.recursionDesired()).isTrue();
                 assertThat(raw.questions()).containsExactly("Public.EXAMPLE.");
                 assertThat(raw.answers()).containsExactly("Public.EXAMPLE. 30 A 192.0.2.7");
 
-                assertThat(tcp(tcpQuery(7, "public.example", DnsRecordType.A), address).answers())
+                assertThat(tcp(tcpQuery(7, "public.example", DnsRecordType.A), address)
+                                .answers())
                         .containsExactly("public.example. 30 A 192.0.2.7");
 
                 Answer under = tcp(tcpQuery(8, "ep-x.svc.acme.acme.internal", DnsRecordType.AAAA), address);
@@ -392,23 +423,35 @@ class PrivateDnsServerTest {
                 assertThat(apex.authoritative()).isTrue();
                 assertThat(apex.answers()).isEmpty();
                 Answer lookalike = udp(query(10, "notacme.internal", DnsRecordType.A), address);
-                assertThat(lookalike.code()).as("not under acme.internal: forwarded, and the upstream refuses it")
+                assertThat(lookalike.code())
+                        .as("not under acme.internal: forwarded, and the upstream refuses it")
                         .isEqualTo(DnsResponseCode.REFUSED);
-                assertThat(upstreamAsked).containsExactly("public.example", "www.example.com", "public.example", "public.example",
-                        "notacme.internal");
+                assertThat(upstreamAsked)
+                        .containsExactly(
+                                "public.example",
+                                "www.example.com",
+                                "public.example",
+                                "public.example",
+                                "notacme.internal");
 
-                assertThat(logged.list).as("INFO: one line at each bind, nothing per query")
+                assertThat(logged.list)
+                        .as("INFO: one line at each bind, nothing per query")
                         .filteredOn(e -> e.getLevel().isGreaterOrEqual(Level.INFO))
                         .extracting(ILoggingEvent::getFormattedMessage)
                         .containsExactly(
                                 "private DNS listening on " + bound + " (UDP and TCP): unknown names are refused",
-                                "private DNS listening on " + upstreamAddress + " (UDP and TCP): unknown names are refused",
-                                "private DNS listening on " + address + " (UDP and TCP): unknown names under acme.internal are "
+                                "private DNS listening on " + upstreamAddress
+                                        + " (UDP and TCP): unknown names are refused",
+                                "private DNS listening on " + address
+                                        + " (UDP and TCP): unknown names under acme.internal are "
                                         + "NXDOMAIN, other names are forwarded to " + upstreamAddress
                                         + ", at most 256 at a time, SERVFAIL after 2000 ms");
                 // e2e's Tunnel finds the port with this pattern: the upstream's must not match it.
-                String bindLine = logged.list.stream().map(ILoggingEvent::getFormattedMessage)
-                        .filter(m -> m.contains("forwarded to")).findFirst().orElseThrow();
+                String bindLine = logged.list.stream()
+                        .map(ILoggingEvent::getFormattedMessage)
+                        .filter(m -> m.contains("forwarded to"))
+                        .findFirst()
+                        .orElseThrow();
                 java.util.regex.Matcher port = java.util.regex.Pattern.compile("private DNS listening on .*:(\\d+) ")
                         .matcher(bindLine);
                 assertThat(port.find()).isTrue();
@@ -439,8 +482,11 @@ class PrivateDnsServerTest {
                 assertThat(edns.answers()).hasSize(MANY);
                 assertThat(edns.opt()).as("the upstream's OPT record").isEqualTo("OPT class=1232 ttl=0");
 
-                assertThat(values(jndi(address, 2000).getAttributes("many.example", new String[] {"A"}), "A")).hasSize(MANY);
-                assertThat(tcp(tcpQuery(3, "many.example", DnsRecordType.A), address).answers()).hasSize(MANY);
+                assertThat(values(jndi(address, 2000).getAttributes("many.example", new String[] {"A"}), "A"))
+                        .hasSize(MANY);
+                assertThat(tcp(tcpQuery(3, "many.example", DnsRecordType.A), address)
+                                .answers())
+                        .hasSize(MANY);
             }
         }
     }
@@ -457,7 +503,9 @@ class PrivateDnsServerTest {
             assertThat(overUdp.id()).isEqualTo(11);
             assertThat(overUdp.code()).isEqualTo(DnsResponseCode.SERVFAIL);
             assertThat(overUdp.questions()).containsExactly("public.example.");
-            assertThat(udpTook).as("it waited for the upstream's timeout").isGreaterThanOrEqualTo(Duration.ofMillis(1900));
+            assertThat(udpTook)
+                    .as("it waited for the upstream's timeout")
+                    .isGreaterThanOrEqualTo(Duration.ofMillis(1900));
 
             start = System.nanoTime();
             Answer overTcp = tcp(tcpQuery(12, "public.example", DnsRecordType.A), address);
@@ -468,12 +516,17 @@ class PrivateDnsServerTest {
                     .isInstanceOf(ServiceUnavailableException.class)
                     .hasMessageStartingWith("DNS server failure [response code 2]");
             assertThat(values(jndi(address, 2000).getAttributes("git.acme.internal", new String[] {"A"}), "A"))
-                    .as("endpoint names do not wait for the upstream").containsExactly("10.1.2.3");
-            assertThat(silent.datagrams()).as("every query went out once over UDP").isEqualTo(2);
-            assertThat(logged.list).as("three failures, said at WARN once")
+                    .as("endpoint names do not wait for the upstream")
+                    .containsExactly("10.1.2.3");
+            assertThat(silent.datagrams())
+                    .as("every query went out once over UDP")
+                    .isEqualTo(2);
+            assertThat(logged.list)
+                    .as("three failures, said at WARN once")
                     .filteredOn(e -> e.getLevel() == Level.WARN)
                     .extracting(ILoggingEvent::getFormattedMessage)
-                    .singleElement().asString()
+                    .singleElement()
+                    .asString()
                     .startsWith("private DNS: A public.example from /127.0.0.1:")
                     .contains("answered SERVFAIL: dns, gateway => upstream " + silent.address() + ", timeout after ");
         }
@@ -487,14 +540,18 @@ class PrivateDnsServerTest {
         }
         InetSocketAddress closed = new InetSocketAddress("127.0.0.1", port);
         // A forwarding timeout far longer than the answers take: they come from the failure itself.
-        try (PrivateDnsServer forwarding = new PrivateDnsServer(lookup,
+        try (PrivateDnsServer forwarding = new PrivateDnsServer(
+                lookup,
                 PrivateDnsServer.Options.of("acme.internal", closed).withForwardTimeout(Duration.ofSeconds(60)))) {
             InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
 
             // UDP learns it from the ICMP port unreachable, TCP from the refused connection.
             long start = System.nanoTime();
-            assertThat(udp(query(1, "public.example", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.SERVFAIL);
-            assertThat(tcp(tcpQuery(2, "public.example", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.SERVFAIL);
+            assertThat(udp(query(1, "public.example", DnsRecordType.A), address).code())
+                    .isEqualTo(DnsResponseCode.SERVFAIL);
+            assertThat(tcp(tcpQuery(2, "public.example", DnsRecordType.A), address)
+                            .code())
+                    .isEqualTo(DnsResponseCode.SERVFAIL);
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(30));
         }
     }
@@ -502,8 +559,10 @@ class PrivateDnsServerTest {
     @Test
     void beyondTheForwardingLimitAQueryGetsServfailAtOnce() throws Exception {
         try (Silent silent = Silent.start();
-                PrivateDnsServer forwarding = new PrivateDnsServer(lookup,
-                        PrivateDnsServer.Options.of("acme.internal", silent.address()).withMaxForwards(2))) {
+                PrivateDnsServer forwarding = new PrivateDnsServer(
+                        lookup,
+                        PrivateDnsServer.Options.of("acme.internal", silent.address())
+                                .withMaxForwards(2))) {
             InetSocketAddress address = forwarding.bind(group, new InetSocketAddress("127.0.0.1", 0));
             try (DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
                 socket.setSoTimeout(5000);
@@ -542,12 +601,17 @@ class PrivateDnsServerTest {
             Answer ours = udp(query(1, "nope.acme.internal", DnsRecordType.A), address);
             assertThat(ours.code()).isEqualTo(DnsResponseCode.NXDOMAIN);
             assertThat(ours.authoritative()).isTrue();
-            assertThat(udp(query(2, "www.example.com", DnsRecordType.A), address).code()).isEqualTo(DnsResponseCode.REFUSED);
-            assertThat(udp(query(3, "git.acme.internal", DnsRecordType.A), address).answers())
+            assertThat(udp(query(2, "www.example.com", DnsRecordType.A), address)
+                            .code())
+                    .isEqualTo(DnsResponseCode.REFUSED);
+            assertThat(udp(query(3, "git.acme.internal", DnsRecordType.A), address)
+                            .answers())
                     .containsExactly("git.acme.internal. 30 A 10.1.2.3");
-            assertThat(logged.list).filteredOn(e -> e.getLevel() == Level.INFO)
+            assertThat(logged.list)
+                    .filteredOn(e -> e.getLevel() == Level.INFO)
                     .extracting(ILoggingEvent::getFormattedMessage)
-                    .contains("private DNS listening on " + address + " (UDP and TCP): unknown names under acme.internal are "
+                    .contains("private DNS listening on " + address
+                            + " (UDP and TCP): unknown names under acme.internal are "
                             + "NXDOMAIN, other names are refused");
         }
     }
@@ -562,9 +626,11 @@ class PrivateDnsServerTest {
                 .hasMessage("endpointDomain: null (expected: the endpoint domain when forwarding to " + upstream + ")");
         assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme..internal", null))
                 .hasMessageStartingWith("endpointDomain: 'acme..internal' (expected: ");
-        assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme.internal", InetSocketAddress.createUnresolved("dns", 53)))
+        assertThatThrownBy(() ->
+                        PrivateDnsServer.Options.of("acme.internal", InetSocketAddress.createUnresolved("dns", 53)))
                 .hasMessageStartingWith("upstream: dns");
-        assertThatThrownBy(() -> PrivateDnsServer.Options.of("acme.internal", upstream).withForwardTimeout(Duration.ZERO))
+        assertThatThrownBy(() ->
+                        PrivateDnsServer.Options.of("acme.internal", upstream).withForwardTimeout(Duration.ZERO))
                 .hasMessage("forwardTimeout: PT0S (expected: > 0)");
 
         // Forwarding to itself would send every query round until the limit.
@@ -574,13 +640,15 @@ class PrivateDnsServerTest {
         }
         InetSocketAddress self = new InetSocketAddress("127.0.0.1", port);
         PrivateDnsServer loop = new PrivateDnsServer(lookup, "acme.internal", self);
-        assertThatThrownBy(() -> loop.bind(group, self)).isInstanceOf(IllegalArgumentException.class)
+        assertThatThrownBy(() -> loop.bind(group, self))
+                .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("upstream: " + self + " (expected: another DNS server than this one");
         // (Not checked: that the port is free again at once. NIO closes a selector's socket at its next select.)
     }
 
     /** An upstream that takes UDP queries and TCP connections on one port and never answers. */
-    record Silent(DatagramSocket udp, ServerSocket tcp, java.util.concurrent.atomic.AtomicInteger received, Thread reader)
+    record Silent(
+            DatagramSocket udp, ServerSocket tcp, java.util.concurrent.atomic.AtomicInteger received, Thread reader)
             implements AutoCloseable {
         static Silent start() throws IOException {
             for (int attempt = 1; ; attempt++) {
@@ -715,8 +783,10 @@ class PrivateDnsServerTest {
         java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[65535], 65535);
         socket.receive(in);
         EmbeddedChannel decoder = new EmbeddedChannel(new DatagramDnsResponseDecoder());
-        decoder.writeInbound(new DatagramPacket(Unpooled.wrappedBuffer(in.getData(), 0, in.getLength()),
-                (InetSocketAddress) socket.getLocalSocketAddress(), server));
+        decoder.writeInbound(new DatagramPacket(
+                Unpooled.wrappedBuffer(in.getData(), 0, in.getLength()),
+                (InetSocketAddress) socket.getLocalSocketAddress(),
+                server));
         DnsResponse response = decoder.readInbound();
         try {
             return Answer.of(response, in.getLength());
@@ -746,8 +816,17 @@ class PrivateDnsServerTest {
     }
 
     /** A decoded response, flattened for assertions; records as {@code "name ttl TYPE address"}. */
-    record Answer(int id, DnsOpCode opCode, DnsResponseCode code, boolean authoritative, boolean truncated,
-            boolean recursionDesired, List<String> questions, List<String> answers, String opt, int bytes) {
+    record Answer(
+            int id,
+            DnsOpCode opCode,
+            DnsResponseCode code,
+            boolean authoritative,
+            boolean truncated,
+            boolean recursionDesired,
+            List<String> questions,
+            List<String> answers,
+            String opt,
+            int bytes) {
         static Answer of(DnsResponse r, int bytes) throws IOException {
             List<String> questions = new ArrayList<>();
             for (int i = 0; i < r.count(DnsSection.QUESTION); i++) {
@@ -756,8 +835,10 @@ class PrivateDnsServerTest {
             List<String> answers = new ArrayList<>();
             for (int i = 0; i < r.count(DnsSection.ANSWER); i++) {
                 DnsRawRecord rec = r.recordAt(DnsSection.ANSWER, i);
-                answers.add(rec.name() + " " + rec.timeToLive() + " " + rec.type().name() + " "
-                        + InetAddress.getByAddress(ByteBufUtil.getBytes(rec.content())).getHostAddress());
+                answers.add(
+                        rec.name() + " " + rec.timeToLive() + " " + rec.type().name() + " "
+                                + InetAddress.getByAddress(ByteBufUtil.getBytes(rec.content()))
+                                        .getHostAddress());
             }
             String opt = null;
             for (int i = 0; i < r.count(DnsSection.ADDITIONAL); i++) {
@@ -766,8 +847,17 @@ class PrivateDnsServerTest {
                     opt = "OPT class=" + (rec.dnsClass() & 0xffff) + " ttl=" + rec.timeToLive();
                 }
             }
-            return new Answer(r.id(), r.opCode(), r.code(), r.isAuthoritativeAnswer(), r.isTruncated(), r.isRecursionDesired(),
-                    questions, answers, opt, bytes);
+            return new Answer(
+                    r.id(),
+                    r.opCode(),
+                    r.code(),
+                    r.isAuthoritativeAnswer(),
+                    r.isTruncated(),
+                    r.isRecursionDesired(),
+                    questions,
+                    answers,
+                    opt,
+                    bytes);
         }
     }
 

@@ -1,14 +1,13 @@
 package dev.underpass.gateway.dns;
 
-import dev.underpass.gateway.FuzzChunks;
-import dev.underpass.gateway.FuzzLog;
-import dev.underpass.gateway.consumer.SniRouterFuzzTest;
-import dev.underpass.gateway.consumer.SniRouterFuzzTest;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.underpass.gateway.FuzzChunks;
+import dev.underpass.gateway.FuzzLog;
+import dev.underpass.gateway.consumer.SniRouterFuzzTest;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandler;
@@ -45,10 +44,12 @@ class PrivateDnsTcpFuzzTest {
         // (documented); any other exception there comes from the server's own handler: a bug.
         // An answer that cannot be written (the one known case: PrivateDnsUdpFuzzTest.unanswerable)
         // ends the connection too.
-        log = new FuzzLog(Level.DEBUG, e -> e.getMessage().equals("private DNS: TCP connection from {} closed: {}")
-                && !SniRouterFuzzTest.isDecoderException(String.valueOf(e.getArgumentArray()[1]))
-                || e.getMessage().startsWith("private DNS: TCP answer to {} not sent")
-                && !e.getFormattedMessage().contains("DNS label contains null byte"));
+        log = new FuzzLog(
+                Level.DEBUG,
+                e -> e.getMessage().equals("private DNS: TCP connection from {} closed: {}")
+                                && !SniRouterFuzzTest.isDecoderException(String.valueOf(e.getArgumentArray()[1]))
+                        || e.getMessage().startsWith("private DNS: TCP answer to {} not sent")
+                                && !e.getFormattedMessage().contains("DNS label contains null byte"));
     }
 
     @AfterAll
@@ -78,14 +79,17 @@ class PrivateDnsTcpFuzzTest {
                 if (!channel.isOpen()) {
                     break;
                 }
-                assertThat(channel.config().isAutoRead()).as("reading while no answer is pending").isTrue();
+                assertThat(channel.config().isAutoRead())
+                        .as("reading while no answer is pending")
+                        .isTrue();
                 channel.writeInbound(Unpooled.wrappedBuffer(read));
                 channel.runPendingTasks();
                 for (Object m; (m = channel.readOutbound()) != null; ) {
                     assertThat(m).isInstanceOf(ByteBuf.class);
                     ByteBuf framed = (ByteBuf) m;
                     assertThat(framed.readableBytes()).isBetween(2 + 12, 2 + Edns.TCP_PAYLOAD);
-                    assertThat(framed.getUnsignedShort(framed.readerIndex())).as("length prefix")
+                    assertThat(framed.getUnsignedShort(framed.readerIndex()))
+                            .as("length prefix")
                             .isEqualTo(framed.readableBytes() - 2);
                     responses.writeInbound(framed);
                     for (DnsResponse r; (r = responses.readInbound()) != null; ) {
@@ -112,8 +116,8 @@ class PrivateDnsTcpFuzzTest {
      * or the first that cannot be answered (either ends the connection).
      */
     private static List<Integer> queryIds(List<byte[]> reads) {
-        EmbeddedChannel decoder = new EmbeddedChannel(new TcpDnsQueryDecoder(DnsRecordDecoder.DEFAULT,
-                PrivateDnsServer.MAX_TCP_QUERY_BYTES));
+        EmbeddedChannel decoder = new EmbeddedChannel(
+                new TcpDnsQueryDecoder(DnsRecordDecoder.DEFAULT, PrivateDnsServer.MAX_TCP_QUERY_BYTES));
         List<Integer> ids = new ArrayList<>();
         try {
             for (byte[] read : reads) {

@@ -1,10 +1,10 @@
 package dev.underpass.gateway.dns;
 
-import dev.underpass.gateway.FuzzLog;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.underpass.gateway.FuzzLog;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandler;
@@ -45,9 +45,11 @@ class PrivateDnsUdpFuzzTest {
         // "UDP error" is what the socket's handler logs when answering threw, "not sent" when
         // writing the answer failed (on an embedded channel: encoding it). The one known case:
         // see unanswerable().
-        log = new FuzzLog(Level.DEBUG, e -> e.getMessage().startsWith("private DNS: UDP error")
-                || e.getMessage().startsWith("private DNS: answer to {} not sent")
-                && !e.getFormattedMessage().contains("DNS label contains null byte"));
+        log = new FuzzLog(
+                Level.DEBUG,
+                e -> e.getMessage().startsWith("private DNS: UDP error")
+                        || e.getMessage().startsWith("private DNS: answer to {} not sent")
+                                && !e.getFormattedMessage().contains("DNS label contains null byte"));
     }
 
     @AfterAll
@@ -132,7 +134,10 @@ class PrivateDnsUdpFuzzTest {
         }
         int opt = 0;
         for (int i = 0; i < query.count(DnsSection.ADDITIONAL); i++) {
-            opt += DnsRecordType.OPT.equals(query.recordAt(DnsSection.ADDITIONAL, i).type()) ? 1 : 0;
+            opt += DnsRecordType.OPT.equals(
+                            query.recordAt(DnsSection.ADDITIONAL, i).type())
+                    ? 1
+                    : 0;
         }
         return opt <= 1 && query.recordAt(DnsSection.QUESTION).name().indexOf('\0') >= 0;
     }

@@ -1,9 +1,8 @@
 package dev.underpass.gateway.link;
 
-import dev.underpass.gateway.observe.GatewayMetrics;
-import dev.underpass.gateway.observe.GatewayMetrics;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.Protocol;
@@ -18,8 +17,16 @@ class HealthCheckPushTest {
     private static List<ControlMessage.Check> checks(int n, String path) {
         List<ControlMessage.Check> checks = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            checks.add(new ControlMessage.Check("service-" + i + ":443/target-" + i + ".corp.example:443",
-                    "target-" + i + ".corp.example:443", "https", path, "200-399", 10_000, 5_000, 3, 2));
+            checks.add(new ControlMessage.Check(
+                    "service-" + i + ":443/target-" + i + ".corp.example:443",
+                    "target-" + i + ".corp.example:443",
+                    "https",
+                    path,
+                    "200-399",
+                    10_000,
+                    5_000,
+                    3,
+                    2));
         }
         return checks;
     }
@@ -32,7 +39,8 @@ class HealthCheckPushTest {
         try {
             int line = frame.content().readableBytes() - 1;
             assertThat(line).isLessThanOrEqualTo(Protocol.MAX_CONTROL_MESSAGE_BYTES);
-            ControlMessage decoded = ControlCodec.decode(frame.content().slice(frame.content().readerIndex(), line));
+            ControlMessage decoded =
+                    ControlCodec.decode(frame.content().slice(frame.content().readerIndex(), line));
             assertThat(decoded).isEqualTo(new ControlMessage.HealthChecks(sent));
         } finally {
             frame.release();

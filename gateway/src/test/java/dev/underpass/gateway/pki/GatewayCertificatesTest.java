@@ -89,8 +89,8 @@ class GatewayCertificatesTest {
         // The chain validates the way a TLS client validates it, with the CA as the only anchor.
         PKIXParameters params = new PKIXParameters(Set.of(new TrustAnchor(ca, null)));
         params.setRevocationEnabled(false);
-        CertPathValidator.getInstance("PKIX").validate(
-                CertificateFactory.getInstance("X.509").generateCertPath(List.of(server)), params);
+        CertPathValidator.getInstance("PKIX")
+                .validate(CertificateFactory.getInstance("X.509").generateCertPath(List.of(server)), params);
 
         List<String> dns = new ArrayList<>();
         List<InetAddress> ips = new ArrayList<>();
@@ -108,7 +108,8 @@ class GatewayCertificatesTest {
     @Test
     void generatedFilesLoadAsTheGatewaysTlsServerContext() throws Exception {
         GatewayCertificates g = GatewayCertificates.ensure(dir, List.of("localhost", "127.0.0.1"));
-        SslContext ssl = Tls.server(g.certificateFile().toFile(), g.privateKeyFile().toFile());
+        SslContext ssl =
+                Tls.server(g.certificateFile().toFile(), g.privateKeyFile().toFile());
         assertThat(ssl.isServer()).isTrue();
         assertThat(ssl.applicationProtocolNegotiator().protocols()).containsExactly("h2");
     }
@@ -120,7 +121,10 @@ class GatewayCertificatesTest {
 
         assertThat(print).matches("sha256:[0-9a-f]{64}");
         byte[] der = read(g.caFile()).get(0).getEncoded();
-        assertThat(print).isEqualTo("sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(der)));
+        assertThat(print)
+                .isEqualTo("sha256:"
+                        + HexFormat.of()
+                                .formatHex(MessageDigest.getInstance("SHA-256").digest(der)));
         // The server PEM starts with the server certificate, not the CA.
         assertThat(GatewayCertificates.fingerprint(g.certificateFile())).isNotEqualTo(print);
     }
@@ -142,15 +146,23 @@ class GatewayCertificatesTest {
         String certPrint = GatewayCertificates.fingerprint(first.certificateFile());
 
         // The operator adds serverNames after the first start (issue 12: it changed nothing, silently).
-        GatewayCertificates second = GatewayCertificates.ensure(tls, List.of("gw.example.com", "localhost", "198.18.0.1"));
+        GatewayCertificates second =
+                GatewayCertificates.ensure(tls, List.of("gw.example.com", "localhost", "198.18.0.1"));
 
-        assertThat(GatewayCertificates.fingerprint(second.caFile())).as("the CA agents trust or pin").isEqualTo(caPrint);
+        assertThat(GatewayCertificates.fingerprint(second.caFile()))
+                .as("the CA agents trust or pin")
+                .isEqualTo(caPrint);
         assertThat(GatewayCertificates.fingerprint(second.certificateFile())).isNotEqualTo(certPrint);
-        assertThat(GatewayCertificates.missing(second.certificateFile(), List.of("gw.example.com", "localhost", "198.18.0.1")))
+        assertThat(GatewayCertificates.missing(
+                        second.certificateFile(), List.of("gw.example.com", "localhost", "198.18.0.1")))
                 .isEmpty();
         X509Certificate ca = read(second.caFile()).get(0);
         read(second.certificateFile()).get(0).verify(ca.getPublicKey());
-        assertThat(Tls.server(second.certificateFile().toFile(), second.privateKeyFile().toFile()).isServer()).isTrue();
+        assertThat(Tls.server(
+                                second.certificateFile().toFile(),
+                                second.privateKeyFile().toFile())
+                        .isServer())
+                .isTrue();
         // Nothing missing: nothing rewritten.
         String reissued = GatewayCertificates.fingerprint(second.certificateFile());
         GatewayCertificates.ensure(tls, List.of("198.18.0.1"));
@@ -159,10 +171,19 @@ class GatewayCertificatesTest {
 
     @Test
     void theGeneratedCertificateCoversThisHostsNamesAddressesAndListenAddresses() throws Exception {
-        List<String> names = GatewayCertificates.certificateNames(List.of("gw.example.com"), List.of("0.0.0.0", "198.18.7.7"));
+        List<String> names =
+                GatewayCertificates.certificateNames(List.of("gw.example.com"), List.of("0.0.0.0", "198.18.7.7"));
 
-        assertThat(names.getFirst()).as("the configured name comes first: it is the subject").isEqualTo("gw.example.com");
-        assertThat(names).contains("localhost", "127.0.0.1", "::1", "198.18.7.7", InetAddress.getLocalHost().getHostName())
+        assertThat(names.getFirst())
+                .as("the configured name comes first: it is the subject")
+                .isEqualTo("gw.example.com");
+        assertThat(names)
+                .contains(
+                        "localhost",
+                        "127.0.0.1",
+                        "::1",
+                        "198.18.7.7",
+                        InetAddress.getLocalHost().getHostName())
                 .doesNotContain("0.0.0.0");
         List<InetAddress> addresses = new ArrayList<>();
         for (String n : names) {
@@ -174,7 +195,8 @@ class GatewayCertificatesTest {
         for (var nic : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
             for (InetAddress a : java.util.Collections.list(nic.getInetAddresses())) {
                 if (nic.isUp() && !a.isLinkLocalAddress()) {
-                    assertThat(addresses).contains(InetAddress.getByName(a.getHostAddress().replaceAll("%.*", "")));
+                    assertThat(addresses)
+                            .contains(InetAddress.getByName(a.getHostAddress().replaceAll("%.*", "")));
                 }
             }
         }

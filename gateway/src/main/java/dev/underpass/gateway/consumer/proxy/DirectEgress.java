@@ -31,8 +31,7 @@ import java.util.function.LongConsumer;
  * what it read (so a slow side slows its peer only), with half-closes passed on.
  */
 public final class DirectEgress {
-    private DirectEgress() {
-    }
+    private DirectEgress() {}
 
     /**
      * Resolves {@code destination} off the event loop, refuses names that lead into the gateway's
@@ -40,8 +39,12 @@ public final class DirectEgress {
      * names such an address literally allows it), then dials it from {@code socket}'s event loop;
      * calls {@code connected} with the new channel (not yet relaying), else {@code failed} with why.
      */
-    static void dial(Channel socket, HostAndPort destination, Egress egress, Consumer<Channel> connected,
-                     Consumer<String> failed) {
+    static void dial(
+            Channel socket,
+            HostAndPort destination,
+            Egress egress,
+            Consumer<Channel> connected,
+            Consumer<String> failed) {
         CompletableFuture<InetAddress> lookup;
         try {
             lookup = CompletableFuture.supplyAsync(() -> resolve(destination.host()), egress.resolver());
@@ -49,29 +52,37 @@ public final class DirectEgress {
             failed.accept("the gateway is resolving too many names; retry");
             return;
         }
-        lookup.whenCompleteAsync((address, error) -> {
-            if (error != null) {
-                Throwable cause = error.getCause() != null ? error.getCause() : error;
-                failed.accept(cause instanceof UnknownHostException ? "unknown host " + destination.host() : cause.getMessage());
-                return;
-            }
-            new Bootstrap()
-                    .group(socket.eventLoop())
-                    .channel(Transport.socketChannel())
-                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) egress.dialTimeout().toMillis())
-                    .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .option(ChannelOption.SO_LINGER, 0) // a dying gateway resets it (StreamRelay, "Process death")
-                    .option(ChannelOption.AUTO_READ, false)
-                    .handler(new ChannelInboundHandlerAdapter()) // the relay joins once the proxy has answered
-                    .connect(new InetSocketAddress(address, destination.port()))
-                    .addListener((ChannelFuture f) -> {
-                        if (f.isSuccess()) {
-                            connected.accept(f.channel());
-                        } else {
-                            failed.accept(String.valueOf(f.cause().getMessage()));
-                        }
-                    });
-        }, socket.eventLoop());
+        lookup.whenCompleteAsync(
+                (address, error) -> {
+                    if (error != null) {
+                        Throwable cause = error.getCause() != null ? error.getCause() : error;
+                        failed.accept(
+                                cause instanceof UnknownHostException
+                                        ? "unknown host " + destination.host()
+                                        : cause.getMessage());
+                        return;
+                    }
+                    new Bootstrap()
+                            .group(socket.eventLoop())
+                            .channel(Transport.socketChannel())
+                            .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int)
+                                    egress.dialTimeout().toMillis())
+                            .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                            .option(
+                                    ChannelOption.SO_LINGER,
+                                    0) // a dying gateway resets it (StreamRelay, "Process death")
+                            .option(ChannelOption.AUTO_READ, false)
+                            .handler(new ChannelInboundHandlerAdapter()) // the relay joins once the proxy has answered
+                            .connect(new InetSocketAddress(address, destination.port()))
+                            .addListener((ChannelFuture f) -> {
+                                if (f.isSuccess()) {
+                                    connected.accept(f.channel());
+                                } else {
+                                    failed.accept(String.valueOf(f.cause().getMessage()));
+                                }
+                            });
+                },
+                socket.eventLoop());
     }
 
     private static InetAddress resolve(String host) {
@@ -83,9 +94,14 @@ public final class DirectEgress {
         }
         boolean literal = all.length == 1 && (host.equals(all[0].getHostAddress()) || host.contains(":"));
         for (InetAddress a : all) {
-            if (!literal && (a.isLoopbackAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress() || a.isMulticastAddress())) {
-                throw new IllegalStateException(host + " resolves to " + a.getHostAddress() + ", an address of the gateway's "
-                        + "own host or link (expected: an egressAllow entry naming that address itself)");
+            if (!literal
+                    && (a.isLoopbackAddress()
+                            || a.isLinkLocalAddress()
+                            || a.isAnyLocalAddress()
+                            || a.isMulticastAddress())) {
+                throw new IllegalStateException(
+                        host + " resolves to " + a.getHostAddress() + ", an address of the gateway's "
+                                + "own host or link (expected: an egressAllow entry naming that address itself)");
             }
         }
         return all[0];

@@ -4,5 +4,4 @@ import java.time.Duration;
 import java.util.concurrent.Executor;
 
 /** The operator's egress policy, how long a direct dial may take, and where names are resolved. */
-public record Egress(EgressPolicy policy, Duration dialTimeout, Executor resolver) {
-}
+public record Egress(EgressPolicy policy, Duration dialTimeout, Executor resolver) {}

@@ -1,8 +1,6 @@
 package dev.underpass.gateway.consumer.proxy;
 
 import dev.underpass.protocol.HostAndPort;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -28,7 +26,8 @@ public record EgressPolicy(List<String> patterns) {
             int colon = p.lastIndexOf(':');
             String hostPattern = p.substring(0, colon).toLowerCase(Locale.ROOT);
             String portPattern = p.substring(colon + 1);
-            boolean hostOk = hostPattern.startsWith("*.") ? h.endsWith(hostPattern.substring(1)) : h.equals(hostPattern);
+            boolean hostOk =
+                    hostPattern.startsWith("*.") ? h.endsWith(hostPattern.substring(1)) : h.equals(hostPattern);
             boolean portOk = portPattern.equals("*") || portPattern.equals(Integer.toString(port));
             if (hostOk && portOk) {
                 return true;
@@ -47,9 +46,13 @@ public record EgressPolicy(List<String> patterns) {
             if (ok) {
                 String host = p.substring(0, colon);
                 String port = p.substring(colon + 1);
-                ok = !host.isEmpty() && !host.equals("*") && !host.substring(host.startsWith("*.") ? 2 : 0).contains("*")
-                        && (port.equals("*") || port.matches("[0-9]{1,5}") && Integer.parseInt(port) >= 1
-                        && Integer.parseInt(port) <= 65535);
+                ok = !host.isEmpty()
+                        && !host.equals("*")
+                        && !host.substring(host.startsWith("*.") ? 2 : 0).contains("*")
+                        && (port.equals("*")
+                                || port.matches("[0-9]{1,5}")
+                                        && Integer.parseInt(port) >= 1
+                                        && Integer.parseInt(port) <= 65535);
             }
             if (!ok) {
                 errors.add("egressAllow[" + i + "]: " + p + " (expected: host:port, such as registry.npmjs.org:443 or "

@@ -2,12 +2,6 @@ package dev.underpass.gateway.consumer.proxy;
 
 import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointPorts;
-import dev.underpass.gateway.consumer.HandshakeDeadline;
-import dev.underpass.gateway.consumer.ConsumerPort;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.gateway.consumer.EndpointPorts;
-import dev.underpass.gateway.consumer.HandshakeDeadline;
 import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -19,8 +13,6 @@ import io.netty.handler.codec.socksx.v5.Socks5InitialRequestDecoder;
 import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
 import java.net.InetSocketAddress;
 import java.util.List;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The gateway's forward proxy for consumers such as CI runners: HTTP CONNECT and SOCKS5 on one
@@ -39,6 +31,7 @@ public final class ForwardProxy implements AutoCloseable {
     private final int handshakeSeconds;
     /** Refusals and handshakes that fail, one line per source and interval: a bad client repeats itself. */
     private final RepeatedEvents refusals;
+
     private Channel server;
 
     public ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals) {
@@ -46,7 +39,8 @@ public final class ForwardProxy implements AutoCloseable {
     }
 
     /** With another handshake timeout (tests of slow clients). */
-    public ForwardProxy(ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals, int handshakeSeconds) {
+    public ForwardProxy(
+            ProxyChecks checks, ConsumerRoutes routes, Egress egress, RepeatedEvents refusals, int handshakeSeconds) {
         this.refusals = refusals;
         this.checks = checks;
         this.routes = routes;

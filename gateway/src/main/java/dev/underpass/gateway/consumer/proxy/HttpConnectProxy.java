@@ -1,17 +1,15 @@
 package dev.underpass.gateway.consumer.proxy;
 
 import dev.underpass.controlplane.api.ProblemMapper;
-
-import dev.underpass.gateway.consumer.ConsumerPort;
-import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.controlplane.core.Principal;
 import dev.underpass.gateway.consumer.ConsumerLimit;
+import dev.underpass.gateway.consumer.ConsumerPort;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointPorts;
 import dev.underpass.gateway.consumer.ReplayFirst;
-import dev.underpass.gateway.consumer.ConsumerRoutes;
-import dev.underpass.telemetry.RepeatedEvents;
-import dev.underpass.controlplane.core.Principal;
+import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
@@ -52,7 +50,8 @@ import java.util.Map;
  * than 1.x, 431 for a head over 8 KiB), after which the connection closes.
  */
 public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
-    private static final byte[] ESTABLISHED = "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] ESTABLISHED =
+            "HTTP/1.1 200 Connection established\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private final ProxyChecks checks;
     private final ConsumerRoutes routes;
@@ -95,20 +94,37 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         Object from = ctx.channel().remoteAddress();
         if (request.decoderResult().isFailure()) {
             Throwable cause = request.decoderResult().cause();
-            int status = cause instanceof TooLongHttpLineException ? 414 : cause instanceof TooLongHttpHeaderException ? 431 : 400;
-            refuse(ctx, status, "malformed proxy request: " + cause.getMessage() + " (expected: CONNECT host:port HTTP/1.1, "
-                    + "or a request for an absolute http:// URL, with headers under " + ForwardProxy.MAX_HEADER_BYTES + " bytes)",
-                    from, "-");
+            int status = cause instanceof TooLongHttpLineException
+                    ? 414
+                    : cause instanceof TooLongHttpHeaderException ? 431 : 400;
+            refuse(
+                    ctx,
+                    status,
+                    "malformed proxy request: " + cause.getMessage() + " (expected: CONNECT host:port HTTP/1.1, "
+                            + "or a request for an absolute http:// URL, with headers under "
+                            + ForwardProxy.MAX_HEADER_BYTES + " bytes)",
+                    from,
+                    "-");
             return;
         }
         if (request.protocolVersion().majorVersion() != 1) {
-            refuse(ctx, 505, "HTTP version " + request.protocolVersion().text() + " (expected: HTTP/1.1 or HTTP/1.0)", from, "-");
+            refuse(
+                    ctx,
+                    505,
+                    "HTTP version " + request.protocolVersion().text() + " (expected: HTTP/1.1 or HTTP/1.0)",
+                    from,
+                    "-");
             return;
         }
         int head = headBytes(request);
         if (head > ForwardProxy.MAX_HEADER_BYTES) {
-            refuse(ctx, 431, "a request head of " + head + " bytes (expected: at most " + ForwardProxy.MAX_HEADER_BYTES
-                    + " bytes of request line and headers)", from, "-");
+            refuse(
+                    ctx,
+                    431,
+                    "a request head of " + head + " bytes (expected: at most " + ForwardProxy.MAX_HEADER_BYTES
+                            + " bytes of request line and headers)",
+                    from,
+                    "-");
             return;
         }
         HostAndPort destination;
@@ -122,8 +138,13 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         } else {
             destination = absoluteForm(request);
             if (destination == null) {
-                refuse(ctx, 400, request.method() + " " + request.uri() + " (expected: CONNECT host:port, or an "
-                        + "absolute http:// URL as proxies receive them)", from, "-");
+                refuse(
+                        ctx,
+                        400,
+                        request.method() + " " + request.uri() + " (expected: CONNECT host:port, or an "
+                                + "absolute http:// URL as proxies receive them)",
+                        from,
+                        "-");
                 return;
             }
         }
@@ -132,8 +153,12 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             // The first step of HTTP authentication: clients such as git send their credentials only after this
             // challenge, so it is no refusal worth a line at INFO.
             GatewayLog.PROXY.debug("proxy request from {} for {}: 407, asked for credentials", from, destination);
-            answer(ctx, 407, "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
-                    + "password, e.g. http_proxy=http://user:KEY@gateway:port)", Map.of());
+            answer(
+                    ctx,
+                    407,
+                    "no API key (expected: Proxy-Authorization: Basic with an API key of your account as the "
+                            + "password, e.g. http_proxy=http://user:KEY@gateway:port)",
+                    Map.of());
             return;
         }
         checks.check(ctx.channel(), key, "HTTP proxy", (principal, refusal) -> {
@@ -143,7 +168,12 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
                 // Too many failed attempts: AuthFailures logs these, sparingly, so that they cannot flood the log.
                 answer(ctx, 429, refusal.getMessage(), ProblemMapper.headers(refusal));
             } else { // 403: a valid key without scope endpoints:connect; a refused key (401) is a 407 to a proxy client
-                refuse(ctx, ProblemMapper.status(refusal) == 403 ? 403 : 407, refusal.getMessage(), from, destination.toString());
+                refuse(
+                        ctx,
+                        ProblemMapper.status(refusal) == 403 ? 403 : 407,
+                        refusal.getMessage(),
+                        from,
+                        destination.toString());
             }
         });
     }
@@ -154,7 +184,12 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
      * it (issue 12: 10 KB accepted under a documented 8 KiB).
      */
     private static int headBytes(HttpRequest request) {
-        int n = request.method().name().length() + 1 + request.uri().length() + 1 + request.protocolVersion().text().length() + 2;
+        int n = request.method().name().length()
+                + 1
+                + request.uri().length()
+                + 1
+                + request.protocolVersion().text().length()
+                + 2;
         for (Map.Entry<String, String> h : request.headers()) {
             n += h.getKey().length() + 2 + h.getValue().length() + 2;
         }
@@ -180,16 +215,21 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
         origin.headers().remove("proxy-connection");
         origin.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         if (!origin.headers().contains(HttpHeaderNames.HOST)) {
-            origin.headers().set(HttpHeaderNames.HOST, uri.getPort() < 0 ? uri.getHost() : uri.getHost() + ":" + uri.getPort());
+            origin.headers()
+                    .set(HttpHeaderNames.HOST, uri.getPort() < 0 ? uri.getHost() : uri.getHost() + ":" + uri.getPort());
         }
         forward.add(0, origin);
         absoluteForm = true;
-        String host = uri.getHost().startsWith("[") ? uri.getHost().substring(1, uri.getHost().length() - 1) : uri.getHost();
+        String host = uri.getHost().startsWith("[")
+                ? uri.getHost().substring(1, uri.getHost().length() - 1)
+                : uri.getHost();
         return new HostAndPort(host, uri.getPort() < 0 ? 80 : uri.getPort());
     }
 
-    private void connect(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
-        if (!checks.limit().admit(ctx.channel(), p.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
+    private void connect(
+            ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
+        if (!checks.limit()
+                .admit(ctx.channel(), p.account(), ConsumerLimit.Entrance.PROXY)) { // logged by the limit, sparingly
             checks.events().proxyRefused(ctx.channel(), destination.toString(), "limit");
             answer(ctx, 429, checks.limit().reason(p.account()), Map.of("retry-after", "1"));
             return;
@@ -200,12 +240,23 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
             return;
         }
         if (listener == null) {
-            checks.whyNot(ctx.channel(), p.account(), destination.host(), destination.port(),
+            checks.whyNot(
+                    ctx.channel(),
+                    p.account(),
+                    destination.host(),
+                    destination.port(),
                     reason -> refuse(ctx, 403, reason, from, destination + " account=" + p.account()));
             return;
         }
-        GatewayLog.PROXY.info("{} {} from {} account={} key={} -> endpoint {} port {}", method, destination, from, p.account(),
-                p.keyId(), listener.route().endpoint(), listener.route().servicePort());
+        GatewayLog.PROXY.info(
+                "{} {} from {} account={} key={} -> endpoint {} port {}",
+                method,
+                destination,
+                from,
+                p.account(),
+                p.keyId(),
+                listener.route().endpoint(),
+                listener.route().servicePort());
         ctx.pipeline().remove("http");
         if (!absoluteForm) {
             ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
@@ -225,34 +276,64 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     /** Out to the public destination itself, as the operator's egress policy allows. */
-    private void direct(ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
-        DirectEgress.dial(ctx.channel(), destination, egress, out -> {
-            if (!ctx.channel().isActive()) { // the client left while the gateway dialled
-                out.close();
-                return;
-            }
-            GatewayLog.PROXY.info("{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)", method,
-                    destination, from, p.account(), p.keyId());
-            ctx.pipeline().remove("http");
-            if (!absoluteForm) {
-                ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
-                    if (!f.isSuccess()) {
+    private void direct(
+            ChannelHandlerContext ctx, Principal p, HostAndPort destination, HttpMethod method, Object from) {
+        DirectEgress.dial(
+                ctx.channel(),
+                destination,
+                egress,
+                out -> {
+                    if (!ctx.channel().isActive()) { // the client left while the gateway dialled
                         out.close();
-                        ctx.close();
                         return;
                     }
-                    ByteBuf first = encodeForward(ctx);
-                    ConsumerPort.endHandshake(ctx.channel(), "connect");
-                    DirectEgress.relay(ctx.channel(), out, first,
-                            (toDestination, toClient, millis) -> checks.events().egressEnded(ctx.channel(), destination.toString(), toDestination, toClient, millis));
-                });
-            } else {
-                ByteBuf first = encodeForward(ctx);
-                ConsumerPort.endHandshake(ctx.channel(), "connect");
-                DirectEgress.relay(ctx.channel(), out, first,
-                        (toDestination, toClient, millis) -> checks.events().egressEnded(ctx.channel(), destination.toString(), toDestination, toClient, millis));
-            }
-        }, reason -> refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
+                    GatewayLog.PROXY.info(
+                            "{} {} from {} account={} key={} -> direct egress (allowed by egressAllow)",
+                            method,
+                            destination,
+                            from,
+                            p.account(),
+                            p.keyId());
+                    ctx.pipeline().remove("http");
+                    if (!absoluteForm) {
+                        ctx.writeAndFlush(Unpooled.wrappedBuffer(ESTABLISHED)).addListener(f -> {
+                            if (!f.isSuccess()) {
+                                out.close();
+                                ctx.close();
+                                return;
+                            }
+                            ByteBuf first = encodeForward(ctx);
+                            ConsumerPort.endHandshake(ctx.channel(), "connect");
+                            DirectEgress.relay(
+                                    ctx.channel(),
+                                    out,
+                                    first,
+                                    (toDestination, toClient, millis) -> checks.events()
+                                            .egressEnded(
+                                                    ctx.channel(),
+                                                    destination.toString(),
+                                                    toDestination,
+                                                    toClient,
+                                                    millis));
+                        });
+                    } else {
+                        ByteBuf first = encodeForward(ctx);
+                        ConsumerPort.endHandshake(ctx.channel(), "connect");
+                        DirectEgress.relay(
+                                ctx.channel(),
+                                out,
+                                first,
+                                (toDestination, toClient, millis) -> checks.events()
+                                        .egressEnded(
+                                                ctx.channel(),
+                                                destination.toString(),
+                                                toDestination,
+                                                toClient,
+                                                millis));
+                    }
+                },
+                reason ->
+                        refuse(ctx, 502, "cannot reach " + destination + ": " + reason, from, destination.toString()));
     }
 
     /** What goes to the destination first, as bytes: an absolute-form head encoded again, then the raw rest. */
@@ -281,8 +362,13 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     }
 
     private void refuse(ChannelHandlerContext ctx, int status, String reason, Object from, String destination) {
-        refusals.info(RepeatedEvents.source((java.net.SocketAddress) from) + " " + status,
-                "proxy request from {} for {} refused: {} {}", from, destination, status, reason);
+        refusals.info(
+                RepeatedEvents.source((java.net.SocketAddress) from) + " " + status,
+                "proxy request from {} for {} refused: {} {}",
+                from,
+                destination,
+                status,
+                reason);
         answer(ctx, status, reason, Map.of());
     }
 
@@ -290,7 +376,9 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
     private void answer(ChannelHandlerContext ctx, int status, String reason, Map<String, String> headers) {
         forward.forEach(ReferenceCountUtil::release);
         forward.clear();
-        FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
+        FullHttpResponse r = new DefaultFullHttpResponse(
+                HttpVersion.HTTP_1_1,
+                HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
         r.headers().set(HttpHeaderNames.CONTENT_TYPE, "text/plain; charset=utf-8");
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
@@ -310,8 +398,11 @@ public final class HttpConnectProxy extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        refusals.info(RepeatedEvents.source(ctx.channel().remoteAddress()), "proxy connection from {} closed: {}",
-                ctx.channel().remoteAddress(), cause.toString());
+        refusals.info(
+                RepeatedEvents.source(ctx.channel().remoteAddress()),
+                "proxy connection from {} closed: {}",
+                ctx.channel().remoteAddress(),
+                cause.toString());
         ctx.close();
     }
 }

@@ -1,15 +1,14 @@
 package dev.underpass.gateway.consumer.proxy;
 
+import dev.underpass.controlplane.core.Principal;
+import dev.underpass.controlplane.core.Refused;
+import dev.underpass.controlplane.core.Scope;
+import dev.underpass.controlplane.core.Secrets;
+import dev.underpass.controlplane.credential.ApiKeys;
+import dev.underpass.controlplane.endpoint.Endpoints;
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.events.ConnectionEvents;
-import dev.underpass.gateway.consumer.ConsumerLimit;
-import dev.underpass.controlplane.core.Refused;
-import dev.underpass.controlplane.credential.ApiKeys;
-import dev.underpass.controlplane.endpoint.Endpoints;
-import dev.underpass.controlplane.core.Principal;
-import dev.underpass.controlplane.core.Scope;
-import dev.underpass.controlplane.core.Secrets;
 import io.netty.channel.Channel;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -33,7 +32,8 @@ public final class ProxyChecks {
     /** Where the proxy's refusals and direct-egress ends are reported. */
     private final ConnectionEvents events;
 
-    public ProxyChecks(ApiKeys keys, Endpoints endpoints, Executor store, ConsumerLimit limit, ConnectionEvents events) {
+    public ProxyChecks(
+            ApiKeys keys, Endpoints endpoints, Executor store, ConsumerLimit limit, ConnectionEvents events) {
         this.events = events;
         this.limit = limit;
         this.keys = keys;
@@ -55,7 +55,8 @@ public final class ProxyChecks {
             return null;
         }
         try {
-            String text = new String(Base64.getDecoder().decode(header.substring(6).trim()), StandardCharsets.UTF_8);
+            String text =
+                    new String(Base64.getDecoder().decode(header.substring(6).trim()), StandardCharsets.UTF_8);
             int colon = text.indexOf(':');
             return colon < 0 ? key(text, null) : key(text.substring(0, colon), text.substring(colon + 1));
         } catch (IllegalArgumentException notBase64) {
@@ -74,22 +75,29 @@ public final class ProxyChecks {
     public void check(Channel channel, String key, String where, BiConsumer<Principal, Refused> then) {
         CompletableFuture<Principal> lookup;
         try {
-            lookup = CompletableFuture.supplyAsync(() -> mayConnect(keys.authenticate(key, channel.remoteAddress(), where)),
-                    store);
+            lookup = CompletableFuture.supplyAsync(
+                    () -> mayConnect(keys.authenticate(key, channel.remoteAddress(), where)), store);
         } catch (RejectedExecutionException busy) {
-            then.accept(null, new Refused(Refused.Kind.UNAVAILABLE, "the gateway is checking too many credentials; retry"));
+            then.accept(
+                    null, new Refused(Refused.Kind.UNAVAILABLE, "the gateway is checking too many credentials; retry"));
             return;
         }
-        lookup.whenCompleteAsync((principal, failure) -> {
-            if (failure == null) {
-                ConnectionAudit.consumer(channel, principal, where); // who the tunnel's audit record names
-                then.accept(principal, null);
-            } else if (failure.getCause() instanceof Refused e) {
-                then.accept(null, e);
-            } else {
-                then.accept(null, new Refused(Refused.Kind.UNAVAILABLE, "the gateway cannot check credentials right now; retry"));
-            }
-        }, channel.eventLoop());
+        lookup.whenCompleteAsync(
+                (principal, failure) -> {
+                    if (failure == null) {
+                        ConnectionAudit.consumer(channel, principal, where); // who the tunnel's audit record names
+                        then.accept(principal, null);
+                    } else if (failure.getCause() instanceof Refused e) {
+                        then.accept(null, e);
+                    } else {
+                        then.accept(
+                                null,
+                                new Refused(
+                                        Refused.Kind.UNAVAILABLE,
+                                        "the gateway cannot check credentials right now; retry"));
+                    }
+                },
+                channel.eventLoop());
     }
 
     /**
@@ -125,15 +133,18 @@ public final class ProxyChecks {
                 + " (expected: a DNS name and port from 'underpass endpoint show')";
         CompletableFuture<String> lookup;
         try {
-            lookup = CompletableFuture.supplyAsync(() -> endpoints.whyNotAvailable(account, host, port).orElse(otherwise), store);
+            lookup = CompletableFuture.supplyAsync(
+                    () -> endpoints.whyNotAvailable(account, host, port).orElse(otherwise), store);
         } catch (RejectedExecutionException busy) {
             then.accept(otherwise);
             return;
         }
-        lookup.whenCompleteAsync((reason, failure) -> {
-            String why = failure == null ? reason : otherwise;
-            events.proxyRefused(channel, host + ":" + port, why);
-            then.accept(why);
-        }, channel.eventLoop());
+        lookup.whenCompleteAsync(
+                (reason, failure) -> {
+                    String why = failure == null ? reason : otherwise;
+                    events.proxyRefused(channel, host + ":" + port, why);
+                    then.accept(why);
+                },
+                channel.eventLoop());
     }
 }

@@ -1,19 +1,18 @@
 package dev.underpass.gateway.consumer.proxy;
 
-import dev.underpass.gateway.observe.GatewayLog;
-import dev.underpass.gateway.consumer.ConsumerPort;
-import dev.underpass.gateway.FuzzChunks;
-import dev.underpass.gateway.FuzzLog;
-import dev.underpass.gateway.GatewayFuzzFixture;
-import dev.underpass.gateway.consumer.HandshakeDeadline;
-import dev.underpass.gateway.consumer.HandshakeDeadline;
-import dev.underpass.telemetry.RepeatedEvents;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ch.qos.logback.classic.Level;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.underpass.gateway.FuzzChunks;
+import dev.underpass.gateway.FuzzLog;
+import dev.underpass.gateway.GatewayFuzzFixture;
+import dev.underpass.gateway.consumer.ConsumerPort;
+import dev.underpass.gateway.consumer.HandshakeDeadline;
+import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.telemetry.RepeatedEvents;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandler;
@@ -40,7 +39,8 @@ import org.junit.jupiter.api.Test;
  * fuzz: docs/fuzzing.md.
  */
 class ForwardProxyFuzzTest {
-    private static final RepeatedEvents REFUSALS = new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
+    private static final RepeatedEvents REFUSALS =
+            new RepeatedEvents(GatewayLog.PROXY, RepeatedEvents.DEFAULT_INTERVAL, 100, null);
     private static final Set<Integer> HTTP_STATUSES = Set.of(200, 400, 403, 407, 414, 429, 431, 502, 505);
     private static final Pattern STATUS_LINE = Pattern.compile("HTTP/1\\.1 (\\d{3}) [^\r\n]*\r\n");
 
@@ -58,8 +58,10 @@ class ForwardProxyFuzzTest {
         detect.setAccessible(true);
         // "closed: <exception>" is what the handshake handlers log when a handler threw: on an
         // embedded channel there is no I/O to fail, so every such line is a bug.
-        log = new FuzzLog(Level.INFO, e -> e.getMessage().endsWith("connection from {} closed: {}")
-                && !e.getMessage().startsWith("egress"));
+        log = new FuzzLog(
+                Level.INFO,
+                e -> e.getMessage().endsWith("connection from {} closed: {}")
+                        && !e.getMessage().startsWith("egress"));
     }
 
     @AfterAll
@@ -83,7 +85,8 @@ class ForwardProxyFuzzTest {
     void handshake(FuzzedDataProvider data) throws Exception {
         List<byte[]> reads = FuzzChunks.of(data);
         EmbeddedChannel channel = new EmbeddedChannel();
-        channel.pipeline().addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
+        channel.pipeline()
+                .addLast(HandshakeDeadline.NAME, new HandshakeDeadline(ConsumerPort.HANDSHAKE_SECONDS, REFUSALS));
         channel.pipeline().addLast("detect", (ChannelHandler) detect.newInstance(proxy));
         ByteArrayOutputStream written = new ByteArrayOutputStream();
         try {
@@ -129,8 +132,10 @@ class ForwardProxyFuzzTest {
         EmbeddedChannel channel = new EmbeddedChannel();
         try {
             channel.pipeline().addLast("detect", (ChannelHandler) detect.newInstance(proxy));
-            channel.writeInbound(Unpooled.copiedBuffer("GET http://" + GatewayFuzzFixture.ENDPOINT_NAME + ":65536/ HTTP/1.1\r\n"
-                    + "Proxy-Authorization: Basic " + GatewayFuzzFixture.BASIC + "\r\n\r\n", StandardCharsets.US_ASCII));
+            channel.writeInbound(Unpooled.copiedBuffer(
+                    "GET http://" + GatewayFuzzFixture.ENDPOINT_NAME + ":65536/ HTTP/1.1\r\n"
+                            + "Proxy-Authorization: Basic " + GatewayFuzzFixture.BASIC + "\r\n\r\n",
+                    StandardCharsets.US_ASCII));
             channel.runPendingTasks();
             ByteArrayOutputStream written = new ByteArrayOutputStream();
             drain(channel, written);
