@@ -42,6 +42,7 @@ public final class GatewayMetrics {
     public GatewayMetrics(MeterRegistry registry, IntSupplier liveSessions) {
         this.registry = registry;
         Gauge.builder(SESSIONS, liveSessions, IntSupplier::getAsInt)
+                .strongReference(true) // a lambda held by nobody else: a weak reference would be collected (NaN)
                 .description("Live agent sessions")
                 .register(registry);
     }
