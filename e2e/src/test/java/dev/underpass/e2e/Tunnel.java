@@ -121,7 +121,10 @@ final class Tunnel implements AutoCloseable {
 
     /** Starts the gateway process, on the same agent and API ports when it ran before. */
     void startGateway() throws Exception {
-        int base = 20000 + ThreadLocalRandom.current().nextInt(30) * 1000;
+        // Below Linux's ephemeral ports (32768-60999): a client that keeps connecting to a free port in
+        // that range can be given the same port as its own and connect to itself, holding the port, so
+        // that a restarted gateway cannot bind its endpoint's recorded port again.
+        int base = 20000 + ThreadLocalRandom.current().nextInt(12) * 1000;
         String y = "agentListen: 127.0.0.1:" + agentPort + "\n"
                 + "apiListen: 127.0.0.1:" + apiPort + "\n"
                 + "proxyListen: 127.0.0.1:" + proxyPort + "\n"
