@@ -13,6 +13,7 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -48,11 +49,15 @@ class AgentOidcTokenReadTest {
         }
     }
 
-    /** Writes one token into the FIFO in the background (opening it blocks until a reader opens it). */
+    /**
+     * Writes one token into the FIFO in the background (opening it blocks until a reader opens it).
+     * Without CREATE: once the temporary directory is being deleted, a late write must not create a
+     * plain file in it (the deletion then fails on a directory that is not empty).
+     */
     private void write(String jwt) {
         Thread.ofPlatform().daemon().start(() -> {
             try {
-                Files.writeString(fifo, jwt + "\n", StandardCharsets.UTF_8);
+                Files.writeString(fifo, jwt + "\n", StandardCharsets.UTF_8, StandardOpenOption.WRITE);
             } catch (IOException e) {
                 // the test is over and nobody reads it
             }
