@@ -41,9 +41,4 @@ public final class ProblemMapper {
                 .withInstance(instance)
                 .withErrors(refused.errors());
     }
-
-    /** As the API throws it internally, so that one catch answers both. */
-    static ApiException exception(Refused refused) {
-        return new ApiException(status(refused), refused.detail(), refused.errors(), headers(refused));
-    }
 }
