@@ -3,7 +3,8 @@ package dev.underpass.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.List;
+import dev.underpass.controlplane.ControlPlane;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** {@code underpass agent-identity create|list|delete} against the real API. */
@@ -11,8 +12,8 @@ class AgentIdentityCommandTest extends OperatorCliTest {
     static final String ISSUER = "https://token.actions.githubusercontent.com";
 
     @Override
-    void prepare(ApiFixture api) throws Exception {
-        api.controlPlane.agentIdentities().trustIssuers(List.of(ISSUER));
+    ControlPlane.Oidc oidc() {
+        return new ControlPlane.Oidc(Set.of(ISSUER), null);
     }
 
     @Test

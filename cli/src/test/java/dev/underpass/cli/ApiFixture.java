@@ -39,7 +39,7 @@ final class ApiFixture implements AutoCloseable {
     private final EventLoopGroup group;
     private final ApiServer server;
 
-    private ApiFixture(Path dir) throws Exception {
+    private ApiFixture(Path dir, ControlPlane.Oidc oidc) throws Exception {
         GatewayCertificates certs = GatewayCertificates.ensure(dir.resolve("tls"), List.of("localhost", "127.0.0.1"));
         caFile = certs.caFile();
         store = Store.open(StoreConfig.inMemory("cli-" + UUID.randomUUID()));
@@ -54,7 +54,8 @@ final class ApiFixture implements AutoCloseable {
                 name -> List.of(),
                 new AuthFailures(),
                 new ControlPlane.DataPlane(
-                        null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}));
+                        null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}),
+                oidc);
         operatorKey =
                 controlPlane.accounts().bootstrap().orElseThrow().ownerKey().key();
         group = Transport.group("cli-test");
@@ -68,6 +69,11 @@ final class ApiFixture implements AutoCloseable {
 
     /** Starts the API; skips the test where the environment would override the CLI's stored login. */
     static ApiFixture start(Path dir) throws Exception {
+        return start(dir, ControlPlane.Oidc.NONE);
+    }
+
+    /** As {@link #start(Path)}, with the control plane trusting {@code oidc}. */
+    static ApiFixture start(Path dir, ControlPlane.Oidc oidc) throws Exception {
         for (String env : List.of(
                 CliConfig.GATEWAY_ENV,
                 CliConfig.KEY_ENV,
@@ -76,7 +82,7 @@ final class ApiFixture implements AutoCloseable {
                 CliConfig.ACCOUNT_ENV)) {
             assumeTrue(System.getenv(env) == null, env + " is set in this environment");
         }
-        return new ApiFixture(dir);
+        return new ApiFixture(dir, oidc);
     }
 
     /** Publishes a forward proxy at {@code proxy}, as a gateway does once it bound it ({@code GET /v1/gateway}). */

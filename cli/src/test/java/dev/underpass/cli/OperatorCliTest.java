@@ -1,5 +1,6 @@
 package dev.underpass.cli;
 
+import dev.underpass.controlplane.ControlPlane;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -7,7 +8,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * CLI tests against the real HTTPS API: a fresh store and API per test, and the CLI logged in as
- * the operator. {@link #prepare} sets up what a test class needs before the login.
+ * the operator. {@link #oidc} and {@link #prepare} set up what a test class needs before the login.
  */
 abstract class OperatorCliTest {
     @TempDir
@@ -18,7 +19,7 @@ abstract class OperatorCliTest {
 
     @BeforeEach
     final void startApi() throws Exception {
-        api = ApiFixture.start(dir);
+        api = ApiFixture.start(dir, oidc());
         prepare(api);
         operator = Cli.loggedIn(api, dir.resolve("operator"), api.operatorKey);
     }
@@ -26,6 +27,11 @@ abstract class OperatorCliTest {
     @AfterEach
     final void stopApi() {
         api.close();
+    }
+
+    /** The OIDC trust the control plane is built with; none by default. */
+    ControlPlane.Oidc oidc() {
+        return ControlPlane.Oidc.NONE;
     }
 
     /** Runs before the operator logs in; nothing by default. */

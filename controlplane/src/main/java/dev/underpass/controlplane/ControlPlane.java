@@ -20,6 +20,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 
@@ -48,6 +49,20 @@ public final class ControlPlane {
         public DataPlane {
             Objects.requireNonNull(health, "health");
             Objects.requireNonNull(credentialRevoked, "credentialRevoked");
+        }
+    }
+
+    /**
+     * The OIDC trust the operator configured, fixed when the control plane is built: the issuers
+     * whose JWTs agents may authenticate with ({@code oidcIssuers}; agent identities may name only
+     * these), and the check of users' JWTs for OIDC login ({@code oidcUsers}), null when login is
+     * off. {@link #NONE}: no issuer trusted, no OIDC login.
+     */
+    public record Oidc(Set<String> agentIssuers, OidcLogins.Verifier userLogins) {
+        public static final Oidc NONE = new Oidc(Set.of(), null);
+
+        public Oidc {
+            agentIssuers = Set.copyOf(agentIssuers);
         }
     }
 
@@ -91,6 +106,19 @@ public final class ControlPlane {
             PrivateNameVerification.TxtLookup txt,
             AuthFailures authFailures,
             DataPlane dataPlane) {
+        this(store, settings, clock, txt, authFailures, dataPlane, Oidc.NONE);
+    }
+
+    /** With the {@code oidc} trust the operator configured. */
+    public ControlPlane(
+            Store store,
+            Settings settings,
+            Clock clock,
+            PrivateNameVerification.TxtLookup txt,
+            AuthFailures authFailures,
+            DataPlane dataPlane,
+            Oidc oidc) {
+        Objects.requireNonNull(oidc, "oidc");
         this.dataPlane = Objects.requireNonNull(dataPlane, "dataPlane");
         Consumer<String> revoked = dataPlane.credentialRevoked();
         var jdbi = store.jdbi();
@@ -105,9 +133,9 @@ public final class ControlPlane {
         this.services = new Services(jdbi, clock, changed, audit);
         this.endpoints = new Endpoints(jdbi, clock, changed, settings.endpointDomain(), settings.endpointHost(), audit);
         this.privateDns = new PrivateNameVerification(services, txt);
-        this.oidcLogins = new OidcLogins(jdbi, authFailures);
+        this.oidcLogins = new OidcLogins(jdbi, authFailures, oidc.userLogins());
         // A deleted identity ends its sessions as a revoked token does, told its wid- id.
-        this.agentIdentities = new AgentIdentities(jdbi, clock, revoked, audit);
+        this.agentIdentities = new AgentIdentities(jdbi, clock, revoked, audit, oidc.agentIssuers());
         this.agentEnrollments = new AgentEnrollments(jdbi, clock, revoked, authFailures, audit);
     }
 
@@ -149,7 +177,7 @@ public final class ControlPlane {
         return agentIdentities;
     }
 
-    /** OIDC login for API users; off until the gateway gives it a verifier ({@code oidcUsers}). */
+    /** OIDC login for API users; off unless the control plane was built with a verifier ({@code oidcUsers}). */
     public OidcLogins oidcLogins() {
         return oidcLogins;
     }

@@ -40,17 +40,21 @@ public final class ControlPlaneFixture implements AutoCloseable {
 
     /** The limits on failed authentication attempts the control plane checks API keys and agent tokens within. */
     public final AuthFailures authFailures;
+    /** The OIDC trust the control plane was built with. */
+    public final ControlPlane.Oidc oidc;
 
     private ControlPlaneFixture(
             StoreConfig config,
             TestClock clock,
             Map<String, List<String>> txt,
             String operatorKey,
-            AuthFailures authFailures) {
+            AuthFailures authFailures,
+            ControlPlane.Oidc oidc) {
         this.config = config;
         this.clock = clock;
         this.txt = txt;
         this.authFailures = authFailures;
+        this.oidc = oidc;
         this.store = Store.open(config);
         try {
             this.cp = new ControlPlane(
@@ -60,7 +64,8 @@ public final class ControlPlaneFixture implements AutoCloseable {
                     name -> txt.getOrDefault(name, List.of()),
                     authFailures,
                     new ControlPlane.DataPlane(
-                            null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}));
+                            null, (account, checkId) -> healthReports.get().of(account, checkId), id -> {}),
+                    oidc);
             cp.onEndpointChange(endpointChanges::incrementAndGet);
             this.operatorKey = operatorKey != null
                     ? operatorKey
@@ -79,13 +84,18 @@ public final class ControlPlaneFixture implements AutoCloseable {
 
     /** As {@link #open(StoreConfig)}, with these limits on failed authentication attempts. */
     public static ControlPlaneFixture open(StoreConfig config, AuthFailures authFailures) {
-        return new ControlPlaneFixture(config, new TestClock(), new ConcurrentHashMap<>(), null, authFailures);
+        return open(config, authFailures, ControlPlane.Oidc.NONE);
+    }
+
+    /** As {@link #open(StoreConfig, AuthFailures)}, trusting {@code oidc}. */
+    public static ControlPlaneFixture open(StoreConfig config, AuthFailures authFailures, ControlPlane.Oidc oidc) {
+        return new ControlPlaneFixture(config, new TestClock(), new ConcurrentHashMap<>(), null, authFailures, oidc);
     }
 
     /** Closes this store and opens the same database again, with the same clock and TXT records. */
     public ControlPlaneFixture reopen() {
         close();
-        return new ControlPlaneFixture(config, clock, txt, operatorKey, authFailures);
+        return new ControlPlaneFixture(config, clock, txt, operatorKey, authFailures, oidc);
     }
 
     /** A new account created by the operator; returns its owner's first key. */

@@ -9,6 +9,7 @@ import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.service.PrivateNameVerification;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.tenancy.Accounts;
+import dev.underpass.controlplane.tenancy.OidcLogins;
 import dev.underpass.gateway.audit.AuditHeadLog;
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.auth.AgentAuthenticator;
@@ -61,12 +62,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -271,6 +274,23 @@ public final class Gateway implements AutoCloseable {
             throws IOException {
         Store store = Store.open(config.storeConfig(dataDir));
         parts.add(store);
+        Set<String> agentIssuers =
+                config.oidcIssuers().stream().map(OidcIssuer::issuer).collect(Collectors.toUnmodifiableSet());
+        if (!agentIssuers.isEmpty()) {
+            log.info("agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)", agentIssuers);
+        }
+        OidcLogins.Verifier userLogins = null;
+        if (config.oidcUsers() != null) {
+            TrustedIssuers trusted = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
+            userLogins = new UserJwtVerifier(
+                    trusted.keys(config.oidcUsers().issuer()),
+                    config.oidcUsers().audience(),
+                    Clock.systemUTC());
+            log.info(
+                    "API users may log in with JWTs of {} for audience {} (OIDC login)",
+                    config.oidcUsers().issuer(),
+                    config.oidcUsers().audience());
+        }
         ControlPlane cp = new ControlPlane(
                 store,
                 new ControlPlane.Settings(
@@ -281,27 +301,8 @@ public final class Gateway implements AutoCloseable {
                 Clock.systemUTC(),
                 PrivateNameVerification.jndi(config.dnsServer()),
                 authFailures,
-                dataPlane);
-        cp.agentIdentities()
-                .trustIssuers(
-                        config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
-        if (!config.oidcIssuers().isEmpty()) {
-            log.info(
-                    "agents may authenticate with JWTs of {} (OIDC workload identity, ADR 13)",
-                    config.oidcIssuers().stream().map(OidcIssuer::issuer).toList());
-        }
-        if (config.oidcUsers() != null) {
-            TrustedIssuers trusted = new TrustedIssuers(config.oidcIssuers(), IssuerKeys.Settings.DEFAULTS);
-            cp.oidcLogins()
-                    .verifier(new UserJwtVerifier(
-                            trusted.keys(config.oidcUsers().issuer()),
-                            config.oidcUsers().audience(),
-                            Clock.systemUTC()));
-            log.info(
-                    "API users may log in with JWTs of {} for audience {} (OIDC login)",
-                    config.oidcUsers().issuer(),
-                    config.oidcUsers().audience());
-        }
+                dataPlane,
+                new ControlPlane.Oidc(agentIssuers, userLogins));
         writeFirstKey(cp, dataDir);
         return cp;
     }

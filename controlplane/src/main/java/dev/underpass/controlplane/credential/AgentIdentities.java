@@ -16,7 +16,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -36,7 +35,7 @@ import org.jdbi.v3.core.Jdbi;
  * presents the JWT. The gateway checks the JWT against the binding ({@link #binding}); nothing secret is
  * stored here.
  *
- * <p>Only issuers the operator lists ({@link #trustIssuers}) can be bound, so a tenant can never
+ * <p>Only issuers the operator lists ({@code oidcIssuers}) can be bound, so a tenant can never
  * make the gateway fetch a URL of its choosing.
  */
 public final class AgentIdentities {
@@ -89,18 +88,16 @@ public final class AgentIdentities {
     private final Clock clock;
     private final Consumer<String> deleted;
     private final AuditLog audit;
-    private volatile Set<String> trustedIssuers = Set.of();
+    /** The issuers the operator trusts (the gateway's {@code oidcIssuers}); bindings may name only these. */
+    private final Set<String> trustedIssuers;
 
-    public AgentIdentities(Jdbi jdbi, Clock clock, Consumer<String> deleted, AuditLog audit) {
+    public AgentIdentities(
+            Jdbi jdbi, Clock clock, Consumer<String> deleted, AuditLog audit, Collection<String> trustedIssuers) {
         this.jdbi = jdbi;
         this.audit = audit;
         this.clock = clock;
         this.deleted = deleted;
-    }
-
-    /** The issuers the operator trusts (the gateway's {@code oidcIssuers}); bindings may name only these. */
-    public void trustIssuers(Collection<String> issuers) {
-        this.trustedIssuers = Set.copyOf(new LinkedHashSet<>(issuers));
+        this.trustedIssuers = Set.copyOf(trustedIssuers);
     }
 
     public Set<String> trustedIssuers() {

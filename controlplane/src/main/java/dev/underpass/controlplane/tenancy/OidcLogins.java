@@ -47,16 +47,13 @@ public final class OidcLogins {
 
     private final org.jdbi.v3.core.Jdbi jdbi;
     private final AuthFailures failures;
-    private volatile Verifier verifier;
+    /** The gateway's check of JWTs; null while OIDC login is off. */
+    private final Verifier verifier;
 
-    public OidcLogins(org.jdbi.v3.core.Jdbi jdbi, AuthFailures failures) {
+    public OidcLogins(org.jdbi.v3.core.Jdbi jdbi, AuthFailures failures, Verifier verifier) {
         this.jdbi = jdbi;
         this.failures = failures;
-    }
-
-    /** Turns OIDC login on, with the gateway's check of JWTs. */
-    public void verifier(Verifier v) {
-        this.verifier = Objects.requireNonNull(v, "verifier");
+        this.verifier = verifier;
     }
 
     /** Whether a bearer credential that is not an API key is taken for a user's JWT. */

@@ -3,9 +3,11 @@ package dev.underpass.controlplane.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.underpass.controlplane.ControlPlane;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,7 +30,7 @@ class AgentIdentitiesApiTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        api = ApiFixture.start(dir);
+        api = ApiFixture.start(dir, new ControlPlane.Oidc(Set.of(ISSUER, OTHER), null));
         owner = api.ok(api.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201)
                 .at("/ownerKey/key")
                 .asText();
@@ -53,15 +55,24 @@ class AgentIdentitiesApiTest {
     }
 
     @Test
-    void onlyWhatTheOperatorTrustsAndASpecificSubjectCanBeBoundAndEveryRefusalNamesItsField() {
-        api.cp.cp.agentIdentities().trustIssuers(List.of());
-        assertThat(api.call(owner, "POST", "/v1/agent-identities", body(ISSUER, "repo:acme/app:*", null))
-                        .problem(400))
-                .contains("issuer: '" + ISSUER + "'")
-                .contains("this gateway trusts none")
-                .contains("oidcIssuers");
+    void nothingCanBeBoundWhereTheOperatorTrustsNoIssuer(@TempDir Path elsewhere) throws Exception {
+        try (ApiFixture untrusting = ApiFixture.start(elsewhere)) {
+            String key = untrusting
+                    .ok(untrusting.cp.operatorKey, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201)
+                    .at("/ownerKey/key")
+                    .asText();
+            assertThat(untrusting
+                            .call(key, "POST", "/v1/agent-identities", body(ISSUER, "repo:acme/app:*", null))
+                            .problem(400))
+                    .contains("issuer: '" + ISSUER + "'")
+                    .contains("this gateway trusts none")
+                    .contains("oidcIssuers");
+            assertThat(untrusting.get(key, "/v1/agent-identities").get("items")).isEmpty();
+        }
+    }
 
-        api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER, OTHER));
+    @Test
+    void onlyWhatTheOperatorTrustsAndASpecificSubjectCanBeBoundAndEveryRefusalNamesItsField() {
         List<String> before = listed();
         String untrusted = api.call(owner, "POST", "/v1/agent-identities", body("https://evil.example.com", "x", null))
                 .problem(400);
@@ -108,7 +119,6 @@ class AgentIdentitiesApiTest {
 
     @Test
     void anIdentityIsCreatedListedAndDeletedAndEachChangeIsAudited() {
-        api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER));
         JsonNode created = api.ok(
                 owner,
                 "POST",

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.ControlPlaneFixture;
 import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.store.StoreConfig;
@@ -69,17 +70,23 @@ final class ApiFixture implements AutoCloseable {
 
     /** As {@link #start(Path)}, with these limits on failed authentication attempts. */
     static ApiFixture start(Path dir, AuthFailures authFailures) throws Exception {
-        return start(dir, authFailures, ApiServer.Timeouts.DEFAULTS);
+        return start(dir, authFailures, ApiServer.Timeouts.DEFAULTS, ControlPlane.Oidc.NONE);
     }
 
     /** As {@link #start(Path)}, with these deadlines on connections. */
     static ApiFixture start(Path dir, ApiServer.Timeouts timeouts) throws Exception {
-        return start(dir, new AuthFailures(), timeouts);
+        return start(dir, new AuthFailures(), timeouts, ControlPlane.Oidc.NONE);
     }
 
-    private static ApiFixture start(Path dir, AuthFailures authFailures, ApiServer.Timeouts timeouts) throws Exception {
+    /** As {@link #start(Path)}, trusting {@code oidc}. */
+    static ApiFixture start(Path dir, ControlPlane.Oidc oidc) throws Exception {
+        return start(dir, new AuthFailures(), ApiServer.Timeouts.DEFAULTS, oidc);
+    }
+
+    private static ApiFixture start(
+            Path dir, AuthFailures authFailures, ApiServer.Timeouts timeouts, ControlPlane.Oidc oidc) throws Exception {
         TestCertificate cert = TestCertificate.create(dir);
-        ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir), authFailures);
+        ControlPlaneFixture cp = ControlPlaneFixture.open(StoreConfig.embedded(dir), authFailures, oidc);
         EventLoopGroup group = Transport.group("test-api");
         ApiServer server = new ApiServer(
                 cp.cp, Tls.httpsServer(cert.certFile().toFile(), cert.keyFile().toFile()), timeouts);

@@ -81,7 +81,7 @@ class TenantIsolationApiTest {
 
     @BeforeAll
     static void setUp() throws Exception {
-        api = ApiFixture.start(dir);
+        api = ApiFixture.start(dir, new ControlPlane.Oidc(Set.of(ISSUER), null));
         api.cp.cp.gatewayInfo(GatewayInfo.of(new HostAndPort("gw.test", 3128), ControlPlane.Settings.DEFAULT_DOMAIN));
         operator = api.cp.operatorKey;
         JsonNode acme = api.ok(operator, "POST", "/v1/accounts", "{\"name\":\"acme\"}", 201);
@@ -103,7 +103,6 @@ class TenantIsolationApiTest {
         aliceKeyId = alice.at("/apiKey/id").asText();
         JsonNode token = api.ok(owner, "POST", "/v1/agent-tokens", "{\"name\":\"edge-acme\"}", 201);
         agentTokenId = token.at("/agentToken/id").asText();
-        api.cp.cp.agentIdentities().trustIssuers(List.of(ISSUER));
         agentIdentityId = api.ok(
                         owner,
                         "POST",

@@ -4,6 +4,7 @@ import static dev.underpass.controlplane.api.ProblemMapper.status;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.ControlPlaneFixture;
 import dev.underpass.controlplane.Databases;
 import dev.underpass.controlplane.Db;
@@ -12,10 +13,12 @@ import dev.underpass.controlplane.core.Refused;
 import dev.underpass.controlplane.core.Role;
 import dev.underpass.controlplane.core.Scope;
 import dev.underpass.controlplane.core.Sql;
+import dev.underpass.controlplane.credential.AuthFailures;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.sql.SQLException;
 import java.time.Instant;
+import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
@@ -50,7 +53,12 @@ class OidcSubjectsTest {
     @ParameterizedTest
     @EnumSource(Db.class)
     void aSubjectIsUniquePerAccountAndTheLoginNamesTheAccount(Db db) throws Exception {
-        try (ControlPlaneFixture f = ControlPlaneFixture.open(databases.fresh(db))) {
+        ControlPlane.Oidc oidc = new ControlPlane.Oidc(
+                Set.of(),
+                jwt -> jwt.startsWith("sub:")
+                        ? OidcLogins.Verdict.valid(jwt.substring(4))
+                        : OidcLogins.Verdict.refused("malformed token"));
+        try (ControlPlaneFixture f = ControlPlaneFixture.open(databases.fresh(db), new AuthFailures(), oidc)) {
             Principal acme = f.as(f.user(f.as(f.account("acme")), "ops", Role.ADMIN));
             Principal globex = f.as(f.user(f.as(f.account("globex")), "ops", Role.ADMIN));
             assertThat(acme.can(Scope.ACCOUNTS_WRITE)).isFalse();
@@ -84,10 +92,6 @@ class OidcSubjectsTest {
                     .satisfies(e -> assertThat(((SQLException) rootCause(e)).getSQLState())
                             .isEqualTo("23505"));
 
-            f.cp.oidcLogins()
-                    .verifier(jwt -> jwt.startsWith("sub:")
-                            ? OidcLogins.Verdict.valid(jwt.substring(4))
-                            : OidcLogins.Verdict.refused("malformed token"));
             Principal atAcme = f.cp.oidcLogins().authenticate("sub:" + ALICE, "acme", FROM, "API");
             assertThat(atAcme.account()).isEqualTo("acme");
             assertThat(atAcme.user()).isEqualTo("alice");

@@ -26,6 +26,7 @@ import java.time.Instant;
 import java.util.Date;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -64,7 +65,9 @@ class AgentJwtVerifierTest {
                         null),
                 Clock.systemUTC(),
                 name -> List.of(),
-                new AuthFailures());
+                new AuthFailures(),
+                ControlPlane.DataPlane.NONE,
+                new ControlPlane.Oidc(Set.of(issuer.issuer()), null));
         Principal operator = cp.apiKeys()
                 .authenticate(cp.accounts().bootstrap().orElseThrow().ownerKey().key());
         acme = cp.apiKeys()
@@ -72,7 +75,6 @@ class AgentJwtVerifierTest {
                         .create(operator, new Accounts.CreateRequest("acme", null))
                         .ownerKey()
                         .key());
-        cp.agentIdentities().trustIssuers(List.of(issuer.issuer()));
         identity = bind(SUBJECT, Map.of());
         // Discovery finds the JWKS (no jwksUri configured).
         verifier = new AgentJwtVerifier(
