@@ -1,6 +1,7 @@
 package dev.underpass.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.underpass.controlplane.service.HealthState;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -108,9 +109,9 @@ final class ConnectionChecks {
             skip("target health", "not known to this API (no gateway data plane behind it)");
             return;
         }
-        int healthy = counts.path("healthy").asInt();
-        int unhealthy = counts.path("unhealthy").asInt();
-        int initial = counts.path("initial").asInt();
+        int healthy = counts.path(HealthState.HEALTHY.text()).asInt();
+        int unhealthy = counts.path(HealthState.UNHEALTHY.text()).asInt();
+        int initial = counts.path(HealthState.INITIAL.text()).asInt();
         int total = 0;
         for (JsonNode n : counts) {
             total += n.asInt();

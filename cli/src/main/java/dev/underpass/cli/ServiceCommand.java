@@ -2,6 +2,8 @@ package dev.underpass.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.underpass.controlplane.service.HealthCheckProtocol;
+import dev.underpass.controlplane.service.PrivateNameState;
 import java.io.PrintWriter;
 import java.util.HashMap;
 import java.util.Map;
@@ -176,7 +178,7 @@ final class ServiceCommand {
             Text.field(out, "state", Text.of(result.path("state")));
             Text.field(out, "detail", Text.of(result.path("detail")));
         });
-        return "verified".equals(result.path("state").asText()) ? 0 : ApiError.EXIT_CODE;
+        return PrivateNameState.VERIFIED.text().equals(result.path("state").asText()) ? 0 : ApiError.EXIT_CODE;
     }
 
     private static String path(String name) {
@@ -214,7 +216,7 @@ final class ServiceCommand {
         JsonNode dns = s.path("privateDns");
         Text.field(out, "private DNS name", privateDns(s));
         if (!dns.isMissingNode()
-                && !"verified".equals(dns.path("state").asText())
+                && !PrivateNameState.VERIFIED.text().equals(dns.path("state").asText())
                 && dns.hasNonNull("verificationValue")) {
             Text.field(
                     out,
@@ -235,10 +237,12 @@ final class ServiceCommand {
     /** E.g. {@code https GET /healthz expecting 200-399, every 10 s (timeout 5 s), healthy after 3, unhealthy after 2}. */
     private static String healthCheck(JsonNode c) {
         String protocol = Text.of(c.path("protocol"));
-        String what = switch (protocol) {
-            case "tcp" -> "tcp connect";
-            case "tls" -> "tls handshake";
-            default -> protocol + " GET " + Text.of(c.path("path")) + " expecting " + Text.of(c.path("matcher"));
+        // A protocol this CLI does not know (a newer API) is shown as a request, with what it has.
+        String what = switch (HealthCheckProtocol.of(protocol).orElse(HealthCheckProtocol.HTTP)) {
+            case TCP -> "tcp connect";
+            case TLS -> "tls handshake";
+            case HTTP, HTTPS ->
+                protocol + " GET " + Text.of(c.path("path")) + " expecting " + Text.of(c.path("matcher"));
         };
         return what + ", every " + Text.of(c.path("intervalSeconds")) + " s (timeout "
                 + Text.of(c.path("timeoutSeconds"))

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.controlplane.api.Json;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.HealthReports.Report;
+import dev.underpass.controlplane.service.HealthState;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -151,12 +152,12 @@ class ServiceHealthTest extends OperatorCliTest {
         Map<String, List<Report>> reports = Map.of(
                 "git:443/a.internal:443",
                         List.of(
-                                new Report("edge-1", 3, "healthy", "HTTP 200", T),
-                                new Report("edge-2", 4, "unhealthy", "HTTP 503", T)),
+                                new Report("edge-1", 3, HealthState.HEALTHY, "HTTP 200", T),
+                                new Report("edge-2", 4, HealthState.UNHEALTHY, "HTTP 503", T)),
                 "git:443/b.internal:443",
                         List.of(
-                                new Report("edge-1", 3, "unhealthy", "connection refused\u001b[2J", T),
-                                new Report("edge-1", 5, "draining", null, T)));
+                                new Report("edge-1", 3, HealthState.UNHEALTHY, "connection refused\u001b[2J", T),
+                                new Report("edge-1", 5, HealthState.DRAINING, null, T)));
         HealthReports gateway =
                 (account, id) -> "operator".equals(account) ? reports.getOrDefault(id, List.of()) : List.of();
         api.healthReports.set(gateway);

@@ -157,7 +157,8 @@ class StorePersistenceTest {
             f.txt.put(
                     "_underpass-verification.git.acme.example.com",
                     List.of(git.privateDns().verificationValue(), "unrelated"));
-            assertThat(cp.privateNameVerification().verify(acme, "git").state()).isEqualTo("verified");
+            assertThat(cp.privateNameVerification().verify(acme, "git").state().text())
+                    .isEqualTo("verified");
             cp.services()
                     .create(
                             acme,
@@ -168,7 +169,10 @@ class StorePersistenceTest {
                                     List.of("*"),
                                     false,
                                     "registry.acme.example.com"));
-            assertThat(cp.privateNameVerification().verify(acme, "registry").state())
+            assertThat(cp.privateNameVerification()
+                            .verify(acme, "registry")
+                            .state()
+                            .text())
                     .isEqualTo("failed");
             cp.services()
                     .create(

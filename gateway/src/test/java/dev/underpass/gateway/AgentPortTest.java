@@ -459,7 +459,7 @@ class AgentPortTest {
                     .health(provider, "svc", gateway.controlPlane().healthReports());
             seen = new java.util.HashMap<>();
             for (HealthReports.Report r : h.targets().getFirst().agents()) {
-                seen.put(r.agent(), r.state());
+                seen.put(r.agent(), r.state().text());
             }
             if (seen.equals(byAgent)) {
                 return;

@@ -45,7 +45,7 @@ public final class AgentEnrollments {
             Instant expiresAt,
             Instant usedAt,
             Instant createdAt,
-            String status) {}
+            EnrollmentStatus status) {}
 
     /** A new enrollment: the only time {@code token} is shown. */
     public record Created(View enrollment, String token) {}
@@ -61,7 +61,7 @@ public final class AgentEnrollments {
             Instant revokedAt,
             String enrollmentId,
             Instant createdAt,
-            String status) {}
+            CredentialStatus status) {}
 
     /** Signs the agent's key into a client certificate; the gateway holds the CA, so it implements this. */
     public interface Issuer {
@@ -128,7 +128,8 @@ public final class AgentEnrollments {
                             expires.toString()));
         });
         return new Created(
-                new View(id, request.name(), Secrets.shownPrefix(token), expires, null, now, "pending"), token);
+                new View(id, request.name(), Secrets.shownPrefix(token), expires, null, now, EnrollmentStatus.PENDING),
+                token);
     }
 
     public Page<View> list(Principal p, Page.Request page) {
@@ -389,13 +390,12 @@ public final class AgentEnrollments {
                 revokedAt,
                 rs.getString("enrollment_id"),
                 Sql.instant(rs, "created_at"),
-                Credentials.status(revokedAt, notAfter, now));
+                CredentialStatus.of(revokedAt, notAfter, now));
     }
 
     private static View enrollment(java.sql.ResultSet rs, Instant now) throws java.sql.SQLException {
         Instant expires = Sql.instant(rs, "expires_at");
         Instant used = Sql.instant(rs, "used_at");
-        String status = used != null ? "used" : expires.isAfter(now) ? "pending" : "expired";
         return new View(
                 rs.getString("id"),
                 rs.getString("name"),
@@ -403,7 +403,7 @@ public final class AgentEnrollments {
                 expires,
                 used,
                 Sql.instant(rs, "created_at"),
-                status);
+                EnrollmentStatus.of(used, expires, now));
     }
 
     private record Row<T>(long seq, T view) {}

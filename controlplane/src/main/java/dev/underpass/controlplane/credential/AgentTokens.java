@@ -36,7 +36,7 @@ public final class AgentTokens {
             Instant lastUsedAt,
             Instant createdAt,
             Instant revokedAt,
-            String status) {}
+            CredentialStatus status) {}
 
     /** A new token: the only time {@code token} is shown. */
     public record Created(View agentToken, String token) {}
@@ -95,11 +95,11 @@ public final class AgentTokens {
                     .map((rs, ctx) -> new Found(
                             rs.getLong("seq"),
                             new Identity(rs.getString("account"), rs.getString("id"), rs.getString("name")),
-                            Credentials.status(Sql.instant(rs, "revoked_at"), Sql.instant(rs, "expires_at"), now),
+                            CredentialStatus.of(Sql.instant(rs, "revoked_at"), Sql.instant(rs, "expires_at"), now),
                             Sql.instant(rs, "last_used_at")))
                     .findOne()
                     .orElse(null);
-            if (found == null || !"active".equals(found.status())) {
+            if (found == null || found.status() != CredentialStatus.ACTIVE) {
                 return Optional.<Identity>empty();
             }
             if (found.lastUsed() == null || found.lastUsed().isBefore(now.minus(Credentials.LAST_USED_RESOLUTION))) {
@@ -112,7 +112,7 @@ public final class AgentTokens {
         });
     }
 
-    private record Found(long seq, Identity identity, String status, Instant lastUsed) {}
+    private record Found(long seq, Identity identity, CredentialStatus status, Instant lastUsed) {}
 
     /** Which of {@code ids} can no longer open a session: revoked, expired or gone. */
     public Set<String> inactive(Collection<String> ids) {
@@ -182,7 +182,9 @@ public final class AgentTokens {
                 .bind("t", Sql.at(now))
                 .bind("by", p.actor())
                 .execute();
-        return new Created(new View(id, name, Secrets.shownPrefix(token), expiresAt, null, now, null, "active"), token);
+        return new Created(
+                new View(id, name, Secrets.shownPrefix(token), expiresAt, null, now, null, CredentialStatus.ACTIVE),
+                token);
     }
 
     /** A new token like {@code id}; the old one keeps working for the grace period, so agents can be re-deployed. */
@@ -192,7 +194,7 @@ public final class AgentTokens {
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {
             Row old = require(h, p, id, now);
-            if (!"active".equals(old.view().status())) {
+            if (old.view().status() != CredentialStatus.ACTIVE) {
                 throw Refused.conflict("agent token " + id + " is " + old.view().status()
                         + " (expected: an active token; create a new one instead)");
             }
@@ -269,7 +271,7 @@ public final class AgentTokens {
                         Sql.instant(rs, "last_used_at"),
                         Sql.instant(rs, "created_at"),
                         revoked,
-                        Credentials.status(revoked, expires, now)));
+                        CredentialStatus.of(revoked, expires, now)));
     }
 
     private record Row(long seq, View view) {}

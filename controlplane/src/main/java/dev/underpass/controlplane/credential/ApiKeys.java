@@ -43,7 +43,7 @@ public final class ApiKeys {
             Instant lastUsedAt,
             Instant createdAt,
             Instant revokedAt,
-            String status) {}
+            CredentialStatus status) {}
 
     /** A new key: the only time {@code key} is shown. */
     public record Created(View apiKey, String key) {}
@@ -286,7 +286,7 @@ public final class ApiKeys {
                 null,
                 now,
                 null,
-                "active");
+                CredentialStatus.ACTIVE);
         return new Created(view, key);
     }
 
@@ -297,7 +297,7 @@ public final class ApiKeys {
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {
             Row old = require(h, p, id, now);
-            if (!"active".equals(old.view().status())) {
+            if (old.view().status() != CredentialStatus.ACTIVE) {
                 throw Refused.conflict("API key " + id + " is " + old.view().status()
                         + " (expected: an active key; create a new one instead)");
             }
@@ -421,7 +421,7 @@ public final class ApiKeys {
                         Sql.instant(rs, "last_used_at"),
                         Sql.instant(rs, "created_at"),
                         revoked,
-                        Credentials.status(revoked, expires, now)));
+                        CredentialStatus.of(revoked, expires, now)));
     }
 
     private static List<Scope> shownScopes(String text) {

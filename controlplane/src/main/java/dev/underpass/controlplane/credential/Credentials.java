@@ -5,7 +5,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 
-/** What API keys and agent tokens share: status, expiry and the grace period of a rotation. */
+/** What API keys and agent tokens share: expiry and the grace period of a rotation ({@link CredentialStatus} for their status). */
 final class Credentials {
     /** How long a rotated secret keeps working unless the caller says otherwise. */
     static final Duration DEFAULT_ROTATION_GRACE = Duration.ofHours(1);
@@ -13,16 +13,6 @@ final class Credentials {
     static final Duration MAX_ROTATION_GRACE = Duration.ofDays(30);
 
     private Credentials() {}
-
-    static String status(Instant revokedAt, Instant expiresAt, Instant now) {
-        if (revokedAt != null) {
-            return "revoked";
-        }
-        if (expiresAt != null && !expiresAt.isAfter(now)) {
-            return "expired";
-        }
-        return "active";
-    }
 
     /** The furthest expiry a secret may have. */
     static final Duration MAX_LIFETIME = Duration.ofDays(3660);

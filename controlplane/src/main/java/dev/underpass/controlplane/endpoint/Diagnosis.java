@@ -4,7 +4,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.ServiceHealth;
-import dev.underpass.controlplane.service.Services;
+import dev.underpass.controlplane.service.ServiceRows;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -30,7 +30,7 @@ public record Diagnosis(
     static Diagnosis of(Jdbi jdbi, Endpoints.View v, Optional<AgentPresence> presence, HealthReports health) {
         return jdbi.withHandle(h -> {
             EndpointRows.Served svc = EndpointRows.served(h, v.id()).orElse(null);
-            Map<Integer, List<String>> targets = svc == null ? Map.of() : Services.targets(h, svc.serviceSeq());
+            Map<Integer, List<String>> targets = svc == null ? Map.of() : ServiceRows.targets(h, svc.serviceSeq());
             Map<Integer, String> addresses = new LinkedHashMap<>();
             if (v.ports() != null) {
                 v.ports().forEach(port -> addresses.put(port.servicePort(), port.address()));
@@ -51,8 +51,10 @@ public record Diagnosis(
             String provider, String service, int port, List<String> targets, HealthReports health) {
         Map<String, Integer> counts = new TreeMap<>();
         for (String t : new LinkedHashSet<>(targets)) {
+            // Keyed by the state's text, in its alphabetical order, as the API has always listed them.
             String state = ServiceHealth.target(port, t, null, health.of(provider, HealthCheck.id(service, port, t)))
-                    .state();
+                    .state()
+                    .text();
             counts.merge(state, 1, Integer::sum);
         }
         return counts;

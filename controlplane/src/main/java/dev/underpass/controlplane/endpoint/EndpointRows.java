@@ -3,6 +3,7 @@ package dev.underpass.controlplane.endpoint;
 import dev.underpass.controlplane.core.Page;
 import dev.underpass.controlplane.core.Sql;
 import dev.underpass.controlplane.service.LoadBalancing;
+import dev.underpass.controlplane.service.PrivateNameState;
 import dev.underpass.controlplane.service.WhenAllUnhealthy;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -34,7 +35,7 @@ final class EndpointRows {
             Instant created,
             Instant updated,
             String dns,
-            String dnsState) {}
+            PrivateNameState dnsState) {}
 
     /** An endpoint the gateway listens for; {@code privateDns} only once verified. */
     record Listened(
@@ -208,7 +209,9 @@ final class EndpointRows {
                         Sql.instant(rs, "created_at"),
                         Sql.instant(rs, "updated_at"),
                         rs.getString("private_dns_name"),
-                        rs.getString("private_dns_state")))
+                        Optional.ofNullable(rs.getString("private_dns_state"))
+                                .map(PrivateNameState::parse)
+                                .orElse(null)))
                 .one();
     }
 

@@ -3,6 +3,7 @@ package dev.underpass.controlplane.endpoint;
 import dev.underpass.controlplane.endpoint.Endpoints.Event;
 import dev.underpass.controlplane.endpoint.Endpoints.Port;
 import dev.underpass.controlplane.endpoint.Endpoints.View;
+import dev.underpass.controlplane.service.PrivateNameState;
 import java.util.ArrayList;
 import java.util.List;
 import org.jdbi.v3.core.Handle;
@@ -28,7 +29,7 @@ final class EndpointViews {
         if (consumerView) {
             dnsNames = new ArrayList<>();
             dnsNames.add(dnsName(b.id(), b.ref()));
-            if (b.dns() != null && "verified".equals(b.dnsState())) {
+            if (b.dns() != null && b.dnsState() == PrivateNameState.VERIFIED) {
                 dnsNames.add(b.dns());
             }
             ports = new ArrayList<>();

@@ -12,6 +12,7 @@ import dev.underpass.controlplane.endpoint.EndpointState.Transition;
 import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.controlplane.service.HealthReports;
 import dev.underpass.controlplane.service.LoadBalancing;
+import dev.underpass.controlplane.service.ServiceRows;
 import dev.underpass.controlplane.service.Services;
 import dev.underpass.controlplane.service.TargetGroup;
 import dev.underpass.controlplane.service.WhenAllUnhealthy;
@@ -288,7 +289,7 @@ public final class Endpoints {
                         : List.of(views.dnsName(r.id(), r.ref()), r.privateDns());
                 Map<Integer, List<String>> targets = new LinkedHashMap<>();
                 Map<Integer, HealthCheck> checks = new LinkedHashMap<>();
-                for (Services.Listener l : Services.listeners(h, r.serviceSeq())) {
+                for (Services.Listener l : ServiceRows.listeners(h, r.serviceSeq())) {
                     targets.put(l.port(), l.targets());
                     checks.put(l.port(), l.healthCheck());
                 }
@@ -331,7 +332,7 @@ public final class Endpoints {
             }
             List<Integer> ports = f.serviceSeq() == null
                     ? List.of()
-                    : List.copyOf(Services.targets(h, f.serviceSeq()).keySet());
+                    : List.copyOf(ServiceRows.targets(h, f.serviceSeq()).keySet());
             if (ports.contains(port)) {
                 return Optional.of("endpoint " + f.id() + " (" + f.ref() + ") port " + port
                         + " is not open on the gateway yet; " + "retry in a few seconds");

@@ -1,12 +1,18 @@
 package dev.underpass.controlplane.service;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /** The rules of a listener's {@link HealthCheck}, and the defaults that complete a partial one. */
 final class HealthChecks {
-    static final List<String> PROTOCOLS = List.of("tcp", "http", "https", "tls");
+    /** {@code tcp, http, https or tls}: every {@link HealthCheckProtocol}, as an error lists them. */
+    private static final String PROTOCOLS = either(Arrays.stream(HealthCheckProtocol.values())
+            .map(HealthCheckProtocol::text)
+            .toList());
+
     static final String DEFAULT_PATH = "/";
     static final String DEFAULT_MATCHER = "200-399";
     static final int MAX_PATH = 1024;
@@ -26,12 +32,16 @@ final class HealthChecks {
         if (c == null) {
             return d;
         }
-        String protocol = c.protocol() == null ? d.protocol() : c.protocol().toLowerCase(Locale.ROOT);
+        Optional<HealthCheckProtocol> parsed = c.protocol() == null
+                ? Optional.of(HealthCheckProtocol.DEFAULT)
+                : HealthCheckProtocol.of(c.protocol().toLowerCase(Locale.ROOT));
+        // An unknown protocol is refused below, and the check then never used.
+        String protocol = parsed.map(HealthCheckProtocol::text).orElse(c.protocol());
         String path = c.path();
         String matcher = c.matcher();
-        if (!PROTOCOLS.contains(protocol)) {
-            errors.add(at + ".protocol: '" + c.protocol() + "' (expected: tcp, http, https or tls)");
-        } else if (http(protocol)) {
+        if (parsed.isEmpty()) {
+            errors.add(at + ".protocol: '" + c.protocol() + "' (expected: " + PROTOCOLS + ")");
+        } else if (parsed.get().sendsRequest()) {
             path = path == null ? DEFAULT_PATH : path;
             matcher = matcher == null ? DEFAULT_MATCHER : matcher;
             checkPath(errors, at + ".path", path);
@@ -66,8 +76,9 @@ final class HealthChecks {
         return new HealthCheck(protocol, path, matcher, interval, timeout, healthy, unhealthy);
     }
 
-    static boolean http(String protocol) {
-        return "http".equals(protocol) || "https".equals(protocol);
+    /** {@code a, b or c}. */
+    private static String either(List<String> words) {
+        return String.join(", ", words.subList(0, words.size() - 1)) + " or " + words.getLast();
     }
 
     private static void checkPath(List<String> errors, String field, String path) {

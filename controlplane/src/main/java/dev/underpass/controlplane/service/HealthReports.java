@@ -18,5 +18,5 @@ public interface HealthReports {
      * One agent session's view of one target: {@code state} is {@code healthy}, {@code unhealthy},
      * or {@code initial} before the first verdict; {@code draining} when the agent is draining.
      */
-    record Report(String agent, long session, String state, String reason, Instant since) {}
+    record Report(String agent, long session, HealthState state, String reason, Instant since) {}
 }

@@ -23,7 +23,7 @@ public final class PrivateNameVerification {
         List<String> txt(String name) throws NamingException;
     }
 
-    public record Result(String service, String name, String state, String detail) {}
+    public record Result(String service, String name, PrivateNameState state, String detail) {}
 
     private final Services services;
     private final TxtLookup lookup;
@@ -70,21 +70,21 @@ public final class PrivateNameVerification {
         }
         String record = v.privateDns().verificationRecord();
         String expected = v.privateDns().verificationValue();
-        String state;
+        PrivateNameState state;
         String detail;
         try {
             List<String> values = lookup.txt(record);
             if (values.contains(expected)) {
-                state = "verified";
+                state = PrivateNameState.VERIFIED;
                 detail = "TXT " + record + " has the verification value";
             } else {
-                state = "failed";
+                state = PrivateNameState.FAILED;
                 detail = "TXT " + record + " has "
                         + (values.isEmpty() ? "no value" : values.size() + " value(s), none the expected one")
                         + " (expected: \"" + expected + "\")";
             }
         } catch (NamingException e) {
-            state = "failed";
+            state = PrivateNameState.FAILED;
             detail = "cannot look up TXT " + record + ": " + e.getClass().getSimpleName()
                     + (e.getExplanation() == null ? "" : " " + e.getExplanation()) + " (expected: a TXT record \""
                     + expected + "\")";

@@ -12,17 +12,9 @@ import java.util.List;
  */
 public record ServiceHealth(
         String service, LoadBalancing loadBalancing, WhenAllUnhealthy whenAllUnhealthy, List<Target> targets) {
-    public static final String HEALTHY = "healthy";
-    public static final String UNHEALTHY = "unhealthy";
-    public static final String INITIAL = "initial";
-    /** No live agent session serves the target, so nothing is known of it. */
-    public static final String UNAVAILABLE = "unavailable";
-    /** A report's state while its agent drains: it counts as not healthy. */
-    static final String DRAINING = "draining";
-
-    /** {@code state} is {@link #HEALTHY}, {@link #UNHEALTHY}, {@link #INITIAL} or {@link #UNAVAILABLE}. */
+    /** {@code state} is healthy, unhealthy, initial or unavailable (never draining). */
     public record Target(
-            int port, String target, HealthCheck healthCheck, String state, String reason, List<Report> agents) {}
+            int port, String target, HealthCheck healthCheck, HealthState state, String reason, List<Report> agents) {}
 
     static ServiceHealth of(Services.View service, String account, HealthReports reports) {
         List<Target> targets = new ArrayList<>();
@@ -41,26 +33,27 @@ public record ServiceHealth(
 
     /** Healthy through any agent, since consumers reach the target through whichever agent can. */
     public static Target target(int port, String target, HealthCheck check, List<Report> agents) {
-        long healthy = agents.stream().filter(r -> HEALTHY.equals(r.state())).count();
-        String state;
+        long healthy =
+                agents.stream().filter(r -> r.state() == HealthState.HEALTHY).count();
+        HealthState state;
         String reason;
         if (agents.isEmpty()) {
-            state = UNAVAILABLE;
+            state = HealthState.UNAVAILABLE;
             reason = "no live agent serves this target";
         } else if (healthy > 0) {
-            state = HEALTHY;
+            state = HealthState.HEALTHY;
             reason = "healthy through " + healthy + " of " + agents.size() + " agents";
-        } else if (agents.stream().anyMatch(r -> INITIAL.equals(r.state()))) {
-            state = INITIAL;
+        } else if (agents.stream().anyMatch(r -> r.state() == HealthState.INITIAL)) {
+            state = HealthState.INITIAL;
             reason = "not checked yet";
         } else {
-            state = UNHEALTHY;
+            state = HealthState.UNHEALTHY;
             reason = agents.stream()
-                    .filter(r -> UNHEALTHY.equals(r.state()) && r.reason() != null)
+                    .filter(r -> r.state() == HealthState.UNHEALTHY && r.reason() != null)
                     .map(Report::reason)
                     .findFirst()
                     .orElse(
-                            agents.stream().allMatch(r -> DRAINING.equals(r.state()))
+                            agents.stream().allMatch(r -> r.state() == HealthState.DRAINING)
                                     ? "every agent serving it is draining"
                                     : "no agent reports it healthy");
         }

@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.controlplane.service.HealthReports.Report;
+import dev.underpass.controlplane.service.HealthState;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.AfterEach;
@@ -44,8 +46,9 @@ class ServiceHealthApiTest {
         api.close();
     }
 
+    /** A report in state {@code state}, spelled as the API spells it. */
     static Report report(String agent, long session, String state, String reason) {
-        return new Report(agent, session, state, reason, T);
+        return new Report(agent, session, HealthState.valueOf(state.toUpperCase(Locale.ROOT)), reason, T);
     }
 
     @Test

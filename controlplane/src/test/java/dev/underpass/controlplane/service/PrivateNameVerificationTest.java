@@ -75,7 +75,7 @@ class PrivateNameVerificationTest {
                                 false,
                                 "Git.Acme.Example"));
         assertThat(v.privateDns().name()).isEqualTo("git.acme.example");
-        assertThat(v.privateDns().state()).isEqualTo("pendingVerification");
+        assertThat(v.privateDns().state().text()).isEqualTo("pendingVerification");
         assertThat(v.privateDns().verificationRecord()).isEqualTo("_underpass-verification.git.acme.example");
         String expected = v.privateDns().verificationValue();
         assertThat(expected).startsWith("underpass-verification=");
@@ -84,7 +84,7 @@ class PrivateNameVerificationTest {
                 .id();
 
         PrivateNameVerification.Result missing = cp.privateNameVerification().verify(acme, "git");
-        assertThat(missing.state()).isEqualTo("failed");
+        assertThat(missing.state().text()).isEqualTo("failed");
         assertThat(missing.detail())
                 .contains("_underpass-verification.git.acme.example")
                 .contains(expected);
@@ -93,7 +93,7 @@ class PrivateNameVerificationTest {
                 "_underpass-verification.git.acme.example",
                 List.of("some-other-vendor=abc", "underpass-verification=wrong"));
         PrivateNameVerification.Result wrong = cp.privateNameVerification().verify(acme, "git");
-        assertThat(wrong.state()).isEqualTo("failed");
+        assertThat(wrong.state().text()).isEqualTo("failed");
         assertThat(wrong.detail()).contains("2 value(s), none the expected one");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames()).doesNotContain("git.acme.example");
         assertThat(cp.services()
@@ -105,8 +105,8 @@ class PrivateNameVerificationTest {
 
         dns.put("_underpass-verification.git.acme.example", List.of("some-other-vendor=abc", expected));
         PrivateNameVerification.Result ok = cp.privateNameVerification().verify(acme, "git");
-        assertThat(ok.state()).isEqualTo("verified");
-        assertThat(cp.services().get(acme, "git").privateDns().state()).isEqualTo("verified");
+        assertThat(ok.state().text()).isEqualTo("verified");
+        assertThat(cp.services().get(acme, "git").privateDns().state().text()).isEqualTo("verified");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames())
                 .containsExactly(endpoint + ".git.acme." + ControlPlane.Settings.DEFAULT_DOMAIN, "git.acme.example");
         assertThat(cp.services()
@@ -118,7 +118,7 @@ class PrivateNameVerificationTest {
 
         // A new name starts over, unverified.
         cp.services().update(acme, "git", new Services.UpdateRequest(null, null, null, null, "git2.acme.example"));
-        assertThat(cp.services().get(acme, "git").privateDns().state()).isEqualTo("pendingVerification");
+        assertThat(cp.services().get(acme, "git").privateDns().state().text()).isEqualTo("pendingVerification");
         assertThat(cp.endpoints().get(platform, endpoint).dnsNames()).doesNotContain("git2.acme.example");
     }
 

@@ -97,7 +97,7 @@ class GrantsTest {
                 .hasMessageContaining("changed during its verification");
         Services.View after = f.cp.services().get(owner, "git");
         assertThat(after.privateDns().name()).isEqualTo("git.victim.example");
-        assertThat(after.privateDns().state()).isEqualTo("pendingVerification");
+        assertThat(after.privateDns().state().text()).isEqualTo("pendingVerification");
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.controlplane.service.HealthCheck;
 import dev.underpass.controlplane.service.HealthReports;
+import dev.underpass.controlplane.service.HealthState;
 import dev.underpass.controlplane.service.Services;
 import dev.underpass.gateway.observe.GatewayMetrics;
 import dev.underpass.protocol.ControlCodec;
@@ -172,19 +173,19 @@ public final class HealthCheckPush implements AutoCloseable {
 
     private static HealthReports.Report report(AgentSession s, String checkId) {
         AgentSession.TargetHealth h = s.health(checkId);
-        String state;
+        HealthState state;
         String reason;
         if (s.draining()) {
-            state = "draining";
+            state = HealthState.DRAINING;
             reason = "the agent is shutting down";
         } else if (!s.checks(checkId)) {
-            state = "initial";
+            state = HealthState.INITIAL;
             reason = s.version() < 2 ? "the agent speaks protocol version 1, without health checks" : "not checked yet";
         } else if (h == null) {
-            state = "initial";
+            state = HealthState.INITIAL;
             reason = "not checked yet";
         } else {
-            state = h.healthy() ? "healthy" : "unhealthy";
+            state = h.healthy() ? HealthState.HEALTHY : HealthState.UNHEALTHY;
             reason = h.reason();
         }
         return new HealthReports.Report(s.agentName(), s.id(), state, reason, h == null ? s.since() : h.since());
