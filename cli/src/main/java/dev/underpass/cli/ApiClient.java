@@ -29,6 +29,7 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLHandshakeException;
@@ -54,6 +55,12 @@ final class ApiClient implements AutoCloseable {
     /** Largest OIDC token file read (the gateway takes JWTs of up to 16 KiB). */
     static final long MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
+    /**
+     * Wraps the HTTP client of each client made: the identity, except in the CLI's tests, whose wrapper checks
+     * every exchange against the API's OpenAPI document.
+     */
+    static volatile UnaryOperator<HttpClient> httpClients = UnaryOperator.identity();
+
     private final URI gateway;
     private final String key;
     /** With an OIDC login: the file holding the user's JWT, and the account to log in to; else null. */
@@ -75,12 +82,12 @@ final class ApiClient implements AutoCloseable {
         CliConfig c = config.requireLogin();
         SSLParameters tls = new SSLParameters();
         tls.setProtocols(new String[] {"TLSv1.3"});
-        HttpClient http = HttpClient.newBuilder()
+        HttpClient http = httpClients.apply(HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .connectTimeout(CONNECT_TIMEOUT)
                 .sslContext(sslContext(c.caFile() == null ? null : Path.of(c.caFile())))
                 .sslParameters(tls)
-                .build();
+                .build());
         return c.oidc()
                 ? new ApiClient(CliConfig.gatewayUri(c.gateway()), null, Path.of(c.oidcTokenFile()), c.account(), http)
                 : new ApiClient(CliConfig.gatewayUri(c.gateway()), c.key(), null, null, http);

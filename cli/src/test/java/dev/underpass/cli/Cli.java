@@ -2,6 +2,7 @@ package dev.underpass.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.underpass.testkit.ApiContract;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -9,12 +10,22 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * Runs {@link Main} in-process as one user of the CLI: its own configuration directory (through
  * the {@code underpass.config.dir} property), stdout and stderr captured. Tests run one at a time.
+ * Every exchange of the CLI with the API is checked against the API's OpenAPI document ({@link
+ * ApiContract}); a run that made one outside it fails, whatever the CLI made of the error.
  */
 final class Cli {
+    private static final List<AssertionError> CONTRACT_VIOLATIONS = new CopyOnWriteArrayList<>();
+
+    static {
+        ApiClient.httpClients = http -> ApiContract.checking(http, CONTRACT_VIOLATIONS::add);
+    }
+
     /** What a run printed, and its exit code. */
     record Run(int code, String out, String err) {
         /** Both streams, for checking that a secret appears in neither. */
@@ -63,9 +74,13 @@ final class Cli {
         System.setIn(new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)));
         System.setProperty(CliConfig.DIR_PROPERTY, configDir.toString());
         int code;
+        List<AssertionError> violations;
         try {
             code = Main.run(args);
         } finally {
+            // Taken whether or not the run threw (a violation thrown through Main is already the test's failure).
+            violations = List.copyOf(CONTRACT_VIOLATIONS);
+            CONTRACT_VIOLATIONS.clear();
             System.setOut(out);
             System.setErr(err);
             System.setIn(in);
@@ -75,6 +90,15 @@ final class Cli {
                 System.setProperty(CliConfig.DIR_PROPERTY, dirBefore);
             }
         }
-        return new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        Run run = new Run(code, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        if (!violations.isEmpty()) {
+            AssertionError failure = new AssertionError(
+                    "underpass " + String.join(" ", args) + ": an exchange outside the API's contract (exit code "
+                            + code + ", stderr: " + run.err() + ")",
+                    violations.getFirst());
+            violations.stream().skip(1).forEach(failure::addSuppressed);
+            throw failure;
+        }
+        return run;
     }
 }

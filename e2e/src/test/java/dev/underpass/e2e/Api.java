@@ -2,6 +2,7 @@ package dev.underpass.e2e;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.underpass.testkit.ApiContract;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -16,7 +17,10 @@ import java.time.Duration;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 
-/** The gateway's REST API as the harness calls it: HTTPS trusting the gateway's generated CA, JSON in and out. */
+/**
+ * The gateway's REST API as the harness calls it: HTTPS trusting the gateway's generated CA, JSON in and out,
+ * every exchange checked against the API's OpenAPI document ({@link ApiContract}).
+ */
 final class Api {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -34,10 +38,10 @@ final class Api {
         tmf.init(trust);
         SSLContext ssl = SSLContext.getInstance("TLS");
         ssl.init(null, tmf.getTrustManagers(), null);
-        this.http = HttpClient.newBuilder()
+        this.http = ApiContract.checking(HttpClient.newBuilder()
                 .sslContext(ssl)
                 .connectTimeout(Duration.ofSeconds(10))
-                .build();
+                .build());
         this.base = "https://localhost:" + port;
     }
 

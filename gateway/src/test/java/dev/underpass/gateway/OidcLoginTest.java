@@ -14,6 +14,7 @@ import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.tenancy.Accounts;
 import dev.underpass.controlplane.tenancy.Users;
 import dev.underpass.gateway.auth.OidcIssuer;
+import dev.underpass.testkit.ApiContract;
 import dev.underpass.testkit.OidcIssuerServer;
 import java.io.InputStream;
 import java.net.URI;
@@ -96,10 +97,11 @@ class OidcLoginTest {
         tmf.init(trust);
         SSLContext ssl = SSLContext.getInstance("TLS");
         ssl.init(null, tmf.getTrustManagers(), null);
-        http = HttpClient.newBuilder()
+        // Every exchange checked against the API's OpenAPI document.
+        http = ApiContract.checking(HttpClient.newBuilder()
                 .sslContext(ssl)
                 .connectTimeout(Duration.ofSeconds(10))
-                .build();
+                .build());
     }
 
     @AfterEach

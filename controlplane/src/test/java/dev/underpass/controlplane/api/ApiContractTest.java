@@ -1,11 +1,21 @@
 package dev.underpass.controlplane.api;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.sun.net.httpserver.HttpServer;
+import dev.underpass.testkit.ApiContract;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
 import java.net.http.HttpHeaders;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 
 /** The contract check that every API test's exchange goes through finds what breaks the OpenAPI document. */
@@ -20,6 +30,11 @@ class ApiContractTest {
 
     private static HttpHeaders headers(Map<String, List<String>> map) {
         return HttpHeaders.of(map, (name, value) -> true);
+    }
+
+    @Test
+    void itChecksTheDocumentThatTheApiServes() {
+        assertThat(ApiContract.DOCUMENT).isEqualTo(Routes.OPENAPI_RESOURCE);
     }
 
     @Test
@@ -75,5 +90,71 @@ class ApiContractTest {
         assertThatThrownBy(() -> ApiContract.check("GET", "/v1/nothing-here", KEY, null, 200, JSON, "{}"))
                 .isInstanceOf(AssertionError.class)
                 .hasMessageContaining("no such operation");
+    }
+
+    /**
+     * A client wrapped by {@link ApiContract#checking} checks what it really sends and gets, request bodies
+     * included: here against a plain HTTP server that answers off the contract where told to (the real API
+     * cannot be made to).
+     */
+    @Test
+    void aCheckingClientChecksEachExchangeItMakes() throws Exception {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", exchange -> {
+            exchange.getRequestBody().readAllBytes();
+            String answer = exchange.getRequestURI().getPath().equals("/v1/accounts")
+                    ? "{}"
+                    : exchange.getRequestHeaders().containsKey("x-off-contract")
+                            ? GATEWAY.replace("\"version\":1", "\"version\":2")
+                            : GATEWAY;
+            byte[] bytes = answer.getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("content-type", "application/json");
+            exchange.sendResponseHeaders(exchange.getRequestMethod().equals("POST") ? 201 : 200, bytes.length);
+            exchange.getResponseBody().write(bytes);
+            exchange.close();
+        });
+        server.start();
+        List<AssertionError> seen = new CopyOnWriteArrayList<>();
+        try (HttpClient http = ApiContract.checking(HttpClient.newHttpClient(), seen::add)) {
+            URI base = URI.create("http://127.0.0.1:" + server.getAddress().getPort());
+            HttpRequest gateway = HttpRequest.newBuilder(base.resolve("/v1/gateway"))
+                    .header("authorization", "Bearer upk_0123456789abcdef")
+                    .build();
+            assertThat(http.send(gateway, HttpResponse.BodyHandlers.ofByteArray())
+                            .body())
+                    .asString(StandardCharsets.UTF_8)
+                    .isEqualTo(GATEWAY);
+            assertThat(seen).isEmpty();
+
+            // The response (version 2, where the document allows 1 only) breaks the contract.
+            HttpRequest offContract = HttpRequest.newBuilder(base.resolve("/v1/gateway?x=1"))
+                    .header("authorization", "Bearer upk_0123456789abcdef")
+                    .header("x-off-contract", "yes")
+                    .build();
+            assertThatThrownBy(() -> http.send(offContract, HttpResponse.BodyHandlers.ofString()))
+                    .isInstanceOf(AssertionError.class)
+                    .hasMessageContaining("GET /v1/gateway?x=1 -> 200: the response breaks");
+            assertThat(seen).hasSize(1);
+
+            // The request's body, read from its publisher, has a property the schema does not allow; and the
+            // server took it.
+            HttpRequest create = HttpRequest.newBuilder(base.resolve("/v1/accounts"))
+                    .header("authorization", "Bearer upk_0123456789abcdef")
+                    .header("content-type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"name\":\"acme\",\"colour\":\"red\"}"))
+                    .build();
+            assertThatThrownBy(() -> http.send(create, HttpResponse.BodyHandlers.ofString()))
+                    .isInstanceOf(AssertionError.class)
+                    .hasMessageContaining("the request breaks the API's contract, yet the API answered 201")
+                    .hasMessageContaining("colour");
+            assertThat(seen).hasSize(2);
+
+            // A response the checker cannot see is a failure, not a pass.
+            assertThatThrownBy(() -> http.send(gateway, HttpResponse.BodyHandlers.discarding()))
+                    .isInstanceOf(AssertionError.class)
+                    .hasMessageContaining("cannot check a response body");
+        } finally {
+            server.stop(0);
+        }
     }
 }

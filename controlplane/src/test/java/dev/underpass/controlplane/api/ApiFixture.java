@@ -10,6 +10,7 @@ import dev.underpass.controlplane.credential.AuthFailures;
 import dev.underpass.controlplane.store.StoreConfig;
 import dev.underpass.protocol.Tls;
 import dev.underpass.protocol.Transport;
+import dev.underpass.testkit.ApiContract;
 import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
 import java.net.InetSocketAddress;
