@@ -10,6 +10,8 @@
 # Environment:
 #   UNDERPASS_BENCH_JAVA_OPTS     extra JVM options for the gateway and the agent (default: none;
 #                                 the launcher's own defaults apply, as for users).
+#   UNDERPASS_BENCH_GATEWAY_OPTS, UNDERPASS_BENCH_AGENT_OPTS
+#                                 more JVM options for one of the two (after the common ones).
 #   UNDERPASS_BENCH_START_SECS    bound on each start-up wait: gateway agent port, agent session
 #                                 (default: 30).
 #
@@ -36,6 +38,17 @@ underpass_wait() {
 # underpass_advertised <log> <first line>: the gateway logged an agent's advertised targets.
 underpass_advertised() {
     [[ $(tail -n "+$2" "$1" 2>/dev/null) == *advertised* ]]
+}
+
+# underpass_api_port <log> <first line>: the API's port, once the gateway has logged it.
+underpass_api_port() {
+    local port
+    port=$(tail -n "+$2" "$1" 2>/dev/null | sed -n 's/.*api listening on .*:\([0-9]*\) .*/\1/p' | tail -n 1)
+    [[ -n $port ]] && echo "$port"
+}
+
+underpass_api_logged() {
+    underpass_api_port "$@" >/dev/null
 }
 
 # underpass_cli ARGS...: one control-plane command, logged to the topology's CLI log.
@@ -70,12 +83,14 @@ EOF
 
     # lines already in the gateway log (a topology run twice in one run appends to it)
     skip=$(( $(cat "$glog" 2>/dev/null | wc -l) + 1 ))
-    start_bg gateway "$launcher" gateway \
+    UNDERPASS_JAVA_OPTS="${UNDERPASS_BENCH_JAVA_OPTS:-} ${UNDERPASS_BENCH_GATEWAY_OPTS:-}" \
+        start_bg gateway "$launcher" gateway \
         --config "$dir/gateway.yaml" --data-dir "$dir/data"
     RELAY_PIDS+=("$LAST_PID")
     underpass_wait "$secs" "agent port $M_AUX" listening "$M_AUX" || return 1
-    api=$(tail -n "+$skip" "$glog" | sed -n 's/.*api listening on .*:\([0-9]*\) .*/\1/p' | tail -n 1)
-    [[ -n $api ]] || { log "[underpass] no API port in $glog"; return 1; }
+    # The API's line follows the agent port's by a few milliseconds: wait for it, not just look.
+    underpass_wait "$secs" "API port" underpass_api_logged "$glog" "$skip" || return 1
+    api=$(underpass_api_port "$glog" "$skip")
 
     # The control plane, as an operator sets it up: one account publishes both services
     # (without acceptance) and holds their endpoints. Not timed.
@@ -94,7 +109,8 @@ EOF
         { log "[underpass] control-plane set-up failed (see $cli)"; return 1; }
     unset UNDERPASS_API_KEY UNDERPASS_CONFIG_DIR
 
-    start_bg agent "$launcher" agent \
+    UNDERPASS_JAVA_OPTS="${UNDERPASS_BENCH_JAVA_OPTS:-} ${UNDERPASS_BENCH_AGENT_OPTS:-}" \
+        start_bg agent "$launcher" agent \
         --gateway "localhost:$M_AUX" --token-file "$dir/agent.token" --ca-file "$dir/data/tls/ca.pem" \
         --name bench --target "$HOST:$T_IPERF" --target "$HOST:$T_ECHO"
     RELAY_PIDS+=("$LAST_PID")
