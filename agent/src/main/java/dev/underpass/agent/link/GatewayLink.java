@@ -262,7 +262,7 @@ public final class GatewayLink implements AutoCloseable {
         ControlCodec.addDecoder(session.pipeline());
         session.pipeline().addLast("control", new ControlHandler(dialer, health, gateway, () -> closed));
         established(ch, h);
-        dialer.openStandby(session, Protocol.STANDBY_STREAMS);
+        dialer.openStandby(session);
     }
 
     /** After a 426: offer only the highest version the gateway said it speaks, if this agent speaks it. */

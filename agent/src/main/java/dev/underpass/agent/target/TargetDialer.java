@@ -23,6 +23,7 @@ import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.util.AttributeKey;
 import io.netty.util.NetUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
@@ -191,15 +192,24 @@ public final class TargetDialer {
     }
 
     /**
-     * Opens {@code count} standby streams: data streams without a connection, which the gateway
-     * answers when a consumer arrives, naming the connection and its target. The consumer's first
-     * bytes come right behind that answer, one round trip sooner than after an {@code open}.
+     * Opens standby streams until the session has {@link Protocol#STANDBY_STREAMS}: data streams
+     * without a connection, which the gateway answers when a consumer arrives, naming the
+     * connection and its target. The consumer's first bytes come right behind that answer, one
+     * round trip sooner than after an {@code open}. The new streams' headers leave in one flush.
      */
-    public void openStandby(Http2StreamChannel session, int count) {
+    public void openStandby(Http2StreamChannel session) {
+        Channel link = session.parent();
+        Standbys pool = Standbys.of(link);
+        int count = Protocol.STANDBY_STREAMS - pool.live;
+        if (count <= 0) {
+            return;
+        }
+        pool.live += count;
+        int[] left = {count};
         for (int i = 0; i < count; i++) {
-            new Http2StreamChannelBootstrap(session.parent())
+            new Http2StreamChannelBootstrap(link)
                     .option(ChannelOption.AUTO_READ, false)
-                    .handler(new Standby(session))
+                    .handler(new Standby(session, pool))
                     .open()
                     .addListener(f -> {
                         if (f.isSuccess()) {
@@ -210,10 +220,41 @@ public final class TargetDialer {
                                     .scheme("https")
                                     .authority(authority);
                             h.set(Protocol.HEADER_STANDBY, "1");
-                            stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
+                            stream.write(new DefaultHttp2HeadersFrame(h));
                             stream.read(); // for the gateway's answer, whenever it comes
+                        } else {
+                            pool.live--;
+                        }
+                        if (--left[0] == 0) {
+                            link.flush();
                         }
                     });
+        }
+    }
+
+    /**
+     * The standby streams of one agent link that the gateway has not answered yet. Used on the
+     * link's event loop only. The pool is refilled once half of it is used, not after every
+     * connection: one write to the link for several streams' headers instead of one each.
+     */
+    private static final class Standbys {
+        private static final AttributeKey<Standbys> KEY = AttributeKey.valueOf("underpass.standbys");
+
+        int live;
+
+        static Standbys of(Channel link) {
+            Standbys pool = link.attr(KEY).get();
+            if (pool == null) {
+                pool = new Standbys();
+                link.attr(KEY).set(pool);
+            }
+            return pool;
+        }
+
+        /** One standby stream is answered or gone: whether the pool should be refilled now. */
+        boolean used() {
+            live--;
+            return live <= Protocol.STANDBY_STREAMS / 2;
         }
     }
 
@@ -224,12 +265,14 @@ public final class TargetDialer {
      */
     private final class Standby extends ChannelInboundHandlerAdapter {
         private final Http2StreamChannel session;
+        private final Standbys pool;
         private final ArrayDeque<Object> held = new ArrayDeque<>();
         private boolean answered;
         private boolean relaying;
 
-        Standby(Http2StreamChannel session) {
+        Standby(Http2StreamChannel session, Standbys pool) {
             this.session = session;
+            this.pool = pool;
         }
 
         @Override
@@ -241,11 +284,16 @@ public final class TargetDialer {
                 held.add(msg);
             } else {
                 answered = true;
-                answer(ctx, msg);
+                boolean refill = pool.used();
+                if (answer(ctx, msg) && refill) {
+                    // After the dial has started: off the connection's critical path.
+                    ctx.channel().eventLoop().execute(() -> openStandby(session));
+                }
             }
         }
 
-        private void answer(ChannelHandlerContext ctx, Object msg) {
+        /** Whether the gateway answered with a connection (not a refusal of the stream). */
+        private boolean answer(ChannelHandlerContext ctx, Object msg) {
             Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
             ReferenceCountUtil.release(msg);
             Http2Headers h = msg instanceof Http2HeadersFrame f ? f.headers() : null;
@@ -254,7 +302,7 @@ public final class TargetDialer {
                 log.warn(
                         "standby stream refused by the gateway: {}", h == null ? "no headers" : "status " + h.status());
                 stream.close();
-                return;
+                return false;
             }
             long id;
             try {
@@ -265,14 +313,12 @@ public final class TargetDialer {
                         Protocol.HEADER_CONNECTION_ID,
                         idText);
                 stream.close();
-                return;
+                return false;
             }
             HostAndPort target = allowedTarget(session, id, String.valueOf(h.get(Protocol.HEADER_TARGET)));
-            // Replace this standby stream after the dial has started: off the connection's critical path.
-            ctx.channel().eventLoop().execute(() -> openStandby(session, 1));
             if (target == null) {
                 stream.close();
-                return;
+                return true; // refused for its target, which the gateway hears of: the stream was used
             }
             long start = System.nanoTime();
             active.incrementAndGet();
@@ -296,6 +342,7 @@ public final class TargetDialer {
                 StreamRelay.start(f.getNow(), stream, closedLog(id, target));
                 release(ctx);
             });
+            return true;
         }
 
         /** Passes the held frames on to the relay, oldest first. */
@@ -308,6 +355,10 @@ public final class TargetDialer {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            if (!answered) {
+                answered = true;
+                pool.used(); // gone unanswered (the link ended, or the gateway refused it): not refilled here
+            }
             if (!relaying) {
                 held.forEach(ReferenceCountUtil::release);
                 held.clear();
