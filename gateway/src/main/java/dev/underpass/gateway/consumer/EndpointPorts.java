@@ -182,13 +182,15 @@ public final class EndpointPorts {
             // Set on the channel, not as an option before registration: with epoll that left sockets
             // unregistered for reads, and the first read() failed with ENOENT.
             socket.config().setAutoRead(false);
-            port.connections.add(socket);
             socket.pipeline().addLast(new Accept(route, choice));
             loop.register(socket).addListener(r -> {
                 if (!r.isSuccess()) {
                     socket.unsafe().closeForcibly();
                 }
             });
+            // Once it has its event loop, so that close() can reset it; close() waits for the
+            // server channel, whose loop this is, so it sees every socket accepted before.
+            port.connections.add(socket);
         }
     }
 
