@@ -447,6 +447,36 @@ class RogueGatewayTest {
         assertThat(gatewayErrors).isEmpty();
     }
 
+    @Test
+    void standbyStreamsAreReplacedAsTheGatewayUsesThem() throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address())));
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).isTrue();
+
+        // Three pools' worth, one after another: without refills the agent's first 8 run out.
+        for (int i = 0; i < 3 * Protocol.STANDBY_STREAMS; i++) {
+            Http2StreamChannel stream = standbyStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            assertThat(stream).as("standby stream %d from the agent", i + 1).isNotNull();
+            answer(stream, 300 + i, allowed.address(), "x");
+            assertThat(allowed.accepted.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS))
+                    .as("the agent dialled the target of connection %d", 300 + i)
+                    .isNotNull();
+        }
+        assertThat(gatewayErrors).isEmpty();
+    }
+
     /** Answers a standby stream as a gateway assigning a connection does, with data right behind. */
     private static void answer(Http2StreamChannel stream, long id, String target, String data) {
         Http2Headers h = new DefaultHttp2Headers().status("200");

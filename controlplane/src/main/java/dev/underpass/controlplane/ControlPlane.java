@@ -95,21 +95,13 @@ public final class ControlPlane {
             Clock clock,
             PrivateNameVerification.TxtLookup txt,
             AuthFailures authFailures) {
-        this(store, settings, clock, txt, authFailures, DataPlane.NONE);
+        this(store, settings, clock, txt, authFailures, DataPlane.NONE, Oidc.NONE);
     }
 
-    /** With the gateway's {@code dataPlane}: what it tells the control plane and is told by it. */
-    public ControlPlane(
-            Store store,
-            Settings settings,
-            Clock clock,
-            PrivateNameVerification.TxtLookup txt,
-            AuthFailures authFailures,
-            DataPlane dataPlane) {
-        this(store, settings, clock, txt, authFailures, dataPlane, Oidc.NONE);
-    }
-
-    /** With the {@code oidc} trust the operator configured. */
+    /**
+     * With the gateway's {@code dataPlane} (what it tells the control plane and is told by it) and
+     * the {@code oidc} trust the operator configured.
+     */
     public ControlPlane(
             Store store,
             Settings settings,
