@@ -264,6 +264,14 @@ class RogueGatewayTest {
         return m;
     }
 
+    /** Starts the agent against the rogue gateway, trusting {@code pin}, allowed to dial {@code targets}. */
+    private void startAgent(String pin, List<String> targets) throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        agent = new Agent(new AgentConfig(
+                "127.0.0.1:" + gatewayPort, "rogue-test", TOKEN, null, null, pin, null, null, null, 5, targets));
+        agent.start();
+    }
+
     private void sendOpen(Http2StreamChannel s, long id, String target) {
         s.writeAndFlush(ControlCodec.frame(s.alloc(), new ControlMessage.Open(id, target)));
     }
@@ -271,20 +279,7 @@ class RogueGatewayTest {
     @Test
     void anAgentFallsBackToTheVersionAnOlderGatewayNamesInIts426() throws Exception {
         onlyVersion1 = true;
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address())));
-        agent.start();
+        startAgent(pin(cert), List.of(allowed.address()));
         assertThat(agent.awaitSession(WAIT))
                 .as("a version-1 session after one refusal")
                 .isTrue();
@@ -294,20 +289,7 @@ class RogueGatewayTest {
 
     @Test
     void agentRefusesTargetsOutsideItsAllowlistAndServesTheAllowedOne() throws Exception {
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address())));
-        agent.start();
+        startAgent(pin(cert), List.of(allowed.address()));
         assertThat(agent.awaitSession(WAIT))
                 .as("agent session established with the fake gateway")
                 .isTrue();
@@ -356,26 +338,13 @@ class RogueGatewayTest {
 
     @Test
     void allowlistedNamesThatLeadToTheAgentHostOrTheMetadataServiceAreNeverDialled() throws Exception {
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
         int forbiddenPort = forbidden.server.getLocalPort();
         int allowedPort = allowed.server.getLocalPort();
         // The names resolve from the test hosts file: as if the attacker answered their DNS queries.
         String rebound = "rebound.underpass.test:" + forbiddenPort;
         String metadata = "metadata.underpass.test:80";
         String local = "localhost:" + allowedPort;
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(rebound, metadata, local)));
-        agent.start();
+        startAgent(pin(cert), List.of(rebound, metadata, local));
         assertThat(agent.awaitSession(WAIT)).isTrue();
         Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(nextFromAgent()).isInstanceOf(ControlMessage.Advertise.class);
@@ -405,20 +374,7 @@ class RogueGatewayTest {
 
     @Test
     void aStandbyStreamAnsweredWithATargetOutsideTheAllowlistIsRefusedAndTheAllowedOneCarriesBytes() throws Exception {
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address())));
-        agent.start();
+        startAgent(pin(cert), List.of(allowed.address()));
         assertThat(agent.awaitSession(WAIT)).isTrue();
         assertThat(nextFromAgent()).isInstanceOf(ControlMessage.Advertise.class);
 
@@ -449,20 +405,7 @@ class RogueGatewayTest {
 
     @Test
     void standbyStreamsAreReplacedAsTheGatewayUsesThem() throws Exception {
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address())));
-        agent.start();
+        startAgent(pin(cert), List.of(allowed.address()));
         assertThat(agent.awaitSession(WAIT)).isTrue();
 
         // Three pools' worth, one after another: without refills the agent's first 8 run out.
@@ -488,20 +431,7 @@ class RogueGatewayTest {
 
     @Test
     void agentDoesNotTalkToAGatewayWhoseCertificateDoesNotMatchThePin() throws Exception {
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        agent = new Agent(new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                "sha256:" + "00".repeat(32),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address())));
-        agent.start();
+        startAgent("sha256:" + "00".repeat(32), List.of(allowed.address()));
 
         Future<Channel> handshake = handshakes.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(handshake).as("the agent tried to connect").isNotNull();
