@@ -4,6 +4,7 @@ import dev.underpass.agent.config.AgentConfig;
 import dev.underpass.agent.health.HealthChecker;
 import dev.underpass.agent.link.ClientCertificate;
 import dev.underpass.agent.link.GatewayLink;
+import dev.underpass.agent.link.GatewayLinks;
 import dev.underpass.agent.metrics.AgentMetrics;
 import dev.underpass.agent.target.TargetAddresses;
 import dev.underpass.agent.target.TargetDialer;
@@ -28,8 +29,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running agent, assembled from its configuration: the {@link GatewayLink} keeps a session with
- * the gateway up, the {@link TargetDialer} carries the gateway's requests to the allowed targets,
+ * A running agent, assembled from its configuration: the {@link GatewayLinks} keep sessions with
+ * the gateway up (with several of its nodes in a cluster), the {@link TargetDialer} carries the gateway's requests to the allowed targets,
  * the {@link HealthChecker} probes them, and an optional port serves metrics and probes. This is
  * what the CLI starts; every part receives its collaborators here, when it is built.
  *
@@ -49,8 +50,7 @@ public final class Agent implements AutoCloseable {
     private final ThreadPoolExecutor resolver;
 
     private final TargetDialer dialer;
-    private final HealthChecker health;
-    private final GatewayLink link;
+    private final GatewayLinks links;
     private final String description;
     private volatile OpsServer ops;
     private volatile boolean stopping;
@@ -85,17 +85,24 @@ public final class Agent implements AutoCloseable {
                 Thread.ofPlatform().name("underpass-resolver-", 0).daemon().factory());
         AgentMetrics metrics = new AgentMetrics(telemetry.registry());
         this.dialer = new TargetDialer(targets, addresses, resolver, config.dialTimeout(), gateway.toString(), metrics);
-        this.health = new HealthChecker(targets, addresses, metrics::verdict);
-        this.link = new GatewayLink(
-                config,
-                name,
-                token,
-                ssl,
-                proxy,
-                new ControlMessage.Advertise(VERSION, advertised),
-                dialer,
-                health,
-                metrics);
+        var advertise = new ControlMessage.Advertise(VERSION, advertised);
+        // Each link runs the health checks its gateway node sends, and reports to that node.
+        this.links = new GatewayLinks(
+                gateway,
+                config.linkCount(),
+                config.drainTimeout(),
+                (address, onNodes) -> new GatewayLink(
+                        config,
+                        address,
+                        onNodes,
+                        name,
+                        token,
+                        ssl,
+                        proxy,
+                        advertise,
+                        dialer,
+                        new HealthChecker(targets, addresses, metrics::verdict),
+                        metrics));
         String networks = config.targetNetworks().isEmpty()
                 ? "anywhere but to loopback, link-local or other special addresses"
                 : "only into " + config.targetNetworks();
@@ -117,7 +124,7 @@ public final class Agent implements AutoCloseable {
                     List.of(
                             new Probe(
                                     "session",
-                                    () -> link.hasSession()
+                                    () -> links.hasSession()
                                             ? Optional.empty()
                                             : Optional.of("no session with gateway " + config.gatewayAddress())),
                             new Probe(
@@ -131,12 +138,12 @@ public final class Agent implements AutoCloseable {
                     config.identity(),
                     config.oidcTokenFile());
         }
-        link.start();
+        links.start();
     }
 
     /** Waits until a session is established (for tests, the demo and readiness). */
     public boolean awaitSession(Duration timeout) throws InterruptedException {
-        return link.awaitSession(timeout);
+        return links.awaitSession(timeout);
     }
 
     /** The name the gateway shows for this agent: the configured one, else the host's name (looked up once). */
@@ -162,7 +169,7 @@ public final class Agent implements AutoCloseable {
      */
     public void drain() throws InterruptedException {
         stopping = true;
-        if (link.drain()) {
+        if (links.drain()) {
             Drain.await("agent", dialer::active, config.drainTimeout(), log);
         }
     }
@@ -170,8 +177,7 @@ public final class Agent implements AutoCloseable {
     @Override
     public void close() {
         stopping = true;
-        link.close();
-        health.close();
+        links.close();
         if (ops != null) {
             ops.close();
         }

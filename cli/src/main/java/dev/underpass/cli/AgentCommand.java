@@ -87,6 +87,13 @@ final class AgentCommand implements Callable<Integer> {
                     + "(cloud metadata) and other special addresses.")
     List<String> targetNetworks = new ArrayList<>();
 
+    @Option(
+            names = "--links",
+            paramLabel = "N",
+            description = "How many nodes of a gateway cluster to keep a link to (default: " + AgentConfig.DEFAULT_LINKS
+                    + "; the gateway names its nodes; 1-" + AgentConfig.MAX_LINKS + ").")
+    Integer links;
+
     @Override
     public Integer call() throws Exception {
         AgentConfig file = config == null ? AgentConfig.empty() : AgentConfig.load(config);
@@ -117,7 +124,8 @@ final class AgentCommand implements Callable<Integer> {
                 clientKey,
                 id,
                 jwtFile,
-                targetNetworks);
+                targetNetworks,
+                links);
         AgentConfig merged = file.overriddenBy(flags);
         if (merged.proxy() == null && merged.gateway() != null) {
             String envProxy = EnvironmentProxy.forHost(merged.gatewayAddress().host(), System.getenv());

@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
         mixinStandardHelpOptions = true,
         description =
                 "Run the gateway: the HTTPS API and its store, the agent port (TLS 1.3) and the endpoint listeners.",
-        subcommands = {GatewayAuditVerifyCommand.class, GatewayResealCommand.class})
+        subcommands = {GatewayAuditVerifyCommand.class, GatewayResealCommand.class, GatewayNodesCommand.class})
 final class GatewayCommand implements Callable<Integer> {
     @Option(
             names = "--config",

@@ -1,6 +1,7 @@
 package dev.underpass.controlplane;
 
 import dev.underpass.controlplane.audit.AuditLog;
+import dev.underpass.controlplane.cluster.Nodes;
 import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AgentTokens;
@@ -81,6 +82,7 @@ public final class ControlPlane {
     private final Settings settings;
     private final AuthFailures authFailures;
     private final AuditLog audit;
+    private final Nodes nodes;
     /** Published by the gateway once its proxy is bound; read by API threads. */
     private volatile GatewayInfo gatewayInfo;
 
@@ -118,6 +120,7 @@ public final class ControlPlane {
         this.settings = settings;
         this.authFailures = Objects.requireNonNull(authFailures, "authFailures");
         this.audit = new AuditLog(jdbi, clock);
+        this.nodes = new Nodes(jdbi);
         this.apiKeys = new ApiKeys(jdbi, clock, authFailures, audit);
         this.accounts = new Accounts(jdbi, clock, apiKeys, audit);
         this.users = new Users(jdbi, clock, audit);
@@ -141,6 +144,11 @@ public final class ControlPlane {
      */
     public void onEndpointChange(Runnable r) {
         endpointListeners.add(r);
+    }
+
+    /** The gateway nodes that share the store. */
+    public Nodes nodes() {
+        return nodes;
     }
 
     public Accounts accounts() {

@@ -64,7 +64,7 @@ class StorePersistenceTest {
                                 .list());
                 assertThat(applied)
                         .as("open %d", open)
-                        .containsExactly("1:true", "2:true", "3:true", "4:true", "5:true", "6:true");
+                        .containsExactly("1:true", "2:true", "3:true", "4:true", "5:true", "6:true", "7:true");
                 for (String table : List.of(
                         "accounts",
                         "users",

@@ -28,6 +28,11 @@ final class Api {
     private final String base;
 
     Api(int port, Path caFile) throws Exception {
+        this("localhost", port, caFile);
+    }
+
+    /** The API of a gateway listening on {@code host} (a node of a cluster on its own loopback address). */
+    Api(String host, int port, Path caFile) throws Exception {
         KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
         trust.load(null, null);
         try (InputStream in = Files.newInputStream(caFile)) {
@@ -42,7 +47,7 @@ final class Api {
                 .sslContext(ssl)
                 .connectTimeout(Duration.ofSeconds(10))
                 .build());
-        this.base = "https://localhost:" + port;
+        this.base = "https://" + host + ":" + port;
     }
 
     JsonNode get(String key, String path) throws IOException, InterruptedException {

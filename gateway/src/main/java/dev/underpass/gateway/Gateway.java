@@ -3,6 +3,7 @@ package dev.underpass.gateway;
 import dev.underpass.controlplane.ControlPlane;
 import dev.underpass.controlplane.GatewayInfo;
 import dev.underpass.controlplane.api.ApiServer;
+import dev.underpass.controlplane.cluster.ChangeFeed;
 import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AuthFailures;
@@ -19,6 +20,7 @@ import dev.underpass.gateway.auth.IssuerKeys;
 import dev.underpass.gateway.auth.OidcIssuer;
 import dev.underpass.gateway.auth.TrustedIssuers;
 import dev.underpass.gateway.auth.UserJwtVerifier;
+import dev.underpass.gateway.cluster.GatewayNode;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointPorts;
@@ -33,6 +35,7 @@ import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentServer;
 import dev.underpass.gateway.link.AgentStreams;
 import dev.underpass.gateway.link.HealthCheckPush;
+import dev.underpass.gateway.link.PeerNodes;
 import dev.underpass.gateway.observe.ConnectionReports;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.gateway.observe.GatewayMetrics;
@@ -69,6 +72,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -85,6 +89,8 @@ public final class Gateway implements AutoCloseable {
     static final long TOKEN_CHECK_SECONDS = 10;
     /** How often agents try a stopped gateway again (they add jitter): a restart has them back within about this. */
     static final Duration AGENT_RECONNECT = Duration.ofSeconds(1);
+    /** The version each node reports in the list of nodes. */
+    static final String VERSION = "0.1.0";
     /** Distinct values of each metric label (service, endpoint, target) before new ones go unrecorded. */
     static final int MAX_LABEL_VALUES = 2000;
 
@@ -99,7 +105,9 @@ public final class Gateway implements AutoCloseable {
     private final AgentRegistry registry;
     private final InetSocketAddress metricsAddress;
     private final Duration drainTimeout;
+    private final Duration drainNotReady;
     private final AtomicBoolean draining;
+    private final GatewayNode node;
 
     /** Where consumers come in: closed first when the gateway drains. */
     private record Entrances(
@@ -115,13 +123,17 @@ public final class Gateway implements AutoCloseable {
             Entrances entrances,
             AgentRegistry registry,
             Duration drainTimeout,
+            Duration drainNotReady,
             InetSocketAddress metricsAddress,
-            AtomicBoolean draining) {
+            AtomicBoolean draining,
+            GatewayNode node) {
+        this.node = node;
         this.registry = registry;
         this.draining = draining;
         this.metricsAddress = metricsAddress;
         this.entrances = entrances;
         this.drainTimeout = drainTimeout;
+        this.drainNotReady = drainNotReady;
         this.parts = parts;
         this.agentAddress = agentAddress;
         this.apiAddress = apiAddress;
@@ -173,13 +185,31 @@ public final class Gateway implements AutoCloseable {
         List<AutoCloseable> parts = new ArrayList<>();
         try {
             AgentRegistry registry = new AgentRegistry();
-            ControlPlane cp = controlPlane(config, dataDir, authFailures, dataPlane(registry), parts);
+            Store store = Store.open(config.storeConfig(dataDir));
+            parts.add(store);
+            // Revocations reach the other nodes through the change feed, which starts once the rest is built.
+            AtomicReference<ChangeFeed> feed = new AtomicReference<>();
+            ControlPlane cp = controlPlane(config, dataDir, store, authFailures, dataPlane(registry, feed));
+            String nodeId = nodeId(config, dataDir);
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
             Observability seen = Observability.start(cp, registry, group, parts);
-            AgentSide agents =
-                    AgentSide.build(config, cp, keys, tls.agents(), authFailures, registry, seen, group, parts);
+            AtomicBoolean draining = new AtomicBoolean();
             ConsumerSide consumers = ConsumerSide.build(config, cp, registry, seen, group, parts);
+            GatewayNode node = GatewayNode.create(new GatewayNode.Parts(
+                    cp.nodes(),
+                    nodeId,
+                    VERSION,
+                    registry,
+                    draining::get,
+                    keys.agentCa(),
+                    keys.caFile(),
+                    group,
+                    seen.reports(),
+                    consumers.ports(),
+                    config.dialTimeout()));
+            AgentSide agents = AgentSide.build(
+                    config, cp, keys, tls.agents(), authFailures, registry, seen, group, node.peerNodes(), parts);
             ApiServer api = new ApiServer(cp, tls.api());
             parts.add(api);
 
@@ -188,6 +218,20 @@ public final class Gateway implements AutoCloseable {
             InetSocketAddress agentAddress = agents.start(config, group);
             consumers.provisioner().start();
             follow(cp, consumers, agents, registry, parts);
+            feed.set(ChangeFeed.start(store, nodeId, new ChangeFeed.Listener() {
+                @Override
+                public void endpointsChanged() {
+                    consumers.provisioner().changed();
+                    agents.healthChecks().changed();
+                }
+
+                @Override
+                public void credentialRevoked(String id) {
+                    endSessionsOf(registry, id);
+                }
+            }));
+            parts.add(feed.get());
+            cp.onEndpointChange(feed.get()::endpointsChanged);
             InetSocketAddress apiAddress = bind(
                     "api listening on",
                     api::bind,
@@ -215,7 +259,10 @@ public final class Gateway implements AutoCloseable {
                         keys.caFile(),
                         GatewayCertificates.fingerprint(keys.caFile()));
             }
-            AtomicBoolean draining = new AtomicBoolean();
+            node.start(
+                    config.advertisedAgentAddress(agentAddress.getPort()).toString(),
+                    apiAddress.getHostString() + ":" + apiAddress.getPort());
+            parts.add(node); // closed first: the node leaves the list before anything else stops
             OpsServer ops = seen.serve(
                     config.metricsListenAddress(),
                     List.of(
@@ -223,6 +270,7 @@ public final class Gateway implements AutoCloseable {
                                     "store",
                                     () -> Optional.ofNullable(
                                             consumers.provisioner().storeProblem())),
+                            new Probe("cluster", () -> Optional.ofNullable(node.problem())),
                             new Probe(
                                     "consumers",
                                     () -> draining.get() ? Optional.of("the gateway is draining") : Optional.empty())));
@@ -238,8 +286,10 @@ public final class Gateway implements AutoCloseable {
                     new Entrances(consumers.provisioner(), consumers.ports(), consumers.proxy(), consumers.sni()),
                     registry,
                     config.drainTimeout(),
+                    config.drainNotReady(),
                     ops.address(),
-                    draining);
+                    draining,
+                    node);
         } catch (Exception | Error e) {
             closeAll(parts);
             throw e;
@@ -268,12 +318,10 @@ public final class Gateway implements AutoCloseable {
     private static ControlPlane controlPlane(
             GatewayConfig config,
             Path dataDir,
+            Store store,
             AuthFailures authFailures,
-            ControlPlane.DataPlane dataPlane,
-            List<AutoCloseable> parts)
+            ControlPlane.DataPlane dataPlane)
             throws IOException {
-        Store store = Store.open(config.storeConfig(dataDir));
-        parts.add(store);
         Set<String> agentIssuers =
                 config.oidcIssuers().stream().map(OidcIssuer::issuer).collect(Collectors.toUnmodifiableSet());
         if (!agentIssuers.isEmpty()) {
@@ -344,6 +392,7 @@ public final class Gateway implements AutoCloseable {
                 AgentRegistry registry,
                 Observability seen,
                 EventLoopGroup group,
+                PeerNodes peers,
                 List<AutoCloseable> parts) {
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
             // agent links is refused with 503 instead of starving the API of store connections.
@@ -366,7 +415,8 @@ public final class Gateway implements AutoCloseable {
                             registry,
                             healthChecks::advertised,
                             seen.reports(),
-                            repeated(GatewayLog.SESSIONS, group)),
+                            repeated(GatewayLog.SESSIONS, group),
+                            peers),
                     config.heartbeatTimeout().toMillis(),
                     config.limits().streamsPerAgent());
             parts.add(server::close);
@@ -460,18 +510,47 @@ public final class Gateway implements AutoCloseable {
      * What the control plane asks of the agent sessions (presence and health of targets, for
      * diagnosis) and tells them (a revoked credential ends its sessions).
      */
-    private static ControlPlane.DataPlane dataPlane(AgentRegistry registry) {
+    private static ControlPlane.DataPlane dataPlane(AgentRegistry registry, AtomicReference<ChangeFeed> feed) {
         return new ControlPlane.DataPlane(
                 (account, targets) -> registry.sessionsServing(
                         account, targets.stream().map(HostAndPort::parse).toList()),
                 HealthCheckPush.reports(registry),
-                id -> registry.closeSessionsOf(
-                        id,
-                        id.startsWith(AgentIdentities.ID_PREFIX)
-                                ? "its agent identity was deleted"
-                                : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
-                                        ? "its agent certificate was revoked"
-                                        : "its agent token was revoked"));
+                id -> {
+                    endSessionsOf(registry, id);
+                    ChangeFeed f = feed.get();
+                    if (f != null) {
+                        f.credentialRevoked(id); // the other nodes' sessions of it end too
+                    }
+                });
+    }
+
+    /** Ends the sessions of agent credential {@code id}, which was revoked or deleted. */
+    private static void endSessionsOf(AgentRegistry registry, String id) {
+        registry.closeSessionsOf(
+                id,
+                id.startsWith(AgentIdentities.ID_PREFIX)
+                        ? "its agent identity was deleted"
+                        : id.startsWith(AgentEnrollments.CERTIFICATE_ID_PREFIX)
+                                ? "its agent certificate was revoked"
+                                : "its agent token was revoked");
+    }
+
+    /** This node's id: configured, else generated on first start and kept in the data directory. */
+    private static String nodeId(GatewayConfig config, Path dataDir) throws IOException {
+        if (config.cluster() != null && config.cluster().nodeId() != null) {
+            return config.cluster().nodeId();
+        }
+        Path file = dataDir.resolve(GatewayConfig.NODE_ID_FILE);
+        if (Files.exists(file)) {
+            String id = Files.readString(file).trim();
+            if (!id.isEmpty()) {
+                return id;
+            }
+        }
+        String id = "node-" + java.util.HexFormat.of().toHexDigits(new java.security.SecureRandom().nextInt());
+        Files.createDirectories(dataDir);
+        Files.writeString(file, id + "\n");
+        return id;
     }
 
     /** The data plane follows the store: endpoint changes open and close ports and push health checks; tokens expire. */
@@ -615,12 +694,20 @@ public final class Gateway implements AutoCloseable {
     }
 
     /**
-     * Stops taking consumers (endpoint ports, proxy, TLS listener) and waits, up to the configured
+     * Reports not ready (for {@code drainNotReadySeconds} before anything else, while still taking
+     * connections), stops taking consumers (endpoint ports, proxy, TLS listener) and waits, up to the configured
      * drain timeout, for live connections to end; agent sessions stay up meanwhile so that they
      * can. {@link #close()} then ends what is left.
      */
     public void drain() throws InterruptedException {
         draining.set(true);
+        node.draining();
+        if (drainNotReady.isPositive()) {
+            log.info(
+                    "draining: not ready from now on, still taking connections for {}s so that load balancers stop sending first",
+                    drainNotReady.toSeconds());
+            Thread.sleep(drainNotReady.toMillis());
+        }
         int told = registry.gatewayStopping(AGENT_RECONNECT);
         log.info(
                 "told {} agent session(s) that the gateway is stopping (reconnect about every {} ms)",

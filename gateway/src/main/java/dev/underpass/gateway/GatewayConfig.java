@@ -46,7 +46,9 @@ public record GatewayConfig(
         @JsonProperty("drainTimeoutSeconds") Integer drainTimeoutSeconds,
         @JsonProperty("limits") Limits limits,
         @JsonProperty("oidcIssuers") List<OidcIssuer> oidcIssuers,
-        @JsonProperty("oidcUsers") OidcIssuer.Users oidcUsers) {
+        @JsonProperty("oidcUsers") OidcIssuer.Users oidcUsers,
+        @JsonProperty("cluster") ClusterSettings cluster,
+        @JsonProperty("drainNotReadySeconds") Integer drainNotReadySeconds) {
 
     public static final String DEFAULT_AGENT_LISTEN = "0.0.0.0:8443";
     /** The API listens on loopback until the operator decides who may reach it. */
@@ -111,7 +113,7 @@ public record GatewayConfig(
     public static GatewayConfig defaults() {
         return new GatewayConfig(
                 null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null);
+                null, null, null, null, null, null, null, null, null);
     }
 
     /** This configuration with the agent, API and proxy addresses given on the command line, where they are. */
@@ -150,7 +152,31 @@ public record GatewayConfig(
                 drainTimeoutSeconds,
                 limits,
                 oidcIssuers,
-                oidcUsers);
+                oidcUsers,
+                cluster,
+                drainNotReadySeconds);
+    }
+
+    /**
+     * This node in a cluster of gateways on one PostgreSQL store (docs/cluster.md): its id (else
+     * generated once and kept in the data directory's {@value #NODE_ID_FILE}) and where agents and
+     * peer nodes reach its agent port (else the agent port's address when it is specific, else the
+     * first server name with the agent port).
+     */
+    public record ClusterSettings(
+            @JsonProperty("nodeId") String nodeId,
+            @JsonProperty("advertise") String advertise) {}
+
+    /** Where a generated node id is kept, under the data directory. */
+    public static final String NODE_ID_FILE = "node-id";
+
+    /** Where agents and peer nodes reach this node's agent port, bound at {@code boundPort}. */
+    public HostAndPort advertisedAgentAddress(int boundPort) {
+        if (cluster != null && cluster.advertise() != null) {
+            return HostAndPort.parse(cluster.advertise());
+        }
+        String host = agentListenAddress().host();
+        return new HostAndPort(wildcard(host) ? serverNames.getFirst() : host, boundPort);
     }
 
     /** PEM files of the gateway's certificate chain and private key. */
@@ -201,6 +227,14 @@ public record GatewayConfig(
         return heartbeatTimeoutSeconds == null
                 ? DEFAULT_HEARTBEAT_TIMEOUT
                 : Duration.ofSeconds(heartbeatTimeoutSeconds);
+    }
+
+    /**
+     * After SIGTERM, how long the gateway answers {@code /readyz} with 503 while it still takes new
+     * connections, so that a load balancer in front takes it out before it stops accepting (docs/cluster.md).
+     */
+    public Duration drainNotReady() {
+        return drainNotReadySeconds == null ? Duration.ZERO : Duration.ofSeconds(drainNotReadySeconds);
     }
 
     public Duration drainTimeout() {
@@ -314,6 +348,9 @@ public record GatewayConfig(
         if (heartbeatTimeoutSeconds != null && heartbeatTimeoutSeconds < 2) {
             errors.add("heartbeatTimeoutSeconds: " + heartbeatTimeoutSeconds + " (expected: >= 2)");
         }
+        if (drainNotReadySeconds != null && (drainNotReadySeconds < 0 || drainNotReadySeconds > 300)) {
+            errors.add("drainNotReadySeconds: " + drainNotReadySeconds + " (expected: 0 to 300)");
+        }
         if (drainTimeoutSeconds != null && (drainTimeoutSeconds < 0 || drainTimeoutSeconds > 3600)) {
             errors.add("drainTimeoutSeconds: " + drainTimeoutSeconds + " (expected: 0 to 3600)");
         }
@@ -380,6 +417,19 @@ public record GatewayConfig(
                                 : endpointBind)
                         + ":1"),
                 "an IP address or host name");
+        if (cluster != null
+                && cluster.nodeId() != null
+                && !cluster.nodeId().matches("[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}")) {
+            errors.add("cluster.nodeId: " + cluster.nodeId()
+                    + " (expected: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit)");
+        }
+        if (cluster != null && cluster.advertise() != null) {
+            check(
+                    errors,
+                    "cluster.advertise",
+                    cluster.advertise(),
+                    () -> HostAndPort.parseDialable(cluster.advertise()));
+        }
         if (store != null && (store.url() == null || !store.url().startsWith("jdbc:"))) {
             errors.add("store.url: " + store.url()
                     + " (expected: a JDBC URL such as jdbc:postgresql://db:5432/underpass)");

@@ -60,6 +60,37 @@ class GatewayConfigTest {
     }
 
     @Test
+    void clusterSettingsNameTheNodeAndWhereAgentsReachIt() throws IOException {
+        GatewayConfig c = GatewayConfig.load(write("""
+                agentListen: 0.0.0.0:8443
+                serverNames: [gw1.example.com]
+                drainNotReadySeconds: 3
+                cluster:
+                  nodeId: gw-1
+                """));
+        assertThat(c.validate()).isEmpty();
+        assertThat(c.drainNotReady()).isEqualTo(Duration.ofSeconds(3));
+        assertThat(c.advertisedAgentAddress(8443))
+                .as("a wildcard: the first server name")
+                .hasToString("gw1.example.com:8443");
+        assertThat(GatewayConfig.load(write("agentListen: 10.0.0.11:8443\n")).advertisedAgentAddress(8443))
+                .hasToString("10.0.0.11:8443");
+        assertThat(GatewayConfig.load(write("cluster:\n  advertise: lb.example.com:443\n"))
+                        .advertisedAgentAddress(8443))
+                .hasToString("lb.example.com:443");
+
+        GatewayConfig bad = GatewayConfig.load(write("""
+                drainNotReadySeconds: -1
+                cluster:
+                  nodeId: "-bad id"
+                  advertise: "no port"
+                """));
+        assertThat(bad.validate())
+                .extracting(GatewayConfigTest::field)
+                .containsExactlyInAnyOrder("drainNotReadySeconds", "cluster.nodeId", "cluster.advertise");
+    }
+
+    @Test
     void omittedSettingsTakeTheDocumentedDefaults() throws IOException {
         GatewayConfig c = GatewayConfig.load(write("dialTimeoutSeconds: 3\n"));
         assertThat(c.validate()).isEmpty();

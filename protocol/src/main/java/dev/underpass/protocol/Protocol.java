@@ -20,6 +20,21 @@ public final class Protocol {
     /** The agent opens one data stream per tunnelled TCP connection. */
     public static final String STREAM_PATH = "/underpass/v1/stream";
 
+    /**
+     * A gateway node opens one relay stream on a peer node's agent port per consumer connection
+     * that the peer's agents carry (docs/cluster.md); only a node's client certificate may.
+     */
+    public static final String RELAY_PATH = "/underpass/v1/relay";
+    /** On a relay request: the endpoint and its service port the consumer connected to. */
+    public static final AsciiString HEADER_ENDPOINT = AsciiString.cached("underpass-endpoint");
+
+    public static final AsciiString HEADER_SERVICE_PORT = AsciiString.cached("underpass-service-port");
+    /**
+     * On the gateway's answer to a session request: the agent addresses ({@code host:port},
+     * comma-separated) of the gateway's live nodes, which an agent keeping several links dials.
+     */
+    public static final AsciiString HEADER_NODES = AsciiString.cached("underpass-nodes");
+
     public static final AsciiString HEADER_PROTOCOL = AsciiString.cached("underpass-protocol");
     public static final AsciiString HEADER_AGENT = AsciiString.cached("underpass-agent");
     /**

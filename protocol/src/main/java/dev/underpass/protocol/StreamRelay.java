@@ -3,6 +3,7 @@ package dev.underpass.protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -50,6 +51,11 @@ import java.util.concurrent.atomic.AtomicReference;
  * FIN passed on after the last byte): if the process dies before that, whether gateway or agent,
  * by {@code kill -9} or the OOM killer, the kernel resets the socket instead. Once the output has
  * finished, the linger is back to the default, so that the bytes already written still arrive.
+ *
+ * <h2>Between gateway nodes</h2>
+ * On a node that carries a peer node's consumer connection, the "socket" is the peer's relay
+ * stream, presented as one by {@link StreamSocket}: its END_STREAM arrives as the FIN would, and
+ * the end of output is sent as END_STREAM.
  *
  * <h2>Threading and reference counting</h2>
  * The two channels may run on different event loops; each handler touches only its own
@@ -289,7 +295,7 @@ public final class StreamRelay {
             // Listeners run on the socket's loop, which owns socketOutputDone.
             socket.writeAndFlush(last).addListener((ChannelFutureListener) f -> {
                 if (f.isSuccess()) { // otherwise the socket's own close reports the failure
-                    ((DuplexChannel) socket).shutdownOutput().addListener(done -> {
+                    halfClose(socket).addListener(done -> {
                         if (done.isSuccess()) {
                             closeNormallyFromNowOn(socket);
                         }
@@ -336,6 +342,13 @@ public final class StreamRelay {
             }
             ctx.fireChannelInactive();
         }
+    }
+
+    /** Ends the socket's output: a FIN, or END_STREAM when the socket is a peer node's relay stream. */
+    private static ChannelFuture halfClose(Channel socket) {
+        return socket instanceof DuplexChannel d
+                ? d.shutdownOutput()
+                : socket.writeAndFlush(new DefaultHttp2DataFrame(true));
     }
 
     private static String describe(Throwable cause) {

@@ -39,7 +39,8 @@ public record AgentConfig(
         @JsonProperty("clientKey") String clientKey,
         @JsonProperty("identity") String identity,
         @JsonProperty("oidcTokenFile") String oidcTokenFile,
-        @JsonProperty("targetNetworks") List<String> targetNetworks) {
+        @JsonProperty("targetNetworks") List<String> targetNetworks,
+        @JsonProperty("links") Integer links) {
 
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(2);
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -57,6 +58,10 @@ public record AgentConfig(
 
     /** How long a stopping agent lets live connections finish (inside Kubernetes' default 30 s grace). */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(20);
+    /** Links to two nodes of a gateway cluster: the loss of one leaves the other carrying everything. */
+    public static final int DEFAULT_LINKS = 2;
+
+    public static final int MAX_LINKS = 16;
 
     public AgentConfig {
         targets = targets == null ? List.of() : List.copyOf(targets);
@@ -88,6 +93,7 @@ public record AgentConfig(
                 heartbeatTimeoutSeconds,
                 dialTimeoutSeconds,
                 targets,
+                null,
                 null,
                 null,
                 null,
@@ -144,7 +150,8 @@ public record AgentConfig(
                 or(o.clientKey, clientKey),
                 or(o.identity, identity),
                 or(o.oidcTokenFile, oidcTokenFile),
-                networks);
+                networks,
+                or(o.links, links));
     }
 
     private static <T> T or(T a, T b) {
@@ -176,6 +183,11 @@ public record AgentConfig(
         return metricsListen == null ? null : HostAndPort.parse(metricsListen);
     }
 
+    /** How many gateway nodes this agent keeps a link to at once (docs/cluster.md). */
+    public int linkCount() {
+        return links == null ? DEFAULT_LINKS : links;
+    }
+
     public HostAndPort gatewayAddress() {
         return HostAndPort.parse(gateway);
     }
@@ -187,6 +199,10 @@ public record AgentConfig(
     /** Every problem, each as {@code field: value (expected: ...)}; never echoes the token. */
     public List<String> validate() {
         List<String> errors = new ArrayList<>();
+        if (links != null && (links < 1 || links > MAX_LINKS)) {
+            errors.add(
+                    "links: " + links + " (expected: 1-" + MAX_LINKS + ", how many gateway nodes to keep a link to)");
+        }
         if (gateway == null) {
             errors.add("gateway: missing (expected: host:port of the gateway's agent port)");
         } else {

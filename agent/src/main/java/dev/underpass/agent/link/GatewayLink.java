@@ -20,6 +20,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
@@ -37,6 +38,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -85,15 +87,23 @@ public final class GatewayLink implements AutoCloseable {
     /** Reconnect lines, one per reason and interval while the gateway stays away. */
     private final RepeatedEvents reconnects = new RepeatedEvents(log, RepeatedEvents.DEFAULT_INTERVAL, 100, group);
 
+    /** Told the gateway's nodes, the answering one first, at every session (docs/cluster.md). */
+    private final Consumer<List<HostAndPort>> onNodes;
+
     private final AtomicReference<Channel> link = new AtomicReference<>();
+    /** Since when this link has had no session (System.nanoTime), or 0 while it has one. */
+    private volatile long downSince = System.nanoTime();
+
     private volatile CountDownLatch established = new CountDownLatch(1);
     private volatile boolean closed;
     /** What the next session request offers (see "Protocol versions"). */
     private volatile List<Integer> offer = Protocol.VERSIONS;
 
     /**
-     * A link to {@code config}'s gateway, not yet connecting.
+     * A link to one address of {@code config}'s gateway, not yet connecting.
      *
+     * @param gateway   where to dial: the configured address, or one node of a cluster
+     * @param onNodes   told the gateway's nodes (the answering one first) whenever a session starts
      * @param name      the name the gateway shows for this agent
      * @param token     the agent token; null for another credential
      * @param ssl       the TLS client context: gateway trust and, when enrolled, the client certificate
@@ -102,6 +112,8 @@ public final class GatewayLink implements AutoCloseable {
      */
     public GatewayLink(
             AgentConfig config,
+            HostAndPort gateway,
+            Consumer<List<HostAndPort>> onNodes,
             String name,
             String token,
             SslContext ssl,
@@ -111,7 +123,8 @@ public final class GatewayLink implements AutoCloseable {
             HealthChecker health,
             AgentMetrics metrics) {
         this.config = Objects.requireNonNull(config, "config");
-        this.gateway = config.gatewayAddress();
+        this.gateway = Objects.requireNonNull(gateway, "gateway");
+        this.onNodes = Objects.requireNonNull(onNodes, "onNodes");
         this.name = Objects.requireNonNull(name, "name");
         this.token = token;
         this.ssl = Objects.requireNonNull(ssl, "ssl");
@@ -288,8 +301,12 @@ public final class GatewayLink implements AutoCloseable {
                         STABLE_SESSION.toMillis(),
                         TimeUnit.MILLISECONDS);
         established.countDown();
+        downSince = 0;
         metrics.sessionUp(true);
-        ch.closeFuture().addListener(f -> metrics.sessionUp(false));
+        ch.closeFuture().addListener(f -> {
+            metrics.sessionUp(false);
+            downSince = System.nanoTime();
+        });
         LinkState s = LinkState.of(ch);
         long interval = config.heartbeatInterval().toMillis();
         s.heartbeat = ch.eventLoop()
@@ -304,6 +321,10 @@ public final class GatewayLink implements AutoCloseable {
             health.stopAll();
             s.draining.complete(null); // a drain waiting for the gateway's answer need not wait any more
         });
+        CharSequence nodes = h.get(Protocol.HEADER_NODES);
+        if (nodes != null) {
+            onNodes.accept(parseNodes(nodes.toString()));
+        }
         log.info(
                 "session {} established with gateway {} as account {} ({} target(s) advertised, protocol version {})",
                 h.get(Protocol.HEADER_SESSION),
@@ -311,6 +332,30 @@ public final class GatewayLink implements AutoCloseable {
                 h.get(Protocol.HEADER_ACCOUNT),
                 advertise.targets().size(),
                 s.version);
+    }
+
+    /** The node addresses of a session answer; what does not parse is left out, with a log line. */
+    static List<HostAndPort> parseNodes(String header) {
+        List<HostAndPort> nodes = new java.util.ArrayList<>();
+        for (String part : header.split(",")) {
+            try {
+                nodes.add(HostAndPort.parseDialable(part.trim()));
+            } catch (IllegalArgumentException e) {
+                log.warn("the gateway named a node address that is not host:port, ignored: {}", part);
+            }
+        }
+        return List.copyOf(nodes);
+    }
+
+    /** Where this link dials. */
+    public HostAndPort address() {
+        return gateway;
+    }
+
+    /** How long this link has been without a session (zero while it has one). */
+    public Duration down() {
+        long since = downSince;
+        return since == 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - since);
     }
 
     /**
@@ -344,6 +389,53 @@ public final class GatewayLink implements AutoCloseable {
         return true;
     }
 
+    /**
+     * Starts moving off this link without cutting a connection: it no longer reconnects, and the
+     * gateway routes nothing new to it; {@link #busy()} then says when its connections have ended.
+     */
+    public void retire(String why) {
+        closed = true;
+        Channel ch = link.get();
+        LinkState s = ch == null ? null : LinkState.of(ch);
+        if (s != null && s.session != null && s.version >= 2 && ch.isActive()) {
+            s.session.writeAndFlush(ControlCodec.frame(s.session.alloc(), new ControlMessage.Drain(why)));
+        }
+    }
+
+    /**
+     * Whether this link still carries connections: data streams the gateway answered (standby
+     * streams waiting for a connection do not count). Asked from outside the link's event loop.
+     */
+    public boolean busy() {
+        Channel ch = link.get();
+        if (ch == null || !ch.isActive()) {
+            return false;
+        }
+        try {
+            return ch.eventLoop()
+                    .submit(() -> {
+                        Http2FrameCodec codec = ch.pipeline().get(Http2FrameCodec.class);
+                        if (codec == null) {
+                            return false;
+                        }
+                        int[] answered = {0};
+                        codec.connection().forEachActiveStream(stream -> {
+                            if (stream.isHeadersReceived()) {
+                                answered[0]++;
+                            }
+                            return true;
+                        });
+                        return answered[0] > 1; // the session stream is one
+                    })
+                    .get(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } catch (ExecutionException | TimeoutException | RejectedExecutionException e) {
+            return false;
+        }
+    }
+
     /** Ends the link and stops reconnecting. */
     @Override
     public void close() {
@@ -354,5 +446,6 @@ public final class GatewayLink implements AutoCloseable {
             ch.close().syncUninterruptibly();
         }
         group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly();
+        health.close();
     }
 }

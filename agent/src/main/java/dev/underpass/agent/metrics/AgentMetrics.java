@@ -31,7 +31,7 @@ public final class AgentMetrics {
     public AgentMetrics(MeterRegistry registry) {
         this.registry = registry;
         Gauge.builder("underpass.agent.sessions", sessions, AtomicInteger::get)
-                .description("1 while a session with the gateway is established")
+                .description("Sessions established with the gateway's nodes (one per link)")
                 .register(registry);
     }
 
@@ -46,8 +46,13 @@ public final class AgentMetrics {
                 .register(registry);
     }
 
+    /** A link's session started ({@code up}) or ended. */
     public void sessionUp(boolean up) {
-        sessions.set(up ? 1 : 0);
+        if (up) {
+            sessions.incrementAndGet();
+        } else {
+            sessions.decrementAndGet();
+        }
     }
 
     /** The meters of one target, looked up once: a connection only finds them in a map. */

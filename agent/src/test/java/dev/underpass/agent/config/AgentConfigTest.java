@@ -100,6 +100,27 @@ class AgentConfigTest {
     }
 
     @Test
+    void linksToGatewayNodesDefaultToTwoAndStayWithinBounds() {
+        assertThat(valid().linkCount()).isEqualTo(AgentConfig.DEFAULT_LINKS).isEqualTo(2);
+        for (int bad : new int[] {0, -1, AgentConfig.MAX_LINKS + 1}) {
+            AgentConfig c = valid().overriddenBy(links(bad));
+            assertThat(c.validate())
+                    .as("links %d", bad)
+                    .extracting(AgentConfigTest::field)
+                    .containsExactly("links");
+        }
+        AgentConfig four = valid().overriddenBy(links(4));
+        assertThat(four.validate()).isEmpty();
+        assertThat(four.linkCount()).isEqualTo(4);
+    }
+
+    private static AgentConfig links(int n) {
+        return new AgentConfig(
+                null, null, null, null, null, null, null, null, null, null, List.of(), null, null, null, null, null,
+                null, List.of(), n);
+    }
+
+    @Test
     void heartbeatTimeoutMustExceedTheIntervalIncludingTheDefaults() {
         // Interval 6 s against the default timeout of 6 s.
         AgentConfig c = config("gw:8443", TOKEN, null, null, null, null, 6, null, null, List.of("db:5432"));
@@ -309,7 +330,8 @@ class AgentConfigTest {
                         null,
                         null,
                         null,
-                        List.of("fd00:1::/48", "10.20.0.0/16")));
+                        List.of("fd00:1::/48", "10.20.0.0/16"),
+                        null));
         assertThat(merged.targetNetworks()).containsExactly("10.20.0.0/16", "10.30.0.0", "fd00:1::/48");
         assertThat(merged.validate())
                 .containsExactly(

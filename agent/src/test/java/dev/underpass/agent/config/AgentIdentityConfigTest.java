@@ -40,6 +40,7 @@ class AgentIdentityConfigTest {
                 null,
                 identity,
                 oidcTokenFile,
+                null,
                 null);
     }
 

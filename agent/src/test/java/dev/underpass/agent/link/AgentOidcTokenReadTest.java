@@ -117,6 +117,7 @@ class AgentOidcTokenReadTest {
                 null,
                 "wid-0123456789abcdef",
                 fifo.toString(),
+                null,
                 null);
         Agent agent = new Agent(config);
         agent.start();

@@ -50,6 +50,7 @@ class ClientCertificateTest {
                 key,
                 null,
                 null,
+                null,
                 null);
     }
 

@@ -63,6 +63,7 @@ final class Routes {
                                 List.of(),
                                 Map.of("retry-after", String.valueOf(GATEWAY_INFO_RETRY_SECONDS)))));
 
+        r.add("GET", "/v1/nodes", 200, c -> cp.nodes().list(c.principal()));
         r.add("GET", "/v1/accounts", 200, c -> cp.accounts().list(c.principal(), c.page()));
         r.add(
                 "POST",

@@ -231,6 +231,15 @@ final class EndpointRows {
                 .findOne();
     }
 
+    /** As {@link #seqIn}, locking the endpoint's row until the transaction ends. */
+    static Optional<Long> lockIn(Handle h, String id, EndpointState... states) {
+        return h.createQuery("select seq from endpoints where id = :id and state in (<states>) for update")
+                .bind("id", id)
+                .bindList("states", Stream.of(states).map(EndpointState::text).toList())
+                .mapTo(Long.class)
+                .findOne();
+    }
+
     /** Moves endpoint {@code seq} from {@code from} to {@code to}; false when it is no longer in {@code from}. */
     static boolean compareAndSet(Handle h, long seq, EndpointState from, EndpointState to, String reason, Instant at) {
         return h.createUpdate(

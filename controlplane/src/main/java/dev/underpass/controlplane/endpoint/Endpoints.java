@@ -366,6 +366,33 @@ public final class Endpoints {
         });
     }
 
+    /**
+     * As {@link #provisioned(String, Map)}, for one node of several that share the store: records
+     * {@code ports} only if the ports recorded are still {@code seen}, under a lock on the
+     * endpoint's row, so that two nodes never overwrite each other. Returns the ports recorded
+     * afterwards ({@code ports}, or another node's, which this node then follows); empty when the
+     * endpoint left pending/available meanwhile (its listeners must close).
+     */
+    public Optional<Map<Integer, Integer>> provisioned(
+            String id, Map<Integer, Integer> seen, Map<Integer, Integer> ports) {
+        return jdbi.inTransaction(h -> {
+            Long seq = EndpointRows.lockIn(h, id, EndpointState.PENDING, EndpointState.AVAILABLE)
+                    .orElse(null);
+            if (seq == null) {
+                return Optional.empty();
+            }
+            Map<Integer, Integer> recorded = EndpointRows.ports(h, seq);
+            if (!recorded.equals(seen)) {
+                return Optional.of(recorded);
+            }
+            EndpointRows.replacePorts(h, seq, ports);
+            if (EndpointRows.state(h, seq) == EndpointState.PENDING) {
+                moves.move(h, seq, id, Transition.PROVISIONED, GATEWAY, "listening on " + ports.size() + " port(s)");
+            }
+            return Optional.of(ports);
+        });
+    }
+
     /** The gateway could not open the listeners of a pending endpoint. */
     public void provisioningFailed(String id, String reason) {
         jdbi.useTransaction(h -> EndpointRows.seqIn(h, id, EndpointState.PENDING)

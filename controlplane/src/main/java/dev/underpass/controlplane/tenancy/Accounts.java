@@ -69,6 +69,9 @@ public final class Accounts {
      */
     public Optional<Created> bootstrap(FirstKeyWriter writer) {
         return jdbi.inTransaction(h -> {
+            // Several nodes may start at once on an empty PostgreSQL: one of them bootstraps, the others wait and see
+            // it.
+            Sql.lockForTransaction(h, Sql.BOOTSTRAP_LOCK);
             long count = h.createQuery("select count(*) from accounts")
                     .mapTo(Long.class)
                     .one();

@@ -217,6 +217,7 @@ class TenantIsolationApiTest {
                 c("GET /v1/openapi.yaml", null, 200),
                 c("GET /v1/whoami", null, 200),
                 c("GET /v1/gateway", null, 200),
+                c("GET /v1/nodes", ACCOUNTS_READ, 403),
                 c("GET /v1/accounts", ACCOUNTS_READ, 403),
                 c("POST /v1/accounts", ACCOUNTS_WRITE, 403, null, "{\"name\":\"evil\"}"),
                 c("GET /v1/users", USERS_READ, 200),

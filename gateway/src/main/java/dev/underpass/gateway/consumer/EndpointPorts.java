@@ -17,6 +17,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
@@ -47,6 +48,8 @@ public final class EndpointPorts {
     private final AtomicLong connectionIds = new AtomicLong();
     private final long waitForAgentsUntil;
     private final Set<BoundPort> open = ConcurrentHashMap.newKeySet();
+    /** The other nodes of the cluster; set once when the gateway starts (before any port opens). */
+    private volatile PeerRoute peers = PeerRoute.NONE;
 
     /** One bound endpoint port and its live consumer connections. */
     public final class BoundPort {
@@ -114,6 +117,32 @@ public final class EndpointPorts {
         this.events = events;
         this.registry = registry;
         this.dialTimeout = dialTimeout;
+    }
+
+    /** Lets connections that no local agent can carry go through peer nodes from now on. */
+    public void peers(PeerRoute peers) {
+        this.peers = java.util.Objects.requireNonNull(peers, "peers");
+    }
+
+    /** The open listener of {@code endpoint}'s {@code servicePort}, or null. */
+    public BoundPort find(String endpoint, int servicePort) {
+        for (BoundPort p : open) {
+            EndpointRoute r = p.route();
+            if (r.servicePort() == servicePort && r.endpoint().equals(endpoint) && !p.closed) {
+                return p;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Carries a peer node's relay stream (adapted with {@code StreamSocket}) to one of this
+     * node's agents as a connection of {@code port}: it ends when the port closes. A connection
+     * relayed once is never relayed again, so that nodes cannot pass one round in a loop.
+     */
+    public void carryFromPeer(BoundPort port, Http2StreamChannel stream) {
+        port.connections.add(stream);
+        connect(connectionIds.incrementAndGet(), port.route(), stream, 1, null);
     }
 
     /** Binds one endpoint port; throws if the address is taken. */
@@ -233,6 +262,9 @@ public final class EndpointPorts {
      */
     private void connect(long id, EndpointRoute route, Channel socket, int attempt, AgentRegistry.Choice chosen) {
         AgentRegistry.Choice choice = chosen != null ? chosen : registry.choose(route);
+        if (attempt == 1 && !(socket instanceof Http2StreamChannel) && throughPeer(id, route, socket, choice)) {
+            return;
+        }
         if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {
             // Just started: the agents are on their way back. The consumer waits a moment rather than being reset.
             socket.eventLoop()
@@ -256,6 +288,11 @@ public final class EndpointPorts {
             open(id, route, choice, socket, attempt);
             return;
         }
+        if (socket instanceof Http2StreamChannel) {
+            // A peer node's stream stays on its link's loop; the relay works across the two loops.
+            linkLoop.execute(() -> open(id, route, choice, socket, attempt));
+            return;
+        }
         // Move the socket to its agent link's event loop (it was accepted for another session, or
         // came from the proxy): the relay then runs on one thread, with no hand-over between
         // threads for each chunk (measured: lower latency, more conn/s).
@@ -273,6 +310,24 @@ public final class EndpointPorts {
                         StreamRelay.resetSocket(socket);
                     }
                 }));
+    }
+
+    /**
+     * Sends a connection through a peer node when that is better than what this node has: no
+     * agent here, or only ones that find every target unhealthy while a peer's find one healthy
+     * (health is merged across nodes). False when it stays here.
+     */
+    private boolean throughPeer(long id, EndpointRoute route, Channel socket, AgentRegistry.Choice choice) {
+        PeerRoute p = peers;
+        if (choice.session() != null && choice.healthy()) {
+            return false;
+        }
+        boolean healthy = p.serves(route, true);
+        if (!healthy && !(choice.session() == null && route.failOpen() && p.serves(route, false))) {
+            return false;
+        }
+        p.carry(id, route, socket, healthy, System.nanoTime());
+        return true;
     }
 
     private void open(long id, EndpointRoute route, AgentRegistry.Choice choice, Channel socket, int attempt) {

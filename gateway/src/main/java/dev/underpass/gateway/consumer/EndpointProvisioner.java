@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * Makes the endpoint listeners follow the store: opens the ports of pending and available
  * endpoints (making pending ones available), closes those of endpoints that are rejected or
  * deleted and resets their live connections, and expires stale connection requests. It runs on
- * one thread, after every change and every few seconds (several gateways may share a store).
+ * one thread, after every change and every few seconds. The nodes of a cluster share the store:
+ * the first node to record an endpoint's gateway ports wins, and every node listens on those.
  */
 public final class EndpointProvisioner implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger("underpass.gateway.endpoints");
@@ -191,6 +192,12 @@ public final class EndpointProvisioner implements AutoCloseable {
                     EndpointRoute.Balancing.of(e.loadBalancing().text()),
                     e.whenAllUnhealthy() != WhenAllUnhealthy.FAIL_CLOSED);
             EndpointPorts.BoundPort listener = mine.get(servicePort);
+            Integer recorded = e.gatewayPorts().get(servicePort);
+            if (listener != null && movedElsewhere(listener, recorded, taken, e.gatewayPorts())) {
+                // Another node recorded a port first (nodes share the store): every node follows it.
+                close(e.id(), servicePort, mine.remove(servicePort), "the store records gateway port " + recorded);
+                listener = null;
+            }
             if (listener != null) {
                 if (!listener.route().equals(route)) {
                     listener.route(route);
@@ -203,7 +210,7 @@ public final class EndpointProvisioner implements AutoCloseable {
                             route.failOpen() ? "fails open" : "fails closed");
                 }
             } else {
-                listener = bind(route, e.gatewayPorts().get(servicePort), taken);
+                listener = bind(route, recorded, taken);
                 if (listener == null) {
                     failure = "no usable gateway port in " + portRange[0] + "-" + portRange[1] + " for service port "
                             + servicePort + (lastBindError == null ? "" : " (last error: " + lastBindError + ")");
@@ -235,12 +242,30 @@ public final class EndpointProvisioner implements AutoCloseable {
             return;
         }
         if (e.state() == EndpointState.PENDING || !ports.equals(e.gatewayPorts())) {
-            if (!endpoints.provisioned(e.id(), ports)) {
+            Map<Integer, Integer> now =
+                    endpoints.provisioned(e.id(), e.gatewayPorts(), ports).orElse(null);
+            if (now == null) {
                 closeAll(e.id(), "it left pending meanwhile");
+            } else if (!now.equals(ports)) {
+                log.info("endpoint {}: another node recorded gateway ports {} first; following them", e.id(), now);
+                changed();
             } else if (e.state() == EndpointState.PENDING) {
                 log.info("endpoint {} available on {} port(s)", e.id(), ports.size());
             }
         }
+    }
+
+    /**
+     * Whether {@code listener} must move: the store records another port for it, or its port is
+     * recorded for another endpoint (two nodes chose the same free port at once; one of them lost).
+     */
+    private static boolean movedElsewhere(
+            EndpointPorts.BoundPort listener, Integer recorded, Set<Integer> taken, Map<Integer, Integer> own) {
+        int port = listener.address().getPort();
+        if (recorded != null) {
+            return port != recorded;
+        }
+        return taken.contains(port) && !own.containsValue(port);
     }
 
     /** A listener on the endpoint's recorded port if it is free, else on the first free port of the range. */

@@ -4,6 +4,7 @@ import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.HostAndPort;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -46,10 +47,11 @@ public final class AgentRegistry {
             }
             for (EndpointRoute.Target t : route.targets()) {
                 if (s.serves(t.address())) {
-                    Choice c = new Choice(s, t.address(), null, null);
-                    serving.add(c);
                     AgentSession.TargetHealth h = s.health(t.checkId());
-                    if (h == null || h.healthy()) {
+                    boolean good = h == null || h.healthy();
+                    Choice c = new Choice(s, t.address(), null, null, good);
+                    serving.add(c);
+                    if (good) {
                         healthy.add(c);
                     }
                 }
@@ -127,12 +129,47 @@ public final class AgentRegistry {
         return ids;
     }
 
-    /** A session and target, or why there is none ({@code session} null). */
-    public record Choice(AgentSession session, HostAndPort target, String kind, String refusal) {
+    /**
+     * A session and target, or why there is none ({@code session} null); {@code healthy}: the
+     * target is not known to be unhealthy (a choice among unhealthy ones is a service failing open).
+     */
+    public record Choice(AgentSession session, HostAndPort target, String kind, String refusal, boolean healthy) {
         /** No session: {@code kind} for the metrics, {@code why} for the log. */
         static Choice refused(String kind, String why) {
-            return new Choice(null, null, kind, why);
+            return new Choice(null, null, kind, why, false);
         }
+    }
+
+    /** What this node's sessions of one account serve, for the other nodes (docs/cluster.md). */
+    public record Served(Set<String> targets, Set<String> unhealthyChecks) {}
+
+    /**
+     * Per account: the targets its live, not draining sessions advertise, and the health checks
+     * that every session running them reports unhealthy.
+     */
+    public Map<String, Served> served() {
+        Map<String, Served> all = new java.util.TreeMap<>();
+        byAccount.forEach((account, sessions) -> {
+            Set<String> targets = new java.util.TreeSet<>();
+            Map<String, Boolean> anyHealthy = new HashMap<>();
+            for (AgentSession s : sessions) {
+                if (!s.link().isActive() || s.draining()) {
+                    continue;
+                }
+                s.targets().forEach(t -> targets.add(t.toString()));
+                s.verdicts().forEach((check, h) -> anyHealthy.merge(check, h.healthy(), Boolean::logicalOr));
+            }
+            if (!targets.isEmpty()) {
+                Set<String> unhealthy = new java.util.TreeSet<>();
+                anyHealthy.forEach((check, healthy) -> {
+                    if (!healthy) {
+                        unhealthy.add(check);
+                    }
+                });
+                all.put(account, new Served(targets, unhealthy));
+            }
+        });
+        return all;
     }
 
     /** Every live session of {@code account}. */

@@ -99,6 +99,15 @@ public final class AgentSession {
         this.targets = Set.copyOf(targets);
     }
 
+    Set<HostAndPort> targets() {
+        return targets;
+    }
+
+    /** The agent's latest verdict per health check id. */
+    Map<String, TargetHealth> verdicts() {
+        return health;
+    }
+
     boolean serves(HostAndPort target) {
         return targets.contains(target);
     }

@@ -65,6 +65,8 @@ public final class AgentStreams {
     private final RepeatedEvents refusals;
     /** Client certificates and enrollment (ADR 0015); null: agents authenticate with tokens and JWTs only. */
     private final AgentCertificates certificates;
+    /** Peer nodes' relay streams (docs/cluster.md). */
+    private final PeerNodes peers;
 
     public AgentStreams(
             AgentCredentials credentials,
@@ -73,7 +75,9 @@ public final class AgentStreams {
             AgentRegistry registry,
             Consumer<AgentSession> onAdvertise,
             ConnectionEvents events,
-            RepeatedEvents refusals) {
+            RepeatedEvents refusals,
+            PeerNodes peers) {
+        this.peers = peers;
         this.certificates = certificates;
         this.refusals = refusals;
         this.events = events;
@@ -114,6 +118,11 @@ public final class AgentStreams {
             String path = h.path() == null ? "" : h.path().toString();
             String method = h.method() == null ? "" : h.method().toString();
             boolean authenticated = stream.parent().attr(SESSION).get() != null;
+            if (Protocol.RELAY_PATH.equals(path) && "POST".equals(method) && peers.fromNode(stream.parent())) {
+                ctx.pipeline().remove(ctx.handler());
+                peers.accept(stream, h);
+                return;
+            }
             if (!authenticated && Enrollment.PATH.equals(path) && "POST".equals(method) && certificates != null) {
                 enroll(ctx, stream, frame);
                 return;
@@ -376,6 +385,10 @@ public final class AgentStreams {
         ok.set(Protocol.HEADER_SESSION, Long.toString(session.id()));
         ok.set(Protocol.HEADER_ACCOUNT, session.account());
         ok.set(Protocol.HEADER_PROTOCOL, Integer.toString(version));
+        java.util.List<String> nodes = peers.agentAddresses();
+        if (!nodes.isEmpty()) {
+            ok.set(Protocol.HEADER_NODES, String.join(",", nodes));
+        }
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(ok));
         GatewayLog.SESSIONS.info(
                 "{} established from {} (protocol version {})", session, link.remoteAddress(), version);

@@ -121,32 +121,110 @@ public final class AgentCertificateAuthority {
 
     private AgentEnrollments.Issued issue(PublicKey agentKey, String id, String account, String name)
             throws GeneralSecurityException, OperatorCreationException, IOException {
-        Instant now = Instant.now();
-        Instant notAfter = now.plus(CLIENT_VALIDITY);
+        Instant notAfter = Instant.now().plus(CLIENT_VALIDITY);
         BigInteger serial = GatewayCertificates.serial();
-        X500Name subject =
-                new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, id).build();
+        X509Certificate cert = signClient(agentKey, id, SAN_PREFIX + account + "/" + name, serial, notAfter);
+        return new AgentEnrollments.Issued(serial.toString(16), fingerprint(cert), notAfter, chainPem(cert));
+    }
+
+    /**
+     * A client certificate (TLS client authentication only) for {@code publicKey}, named
+     * {@code commonName} and, as a SAN URI, {@code uri}, signed by this CA.
+     */
+    private X509Certificate signClient(
+            PublicKey publicKey, String commonName, String uri, BigInteger serial, Instant notAfter)
+            throws GeneralSecurityException, OperatorCreationException, IOException {
+        X500Name subject = new X500NameBuilder(BCStyle.INSTANCE)
+                .addRDN(BCStyle.CN, commonName)
+                .build();
         JcaX509ExtensionUtils ext = new JcaX509ExtensionUtils();
         var b = new JcaX509v3CertificateBuilder(
-                holder.getSubject(), serial, Date.from(now.minus(BACKDATE)), Date.from(notAfter), subject, agentKey);
+                holder.getSubject(),
+                serial,
+                Date.from(Instant.now().minus(BACKDATE)),
+                Date.from(notAfter),
+                subject,
+                publicKey);
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
         b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.digitalSignature));
         b.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth));
         b.addExtension(
                 Extension.subjectAlternativeName,
                 false,
-                new GeneralNames(
-                        new GeneralName(GeneralName.uniformResourceIdentifier, SAN_PREFIX + account + "/" + name)));
+                new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, uri)));
         b.addExtension(Extension.authorityKeyIdentifier, false, ext.createAuthorityKeyIdentifier(certificate));
-        b.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(agentKey));
+        b.addExtension(Extension.subjectKeyIdentifier, false, ext.createSubjectKeyIdentifier(publicKey));
         X509CertificateHolder signed = b.build(new JcaContentSignerBuilder("SHA256withECDSA").build(key));
-        X509Certificate cert = new JcaX509CertificateConverter().getCertificate(signed);
+        return new JcaX509CertificateConverter().getCertificate(signed);
+    }
+
+    /** {@code cert} and this CA's certificate, PEM. */
+    private String chainPem(X509Certificate cert) throws IOException {
         StringWriter chain = new StringWriter();
         try (JcaPEMWriter pem = new JcaPEMWriter(chain)) {
             pem.writeObject(cert);
             pem.writeObject(certificate);
         }
-        return new AgentEnrollments.Issued(serial.toString(16), fingerprint(cert), notAfter, chain.toString());
+        return chain.toString();
+    }
+
+    /** The SAN URI scheme naming a gateway node: {@code underpass:node:ID}. Agents' certificates never carry it. */
+    static final String NODE_SAN_PREFIX = "underpass:node:";
+    /** A node issues itself a new certificate at every start; this covers any uptime in practice. */
+    static final Duration NODE_VALIDITY = Duration.ofDays(365);
+
+    /** A node's client certificate for its peer links: PEM chain (with this CA) and key, in memory only. */
+    public record NodeCertificate(byte[] chainPem, byte[] keyPem) {}
+
+    /**
+     * A client certificate for gateway node {@code nodeId}, with a fresh key, for the links to
+     * its peers (docs/cluster.md). Only a holder of this CA's key can make one: the nodes that
+     * share the gateway's {@code tls/}.
+     */
+    public NodeCertificate nodeCertificate(String nodeId) {
+        try {
+            KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+            gen.initialize(new ECGenParameterSpec("secp256r1"), new SecureRandom());
+            KeyPair keys = gen.generateKeyPair();
+            X509Certificate cert = signClient(
+                    keys.getPublic(),
+                    "underpass node " + nodeId,
+                    NODE_SAN_PREFIX + nodeId,
+                    GatewayCertificates.serial(),
+                    Instant.now().plus(NODE_VALIDITY));
+            StringWriter privateKey = new StringWriter();
+            try (JcaPEMWriter pem = new JcaPEMWriter(privateKey)) {
+                pem.writeObject(new org.bouncycastle.openssl.jcajce.JcaPKCS8Generator(keys.getPrivate(), null));
+            }
+            return new NodeCertificate(
+                    chainPem(cert).getBytes(StandardCharsets.US_ASCII),
+                    privateKey.toString().getBytes(StandardCharsets.US_ASCII));
+        } catch (GeneralSecurityException | OperatorCreationException | IOException e) {
+            throw new IllegalStateException("cannot issue the node certificate: " + e.getMessage(), e);
+        }
+    }
+
+    /** The node id of a node certificate this CA signed, or null for any other certificate. */
+    public String nodeOf(X509Certificate presented) {
+        try {
+            presented.verify(certificate.getPublicKey());
+            var names = presented.getSubjectAlternativeNames();
+            if (names == null) {
+                return null;
+            }
+            for (var n : names) {
+                if (n.size() == 2
+                        && Integer.valueOf(GeneralName.uniformResourceIdentifier)
+                                .equals(n.get(0))
+                        && n.get(1) instanceof String uri
+                        && uri.startsWith(NODE_SAN_PREFIX)) {
+                    return uri.substring(NODE_SAN_PREFIX.length());
+                }
+            }
+            return null;
+        } catch (GeneralSecurityException e) {
+            return null;
+        }
     }
 
     /** SHA-256 of the DER certificate, lowercase hex: how the store knows an agent's certificate. */
