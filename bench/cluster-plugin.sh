@@ -135,7 +135,7 @@ topo_cluster3() {
     cluster_node c 127.0.0.4 "$M_AUX" "$dir" "$M_IPERF" "$dir/a/data/tls" && cluster_setup "$dir" 127.0.0.2 || return 1
     # haproxy: the consumers' ports and the agent port, each server checked on /readyz.
     {
-        printf 'global\n    maxconn 20000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n'
+        printf 'global\n    maxconn 8000\ndefaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n'
         printf '    timeout server 60s\n'
         for port in "$E_IPERF" "$E_ECHO"; do
             printf 'listen p%s\n    bind 127.0.0.1:%s\n' "$port" "$port"
