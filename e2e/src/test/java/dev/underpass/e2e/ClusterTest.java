@@ -72,6 +72,11 @@ class ClusterTest {
 
             // Node A learns at B's next heartbeat that B's agent serves the endpoint.
             GatewayCluster.await("an echo through node A", () -> GatewayCluster.echoesOnce(a.endpoint()));
+            // Node A's diagnosis (what `underpass test` shows) counts the session on node B.
+            JsonNode diagnosis = c.api().get(c.platformKey(), "/v1/endpoints/" + c.endpointId() + "/diagnosis");
+            assertThat(diagnosis.at("/ports/0/agentSessions").asInt())
+                    .as("%s", diagnosis)
+                    .isEqualTo(1);
             ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor();
             try {
                 List<Future<Boolean>> transfers = new ArrayList<>();

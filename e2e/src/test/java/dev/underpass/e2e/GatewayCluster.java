@@ -28,6 +28,8 @@ import java.util.concurrent.ThreadLocalRandom;
  */
 final class GatewayCluster implements AutoCloseable {
     static final Duration WAIT = UnderpassProcess.DEFAULT_WAIT;
+    /** The port of acme's {@code echo} service. */
+    static final int SERVICE_PORT = 7;
 
     /** One gateway node: its address, fixed ports (the same after a restart) and process. */
     final class Node {
@@ -85,7 +87,7 @@ final class GatewayCluster implements AutoCloseable {
     private final Path dir;
     private final List<AutoCloseable> processes = new ArrayList<>();
     private final List<Node> nodes = new ArrayList<>();
-    /** Every node's ports: agent base, metrics +1, API +2, proxy +3, TLS listener +4, endpoints +10 to +99. */
+    /** Every node's ports: agent base, metrics +1, API +2, proxy +3, TLS listener +4, DNS +5, endpoints +10 to +99. */
     private final int base = 21000 + ThreadLocalRandom.current().nextInt(100) * 100;
 
     private EmbeddedPostgres pg;
@@ -153,6 +155,7 @@ final class GatewayCluster implements AutoCloseable {
                         + "apiListen: " + n.host + ":" + (base + 2) + "\n"
                         + "proxyListen: " + n.host + ":" + (base + 3) + "\n"
                         + "sniListen: " + n.host + ":" + (base + 4) + "\n"
+                        + "dnsListen: " + n.host + ":" + (base + 5) + "\n"
                         + "endpointBind: " + n.host + "\n"
                         + "endpointPorts: " + (base + 10) + "-" + (base + 99) + "\n"
                         + "serverNames: [" + n.host + ", 127.0.0.1]\n"
@@ -186,7 +189,7 @@ final class GatewayCluster implements AutoCloseable {
                         "allowedPrincipals",
                         List.of("platform"),
                         "listeners",
-                        List.of(Map.of("port", 7, "targets", List.of(target)))));
+                        List.of(Map.of("port", SERVICE_PORT, "targets", List.of(target)))));
         endpointId = api.post(platformKey, "/v1/endpoints", Map.of("service", "acme/echo"))
                 .get("id")
                 .asText();
@@ -329,6 +332,28 @@ final class GatewayCluster implements AutoCloseable {
     /** Every node's agent port (each on its own address). */
     int nodeAgentPort() {
         return base;
+    }
+
+    /** Every node's forward proxy port. */
+    int nodeProxyPort() {
+        return base + 3;
+    }
+
+    /** Every node's TLS listener port. */
+    int nodeSniPort() {
+        return base + 4;
+    }
+
+    /** Every node's private DNS port (UDP and TCP). */
+    int nodeDnsPort() {
+        return base + 5;
+    }
+
+    /** The generated DNS name of platform's endpoint to acme's {@code echo}. */
+    String endpointDnsName() throws Exception {
+        return api.get(platformKey, "/v1/endpoints/" + endpointId)
+                .at("/dnsNames/0")
+                .asText();
     }
 
     /** Every node's API port (each on its own address). */

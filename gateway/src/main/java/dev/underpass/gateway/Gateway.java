@@ -21,6 +21,7 @@ import dev.underpass.gateway.auth.OidcIssuer;
 import dev.underpass.gateway.auth.TrustedIssuers;
 import dev.underpass.gateway.auth.UserJwtVerifier;
 import dev.underpass.gateway.cluster.GatewayNode;
+import dev.underpass.gateway.cluster.PeerView;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointPorts;
@@ -189,7 +190,8 @@ public final class Gateway implements AutoCloseable {
             parts.add(store);
             // Revocations reach the other nodes through the change feed, which starts once the rest is built.
             AtomicReference<ChangeFeed> feed = new AtomicReference<>();
-            ControlPlane cp = controlPlane(config, dataDir, store, authFailures, dataPlane(registry, feed));
+            PeerView peers = new PeerView();
+            ControlPlane cp = controlPlane(config, dataDir, store, authFailures, dataPlane(registry, peers, feed));
             String nodeId = nodeId(config, dataDir);
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
@@ -207,6 +209,7 @@ public final class Gateway implements AutoCloseable {
                     group,
                     seen.reports(),
                     consumers.ports(),
+                    peers,
                     config.dialTimeout()));
             AgentSide agents = AgentSide.build(
                     config, cp, keys, tls.agents(), authFailures, registry, seen, group, node.peerNodes(), parts);
@@ -510,10 +513,15 @@ public final class Gateway implements AutoCloseable {
      * What the control plane asks of the agent sessions (presence and health of targets, for
      * diagnosis) and tells them (a revoked credential ends its sessions).
      */
-    private static ControlPlane.DataPlane dataPlane(AgentRegistry registry, AtomicReference<ChangeFeed> feed) {
+    private static ControlPlane.DataPlane dataPlane(
+            AgentRegistry registry, PeerView peers, AtomicReference<ChangeFeed> feed) {
         return new ControlPlane.DataPlane(
-                (account, targets) -> registry.sessionsServing(
-                        account, targets.stream().map(HostAndPort::parse).toList()),
+                (account, targets) -> {
+                    // Every node's sessions: a node without one carries the connection through another.
+                    List<HostAndPort> addresses =
+                            targets.stream().map(HostAndPort::parse).toList();
+                    return registry.sessionsServing(account, addresses) + peers.sessionsServing(account, addresses);
+                },
                 HealthCheckPush.reports(registry),
                 id -> {
                     endSessionsOf(registry, id);

@@ -112,6 +112,26 @@ public final class Nodes {
         });
     }
 
+    /**
+     * Checks, before a node's first beat, that no other live node uses its id (a data directory
+     * copied with its {@code node-id}): two nodes on one row would each hide the other.
+     *
+     * @throws IllegalStateException naming the other node's address
+     */
+    public void checkUnique(String id, String agentAddress) {
+        jdbi.useHandle(h -> {
+            for (Node n : all(h)) {
+                if (n.id().equals(id)
+                        && !n.state().equals(Node.GONE)
+                        && !n.agentAddress().equals(agentAddress)) {
+                    throw new IllegalStateException("node id " + id + " is already used by a live node at "
+                            + n.agentAddress() + " (a copied data directory? give each node its own cluster.nodeId, "
+                            + "or delete DATA_DIR/node-id to have one generated)");
+                }
+            }
+        });
+    }
+
     /** A node that stops cleanly leaves at once instead of waiting for its heartbeat to age. */
     public void leave(String id) {
         jdbi.useHandle(h -> h.createUpdate("delete from gateway_nodes where id = :id")

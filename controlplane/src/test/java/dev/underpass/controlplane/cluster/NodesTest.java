@@ -89,6 +89,16 @@ class NodesTest {
                 assertThat(status(e)).isEqualTo(403);
             }
 
+            // A second live node with node-b's id (a copied data directory) is refused; node-b itself is not.
+            nodes.checkUnique("node-b", "10.0.0.1:8443");
+            try {
+                nodes.checkUnique("node-b", "10.0.0.2:8443");
+                throw new AssertionError("a second node took node-b's id");
+            } catch (IllegalStateException e) {
+                assertThat(e.getMessage()).contains("node id node-b is already used by a live node at 10.0.0.1:8443");
+            }
+            nodes.checkUnique("node-a", "10.0.0.2:8443"); // gone: its id may be taken over
+
             nodes.leave("node-b");
             assertThat(nodes.list(f.operator).items())
                     .extracting(Nodes.Node::id)

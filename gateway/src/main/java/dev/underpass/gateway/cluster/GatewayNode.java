@@ -44,10 +44,11 @@ public final class GatewayNode implements AutoCloseable {
             EventLoopGroup group,
             ConnectionEvents events,
             EndpointPorts ports,
+            PeerView peers,
             Duration connectTimeout) {}
 
     private GatewayNode(Parts p, PeerLinks links) {
-        this.heartbeat = new NodeHeartbeat(p.nodes(), p.id(), p.version(), p.registry(), p.draining());
+        this.heartbeat = new NodeHeartbeat(p.nodes(), p.id(), p.version(), p.registry(), p.draining(), p.peers());
         this.links = links;
         this.relay = new PeerRelay(heartbeat, links, p.events());
         this.acceptor = new RelayAcceptor(p.agentCa(), heartbeat, p.ports());

@@ -37,12 +37,14 @@ final class NodeHeartbeat implements AutoCloseable {
     private final BooleanSupplier draining;
     private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("underpass-heartbeat").daemon().factory());
-    private volatile List<Peer> peers = List.of();
+    private final PeerView peers;
     private volatile List<String> agentAddresses = List.of();
     private volatile String problem = "no heartbeat yet";
     private Set<String> known = Set.of();
 
-    NodeHeartbeat(Nodes nodes, String id, String version, AgentRegistry registry, BooleanSupplier draining) {
+    NodeHeartbeat(
+            Nodes nodes, String id, String version, AgentRegistry registry, BooleanSupplier draining, PeerView peers) {
+        this.peers = Objects.requireNonNull(peers, "peers");
         this.nodes = Objects.requireNonNull(nodes, "nodes");
         this.id = Objects.requireNonNull(id, "id");
         this.version = Objects.requireNonNull(version, "version");
@@ -57,6 +59,7 @@ final class NodeHeartbeat implements AutoCloseable {
     void start(String agentAddress, String apiAddress) throws Exception {
         this.agentAddress = Objects.requireNonNull(agentAddress, "agentAddress");
         this.apiAddress = Objects.requireNonNull(apiAddress, "apiAddress");
+        awaitUniqueId();
         thread.submit(this::beat).get(30, TimeUnit.SECONDS);
         thread.scheduleWithFixedDelay(
                 this::beat, Nodes.INTERVAL.toMillis(), Nodes.INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
@@ -65,6 +68,30 @@ final class NodeHeartbeat implements AutoCloseable {
                 id,
                 agentAddress,
                 Nodes.INTERVAL.toSeconds());
+    }
+
+    /**
+     * Waits until no other live node uses this node's id: a node restarted elsewhere after a crash
+     * finds its old row until that ages out; a second node with a copied id is refused.
+     */
+    private void awaitUniqueId() throws InterruptedException {
+        long deadline = System.nanoTime() + Nodes.TIMEOUT.plus(Nodes.INTERVAL).toNanos();
+        boolean told = false;
+        while (true) {
+            try {
+                nodes.checkUnique(id, agentAddress);
+                return;
+            } catch (IllegalStateException taken) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw taken;
+                }
+                if (!told) {
+                    log.warn("{}; waiting up to {}s for it to age out", taken.getMessage(), Nodes.TIMEOUT.toSeconds());
+                    told = true;
+                }
+                Thread.sleep(Nodes.INTERVAL.toMillis());
+            }
+        }
     }
 
     /** Beats now, off schedule: the node started draining, and the others should know at once. */
@@ -98,7 +125,7 @@ final class NodeHeartbeat implements AutoCloseable {
                     live.add(new Peer(n.id(), n.agentAddress(), parse(n)));
                 }
             }
-            peers = List.copyOf(live);
+            peers.update(live);
             agentAddresses = List.copyOf(addresses);
             logChanges(all, now);
             if (problem != null) {
@@ -155,7 +182,7 @@ final class NodeHeartbeat implements AutoCloseable {
 
     /** The other live nodes, as of the last heartbeat. */
     List<Peer> peers() {
-        return peers;
+        return peers.peers();
     }
 
     /** Where agents reach each live node, this one first, as of the last heartbeat. */

@@ -17,11 +17,28 @@ record Peer(String id, String agentAddress, Map<String, AgentRegistry.Served> se
             return false;
         }
         for (EndpointRoute.Target t : route.targets()) {
-            if (s.targets().contains(t.address().toString())
+            if (s.targets().containsKey(t.address().toString())
                     && (!healthy || !s.unhealthyChecks().contains(t.checkId()))) {
                 return true;
             }
         }
         return false;
+    }
+
+    /**
+     * Its agent sessions of {@code account} that advertise one of {@code targets}: the most that
+     * advertise any one of them (exact when every session advertises them all, as agents of one
+     * service usually do).
+     */
+    int sessionsServing(String account, java.util.List<dev.underpass.protocol.HostAndPort> targets) {
+        AgentRegistry.Served s = served.get(account);
+        if (s == null) {
+            return 0;
+        }
+        int most = 0;
+        for (var t : targets) {
+            most = Math.max(most, s.targets().getOrDefault(t.toString(), 0));
+        }
+        return most;
     }
 }

@@ -21,6 +21,8 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
@@ -90,6 +92,12 @@ final class PeerLinks implements AutoCloseable {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast("tls", tls.newHandler(ch.alloc(), address.host(), address.port()));
+                        // The peer answers every PING: three intervals without a frame is a peer gone
+                        // silently (a partition), whose streams must fail rather than hang.
+                        ch.pipeline()
+                                .addLast(
+                                        "idle", new IdleStateHandler(ping.toMillis() * 3, 0, 0, TimeUnit.MILLISECONDS));
+                        ch.pipeline().addLast("silent", new CloseWhenSilent(peer));
                         ch.pipeline().addLast("alpn", new Alpn(peer, opened));
                     }
                 })
@@ -155,6 +163,26 @@ final class PeerLinks implements AutoCloseable {
             opened.tryFailure(cause);
             GatewayLog.SESSIONS.warn("link to node {}: {}", peer.id(), Causes.root(cause));
             ctx.close();
+        }
+    }
+
+    /** Closes a link on which the peer sent nothing for three PING intervals. */
+    private static final class CloseWhenSilent extends ChannelInboundHandlerAdapter {
+        private final Peer peer;
+
+        CloseWhenSilent(Peer peer) {
+            this.peer = peer;
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof IdleStateEvent) {
+                GatewayLog.SESSIONS.warn(
+                        "link to node {}: nothing received for three PING intervals, closing", peer.id());
+                ctx.close();
+                return;
+            }
+            ctx.fireUserEventTriggered(evt);
         }
     }
 

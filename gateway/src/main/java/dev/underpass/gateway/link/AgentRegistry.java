@@ -140,23 +140,23 @@ public final class AgentRegistry {
         }
     }
 
-    /** What this node's sessions of one account serve, for the other nodes (docs/cluster.md). */
-    public record Served(Set<String> targets, Set<String> unhealthyChecks) {}
-
     /**
-     * Per account: the targets its live, not draining sessions advertise, and the health checks
-     * that every session running them reports unhealthy.
+     * What this node's sessions of one account serve, for the other nodes (docs/cluster.md): per
+     * target the sessions that advertise it, and the health checks that all of them find unhealthy.
      */
+    public record Served(Map<String, Integer> targets, Set<String> unhealthyChecks) {}
+
+    /** Per account: what its live, not draining sessions serve. */
     public Map<String, Served> served() {
         Map<String, Served> all = new java.util.TreeMap<>();
         byAccount.forEach((account, sessions) -> {
-            Set<String> targets = new java.util.TreeSet<>();
+            Map<String, Integer> targets = new java.util.TreeMap<>();
             Map<String, Boolean> anyHealthy = new HashMap<>();
             for (AgentSession s : sessions) {
                 if (!s.link().isActive() || s.draining()) {
                     continue;
                 }
-                s.targets().forEach(t -> targets.add(t.toString()));
+                s.targets().forEach(t -> targets.merge(t.toString(), 1, Integer::sum));
                 s.verdicts().forEach((check, h) -> anyHealthy.merge(check, h.healthy(), Boolean::logicalOr));
             }
             if (!targets.isEmpty()) {
