@@ -265,7 +265,7 @@ public final class Gateway implements AutoCloseable {
             node.start(
                     config.advertisedAgentAddress(agentAddress.getPort()).toString(),
                     apiAddress.getHostString() + ":" + apiAddress.getPort());
-            parts.add(node); // closed first: the node leaves the list before anything else stops
+            parts.add(node); // closed early: the node leaves the list before the agent port and the API stop
             OpsServer ops = seen.serve(
                     config.metricsListenAddress(),
                     List.of(
