@@ -24,7 +24,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * (the endpoint port for consumers and the agent port for agents, each server checked on its
  * {@code /readyz}), and agents that dial haproxy. Set up through the API as an operator would:
  * acme publishes {@code echo} (its agents reach the echo server), platform's endpoint to it is
- * accepted. {@link #close()} stops every process it started, by its own handle.
+ * accepted. A packet-level load balancer ({@link PacketBalancer}) can stand beside haproxy.
+ * {@link #close()} stops every process it started, by its own handle.
  */
 final class GatewayCluster implements AutoCloseable {
     static final Duration WAIT = UnderpassProcess.DEFAULT_WAIT;
@@ -91,6 +92,7 @@ final class GatewayCluster implements AutoCloseable {
     private final int base = 21000 + ThreadLocalRandom.current().nextInt(100) * 100;
 
     private EmbeddedPostgres pg;
+    private PacketBalancer packetBalancer;
     private Api api;
     private String operatorKey;
     private String acmeKey;
@@ -318,6 +320,22 @@ final class GatewayCluster implements AutoCloseable {
 
     List<Node> nodes() {
         return nodes;
+    }
+
+    /**
+     * A packet-level load balancer for the endpoint on 127.0.0.1, in front of every node and
+     * following their {@code /readyz} as haproxy does; started the first time it is asked for.
+     */
+    PacketBalancer packetBalancer() throws IOException {
+        if (packetBalancer == null) {
+            List<PacketBalancer.Backend> backends = new ArrayList<>();
+            for (Node n : nodes) {
+                backends.add(new PacketBalancer.Backend(n.host, n::ready));
+            }
+            packetBalancer = PacketBalancer.start(dir, endpointPort, backends);
+            processes.add(packetBalancer);
+        }
+        return packetBalancer;
     }
 
     /** Where consumers connect: haproxy's frontend for the endpoint. */
