@@ -5,6 +5,7 @@ import dev.underpass.agent.health.HealthChecker;
 import dev.underpass.agent.link.ClientCertificate;
 import dev.underpass.agent.link.GatewayLink;
 import dev.underpass.agent.link.GatewayLinks;
+import dev.underpass.agent.listener.AgentListeners;
 import dev.underpass.agent.metrics.AgentMetrics;
 import dev.underpass.agent.target.TargetAddresses;
 import dev.underpass.agent.target.TargetDialer;
@@ -51,6 +52,7 @@ public final class Agent implements AutoCloseable {
 
     private final TargetDialer dialer;
     private final GatewayLinks links;
+    private final AgentListeners listeners;
     private final String description;
     private volatile OpsServer ops;
     private volatile boolean stopping;
@@ -85,7 +87,8 @@ public final class Agent implements AutoCloseable {
                 Thread.ofPlatform().name("underpass-resolver-", 0).daemon().factory());
         AgentMetrics metrics = new AgentMetrics(telemetry.registry());
         this.dialer = new TargetDialer(targets, addresses, resolver, config.dialTimeout(), gateway.toString(), metrics);
-        var advertise = new ControlMessage.Advertise(VERSION, advertised);
+        this.listeners = new AgentListeners(config.listeners(), this::connectSession, gateway.toString());
+        var advertise = new ControlMessage.Advertise(VERSION, advertised, listeners.advertised());
         // Each link runs the health checks its gateway node sends, and reports to that node.
         this.links = new GatewayLinks(
                 gateway,
@@ -102,12 +105,14 @@ public final class Agent implements AutoCloseable {
                         advertise,
                         dialer,
                         new HealthChecker(targets, addresses, metrics::verdict),
+                        listeners::update,
                         metrics));
         String networks = config.targetNetworks().isEmpty()
                 ? "anywhere but to loopback, link-local or other special addresses"
                 : "only into " + config.targetNetworks();
         this.description = "'" + name + "': gateway " + gateway + (proxy == null ? "" : " via proxy " + proxy) + ", "
-                + advertised.size() + " target(s) allowed: " + advertised + "; names may lead " + networks;
+                + advertised.size() + " target(s) allowed: " + advertised + "; names may lead " + networks
+                + (config.listeners().isEmpty() ? "" : "; agent listeners " + config.listeners());
     }
 
     /**
@@ -139,6 +144,11 @@ public final class Agent implements AutoCloseable {
                     config.oidcTokenFile());
         }
         links.start();
+    }
+
+    /** A session to carry an agent listener's connection on: one of protocol version 3, or null. */
+    private io.netty.handler.codec.http2.Http2StreamChannel connectSession() {
+        return links.session(3);
     }
 
     /** Waits until a session is established (for tests, the demo and readiness). */
@@ -177,6 +187,7 @@ public final class Agent implements AutoCloseable {
     @Override
     public void close() {
         stopping = true;
+        listeners.close();
         links.close();
         if (ops != null) {
             ops.close();

@@ -74,6 +74,7 @@ class RogueGatewayTest {
     private final BlockingQueue<ControlMessage> fromAgent = new LinkedBlockingQueue<>();
     private final BlockingQueue<Http2Headers> dataStreams = new LinkedBlockingQueue<>();
     private final BlockingQueue<Http2StreamChannel> standbyStreams = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Http2Headers> connectStreams = new LinkedBlockingQueue<>();
     private final CompletableFuture<Http2StreamChannel> session = new CompletableFuture<>();
     /** What each session request offered in underpass-protocol. */
     private final BlockingQueue<String> offers = new LinkedBlockingQueue<>();
@@ -207,6 +208,10 @@ class RogueGatewayTest {
                 ctx.pipeline().addLast(new CollectControl());
                 ctx.pipeline().remove(this);
                 session.complete(stream);
+            } else if (Protocol.CONNECT_PATH.equals(path)) {
+                connectStreams.add(h); // a connection on an agent listener: answered, carried nowhere
+                ctx.pipeline().remove(this);
+                stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
             } else if (Protocol.STREAM_PATH.equals(path) && h.contains(Protocol.HEADER_STANDBY)) {
                 ctx.pipeline().remove(this); // held for the test to answer, or never
                 standbyStreams.add(stream);
@@ -272,6 +277,93 @@ class RogueGatewayTest {
         agent.start();
     }
 
+    @Test
+    void aGatewayCannotMakeTheAgentListenWhereItsFileDoesNot() throws Exception {
+        int listed = freePort();
+        int elsewhere = freePort();
+        int unlisted = freePort();
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        AgentConfig c = new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address()),
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                List.of("127.0.0.1:" + listed + " -> ep-listed:5432"));
+        agent = new Agent(c);
+        agent.start();
+        assertThat(agent.awaitSession(WAIT)).isTrue();
+        Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        ControlMessage.Advertise advertise = (ControlMessage.Advertise) nextFromAgent();
+        assertThat(advertise.listeners())
+                .containsExactly(new ControlMessage.Listener("127.0.0.1:" + listed, "ep-listed", 5432, null, null));
+
+        // The gateway opens the listed listener, but names another address for it, and opens one
+        // the file does not list at all: the agent listens on its own address only.
+        s.writeAndFlush(ControlCodec.frame(
+                s.alloc(),
+                new ControlMessage.Listeners(List.of(
+                        new ControlMessage.Listener("127.0.0.1:" + elsewhere, "ep-listed", 5432, true, null),
+                        new ControlMessage.Listener("127.0.0.1:" + unlisted, "ep-unlisted", 22, true, null)))));
+        awaitAccepting(listed, true);
+        assertThat(accepts(elsewhere)).as("not the address the gateway named").isFalse();
+        assertThat(accepts(unlisted))
+                .as("not a listener the file does not list")
+                .isFalse();
+
+        // A connection on the listed one becomes a connect stream naming its endpoint.
+        try (Socket client = new Socket(LOOPBACK, listed)) {
+            Http2Headers h = connectStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            assertThat(h).as("a connect stream for the client").isNotNull();
+            assertThat(String.valueOf(h.get(Protocol.HEADER_ENDPOINT))).isEqualTo("ep-listed");
+            assertThat(String.valueOf(h.get(Protocol.HEADER_SERVICE_PORT))).isEqualTo("5432");
+        }
+
+        // Closed by the gateway: nothing listens any more.
+        s.writeAndFlush(ControlCodec.frame(
+                s.alloc(),
+                new ControlMessage.Listeners(
+                        List.of(new ControlMessage.Listener(null, "ep-listed", 5432, false, "endpoint rejected")))));
+        awaitAccepting(listed, false);
+        assertThat(gatewayErrors).isEmpty();
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static boolean accepts(int port) {
+        try (Socket s = new Socket(LOOPBACK, port)) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void awaitAccepting(int port, boolean wanted) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (accepts(port) != wanted && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertThat(accepts(port)).as("port %d accepting", port).isEqualTo(wanted);
+    }
+
     private void sendOpen(Http2StreamChannel s, long id, String target) {
         s.writeAndFlush(ControlCodec.frame(s.alloc(), new ControlMessage.Open(id, target)));
     }
@@ -283,7 +375,7 @@ class RogueGatewayTest {
         assertThat(agent.awaitSession(WAIT))
                 .as("a version-1 session after one refusal")
                 .isTrue();
-        assertThat(offers.poll()).isEqualTo("2, 1");
+        assertThat(offers.poll()).isEqualTo("3, 2, 1");
         assertThat(offers.poll()).isEqualTo("1");
     }
 

@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
         name = "agent",
         mixinStandardHelpOptions = true,
         description = {
-            "Run an agent: dial out to the gateway and carry its streams to the allowed targets.",
+            "Run an agent: dial out to the gateway and carry its streams to the allowed targets, "
+                    + "and connections to its listeners to the endpoints they name.",
             "The token comes from --token-file or the " + AgentConfig.TOKEN_ENV
                     + " environment variable, never a flag;",
             "an enrolled agent ('underpass agent enroll') uses --client-cert and --client-key instead;",
@@ -80,6 +81,14 @@ final class AgentCommand implements Callable<Integer> {
     List<String> targets = new ArrayList<>();
 
     @Option(
+            names = "--listen",
+            paramLabel = "ADDRESS->ENDPOINT:PORT",
+            description = "An agent listener: connections to ADDRESS in this network reach service port PORT of "
+                    + "endpoint ENDPOINT (ep-..., of this agent's account), e.g. '10.0.0.5:5432 -> ep-0123456789abcdef:5432'; "
+                    + "repeatable, added to the config's listen list. Opens once the endpoint is available.")
+    List<String> listen = new ArrayList<>();
+
+    @Option(
             names = "--target-network",
             paramLabel = "CIDR",
             description = "A network targets' names may lead into "
@@ -125,7 +134,8 @@ final class AgentCommand implements Callable<Integer> {
                 id,
                 jwtFile,
                 targetNetworks,
-                links);
+                links,
+                listen);
         AgentConfig merged = file.overriddenBy(flags);
         if (merged.proxy() == null && merged.gateway() != null) {
             String envProxy = EnvironmentProxy.forHost(merged.gatewayAddress().host(), System.getenv());

@@ -4,20 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.testkit.EchoServer;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -42,23 +35,11 @@ class ClusterFailoverTest {
     private static final int TRANSFERS = 100;
     private static final String HAPROXY = "haproxy";
     private static final int LENGTH = 512 * 1024;
-    private static final int CHUNK = 8 * 1024;
     /** The nodes' heartbeat timeout: the longest a lost node may be routed to. */
     private static final Duration HEARTBEAT_TIMEOUT = Duration.ofSeconds(10);
 
     @TempDir
     Path dir;
-
-    enum Outcome {
-        /** Every byte back, in order. */
-        ECHOED,
-        /** An error (a reset) the consumer sees. */
-        RESET,
-        /** A clean end before every byte came back: the silent short read that must never happen. */
-        TRUNCATED,
-        /** As many bytes back as sent, but not the same ones. */
-        CORRUPTED
-    }
 
     @Test
     void killingANodeMidRunResetsOnlyConnectionsAndNewOnesSucceedThroughTheOthers() throws Exception {
@@ -69,10 +50,10 @@ class ClusterFailoverTest {
             // A third of the consumers come through haproxy, a third through a packet-level load
             // balancer, a third straight to a node (as with a DNS name with every node's address).
             InetSocketAddress balancer = c.packetBalancer().address();
-            Map<String, Map<Outcome, Integer>> outcomes = new java.util.TreeMap<>();
+            Map<String, Map<PacedEcho.Outcome, Integer>> outcomes = new java.util.TreeMap<>();
             try {
                 CountDownLatch underway = new CountDownLatch(TRANSFERS);
-                List<Future<Outcome>> transfers = new ArrayList<>();
+                List<Future<PacedEcho.Outcome>> transfers = new ArrayList<>();
                 List<String> paths = new ArrayList<>();
                 for (int i = 0; i < TRANSFERS; i++) {
                     int seed = i;
@@ -88,7 +69,7 @@ class ClusterFailoverTest {
                                 case 1 -> "packet balancer";
                                 default -> "node " + node.name;
                             });
-                    transfers.add(pool.submit(() -> transfer(to, seed, underway)));
+                    transfers.add(pool.submit(() -> PacedEcho.transfer(to, seed, LENGTH, underway)));
                 }
                 assertThat(underway.await(2, TimeUnit.MINUTES))
                         .as("every transfer under way")
@@ -97,22 +78,22 @@ class ClusterFailoverTest {
                 lost.process.kill();
                 long killed = System.nanoTime();
                 for (int i = 0; i < TRANSFERS; i++) {
-                    outcomes.computeIfAbsent(paths.get(i), p -> new EnumMap<>(Outcome.class))
+                    outcomes.computeIfAbsent(paths.get(i), p -> new EnumMap<>(PacedEcho.Outcome.class))
                             .merge(transfers.get(i).get(3, TimeUnit.MINUTES), 1, Integer::sum);
                 }
                 System.out.printf("after kill -9 of node %s mid-run: %s%n", lost.name, outcomes);
-                outcomes.forEach((path, o) -> assertThat(o.getOrDefault(Outcome.CORRUPTED, 0))
+                outcomes.forEach((path, o) -> assertThat(o.getOrDefault(PacedEcho.Outcome.CORRUPTED, 0))
                         .as("no wrong echo through %s: %s", path, o)
                         .isZero());
                 outcomes.forEach((path, o) -> {
                     if (!path.equals(HAPROXY)) {
-                        assertThat(o.getOrDefault(Outcome.TRUNCATED, 0))
+                        assertThat(o.getOrDefault(PacedEcho.Outcome.TRUNCATED, 0))
                                 .as("no silently short echo through %s: %s", path, o)
                                 .isZero();
                     }
                 });
                 for (String survivor : List.of("node a", "node c", "packet balancer", HAPROXY)) {
-                    assertThat(outcomes.get(survivor).getOrDefault(Outcome.ECHOED, 0))
+                    assertThat(outcomes.get(survivor).getOrDefault(PacedEcho.Outcome.ECHOED, 0))
                             .as("connections through %s go on: %s", survivor, outcomes)
                             .isPositive();
                 }
@@ -234,69 +215,5 @@ class ClusterFailoverTest {
     /** Waits until one exchange through {@code address} echoes (the nodes know their agents). */
     private static void awaitEchoes(InetSocketAddress address) throws Exception {
         GatewayCluster.await("an echo through " + address, () -> GatewayCluster.echoesOnce(address));
-    }
-
-    /**
-     * Sends {@link #LENGTH} bytes in paced chunks, half-closes and reads the echo to its end;
-     * {@code underway} counts down when the first byte comes back.
-     */
-    private static Outcome transfer(InetSocketAddress address, int seed, CountDownLatch underway) {
-        byte[] data = new byte[LENGTH];
-        new Random(seed).nextBytes(data);
-        try (Socket s = new Socket()) {
-            s.connect(address, 10_000);
-            s.setSoTimeout(60_000);
-            // The kernel reports a reset once, to whichever call comes first: the writer's failure
-            // counts as the consumer seeing the reset, and the reader then only sees the end.
-            AtomicBoolean writeFailed = new AtomicBoolean();
-            Thread writer = Thread.ofVirtual().start(() -> {
-                try {
-                    OutputStream out = s.getOutputStream();
-                    for (int off = 0; off < LENGTH; off += CHUNK) {
-                        out.write(data, off, CHUNK);
-                        Thread.sleep(20);
-                    }
-                    s.shutdownOutput();
-                } catch (IOException e) {
-                    writeFailed.set(true);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
-            InputStream in = s.getInputStream();
-            byte[] back = new byte[LENGTH + 1];
-            int total = 0;
-            boolean first = true;
-            while (true) {
-                int n = in.read(back, total, Math.min(back.length - total, 64 * 1024));
-                if (n < 0) {
-                    break;
-                }
-                if (first) {
-                    underway.countDown();
-                    first = false;
-                }
-                total += n;
-                if (total == back.length) {
-                    break;
-                }
-            }
-            writer.join();
-            if (first) {
-                underway.countDown();
-            }
-            if (total != LENGTH) {
-                return writeFailed.get() ? Outcome.RESET : Outcome.TRUNCATED;
-            }
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            return Arrays.equals(sha.digest(data), sha.digest(Arrays.copyOf(back, LENGTH)))
-                    ? Outcome.ECHOED
-                    : Outcome.CORRUPTED;
-        } catch (IOException e) {
-            underway.countDown();
-            return Outcome.RESET;
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

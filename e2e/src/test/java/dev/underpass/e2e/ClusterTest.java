@@ -28,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Two gateway nodes on one real PostgreSQL form one gateway (docs/cluster.md): each node on its
  * own loopback address, with the same endpoint port; the agent keeps one link, to node B only. A
- * consumer on node A is carried through B; a rejection made through A's API resets the live
+ * consumer on node A is carried through B, and so is a connection on the agent listener of an agent
+ * linked to A only; a rejection made through A's API resets the live
  * connections on B within about a second (LISTEN/NOTIFY, not the periodic pass).
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -94,6 +95,28 @@ class ClusterTest {
                 pool.shutdownNow();
             }
             assertThat(a.process.output()).contains("link to node node-b");
+
+            // The other direction (agent listeners): platform's own agent, linked to node A only,
+            // listens for platform's endpoint; its clients reach acme's agent on node B through A.
+            String token = c.api()
+                    .post(c.platformKey(), "/v1/agent-tokens", Map.of("name", "platform-agent"))
+                    .get("token")
+                    .asText();
+            Path platformToken = dir.resolve("platform-agent-token");
+            java.nio.file.Files.writeString(platformToken, token + "\n");
+            int listenPort = ServerProcess.freePort();
+            UnderpassProcess platformAgent = c.startAgentWith(
+                    "platform-agent",
+                    platformToken,
+                    a.host + ":" + c.nodeAgentPort(),
+                    "--links",
+                    "1",
+                    "--listen",
+                    "127.0.0.1:" + listenPort + " -> " + c.endpointId() + ":" + GatewayCluster.SERVICE_PORT);
+            platformAgent.awaitLog(java.util.regex.Pattern.quote("listening on /127.0.0.1:" + listenPort), WAIT);
+            assertThat(AgentListenerTest.echoes(new InetSocketAddress("127.0.0.1", listenPort), 99))
+                    .as("an agent listener's connection on node A carried by the agent on node B")
+                    .isTrue();
 
             // A live connection through B, then the provider rejects the endpoint through A's API.
             try (Socket live = new Socket(b.host, b.endpoint().getPort())) {

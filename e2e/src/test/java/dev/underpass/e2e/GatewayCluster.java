@@ -263,24 +263,29 @@ final class GatewayCluster implements AutoCloseable {
         startAgent(name, "127.0.0.1:" + agentPort, target);
     }
 
-    /** Starts agent {@code name} serving {@code target}, dialling {@code gateway}, with {@code more} arguments. */
-    UnderpassProcess startAgent(String name, String gateway, String target, String... more) throws Exception {
+    /** Starts agent {@code name} with the token in {@code tokenFile}, dialling {@code gateway}, with {@code more} arguments. */
+    UnderpassProcess startAgentWith(String name, Path tokenFile, String gateway, String... more) throws Exception {
         List<String> args = new ArrayList<>(List.of(
                 "agent",
                 "--gateway",
                 gateway,
                 "--token-file",
-                dir.resolve("agent-token").toString(),
+                tokenFile.toString(),
                 "--ca-file",
                 caFile().toString(),
                 "--name",
-                name,
-                "--target",
-                target));
+                name));
         args.addAll(List.of(more));
         UnderpassProcess agent = UnderpassProcess.start(name, dir, Map.of(), args.toArray(String[]::new));
         processes.add(agent);
         return agent;
+    }
+
+    /** Starts agent {@code name} serving {@code target}, dialling {@code gateway}, with {@code more} arguments. */
+    UnderpassProcess startAgent(String name, String gateway, String target, String... more) throws Exception {
+        List<String> args = new ArrayList<>(List.of("--target", target));
+        args.addAll(List.of(more));
+        return startAgentWith(name, dir.resolve("agent-token"), gateway, args.toArray(String[]::new));
     }
 
     /**

@@ -22,6 +22,7 @@ import dev.underpass.gateway.auth.TrustedIssuers;
 import dev.underpass.gateway.auth.UserJwtVerifier;
 import dev.underpass.gateway.cluster.GatewayNode;
 import dev.underpass.gateway.cluster.PeerView;
+import dev.underpass.gateway.consumer.AgentListeners;
 import dev.underpass.gateway.consumer.ConsumerLimit;
 import dev.underpass.gateway.consumer.ConsumerRoutes;
 import dev.underpass.gateway.consumer.EndpointPorts;
@@ -212,7 +213,17 @@ public final class Gateway implements AutoCloseable {
                     peers,
                     config.dialTimeout()));
             AgentSide agents = AgentSide.build(
-                    config, cp, keys, tls.agents(), authFailures, registry, seen, group, node.peerNodes(), parts);
+                    config,
+                    cp,
+                    keys,
+                    tls.agents(),
+                    authFailures,
+                    registry,
+                    seen,
+                    group,
+                    node.peerNodes(),
+                    consumers.listeners(),
+                    parts);
             ApiServer api = new ApiServer(cp, tls.api());
             parts.add(api);
 
@@ -396,6 +407,7 @@ public final class Gateway implements AutoCloseable {
                 Observability seen,
                 EventLoopGroup group,
                 PeerNodes peers,
+                AgentListeners listeners,
                 List<AutoCloseable> parts) {
             // Token checks wait on the store: a few threads and a bounded queue, so that a flood of
             // agent links is refused with 503 instead of starving the API of store connections.
@@ -416,10 +428,14 @@ public final class Gateway implements AutoCloseable {
                             new AgentCertificates(cp.agentEnrollments(), keys.agentCa()),
                             verifier,
                             registry,
-                            healthChecks::advertised,
+                            session -> {
+                                healthChecks.advertised(session);
+                                listeners.advertised(session);
+                            },
                             seen.reports(),
                             repeated(GatewayLog.SESSIONS, group),
-                            peers),
+                            peers,
+                            listeners),
                     config.heartbeatTimeout().toMillis(),
                     config.limits().streamsPerAgent());
             parts.add(server::close);
@@ -442,6 +458,7 @@ public final class Gateway implements AutoCloseable {
     /** Where consumers come in: endpoint ports that follow the store, the forward proxy, the TLS listener, DNS. */
     private record ConsumerSide(
             EndpointPorts ports,
+            AgentListeners listeners,
             ConsumerRoutes routes,
             EndpointProvisioner provisioner,
             ForwardProxy proxy,
@@ -457,6 +474,9 @@ public final class Gateway implements AutoCloseable {
             EndpointPorts ports = new EndpointPorts(
                     registry, config.dialTimeout(), seen.reports(), limit, EndpointPorts.WAIT_FOR_AGENTS_AFTER_START);
             parts.add(ports::close);
+            AgentListeners listeners = new AgentListeners(ports);
+            listeners.start(group);
+            parts.add(listeners);
             ConsumerRoutes routes = new ConsumerRoutes();
             EndpointProvisioner provisioner = new EndpointProvisioner(
                     cp.endpoints(),
@@ -483,7 +503,7 @@ public final class Gateway implements AutoCloseable {
             parts.add(proxy);
             SniListener sni = new SniListener(routes, refusals);
             parts.add(sni);
-            return new ConsumerSide(ports, routes, provisioner, proxy, sni);
+            return new ConsumerSide(ports, listeners, routes, provisioner, proxy, sni);
         }
 
         /**

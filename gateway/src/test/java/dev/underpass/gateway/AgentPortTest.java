@@ -62,6 +62,8 @@ class AgentPortTest {
     String tokenId;
     Principal provider;
     int endpointPort;
+    String endpointId;
+    String platformToken;
     EventLoopGroup group;
     final List<Socket> consumers = new java.util.ArrayList<>();
 
@@ -92,6 +94,10 @@ class AgentPortTest {
         String id = cp.endpoints()
                 .create(platform, new Endpoints.CreateRequest("acme/svc"))
                 .id();
+        endpointId = id;
+        platformToken = cp.agentTokens()
+                .create(platform, new AgentTokens.CreateRequest("p", null))
+                .token();
         endpointPort =
                 AgentLinks.awaitAvailable(cp, platform, id).ports().getFirst().gatewayPort();
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
@@ -165,7 +171,7 @@ class AgentPortTest {
         Stream s = open(link, sessionHeaders("99"), false);
         assertThat(s.headers().headers().status().toString()).isEqualTo("426");
         Object body = s.frames().poll(WAIT.toSeconds(), TimeUnit.SECONDS);
-        assertThat((String) body).contains("agent speaks underpass-protocol 99, gateway speaks 2, 1");
+        assertThat((String) body).contains("agent speaks underpass-protocol 99, gateway speaks 3, 2, 1");
         assertThat(link.closeFuture().await(WAIT.toMillis())).as("link closed").isTrue();
     }
 
@@ -322,8 +328,50 @@ class AgentPortTest {
     }
 
     @Test
+    void agentListenersOpenOnlyForTheConsumerAccountAndConnectStreamsAreChecked() throws Exception {
+        ControlMessage.Listener declared = new ControlMessage.Listener("10.0.0.5:7", endpointId, 7, null, null);
+        // The consumer's agent: its listener may take connections.
+        Channel consumerLink = connect();
+        Stream consumer = open(consumerLink, AgentLinks.sessionHeaders("Bearer " + platformToken, "3"), false);
+        assertThat(consumer.status()).isEqualTo("200");
+        consumer.send(new ControlMessage.Advertise("test", List.of(), List.of(declared)));
+        assertThat(consumer.nextMessage(WAIT))
+                .isEqualTo(new ControlMessage.Listeners(
+                        List.of(new ControlMessage.Listener("10.0.0.5:7", endpointId, 7, true, null))));
+        // A connect stream for a listener it did not advertise: 403.
+        Http2Headers other = AgentLinks.post(Protocol.CONNECT_PATH);
+        other.set(Protocol.HEADER_ENDPOINT, endpointId);
+        other.set(Protocol.HEADER_SERVICE_PORT, "8");
+        assertThat(open(consumerLink, other, false).status()).isEqualTo("403");
+
+        // The provider's agent names the same endpoint: closed, in words that say nothing of it.
+        Channel providerLink = connect();
+        Stream provider = open(providerLink, sessionHeaders("3"), false);
+        assertThat(provider.status()).isEqualTo("200");
+        provider.send(new ControlMessage.Advertise("test", List.of(), List.of(declared)));
+        String notAvailable = "endpoint " + endpointId + " of account acme has no available service port 7";
+        assertThat(provider.nextMessage(WAIT))
+                .isEqualTo(new ControlMessage.Listeners(
+                        List.of(new ControlMessage.Listener("10.0.0.5:7", endpointId, 7, false, notAvailable))));
+        Http2Headers h = AgentLinks.post(Protocol.CONNECT_PATH);
+        h.set(Protocol.HEADER_ENDPOINT, endpointId);
+        h.set(Protocol.HEADER_SERVICE_PORT, "7");
+        Stream refused = open(providerLink, h, false);
+        assertThat(refused.status()).isEqualTo("404");
+        assertThat(refused.body()).contains(notAvailable);
+
+        // A version-2 session has no connect streams.
+        Channel v2 = connect();
+        assertThat(open(v2, sessionHeaders("2"), false).status()).isEqualTo("200");
+        assertThat(open(v2, h, false).status()).isEqualTo("400");
+    }
+
+    @Test
     void theHighestVersionBothSpeakIsChosenAndNamedInTheAnswer() throws Exception {
-        Stream v2 = open(connect(), sessionHeaders("3, 2, 1"), false);
+        Stream v3 = open(connect(), sessionHeaders("4, 3, 2, 1"), false);
+        assertThat(v3.headers().headers().get(Protocol.HEADER_PROTOCOL).toString())
+                .isEqualTo("3");
+        Stream v2 = open(connect(), sessionHeaders("2, 1"), false);
         assertThat(v2.headers().headers().get(Protocol.HEADER_PROTOCOL).toString())
                 .isEqualTo("2");
         Stream v1 = open(connect(), sessionHeaders("1"), false);

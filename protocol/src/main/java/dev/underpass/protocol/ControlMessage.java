@@ -19,16 +19,51 @@ import java.util.Objects;
     @JsonSubTypes.Type(value = ControlMessage.Health.class, name = "health"),
     @JsonSubTypes.Type(value = ControlMessage.Drain.class, name = "drain"),
     @JsonSubTypes.Type(value = ControlMessage.Draining.class, name = "draining"),
+    @JsonSubTypes.Type(value = ControlMessage.Listeners.class, name = "listeners"),
 })
 public sealed interface ControlMessage {
 
     /**
-     * Agent to gateway, first on the session: the targets this agent may reach. The gateway asks
-     * only for these; a later advertise replaces the list.
+     * Agent to gateway, first on the session: the targets this agent may reach, and (version 3)
+     * the agent listeners its file lists. The gateway asks only for these targets; a later
+     * advertise replaces both lists. Older gateways ignore {@code listeners}.
      */
-    record Advertise(String agentVersion, List<String> targets) implements ControlMessage {
+    record Advertise(String agentVersion, List<String> targets, List<Listener> listeners) implements ControlMessage {
         public Advertise {
             targets = List.copyOf(Objects.requireNonNull(targets, "targets"));
+            listeners = listeners == null ? List.of() : List.copyOf(listeners);
+        }
+
+        public Advertise(String agentVersion, List<String> targets) {
+            this(agentVersion, targets, List.of());
+        }
+    }
+
+    /**
+     * One agent listener: where the agent listens ({@code address}, for the gateway's views
+     * only) and what it carries there, the endpoint {@code endpoint} (its id) at its service port
+     * {@code port}. In the gateway's {@link Listeners} answer, {@code open} says whether the
+     * endpoint takes connections now, and {@code reason} why not.
+     */
+    record Listener(
+            String address,
+            String endpoint,
+            @JsonProperty(required = true) int port,
+            Boolean open,
+            String reason) {
+        public Listener {
+            Objects.requireNonNull(endpoint, "endpoint");
+        }
+    }
+
+    /**
+     * Gateway to agent (version 3): for each listener the agent advertised, whether it may take
+     * connections now. Sent after the advertise and whenever that changes (an endpoint accepted,
+     * rejected, deleted). An agent opens only listeners its own file lists, whatever this says.
+     */
+    record Listeners(List<Listener> listeners) implements ControlMessage {
+        public Listeners {
+            listeners = List.copyOf(Objects.requireNonNull(listeners, "listeners"));
         }
     }
 

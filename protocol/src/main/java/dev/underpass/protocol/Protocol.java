@@ -8,12 +8,13 @@ import java.util.List;
  */
 public final class Protocol {
     /**
-     * The newest version this build speaks. Version 2 adds health checks and draining; the agent
-     * offers every version it speaks and the gateway answers the highest one both speak.
+     * The newest version this build speaks. Version 2 adds health checks and draining, version 3
+     * agent listeners; the agent offers every version it speaks and the gateway answers the
+     * highest one both speak.
      */
-    public static final int VERSION = 2;
+    public static final int VERSION = 3;
     /** Every version this build speaks, newest first. */
-    public static final List<Integer> VERSIONS = List.of(2, 1);
+    public static final List<Integer> VERSIONS = List.of(3, 2, 1);
 
     /** The agent opens one session stream per connection; its bodies carry control messages. */
     public static final String SESSION_PATH = "/underpass/v1/session";
@@ -25,7 +26,17 @@ public final class Protocol {
      * that the peer's agents carry (docs/cluster.md); only a node's client certificate may.
      */
     public static final String RELAY_PATH = "/underpass/v1/relay";
-    /** On a relay request: the endpoint and its service port the consumer connected to. */
+    /**
+     * Version 3: an agent opens one connect stream per connection accepted on one of its agent
+     * listeners, for an endpoint of its own account (bidirectional, docs/protocol.md section 14).
+     */
+    public static final String CONNECT_PATH = "/underpass/v1/connect";
+    /** On a connect request: the address of the client that connected to the agent listener, for the log and audit. */
+    public static final AsciiString HEADER_CLIENT = AsciiString.cached("underpass-client");
+    /** Most listeners one agent may declare. */
+    public static final int MAX_AGENT_LISTENERS = 256;
+
+    /** On a relay or connect request: the endpoint and its service port the consumer connected to. */
     public static final AsciiString HEADER_ENDPOINT = AsciiString.cached("underpass-endpoint");
 
     public static final AsciiString HEADER_SERVICE_PORT = AsciiString.cached("underpass-service-port");

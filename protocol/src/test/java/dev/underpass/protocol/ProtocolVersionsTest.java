@@ -28,6 +28,6 @@ class ProtocolVersionsTest {
 
     @Test
     void formatsTheOfferNewestFirst() {
-        assertThat(ProtocolVersions.format(Protocol.VERSIONS)).isEqualTo("2, 1");
+        assertThat(ProtocolVersions.format(Protocol.VERSIONS)).isEqualTo("3, 2, 1");
     }
 }

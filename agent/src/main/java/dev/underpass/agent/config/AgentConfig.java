@@ -40,7 +40,8 @@ public record AgentConfig(
         @JsonProperty("identity") String identity,
         @JsonProperty("oidcTokenFile") String oidcTokenFile,
         @JsonProperty("targetNetworks") List<String> targetNetworks,
-        @JsonProperty("links") Integer links) {
+        @JsonProperty("links") Integer links,
+        @JsonProperty("listen") List<String> listen) {
 
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(2);
     public static final Duration DEFAULT_HEARTBEAT_TIMEOUT = Duration.ofSeconds(6);
@@ -66,6 +67,56 @@ public record AgentConfig(
     public AgentConfig {
         targets = targets == null ? List.of() : List.copyOf(targets);
         targetNetworks = targetNetworks == null ? List.of() : List.copyOf(targetNetworks);
+        listen = listen == null ? List.of() : List.copyOf(listen);
+    }
+
+    /** Without agent listeners. */
+    public AgentConfig(
+            String gateway,
+            String name,
+            String token,
+            String tokenFile,
+            String caFile,
+            String pin,
+            String proxy,
+            Integer heartbeatIntervalSeconds,
+            Integer heartbeatTimeoutSeconds,
+            Integer dialTimeoutSeconds,
+            List<String> targets,
+            String metricsListen,
+            Integer drainTimeoutSeconds,
+            String clientCert,
+            String clientKey,
+            String identity,
+            String oidcTokenFile,
+            List<String> targetNetworks,
+            Integer links) {
+        this(
+                gateway,
+                name,
+                token,
+                tokenFile,
+                caFile,
+                pin,
+                proxy,
+                heartbeatIntervalSeconds,
+                heartbeatTimeoutSeconds,
+                dialTimeoutSeconds,
+                targets,
+                metricsListen,
+                drainTimeoutSeconds,
+                clientCert,
+                clientKey,
+                identity,
+                oidcTokenFile,
+                targetNetworks,
+                links,
+                null);
+    }
+
+    /** The agent listeners the file lists (parsed; {@link #validate()} reports those that do not parse). */
+    public List<ListenerSpec> listeners() {
+        return listen.stream().map(ListenerSpec::parse).toList();
     }
 
     /** An agent with a token and the defaults of everything else it does not name. */
@@ -132,6 +183,8 @@ public record AgentConfig(
         o.targets().stream().filter(x -> !t.contains(x)).forEach(t::add);
         List<String> networks = new ArrayList<>(targetNetworks);
         o.targetNetworks().stream().filter(x -> !networks.contains(x)).forEach(networks::add);
+        List<String> listeners = new ArrayList<>(listen);
+        o.listen().stream().filter(x -> !listeners.contains(x)).forEach(listeners::add);
         return new AgentConfig(
                 or(o.gateway, gateway),
                 or(o.name, name),
@@ -151,7 +204,8 @@ public record AgentConfig(
                 or(o.identity, identity),
                 or(o.oidcTokenFile, oidcTokenFile),
                 networks,
-                or(o.links, links));
+                or(o.links, links),
+                listeners);
     }
 
     private static <T> T or(T a, T b) {
@@ -255,8 +309,24 @@ public record AgentConfig(
             errors.add("targets: " + targets.size() + " entries (expected: at most " + Protocol.MAX_ADVERTISED_TARGETS
                     + ", what a gateway accepts in one advertise)");
         }
-        if (targets.isEmpty()) {
-            errors.add("targets: [] (expected: at least one host:port this agent may reach)");
+        if (targets.isEmpty() && listen.isEmpty()) {
+            errors.add("targets: [] (expected: at least one host:port this agent may reach, "
+                    + "or an agent listener under listen)");
+        }
+        if (listen.size() > Protocol.MAX_AGENT_LISTENERS) {
+            errors.add(
+                    "listen: " + listen.size() + " entries (expected: at most " + Protocol.MAX_AGENT_LISTENERS + ")");
+        }
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (int i = 0; i < listen.size(); i++) {
+            try {
+                ListenerSpec l = ListenerSpec.parse(listen.get(i));
+                if (!seen.add(l.address().toString())) {
+                    errors.add("listen[" + i + "]: " + shown(listen.get(i)) + " (expected: each address once)");
+                }
+            } catch (IllegalArgumentException e) {
+                errors.add("listen[" + i + "]: " + shown(listen.get(i)) + " (" + e.getMessage() + ")");
+            }
         }
         for (int i = 0; i < targets.size(); i++) {
             try {

@@ -24,11 +24,18 @@ final class ControlHandler extends ChannelInboundHandlerAdapter {
 
     private final TargetDialer dialer;
     private final HealthChecker health;
+    private final java.util.function.Consumer<ControlMessage.Listeners> listeners;
     private final HostAndPort gateway;
     /** True once the agent itself is stopping: a stopping gateway's reconnect hint then no longer matters. */
     private final BooleanSupplier stopping;
 
-    ControlHandler(TargetDialer dialer, HealthChecker health, HostAndPort gateway, BooleanSupplier stopping) {
+    ControlHandler(
+            TargetDialer dialer,
+            HealthChecker health,
+            java.util.function.Consumer<ControlMessage.Listeners> listeners,
+            HostAndPort gateway,
+            BooleanSupplier stopping) {
+        this.listeners = listeners;
         this.dialer = dialer;
         this.health = health;
         this.gateway = gateway;
@@ -55,10 +62,13 @@ final class ControlHandler extends ChannelInboundHandlerAdapter {
                 }
                 s.draining.complete(null);
             }
+            case ControlMessage.Listeners l when s.version >= 3 -> listeners.accept(l);
             case ControlMessage m ->
                 throw new IllegalArgumentException("control message: " + ControlCodec.typeOf(m)
                         + " (expected from the gateway in protocol version " + s.version + ": open"
-                        + (s.version >= 2 ? ", healthChecks or draining)" : ")"));
+                        + (s.version >= 3
+                                ? ", healthChecks, draining or listeners)"
+                                : s.version >= 2 ? ", healthChecks or draining)" : ")"));
         }
     }
 

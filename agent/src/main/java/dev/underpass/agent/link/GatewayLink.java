@@ -87,6 +87,9 @@ public final class GatewayLink implements AutoCloseable {
     /** Reconnect lines, one per reason and interval while the gateway stays away. */
     private final RepeatedEvents reconnects = new RepeatedEvents(log, RepeatedEvents.DEFAULT_INTERVAL, 100, group);
 
+    /** Told the gateway's word on this agent's listeners (protocol version 3). */
+    private final Consumer<ControlMessage.Listeners> onListeners;
+
     /** Told the gateway's nodes, the answering one first, at every session (docs/cluster.md). */
     private final Consumer<List<HostAndPort>> onNodes;
 
@@ -108,7 +111,8 @@ public final class GatewayLink implements AutoCloseable {
      * @param token     the agent token; null for another credential
      * @param ssl       the TLS client context: gateway trust and, when enrolled, the client certificate
      * @param proxy     the egress proxy; null to dial the gateway directly
-     * @param advertise what every session announces: this agent's version and its targets
+     * @param advertise what every session announces: this agent's version, its targets and listeners
+     * @param onListeners told the gateway's word on this agent's listeners
      */
     public GatewayLink(
             AgentConfig config,
@@ -121,7 +125,9 @@ public final class GatewayLink implements AutoCloseable {
             ControlMessage.Advertise advertise,
             TargetDialer dialer,
             HealthChecker health,
+            Consumer<ControlMessage.Listeners> onListeners,
             AgentMetrics metrics) {
+        this.onListeners = Objects.requireNonNull(onListeners, "onListeners");
         this.config = Objects.requireNonNull(config, "config");
         this.gateway = Objects.requireNonNull(gateway, "gateway");
         this.onNodes = Objects.requireNonNull(onNodes, "onNodes");
@@ -273,7 +279,7 @@ public final class GatewayLink implements AutoCloseable {
         s.version = version;
         s.session = session;
         ControlCodec.addDecoder(session.pipeline());
-        session.pipeline().addLast("control", new ControlHandler(dialer, health, gateway, () -> closed));
+        session.pipeline().addLast("control", new ControlHandler(dialer, health, onListeners, gateway, () -> closed));
         established(ch, h);
         dialer.openStandby(session);
     }
@@ -345,6 +351,16 @@ public final class GatewayLink implements AutoCloseable {
             }
         }
         return List.copyOf(nodes);
+    }
+
+    /**
+     * This link's session stream, if it has one of protocol version {@code minVersion} or newer
+     * and is not moving off (draining, retiring); else null.
+     */
+    public Http2StreamChannel session(int minVersion) {
+        Channel ch = link.get();
+        LinkState s = ch == null || closed ? null : LinkState.of(ch);
+        return s != null && s.session != null && s.session.isActive() && s.version >= minVersion ? s.session : null;
     }
 
     /** Where this link dials. */

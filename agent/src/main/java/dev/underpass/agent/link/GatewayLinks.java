@@ -53,6 +53,8 @@ public final class GatewayLinks implements AutoCloseable {
     private final java.util.Map<HostAndPort, Long> avoid = new java.util.HashMap<>();
 
     private boolean closed;
+    /** Which link {@link #session} tries first next; guarded by this. */
+    private int nextSession;
 
     /**
      * {@code count} links at most, the first to {@code gateway}; none connects before
@@ -63,6 +65,27 @@ public final class GatewayLinks implements AutoCloseable {
         this.retireTimeout = Objects.requireNonNull(retireTimeout, "retireTimeout");
         this.count = count;
         this.first = factory.create(gateway, nodes -> learned(true, nodes));
+    }
+
+    /**
+     * A session of protocol version {@code minVersion} or newer to open a stream on, taking the
+     * links in turn; null while none has one.
+     */
+    public io.netty.handler.codec.http2.Http2StreamChannel session(int minVersion) {
+        List<GatewayLink> all = new ArrayList<>();
+        int start;
+        synchronized (this) {
+            all.add(first);
+            all.addAll(more);
+            start = nextSession++;
+        }
+        for (int i = 0; i < all.size(); i++) {
+            var s = all.get(Math.floorMod(start + i, all.size())).session(minVersion);
+            if (s != null) {
+                return s;
+            }
+        }
+        return null;
     }
 
     public void start() {

@@ -1,6 +1,7 @@
 package dev.underpass.agent.target;
 
 import dev.underpass.agent.metrics.AgentMetrics;
+import dev.underpass.protocol.AnswerCheck;
 import dev.underpass.protocol.ControlCodec;
 import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.DialError;
@@ -370,7 +371,8 @@ public final class TargetDialer {
     private void openStream(Http2StreamChannel session, long id, HostAndPort target, Channel socket, long dialMicros) {
         new Http2StreamChannelBootstrap(session.parent())
                 .option(ChannelOption.AUTO_READ, false)
-                .handler(new ResponseCheck(id, socket))
+                .handler(
+                        new AnswerCheck(socket, what -> log.warn("connection {} refused by the gateway: {}", id, what)))
                 .open()
                 .addListener(f -> {
                     if (!f.isSuccess()) {
@@ -400,35 +402,6 @@ public final class TargetDialer {
     private static void refuse(Http2StreamChannel session, long id, DialError error, String detail) {
         log.warn("connection {} refused: {} ({})", id, error, detail);
         session.writeAndFlush(ControlCodec.frame(session.alloc(), new ControlMessage.DialFailed(id, error, detail)));
-    }
-
-    /** Lets only a 200 answer through to the relay; anything else ends the connection. */
-    private static final class ResponseCheck extends ChannelInboundHandlerAdapter {
-        private final long id;
-        private final Channel socket;
-
-        ResponseCheck(long id, Channel socket) {
-            this.id = id;
-            this.socket = socket;
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof Http2HeadersFrame h
-                    && h.headers().status() != null
-                    && "200".contentEquals(h.headers().status())) {
-                ctx.pipeline().remove(this);
-                ReferenceCountUtil.release(msg);
-                return;
-            }
-            ReferenceCountUtil.release(msg);
-            log.warn(
-                    "connection {} refused by the gateway: {}",
-                    id,
-                    msg instanceof Http2HeadersFrame h ? "status " + h.headers().status() : "no response headers");
-            ctx.close();
-            StreamRelay.resetSocket(socket);
-        }
     }
 
     @ChannelHandler.Sharable

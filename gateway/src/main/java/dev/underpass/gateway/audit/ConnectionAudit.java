@@ -194,6 +194,14 @@ public final class ConnectionAudit implements AutoCloseable {
         socket.attr(CONSUMER).set(new Consumer(p.account(), p.keyId(), p.actor(), via));
     }
 
+    /**
+     * {@code stream} is a connection to one of an agent's listeners: {@code account}'s agent,
+     * described by {@code actor}, is the consumer (bidirectional).
+     */
+    public static void agentListener(Channel stream, String account, String actor) {
+        stream.attr(CONSUMER).set(new Consumer(account, null, bound(actor, MAX_NAME), "agent listener"));
+    }
+
     /** {@code socket} came through an entrance that authenticates nobody (the TLS listener). */
     public static void via(Channel socket, String via) {
         socket.attr(CONSUMER).set(new Consumer(null, null, null, via));

@@ -3,6 +3,7 @@ package dev.underpass.gateway.cluster;
 import dev.underpass.gateway.consumer.PeerRoute;
 import dev.underpass.gateway.events.ConnectionEvents;
 import dev.underpass.gateway.events.EndpointRoute;
+import dev.underpass.gateway.link.ConsumerStreams;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.Causes;
 import dev.underpass.protocol.HostAndPort;
@@ -156,6 +157,7 @@ final class PeerRelay implements PeerRoute {
                 Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
                 ctx.pipeline().remove(this);
                 events.started(id, route, socket, to, session, acceptedNanos);
+                ConsumerStreams.answer(socket, to, session); // an agent listener's stream learns it is carried
                 StreamRelay.start(
                         socket,
                         stream,

@@ -18,7 +18,8 @@ public final class ConsumerLimit {
     /** Where a connection came in; each has its own budget per account. */
     public enum Entrance {
         PROXY("the forward proxy"),
-        NETWORK("endpoint ports and the TLS listener");
+        NETWORK("endpoint ports and the TLS listener"),
+        AGENT("agent listeners");
 
         private final String text;
 

@@ -40,6 +40,9 @@ public final class EndpointPorts {
     public static final Duration WAIT_FOR_AGENTS_AFTER_START = Duration.ofSeconds(5);
 
     private static final long WAIT_STEP_MILLIS = 100;
+    /** Set on a peer node's relay stream: a connection relayed once is never relayed again. */
+    private static final io.netty.util.AttributeKey<Boolean> RELAYED =
+            io.netty.util.AttributeKey.valueOf("underpass.relayed");
 
     private final AgentRegistry registry;
     private final ConnectionEvents events;
@@ -141,8 +144,35 @@ public final class EndpointPorts {
      * relayed once is never relayed again, so that nodes cannot pass one round in a loop.
      */
     public void carryFromPeer(BoundPort port, Http2StreamChannel stream) {
+        stream.attr(RELAYED).set(Boolean.TRUE);
         port.connections.add(stream);
         connect(connectionIds.incrementAndGet(), port.route(), stream, 1, null);
+    }
+
+    /**
+     * Carries an agent's connect stream (adapted with {@code StreamSocket}) from one of its
+     * listeners as a consumer connection of {@code port}, within the consumer account's budget of
+     * connections through agent listeners: it ends when the port closes (the endpoint rejected or
+     * deleted), and may go through a peer node like a connection that came in on the port.
+     */
+    public void carryFromAgent(BoundPort port, Http2StreamChannel stream) {
+        port.connections.add(stream);
+        if (port.closed) {
+            StreamRelay.resetSocket(stream);
+            return;
+        }
+        EndpointRoute route = port.route();
+        if (!limit.admit(stream, route.consumerAccount(), ConsumerLimit.Entrance.AGENT)) {
+            events.refused(
+                    connectionIds.incrementAndGet(),
+                    route,
+                    stream,
+                    "limit",
+                    "the consumer account has too many connections");
+            StreamRelay.resetSocket(stream);
+            return;
+        }
+        connect(connectionIds.incrementAndGet(), route, stream, 1, null);
     }
 
     /** Binds one endpoint port; throws if the address is taken. */
@@ -262,7 +292,7 @@ public final class EndpointPorts {
      */
     private void connect(long id, EndpointRoute route, Channel socket, int attempt, AgentRegistry.Choice chosen) {
         AgentRegistry.Choice choice = chosen != null ? chosen : registry.choose(route);
-        if (attempt == 1 && !(socket instanceof Http2StreamChannel) && throughPeer(id, route, socket, choice)) {
+        if (attempt == 1 && socket.attr(RELAYED).get() == null && throughPeer(id, route, socket, choice)) {
             return;
         }
         if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {
@@ -289,7 +319,7 @@ public final class EndpointPorts {
             return;
         }
         if (socket instanceof Http2StreamChannel) {
-            // A peer node's stream stays on its link's loop; the relay works across the two loops.
+            // A peer node's or an agent's stream stays on its link's loop; the relay works across the two loops.
             linkLoop.execute(() -> open(id, route, choice, socket, attempt));
             return;
         }

@@ -41,6 +41,10 @@ public final class AgentSession {
     // The link's event loop only (the dispatcher and the endpoint listeners run there).
     private final ArrayDeque<Http2StreamChannel> standby = new ArrayDeque<>();
     private volatile Set<HostAndPort> targets = Set.of();
+    /** The agent listeners the agent's file lists (version 3), as it advertised them. */
+    private volatile List<ControlMessage.Listener> listeners = List.of();
+    /** What the agent was last told of its listeners; null before the first time. */
+    private volatile List<ControlMessage.Listener> listenerStates;
     /** Longest health reason kept and shown; an agent may send more. */
     private static final int MAX_REASON = 256;
 
@@ -75,11 +79,11 @@ public final class AgentSession {
         this.control = control;
     }
 
-    long id() {
+    public long id() {
         return id;
     }
 
-    String account() {
+    public String account() {
         return account;
     }
 
@@ -103,6 +107,36 @@ public final class AgentSession {
         return targets;
     }
 
+    void advertisedListeners(List<ControlMessage.Listener> declared) {
+        this.listeners = List.copyOf(declared);
+    }
+
+    /** The agent listeners its file lists, as advertised (version 3; empty before). */
+    public List<ControlMessage.Listener> listeners() {
+        return listeners;
+    }
+
+    /** Whether the agent advertised a listener for service port {@code port} of {@code endpoint}. */
+    public boolean listensFor(String endpoint, int port) {
+        return listeners.stream().anyMatch(l -> l.endpoint().equals(endpoint) && l.port() == port);
+    }
+
+    /** Tells the agent which of its listeners take connections now, if that changed since it was last told. */
+    public void listenerStates(List<ControlMessage.Listener> states) {
+        if (version < 3 || states.equals(listenerStates) || !control.isActive()) {
+            return;
+        }
+        listenerStates = List.copyOf(states);
+        control.writeAndFlush(ControlCodec.frame(control.alloc(), new ControlMessage.Listeners(listenerStates)));
+        GatewayLog.SESSIONS.info(
+                "{} listeners: {}",
+                this,
+                states.stream()
+                        .map(l -> l.endpoint() + ":" + l.port()
+                                + (Boolean.TRUE.equals(l.open()) ? " open" : " closed (" + l.reason() + ")"))
+                        .toList());
+    }
+
     /** The agent's latest verdict per health check id. */
     Map<String, TargetHealth> verdicts() {
         return health;
@@ -116,12 +150,12 @@ public final class AgentSession {
         return events;
     }
 
-    String agentName() {
+    public String agentName() {
         return agentName;
     }
 
     /** The protocol version agreed with the agent. */
-    int version() {
+    public int version() {
         return version;
     }
 

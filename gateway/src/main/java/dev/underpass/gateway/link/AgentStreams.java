@@ -67,6 +67,12 @@ public final class AgentStreams {
     private final AgentCertificates certificates;
     /** Peer nodes' relay streams (docs/cluster.md). */
     private final PeerNodes peers;
+    /** Agents' connect streams from their listeners (protocol version 3). */
+    private final AgentConnects connects;
+    /** An endpoint id as an agent may name one in its listeners: {@code ep-} and letters or digits. */
+    private static final java.util.regex.Pattern ENDPOINT_ID = java.util.regex.Pattern.compile("ep-[A-Za-z0-9]{1,64}");
+    /** Longest listener address an agent may advertise (it is only shown). */
+    private static final int MAX_LISTENER_ADDRESS = 300;
 
     public AgentStreams(
             AgentCredentials credentials,
@@ -76,8 +82,10 @@ public final class AgentStreams {
             Consumer<AgentSession> onAdvertise,
             ConnectionEvents events,
             RepeatedEvents refusals,
-            PeerNodes peers) {
+            PeerNodes peers,
+            AgentConnects connects) {
         this.peers = peers;
+        this.connects = connects;
         this.certificates = certificates;
         this.refusals = refusals;
         this.events = events;
@@ -143,6 +151,9 @@ public final class AgentStreams {
                 openSession(ctx, stream, h);
             } else if (Protocol.STREAM_PATH.equals(path)) {
                 openDataStream(ctx, stream, frame);
+            } else if (Protocol.CONNECT_PATH.equals(path)) {
+                ctx.pipeline().remove(ctx.handler());
+                connect(stream, h);
             } else {
                 Problems.send(
                         stream,
@@ -400,6 +411,22 @@ public final class AgentStreams {
                 .addListener(f -> stream.parent().close());
     }
 
+    /** A connection accepted on one of the agent's listeners (version 3): the consumer side carries it. */
+    private void connect(Http2StreamChannel stream, Http2Headers h) {
+        AgentSession session = stream.parent().attr(SESSION).get();
+        if (session.version() < 3) {
+            Problems.send(
+                    stream,
+                    400,
+                    "Bad request",
+                    Protocol.CONNECT_PATH + " needs protocol version 3 (this session speaks " + session.version()
+                            + ")");
+            return;
+        }
+        stream.config().setAutoRead(false); // nothing is read before the connection is carried
+        connects.accept(session, stream, h);
+    }
+
     private void openDataStream(ChannelHandlerContext ctx, Http2StreamChannel stream, Http2HeadersFrame frame) {
         AgentSession session = stream.parent().attr(SESSION).get();
         Http2Headers h = frame.headers();
@@ -516,6 +543,7 @@ public final class AgentStreams {
                 case ControlMessage.Open o -> wrongDirection(o);
                 case ControlMessage.HealthChecks c -> wrongDirection(c);
                 case ControlMessage.Draining d -> wrongDirection(d);
+                case ControlMessage.Listeners l -> wrongDirection(l);
             }
         }
 
@@ -541,6 +569,9 @@ public final class AgentStreams {
                 targets.add(HostAndPort.parse(t));
             }
             session.advertised(targets);
+            if (session.version() >= 3) {
+                session.advertisedListeners(listeners(a.listeners()));
+            }
             if (!registered) {
                 registry.add(session);
                 registered = true;
@@ -552,6 +583,33 @@ public final class AgentStreams {
                     targets.size(),
                     targets,
                     a.agentVersion());
+        }
+
+        /** The agent's listeners, checked: each names an endpoint id and a port; the address is only shown. */
+        private static java.util.List<ControlMessage.Listener> listeners(
+                java.util.List<ControlMessage.Listener> declared) {
+            if (declared.size() > Protocol.MAX_AGENT_LISTENERS) {
+                throw new IllegalArgumentException("advertise.listeners: " + declared.size()
+                        + " entries (expected: at most " + Protocol.MAX_AGENT_LISTENERS + ")");
+            }
+            java.util.List<ControlMessage.Listener> checked = new java.util.ArrayList<>();
+            for (ControlMessage.Listener l : declared) {
+                if (!ENDPOINT_ID.matcher(l.endpoint()).matches()) {
+                    throw new IllegalArgumentException("advertise.listeners: an endpoint that is not an endpoint id "
+                            + "(expected: ep- and letters or digits)");
+                }
+                if (l.port() < 1 || l.port() > 65535) {
+                    throw new IllegalArgumentException(
+                            "advertise.listeners: port " + l.port() + " (expected: 1-65535)");
+                }
+                String address =
+                        l.address() == null ? null : dev.underpass.telemetry.ControlCharacters.escape(l.address());
+                if (address != null && address.length() > MAX_LISTENER_ADDRESS) {
+                    address = address.substring(0, MAX_LISTENER_ADDRESS);
+                }
+                checked.add(new ControlMessage.Listener(address, l.endpoint(), l.port(), null, null));
+            }
+            return checked;
         }
 
         @Override

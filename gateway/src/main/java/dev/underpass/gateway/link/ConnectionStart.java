@@ -2,7 +2,6 @@ package dev.underpass.gateway.link;
 
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.protocol.HostAndPort;
-import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.StreamRelay;
 import io.netty.channel.Channel;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
@@ -30,13 +29,7 @@ public final class ConnectionStart {
             long acceptedNanos) {
         stream.config().setAutoRead(false);
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(answer));
-        if (socket instanceof Http2StreamChannel peer) {
-            // A peer node's relay stream: it learns where its consumer's connection goes, and starts relaying.
-            Http2Headers relayed = ok();
-            relayed.set(Protocol.HEADER_TARGET, target.toString());
-            relayed.set(Protocol.HEADER_SESSION, Long.toString(session.id()));
-            peer.writeAndFlush(new DefaultHttp2HeadersFrame(relayed));
-        }
+        ConsumerStreams.answer(socket, target, session.id());
         session.events().started(id, r, socket, target, session.id(), acceptedNanos);
         return StreamRelay.start(socket, stream, (relay, outcome, detail) -> {
             session.finished(id);

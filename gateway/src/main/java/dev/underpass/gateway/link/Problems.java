@@ -14,10 +14,10 @@ import java.util.Map;
  * Error answers to the agent as RFC 9457 problem details, ending the stream: the API's own
  * document ({@link ProblemJson}), so details that quote what the peer sent are masked the same way.
  */
-final class Problems {
+public final class Problems {
     private Problems() {}
 
-    static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail) {
+    public static ChannelFuture send(Http2StreamChannel stream, int status, String title, String detail) {
         return send(stream, status, title, detail, Map.of());
     }
 
