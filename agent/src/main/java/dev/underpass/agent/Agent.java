@@ -137,6 +137,7 @@ public final class Agent implements AutoCloseable {
                                     () -> stopping ? Optional.of("the agent is stopping") : Optional.empty())));
         }
         log.info("agent starting as {}", description);
+        listeners.start();
         if (config.usesIdentity()) {
             log.info(
                     "authenticating as agent identity {} with the JWT read from {} at every connect",

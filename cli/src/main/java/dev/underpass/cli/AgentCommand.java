@@ -83,9 +83,12 @@ final class AgentCommand implements Callable<Integer> {
     @Option(
             names = "--listen",
             paramLabel = "ADDRESS->ENDPOINT:PORT",
-            description = "An agent listener: connections to ADDRESS in this network reach service port PORT of "
-                    + "endpoint ENDPOINT (ep-..., of this agent's account), e.g. '10.0.0.5:5432 -> ep-0123456789abcdef:5432'; "
-                    + "repeatable, added to the config's listen list. Opens once the endpoint is available.")
+            description =
+                    "An agent listener: connections to ADDRESS in this network reach service port PORT of "
+                            + "ENDPOINT of this agent's account (its id, ep-..., or the service as provider/service), "
+                            + "e.g. '10.0.0.5:5432 -> ep-0123456789abcdef:5432'; "
+                            + "or 'ADDRESS -> proxy' for a forward proxy (HTTP CONNECT, SOCKS5) to every available endpoint "
+                            + "of the account; repeatable, added to the config's listen list. Opens once the endpoint is available.")
     List<String> listen = new ArrayList<>();
 
     @Option(

@@ -83,10 +83,33 @@ final class EndpointCommand {
     @Command(name = "show", mixinStandardHelpOptions = true, description = "Show an endpoint and its history.")
     int show(@Parameters(paramLabel = "ID") String id, @Mixin Output output) {
         JsonNode endpoint;
+        JsonNode listeners;
         try (ApiClient api = ApiClient.current()) {
             endpoint = api.get(path(id));
+            // Only the consumer's agents listen for its endpoint; the provider is not told where.
+            listeners = endpoint.has("dnsNames") ? api.get(path(id) + "/agent-listeners") : null;
         }
-        output.print(endpoint, out -> print(out, endpoint));
+        JsonNode shown = endpoint;
+        if (listeners != null && output.json()) {
+            shown = endpoint.deepCopy();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) shown).set("agentListeners", listeners.path("items"));
+        }
+        output.print(shown, out -> {
+            print(out, endpoint);
+            if (listeners != null && !listeners.path("items").isEmpty()) {
+                out.println("agent listeners:");
+                Table t = Table.of("AGENT", "SESSION", "LISTENS ON", "PORT", "STATE");
+                listeners
+                        .path("items")
+                        .forEach(l -> t.row(
+                                Text.of(l.path("agent")),
+                                Text.of(l.path("session")),
+                                Text.of(l.path("address")),
+                                Text.of(l.path("servicePort")),
+                                l.path("open").asBoolean() ? "open" : "closed: " + Text.of(l.path("reason"))));
+                t.print(out, "  ");
+            }
+        });
         return 0;
     }
 

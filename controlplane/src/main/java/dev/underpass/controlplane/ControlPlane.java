@@ -7,6 +7,7 @@ import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AgentTokens;
 import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.controlplane.endpoint.AgentPresence;
 import dev.underpass.controlplane.endpoint.Endpoints;
 import dev.underpass.controlplane.service.HealthReports;
@@ -44,12 +45,22 @@ public final class ControlPlane {
      * diagnosis, service health), and whom to tell of a revoked or deleted credential, with its id,
      * so that its live sessions end. {@link #NONE} without a gateway (tests, tools).
      */
-    public record DataPlane(AgentPresence presence, HealthReports health, Consumer<String> credentialRevoked) {
+    public record DataPlane(
+            AgentPresence presence,
+            HealthReports health,
+            Consumer<String> credentialRevoked,
+            AgentListenerViews listeners) {
         public static final DataPlane NONE = new DataPlane(null, HealthReports.NONE, id -> {});
 
         public DataPlane {
             Objects.requireNonNull(health, "health");
             Objects.requireNonNull(credentialRevoked, "credentialRevoked");
+            Objects.requireNonNull(listeners, "listeners");
+        }
+
+        /** A data plane without agent listeners. */
+        public DataPlane(AgentPresence presence, HealthReports health, Consumer<String> credentialRevoked) {
+            this(presence, health, credentialRevoked, AgentListenerViews.NONE);
         }
     }
 
@@ -217,6 +228,11 @@ public final class ControlPlane {
     /** What the gateway's agents report, or {@link HealthReports#NONE} when no gateway runs this control plane. */
     public HealthReports healthReports() {
         return dataPlane.health();
+    }
+
+    /** Which agents of an endpoint's consumer listen for it (bidirectional). */
+    public AgentListenerViews agentListeners() {
+        return dataPlane.listeners();
     }
 
     /** Publishes where clients reach this gateway; the gateway calls it once its proxy is bound. */

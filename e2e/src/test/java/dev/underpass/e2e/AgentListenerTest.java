@@ -1,7 +1,9 @@
 package dev.underpass.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.testkit.EchoServer;
 import dev.underpass.testkit.UnderpassProcess;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
@@ -59,9 +61,33 @@ class AgentListenerTest {
             int echoPort = ServerProcess.freePort();
             int pgPort = ServerProcess.freePort();
             String echoEndpoint = t.endpointId("echo");
-            String pgEndpoint = t.endpointId("pg");
-            UnderpassProcess agent = startListeningAgent(t, Map.of(echoPort, echoEndpoint, pgPort, pgEndpoint));
+            // One listener names its endpoint by id, the other by the service it connects to.
+            UnderpassProcess agent = startListeningAgent(t, Map.of(echoPort, echoEndpoint, pgPort, "acme/pg"));
             InetSocketAddress listener = new InetSocketAddress("127.0.0.1", echoPort);
+
+            // The consumer sees which of its agents listen for the endpoint, by API and CLI; the provider does not.
+            JsonNode hosted = t.api().get(t.platformKey(), "/v1/endpoints/" + echoEndpoint + "/agent-listeners");
+            assertThat(hosted.at("/items/0/agent").asText()).isEqualTo("platform-agent");
+            assertThat(hosted.at("/items/0/address").asText()).isEqualTo("127.0.0.1:" + echoPort);
+            assertThat(hosted.at("/items/0/open").asBoolean()).as("%s", hosted).isTrue();
+            assertThatThrownBy(() -> t.api().get(t.acmeKey(), "/v1/endpoints/" + echoEndpoint + "/agent-listeners"))
+                    .hasMessageContaining("answered 404");
+            Cli cli = new Cli(dir, "platform");
+            Path keyFile = dir.resolve("platform-key");
+            Files.writeString(keyFile, t.platformKey() + "\n");
+            cli.run(
+                            "login",
+                            "--gateway",
+                            "https://localhost:" + t.apiPort(),
+                            "--ca-file",
+                            t.caFile().toString(),
+                            "--key-file",
+                            keyFile.toString())
+                    .ok("login");
+            assertThat(cli.run("endpoint", "show", echoEndpoint)
+                            .ok("endpoint show")
+                            .out())
+                    .contains("agent listeners:", "platform-agent", "127.0.0.1:" + echoPort, "open");
 
             // Exact bytes both ways, each connection ended by the client's half-close.
             for (int i = 0; i < 4; i++) {
@@ -177,8 +203,104 @@ class AgentListenerTest {
         }
     }
 
-    /** Starts platform's agent with a listener on each port for its endpoint (service port 1); waits until they listen. */
-    private UnderpassProcess startListeningAgent(Tunnel t, Map<Integer, String> endpoints) throws Exception {
+    @Test
+    void theAgentsForwardProxyCarriesClientsByNameToItsAccountsEndpointsOnly() throws Exception {
+        try (EchoServer echo = new EchoServer();
+                Tunnel t = Tunnel.start(dir, Map.of("echo", "127.0.0.1:" + echo.port()))) {
+            int proxyPort = ServerProcess.freePort();
+            UnderpassProcess agent = startListeningAgent(t, Map.of(proxyPort, ListenerKind.PROXY));
+            try {
+                proxiesByNameOnly(proxyPort, t.endpointDnsName("echo"));
+            } catch (Exception | AssertionError e) {
+                throw new AssertionError(
+                        e + "\n--- agent:\n" + agent.output() + "\n--- gateway:\n"
+                                + t.gateway().output(),
+                        e);
+            }
+        }
+    }
+
+    /** Clients of the agent's proxy on {@code proxyPort} reach the endpoint named {@code name} (service port 1), and nothing else. */
+    private static void proxiesByNameOnly(int proxyPort, String name) throws Exception {
+        // HTTP CONNECT by the endpoint's DNS name and service port.
+        try (Socket s = new Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(30_000);
+            s.getOutputStream()
+                    .write(("CONNECT " + name + ":1 HTTP/1.1\r\nHost: " + name + ":1\r\n\r\n")
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String status = readLine(s.getInputStream());
+            assertThat(status).startsWith("HTTP/1.1 200");
+            assertThat(readLine(s.getInputStream())).isEmpty();
+            s.getOutputStream().write("ping".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.shutdownOutput();
+            assertThat(new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII))
+                    .isEqualTo("ping");
+        }
+
+        // SOCKS5 with the name unresolved, as curl's socks5h:// and Java send it: exact bytes both ways.
+        java.net.Proxy socks =
+                new java.net.Proxy(java.net.Proxy.Type.SOCKS, new InetSocketAddress("127.0.0.1", proxyPort));
+        byte[] data = new byte[LENGTH];
+        new Random(5).nextBytes(data);
+        try (Socket s = new Socket(socks)) {
+            s.connect(InetSocketAddress.createUnresolved(name, 1), 10_000);
+            s.setSoTimeout(60_000);
+            Thread writer = Thread.ofVirtual().start(() -> {
+                try {
+                    s.getOutputStream().write(data);
+                    s.shutdownOutput();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            byte[] back = s.getInputStream().readAllBytes();
+            writer.join();
+            assertThat(Arrays.equals(back, data))
+                    .as("%d bytes back", back.length)
+                    .isTrue();
+        }
+
+        // Anything else is refused in the client's own protocol: a public name, another method.
+        try (Socket s = new Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(30_000);
+            s.getOutputStream()
+                    .write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            assertThat(readLine(s.getInputStream())).startsWith("HTTP/1.1 403");
+        }
+        try (Socket s = new Socket("127.0.0.1", proxyPort)) {
+            s.setSoTimeout(30_000);
+            s.getOutputStream()
+                    .write("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"
+                            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            assertThat(readLine(s.getInputStream())).startsWith("HTTP/1.1 405");
+        }
+        try (Socket s = new Socket(socks)) {
+            assertThatThrownBy(() -> s.connect(InetSocketAddress.createUnresolved("example.com", 443), 10_000))
+                    .isInstanceOf(IOException.class);
+        }
+    }
+
+    /** Where a test agent's listener leads: a forward proxy rather than an endpoint. */
+    enum ListenerKind {
+        PROXY
+    }
+
+    private static String readLine(InputStream in) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (int c; (c = in.read()) >= 0 && c != '\n'; ) {
+            if (c != '\r') {
+                b.append((char) c);
+            }
+        }
+        return b.toString();
+    }
+
+    /**
+     * Starts platform's agent with a listener on each port, for the endpoint named (service port
+     * 1) or as a forward proxy; waits until they listen.
+     */
+    private UnderpassProcess startListeningAgent(Tunnel t, Map<Integer, ?> endpoints) throws Exception {
         String token = t.api()
                 .post(t.platformKey(), "/v1/agent-tokens", Map.of("name", "platform-agent"))
                 .get("token")
@@ -195,9 +317,11 @@ class AgentListenerTest {
                 t.caFile().toString(),
                 "--name",
                 "platform-agent"));
-        endpoints.forEach(
-                (port, endpoint) -> args.addAll(List.of("--listen", "127.0.0.1:" + port + " -> " + endpoint + ":1")));
+        endpoints.forEach((port, endpoint) -> args.addAll(List.of(
+                "--listen",
+                "127.0.0.1:" + port + " -> " + (endpoint == ListenerKind.PROXY ? "proxy" : endpoint + ":1"))));
         UnderpassProcess agent = t.startAgentProcess(args);
+        agent.awaitLog("session \\d+ established", Tunnel.WAIT);
         for (int port : endpoints.keySet()) {
             agent.awaitLog(Pattern.quote("listening on /127.0.0.1:" + port), Tunnel.WAIT);
         }

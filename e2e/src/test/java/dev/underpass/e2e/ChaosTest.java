@@ -3,6 +3,7 @@ package dev.underpass.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.underpass.protocol.Protocol;
 import dev.underpass.testkit.DataStream;
 import dev.underpass.testkit.EchoServer;
 import dev.underpass.testkit.FreezableRelay;
@@ -613,7 +614,8 @@ class ChaosTest {
         t.gateway().awaitLog(advertised, before + 1, Tunnel.WAIT);
         t.gateway()
                 .awaitLog(
-                        "agent=" + Pattern.quote(name) + "\\) established from \\S+ \\(protocol version 2\\)",
+                        "agent=" + Pattern.quote(name) + "\\) established from \\S+ \\(protocol version "
+                                + Protocol.VERSION + "\\)",
                         before + 1,
                         Tunnel.WAIT);
         p.awaitLog("session \\d+ established", Tunnel.WAIT);

@@ -35,7 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
  * commands, flags and settings: from {@code underpass gateway} to a {@code git clone} over SSH
  * through an endpoint port and a {@code git clone} over HTTPS, by the service's verified private
  * DNS name, through the gateway's forward proxy, of a server whose certificate comes from the
- * customer's private CA.
+ * customer's private CA; and the other direction, a client on the customer's LAN reaching a
+ * platform service through an agent listener of the customer's agent.
  *
  * <p>The hosts are Linux network namespaces ({@code ip netns}), linked by veth pairs, with
  * addresses from 198.18.0.0/15 (reserved for such tests):
@@ -150,6 +151,11 @@ class TwoHostTest {
     @Test
     @Order(2)
     void gitCloneOverSshThroughTheEndpointPort() throws Exception {
+        cloneOverSsh(gatewayHome.resolve("ssh-clone"));
+    }
+
+    /** {@code git clone} over SSH through the endpoint port into {@code clone}, which must succeed. */
+    private static void cloneOverSsh(Path clone) throws Exception {
         String address = portAddress(22); // e.g. 127.0.0.1:20000, as `endpoint show` lists it
         String host = address.substring(0, address.lastIndexOf(':'));
         String port = address.substring(address.lastIndexOf(':') + 1);
@@ -166,7 +172,6 @@ class TwoHostTest {
                 "ssh -F /dev/null -i " + clientKey + " -o IdentitiesOnly=yes -o BatchMode=yes"
                         + " -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + knownHosts
                         + " -o ConnectTimeout=30");
-        Path clone = gatewayHome.resolve("ssh-clone");
         String url = "ssh://root@" + host + ":" + port + gitServerHome.resolve("repo.git");
         Run r = Run.of(
                 gatewayHome, env, CLIENT_TIMEOUT_SECONDS, gatewayHost.exec(git, "clone", "-q", url, clone.toString()));
@@ -210,12 +215,147 @@ class TwoHostTest {
                 WAIT);
     }
 
+    /**
+     * Bidirectional (issue 16): platform publishes an HTTP API on its own network (the gateway
+     * host) behind its own agent; acme's endpoint to it is accepted, and acme's agent on the
+     * customer host, restarted with an agent listener on its LAN address, carries a client on the
+     * customer's LAN (the git server host, which has no route to the gateway host) to it: 1 GiB,
+     * SHA-256 checked, while platform clones acme's repository the other way over the same link.
+     */
     @Test
     @Order(4)
+    void theCustomersLanReachesAPlatformServiceThroughItsAgentWhilePlatformClonesTheOtherWay() throws Exception {
+        Path site = Files.createDirectories(gatewayHome.resolve("platform-api"));
+        Path big = site.resolve("big.bin");
+        writeRandom(big, 1L << 30);
+        String expected = sha256(big);
+        track(ServerProcess.startLogged(
+                "platform-api",
+                gatewayHome,
+                "Serving HTTP",
+                gatewayHost.exec(
+                        Tools.require("python3", "python3"),
+                        "-u",
+                        "-m",
+                        "http.server",
+                        "--bind",
+                        "127.0.0.1",
+                        "--directory",
+                        site.toString(),
+                        "8088")));
+        // Platform publishes it for acme and runs its own agent next to it.
+        underpass("platform", "service", "create", "api", "--listener", "80=127.0.0.1:8088", "--allow", "acme")
+                .ok("service create api");
+        underpass("platform", "agent-token", "create", "platform-dc", "--out", "platform-agent.token")
+                .ok("agent-token create (platform)");
+        UnderpassProcess platformAgent = track(UnderpassProcess.start(
+                "platform-agent",
+                dir,
+                gatewayHome,
+                gatewayHost.prefix(),
+                Map.of(
+                        "UNDERPASS_AGENT_TOKEN",
+                        Files.readString(gatewayHome.resolve("platform-agent.token"))
+                                .strip()),
+                "agent",
+                "--gateway",
+                "127.0.0.1:8443",
+                "--ca-file",
+                "underpass-data/tls/ca.pem",
+                "--target",
+                "127.0.0.1:8088"));
+        platformAgent.awaitLog("session \\d+ established", WAIT);
+        // Acme requests an endpoint to it, platform accepts.
+        String apiEndpoint =
+                json("acme", "endpoint", "create", "platform/api").get("id").asText();
+        underpass("platform", "endpoint", "accept", apiEndpoint).ok("endpoint accept (platform)");
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!"available"
+                .equals(json("acme", "endpoint", "show", apiEndpoint)
+                        .path("state")
+                        .asText())) {
+            assertThat(System.nanoTime())
+                    .as("endpoint %s available", apiEndpoint)
+                    .isLessThan(deadline);
+            Thread.sleep(500);
+        }
+        // Acme's agent, restarted with a listener on its LAN address, naming the service.
+        agent.close();
+        agent = startAcmesAgent("agent-with-listener", "--listen", AGENT_LAN_ADDRESS + ":8080 -> platform/api:80");
+        agent.awaitLog(Pattern.quote("listening on /" + AGENT_LAN_ADDRESS + ":8080"), WAIT);
+        assertThat(underpass("acme", "endpoint", "show", apiEndpoint)
+                        .ok("endpoint show")
+                        .out())
+                .contains("agent listeners:", AGENT_LAN_ADDRESS + ":8080", "open");
+
+        // Both directions at once over acme's one agent link.
+        List<Throwable> cloneFailed = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Thread clone = Thread.ofPlatform().start(() -> {
+            try {
+                cloneOverSsh(gatewayHome.resolve("ssh-clone-during-listener"));
+            } catch (Exception | AssertionError e) {
+                cloneFailed.add(e);
+            }
+        });
+        long started = System.nanoTime();
+        Run download = Run.of(
+                gitServerHome,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                gitServerHost.exec(
+                        "bash",
+                        "-c",
+                        "set -o pipefail; curl -sS --fail http://" + AGENT_LAN_ADDRESS + ":8080/big.bin | sha256sum"));
+        double seconds = (System.nanoTime() - started) / 1e9;
+        System.out.printf(
+                "1 GiB through the agent listener (curl on the customer's LAN) in %.1f s, %.0f MiB/s%n",
+                seconds, 1024 / seconds);
+        clone.join(TimeUnit.SECONDS.toMillis(CLIENT_TIMEOUT_SECONDS));
+        assertThat(download.exitCode())
+                .as("curl through the agent listener: %s%s", download.output(), logs())
+                .isZero();
+        assertThat(download.output())
+                .as("the SHA-256 of 1 GiB through the agent listener")
+                .startsWith(expected);
+        assertThat(clone.isAlive()).as("the clone the other way finished").isFalse();
+        assertThat(cloneFailed).as("the clone the other way, at the same time").isEmpty();
+        Files.delete(big);
+    }
+
+    /** {@code length} random bytes into {@code file}, a megabyte at a time. */
+    private static void writeRandom(Path file, long length) throws IOException {
+        byte[] block = new byte[1 << 20];
+        java.util.Random random = new java.util.Random(16);
+        try (var out = Files.newOutputStream(file)) {
+            for (long left = length; left > 0; left -= block.length) {
+                random.nextBytes(block);
+                out.write(block, 0, (int) Math.min(block.length, left));
+            }
+        }
+    }
+
+    private static String sha256(Path file) throws Exception {
+        java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+        byte[] buffer = new byte[1 << 20];
+        try (var in = Files.newInputStream(file)) {
+            for (int n; (n = in.read(buffer)) > 0; ) {
+                sha.update(buffer, 0, n);
+            }
+        }
+        return HexFormat.of().formatHex(sha.digest());
+    }
+
+    @Test
+    @Order(5)
     void theLogsHaveNoErrorAndNoSecret() throws Exception {
         List<String> secrets = new ArrayList<>();
         for (String file : List.of(
-                "underpass-data/admin-key", "acme-owner.key", "platform-owner.key", "acme-agent.token", "runner.key")) {
+                "underpass-data/admin-key",
+                "acme-owner.key",
+                "platform-owner.key",
+                "acme-agent.token",
+                "runner.key",
+                "platform-agent.token")) {
             Path f = gatewayHome.resolve(file);
             if (Files.exists(f)) {
                 secrets.add(Files.readString(f).strip());
@@ -604,15 +744,23 @@ class TwoHostTest {
     private static void startTheAgentOnTheCustomerHost() throws Exception {
         Files.copy(gatewayHome.resolve("underpass-data/tls/ca.pem"), customerHome.resolve("ca.pem"));
         Files.copy(gatewayHome.resolve("acme-agent.token"), customerHome.resolve("acme-agent.token"));
+        int before = count(gateway, "advertised");
+        agent = startAcmesAgent("agent");
+        try {
+            gateway.awaitLog("advertised", before + 1, WAIT);
+        } catch (AssertionError e) {
+            throw new AssertionError(
+                    "the agent on the customer host did not connect to the gateway at " + GATEWAY_ADDRESS
+                            + ":8443 within " + WAIT.toSeconds() + "s\n" + logs(),
+                    e);
+        }
+    }
+
+    /** Acme's agent on the customer host, as the README runs it, with {@code more} flags. */
+    private static UnderpassProcess startAcmesAgent(String name, String... more) throws Exception {
         String token =
                 Files.readString(customerHome.resolve("acme-agent.token")).strip();
-        int before = count(gateway, "advertised");
-        agent = track(UnderpassProcess.start(
-                "agent",
-                dir,
-                customerHome,
-                customerHost.prefix(),
-                Map.of("UNDERPASS_AGENT_TOKEN", token),
+        List<String> args = new ArrayList<>(List.of(
                 "agent",
                 "--gateway",
                 GATEWAY_ADDRESS + ":8443",
@@ -622,14 +770,14 @@ class TwoHostTest {
                 GIT_SERVER_NAME + ":443",
                 "--target",
                 GIT_SERVER_NAME + ":22"));
-        try {
-            gateway.awaitLog("advertised", before + 1, WAIT);
-        } catch (AssertionError e) {
-            throw new AssertionError(
-                    "the agent on the customer host did not connect to the gateway at " + GATEWAY_ADDRESS
-                            + ":8443 within " + WAIT.toSeconds() + "s\n" + logs(),
-                    e);
-        }
+        args.addAll(List.of(more));
+        return track(UnderpassProcess.start(
+                name,
+                dir,
+                customerHome,
+                customerHost.prefix(),
+                Map.of("UNDERPASS_AGENT_TOKEN", token),
+                args.toArray(String[]::new)));
     }
 
     /** Step 5: platform requests an endpoint, acme finds and accepts the request, platform waits for it to be available. */

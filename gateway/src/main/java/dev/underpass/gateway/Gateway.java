@@ -474,10 +474,10 @@ public final class Gateway implements AutoCloseable {
             EndpointPorts ports = new EndpointPorts(
                     registry, config.dialTimeout(), seen.reports(), limit, EndpointPorts.WAIT_FOR_AGENTS_AFTER_START);
             parts.add(ports::close);
-            AgentListeners listeners = new AgentListeners(ports);
+            ConsumerRoutes routes = new ConsumerRoutes();
+            AgentListeners listeners = new AgentListeners(ports, routes);
             listeners.start(group);
             parts.add(listeners);
-            ConsumerRoutes routes = new ConsumerRoutes();
             EndpointProvisioner provisioner = new EndpointProvisioner(
                     cp.endpoints(),
                     ports,
@@ -549,7 +549,8 @@ public final class Gateway implements AutoCloseable {
                     if (f != null) {
                         f.credentialRevoked(id); // the other nodes' sessions of it end too
                     }
-                });
+                },
+                AgentListeners.views(registry));
     }
 
     /** Ends the sessions of agent credential {@code id}, which was revoked or deleted. */

@@ -1,24 +1,30 @@
 package dev.underpass.protocol;
 
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.util.ReferenceCountUtil;
-import java.util.function.Consumer;
 
 /**
  * The first handler of a stream an agent opened for a socket (a target's data stream, an agent
  * listener's connect stream): lets only a 200 answer through to the {@link StreamRelay} behind
- * it; anything else closes the stream, resets the socket and tells {@code refused} what came.
+ * it; anything else closes the stream and tells the opener, which ends its socket.
  */
 public final class AnswerCheck extends ChannelInboundHandlerAdapter {
-    private final Channel socket;
-    private final Consumer<String> refused;
+    /** What the stream's opener does with the answer. */
+    @FunctionalInterface
+    public interface Outcome {
+        /** A 200: the relay goes on. Called on the stream's event loop, before any byte of the answer's body. */
+        default void accepted() {}
 
-    public AnswerCheck(Channel socket, Consumer<String> refused) {
-        this.socket = socket;
-        this.refused = refused;
+        /** Anything else, described ("status 404"): the stream is closed; the opener ends its socket. */
+        void refused(String what);
+    }
+
+    private final Outcome outcome;
+
+    public AnswerCheck(Outcome outcome) {
+        this.outcome = outcome;
     }
 
     @Override
@@ -32,10 +38,10 @@ public final class AnswerCheck extends ChannelInboundHandlerAdapter {
         ReferenceCountUtil.release(msg);
         if (ok) {
             ctx.pipeline().remove(this);
+            outcome.accepted();
             return;
         }
-        refused.accept(what);
         ctx.close();
-        StreamRelay.resetSocket(socket);
+        outcome.refused(what);
     }
 }

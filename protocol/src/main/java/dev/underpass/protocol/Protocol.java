@@ -31,8 +31,21 @@ public final class Protocol {
      * listeners, for an endpoint of its own account (bidirectional, docs/protocol.md section 14).
      */
     public static final String CONNECT_PATH = "/underpass/v1/connect";
+    /**
+     * On a connect request from the agent's forward proxy, instead of an endpoint: the
+     * {@code host:port} the client asked for, which the gateway resolves among the names of the
+     * session's account's available endpoints, as its own forward proxy does.
+     */
+    public static final AsciiString HEADER_DESTINATION = AsciiString.cached("underpass-destination");
     /** On a connect request: the address of the client that connected to the agent listener, for the log and audit. */
     public static final AsciiString HEADER_CLIENT = AsciiString.cached("underpass-client");
+    /**
+     * How an agent listener names its endpoint: the endpoint id ({@code ep-...}), or the service
+     * it connects to ({@code provider/service}), which the gateway resolves to the listening
+     * account's endpoint to that service.
+     */
+    public static final java.util.regex.Pattern LISTENER_ENDPOINT = java.util.regex.Pattern.compile(
+            "ep-[A-Za-z0-9]{1,64}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
     /** Most listeners one agent may declare. */
     public static final int MAX_AGENT_LISTENERS = 256;
 

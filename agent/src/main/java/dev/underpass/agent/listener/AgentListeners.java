@@ -32,6 +32,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -78,9 +79,19 @@ public final class AgentListeners implements AutoCloseable {
         this.authority = authority;
     }
 
-    /** What the agent advertises: each listener of its file. */
+    /** Opens the forward proxies of the agent's file: they need no word from the gateway. */
+    public void start() {
+        for (ListenerSpec s : byKey.values()) {
+            if (s.proxy()) {
+                changes.execute(() -> open(s));
+            }
+        }
+    }
+
+    /** What the agent advertises: each listener of its file but its forward proxies. */
     public List<ControlMessage.Listener> advertised() {
         return byKey.values().stream()
+                .filter(s -> !s.proxy())
                 .map(s ->
                         new ControlMessage.Listener(s.address().toString(), s.endpoint(), s.servicePort(), null, null))
                 .toList();
@@ -128,7 +139,12 @@ public final class AgentListeners implements AutoCloseable {
                         @Override
                         protected void initChannel(Channel socket) {
                             connections.add(socket);
-                            socket.pipeline().addLast(new Accepted(spec));
+                            if (spec.proxy()) {
+                                socket.config().setAutoRead(true); // the client's request first
+                                socket.pipeline().addLast(new ProxyFront(AgentListeners.this, spec));
+                            } else {
+                                socket.pipeline().addLast(new Accepted(spec));
+                            }
                         }
                     })
                     .bind(new InetSocketAddress(
@@ -163,7 +179,7 @@ public final class AgentListeners implements AutoCloseable {
         return o == null ? null : (InetSocketAddress) o.server().localAddress();
     }
 
-    /** Carries one accepted connection on a connect stream, once the socket is registered. */
+    /** Carries one accepted connection on a connect stream to the listener's endpoint, once the socket is registered. */
     private final class Accepted extends ChannelInboundHandlerAdapter {
         private final ListenerSpec spec;
 
@@ -175,56 +191,116 @@ public final class AgentListeners implements AutoCloseable {
         public void channelActive(ChannelHandlerContext ctx) {
             ctx.pipeline().remove(this);
             Channel socket = ctx.channel();
-            StreamRelay.resetOnProcessDeath(socket);
-            Http2StreamChannel session = sessions.get();
-            if (session == null) {
-                log.warn(
-                        "agent listener {}: connection from {} reset: no session with the gateway",
-                        spec,
-                        socket.remoteAddress());
-                StreamRelay.resetSocket(socket);
-                return;
-            }
-            new Http2StreamChannelBootstrap(session.parent())
-                    .option(ChannelOption.AUTO_READ, false)
-                    .handler(new AnswerCheck(
-                            socket,
-                            what -> log.warn(
-                                    "agent listener {}: connection from {} refused by the gateway: {}",
-                                    spec,
-                                    socket.remoteAddress(),
-                                    what)))
-                    .open()
-                    .addListener(f -> {
-                        if (!f.isSuccess()) {
-                            log.warn("agent listener {}: cannot open a stream: {}", spec, Causes.root(f.cause()));
-                            StreamRelay.resetSocket(socket);
-                            return;
-                        }
-                        Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
-                        Http2Headers h = new DefaultHttp2Headers()
-                                .method("POST")
-                                .path(Protocol.CONNECT_PATH)
-                                .scheme("https")
-                                .authority(authority);
+            connect(
+                    spec.toString(),
+                    socket,
+                    h -> {
                         h.set(Protocol.HEADER_ENDPOINT, spec.endpoint());
                         h.set(Protocol.HEADER_SERVICE_PORT, Integer.toString(spec.servicePort()));
-                        h.set(Protocol.HEADER_CLIENT, String.valueOf(socket.remoteAddress()));
-                        stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
-                        StreamRelay.start(
-                                socket,
-                                stream,
-                                (relay, outcome, detail) -> log.info(
-                                        "agent listener {} connection from {} closed: {}{} sent={} received={} duration={}ms",
-                                        spec,
-                                        socket.remoteAddress(),
-                                        outcome,
-                                        detail == null ? "" : " (" + detail + ")",
-                                        relay.bytesFromSocket(),
-                                        relay.bytesFromStream(),
-                                        relay.elapsed().toMillis()));
+                    },
+                    what -> {
+                        log.warn(
+                                "agent listener {}: connection from {} refused by the gateway: {}",
+                                spec,
+                                socket.remoteAddress(),
+                                what);
+                        StreamRelay.resetSocket(socket);
                     });
         }
+    }
+
+    /**
+     * Opens a connect stream for {@code socket} (not reading) on a session, with the request
+     * headers {@code names} adds, and relays it; {@code answer} hears the gateway's answer.
+     * Without a session the socket is reset.
+     */
+    void connect(String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer) {
+        open(listener, socket, names, answer, true);
+    }
+
+    /**
+     * As {@link #connect}, but relays only once the gateway has answered 200, so that
+     * {@code answer} can reply to a proxy client first; a refusal leaves the socket to it.
+     */
+    void connectAfterAnswer(String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer) {
+        open(listener, socket, names, answer, false);
+    }
+
+    private void open(
+            String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer, boolean now) {
+        StreamRelay.resetOnProcessDeath(socket);
+        Http2StreamChannel session = sessions.get();
+        if (session == null) {
+            log.warn(
+                    "agent listener {}: connection from {} refused: no session with the gateway",
+                    listener,
+                    socket.remoteAddress());
+            answer.refused("no session with the gateway");
+            return;
+        }
+        java.util.concurrent.atomic.AtomicReference<Http2StreamChannel> opened =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        AnswerCheck.Outcome checked = now
+                ? answer
+                : new AnswerCheck.Outcome() {
+                    @Override
+                    public void accepted() {
+                        answer.accepted();
+                        relay(listener, socket, opened.get());
+                    }
+
+                    @Override
+                    public void refused(String what) {
+                        answer.refused(what);
+                    }
+                };
+        new Http2StreamChannelBootstrap(session.parent())
+                .option(ChannelOption.AUTO_READ, false)
+                .handler(new AnswerCheck(checked))
+                .open()
+                .addListener(f -> {
+                    if (!f.isSuccess()) {
+                        log.warn("agent listener {}: cannot open a stream: {}", listener, Causes.root(f.cause()));
+                        StreamRelay.resetSocket(socket);
+                        return;
+                    }
+                    Http2StreamChannel stream = (Http2StreamChannel) f.getNow();
+                    opened.set(stream);
+                    Http2Headers h = new DefaultHttp2Headers()
+                            .method("POST")
+                            .path(Protocol.CONNECT_PATH)
+                            .scheme("https")
+                            .authority(authority);
+                    names.accept(h);
+                    h.set(Protocol.HEADER_CLIENT, String.valueOf(socket.remoteAddress()));
+                    stream.writeAndFlush(new DefaultHttp2HeadersFrame(h));
+                    if (now) {
+                        relay(listener, socket, stream);
+                    } else {
+                        stream.read(); // the answer; the relay starts after it
+                        // A client that leaves before the answer takes the stream with it.
+                        socket.closeFuture().addListener(c -> {
+                            if (stream.pipeline().get(AnswerCheck.class) != null) {
+                                stream.close();
+                            }
+                        });
+                    }
+                });
+    }
+
+    private static void relay(String listener, Channel socket, Http2StreamChannel stream) {
+        StreamRelay.start(
+                socket,
+                stream,
+                (relay, outcome, detail) -> log.info(
+                        "agent listener {} connection from {} closed: {}{} sent={} received={} duration={}ms",
+                        listener,
+                        socket.remoteAddress(),
+                        outcome,
+                        detail == null ? "" : " (" + detail + ")",
+                        relay.bytesFromSocket(),
+                        relay.bytesFromStream(),
+                        relay.elapsed().toMillis()));
     }
 
     @Override

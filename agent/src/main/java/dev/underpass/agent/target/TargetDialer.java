@@ -371,8 +371,10 @@ public final class TargetDialer {
     private void openStream(Http2StreamChannel session, long id, HostAndPort target, Channel socket, long dialMicros) {
         new Http2StreamChannelBootstrap(session.parent())
                 .option(ChannelOption.AUTO_READ, false)
-                .handler(
-                        new AnswerCheck(socket, what -> log.warn("connection {} refused by the gateway: {}", id, what)))
+                .handler(new AnswerCheck(what -> {
+                    log.warn("connection {} refused by the gateway: {}", id, what);
+                    StreamRelay.resetSocket(socket);
+                }))
                 .open()
                 .addListener(f -> {
                     if (!f.isSuccess()) {

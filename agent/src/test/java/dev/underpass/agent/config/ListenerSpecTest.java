@@ -16,13 +16,17 @@ class ListenerSpecTest {
         assertThat(l.servicePort()).isEqualTo(5432);
         assertThat(l.key()).isEqualTo("ep-0123456789abcdef:5432");
         assertThat(ListenerSpec.parse("[::1]:80->ep-a:443").address()).isEqualTo(HostAndPort.parse("[::1]:80"));
+        ListenerSpec byService = ListenerSpec.parse("127.0.0.1:15432 -> platform/db:5432");
+        assertThat(byService.endpoint()).isEqualTo("platform/db");
+        assertThat(byService.key()).isEqualTo("platform/db:5432");
     }
 
     @Test
     void refusesWhatIsNotAListenerWithWhatWasExpected() {
         for (String bad : List.of(
                 "10.0.0.5:5432",
-                "10.0.0.5:5432 -> acme/db:5432",
+                "10.0.0.5:5432 -> Acme/DB:5432",
+                "10.0.0.5:5432 -> acme/db/x:5432",
                 "10.0.0.5:5432 -> ep-x",
                 "10.0.0.5:5432 -> ep-x:70000",
                 "10.0.0.5 -> ep-x:1",

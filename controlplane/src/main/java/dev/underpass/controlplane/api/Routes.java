@@ -161,6 +161,11 @@ final class Routes {
                 200,
                 c -> cp.endpoints().diagnose(c.principal(), c.path("id"), cp.agentPresence(), cp.healthReports()));
         r.add(
+                "GET",
+                "/v1/endpoints/{id}/agent-listeners",
+                200,
+                c -> cp.endpoints().agentListeners(c.principal(), c.path("id"), cp.agentListeners()));
+        r.add(
                 "POST",
                 "/v1/endpoints/{id}/accept",
                 200,

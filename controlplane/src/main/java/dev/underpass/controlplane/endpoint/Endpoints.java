@@ -194,6 +194,20 @@ public final class Endpoints {
         });
     }
 
+    /**
+     * The consumer's agents that listen for endpoint {@code id} (bidirectional), as the data plane
+     * knows them. Only the consumer's: where its agents listen is its own business, as its
+     * addresses are, so the provider gets the same answer as a stranger.
+     */
+    public AgentListenerViews.Hosting agentListeners(Principal p, String id, AgentListenerViews listeners) {
+        p.require(Scope.ENDPOINTS_READ);
+        Access a = jdbi.withHandle(h -> access(h, p, id));
+        if (!a.consumer()) {
+            throw Refused.notFound("endpoint " + id);
+        }
+        return new AgentListenerViews.Hosting(listeners.hosting(a.consumerAccount(), id, a.service()));
+    }
+
     public View accept(Principal p, String id, DecisionRequest r) {
         return decide(p, id, Transition.ACCEPT, r, "accepted by the provider");
     }

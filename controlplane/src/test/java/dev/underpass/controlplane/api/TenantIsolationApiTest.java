@@ -278,6 +278,7 @@ class TenantIsolationApiTest {
                 c("POST /v1/endpoints", ENDPOINTS_WRITE, 403, null, "{\"service\":\"acme/a-git\"}"),
                 c("GET /v1/endpoints/{id}", ENDPOINTS_READ, 404, endpoint, null),
                 c("GET /v1/endpoints/{id}/diagnosis", ENDPOINTS_READ, 404, endpoint + "/diagnosis", null),
+                c("GET /v1/endpoints/{id}/agent-listeners", ENDPOINTS_READ, 404, endpoint + "/agent-listeners", null),
                 c(
                         "POST /v1/endpoints/{id}/accept",
                         CONNECTIONS_DECIDE,

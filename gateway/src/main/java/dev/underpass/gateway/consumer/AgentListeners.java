@@ -1,12 +1,15 @@
 package dev.underpass.gateway.consumer;
 
+import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.link.AgentConnects;
+import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentSession;
 import dev.underpass.gateway.link.ConsumerStreams;
 import dev.underpass.gateway.link.Problems;
 import dev.underpass.gateway.observe.GatewayLog;
 import dev.underpass.protocol.ControlMessage;
+import dev.underpass.protocol.HostAndPort;
 import dev.underpass.protocol.Protocol;
 import dev.underpass.protocol.StreamSocket;
 import io.netty.handler.codec.http2.Http2Headers;
@@ -34,11 +37,15 @@ public final class AgentListeners implements AgentConnects, AutoCloseable {
     static final Duration INTERVAL = Duration.ofSeconds(1);
 
     private final EndpointPorts ports;
+    /** Where the agents' forward proxies' destinations lead: the names of each account's endpoints. */
+    private final ConsumerRoutes routes;
+
     private final Set<AgentSession> sessions = ConcurrentHashMap.newKeySet();
     private volatile ScheduledFuture<?> refresh;
 
-    public AgentListeners(EndpointPorts ports) {
+    public AgentListeners(EndpointPorts ports, ConsumerRoutes routes) {
         this.ports = ports;
+        this.routes = routes;
     }
 
     /** Starts comparing states every {@link #INTERVAL} on {@code scheduler}. */
@@ -80,8 +87,14 @@ public final class AgentListeners implements AgentConnects, AutoCloseable {
         return states;
     }
 
-    /** The open port of {@code endpoint} that {@code session}'s account consumes, or null. */
+    /**
+     * The open port of {@code endpoint} (an id, or the service {@code provider/service}) that
+     * {@code session}'s account consumes, or null.
+     */
     private EndpointPorts.BoundPort port(AgentSession session, String endpoint, int servicePort) {
+        if (!endpoint.startsWith("ep-")) {
+            return ports.findByService(session.account(), endpoint, servicePort);
+        }
         EndpointPorts.BoundPort p = ports.find(endpoint, servicePort);
         return p != null && p.route().consumerAccount().equals(session.account()) ? p : null;
     }
@@ -92,8 +105,40 @@ public final class AgentListeners implements AgentConnects, AutoCloseable {
                 + servicePort;
     }
 
+    /**
+     * The API's view of which agents listen for an endpoint: this node's sessions of the consumer
+     * account whose listeners name it (by id or by its service), with the state each was told.
+     */
+    public static AgentListenerViews views(AgentRegistry registry) {
+        return (account, endpointId, serviceRef) -> {
+            List<AgentListenerViews.Hosted> hosted = new ArrayList<>();
+            for (AgentSession s : registry.all()) {
+                if (!s.account().equals(account)) {
+                    continue;
+                }
+                for (ControlMessage.Listener l : s.listenerStates()) {
+                    if (l.endpoint().equals(endpointId) || l.endpoint().equals(serviceRef)) {
+                        hosted.add(new AgentListenerViews.Hosted(
+                                s.agentName(),
+                                s.id(),
+                                l.address(),
+                                l.port(),
+                                Boolean.TRUE.equals(l.open()),
+                                l.reason()));
+                    }
+                }
+            }
+            return hosted;
+        };
+    }
+
     @Override
     public void accept(AgentSession session, Http2StreamChannel stream, Http2Headers h) {
+        CharSequence destination = h.get(Protocol.HEADER_DESTINATION);
+        if (destination != null) {
+            proxied(session, stream, destination.toString(), h.get(Protocol.HEADER_CLIENT));
+            return;
+        }
         CharSequence endpoint = h.get(Protocol.HEADER_ENDPOINT);
         int servicePort = port(h.get(Protocol.HEADER_SERVICE_PORT));
         if (endpoint == null || servicePort == 0) {
@@ -114,7 +159,35 @@ public final class AgentListeners implements AgentConnects, AutoCloseable {
             answer(stream, 404, "Not found", notAvailable(session, id, servicePort));
             return;
         }
-        CharSequence client = h.get(Protocol.HEADER_CLIENT);
+        carry(session, stream, port, h.get(Protocol.HEADER_CLIENT));
+    }
+
+    /**
+     * A connection from the agent's forward proxy: {@code destination} leads where the gateway's
+     * own proxy would lead the session's account, to one of its available endpoints, or nowhere.
+     */
+    private void proxied(AgentSession session, Http2StreamChannel stream, String destination, CharSequence client) {
+        HostAndPort to;
+        try {
+            to = HostAndPort.parse(destination);
+        } catch (IllegalArgumentException e) {
+            answer(stream, 400, "Bad request", Protocol.HEADER_DESTINATION + ": not host:port");
+            return;
+        }
+        EndpointPorts.BoundPort port = routes.find(session.account(), to.host(), to.port());
+        if (port == null) {
+            answer(
+                    stream,
+                    404,
+                    "Not found",
+                    to + " is not the name and port of an available endpoint of account " + session.account());
+            return;
+        }
+        carry(session, stream, port, client);
+    }
+
+    private void carry(
+            AgentSession session, Http2StreamChannel stream, EndpointPorts.BoundPort port, CharSequence client) {
         ConnectionAudit.agentListener(
                 stream,
                 session.account(),

@@ -138,6 +138,20 @@ public final class EndpointPorts {
         return null;
     }
 
+    /** The open listener of {@code account}'s endpoint to service {@code ref} ({@code provider/service}) at {@code servicePort}, or null. */
+    public BoundPort findByService(String account, String ref, int servicePort) {
+        for (BoundPort p : open) {
+            EndpointRoute r = p.route();
+            if (r.servicePort() == servicePort
+                    && r.service().equals(ref)
+                    && r.consumerAccount().equals(account)
+                    && !p.closed) {
+                return p;
+            }
+        }
+        return null;
+    }
+
     /**
      * Carries a peer node's relay stream (adapted with {@code StreamSocket}) to one of this
      * node's agents as a connection of {@code port}: it ends when the port closes. A connection

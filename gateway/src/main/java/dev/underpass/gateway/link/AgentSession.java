@@ -121,6 +121,12 @@ public final class AgentSession {
         return listeners.stream().anyMatch(l -> l.endpoint().equals(endpoint) && l.port() == port);
     }
 
+    /** What the agent was last told of its listeners (empty before the first time). */
+    public List<ControlMessage.Listener> listenerStates() {
+        List<ControlMessage.Listener> s = listenerStates;
+        return s == null ? List.of() : s;
+    }
+
     /** Tells the agent which of its listeners take connections now, if that changed since it was last told. */
     public void listenerStates(List<ControlMessage.Listener> states) {
         if (version < 3 || states.equals(listenerStates) || !control.isActive()) {

@@ -69,8 +69,6 @@ public final class AgentStreams {
     private final PeerNodes peers;
     /** Agents' connect streams from their listeners (protocol version 3). */
     private final AgentConnects connects;
-    /** An endpoint id as an agent may name one in its listeners: {@code ep-} and letters or digits. */
-    private static final java.util.regex.Pattern ENDPOINT_ID = java.util.regex.Pattern.compile("ep-[A-Za-z0-9]{1,64}");
     /** Longest listener address an agent may advertise (it is only shown). */
     private static final int MAX_LISTENER_ADDRESS = 300;
 
@@ -594,9 +592,9 @@ public final class AgentStreams {
             }
             java.util.List<ControlMessage.Listener> checked = new java.util.ArrayList<>();
             for (ControlMessage.Listener l : declared) {
-                if (!ENDPOINT_ID.matcher(l.endpoint()).matches()) {
-                    throw new IllegalArgumentException("advertise.listeners: an endpoint that is not an endpoint id "
-                            + "(expected: ep- and letters or digits)");
+                if (!Protocol.LISTENER_ENDPOINT.matcher(l.endpoint()).matches()) {
+                    throw new IllegalArgumentException("advertise.listeners: an endpoint that is neither an endpoint "
+                            + "id nor a service (expected: ep-... or provider/service)");
                 }
                 if (l.port() < 1 || l.port() > 65535) {
                     throw new IllegalArgumentException(
