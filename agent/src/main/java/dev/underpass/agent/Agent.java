@@ -180,8 +180,10 @@ public final class Agent implements AutoCloseable {
      */
     public void drain() throws InterruptedException {
         stopping = true;
+        listeners.stopAccepting();
         if (links.drain()) {
-            Drain.await("agent", dialer::active, config.drainTimeout(), log);
+            // Connections on agent listeners finish too: their streams are on the links being drained.
+            Drain.await("agent", () -> dialer.active() + listeners.active(), config.drainTimeout(), log);
         }
     }
 

@@ -57,8 +57,13 @@ final class ConnectionChecks {
         return checks.stream().anyMatch(c -> c.verdict().equals("FAIL"));
     }
 
-    /** The checks that follow from the gateway's diagnosis of the endpoint. */
-    void endpoint(JsonNode d, Integer wanted, boolean forceTls) {
+    /**
+     * The checks that follow from the gateway's diagnosis of the endpoint; with {@code listener}
+     * (the address of one of the account's agent listeners for it), the last hops go through that
+     * listener instead of the endpoint's address, after a check that the gateway keeps it open
+     * ({@code listeners}: the API's list of the agents that listen for the endpoint).
+     */
+    void endpoint(JsonNode d, Integer wanted, boolean forceTls, String listener, JsonNode listeners) {
         String state = d.path("state").asText();
         if (!"available".equals(state)) {
             fail(
@@ -93,6 +98,12 @@ final class ConnectionChecks {
             pass("agents", port.path("agentSessions").asInt() + " live agent session(s) serve port " + servicePort);
         }
         targetHealth(port.path("targetHealth"), servicePort);
+        if (listener != null) {
+            if (!agentListener(listener, listeners, servicePort)) {
+                return;
+            }
+            address = listener;
+        }
         if (!tcp(address, servicePort)) {
             return;
         }
@@ -101,6 +112,32 @@ final class ConnectionChecks {
         } else {
             skip("tls", "port " + servicePort + " is not known for TLS (--tls tries a handshake anyway)");
         }
+    }
+
+    /** Whether an agent of the account listens on {@code address} for the port, and the gateway lets it take connections. */
+    private boolean agentListener(String address, JsonNode listeners, int servicePort) {
+        for (JsonNode l : listeners == null ? List.<JsonNode>of() : listeners.path("items")) {
+            if (!address.equals(l.path("address").asText())
+                    || l.path("servicePort").asInt() != servicePort) {
+                continue;
+            }
+            String who = "agent " + l.path("agent").asText() + " (session "
+                    + l.path("session").asText() + ")";
+            if (l.path("open").asBoolean()) {
+                pass("agent listener", who + " listens on " + address + " for port " + servicePort);
+                return true;
+            }
+            fail(
+                    "agent listener",
+                    who + " keeps " + address + " closed: " + l.path("reason").asText());
+            return false;
+        }
+        fail(
+                "agent listener",
+                "no agent of this account, linked to the node that answered, listens on " + address + " for port "
+                        + servicePort + " (expected in the agent's file: listen: \"" + address + " -> ENDPOINT:"
+                        + servicePort + "\"; see 'underpass endpoint show')");
+        return false;
     }
 
     /** The provider's agents' verdicts on the port's targets, as counts per state. */

@@ -20,6 +20,7 @@ import picocli.CommandLine.Parameters;
         description = {
             "Test the way to an endpoint's target, hop by hop: the gateway, the endpoint's state, the "
                     + "provider's agents, a TCP connection through the endpoint, and a TLS handshake where the port speaks TLS.",
+            "With --via-listener, from the customer's network: your agent's listener, then the same hops through it.",
             "Exits 1 when a check fails."
         })
 final class ConnectionTestCommand implements Callable<Integer> {
@@ -35,6 +36,14 @@ final class ConnectionTestCommand implements Callable<Integer> {
     @Option(names = "--tls", description = "Try a TLS handshake even on a port not known for TLS.")
     boolean tls;
 
+    @Option(
+            names = "--via-listener",
+            paramLabel = "HOST:PORT",
+            description = "From the customer's network (bidirectional): test through this agent listener of "
+                    + "your account's agent instead of the endpoint's gateway address, after checking that the "
+                    + "gateway keeps it open.")
+    String viaListener;
+
     @Mixin
     Output output;
 
@@ -42,6 +51,7 @@ final class ConnectionTestCommand implements Callable<Integer> {
     public Integer call() {
         ConnectionChecks checks = new ConnectionChecks();
         JsonNode diagnosis = null;
+        JsonNode listeners = null;
         CliConfig config = CliConfig.current();
         try (ApiClient api = ApiClient.connect(config)) {
             long start = System.nanoTime();
@@ -51,12 +61,15 @@ final class ConnectionTestCommand implements Callable<Integer> {
                         "gateway",
                         config.gateway() + " answered in " + (System.nanoTime() - start) / 1_000_000 + " ms");
                 diagnosis = api.get("/v1/endpoints/" + ApiClient.segment(endpoint) + "/diagnosis");
+                if (viaListener != null) {
+                    listeners = api.get("/v1/endpoints/" + ApiClient.segment(endpoint) + "/agent-listeners");
+                }
             } catch (ApiError e) {
                 checks.fail(diagnosis == null && checks.size() == 0 ? "gateway" : "endpoint", e.getMessage());
             }
         }
         if (diagnosis != null) {
-            checks.endpoint(diagnosis, port, tls);
+            checks.endpoint(diagnosis, port, tls, viaListener, listeners);
         }
         ObjectNode result = ApiClient.JSON.createObjectNode().put("endpoint", endpoint);
         ArrayNode list = result.putArray("checks");

@@ -88,6 +88,16 @@ class AgentListenerTest {
                             .ok("endpoint show")
                             .out())
                     .contains("agent listeners:", "platform-agent", "127.0.0.1:" + echoPort, "open");
+            // The per-hop test from the customer's side, through the agent listener.
+            String hops = cli.run("test", echoEndpoint, "--via-listener", "127.0.0.1:" + echoPort)
+                    .ok("test --via-listener")
+                    .out();
+            assertThat(hops)
+                    .containsPattern("agent listener\\s+pass\\s+agent platform-agent")
+                    .containsPattern("tcp\\s+pass\\s+connected to 127\\.0\\.0\\.1:" + echoPort);
+            Cli.Result unlisted = cli.run("test", echoEndpoint, "--via-listener", "127.0.0.1:1");
+            assertThat(unlisted.exitCode()).isEqualTo(1);
+            assertThat(unlisted.out()).containsPattern("agent listener\\s+FAIL\\s+no agent of this account");
 
             // Exact bytes both ways, each connection ended by the client's half-close.
             for (int i = 0; i < 4; i++) {

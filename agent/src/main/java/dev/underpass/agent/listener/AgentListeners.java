@@ -173,10 +173,17 @@ public final class AgentListeners implements AutoCloseable {
         log.info("agent listener {} closed ({}); {} live connection(s) reset", spec, why, live);
     }
 
-    /** Where listener {@code spec} is bound now, or null while it is closed. */
-    public synchronized InetSocketAddress bound(ListenerSpec spec) {
-        Open o = open.get(spec.key());
-        return o == null ? null : (InetSocketAddress) o.server().localAddress();
+    /** The agent is draining: no listener accepts from now on; live connections go on. */
+    public synchronized void stopAccepting() {
+        closed = true;
+        for (Open o : open.values()) {
+            o.server().close();
+        }
+    }
+
+    /** Live connections on every listener, for the drain to wait on. */
+    public synchronized int active() {
+        return open.values().stream().mapToInt(o -> o.connections().size()).sum();
     }
 
     /** Carries one accepted connection on a connect stream to the listener's endpoint, once the socket is registered. */

@@ -26,7 +26,7 @@ public final class ConsumerStreams {
     }
 
     /** Whether {@code socket} is an agent's connect stream. */
-    public static boolean isFromAgent(Channel socket) {
+    private static boolean isFromAgent(Channel socket) {
         return socket instanceof Http2StreamChannel && socket.attr(FROM_AGENT).get() != null;
     }
 
