@@ -219,8 +219,9 @@ class TwoHostTest {
      * Bidirectional (issue 16): platform publishes an HTTP API on its own network (the gateway
      * host) behind its own agent; acme's endpoint to it is accepted, and acme's agent on the
      * customer host, restarted with an agent listener on its LAN address, carries a client on the
-     * customer's LAN (the git server host, which has no route to the gateway host) to it: 1 GiB,
-     * SHA-256 checked, while platform clones acme's repository the other way over the same link.
+     * customer's LAN (the git server host, which has no route to the gateway host) to it: 1 GiB
+     * down, SHA-256 checked, while platform clones acme's repository the other way over the same
+     * link, then 1 GiB up, hashed by the platform's API.
      */
     @Test
     @Order(4)
@@ -229,20 +230,19 @@ class TwoHostTest {
         Path big = site.resolve("big.bin");
         writeRandom(big, 1L << 30);
         String expected = sha256(big);
+        Path apiScript = gatewayHome.resolve("platform_api.py");
+        Files.writeString(apiScript, PLATFORM_API);
         track(ServerProcess.startLogged(
                 "platform-api",
                 gatewayHome,
-                "Serving HTTP",
+                "serving http",
                 gatewayHost.exec(
                         Tools.require("python3", "python3"),
                         "-u",
-                        "-m",
-                        "http.server",
-                        "--bind",
+                        apiScript.toString(),
                         "127.0.0.1",
-                        "--directory",
-                        site.toString(),
-                        "8088")));
+                        "8088",
+                        site.toString())));
         // Platform publishes it for acme and runs its own agent next to it.
         underpass("platform", "service", "create", "api", "--listener", "80=127.0.0.1:8088", "--allow", "acme")
                 .ok("service create api");
@@ -319,6 +319,23 @@ class TwoHostTest {
                 .startsWith(expected);
         assertThat(clone.isAlive()).as("the clone the other way finished").isFalse();
         assertThat(cloneFailed).as("the clone the other way, at the same time").isEmpty();
+
+        // And 1 GiB the other way: uploaded from the customer's LAN, hashed by the platform's API.
+        started = System.nanoTime();
+        Run upload = Run.of(
+                gitServerHome,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                gitServerHost.exec(
+                        "curl", "-sS", "--fail", "-T", big.toString(), "http://" + AGENT_LAN_ADDRESS + ":8080/upload"));
+        seconds = (System.nanoTime() - started) / 1e9;
+        System.out.printf("1 GiB uploaded through the agent listener in %.1f s, %.0f MiB/s%n", seconds, 1024 / seconds);
+        assertThat(upload.exitCode())
+                .as("curl -T through the agent listener: %s%s", upload.output(), logs())
+                .isZero();
+        assertThat(upload.output().strip())
+                .as("the SHA-256 the platform's API computed of 1 GiB uploaded through the agent listener")
+                .isEqualTo(expected);
         Files.delete(big);
     }
 
@@ -623,6 +640,33 @@ class TwoHostTest {
             handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
             server = Server((address, int(port)), handler)
             print("serving https on %s:%s" % (address, port), flush=True)
+            server.serve_forever()
+            """;
+
+    /**
+     * The platform's HTTP API of the bidirectional test: serves its directory's files, and answers
+     * a PUT with the SHA-256 of the body it read.
+     */
+    static final String PLATFORM_API = """
+            import functools, hashlib, http.server, sys
+            address, port, root = sys.argv[1:4]
+            class Handler(http.server.SimpleHTTPRequestHandler):
+                def do_PUT(self):
+                    left = int(self.headers["Content-Length"])
+                    digest = hashlib.sha256()
+                    while left > 0:
+                        chunk = self.rfile.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        digest.update(chunk)
+                        left -= len(chunk)
+                    body = (digest.hexdigest() + "\\n").encode()
+                    self.send_response(200 if left == 0 else 400)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+            server = http.server.ThreadingHTTPServer((address, int(port)), functools.partial(Handler, directory=root))
+            print("serving http on %s:%s" % (address, port), flush=True)
             server.serve_forever()
             """;
 
