@@ -28,7 +28,9 @@ import java.util.concurrent.TimeUnit;
  * local addresses that carry connections to endpoints of its own account; the agent advertises
  * them, and this tells each session which may take connections now (the endpoint is available
  * and the agent's account is its consumer) and carries the connect streams of those that may, as
- * consumer connections of the endpoint's port. An endpoint rejected or deleted closes its port,
+ * consumer connections of the endpoint's port; a connection from an agent's forward proxy names
+ * its destination, which leads where the gateway's own proxy would lead the account. An endpoint
+ * rejected or deleted closes its port,
  * which resets the live connections at once; the agents close the listeners when told, within
  * {@link #INTERVAL}.
  */
