@@ -222,7 +222,7 @@ public final class AgentListeners implements AutoCloseable {
      * Without a session the socket is reset.
      */
     void connect(String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer) {
-        open(listener, socket, names, answer, true);
+        carry(listener, socket, names, answer, true);
     }
 
     /**
@@ -230,10 +230,10 @@ public final class AgentListeners implements AutoCloseable {
      * {@code answer} can reply to a proxy client first; a refusal leaves the socket to it.
      */
     void connectAfterAnswer(String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer) {
-        open(listener, socket, names, answer, false);
+        carry(listener, socket, names, answer, false);
     }
 
-    private void open(
+    private void carry(
             String listener, Channel socket, Consumer<Http2Headers> names, AnswerCheck.Outcome answer, boolean now) {
         StreamRelay.resetOnProcessDeath(socket);
         Http2StreamChannel session = sessions.get();

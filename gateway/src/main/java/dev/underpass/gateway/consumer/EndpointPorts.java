@@ -306,7 +306,7 @@ public final class EndpointPorts {
      */
     private void connect(long id, EndpointRoute route, Channel socket, int attempt, AgentRegistry.Choice chosen) {
         AgentRegistry.Choice choice = chosen != null ? chosen : registry.choose(route);
-        if (attempt == 1 && socket.attr(RELAYED).get() == null && throughPeer(id, route, socket, choice)) {
+        if (attempt == 1 && !socket.hasAttr(RELAYED) && throughPeer(id, route, socket, choice)) {
             return;
         }
         if (choice.session() == null && System.nanoTime() - waitForAgentsUntil < 0 && socket.isActive()) {

@@ -11,8 +11,4 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 public interface AgentConnects {
     /** Takes a connect stream of {@code session} over, with its request {@code headers}: carries it, or answers why not. */
     void accept(AgentSession session, Http2StreamChannel stream, Http2Headers headers);
-
-    /** No agent listeners: every connect stream is refused. */
-    AgentConnects NONE = (session, stream, headers) ->
-            Problems.send(stream, 404, "Not found", "this gateway carries no agent listeners");
 }

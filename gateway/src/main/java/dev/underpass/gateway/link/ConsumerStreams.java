@@ -27,7 +27,7 @@ public final class ConsumerStreams {
 
     /** Whether {@code socket} is an agent's connect stream. */
     private static boolean isFromAgent(Channel socket) {
-        return socket instanceof Http2StreamChannel && socket.attr(FROM_AGENT).get() != null;
+        return socket.hasAttr(FROM_AGENT);
     }
 
     /** Tells a consumer that is a stream that its connection is carried; nothing for a socket. */

@@ -18,22 +18,4 @@ public interface PeerNodes {
 
     /** Where agents reach each live node ({@code host:port}), this one included; empty for a gateway alone. */
     java.util.List<String> agentAddresses();
-
-    /** A gateway alone: no peer may relay. */
-    PeerNodes NONE = new PeerNodes() {
-        @Override
-        public boolean fromNode(Channel link) {
-            return false;
-        }
-
-        @Override
-        public void accept(Http2StreamChannel stream, Http2Headers headers) {
-            throw new IllegalStateException("no peer nodes");
-        }
-
-        @Override
-        public java.util.List<String> agentAddresses() {
-            return java.util.List.of();
-        }
-    };
 }
