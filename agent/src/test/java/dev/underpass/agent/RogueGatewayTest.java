@@ -282,29 +282,7 @@ class RogueGatewayTest {
         int listed = freePort();
         int elsewhere = freePort();
         int unlisted = freePort();
-        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
-        AgentConfig c = new AgentConfig(
-                "127.0.0.1:" + gatewayPort,
-                "rogue-test",
-                TOKEN,
-                null,
-                null,
-                pin(cert),
-                null,
-                null,
-                null,
-                5,
-                List.of(allowed.address()),
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                null,
-                List.of("127.0.0.1:" + listed + " -> ep-listed:5432"));
-        agent = new Agent(c);
+        agent = new Agent(withListeners(List.of("127.0.0.1:" + listed + " -> ep-listed:5432")));
         agent.start();
         assertThat(agent.awaitSession(WAIT)).isTrue();
         Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
@@ -340,6 +318,64 @@ class RogueGatewayTest {
                         List.of(new ControlMessage.Listener(null, "ep-listed", 5432, false, "endpoint rejected")))));
         awaitAccepting(listed, false);
         assertThat(gatewayErrors).isEmpty();
+    }
+
+    @Test
+    void aListenerWhoseAddressIsTakenOpensOnceItIsFree() throws Exception {
+        int taken = freePort();
+        int sentinel = freePort();
+        agent = new Agent(withListeners(
+                List.of("127.0.0.1:" + taken + " -> ep-taken:5432", "127.0.0.1:" + sentinel + " -> ep-sentinel:80")));
+        try (ServerSocket occupant = new ServerSocket(taken, 50, LOOPBACK)) {
+            agent.start();
+            assertThat(agent.awaitSession(WAIT)).isTrue();
+            Http2StreamChannel s = session.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            nextFromAgent(); // its advertise
+            // Both open, in this order: once the second listens, the first has tried and failed.
+            s.writeAndFlush(ControlCodec.frame(
+                    s.alloc(),
+                    new ControlMessage.Listeners(List.of(
+                            new ControlMessage.Listener(null, "ep-taken", 5432, true, null),
+                            new ControlMessage.Listener(null, "ep-sentinel", 80, true, null)))));
+            awaitAccepting(sentinel, true);
+        }
+        // The address is free now: the agent takes it within its retry interval, with no new word.
+        awaitAccepting(taken, true);
+        // What accepted is the agent, not a leftover: its connections become connect streams for ep-taken.
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        String endpoint = "";
+        while (!endpoint.equals("ep-taken") && System.nanoTime() < deadline) {
+            Http2Headers h = connectStreams.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            endpoint = h == null ? "" : String.valueOf(h.get(Protocol.HEADER_ENDPOINT));
+        }
+        assertThat(endpoint).as("a connect stream from the listener once free").isEqualTo("ep-taken");
+        assertThat(gatewayErrors).isEmpty();
+    }
+
+    /** An agent of the rogue gateway, allowed to dial the allowed server, with agent listeners {@code listen}. */
+    private AgentConfig withListeners(List<String> listen) throws Exception {
+        int gatewayPort = ((InetSocketAddress) gateway.localAddress()).getPort();
+        return new AgentConfig(
+                "127.0.0.1:" + gatewayPort,
+                "rogue-test",
+                TOKEN,
+                null,
+                null,
+                pin(cert),
+                null,
+                null,
+                null,
+                5,
+                List.of(allowed.address()),
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                listen);
     }
 
     private static int freePort() throws IOException {

@@ -98,12 +98,13 @@ final class EndpointCommand {
             print(out, endpoint);
             if (listeners != null && !listeners.path("items").isEmpty()) {
                 out.println("agent listeners:");
-                Table t = Table.of("AGENT", "SESSION", "LISTENS ON", "PORT", "STATE");
+                Table t = Table.of("AGENT", "SESSION", "NODE", "LISTENS ON", "PORT", "STATE");
                 listeners
                         .path("items")
                         .forEach(l -> t.row(
                                 Text.of(l.path("agent")),
                                 Text.of(l.path("session")),
+                                Text.of(l.path("node")),
                                 Text.of(l.path("address")),
                                 Text.of(l.path("servicePort")),
                                 l.path("open").asBoolean() ? "open" : "closed: " + Text.of(l.path("reason"))));

@@ -117,6 +117,25 @@ class ClusterTest {
             assertThat(AgentListenerTest.echoes(new InetSocketAddress("127.0.0.1", listenPort), 99))
                     .as("an agent listener's connection on node A carried by the agent on node B")
                     .isTrue();
+            // Node B's API lists the listener of the agent linked to node A, as of A's next heartbeat.
+            Api apiOfB = new Api(b.host, c.nodeApiPort(), c.caFile());
+            String listing = "/v1/endpoints/" + c.endpointId() + "/agent-listeners";
+            GatewayCluster.await(
+                    "node B lists the agent listener hosted through node A",
+                    () -> apiOfB.get(c.platformKey(), listing).path("items").size() == 1);
+            JsonNode hosted = apiOfB.get(c.platformKey(), listing).path("items").get(0);
+            assertThat(hosted.path("node").asText()).as("%s", hosted).isEqualTo("node-a");
+            assertThat(hosted.path("agent").asText()).isEqualTo("platform-agent");
+            assertThat(hosted.path("address").asText()).isEqualTo("127.0.0.1:" + listenPort);
+            assertThat(hosted.path("open").asBoolean()).isTrue();
+            assertThat(c.api()
+                            .get(c.platformKey(), listing)
+                            .path("items")
+                            .get(0)
+                            .path("node")
+                            .asText())
+                    .as("node A lists it as its own")
+                    .isEqualTo("node-a");
 
             // A live connection through B, then the provider rejects the endpoint through A's API.
             try (Socket live = new Socket(b.host, b.endpoint().getPort())) {

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.underpass.testkit.UnderpassProcess;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -42,9 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
  * addresses from 198.18.0.0/15 (reserved for such tests):
  *
  * <pre>
- *   gateway host              customer host (agent)            customer's git server
- *   198.18.0.1/24 ────veth──── 198.18.0.2/24
- *                              198.18.2.254/24 ────veth──────── 198.18.2.1/24  (github.acme.test)
+ *   platform host (agent)     gateway host              customer host (agent)            customer's git server
+ *   198.18.4.1/24 ────veth──── 198.18.4.254/24
+ *                              198.18.0.1/24 ────veth──── 198.18.0.2/24
+ *                                                         198.18.2.254/24 ────veth──────── 198.18.2.1/24
  * </pre>
  *
  * <ul>
@@ -56,7 +58,9 @@ import org.junit.jupiter.api.io.TempDir;
  *       {@code github.acme.test}.</li>
  *   <li><b>customer host</b>: {@code underpass agent}, dialling out to 198.18.0.1:8443. It knows
  *       {@code github.acme.test} from its own {@code /etc/hosts}.</li>
- *   <li><b>git server</b>: {@code sshd} on port 22 and a static HTTPS server (git's dumb HTTP
+ *   <li><b>platform host</b> (the bidirectional test): platform's own agent, dialling out to
+ *       198.18.4.254:8443, beside platform's HTTP API and PostgreSQL on its loopback.</li>
+ *   <li><b>git server</b> ({@code github.acme.test}; also the customer's client of the platform's services): {@code sshd} on port 22 and a static HTTPS server (git's dumb HTTP
  *       protocol) on port 443 serving one repository. Only the customer host has a route to its
  *       network: the gateway host reaches it through the agent's outbound link or not at all.</li>
  * </ul>
@@ -77,6 +81,8 @@ class TwoHostTest {
     static final String AGENT_ADDRESS = "198.18.0.2";
     static final String AGENT_LAN_ADDRESS = "198.18.2.254";
     static final String GIT_SERVER_ADDRESS = "198.18.2.1";
+    static final String GATEWAY_PLATFORM_SIDE = "198.18.4.254";
+    static final String PLATFORM_HOST_ADDRESS = "198.18.4.1";
     static final String GIT_SERVER_NAME = "github.acme.test";
     static final String README_TEXT = "acme's private repository, reached through underpass\n";
     /** The scope the README gives the runner's key ({@code key create runner --scope ...}). */
@@ -94,9 +100,11 @@ class TwoHostTest {
     static NetworkNamespace gatewayHost;
     static NetworkNamespace customerHost;
     static NetworkNamespace gitServerHost;
+    static NetworkNamespace platformHost;
     static Path gatewayHome;
     static Path customerHome;
     static Path gitServerHome;
+    static Path platformHome;
 
     static String commit;
     static Path clientKey;
@@ -106,13 +114,14 @@ class TwoHostTest {
     static ServerProcess dnsServer;
     static UnderpassProcess gateway;
     static UnderpassProcess agent;
+    static UnderpassProcess platformAgent;
     static String endpointId;
     static JsonNode endpoint;
 
     @BeforeAll
     static void setUp() throws Exception {
         requireRootAndTools();
-        makeTheThreeHosts();
+        makeTheHosts();
         startTheGitServer();
         // README "Running a gateway and agents", steps 1 to 5.
         startTheGateway();
@@ -216,77 +225,109 @@ class TwoHostTest {
     }
 
     /**
-     * Bidirectional (issue 16): platform publishes an HTTP API on its own network (the gateway
-     * host) behind its own agent; acme's endpoint to it is accepted, and acme's agent on the
-     * customer host, restarted with an agent listener on its LAN address, carries a client on the
-     * customer's LAN (the git server host, which has no route to the gateway host) to it: 1 GiB
-     * down, SHA-256 checked, while platform clones acme's repository the other way over the same
-     * link, then 1 GiB up, hashed by the platform's API.
+     * Bidirectional (issue 16): platform publishes an HTTP API and a PostgreSQL on its own host
+     * behind its own agent, which dials out to the gateway like acme's; acme's endpoints to them
+     * are accepted, and acme's agent on the customer host, restarted with two agent listeners on
+     * its LAN address, carries the customer's clients (on the git server host, which has no route
+     * to the gateway host or the platform host) to them: a JDBC client writes 8 MiB and reads it
+     * back with a checked answer; 1 GiB comes down, SHA-256 checked, while platform clones acme's
+     * repository the other way over the same link; then 1 GiB goes up, hashed by the platform's API.
      */
     @Test
     @Order(4)
-    void theCustomersLanReachesAPlatformServiceThroughItsAgentWhilePlatformClonesTheOtherWay() throws Exception {
-        Path site = Files.createDirectories(gatewayHome.resolve("platform-api"));
+    void theCustomersLanReachesThePlatformsApiAndDatabaseThroughItsAgentWhilePlatformClonesTheOtherWay()
+            throws Exception {
+        Path site = Files.createDirectories(platformHome.resolve("api"));
         Path big = site.resolve("big.bin");
         writeRandom(big, 1L << 30);
         String expected = sha256(big);
-        Path apiScript = gatewayHome.resolve("platform_api.py");
-        Files.writeString(apiScript, PLATFORM_API);
-        track(ServerProcess.startLogged(
-                "platform-api",
-                gatewayHome,
-                "serving http",
-                gatewayHost.exec(
-                        Tools.require("python3", "python3"),
-                        "-u",
-                        apiScript.toString(),
-                        "127.0.0.1",
-                        "8088",
-                        site.toString())));
-        // Platform publishes it for acme and runs its own agent next to it.
+        startThePlatformsApi(site);
+        startThePlatformsDatabase();
+        // Platform publishes both for acme and runs its own agent beside them.
         underpass("platform", "service", "create", "api", "--listener", "80=127.0.0.1:8088", "--allow", "acme")
                 .ok("service create api");
+        underpass("platform", "service", "create", "db", "--listener", "5432=127.0.0.1:5432", "--allow", "acme")
+                .ok("service create db");
         underpass("platform", "agent-token", "create", "platform-dc", "--out", "platform-agent.token")
                 .ok("agent-token create (platform)");
-        UnderpassProcess platformAgent = track(UnderpassProcess.start(
+        Files.copy(gatewayHome.resolve("underpass-data/tls/ca.pem"), platformHome.resolve("ca.pem"));
+        platformAgent = track(UnderpassProcess.start(
                 "platform-agent",
                 dir,
-                gatewayHome,
-                gatewayHost.prefix(),
+                platformHome,
+                platformHost.prefix(),
                 Map.of(
                         "UNDERPASS_AGENT_TOKEN",
                         Files.readString(gatewayHome.resolve("platform-agent.token"))
                                 .strip()),
                 "agent",
                 "--gateway",
-                "127.0.0.1:8443",
+                GATEWAY_PLATFORM_SIDE + ":8443",
                 "--ca-file",
-                "underpass-data/tls/ca.pem",
+                "ca.pem",
                 "--target",
-                "127.0.0.1:8088"));
+                "127.0.0.1:8088",
+                "--target",
+                "127.0.0.1:5432"));
         platformAgent.awaitLog("session \\d+ established", WAIT);
-        // Acme requests an endpoint to it, platform accepts.
-        String apiEndpoint =
-                json("acme", "endpoint", "create", "platform/api").get("id").asText();
-        underpass("platform", "endpoint", "accept", apiEndpoint).ok("endpoint accept (platform)");
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (!"available"
-                .equals(json("acme", "endpoint", "show", apiEndpoint)
-                        .path("state")
-                        .asText())) {
-            assertThat(System.nanoTime())
-                    .as("endpoint %s available", apiEndpoint)
-                    .isLessThan(deadline);
-            Thread.sleep(500);
+        // Acme requests an endpoint to each, platform accepts them.
+        List<String> endpoints = new ArrayList<>();
+        for (String service : List.of("api", "db")) {
+            String id = json("acme", "endpoint", "create", "platform/" + service)
+                    .get("id")
+                    .asText();
+            underpass("platform", "endpoint", "accept", id).ok("endpoint accept " + service + " (platform)");
+            endpoints.add(id);
         }
-        // Acme's agent, restarted with a listener on its LAN address, naming the service.
+        for (String id : endpoints) {
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (!"available"
+                    .equals(json("acme", "endpoint", "show", id).path("state").asText())) {
+                assertThat(System.nanoTime()).as("endpoint %s available", id).isLessThan(deadline);
+                Thread.sleep(500);
+            }
+        }
+        // Acme's agent, restarted with listeners on its LAN address, naming the services.
         agent.close();
-        agent = startAcmesAgent("agent-with-listener", "--listen", AGENT_LAN_ADDRESS + ":8080 -> platform/api:80");
+        agent = startAcmesAgent(
+                "agent-with-listeners",
+                "--listen",
+                AGENT_LAN_ADDRESS + ":8080 -> platform/api:80",
+                "--listen",
+                AGENT_LAN_ADDRESS + ":5432 -> platform/db:5432");
         agent.awaitLog(Pattern.quote("listening on /" + AGENT_LAN_ADDRESS + ":8080"), WAIT);
-        assertThat(underpass("acme", "endpoint", "show", apiEndpoint)
+        agent.awaitLog(Pattern.quote("listening on /" + AGENT_LAN_ADDRESS + ":5432"), WAIT);
+        assertThat(underpass("acme", "endpoint", "show", endpoints.get(1))
                         .ok("endpoint show")
                         .out())
-                .contains("agent listeners:", AGENT_LAN_ADDRESS + ":8080", "open");
+                .contains("agent listeners:", AGENT_LAN_ADDRESS + ":5432", "open");
+
+        // JDBC from the customer's LAN to the platform's PostgreSQL.
+        Path client = gitServerHome.resolve("PlatformDbClient.java");
+        Files.writeString(client, PLATFORM_DB_CLIENT);
+        Run sql = Run.of(
+                gitServerHome,
+                Map.of(),
+                CLIENT_TIMEOUT_SECONDS,
+                gitServerHost.exec(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-cp",
+                        Path.of(org.postgresql.Driver.class
+                                        .getProtectionDomain()
+                                        .getCodeSource()
+                                        .getLocation()
+                                        .toURI())
+                                .toString(),
+                        client.toString(),
+                        "jdbc:postgresql://" + AGENT_LAN_ADDRESS + ":5432/postgres?sslmode=disable&connectTimeout=30"));
+        assertThat(sql.exitCode())
+                .as("JDBC through the agent listener: %s%s", sql.output(), logs())
+                .isZero();
+        assertThat(sql.output())
+                .as("the platform's PostgreSQL answers through the agent listener")
+                .contains("answer=42", "read back equal=true", "server address=127.0.0.1")
+                .containsPattern("sha256 server=([0-9a-f]{64})\\s+sha256 client=\\1");
+        System.out.print(sql.output());
 
         // Both directions at once over acme's one agent link.
         List<Throwable> cloneFailed = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -339,6 +380,62 @@ class TwoHostTest {
         Files.delete(big);
     }
 
+    /** The platform's HTTP API on the platform host's loopback, port 8088, serving {@code site}. */
+    private static void startThePlatformsApi(Path site) throws Exception {
+        Path apiScript = platformHome.resolve("platform_api.py");
+        Files.writeString(apiScript, PLATFORM_API);
+        track(ServerProcess.startLogged(
+                "platform-api",
+                platformHome,
+                "serving http",
+                platformHost.exec(
+                        Tools.require("python3", "python3"),
+                        "-u",
+                        apiScript.toString(),
+                        "127.0.0.1",
+                        "8088",
+                        site.toString())));
+    }
+
+    /**
+     * The platform's PostgreSQL on the platform host's loopback, port 5432: the binaries and an
+     * initialised data directory from the library the other tests use (which starts and stops it
+     * once on this loopback), then the server run there under {@code unshare --user}, as that
+     * library runs it, since PostgreSQL refuses to run as root.
+     */
+    private static void startThePlatformsDatabase() throws Exception {
+        Path binaries = Files.createDirectories(dir.resolve("pg-binaries"));
+        Path data = platformHome.resolve("pg-data");
+        EmbeddedPostgres.builder()
+                .setOverrideWorkingDirectory(binaries.toFile())
+                .setDataDirectory(data)
+                .setCleanDataDirectory(false)
+                .start()
+                .close();
+        Path postgres;
+        try (var files = Files.walk(binaries)) {
+            postgres = files.filter(f -> f.endsWith(Path.of("bin", "postgres")))
+                    .findFirst()
+                    .orElseThrow(() -> new AssertionError("no bin/postgres under " + binaries));
+        }
+        track(ServerProcess.startLogged(
+                "postgres",
+                platformHome,
+                "ready to accept connections",
+                platformHost.exec(
+                        Tools.require("unshare", "util-linux"),
+                        "--user",
+                        postgres.toString(),
+                        "-D",
+                        data.toString(),
+                        "-p",
+                        "5432",
+                        "-c",
+                        "listen_addresses=127.0.0.1",
+                        "-c",
+                        "unix_socket_directories=")));
+    }
+
     /** {@code length} random bytes into {@code file}, a megabyte at a time. */
     private static void writeRandom(Path file, long length) throws IOException {
         byte[] block = new byte[1 << 20];
@@ -378,7 +475,8 @@ class TwoHostTest {
                 secrets.add(Files.readString(f).strip());
             }
         }
-        for (UnderpassProcess p : List.of(gateway, agent)) {
+        for (UnderpassProcess p :
+                platformAgent == null ? List.of(gateway, agent) : List.of(gateway, agent, platformAgent)) {
             String log = p.output();
             assertThat(log.lines().filter(l -> l.matches("^\\S+ ERROR .*")).toList())
                     .as("ERROR lines in\n%s", log)
@@ -407,16 +505,22 @@ class TwoHostTest {
         Tools.require("openssl", "openssl");
         Tools.require("python3", "python3");
         Tools.require("dnsmasq", "dnsmasq-base");
+        Tools.require("unshare", "util-linux");
     }
 
-    /** The gateway host, the customer host and the customer's git server, linked as the class comment shows. */
-    private static void makeTheThreeHosts() throws Exception {
+    /**
+     * The gateway host, the customer host, the customer's git server and the platform host, linked
+     * as the class comment shows (before the gateway starts: its certificate names its addresses).
+     */
+    private static void makeTheHosts() throws Exception {
         String suffix = HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
         gatewayHost = namespace("up-gateway-" + suffix);
         customerHost = namespace("up-customer-" + suffix);
         gitServerHost = namespace("up-gitserver-" + suffix);
+        platformHost = namespace("up-platform-" + suffix);
         gatewayHost.link("eth0", GATEWAY_ADDRESS + "/24", customerHost, "eth0", AGENT_ADDRESS + "/24");
         customerHost.link("eth1", AGENT_LAN_ADDRESS + "/24", gitServerHost, "eth0", GIT_SERVER_ADDRESS + "/24");
+        gatewayHost.link("eth1", GATEWAY_PLATFORM_SIDE + "/24", platformHost, "eth0", PLATFORM_HOST_ADDRESS + "/24");
         // The customer's internal DNS name of its git server, known inside the customer network only.
         customerHost.etcFile("hosts", "127.0.0.1 localhost\n" + GIT_SERVER_ADDRESS + " " + GIT_SERVER_NAME + "\n");
         // The gateway host's resolver: dnsmasq on its loopback (started once acme knows which TXT record to publish).
@@ -424,6 +528,7 @@ class TwoHostTest {
         gatewayHome = Files.createDirectories(dir.resolve("gateway-host"));
         customerHome = Files.createDirectories(dir.resolve("customer-host"));
         gitServerHome = Files.createDirectories(dir.resolve("git-server"));
+        platformHome = Files.createDirectories(dir.resolve("platform-host"));
     }
 
     private static NetworkNamespace namespace(String name) throws Exception {
@@ -668,6 +773,46 @@ class TwoHostTest {
             server = http.server.ThreadingHTTPServer((address, int(port)), functools.partial(Handler, directory=root))
             print("serving http on %s:%s" % (address, port), flush=True)
             server.serve_forever()
+            """;
+
+    /**
+     * The customer's JDBC client of the bidirectional test: writes 8 MiB into the platform's
+     * database and reads it back, and prints what the test checks.
+     */
+    static final String PLATFORM_DB_CLIENT = """
+            import java.security.MessageDigest;
+            import java.sql.Connection;
+            import java.sql.DriverManager;
+            import java.sql.PreparedStatement;
+            import java.sql.ResultSet;
+            import java.util.Arrays;
+            import java.util.HexFormat;
+            import java.util.Random;
+
+            public class PlatformDbClient {
+                public static void main(String[] args) throws Exception {
+                    byte[] body = new byte[8 << 20];
+                    new Random(16).nextBytes(body);
+                    try (Connection db = DriverManager.getConnection(args[0], "postgres", "")) {
+                        db.createStatement().execute("create table upload (id int primary key, body bytea)");
+                        try (PreparedStatement insert = db.prepareStatement("insert into upload values (1, ?)")) {
+                            insert.setBytes(1, body);
+                            insert.executeUpdate();
+                        }
+                        try (ResultSet r = db.createStatement().executeQuery(
+                                "select 6 * 7, encode(sha256(body), 'hex'), host(inet_server_addr()), body"
+                                        + " from upload where id = 1")) {
+                            r.next();
+                            System.out.println("answer=" + r.getInt(1));
+                            System.out.println("sha256 server=" + r.getString(2));
+                            System.out.println("sha256 client="
+                                    + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(body)));
+                            System.out.println("server address=" + r.getString(3));
+                            System.out.println("read back equal=" + Arrays.equals(r.getBytes(4), body));
+                        }
+                    }
+                }
+            }
             """;
 
     // --- the README's steps ------------------------------------------------------------------
@@ -947,6 +1092,9 @@ class TwoHostTest {
         }
         if (agent != null) {
             b.append("\n--- agent:\n").append(agent.output());
+        }
+        if (platformAgent != null) {
+            b.append("\n--- platform's agent:\n").append(platformAgent.output());
         }
         for (ServerProcess s : new ServerProcess[] {dnsServer, sshd, httpsServer}) {
             if (s != null) {

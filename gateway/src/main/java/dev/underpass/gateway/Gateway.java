@@ -7,6 +7,7 @@ import dev.underpass.controlplane.cluster.ChangeFeed;
 import dev.underpass.controlplane.credential.AgentEnrollments;
 import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.controlplane.service.PrivateNameVerification;
 import dev.underpass.controlplane.store.Store;
 import dev.underpass.controlplane.tenancy.Accounts;
@@ -192,8 +193,9 @@ public final class Gateway implements AutoCloseable {
             // Revocations reach the other nodes through the change feed, which starts once the rest is built.
             AtomicReference<ChangeFeed> feed = new AtomicReference<>();
             PeerView peers = new PeerView();
-            ControlPlane cp = controlPlane(config, dataDir, store, authFailures, dataPlane(registry, peers, feed));
             String nodeId = nodeId(config, dataDir);
+            ControlPlane cp =
+                    controlPlane(config, dataDir, store, authFailures, dataPlane(registry, nodeId, peers, feed));
             EventLoopGroup group = Transport.group("underpass-gateway");
             parts.add(() -> group.shutdownGracefully(0, 5, TimeUnit.SECONDS).syncUninterruptibly());
             Observability seen = Observability.start(cp, registry, group, parts);
@@ -534,7 +536,7 @@ public final class Gateway implements AutoCloseable {
      * diagnosis) and tells them (a revoked credential ends its sessions).
      */
     private static ControlPlane.DataPlane dataPlane(
-            AgentRegistry registry, PeerView peers, AtomicReference<ChangeFeed> feed) {
+            AgentRegistry registry, String nodeId, PeerView peers, AtomicReference<ChangeFeed> feed) {
         return new ControlPlane.DataPlane(
                 (account, targets) -> {
                     // Every node's sessions: a node without one carries the connection through another.
@@ -550,7 +552,15 @@ public final class Gateway implements AutoCloseable {
                         f.credentialRevoked(id); // the other nodes' sessions of it end too
                     }
                 },
-                AgentListeners.views(registry));
+                (account, endpointId, serviceRef) -> {
+                    // Every node's: the consumer's agents may be linked to any of them.
+                    List<AgentListenerViews.Hosted> hosted = new ArrayList<>();
+                    registry.listening(account).stream()
+                            .filter(l -> l.isFor(endpointId, serviceRef))
+                            .forEach(l -> hosted.add(l.on(nodeId)));
+                    hosted.addAll(peers.hosting(account, endpointId, serviceRef));
+                    return hosted;
+                });
     }
 
     /** Ends the sessions of agent credential {@code id}, which was revoked or deleted. */

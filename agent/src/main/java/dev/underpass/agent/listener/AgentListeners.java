@@ -23,14 +23,16 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -53,11 +55,20 @@ public final class AgentListeners implements AutoCloseable {
     private final Supplier<Http2StreamChannel> sessions;
     private final String authority;
     private final EventLoopGroup group = Transport.group("underpass-listeners");
+    /** How often a listener that cannot bind (a taken address, one not yet on the host) tries again. */
+    static final Duration BIND_RETRY = Duration.ofSeconds(5);
+
     /** Opens and closes listeners in the order the gateway's words came, off every event loop (binding waits). */
-    private final ExecutorService changes = Executors.newSingleThreadExecutor(
+    private final ScheduledExecutorService changes = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().name("underpass-listener-changes").daemon().factory());
     /** Open listeners by key (endpoint:port); guarded by this. */
     private final Map<String, Open> open = new HashMap<>();
+    /** Listeners that should be open (the gateway said so, or a forward proxy), bound or not yet; guarded by this. */
+    private final Set<String> wanted = new HashSet<>();
+    /** Wanted listeners whose last bind failed, warned about once; guarded by this. */
+    private final Set<String> failing = new HashSet<>();
+    /** Wanted listeners with a bind retry scheduled; guarded by this. */
+    private final Set<String> retrying = new HashSet<>();
     /** Keys the gateway named that the file does not list, warned about once each. */
     private final Set<String> ignored = ConcurrentHashMap.newKeySet();
 
@@ -126,6 +137,7 @@ public final class AgentListeners implements AutoCloseable {
         if (closed || open.containsKey(spec.key())) {
             return;
         }
+        wanted.add(spec.key());
         ChannelGroup connections = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
         Channel server;
         try {
@@ -141,7 +153,9 @@ public final class AgentListeners implements AutoCloseable {
                             connections.add(socket);
                             if (spec.proxy()) {
                                 socket.config().setAutoRead(true); // the client's request first
-                                socket.pipeline().addLast(new ProxyFront(AgentListeners.this, spec));
+                                socket.pipeline()
+                                        .addLast(new ProxyFront(
+                                                AgentListeners.this, spec, ProxyFront.HANDSHAKE_SECONDS));
                             } else {
                                 socket.pipeline().addLast(new Accepted(spec));
                             }
@@ -151,16 +165,35 @@ public final class AgentListeners implements AutoCloseable {
                             spec.address().host(), spec.address().port()))
                     .syncUninterruptibly()
                     .channel();
-        } catch (RuntimeException e) {
-            // A taken or foreign address: said once per update, and tried again at the next one.
-            log.warn("agent listener {} cannot listen: {}", spec, Causes.root(e));
+        } catch (Exception e) { // syncUninterruptibly throws the bind's IOException undeclared
+            // A taken address, or one the host does not have yet: said once, tried again while wanted.
+            if (failing.add(spec.key())) {
+                log.warn(
+                        "agent listener {} cannot listen: {}; trying again every {}s",
+                        spec,
+                        Causes.root(e),
+                        BIND_RETRY.toSeconds());
+            }
+            if (retrying.add(spec.key())) {
+                changes.schedule(() -> retry(spec), BIND_RETRY.toMillis(), TimeUnit.MILLISECONDS);
+            }
             return;
         }
+        failing.remove(spec.key());
         open.put(spec.key(), new Open(server, connections));
         log.info("agent listener {} listening on {}", spec, server.localAddress());
     }
 
+    private synchronized void retry(ListenerSpec spec) {
+        retrying.remove(spec.key());
+        if (wanted.contains(spec.key())) {
+            open(spec);
+        }
+    }
+
     private synchronized void close(ListenerSpec spec, String why) {
+        wanted.remove(spec.key());
+        failing.remove(spec.key());
         Open o = open.remove(spec.key());
         if (o == null) {
             return;

@@ -35,6 +35,8 @@ import io.netty.handler.codec.socksx.v5.Socks5ServerEncoder;
 import io.netty.util.ReferenceCountUtil;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,16 +46,41 @@ import org.slf4j.LoggerFactory;
  * byte) and the gateway carries them to the endpoint of the agent's account that the name
  * belongs to, as its own forward proxy does, or refuses; the client gets its protocol's answer.
  * No authentication: like an agent listener, it serves the network the agent's file binds it to.
+ * A client that has not sent a whole request within {@link #HANDSHAKE_SECONDS}, however slowly it
+ * trickles bytes, is disconnected, as at the gateway's proxy.
  */
 final class ProxyFront extends ByteToMessageDecoder {
     private static final Logger log = LoggerFactory.getLogger("underpass.agent");
+    /** How long a client has for its whole request (the gateway's proxy gives as long). */
+    static final int HANDSHAKE_SECONDS = 30;
 
     private final AgentListeners listeners;
     private final ListenerSpec spec;
+    private final int handshakeSeconds;
+    private ScheduledFuture<?> deadline;
 
-    ProxyFront(AgentListeners listeners, ListenerSpec spec) {
+    ProxyFront(AgentListeners listeners, ListenerSpec spec, int handshakeSeconds) {
         this.listeners = listeners;
         this.spec = spec;
+        this.handshakeSeconds = handshakeSeconds;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        Channel socket = ctx.channel();
+        deadline = ctx.executor()
+                .schedule(
+                        () -> {
+                            log.info(
+                                    "agent proxy {}: connection from {} closed: no complete request within {}s",
+                                    spec.address(),
+                                    socket.remoteAddress(),
+                                    handshakeSeconds);
+                            socket.close();
+                        },
+                        handshakeSeconds,
+                        TimeUnit.SECONDS);
+        socket.closeFuture().addListener(f -> deadline.cancel(false));
     }
 
     @Override
@@ -75,6 +102,7 @@ final class ProxyFront extends ByteToMessageDecoder {
 
     /** Asks the gateway for {@code destination}; {@code answer} replies to the client. */
     private void carry(Channel socket, String destination, AnswerCheck.Outcome answer) {
+        deadline.cancel(false); // the request is whole: the client waits on the gateway now
         HostAndPort to;
         try {
             to = HostAndPort.parseDialable(destination);

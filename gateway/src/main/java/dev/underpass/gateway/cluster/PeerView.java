@@ -1,6 +1,9 @@
 package dev.underpass.gateway.cluster;
 
+import dev.underpass.controlplane.endpoint.AgentListenerViews;
+import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.protocol.HostAndPort;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -16,6 +19,23 @@ public final class PeerView {
 
     void update(List<Peer> live) {
         peers = List.copyOf(live);
+    }
+
+    /**
+     * The agent listeners for endpoint {@code endpointId} (to {@code serviceRef}) that the
+     * sessions of {@code account} on the other nodes host, with each node's id.
+     */
+    public List<AgentListenerViews.Hosted> hosting(String account, String endpointId, String serviceRef) {
+        List<AgentListenerViews.Hosted> hosted = new ArrayList<>();
+        for (Peer p : peers) {
+            AgentRegistry.Served s = p.served().get(account);
+            if (s != null) {
+                s.listening().stream()
+                        .filter(l -> l.isFor(endpointId, serviceRef))
+                        .forEach(l -> hosted.add(l.on(p.id())));
+            }
+        }
+        return hosted;
     }
 
     /** The agent sessions of {@code account} on the other nodes that advertise one of {@code targets}. */

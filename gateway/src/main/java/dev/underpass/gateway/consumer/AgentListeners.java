@@ -1,9 +1,7 @@
 package dev.underpass.gateway.consumer;
 
-import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.gateway.audit.ConnectionAudit;
 import dev.underpass.gateway.link.AgentConnects;
-import dev.underpass.gateway.link.AgentRegistry;
 import dev.underpass.gateway.link.AgentSession;
 import dev.underpass.gateway.link.ConsumerStreams;
 import dev.underpass.gateway.link.Problems;
@@ -105,33 +103,6 @@ public final class AgentListeners implements AgentConnects, AutoCloseable {
     private static String notAvailable(AgentSession session, String endpoint, int servicePort) {
         return "endpoint " + endpoint + " of account " + session.account() + " has no available service port "
                 + servicePort;
-    }
-
-    /**
-     * The API's view of which agents listen for an endpoint: this node's sessions of the consumer
-     * account whose listeners name it (by id or by its service), with the state each was told.
-     */
-    public static AgentListenerViews views(AgentRegistry registry) {
-        return (account, endpointId, serviceRef) -> {
-            List<AgentListenerViews.Hosted> hosted = new ArrayList<>();
-            for (AgentSession s : registry.all()) {
-                if (!s.account().equals(account)) {
-                    continue;
-                }
-                for (ControlMessage.Listener l : s.listenerStates()) {
-                    if (l.endpoint().equals(endpointId) || l.endpoint().equals(serviceRef)) {
-                        hosted.add(new AgentListenerViews.Hosted(
-                                s.agentName(),
-                                s.id(),
-                                l.address(),
-                                l.port(),
-                                Boolean.TRUE.equals(l.open()),
-                                l.reason()));
-                    }
-                }
-            }
-            return hosted;
-        };
     }
 
     @Override

@@ -1,7 +1,11 @@
 package dev.underpass.gateway.link;
 
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.gateway.events.EndpointRoute;
 import dev.underpass.gateway.observe.GatewayLog;
+import dev.underpass.protocol.ControlMessage;
 import dev.underpass.protocol.HostAndPort;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -142,9 +146,56 @@ public final class AgentRegistry {
 
     /**
      * What this node's sessions of one account serve, for the other nodes (docs/cluster.md): per
-     * target the sessions that advertise it, and the health checks that all of them find unhealthy.
+     * target the sessions that advertise it, the health checks that all of them find unhealthy,
+     * and the agent listeners they host (left out when none, so that a node of an earlier version
+     * reads the list as before; unknown fields are ignored for the versions after this one).
      */
-    public record Served(Map<String, Integer> targets, Set<String> unhealthyChecks) {}
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public record Served(
+            Map<String, Integer> targets,
+            Set<String> unhealthyChecks,
+            @JsonInclude(JsonInclude.Include.NON_EMPTY) List<Listening> listening) {
+        public Served {
+            targets = targets == null ? Map.of() : targets;
+            unhealthyChecks = unhealthyChecks == null ? Set.of() : unhealthyChecks;
+            listening = listening == null ? List.of() : List.copyOf(listening);
+        }
+    }
+
+    /**
+     * An agent listener of a session, with the state the gateway last told it: {@code endpoint}
+     * as the agent's file names it, an endpoint id or a service reference.
+     */
+    public record Listening(
+            String agent, long session, String address, String endpoint, int port, boolean open, String reason) {
+        /** Whether it listens for endpoint {@code endpointId} to service {@code serviceRef}. */
+        public boolean isFor(String endpointId, String serviceRef) {
+            return endpoint.equals(endpointId) || endpoint.equals(serviceRef);
+        }
+
+        /** As the API shows it, hosted by a session on gateway node {@code node}. */
+        public AgentListenerViews.Hosted on(String node) {
+            return new AgentListenerViews.Hosted(node, agent, session, address, port, open, reason);
+        }
+    }
+
+    /** The agent listeners of {@code account}'s live sessions on this node. */
+    public List<Listening> listening(String account) {
+        List<Listening> all = new ArrayList<>();
+        for (AgentSession s : byAccount.getOrDefault(account, List.of())) {
+            for (ControlMessage.Listener l : s.listenerStates()) {
+                all.add(new Listening(
+                        s.agentName(),
+                        s.id(),
+                        l.address(),
+                        l.endpoint(),
+                        l.port(),
+                        Boolean.TRUE.equals(l.open()),
+                        l.reason()));
+            }
+        }
+        return all;
+    }
 
     /** Per account: what its live, not draining sessions serve. */
     public Map<String, Served> served() {
@@ -159,14 +210,15 @@ public final class AgentRegistry {
                 s.targets().forEach(t -> targets.merge(t.toString(), 1, Integer::sum));
                 s.verdicts().forEach((check, h) -> anyHealthy.merge(check, h.healthy(), Boolean::logicalOr));
             }
-            if (!targets.isEmpty()) {
+            List<Listening> listening = listening(account);
+            if (!targets.isEmpty() || !listening.isEmpty()) {
                 Set<String> unhealthy = new java.util.TreeSet<>();
                 anyHealthy.forEach((check, healthy) -> {
                     if (!healthy) {
                         unhealthy.add(check);
                     }
                 });
-                all.put(account, new Served(targets, unhealthy));
+                all.put(account, new Served(targets, unhealthy, listening));
             }
         });
         return all;
