@@ -5,13 +5,14 @@
 # test (TwoHostTest): ip (network namespaces), dnsmasq-base (a DNS server without the system
 # service), openssl (a private CA) and python3 (a static HTTPS server for git's dumb HTTP protocol); for
 # the cluster tests (ClusterFailoverTest): haproxy, the TCP load balancer in front of the gateway's nodes,
-# and nft (nftables), which makes a packet-level load balancer beside it.
+# and nft (nftables), which makes a packet-level load balancer beside it; for the web console's browser
+# test (ConsoleTest): chromium and its chromedriver, which Selenium drives headless.
 # (The JDK comes with the machine; scripts/java-home.sh finds a JDK 21+; ./mvnw fetches the pinned Maven.)
 set -euo pipefail
 need=()
 for tool in sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client git:git curl:curl socat:socat unzip:unzip \
         ip:iproute2 dnsmasq:dnsmasq-base openssl:openssl python3:python3 haproxy:haproxy \
-        nft:nftables; do
+        nft:nftables chromium:chromium chromedriver:chromium-driver; do
     cmd=${tool%%:*} pkg=${tool#*:}
     if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
         need+=("$pkg")

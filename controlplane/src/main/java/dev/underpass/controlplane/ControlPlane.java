@@ -7,6 +7,7 @@ import dev.underpass.controlplane.credential.AgentIdentities;
 import dev.underpass.controlplane.credential.AgentTokens;
 import dev.underpass.controlplane.credential.ApiKeys;
 import dev.underpass.controlplane.credential.AuthFailures;
+import dev.underpass.controlplane.credential.ConsoleSessions;
 import dev.underpass.controlplane.endpoint.AgentListenerViews;
 import dev.underpass.controlplane.endpoint.AgentPresence;
 import dev.underpass.controlplane.endpoint.Endpoints;
@@ -83,6 +84,7 @@ public final class ControlPlane {
     private final Accounts accounts;
     private final Users users;
     private final ApiKeys apiKeys;
+    private final ConsoleSessions consoleSessions;
     private final AgentTokens agentTokens;
     private final AgentIdentities agentIdentities;
     private final OidcLogins oidcLogins;
@@ -133,6 +135,7 @@ public final class ControlPlane {
         this.audit = new AuditLog(jdbi, clock);
         this.nodes = new Nodes(jdbi);
         this.apiKeys = new ApiKeys(jdbi, clock, authFailures, audit);
+        this.consoleSessions = new ConsoleSessions(jdbi, clock, apiKeys);
         this.accounts = new Accounts(jdbi, clock, apiKeys, audit);
         this.users = new Users(jdbi, clock, audit);
         this.agentTokens = new AgentTokens(jdbi, clock, revoked, authFailures, audit);
@@ -172,6 +175,11 @@ public final class ControlPlane {
 
     public ApiKeys apiKeys() {
         return apiKeys;
+    }
+
+    /** Web console sign-ins: sessions that act as the API key they signed in with. */
+    public ConsoleSessions consoleSessions() {
+        return consoleSessions;
     }
 
     public AgentTokens agentTokens() {

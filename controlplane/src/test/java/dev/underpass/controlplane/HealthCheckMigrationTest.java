@@ -81,7 +81,7 @@ class HealthCheckMigrationTest {
                                     "select version from flyway_schema_history where version is not null order by installed_rank")
                             .mapTo(String.class)
                             .list());
-            assertThat(applied).containsExactly("1", "2", "3", "4", "5", "6", "7");
+            assertThat(applied).containsExactly("1", "2", "3", "4", "5", "6", "7", "8");
             ControlPlane cp = new ControlPlane(store, ControlPlaneFixture.SETTINGS);
 
             assertThat(cp.services().healthChecks("acme"))

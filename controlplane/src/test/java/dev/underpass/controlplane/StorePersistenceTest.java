@@ -64,7 +64,8 @@ class StorePersistenceTest {
                                 .list());
                 assertThat(applied)
                         .as("open %d", open)
-                        .containsExactly("1:true", "2:true", "3:true", "4:true", "5:true", "6:true", "7:true");
+                        .containsExactly(
+                                "1:true", "2:true", "3:true", "4:true", "5:true", "6:true", "7:true", "8:true");
                 for (String table : List.of(
                         "accounts",
                         "users",
@@ -77,7 +78,8 @@ class StorePersistenceTest {
                         "endpoint_ports",
                         "endpoint_events",
                         "audit_events",
-                        "audit_heads")) {
+                        "audit_heads",
+                        "console_sessions")) {
                     long rows = store.jdbi()
                             .withHandle(h -> h.createQuery("select count(*) from " + table)
                                     .mapTo(Long.class)

@@ -229,20 +229,28 @@ public final class ApiContract {
 
     /**
      * The validator checks an operation's own {@code security} only; the document's top-level one (bearerAuth:
-     * {@code Authorization: Bearer ...}) applies to every operation that has none of its own.
+     * {@code Authorization: Bearer ...}, or consoleSession: the console's cookie) applies to every operation
+     * that has none of its own.
      */
     private static ValidationReport globalSecurity(Request request, ApiOperation operation) {
         if (operation.getOperation().getSecurity() != null
                 || request.getHeaderValue("Authorization")
                         .filter(v -> v.regionMatches(true, 0, "Bearer ", 0, 7))
+                        .isPresent()
+                || request.getHeaderValue("Cookie")
+                        .filter(v -> v.contains(CONSOLE_COOKIE + "="))
                         .isPresent()) {
             return ValidationReport.empty();
         }
         return ValidationReport.singleton(ValidationReport.Message.create(
                         "validation.request.security.missing",
-                        "no 'Authorization: Bearer ...' header (the document's top-level security, bearerAuth)")
+                        "no 'Authorization: Bearer ...' header nor console session cookie (the document's top-level"
+                                + " security, bearerAuth or consoleSession)")
                 .build());
     }
+
+    /** The console session's cookie (the document's consoleSession scheme). */
+    private static final String CONSOLE_COOKIE = "underpass_session";
 
     private static String decode(String s) {
         return URLDecoder.decode(s, StandardCharsets.UTF_8);

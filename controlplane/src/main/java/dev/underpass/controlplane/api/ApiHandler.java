@@ -55,6 +55,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final Router router;
     private final ApiKeys keys;
     private final OidcLogins logins;
+    private final ConsoleFront console;
     private final ExecutorService operations;
     /** Refusals of callers that did not authenticate, and failed connections: one line per source, kind and interval. */
     private final RepeatedEvents refusals;
@@ -69,11 +70,18 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** How long a closing connection drops what the client still sends before it is closed regardless. */
     static final long LINGER_MILLIS = 2_000;
 
-    ApiHandler(Router router, ApiKeys keys, OidcLogins logins, ExecutorService operations, RepeatedEvents refusals) {
+    ApiHandler(
+            Router router,
+            ApiKeys keys,
+            OidcLogins logins,
+            ConsoleFront console,
+            ExecutorService operations,
+            RepeatedEvents refusals) {
         this.refusals = refusals;
         this.router = router;
         this.keys = keys;
         this.logins = logins;
+        this.console = console;
         this.operations = operations;
     }
 
@@ -103,8 +111,11 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     start);
             return;
         }
-        String authorization = request.headers().get(HttpHeaderNames.AUTHORIZATION);
-        String account = request.headers().get(Protocol.HEADER_ACCOUNT);
+        Caller caller = new Caller(
+                request.headers().get(HttpHeaderNames.AUTHORIZATION),
+                request.headers().get(Protocol.HEADER_ACCOUNT),
+                request.headers().get(HttpHeaderNames.COOKIE),
+                request.headers().get(ConsoleFront.CSRF_HEADER));
         SocketAddress from = ctx.channel().remoteAddress();
         if (inFlight.get() >= MAX_PIPELINED) {
             // Netty's codec decodes all that one read brought; answered in turn, after those before it.
@@ -141,7 +152,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     Principal[] who = new Principal[1];
                     FullHttpResponse response;
                     try {
-                        response = handle(method, path, decoded.parameters(), authorization, account, from, body, who);
+                        response = ConsoleFront.serves(path)
+                                ? console.handle(method, path, caller.cookie(), from, body)
+                                : handle(method, path, decoded.parameters(), caller, from, body, who);
                     } catch (ApiException e) {
                         response = problem(e.status(), e.getMessage(), path, e.errors());
                         e.headers().forEach(response.headers()::set);
@@ -150,6 +163,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                         ProblemMapper.headers(e).forEach(response.headers()::set);
                     } catch (Exception | Error e) { // whatever happens, this request is answered and the next one runs
                         response = failure(e, path);
+                    }
+                    if (ConsoleFront.serves(path)) {
+                        ConsoleFront.secure(response); // its problems too
                     }
                     respond(ctx, response, keepAlive, method, path, who[0], start);
                     if (inFlight.decrementAndGet() == 0 && keepAlive && !overflowed) {
@@ -163,8 +179,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
             String method,
             String path,
             Map<String, List<String>> query,
-            String authorization,
-            String account,
+            Caller caller,
             SocketAddress from,
             byte[] body,
             Principal[] who)
@@ -184,8 +199,15 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     Map.of("allow", String.join(", ", allowed)));
         }
         Principal principal = null;
-        if (match.route().authenticated()) {
-            String bearer = bearer(authorization);
+        if (match.route().authenticated()
+                && caller.authorization() == null
+                && ConsoleFront.hasSession(caller.cookie())) {
+            // The web console: its session cookie stands for the key it signed in with.
+            principal = console.caller(method, caller.cookie(), caller.csrf());
+            who[0] = principal;
+        } else if (match.route().authenticated()) {
+            String bearer = bearer(caller.authorization());
+            String account = caller.account();
             // Anything but an API key is a user's OIDC token, where the operator turned OIDC login on;
             // the underpass-account header names the account whose user it logs in as.
             principal = bearer != null && !bearer.startsWith(Secrets.API_KEY_PREFIX) && logins.enabled()
@@ -203,6 +225,9 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         }
         return response(status, "application/json", Json.write(result));
     }
+
+    /** What a request says about its caller: an API key or OIDC token, the account header, a console session. */
+    private record Caller(String authorization, String account, String cookie, String csrf) {}
 
     private static String bearer(String authorization) {
         if (authorization == null) {

@@ -51,6 +51,7 @@ public final class ApiServer implements AutoCloseable {
     }
 
     private final Router router;
+    private final ConsoleFront console;
     private final ControlPlane controlPlane;
     private final SslContext ssl;
     private final Timeouts timeouts;
@@ -66,6 +67,7 @@ public final class ApiServer implements AutoCloseable {
     ApiServer(ControlPlane controlPlane, SslContext ssl, Timeouts timeouts) {
         this.controlPlane = controlPlane;
         this.router = Routes.of(controlPlane);
+        this.console = new ConsoleFront(controlPlane.consoleSessions());
         this.ssl = ssl;
         this.timeouts = timeouts;
     }
@@ -107,6 +109,7 @@ public final class ApiServer implements AutoCloseable {
                                                 router,
                                                 controlPlane.apiKeys(),
                                                 controlPlane.oidcLogins(),
+                                                console,
                                                 operations,
                                                 refusals));
                     }

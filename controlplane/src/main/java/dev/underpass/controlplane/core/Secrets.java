@@ -20,6 +20,8 @@ public final class Secrets {
     public static final String API_KEY_PREFIX = "upk_";
     /** Every one-time agent enrollment token starts with this. */
     public static final String ENROLLMENT_TOKEN_PREFIX = "upe_";
+    /** A web console session's secret, kept by the browser in an HttpOnly cookie. */
+    public static final String CONSOLE_SESSION_PREFIX = "ucs_";
     /** How much of a secret lists show, enough to recognise it and useless to an attacker. */
     public static final int SHOWN_PREFIX_LENGTH = 12;
 
@@ -37,6 +39,15 @@ public final class Secrets {
 
     public static String apiKey() {
         return API_KEY_PREFIX + random(32);
+    }
+
+    public static String consoleSession() {
+        return CONSOLE_SESSION_PREFIX + random(32);
+    }
+
+    /** A token that only needs to be unguessable, such as a console session's CSRF token. */
+    public static String token() {
+        return random(32);
     }
 
     /** {@code prefix} followed by {@code hexChars} random hex digits: public ids such as {@code ep-...}. */

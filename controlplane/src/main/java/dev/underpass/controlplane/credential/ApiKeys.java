@@ -96,13 +96,29 @@ public final class ApiKeys {
             throw Refused.unauthenticated(
                     "no API key (expected: an Authorization header: Bearer upk_...; run 'underpass login')");
         }
+        return principal(
+                "k.secret_sha256", Secrets.sha256Hex(key), "API key not recognised: it is unknown or was revoked");
+    }
+
+    /**
+     * What key {@code id} acts as now: a web console session signed in with it acts as the key
+     * does, and ends when the key is revoked, deleted or expired.
+     *
+     * @throws Refused UNAUTHENTICATED when the key is gone, revoked or expired
+     */
+    public Principal principalOfKey(String id) {
+        return principal("k.id", id, "the API key this session signed in with was revoked or deleted: sign in again");
+    }
+
+    /** The principal of the key whose {@code column} (a constant of this class) is {@code value}. */
+    private Principal principal(String column, String value, String unknown) {
         Instant now = clock.instant();
         return jdbi.inTransaction(h -> {
             Auth a = h.createQuery("select k.seq, k.id, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, "
                             + "u.seq as user_seq, u.name as user_name, u.role, a.seq as account_seq, a.name as account_name, "
                             + "a.operator from api_keys k join users u on u.seq = k.user_seq "
-                            + "join accounts a on a.seq = k.account_seq where k.secret_sha256 = :h")
-                    .bind("h", Secrets.sha256Hex(key))
+                            + "join accounts a on a.seq = k.account_seq where " + column + " = :v")
+                    .bind("v", value)
                     .map((rs, ctx) -> new Auth(
                             rs.getLong("seq"),
                             rs.getString("id"),
@@ -119,7 +135,7 @@ public final class ApiKeys {
                     .findOne()
                     .orElse(null);
             if (a == null || a.revokedAt() != null) {
-                throw Refused.unauthenticated("API key not recognised: it is unknown or was revoked");
+                throw Refused.unauthenticated(unknown);
             }
             if (a.expiresAt() != null && !a.expiresAt().isAfter(now)) {
                 throw Refused.unauthenticated("API key " + a.id() + " expired at " + a.expiresAt()
