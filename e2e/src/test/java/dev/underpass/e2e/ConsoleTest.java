@@ -41,8 +41,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
  * PrivateLink flow in the browser (the provider publishes, the consumer requests, the provider
  * accepts, the consumer sees {@code available} and a passing Test connection, then a real
  * {@code curl} through the endpoint), a viewer who sees no buttons and whose change the API
- * refuses anyway, a failed sign-in, a change without the CSRF token refused, and an agent token
- * shown once and in no page after. The browser may resolve {@code localhost} only.
+ * refuses anyway, a failed sign-in, a change without the CSRF token refused, an agent token and
+ * an API key shown once and in no page after, the overview and the audit chain's verification. The browser may resolve {@code localhost} only.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -143,7 +143,7 @@ class ConsoleTest {
         go("#/services", "Services");
         type("service-name", "web");
         type("service-port", "80");
-        type("service-target", "127.0.0.1:" + web.address().split(":")[1]);
+        type("service-target", web.address());
         type("service-allow", "platform");
         browser.findElement(By.id("publish")).click();
         await(By.cssSelector("tr[data-service='web']"));
@@ -240,7 +240,7 @@ class ConsoleTest {
         wait(d -> text("#agent-command") != null);
         String command = text("#agent-command");
         assertThat(command).contains("UNDERPASS_AGENT_TOKEN=upa_", "underpass agent --gateway");
-        String token = command.substring(command.indexOf("upa_")).split(" ")[0];
+        String token = command.substring(command.indexOf("upa_"), command.indexOf(' ', command.indexOf("upa_")));
         browser.findElement(By.id("agent-done")).click();
         wait(d -> d.findElements(By.id("agent-command")).isEmpty());
         screenshot("agents");
@@ -257,6 +257,50 @@ class ConsoleTest {
         assertThat(browser.getPageSource()).doesNotContain(token).doesNotContain(tunnel.acmeKey());
         JsonNode listed = tunnel.api().get(tunnel.acmeKey(), "/v1/agent-tokens");
         assertThat(listed.toString()).contains("dc2").doesNotContain(token);
+
+        // An API key likewise, and it can be revoked from the page.
+        go("#/access", "Users and API keys");
+        type("key-name", "ci-runner");
+        browser.findElement(By.id("create-key")).click();
+        wait(d -> text("#key-text") != null);
+        String key = text("#key-text");
+        assertThat(key).startsWith("upk_");
+        browser.findElement(By.id("key-done")).click();
+        wait(d -> text("#key-text") == null);
+        String keyId = null;
+        for (JsonNode k : tunnel.api().get(tunnel.acmeKey(), "/v1/api-keys").path("items")) {
+            if (k.path("name").asText().equals("ci-runner")) {
+                keyId = k.path("id").asText();
+            }
+        }
+        await(By.id("revoke-" + keyId)).click();
+        String revoked = keyId;
+        wait(d -> d.findElements(By.id("revoke-" + revoked)).isEmpty());
+        assertThat(browser.getPageSource()).doesNotContain(key);
+        signOut();
+    }
+
+    @Test
+    @Order(6)
+    void theOverviewShowsWhatWaitsAndTheAuditPageVerifiesTheChain() throws Exception {
+        signInAs(tunnel.acmeKey());
+        go("#/overview", "Overview");
+        // The two requests of the viewer and CSRF tests still wait for acme.
+        wait(d -> String.valueOf(text("#waiting")).startsWith("2 connection request(s) wait"));
+        screenshot("overview");
+        go("#/audit", "Audit log");
+        wait(d -> text("#audit-verify") != null);
+        assertThat(text("#audit-verify")).startsWith("The chain of acme is intact");
+        type("audit-action", "service.*");
+        browser.findElement(By.id("audit-filter")).click();
+        wait(d -> {
+            @SuppressWarnings("unchecked")
+            List<String> actions = (List<String>) ((JavascriptExecutor) d)
+                    .executeScript("return [...document.querySelectorAll('tbody tr td:nth-child(3)')]"
+                            + ".map(e => e.textContent);");
+            return actions.size() >= 3 && actions.stream().allMatch(a -> a.startsWith("service."));
+        });
+        screenshot("audit");
         signOut();
     }
 

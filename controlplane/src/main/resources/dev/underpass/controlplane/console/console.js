@@ -92,7 +92,7 @@ function signedIn(s) {
   const w = s.whoami;
   $("who").textContent = `${w.user} @ ${w.account} (${w.role})`;
   lastShown = "";
-  if (!location.hash) location.hash = "#/endpoints";
+  if (!location.hash) location.hash = "#/overview";
   show();
 }
 
@@ -118,7 +118,7 @@ $("sign-out").addEventListener("click", async () => {
 /** Shows the page the address names; re-drawn only when what it shows changed, so focus stays. */
 async function show() {
   if (session === null) return;
-  const hash = location.hash || "#/endpoints";
+  const hash = location.hash || "#/overview";
   for (const a of document.querySelectorAll("#nav a")) {
     a.toggleAttribute("aria-current", hash.startsWith(a.getAttribute("href")));
     if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
@@ -403,9 +403,14 @@ const agentsPage = {
         el("h2", {}, "Agent tokens"),
         tokens.length === 0
           ? el("p", {}, "No agent tokens.")
-          : table(["Name", "Prefix", "Status", "Last used"],
-              tokens.map((t) => el("tr", {}, el("td", {}, t.name), el("td", {}, el("code", {}, t.prefix)),
-                el("td", {}, t.status), el("td", {}, t.lastUsedAt || "never")))),
+          : table(["Name", "Prefix", "Status", "Last used", can("agent-tokens:write") ? "" : null]
+              .filter((h) => h !== null),
+              tokens.map((t) => el("tr", { "data-token": t.id }, el("td", {}, t.name), el("td", {}, el("code", {}, t.prefix)),
+                el("td", {}, t.status), el("td", {}, t.lastUsedAt || "never"),
+                can("agent-tokens:write") ? el("td", {}, t.status === "active"
+                  ? el("button", { id: "revoke-" + t.id, type: "button",
+                      onclick: () => change("Revoke " + t.name, "DELETE", "/v1/agent-tokens/" + t.id) }, "Revoke")
+                  : "") : null))),
       ),
       can("agent-tokens:write") ? addAgent() : null,
     );
@@ -447,10 +452,176 @@ function addAgent() {
   return form;
 }
 
+const overviewPage = {
+  async load() {
+    const [mine, requests, services, nodes] = await Promise.all([
+      can("endpoints:read") ? api("GET", "/v1/endpoints") : { items: [] },
+      can("endpoints:read") ? api("GET", "/v1/endpoints?side=provider") : { items: [] },
+      can("services:read") ? api("GET", "/v1/services") : { items: [] },
+      can("accounts:read") ? api("GET", "/v1/nodes") : null,
+    ]);
+    const health = await Promise.all(
+      services.items.map((svc) => api("GET", `/v1/services/${encodeURIComponent(svc.name)}/health`)));
+    return { mine: mine.items, requests: requests.items, health, nodes: nodes && nodes.items };
+  },
+  draw({ mine, requests, health, nodes }) {
+    const waiting = requests.filter((e) => e.state === "pendingAcceptance");
+    const byState = {};
+    for (const e of mine) byState[e.state] = (byState[e.state] || 0) + 1;
+    const unhealthy = health.flatMap((h) => h.targets.filter((t) => t.state === "unhealthy")
+      .map((t) => ({ service: h.service, ...t })));
+    return el(
+      "div",
+      {},
+      el("h1", {}, "Overview"),
+      el("section", { class: "card", "aria-labelledby": "waiting-heading" },
+        el("h2", { id: "waiting-heading" }, "Waiting for you"),
+        el("p", { id: "waiting" }, waiting.length === 0
+          ? "No connection request waits for your decision."
+          : [`${waiting.length} connection request(s) wait for your decision: `,
+             el("a", { href: "#/endpoints" }, "decide on the Endpoints page"), "."])),
+      el("section", { class: "card", "aria-labelledby": "states-heading" },
+        el("h2", { id: "states-heading" }, "My endpoints by state"),
+        mine.length === 0 ? el("p", {}, "You have no endpoints.")
+          : table(["State", "Endpoints"], Object.entries(byState).map(([state, n]) =>
+              el("tr", {}, stateCell(state), el("td", { "data-state": state }, n))))),
+      el("section", { class: "card", "aria-labelledby": "health-heading" },
+        el("h2", { id: "health-heading" }, "Unhealthy targets"),
+        unhealthy.length === 0 ? el("p", { id: "unhealthy" }, "No target of your services is unhealthy.")
+          : table(["Service", "Port", "Target", "Reason"], unhealthy.map((t) => el("tr", {},
+              el("td", {}, t.service), el("td", {}, t.port), el("td", {}, t.target),
+              el("td", { class: "fail" }, t.reason || "unhealthy"))))),
+      nodes ? el("section", { class: "card", "aria-labelledby": "nodes-heading" },
+        el("h2", { id: "nodes-heading" }, "Gateway nodes"),
+        table(["Node", "Agent address", "State", "Agent sessions"], nodes.map((n) => el("tr", {},
+          el("td", {}, n.id), el("td", {}, n.agentAddress), el("td", {}, n.state), el("td", {}, n.sessions)))))
+        : null,
+    );
+  },
+};
+
+const accessPage = {
+  async load() {
+    const [users, keys] = await Promise.all([
+      can("users:read") ? api("GET", "/v1/users") : { items: [] },
+      can("keys:read") ? api("GET", "/v1/api-keys") : { items: [] },
+    ]);
+    return { users: users.items, keys: keys.items };
+  },
+  draw({ users, keys }) {
+    const revoke = can("keys:write");
+    return el(
+      "div",
+      {},
+      el("h1", {}, "Users and API keys"),
+      el("section", { class: "card", "aria-labelledby": "users-heading" },
+        el("h2", { id: "users-heading" }, "Users"),
+        table(["Name", "Role", "OIDC subject"], users.map((u) => el("tr", { "data-user": u.name },
+          el("td", {}, u.name), el("td", {}, u.role), el("td", {}, u.oidcSubject || "—")))),
+        can("users:write") ? userForm() : null),
+      el("section", { class: "card", "aria-labelledby": "keys-heading" },
+        el("h2", { id: "keys-heading" }, "API keys"),
+        table(["Name", "User", "Prefix", "Status", "Last used", revoke ? "" : null].filter((h) => h !== null),
+          keys.map((k) => el("tr", { "data-key": k.id },
+            el("td", {}, k.name), el("td", {}, k.user), el("td", {}, el("code", {}, k.prefix)),
+            el("td", {}, k.status), el("td", {}, k.lastUsedAt || "never"),
+            revoke ? el("td", {}, k.status === "active"
+              ? el("button", { id: "revoke-" + k.id, type: "button",
+                  onclick: () => change("Revoke " + k.name, "DELETE", "/v1/api-keys/" + k.id) }, "Revoke")
+              : "") : null))),
+        can("keys:write") ? keyForm() : null),
+    );
+  },
+};
+
+function userForm() {
+  const form = el("form", { id: "user-form" },
+    el("label", { for: "user-name" }, "New user "), el("input", { id: "user-name", required: true }), " ",
+    el("label", { for: "user-role" }, "role "),
+    el("select", { id: "user-role" }, ["viewer", "member", "admin"].map((r) => el("option", { value: r }, r))), " ",
+    el("button", { id: "create-user", type: "submit" }, "Add user"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    change("Add user " + $("user-name").value, "POST", "/v1/users",
+      { name: $("user-name").value, role: $("user-role").value });
+  });
+  return form;
+}
+
+/** A new API key, shown once: polling stops until the user says it is copied. */
+function keyForm() {
+  const out = el("div", { id: "new-key", "aria-live": "polite" });
+  const form = el("form", { id: "key-form" },
+    el("label", { for: "key-name" }, "New API key "), el("input", { id: "key-name", required: true }), " ",
+    el("button", { id: "create-key", type: "submit" }, "Create key"), out);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let created;
+    try {
+      created = await api("POST", "/v1/api-keys", { name: $("key-name").value });
+    } catch (e) {
+      status("Create key failed: " + e.message);
+      return;
+    }
+    stopPolling();
+    out.replaceChildren(
+      el("p", {}, "Copy this now: the key is not shown again."),
+      el("pre", { id: "key-text" }, created.key),
+      el("button", { id: "key-done", type: "button", onclick: () => { out.replaceChildren(); startPolling(); lastShown = ""; show(); } },
+        "Done, I copied it"),
+    );
+    $("key-done").focus();
+  });
+  return form;
+}
+
+/** The audit filter typed on the page, kept across redraws. */
+let auditAction = "";
+
+const auditPage = {
+  async load() {
+    if (!can("audit:read")) return { items: [], verify: null };
+    const query = auditAction ? "?action=" + encodeURIComponent(auditAction) : "";
+    const [events, verify] = await Promise.all([
+      api("GET", "/v1/audit-events" + query),
+      api("GET", "/v1/audit-events/verify"),
+    ]);
+    return { items: events.items, verify };
+  },
+  draw({ items, verify }) {
+    const form = el("form", { id: "audit-form" },
+      el("label", { for: "audit-action" }, "Action (a prefix ending in * matches several) "),
+      el("input", { id: "audit-action", value: auditAction }), " ",
+      el("button", { id: "audit-filter", type: "submit" }, "Filter"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      auditAction = $("audit-action").value.trim();
+      lastShown = "";
+      show();
+    });
+    return el(
+      "div",
+      {},
+      el("h1", {}, "Audit log"),
+      verify ? el("p", { id: "audit-verify", class: verify.valid ? "pass" : "fail" }, verify.valid
+        ? `The chain of ${verify.account} is intact: ${verify.records} record(s).`
+        : `The chain of ${verify.account} is broken at record ${verify.firstBadSeq}: ${verify.problem}`) : null,
+      el("section", { class: "card" }, form,
+        items.length === 0 ? el("p", {}, "No records.")
+          : table(["At", "Actor", "Action", "Target", "Outcome"], items.map((r) => el("tr", {},
+              el("td", {}, r.at), el("td", {}, r.actor), el("td", {}, r.action), el("td", {}, r.target),
+              el("td", {}, r.outcome))))),
+    );
+  },
+};
+
 // --- start -----------------------------------------------------------------------------------
 
 /** Each page: the address that shows it, and what it loads and draws. */
 const pages = [
+  [/^#\/overview$/, overviewPage],
+  [/^#\/access$/, accessPage],
+  [/^#\/audit$/, auditPage],
   [/^#\/endpoints\/(ep-[a-z0-9]+)$/, endpointPage],
   [/^#\/endpoints$/, endpointsPage],
   [/^#\/services$/, servicesPage],
