@@ -3,15 +3,18 @@ package dev.underpass.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.underpass.testkit.UnderpassProcess;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -42,7 +45,8 @@ import org.openqa.selenium.support.ui.WebDriverWait;
  * accepts, the consumer sees {@code available} and a passing Test connection, then a real
  * {@code curl} through the endpoint), a viewer who sees no buttons and whose change the API
  * refuses anyway, a failed sign-in, a change without the CSRF token refused, an agent token and
- * an API key shown once and in no page after, the overview and the audit chain's verification. The browser may resolve {@code localhost} only.
+ * an API key shown once and in no page after (the agent's command, pasted, connects and the page
+ * says so), the overview and the audit chain's verification. The browser may resolve {@code localhost} only.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
@@ -57,6 +61,7 @@ class ConsoleTest {
     static WebDriver browser;
     static String console;
     static String webEndpoint;
+    static UnderpassProcess pasted;
 
     @BeforeAll
     static void start() throws Exception {
@@ -115,6 +120,9 @@ class ConsoleTest {
     static void stop() throws Exception {
         if (browser != null) {
             browser.quit();
+        }
+        if (pasted != null) {
+            pasted.close();
         }
         if (tunnel != null) {
             tunnel.close();
@@ -182,6 +190,8 @@ class ConsoleTest {
         assertThat(verdicts).hasSizeGreaterThan(1).containsOnly("pass");
         screenshot("endpoint");
 
+        assertThat(text("#proxy-env")).contains("underpass env", ":" + tunnel.proxyPort() + "\n", webEndpoint);
+        wait(d -> String.valueOf(text("#history-heading")).equals("History"));
         // A real client through the address the page gives.
         String address = text("td code");
         assertThat(address).matches("127\\.0\\.0\\.1:\\d+");
@@ -240,10 +250,21 @@ class ConsoleTest {
         wait(d -> text("#agent-command") != null);
         String command = text("#agent-command");
         assertThat(command).contains("UNDERPASS_AGENT_TOKEN=upa_", "underpass agent --gateway");
+        assertThat(command)
+                .matches("UNDERPASS_AGENT_TOKEN=upa_\\S+ underpass agent --gateway \\S+:\\d+ "
+                        + "--pin sha256:[0-9a-f]{64} --target HOST:PORT");
         String token = command.substring(command.indexOf("upa_"), command.indexOf(' ', command.indexOf("upa_")));
+        // The command, pasted as it is (the target filled in): the agent connects, and the page says so.
+        List<String> args = new ArrayList<>(Pattern.compile(" ")
+                .splitAsStream(command.substring(command.indexOf("agent ")))
+                .toList());
+        args.replaceAll(a -> a.equals("HOST:PORT") ? web.address() : a);
+        pasted = UnderpassProcess.start(
+                "pasted-agent", dir, Map.of("UNDERPASS_AGENT_TOKEN", token), args.toArray(String[]::new));
+        wait(d -> String.valueOf(text("#agent-connected")).startsWith("Agent dc2 connected"));
         browser.findElement(By.id("agent-done")).click();
         wait(d -> d.findElements(By.id("agent-command")).isEmpty());
-        screenshot("agents");
+        screenshot("agents"); // after Done: no token in the docs' pictures
         for (String[] page :
                 new String[][] {{"#/endpoints", "Endpoints"}, {"#/services", "Services"}, {"#/agents", "Agents"}}) {
             go(page[0], page[1]);
@@ -301,6 +322,25 @@ class ConsoleTest {
             return actions.size() >= 3 && actions.stream().allMatch(a -> a.startsWith("service."));
         });
         screenshot("audit");
+
+        // A service changed on its page: its requests no longer wait for acceptance.
+        go("#/services", "Services");
+        new Select(await(By.id("edit-service"))).selectByValue("cache");
+        WebElement acceptance = browser.findElement(By.id("edit-acceptance"));
+        if (acceptance.isSelected()) {
+            acceptance.click();
+        }
+        browser.findElement(By.id("save-service")).click();
+        wait(d -> {
+            try {
+                return !tunnel.api()
+                        .get(tunnel.acmeKey(), "/v1/services/cache")
+                        .path("acceptanceRequired")
+                        .asBoolean();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
         signOut();
     }
 
@@ -435,6 +475,7 @@ class ConsoleTest {
 
     /** Saves the page as it looks now under target/console-screenshots (docs/console/ has copies). */
     private static void screenshot(String name) throws Exception {
+        ((JavascriptExecutor) browser).executeScript("window.scrollTo(0, 0)");
         Path to = Files.createDirectories(Path.of("target", "console-screenshots"))
                 .resolve(name + ".png");
         Files.copy(

@@ -260,8 +260,11 @@ public final class Gateway implements AutoCloseable {
                     group,
                     config.proxyListenAddress(),
                     "(HTTP CONNECT, absolute-form http:// and SOCKS5; an API key as the password)");
-            cp.gatewayInfo(
-                    GatewayInfo.of(config.proxyConsumerAddress(proxyAddress.getPort()), config.endpointDomain()));
+            cp.gatewayInfo(GatewayInfo.of(
+                    config.proxyConsumerAddress(proxyAddress.getPort()),
+                    config.endpointDomain(),
+                    config.advertisedAgentAddress(agentAddress.getPort()),
+                    keys.caFile() == null ? null : GatewayCertificates.fingerprint(keys.caFile())));
             bind(
                     "TLS listener routing by server name on",
                     consumers.sni()::bind,

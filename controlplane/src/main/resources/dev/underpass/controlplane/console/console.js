@@ -253,11 +253,14 @@ function requestForm(offers) {
 
 const endpointPage = {
   async load(id) {
-    const endpoint = await api("GET", "/v1/endpoints/" + id);
-    const listeners = await api("GET", `/v1/endpoints/${id}/agent-listeners`);
-    return { endpoint, listeners: listeners.items, test: testResults.get(id) || null };
+    const [endpoint, listeners, gateway] = await Promise.all([
+      api("GET", "/v1/endpoints/" + id),
+      api("GET", `/v1/endpoints/${id}/agent-listeners`),
+      api("GET", "/v1/gateway").catch(() => ({})),
+    ]);
+    return { endpoint, listeners: listeners.items, proxy: gateway.proxy || null, test: testResults.get(id) || null };
   },
-  draw({ endpoint: e, listeners, test }) {
+  draw({ endpoint: e, listeners, proxy, test }) {
     const ports = e.ports || [];
     return el(
       "div",
@@ -280,6 +283,14 @@ const endpointPage = {
               ),
             ),
         (e.dnsNames || []).length > 0 ? el("p", {}, "DNS names: ", (e.dnsNames || []).join(", ")) : null,
+        proxy && (e.dnsNames || []).length > 0 && ports.length > 0
+          ? [el("p", {}, "Through the forward proxy, with an API key of this account that may connect:"),
+             el("pre", { id: "proxy-env" },
+               `eval "$(underpass env --key-file KEY_FILE --account ${session.whoami.account})"   # or by hand:\n`
+               + `export http_proxy=http://underpass:API_KEY@${proxy} https_proxy=http://underpass:API_KEY@${proxy}\n`
+               + `curl ${ports[0].servicePort === 443 ? "https" : "http"}://${e.dnsNames[0]}:${ports[0].servicePort}/`
+               + "   # git clone, ssh -o ProxyCommand=... alike")]
+          : null,
         listeners.length > 0
           ? [el("h2", {}, "Agent listeners"),
              table(["Agent", "Node", "Listens on", "Port", "State"],
@@ -288,6 +299,13 @@ const endpointPage = {
             ]
           : null,
       ),
+      (e.events || []).length > 0
+        ? el("section", { class: "card", "aria-labelledby": "history-heading" },
+            el("h2", { id: "history-heading" }, "History"),
+            table(["At", "State", "By", "Reason"], e.events.map((ev) => el("tr", {},
+              el("td", {}, ev.at), el("td", {}, (ev.from ? ev.from + " → " : "") + ev.to), el("td", {}, ev.actor),
+              el("td", {}, ev.reason || "")))))
+        : null,
       el(
         "section",
         { class: "card", "aria-labelledby": "test-heading" },
@@ -346,20 +364,67 @@ const servicesPage = {
         services.length === 0
           ? el("p", {}, "You publish no services.")
           : table(
-              ["Name", "Listeners", "Allowed accounts", "Acceptance"],
+              ["Name", "Listeners", "Allowed accounts", "Acceptance", "Private DNS name"],
               services.map((s) =>
                 el("tr", { "data-service": s.name },
                   el("td", {}, s.name),
                   el("td", {}, (s.listeners || []).map((l) => `${l.port} → ${l.targets.join(", ")}`).join("; ")),
                   el("td", {}, (s.allowedPrincipals || []).join(", ")),
-                  el("td", {}, s.acceptanceRequired ? "required" : "automatic")),
+                  el("td", {}, s.acceptanceRequired ? "required" : "automatic"),
+                  el("td", {}, privateDns(s))),
               ),
             ),
       ),
+      can("services:write") && services.length > 0 ? serviceEditForm(services) : null,
       can("services:write") ? serviceForm() : null,
     );
   },
 };
+
+/** A service's private DNS name: its state, and the TXT record that proves it until verified. */
+function privateDns(s) {
+  const d = s.privateDns;
+  if (!d) return "—";
+  return [
+    `${d.name} (${d.state})`,
+    d.state === "verified" ? "" : [
+      el("br"), "TXT ", el("code", {}, d.verificationRecord), " = ", el("code", {}, d.verificationValue), " ",
+      can("services:write") ? el("button", { id: "verify-" + s.name, type: "button",
+        onclick: () => change("Verify " + d.name, "POST", `/v1/services/${encodeURIComponent(s.name)}/verify-private-dns`) },
+        "Verify") : null,
+    ],
+  ];
+}
+
+/** Edits who may connect to a service and whether their requests wait for acceptance. */
+function serviceEditForm(services) {
+  const form = el(
+    "form",
+    { id: "service-edit-form", class: "card" },
+    el("h2", {}, "Change a service"),
+    el("label", { for: "edit-service" }, "Service"),
+    el("select", { id: "edit-service" }, services.map((s) => el("option", { value: s.name }, s.name))),
+    el("label", { for: "edit-allow" }, "Allowed accounts (comma-separated; * for any)"),
+    el("input", { id: "edit-allow", value: (services[0].allowedPrincipals || []).join(", ") }),
+    el("label", {}, el("input", { id: "edit-acceptance", type: "checkbox", checked: services[0].acceptanceRequired }),
+      " Requests wait for acceptance"),
+    el("button", { id: "save-service", type: "submit" }, "Save"),
+  );
+  form.querySelector("#edit-service").addEventListener("change", (event) => {
+    const s = services.find((x) => x.name === event.target.value);
+    $("edit-allow").value = (s.allowedPrincipals || []).join(", ");
+    $("edit-acceptance").checked = s.acceptanceRequired;
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("edit-service").value;
+    change("Change " + name, "PATCH", "/v1/services/" + encodeURIComponent(name), {
+      allowedPrincipals: $("edit-allow").value.split(",").map((a) => a.trim()).filter(Boolean),
+      acceptanceRequired: $("edit-acceptance").checked,
+    });
+  });
+  return form;
+}
 
 function serviceForm() {
   const form = el(
@@ -417,7 +482,11 @@ const agentsPage = {
   },
 };
 
-/** Add an agent: a new token, shown once with the command to paste, then gone from the page. */
+/**
+ * Add an agent: a new token, shown once inside the one command to paste in the private network
+ * (the gateway's agent address and CA pin filled in), then gone from the page; the page says when
+ * the agent has connected with it.
+ */
 function addAgent() {
   const out = el("div", { id: "new-agent", "aria-live": "polite" });
   const form = el(
@@ -432,19 +501,39 @@ function addAgent() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     let created;
+    let gateway;
     try {
+      gateway = await api("GET", "/v1/gateway").catch(() => ({}));
       created = await api("POST", "/v1/agent-tokens", { name: $("agent-name").value });
     } catch (e) {
       status("Add an agent failed: " + e.message);
       return;
     }
     stopPolling(); // the secret stays until the user says it is copied
-    const command = `UNDERPASS_AGENT_TOKEN=${created.token} underpass agent --gateway ${location.hostname}:8443 `
-      + "--ca-file ca.pem --target HOST:PORT";
+    const trust = gateway.caPin ? `--pin ${gateway.caPin}` : "--ca-file ca.pem";
+    const command = `UNDERPASS_AGENT_TOKEN=${created.token} underpass agent `
+      + `--gateway ${gateway.agents || location.hostname + ":8443"} ${trust} --target HOST:PORT`;
+    const connected = el("p", { id: "agent-connected", role: "status" }, "Waiting for the agent to connect…");
+    const watch = setInterval(async () => {
+      try {
+        const tokens = (await api("GET", "/v1/agent-tokens")).items;
+        const mine = tokens.find((t) => t.id === created.agentToken.id);
+        if (mine && mine.lastUsedAt) {
+          connected.textContent = `Agent ${mine.name} connected at ${mine.lastUsedAt}.`;
+          connected.className = "pass";
+          clearInterval(watch);
+        }
+      } catch (e) {
+        clearInterval(watch);
+      }
+    }, 2000);
     out.replaceChildren(
-      el("p", {}, "Copy this now: the token is not shown again."),
+      el("p", {}, "Run this in the private network (replace HOST:PORT with what the agent may reach). "
+        + "Copy it now: the token is not shown again."),
       el("pre", { id: "agent-command" }, command),
-      el("button", { id: "agent-done", type: "button", onclick: () => { out.replaceChildren(); startPolling(); lastShown = ""; show(); } },
+      connected,
+      el("button", { id: "agent-done", type: "button",
+        onclick: () => { clearInterval(watch); out.replaceChildren(); startPolling(); lastShown = ""; show(); } },
         "Done, I copied it"),
     );
     $("agent-done").focus();
