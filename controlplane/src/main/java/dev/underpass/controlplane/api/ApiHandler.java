@@ -115,7 +115,8 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 request.headers().get(HttpHeaderNames.AUTHORIZATION),
                 request.headers().get(Protocol.HEADER_ACCOUNT),
                 request.headers().get(HttpHeaderNames.COOKIE),
-                request.headers().get(ConsoleFront.CSRF_HEADER));
+                request.headers().get(ConsoleFront.CSRF_HEADER),
+                request.headers().get(HttpHeaderNames.CONTENT_TYPE));
         SocketAddress from = ctx.channel().remoteAddress();
         if (inFlight.get() >= MAX_PIPELINED) {
             // Netty's codec decodes all that one read brought; answered in turn, after those before it.
@@ -153,7 +154,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                     FullHttpResponse response;
                     try {
                         response = ConsoleFront.serves(path)
-                                ? console.handle(method, path, caller.cookie(), from, body)
+                                ? console.handle(method, path, caller.cookie(), caller.contentType(), from, body)
                                 : handle(method, path, decoded.parameters(), caller, from, body, who);
                     } catch (ApiException e) {
                         response = problem(e.status(), e.getMessage(), path, e.errors());
@@ -227,7 +228,7 @@ final class ApiHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     /** What a request says about its caller: an API key or OIDC token, the account header, a console session. */
-    private record Caller(String authorization, String account, String cookie, String csrf) {}
+    private record Caller(String authorization, String account, String cookie, String csrf, String contentType) {}
 
     private static String bearer(String authorization) {
         if (authorization == null) {

@@ -66,9 +66,10 @@ final class ConsoleFront {
     }
 
     /** Answers a request under {@link #PREFIX}. */
-    FullHttpResponse handle(String method, String path, String cookieHeader, SocketAddress from, byte[] body) {
+    FullHttpResponse handle(
+            String method, String path, String cookieHeader, String contentType, SocketAddress from, byte[] body) {
         if (path.equals(PREFIX + "/session")) {
-            return session(method, cookieHeader, from, body);
+            return session(method, cookieHeader, contentType, from, body);
         }
         if (!READS.contains(method)) {
             throw new ApiException(
@@ -98,9 +99,16 @@ final class ConsoleFront {
         r.headers().set("cross-origin-opener-policy", "same-origin");
     }
 
-    private FullHttpResponse session(String method, String cookieHeader, SocketAddress from, byte[] body) {
+    private FullHttpResponse session(
+            String method, String cookieHeader, String contentType, SocketAddress from, byte[] body) {
         switch (method) {
             case "POST" -> {
+                // A form on another site can post text, never JSON without the browser asking first:
+                // nobody can sign a visitor in to the attacker's account (login CSRF).
+                if (contentType == null
+                        || !contentType.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+                    throw new ApiException(415, "sign in with a JSON body (Content-Type: application/json)");
+                }
                 SignIn in = Json.read(body, SignIn.class);
                 if (in.apiKey() == null || in.apiKey().isBlank()) {
                     throw Refused.invalid("apiKey: required (an API key, upk_...)");

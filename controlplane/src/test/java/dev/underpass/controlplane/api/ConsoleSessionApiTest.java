@@ -94,6 +94,18 @@ class ConsoleSessionApiTest {
     }
 
     @Test
+    void aSignInThatAFormOnAnotherSiteCouldSendIsRefused() throws Exception {
+        HttpRequest form = HttpRequest.newBuilder(api.base.resolve("/console/session"))
+                .timeout(ApiFixture.TIMEOUT)
+                .header("content-type", "text/plain")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"apiKey\":\"" + owner + "\"}"))
+                .build();
+        HttpResponse<String> r = api.http.send(form, HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(415);
+        assertThat(r.headers().firstValue("set-cookie")).isEmpty();
+    }
+
+    @Test
     void aWrongKeyGetsNoCookie() throws Exception {
         HttpResponse<String> r = console("POST", "/console/session", "{\"apiKey\":\"upk_not-a-key\"}", null);
         assertThat(r.statusCode()).isEqualTo(401);
